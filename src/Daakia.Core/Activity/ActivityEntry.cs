@@ -1,0 +1,22 @@
+namespace Daakia.Core;
+
+/// <summary>
+/// One line of the append-only activity log (the Swarm "logger"). <see cref="Id"/> is assigned by the store
+/// (0 before it is appended) and increases with time, so a reader can resume after the last id it saw.
+/// </summary>
+public sealed record ActivityEntry(
+    long Id,
+    TenantId Tenant,
+    DateTimeOffset At,
+    string Kind,
+    ClientId? Actor,
+    string? Subject,
+    string? Detail);
+
+/// <summary>The kinds of activity the core records.</summary>
+public static class ActivityKinds
+{
+    public const string Connect = "connect";
+    public const string Disconnect = "disconnect";
+    public const string Expired = "expired";
+}
