@@ -1,0 +1,61 @@
+namespace Daakia.Core;
+
+/// <summary>
+/// Limits and timings of the core. Bound from the <c>Daakia:Core</c> configuration section; every value is listed in
+/// docs/configuration.md.
+/// </summary>
+public sealed class DaakiaCoreOptions
+{
+    /// <summary>Largest letter or publication payload in bytes (as UTF-8 JSON on the JSON protocols).</summary>
+    public int MaxPayloadBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Most recipients of one letter.</summary>
+    public int MaxRecipients { get; set; } = 100;
+
+    /// <summary>Most simultaneous connections of one client.</summary>
+    public int MaxConnectionsPerClient { get; set; } = 64;
+
+    /// <summary>Most topic filters one connection may hold.</summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 1000;
+
+    /// <summary>Longest topic name or filter, in characters.</summary>
+    public int MaxTopicLength { get; set; } = 1024;
+
+    /// <summary>Most levels in a topic name or filter.</summary>
+    public int MaxTopicLevels { get; set; } = 32;
+
+    /// <summary>Most unacknowledged letters outstanding on one connection; more follow as acks arrive.</summary>
+    public int MaxInflightPerConnection { get; set; } = 256;
+
+    /// <summary>Letters read from the store per inbox page; at most twice this many of one client's letters are held in memory.</summary>
+    public int InboxPageSize { get; set; } = 512;
+
+    /// <summary>Heartbeat interval when the client names none.</summary>
+    public TimeSpan DefaultHeartbeat { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Shortest heartbeat interval a client may ask for.</summary>
+    public TimeSpan MinHeartbeat { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest heartbeat interval a client may ask for.</summary>
+    public TimeSpan MaxHeartbeat { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Heartbeat intervals a connection may stay silent before it is closed.</summary>
+    public int MissedHeartbeats { get; set; } = 2;
+
+    /// <summary>How often the single heartbeat timer scans connections.</summary>
+    public TimeSpan HeartbeatCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often expired letters are removed from inboxes and recorded in the activity log.</summary>
+    public TimeSpan ExpirySweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest TTL a letter may carry.</summary>
+    public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Most topic names whose subscriber lists are cached per tenant.</summary>
+    public int RouteCacheSize { get; set; } = 4096;
+
+    /// <summary>Most entries in one roster or activity page.</summary>
+    public int MaxPageSize { get; set; } = 1000;
+
+    internal int MaxLoadedLetters => InboxPageSize * 2;
+}

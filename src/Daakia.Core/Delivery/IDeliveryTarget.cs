@@ -1,0 +1,21 @@
+namespace Daakia.Core;
+
+/// <summary>
+/// What a connection looks like to the core. Each protocol adapter implements it over its transport.
+/// </summary>
+/// <remarks>
+/// The core calls these methods while holding its tenant lock: they must not block, must not do I/O inline
+/// and must not call back into the engine synchronously. The usual shape is a bounded outbox drained by the
+/// connection's own writer loop.
+/// </remarks>
+public interface IDeliveryTarget
+{
+    /// <summary>Queues a letter for the wire. False when the outbox is full.</summary>
+    bool TryDeliver(Letter letter);
+
+    /// <summary>Queues a topic publication for the wire. False when the outbox is full.</summary>
+    bool TryPublish(Publication publication);
+
+    /// <summary>Asks the connection to close (after flushing what is queued, where the protocol allows).</summary>
+    void Close(CloseReason reason);
+}

@@ -1,0 +1,58 @@
+namespace Daakia.Core;
+
+/// <summary>
+/// One live transport session of a client, as the core tracks it. Made by <see cref="DaakiaEngine.ConnectAsync"/>;
+/// the adapter passes it back to every operation and calls <see cref="Touch"/> on every frame it receives.
+/// </summary>
+public sealed class ClientConnection
+{
+    private long _lastActivityTicks;
+
+    internal ClientConnection(TenantId tenant, ClientId client, string protocol, IDeliveryTarget target, TimeSpan heartbeat, DateTimeOffset now)
+    {
+        Id = ConnectionId.Next();
+        Tenant = tenant;
+        Client = client;
+        Protocol = protocol;
+        Target = target;
+        Heartbeat = heartbeat;
+        ConnectedAt = now;
+        _lastActivityTicks = now.UtcTicks;
+    }
+
+    public ConnectionId Id { get; }
+
+    public TenantId Tenant { get; }
+
+    public ClientId Client { get; }
+
+    public string Protocol { get; }
+
+    /// <summary>The heartbeat interval agreed for this connection.</summary>
+    public TimeSpan Heartbeat { get; }
+
+    public DateTimeOffset ConnectedAt { get; }
+
+    internal IDeliveryTarget Target { get; }
+
+    internal DateTimeOffset LastActivity => new(Volatile.Read(ref _lastActivityTicks), TimeSpan.Zero);
+
+    // The fields below are guarded by the tenant lock.
+
+    /// <summary>False until the adapter has sent its greeting; letters wait until then.</summary>
+    internal bool Ready { get; set; }
+
+    /// <summary>Set once the connection left the engine; nothing is delivered to it afterwards.</summary>
+    internal bool Removed { get; set; }
+
+    /// <summary>Delivery mode <c>all</c>: the highest letter sequence handed to this connection.</summary>
+    internal long DeliveredThrough { get; set; }
+
+    /// <summary>Delivery mode <c>any</c>: letters assigned to this connection and not yet acknowledged.</summary>
+    internal int Inflight { get; set; }
+
+    internal HashSet<string> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Records activity (any frame received) for the heartbeat deadline.</summary>
+    public void Touch(TimeProvider time) => Volatile.Write(ref _lastActivityTicks, time.GetUtcNow().UtcTicks);
+}

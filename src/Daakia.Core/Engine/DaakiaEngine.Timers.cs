@@ -1,0 +1,99 @@
+namespace Daakia.Core;
+
+public sealed partial class DaakiaEngine
+{
+    private ITimer? _heartbeatTimer;
+    private ITimer? _expiryTimer;
+    private int _sweeping;
+
+    private void StartTimers()
+    {
+        // One timer for all heartbeats and one for expiry: idle connections cost no timer of their own.
+        _heartbeatTimer = _time.CreateTimer(_ => CheckHeartbeats(), null, _options.HeartbeatCheckInterval, _options.HeartbeatCheckInterval);
+        _expiryTimer = _time.CreateTimer(_ => _ = SweepExpiredAsync(), null, _options.ExpirySweepInterval, _options.ExpirySweepInterval);
+    }
+
+    private void StopTimers()
+    {
+        _heartbeatTimer?.Dispose();
+        _expiryTimer?.Dispose();
+    }
+
+    /// <summary>Closes every connection silent for longer than its heartbeat times the allowed misses.</summary>
+    internal void CheckHeartbeats()
+    {
+        var now = _time.GetUtcNow();
+        List<ClientConnection>? late = null;
+        foreach (var t in _tenants.Values)
+        {
+            lock (t.Gate)
+            {
+                foreach (var cs in t.Clients.Values)
+                {
+                    foreach (var c in cs.Connections)
+                    {
+                        if (now - c.LastActivity > c.Heartbeat * _options.MissedHeartbeats)
+                        {
+                            (late ??= []).Add(c);
+                        }
+                    }
+                }
+            }
+        }
+
+        CloseAll(late, CloseReason.HeartbeatTimeout);
+    }
+
+    /// <summary>Removes expired letters from inboxes (and from online clients' windows) and records each in the activity log.</summary>
+    internal async Task SweepExpiredAsync()
+    {
+        if (Interlocked.Exchange(ref _sweeping, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            const int Batch = 1000;
+            IReadOnlyList<ExpiredLetter> expired;
+            do
+            {
+                expired = await _store.RemoveExpiredAsync(_time.GetUtcNow(), Batch, CancellationToken.None);
+                if (expired.Count == 0)
+                {
+                    break;
+                }
+
+                var entries = new List<ActivityEntry>(expired.Count);
+                foreach (var e in expired)
+                {
+                    var t = Tenant(e.Letter.Tenant);
+                    List<ClientConnection>? toClose = null;
+                    lock (t.Gate)
+                    {
+                        if (t.Clients.TryGetValue(e.Recipient, out var cs) && cs.Remove(e.Letter.Id))
+                        {
+                            Pump(t, cs, ref toClose);
+                        }
+                    }
+
+                    CloseAll(toClose, CloseReason.SlowConsumer);
+                    entries.Add(new ActivityEntry(0, e.Letter.Tenant, _time.GetUtcNow(), ActivityKinds.Expired, e.Letter.Author, e.Recipient.Value, e.Letter.Id.ToString()));
+                }
+
+                await _store.AppendActivityAsync(entries, CancellationToken.None);
+                _metrics.LettersExpired.Add(expired.Count);
+                EngineLog.LettersExpired(_logger, expired.Count);
+            }
+            while (expired.Count == Batch);
+        }
+        catch (Exception ex)
+        {
+            EngineLog.ExpirySweepFailed(_logger, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _sweeping, 0);
+        }
+    }
+}

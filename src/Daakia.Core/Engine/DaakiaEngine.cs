@@ -1,0 +1,325 @@
+using System.Collections.Concurrent;
+using Daakia.Core.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Daakia.Core;
+
+/// <summary>
+/// The routing core: the few operations every protocol adapter translates its wire into — connect, disconnect,
+/// send, ack, publish, subscribe, set presence, query presence and roster. No I/O of its own beyond the store seam.
+/// </summary>
+/// <remarks>
+/// Each tenant has one lock guarding its clients, inbox windows and subscriptions. Work under it is in-memory and
+/// short: store calls only take their place in the store's order there (their tasks are awaited outside), and
+/// deliveries only queue into connections' bounded outboxes.
+/// </remarks>
+public sealed partial class DaakiaEngine : IAsyncDisposable
+{
+    private readonly IDaakiaStore _store;
+    private readonly DaakiaCoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<TenantId, TenantState> _tenants = new();
+    private readonly DaakiaMetrics _metrics;
+    private long _sequence;
+    private long _connectionCount;
+    private volatile bool _running;
+    private volatile bool _draining;
+
+    public DaakiaEngine(IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, ILogger<DaakiaEngine>? logger = null)
+    {
+        _store = store;
+        _options = options;
+        _time = time;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _metrics = new DaakiaMetrics(() => Interlocked.Read(ref _connectionCount));
+    }
+
+    public DaakiaCoreOptions Options => _options;
+
+    public TimeProvider Time => _time;
+
+    /// <summary>Live connections across all tenants.</summary>
+    public long ConnectionCount => Interlocked.Read(ref _connectionCount);
+
+    /// <summary>True between <see cref="StartAsync"/> and the start of draining.</summary>
+    public bool IsAccepting => _running && !_draining;
+
+    /// <summary>Opens the core on an opened store and starts the heartbeat and expiry timers.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        _sequence = await _store.GetMaxSequenceAsync(cancellationToken);
+        StartTimers();
+        _running = true;
+    }
+
+    /// <summary>Stops accepting connections and sends; existing connections stay until <see cref="StopAsync"/>.</summary>
+    public void BeginDrain() => _draining = true;
+
+    /// <summary>Drains: closes every connection (<see cref="CloseReason.ServerShutdown"/>), stops timers, flushes the store.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        _draining = true;
+        StopTimers();
+        var all = new List<ClientConnection>();
+        foreach (var t in _tenants.Values)
+        {
+            lock (t.Gate)
+            {
+                foreach (var cs in t.Clients.Values)
+                {
+                    all.AddRange(cs.Connections);
+                }
+            }
+        }
+
+        foreach (var c in all)
+        {
+            CloseConnection(c, CloseReason.ServerShutdown);
+        }
+
+        _running = false;
+        await _store.FlushAsync(cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_running)
+        {
+            await StopAsync();
+        }
+
+        StopTimers();
+        _metrics.Dispose();
+    }
+
+    /// <summary>
+    /// Registers a connection of <paramref name="client"/>. Letters wait until the adapter calls <see cref="Start"/>
+    /// (after its greeting), then the inbox is replayed oldest first and new letters follow.
+    /// </summary>
+    public ValueTask<ClientConnection> ConnectAsync(TenantId tenant, ClientId client, IDeliveryTarget target, ConnectOptions options, CancellationToken cancellationToken = default)
+    {
+        EnsureAccepting();
+        var heartbeat = options.Heartbeat ?? _options.DefaultHeartbeat;
+        if (heartbeat < _options.MinHeartbeat || heartbeat > _options.MaxHeartbeat)
+        {
+            heartbeat = TimeSpan.FromTicks(Math.Clamp(heartbeat.Ticks, _options.MinHeartbeat.Ticks, _options.MaxHeartbeat.Ticks));
+        }
+
+        var now = _time.GetUtcNow();
+        var t = Tenant(tenant);
+        ClientConnection connection;
+        List<ClientConnection>? toClose = null;
+        lock (t.Gate)
+        {
+            if (!t.Clients.TryGetValue(client, out var cs))
+            {
+                t.Clients[client] = cs = new ClientState(client);
+            }
+            else if (cs.Connections.Count >= _options.MaxConnectionsPerClient)
+            {
+                throw new DaakiaException(DaakiaErrorCode.LimitExceeded, $"Client '{client}' already has {cs.Connections.Count} connections (limit {_options.MaxConnectionsPerClient}).");
+            }
+
+            connection = new ClientConnection(tenant, client, options.Protocol, target, heartbeat, now);
+            cs.Connections.Add(connection);
+            Interlocked.Increment(ref _connectionCount);
+            if (options.DeliveryMode is { } mode && mode != cs.Mode)
+            {
+                ChangeMode(cs, mode);
+            }
+
+            if (!cs.Complete && !cs.Loading)
+            {
+                StartLoad(t, cs, ref toClose);
+            }
+
+            PublishPresence(t, cs, now);
+        }
+
+        CloseAll(toClose, CloseReason.SlowConsumer);
+
+        EngineLog.Connected(_logger, tenant, client, options.Protocol, connection.Id);
+        Background(() => _store.RecordSeenAsync(tenant, client, now, CancellationToken.None), "roster");
+        RecordActivity(new ActivityEntry(0, tenant, now, ActivityKinds.Connect, client, connection.Id.ToString(), options.Protocol));
+        return ValueTask.FromResult(connection);
+    }
+
+    /// <summary>Lets letters flow to a connection (call after the protocol's greeting is queued).</summary>
+    public void Start(ClientConnection connection)
+    {
+        var t = Tenant(connection.Tenant);
+        List<ClientConnection>? toClose = null;
+        lock (t.Gate)
+        {
+            if (connection.Removed || !t.Clients.TryGetValue(connection.Client, out var cs))
+            {
+                return;
+            }
+
+            connection.Ready = true;
+            Pump(t, cs, ref toClose);
+        }
+
+        CloseAll(toClose, CloseReason.SlowConsumer);
+    }
+
+    /// <summary>
+    /// Removes a connection (the transport closed). Its unacknowledged letters go to the client's other connections or
+    /// wait in the inbox; its subscriptions end. Idempotent.
+    /// </summary>
+    public void Disconnect(ClientConnection connection)
+    {
+        var t = Tenant(connection.Tenant);
+        var now = _time.GetUtcNow();
+        List<ClientConnection>? toClose = null;
+        lock (t.Gate)
+        {
+            if (connection.Removed)
+            {
+                return;
+            }
+
+            connection.Removed = true;
+            Interlocked.Decrement(ref _connectionCount);
+            foreach (var filter in connection.Subscriptions)
+            {
+                t.Topics.Remove(filter, connection);
+            }
+
+            connection.Subscriptions.Clear();
+            if (t.Clients.TryGetValue(connection.Client, out var cs))
+            {
+                cs.Connections.Remove(connection);
+                foreach (var p in cs.Pending)
+                {
+                    if (ReferenceEquals(p.AssignedTo, connection))
+                    {
+                        p.AssignedTo = null;
+                    }
+                }
+
+                if (cs.Connections.Count == 0)
+                {
+                    cs.Removed = true;
+                    t.Clients.Remove(connection.Client);
+                }
+                else
+                {
+                    Pump(t, cs, ref toClose);
+                }
+
+                PublishPresence(t, cs, now);
+            }
+        }
+
+        CloseAll(toClose, CloseReason.SlowConsumer);
+        EngineLog.Disconnected(_logger, connection.Tenant, connection.Client, connection.Id);
+        Background(() => _store.RecordSeenAsync(connection.Tenant, connection.Client, now, CancellationToken.None), "roster");
+        RecordActivity(new ActivityEntry(0, connection.Tenant, now, ActivityKinds.Disconnect, connection.Client, connection.Id.ToString(), connection.Protocol));
+    }
+
+    /// <summary>Changes how a client's letters spread over its connections; letters in flight are redelivered.</summary>
+    public void SetDeliveryMode(ClientConnection connection, DeliveryMode mode)
+    {
+        var t = Tenant(connection.Tenant);
+        List<ClientConnection>? toClose = null;
+        lock (t.Gate)
+        {
+            if (connection.Removed || !t.Clients.TryGetValue(connection.Client, out var cs))
+            {
+                return;
+            }
+
+            if (cs.Mode != mode)
+            {
+                ChangeMode(cs, mode);
+                Pump(t, cs, ref toClose);
+            }
+        }
+
+        CloseAll(toClose, CloseReason.SlowConsumer);
+    }
+
+    private static void ChangeMode(ClientState cs, DeliveryMode mode)
+    {
+        cs.Mode = mode;
+        foreach (var c in cs.Connections)
+        {
+            c.DeliveredThrough = 0;
+            c.Inflight = 0;
+        }
+
+        foreach (var p in cs.Pending)
+        {
+            p.AssignedTo = null;
+            p.Skipped = false;
+        }
+    }
+
+    private TenantState Tenant(TenantId id) => _tenants.GetOrAdd(id, static (k, o) => new TenantState(k, o), _options);
+
+    private void EnsureAccepting()
+    {
+        if (!_running || _draining)
+        {
+            throw new DaakiaException(DaakiaErrorCode.Unavailable, "The server is not accepting requests (starting or draining).");
+        }
+    }
+
+    private void CloseConnection(ClientConnection c, CloseReason reason)
+    {
+        EngineLog.ClosingConnection(_logger, c.Id, c.Tenant, c.Client, reason);
+        _metrics.ConnectionsClosed.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
+        c.Target.Close(reason);
+    }
+
+    private void CloseAll(List<ClientConnection>? connections, CloseReason reason)
+    {
+        if (connections is null)
+        {
+            return;
+        }
+
+        foreach (var c in connections)
+        {
+            CloseConnection(c, reason);
+            Disconnect(c);
+        }
+    }
+
+    private void RecordActivity(ActivityEntry entry) => Background(() => _store.AppendActivityAsync([entry], CancellationToken.None), "activity");
+
+    /// <summary>Starts a store write nobody waits for (roster, activity) and logs it if it fails.</summary>
+    private void Background(Func<ValueTask> start, string what)
+    {
+        ValueTask write;
+        try
+        {
+            write = start();
+        }
+        catch (Exception ex)
+        {
+            EngineLog.BackgroundWriteFailed(_logger, ex, what);
+            return;
+        }
+
+        if (!write.IsCompletedSuccessfully)
+        {
+            _ = Observe(write, what);
+        }
+    }
+
+    private async Task Observe(ValueTask write, string what)
+    {
+        try
+        {
+            await write;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            EngineLog.BackgroundWriteFailed(_logger, ex, what);
+        }
+    }
+}

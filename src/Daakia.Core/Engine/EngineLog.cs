@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace Daakia.Core;
+
+/// <summary>The core's log events (ids 1000-1099).</summary>
+internal static partial class EngineLog
+{
+    [LoggerMessage(1000, LogLevel.Debug, "Client {Tenant}/{Client} connected over {Protocol} as connection {ConnectionId}", EventName = "Connected")]
+    public static partial void Connected(ILogger logger, TenantId tenant, ClientId client, string protocol, ConnectionId connectionId);
+
+    [LoggerMessage(1001, LogLevel.Debug, "Client {Tenant}/{Client} connection {ConnectionId} left", EventName = "Disconnected")]
+    public static partial void Disconnected(ILogger logger, TenantId tenant, ClientId client, ConnectionId connectionId);
+
+    [LoggerMessage(1002, LogLevel.Debug, "Closing connection {ConnectionId} of {Tenant}/{Client}: {Reason}", EventName = "ClosingConnection")]
+    public static partial void ClosingConnection(ILogger logger, ConnectionId connectionId, TenantId tenant, ClientId client, CloseReason reason);
+
+    [LoggerMessage(1003, LogLevel.Error, "Loading the inbox of {Tenant}/{Client} failed", EventName = "InboxLoadFailed")]
+    public static partial void InboxLoadFailed(ILogger logger, Exception exception, TenantId tenant, ClientId client);
+
+    [LoggerMessage(1004, LogLevel.Error, "A background store write failed ({What})", EventName = "BackgroundWriteFailed")]
+    public static partial void BackgroundWriteFailed(ILogger logger, Exception exception, string what);
+
+    [LoggerMessage(1005, LogLevel.Error, "The expiry sweep failed", EventName = "ExpirySweepFailed")]
+    public static partial void ExpirySweepFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(1006, LogLevel.Information, "Expired {Count} letters", EventName = "LettersExpired")]
+    public static partial void LettersExpired(ILogger logger, int count);
+}
