@@ -1,0 +1,107 @@
+using System.Net;
+using Daakia.Core;
+using Daakia.Core.Storage;
+using Daakia.Server;
+using Daakia.Server.Hosting;
+using Daakia.Storage.Sqlite;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Daakia.Host;
+
+/// <summary>
+/// Composes the <c>daakia</c> process: configuration (appsettings.json, <c>DAAKIA_</c> environment variables, flags),
+/// Kestrel listeners, the SQLite store, the core and the adapters. Tests start the same composition on port 0.
+/// </summary>
+public static partial class DaakiaHostBuilder
+{
+    public const string Section = "Daakia";
+
+    /// <summary>Builds the application. <paramref name="overrides"/> are configuration keys (e.g. <c>Daakia:HttpPort</c>) that win over every other source.</summary>
+    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? contentRoot = null, Action<WebApplicationBuilder>? customize = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot ?? AppContext.BaseDirectory });
+        // DAAKIA_HttpPort, DAAKIA_Core__MaxRecipients … map into the Daakia section (.NET's `__` nesting convention).
+        var env = new ConfigurationBuilder().AddEnvironmentVariables("DAAKIA_").Build();
+        builder.Configuration.AddInMemoryCollection(env.AsEnumerable()
+            .Where(kv => kv.Value is not null)
+            .Select(kv => new KeyValuePair<string, string?>($"{Section}:{kv.Key}", kv.Value)));
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
+        var section = builder.Configuration.GetSection(Section);
+        var settings = section.Get<DaakiaHostSettings>() ?? new DaakiaHostSettings();
+        var serverOptions = section.Get<DaakiaServerOptions>() ?? new DaakiaServerOptions();
+        var coreOptions = section.GetSection("Core").Get<DaakiaCoreOptions>() ?? new DaakiaCoreOptions();
+        var storeOptions = new SqliteStoreOptions
+        {
+            DataDirectory = Path.GetFullPath(settings.DataDir),
+            Durability = settings.Durability.Equals("os", StringComparison.OrdinalIgnoreCase) ? SqliteDurability.Os : SqliteDurability.Fsync,
+        };
+
+        if (!IPAddress.TryParse(settings.Bind, out var bind))
+        {
+            throw new InvalidOperationException($"Daakia:Bind '{settings.Bind}' is not an IP address.");
+        }
+
+        if (!IPAddress.IsLoopback(bind) && !settings.AllowOpenTenantOnNetwork)
+        {
+            throw new InvalidOperationException(
+                $"Refusing to serve the open development tenant on {bind}: it has no credentials. Bind to loopback, or set Daakia:AllowOpenTenantOnNetwork=true knowingly.");
+        }
+
+        builder.Logging.ClearProviders();
+        if (settings.LogFormat.Equals("json", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.Logging.AddJsonConsole(o => o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' ");
+        }
+        else
+        {
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.UseUtcTimestamp = true;
+            });
+        }
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(bind, settings.HttpPort);
+            k.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes;
+            k.AddServerHeader = false;
+        });
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(storeOptions);
+        builder.Services.AddSingleton<IDaakiaStore>(sp => new SqliteStore(storeOptions, sp.GetRequiredService<ILogger<SqliteStore>>()));
+        builder.Services.AddDaakiaServer(serverOptions, coreOptions);
+        customize?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapDaakia();
+        var lifetime = app.Lifetime;
+        lifetime.ApplicationStarted.Register(() => Announce(app, settings, storeOptions, serverOptions));
+        return app;
+    }
+
+    /// <summary>The addresses Kestrel bound (after start).</summary>
+    public static IReadOnlyList<string> BoundAddresses(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToList() ?? [];
+
+    private static void Announce(WebApplication app, DaakiaHostSettings settings, SqliteStoreOptions store, DaakiaServerOptions server)
+    {
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Daakia");
+        var http = string.Join(", ", BoundAddresses(app));
+        LogListening(logger, http, store.DataDirectory, store.Durability.ToString().ToLowerInvariant());
+        var tenants = server.OpenTenants.Count > 0 ? string.Join(", ", server.OpenTenants) : TenantId.Default.Value;
+        LogOpenTenant(logger, tenants, settings.Bind);
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "Daakia listening: http={Http} (REST /v1, WebSocket /v1/ws and /v1/texto, /healthz, /metrics, /openapi/v1.json); data={DataDir} durability={Durability}", EventName = "Listening")]
+    private static partial void LogListening(ILogger logger, string http, string dataDir, string durability);
+
+    [LoggerMessage(2, LogLevel.Warning, "*** OPEN DEVELOPMENT TENANT '{Tenants}': no credentials, any client may connect and claim any client id. Bound to {Bind} only. Do not expose this to a network. ***", EventName = "OpenTenant")]
+    private static partial void LogOpenTenant(ILogger logger, string tenants, string bind);
+}

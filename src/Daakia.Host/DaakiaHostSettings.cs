@@ -1,0 +1,26 @@
+namespace Daakia.Host;
+
+/// <summary>Where and how the process listens and stores (the <c>Daakia</c> configuration section).</summary>
+public sealed class DaakiaHostSettings
+{
+    /// <summary>HTTP + WebSocket port; 0 picks a free one (the bound address is logged).</summary>
+    public int HttpPort { get; set; } = 8398;
+
+    /// <summary>MQTT port (its listener arrives with the MQTT broker).</summary>
+    public int MqttPort { get; set; } = 1883;
+
+    /// <summary>Address to bind; loopback by default.</summary>
+    public string Bind { get; set; } = "127.0.0.1";
+
+    /// <summary>The embedded store's directory.</summary>
+    public string DataDir { get; set; } = "./daakia-data";
+
+    /// <summary><c>fsync</c> (survives power loss) or <c>os</c> (survives a process crash).</summary>
+    public string Durability { get; set; } = "fsync";
+
+    /// <summary><c>simple</c> (one line per event) or <c>json</c> (structured, one JSON object per line).</summary>
+    public string LogFormat { get; set; } = "simple";
+
+    /// <summary>Allows an open (credential-free) tenant on a non-loopback address. Off: such a bind refuses to start.</summary>
+    public bool AllowOpenTenantOnNetwork { get; set; }
+}

@@ -1,0 +1,35 @@
+using System.CommandLine;
+using Daakia.Host;
+
+// `daakia serve [--http-port N] [--mqtt-port N] [--data-dir PATH] [--bind ADDR]`: flags win over DAAKIA_ environment
+// variables, which win over appsettings.json.
+var httpPort = new Option<int>("--http-port") { Description = "HTTP + WebSocket port (default 8398; 0 picks a free port)." };
+var mqttPort = new Option<int>("--mqtt-port") { Description = "MQTT port (default 1883; the MQTT listener arrives with the MQTT broker)." };
+var dataDir = new Option<string>("--data-dir") { Description = "Data directory of the embedded store (default ./daakia-data)." };
+var bind = new Option<string>("--bind") { Description = "Address to bind (default 127.0.0.1)." };
+var durability = new Option<string>("--durability") { Description = "fsync (default: survives power loss) or os (survives a process crash)." };
+
+var serve = new Command("serve", "Run the Daakia server.") { httpPort, mqttPort, dataDir, bind, durability };
+serve.SetAction(async (parse, cancellationToken) =>
+{
+    var overrides = new List<KeyValuePair<string, string?>>();
+    void Flag<T>(Option<T> option, string key)
+    {
+        if (parse.GetResult(option) is not null)
+        {
+            overrides.Add(new($"{DaakiaHostBuilder.Section}:{key}", parse.GetValue(option)?.ToString()));
+        }
+    }
+
+    Flag(httpPort, "HttpPort");
+    Flag(mqttPort, "MqttPort");
+    Flag(dataDir, "DataDir");
+    Flag(bind, "Bind");
+    Flag(durability, "Durability");
+    await using var app = DaakiaHostBuilder.Build(overrides, Directory.GetCurrentDirectory());
+    await app.RunAsync(cancellationToken);
+    return 0;
+});
+
+var root = new RootCommand("Daakia: a multi-tenant messaging server (WebSocket JSON API, texto, REST; MQTT next).") { serve };
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,32 @@
+namespace Daakia.Server;
+
+/// <summary>
+/// Settings of the protocol adapters. Bound from the <c>Daakia</c> configuration section (the core's limits are in
+/// <c>Daakia:Core</c>); every value is listed in docs/configuration.md.
+/// </summary>
+public sealed class DaakiaServerOptions
+{
+    /// <summary>Tenants that accept clients without credentials. The newcomer's default is the one open dev tenant.</summary>
+    public List<string> OpenTenants { get; set; } = [];
+
+    /// <summary>Largest WebSocket message (all frames of it) accepted, in bytes; larger ones close the connection with 1009.</summary>
+    public int MaxFrameBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Frames queued for one connection before it counts as a slow consumer.</summary>
+    public int OutboxCapacity { get; set; } = 2048;
+
+    /// <summary>Requests per second one connection may make (a token bucket refilled at this rate).</summary>
+    public int MaxRequestsPerSecond { get; set; } = 20_000;
+
+    /// <summary>Requests one connection may make in a burst above the rate.</summary>
+    public int RequestBurst { get; set; } = 20_000;
+
+    /// <summary>Seconds a new WebSocket connection has to identify itself (<c>hello</c>) before it is closed.</summary>
+    public int HelloTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Largest REST request body, in bytes.</summary>
+    public int MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Seconds to wait for connections to close during a drain before the store is flushed anyway.</summary>
+    public int DrainTimeoutSeconds { get; set; } = 10;
+}

@@ -1,0 +1,50 @@
+using Daakia.Core;
+
+namespace Daakia.Server;
+
+/// <summary>The wire names of errors, shared by the WebSocket API and REST (the <c>code</c> field).</summary>
+public static class ErrorCodes
+{
+    public const string InvalidJson = "invalid_json";
+    public const string InvalidFrame = "invalid_frame";
+    public const string UnknownType = "unknown_type";
+    public const string InvalidArgument = "invalid_argument";
+    public const string NotIdentified = "not_identified";
+    public const string AlreadyIdentified = "already_identified";
+    public const string PayloadTooLarge = "payload_too_large";
+    public const string TooManyRecipients = "too_many_recipients";
+    public const string LimitExceeded = "limit_exceeded";
+    public const string RateLimited = "rate_limited";
+    public const string NotFound = "not_found";
+    public const string Forbidden = "forbidden";
+    public const string Unavailable = "unavailable";
+    public const string FrameTooLarge = "frame_too_large";
+    public const string Internal = "internal";
+
+    public static string For(DaakiaErrorCode code) => code switch
+    {
+        DaakiaErrorCode.InvalidArgument => InvalidArgument,
+        DaakiaErrorCode.PayloadTooLarge => PayloadTooLarge,
+        DaakiaErrorCode.TooManyRecipients => TooManyRecipients,
+        DaakiaErrorCode.LimitExceeded => LimitExceeded,
+        DaakiaErrorCode.RateLimited => RateLimited,
+        DaakiaErrorCode.NotFound => NotFound,
+        DaakiaErrorCode.Forbidden => Forbidden,
+        DaakiaErrorCode.Unavailable => Unavailable,
+        _ => Internal,
+    };
+
+    /// <summary>The HTTP status for a core error.</summary>
+    public static int HttpStatus(DaakiaErrorCode code) => code switch
+    {
+        DaakiaErrorCode.InvalidArgument => 400,
+        DaakiaErrorCode.PayloadTooLarge => 413,
+        DaakiaErrorCode.TooManyRecipients => 400,
+        DaakiaErrorCode.LimitExceeded => 429,
+        DaakiaErrorCode.RateLimited => 429,
+        DaakiaErrorCode.NotFound => 404,
+        DaakiaErrorCode.Forbidden => 403,
+        DaakiaErrorCode.Unavailable => 503,
+        _ => 500,
+    };
+}

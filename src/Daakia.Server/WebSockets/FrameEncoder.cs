@@ -1,0 +1,32 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Daakia.Server.WebSockets;
+
+/// <summary>Encodes one JSON frame into an exact-size array through a reusable thread-local buffer.</summary>
+internal static class FrameEncoder
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    public static byte[] Encode<TState>(TState state, Action<Utf8JsonWriter, TState> write)
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
+        writer.Reset(buffer);
+        write(writer, state);
+        writer.Flush();
+        var result = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity > 64 * 1024)
+        {
+            // Don't keep a large buffer on the thread after one large frame.
+            t_buffer = null;
+        }
+
+        return result;
+    }
+}

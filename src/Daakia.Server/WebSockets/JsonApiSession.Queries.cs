@@ -1,0 +1,177 @@
+using System.Text.Json;
+using Daakia.Core;
+using Daakia.Server.Json;
+
+namespace Daakia.Server.WebSockets;
+
+internal sealed partial class JsonApiSession
+{
+    private void SetPresence(byte[] id, JsonElement root)
+    {
+        var update = new PresenceUpdate(
+            OptionalBool(root, "available"),
+            OptionalBool(root, "active"),
+            OptionalString(root, "status_text"),
+            root.TryGetProperty("status_text"u8, out var st) && st.ValueKind == JsonValueKind.Null);
+        var presence = Engine.SetPresence(Connection!, update);
+        Send(FrameEncoder.Encode((id, presence), static (w, s) =>
+        {
+            StartAck(w, s.id);
+            w.WritePropertyName("presence"u8);
+            WireFormat.WritePresence(w, s.presence);
+            w.WriteEndObject();
+        }));
+    }
+
+    private async ValueTask PresenceQueryAsync(byte[] id, JsonElement root)
+    {
+        var names = Strings(root, "clients", 1, Engine.Options.MaxPageSize);
+        var clients = new ClientId[names.Count];
+        for (var i = 0; i < clients.Length; i++)
+        {
+            clients[i] = ClientId.TryCreate(names[i], out var c) ? c : throw Invalid($"clients[{i}] is not a valid client id.");
+        }
+
+        var presence = await Engine.GetPresenceAsync(_tenant, clients);
+        Send(FrameEncoder.Encode((id, presence), static (w, s) =>
+        {
+            StartAck(w, s.id);
+            w.WriteStartArray("presence"u8);
+            foreach (var p in s.presence)
+            {
+                WireFormat.WritePresence(w, p);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }));
+    }
+
+    private async ValueTask RosterAsync(byte[] id, JsonElement root)
+    {
+        var scope = OptionalString(root, "scope") ?? "online";
+        if (scope == "online")
+        {
+            var online = Engine.GetOnline(_tenant);
+            Send(FrameEncoder.Encode((id, online), static (w, s) =>
+            {
+                StartAck(w, s.id);
+                w.WriteStartArray("clients"u8);
+                foreach (var p in s.online)
+                {
+                    WireFormat.WritePresence(w, p);
+                }
+
+                w.WriteEndArray();
+                w.WriteNull("next"u8);
+                w.WriteEndObject();
+            }));
+            return;
+        }
+
+        if (scope != "all")
+        {
+            throw Invalid("'scope' must be \"online\" or \"all\".");
+        }
+
+        ClientId? after = null;
+        if (OptionalString(root, "after") is { } a)
+        {
+            after = ClientId.TryCreate(a, out var c) ? c : throw Invalid("'after' is not a valid client id.");
+        }
+
+        var limit = 100;
+        if (root.TryGetProperty("limit"u8, out var l))
+        {
+            limit = l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var n) && n > 0 && n <= Engine.Options.MaxPageSize
+                ? n
+                : throw Invalid($"'limit' must be 1-{Engine.Options.MaxPageSize}.");
+        }
+
+        var page = await Engine.ListRosterAsync(_tenant, after, limit);
+        var onlineFlags = new bool[page.Count];
+        for (var i = 0; i < page.Count; i++)
+        {
+            onlineFlags[i] = Engine.IsOnline(_tenant, page[i].Client);
+        }
+
+        Send(FrameEncoder.Encode((id, page, onlineFlags, limit), static (w, s) =>
+        {
+            StartAck(w, s.id);
+            w.WriteStartArray("clients"u8);
+            for (var i = 0; i < s.page.Count; i++)
+            {
+                WireFormat.WriteRosterEntry(w, s.page[i], s.onlineFlags[i]);
+            }
+
+            w.WriteEndArray();
+            if (s.page.Count == s.limit)
+            {
+                w.WriteString("next"u8, s.page[^1].Client.Value);
+            }
+            else
+            {
+                w.WriteNull("next"u8);
+            }
+
+            w.WriteEndObject();
+        }));
+    }
+
+    protected override byte[] EncodeLetter(Letter letter)
+    {
+        // Encode once: every connection on this protocol shares the bytes of a letter.
+        if (letter.EncodedCache is EncodedFrames { JsonApi: { } cached })
+        {
+            return cached;
+        }
+
+        var bytes = FrameEncoder.Encode(letter, static (w, l) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, "letter"u8);
+            WireFormat.WriteLetterFields(w, l);
+            w.WriteEndObject();
+        });
+        EncodedFrames.Of(letter).JsonApi = bytes;
+        return bytes;
+    }
+
+    protected override byte[] EncodePublication(Publication publication)
+    {
+        if (publication.EncodedCache is EncodedFrames { JsonApi: { } cached })
+        {
+            return cached;
+        }
+
+        var bytes = FrameEncoder.Encode(publication, static (w, p) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, "publication"u8);
+            w.WriteString("topic"u8, p.Topic);
+            if (p.Author is { } author)
+            {
+                w.WriteString("author"u8, author.Value);
+            }
+            else
+            {
+                w.WriteNull("author"u8);
+            }
+
+            w.WritePropertyName("payload"u8);
+            if (p.Presence is { } presence)
+            {
+                WireFormat.WritePresence(w, presence);
+            }
+            else
+            {
+                w.WriteRawValue(p.Payload.Span, skipInputValidation: true);
+            }
+
+            w.WriteString("timestamp"u8, WireFormat.Timestamp(p.Timestamp));
+            w.WriteEndObject();
+        });
+        EncodedFrames.Of(publication).JsonApi = bytes;
+        return bytes;
+    }
+}

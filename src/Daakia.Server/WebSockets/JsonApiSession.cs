@@ -1,0 +1,333 @@
+using System.Net.WebSockets;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Daakia.Core;
+using Daakia.Server.Json;
+
+namespace Daakia.Server.WebSockets;
+
+/// <summary>
+/// The native WebSocket JSON API (docs/protocols/websocket.md): the Swarm envelope plus a request <c>id</c>; every
+/// request gets exactly one <c>ack</c> or <c>error</c> with the same id.
+/// </summary>
+internal sealed partial class JsonApiSession(WebSocket socket, SessionContext context) : WebSocketSession(socket, context)
+{
+    private static readonly JsonDocumentOptions s_parse = new() { MaxDepth = 64 };
+
+    private TenantId _tenant;
+    private int _outstanding;
+
+    protected override ValueTask HandleTextAsync(ReadOnlyMemory<byte> message)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(message, s_parse);
+        }
+        catch (JsonException)
+        {
+            Error(null, ErrorCodes.InvalidJson, "The frame is not valid JSON.");
+            return ValueTask.CompletedTask;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                Error(null, ErrorCodes.InvalidJson, "A frame must be a JSON object.");
+                return ValueTask.CompletedTask;
+            }
+
+            byte[]? id = null;
+            if (root.TryGetProperty("id"u8, out var idElement))
+            {
+                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number) || idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > 128)
+                {
+                    Error(null, ErrorCodes.InvalidArgument, "'id' must be a string (at most 128 characters) or a number.");
+                    return ValueTask.CompletedTask;
+                }
+
+                id = JsonMarshal.GetRawUtf8Value(idElement).ToArray();
+            }
+
+            if (!root.TryGetProperty("type"u8, out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+            {
+                Error(id, ErrorCodes.UnknownType, "'type' is required and must be a string.");
+                return ValueTask.CompletedTask;
+            }
+
+            if (id is null)
+            {
+                Error(null, ErrorCodes.InvalidArgument, "'id' is required: every request gets a reply carrying it.");
+                return ValueTask.CompletedTask;
+            }
+
+            var type = typeElement.GetString()!;
+            try
+            {
+                return Dispatch(type, id, root);
+            }
+            catch (DaakiaException ex)
+            {
+                Error(id, ErrorCodes.For(ex.Code), ex.Message);
+            }
+            catch (RequestException ex)
+            {
+                Error(id, ex.Code, ex.Message);
+            }
+            catch (Exception ex)
+            {
+                SessionLog.RequestFailed(Context.Logger, ex, type);
+                Error(id, ErrorCodes.Internal, "The request failed on the server.");
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    protected override void RejectFrame(string code, string description, ReadOnlyMemory<byte> message)
+    {
+        byte[]? id = null;
+        if (!message.IsEmpty)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(message, s_parse);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id"u8, out var e) && e.ValueKind is JsonValueKind.String or JsonValueKind.Number)
+                {
+                    id = JsonMarshal.GetRawUtf8Value(e).ToArray();
+                }
+            }
+            catch (JsonException)
+            {
+            }
+        }
+
+        Error(id, code, description);
+    }
+
+    private ValueTask Dispatch(string type, byte[] id, JsonElement root)
+    {
+        if (type == "hello")
+        {
+            return HelloAsync(id, root);
+        }
+
+        if (type == "ping")
+        {
+            Ack(id);
+            return ValueTask.CompletedTask;
+        }
+
+        if (Connection is null)
+        {
+            if (!IsKnownType(type))
+            {
+                throw new RequestException(ErrorCodes.UnknownType, $"Unknown type '{Truncate(type)}'.");
+            }
+
+            throw new RequestException(ErrorCodes.NotIdentified, "Send 'hello' first.");
+        }
+
+        switch (type)
+        {
+            case "send":
+                return SendAsync(id, root);
+            case "ack":
+                return AckLettersAsync(id, root);
+            case "delivery_mode":
+                Engine.SetDeliveryMode(Connection, ParseMode(root, "mode") ?? throw Invalid("'mode' must be \"all\" or \"any\"."));
+                Ack(id);
+                return ValueTask.CompletedTask;
+            case "presence":
+                SetPresence(id, root);
+                return ValueTask.CompletedTask;
+            case "presence_query":
+                return PresenceQueryAsync(id, root);
+            case "roster":
+                return RosterAsync(id, root);
+            case "subscribe":
+                Engine.Subscribe(Connection, Strings(root, "topics", 1, Engine.Options.MaxSubscriptionsPerConnection));
+                Ack(id);
+                return ValueTask.CompletedTask;
+            case "unsubscribe":
+                Engine.Unsubscribe(Connection, Strings(root, "topics", 1, Engine.Options.MaxSubscriptionsPerConnection));
+                Ack(id);
+                return ValueTask.CompletedTask;
+            case "publish":
+                Engine.Publish(_tenant, Connection.Client, RequiredString(root, "topic"), Payload(root));
+                Ack(id);
+                return ValueTask.CompletedTask;
+            default:
+                throw new RequestException(ErrorCodes.UnknownType, $"Unknown type '{Truncate(type)}'.");
+        }
+    }
+
+    private static bool IsKnownType(string type) => type is "send" or "ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish";
+
+    private async ValueTask HelloAsync(byte[] id, JsonElement root)
+    {
+        if (Connection is not null)
+        {
+            throw new RequestException(ErrorCodes.AlreadyIdentified, "This connection already said hello.");
+        }
+
+        _tenant = Context.Tenants.Resolve(OptionalString(root, "tenant"));
+        var author = OptionalString(root, "author");
+        ClientId client;
+        if (author is null)
+        {
+            client = ClientId.NewUnique();
+        }
+        else if (!ClientId.TryCreate(author, out client))
+        {
+            throw Invalid($"'author' must be 1-{ClientId.MaxLength} of [A-Za-z0-9._:@-].");
+        }
+
+        TimeSpan? heartbeat = null;
+        if (root.TryGetProperty("heartbeat"u8, out var hb))
+        {
+            heartbeat = hb.ValueKind == JsonValueKind.Number && hb.TryGetDouble(out var s) && s > 0 && s <= 86400
+                ? TimeSpan.FromSeconds(s)
+                : throw Invalid("'heartbeat' must be a positive number of seconds.");
+        }
+
+        var mode = ParseMode(root, "delivery_mode");
+        if (root.TryGetProperty("delivery_mode"u8, out _) && mode is null)
+        {
+            throw Invalid("'delivery_mode' must be \"all\" or \"any\".");
+        }
+
+        var connection = await Engine.ConnectAsync(_tenant, client, this, new ConnectOptions("ws", mode, heartbeat));
+        Connection = connection;
+        var options = Engine.Options;
+        var frameLimit = Context.Options.MaxFrameBytes;
+        Send(FrameEncoder.Encode((id, connection, options, frameLimit, mode ?? DeliveryMode.All), static (w, s) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("type"u8, "ack"u8);
+            w.WritePropertyName("id"u8);
+            w.WriteRawValue(s.id, skipInputValidation: true);
+            w.WriteString("client_id"u8, s.connection.Client.Value);
+            w.WriteString("connection_id"u8, s.connection.Id.ToString());
+            w.WriteString("delivery_mode"u8, s.Item5 == DeliveryMode.Any ? "any"u8 : "all"u8);
+            w.WriteNumber("heartbeat"u8, s.connection.Heartbeat.TotalSeconds);
+            w.WriteStartObject("limits"u8);
+            w.WriteNumber("max_payload_bytes"u8, s.options.MaxPayloadBytes);
+            w.WriteNumber("max_recipients"u8, s.options.MaxRecipients);
+            w.WriteNumber("max_frame_bytes"u8, s.frameLimit);
+            w.WriteNumber("max_inflight"u8, s.options.MaxInflightPerConnection);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }));
+        Engine.Start(connection);
+    }
+
+    private ValueTask SendAsync(byte[] id, JsonElement root)
+    {
+        var recipients = Strings(root, "recipients", 1, Engine.Options.MaxRecipients, TooManyRecipients);
+        var ids = new ClientId[recipients.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = ClientId.TryCreate(recipients[i], out var r) ? r : throw Invalid($"recipients[{i}] is not a valid client id.");
+        }
+
+        TimeSpan? ttl = null;
+        if (root.TryGetProperty("ttl"u8, out var ttlElement) && ttlElement.ValueKind != JsonValueKind.Null)
+        {
+            ttl = ttlElement.ValueKind == JsonValueKind.Number && ttlElement.TryGetDouble(out var s) && s > 0 && s <= Engine.Options.MaxTtl.TotalSeconds
+                ? TimeSpan.FromSeconds(s)
+                : throw Invalid($"'ttl' must be a positive number of seconds, at most {Engine.Options.MaxTtl.TotalSeconds:0}.");
+        }
+
+        var send = Engine.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl);
+        if (send.IsCompletedSuccessfully)
+        {
+            ReplySent(id, send.Result);
+            return ValueTask.CompletedTask;
+        }
+
+        // The reply waits for the durable write, but the read loop does not: the next requests of this connection
+        // join the same group commit. Past the limit, the loop waits, which pushes back on the client.
+        var pending = CompleteSendAsync(id, send);
+        return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+    }
+
+    private async Task CompleteSendAsync(byte[] id, ValueTask<SendReceipt> send)
+    {
+        try
+        {
+            ReplySent(id, await send);
+        }
+        catch (DaakiaException ex)
+        {
+            Error(id, ErrorCodes.For(ex.Code), ex.Message);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.RequestFailed(Context.Logger, ex, "send");
+            Error(id, ErrorCodes.Internal, "The letter could not be stored; it was not accepted.");
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _outstanding);
+        }
+    }
+
+    private void ReplySent(byte[] id, SendReceipt receipt) => Send(FrameEncoder.Encode((id, receipt), static (w, s) =>
+    {
+        w.WriteStartObject();
+        w.WriteString("type"u8, "ack"u8);
+        w.WritePropertyName("id"u8);
+        w.WriteRawValue(s.id, skipInputValidation: true);
+        w.WriteString("message_id"u8, s.receipt.MessageId);
+        w.WriteString("timestamp"u8, WireFormat.Timestamp(s.receipt.Timestamp));
+        w.WriteNumber("recipients"u8, s.receipt.Recipients);
+        w.WriteEndObject();
+    }));
+
+    private ValueTask AckLettersAsync(byte[] id, JsonElement root)
+    {
+        var raw = Strings(root, "message_ids", 1, Engine.Options.InboxPageSize);
+        var ids = new Guid[raw.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = Guid.TryParse(raw[i], out var g) ? g : throw Invalid($"message_ids[{i}] is not a message id.");
+        }
+
+        // Like sends, acks complete in the background so a receiver's acks share group commits.
+        var pending = CompleteAckAsync(id, Engine.AckAsync(_tenant, Connection!.Client, ids));
+        return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+    }
+
+    private async Task CompleteAckAsync(byte[] id, ValueTask<int> ack)
+    {
+        try
+        {
+            var acknowledged = await ack;
+            Send(FrameEncoder.Encode((id, acknowledged), static (w, s) =>
+            {
+                w.WriteStartObject();
+                w.WriteString("type"u8, "ack"u8);
+                w.WritePropertyName("id"u8);
+                w.WriteRawValue(s.id, skipInputValidation: true);
+                w.WriteNumber("acknowledged"u8, s.acknowledged);
+                w.WriteEndObject();
+            }));
+        }
+        catch (DaakiaException ex)
+        {
+            Error(id, ErrorCodes.For(ex.Code), ex.Message);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.RequestFailed(Context.Logger, ex, "ack");
+            Error(id, ErrorCodes.Internal, "The ack could not be stored.");
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _outstanding);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+using Daakia.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Daakia.Server.WebSockets;
+
+/// <summary>What every WebSocket session shares: the core, settings, clock, logger and tenant resolution.</summary>
+internal sealed record SessionContext(DaakiaEngine Engine, DaakiaServerOptions Options, TimeProvider Time, TenantResolver Tenants, ILogger Logger);

@@ -1,0 +1,180 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using Daakia.Core;
+
+namespace Daakia.Server.WebSockets;
+
+/// <summary>
+/// The texto protocol (<c>/v1/texto</c>, seed 003): every frame is <c>{client_id, id, kind, data}</c>. The server
+/// greets with a <c>connection</c> frame carrying a server-made UUID; <c>send</c> is acknowledged with <c>ack</c> (same
+/// id) once durable; letters arrive as <c>receive</c> and leave the inbox on the client's <c>ack</c>. Beyond texto:
+/// <c>registration</c> with <c>{"client_id": …}</c> resumes an earlier identity and replays what arrived meanwhile.
+/// </summary>
+internal sealed partial class TextoSession(WebSocket socket, SessionContext context) : WebSocketSession(socket, context)
+{
+    private static readonly JsonDocumentOptions s_parse = new() { MaxDepth = 32 };
+
+    private readonly TenantId _tenant = context.Tenants.Default;
+    private int _outstanding;
+
+    protected override async Task OnOpenAsync()
+    {
+        var client = ClientId.NewUnique();
+        await ConnectAsAsync(client);
+        Send(Frame(client, Guid.NewGuid().ToString(), "connection", ConnectionData(client)));
+        Engine.Start(Connection!);
+    }
+
+    protected override async ValueTask HandleTextAsync(ReadOnlyMemory<byte> message)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(message, s_parse);
+        }
+        catch (JsonException)
+        {
+            Error(null, TextoErrors.BadMessage, "The frame is not valid JSON.");
+            return;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                Error(null, TextoErrors.BadMessage, "A frame must be a JSON object.");
+                return;
+            }
+
+            var id = root.TryGetProperty("id"u8, out var idElement) && idElement.ValueKind == JsonValueKind.String ? idElement.GetString() : null;
+            if (id is { Length: > 128 })
+            {
+                Error(null, TextoErrors.Invalid, "'id' may be at most 128 characters.");
+                return;
+            }
+
+            var kind = root.TryGetProperty("kind"u8, out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
+            root.TryGetProperty("data"u8, out var data);
+            try
+            {
+                switch (kind)
+                {
+                    case "registration":
+                        await RegisterAsync(id, data);
+                        break;
+                    case "send":
+                        await SendAsync(id, data);
+                        break;
+                    case "ack":
+                        await AckAsync(id);
+                        break;
+                    case null:
+                        Error(id, TextoErrors.Invalid, "'kind' is required and must be a string.");
+                        break;
+                    default:
+                        Error(id, TextoErrors.NotImplemented, $"Unknown kind '{(kind.Length > 40 ? kind[..40] + "…" : kind)}'.");
+                        break;
+                }
+            }
+            catch (DaakiaException ex)
+            {
+                Error(id, TextoErrors.For(ex.Code), ex.Message);
+            }
+        }
+    }
+
+    protected override void RejectFrame(string code, string description, ReadOnlyMemory<byte> message) =>
+        Error(null, TextoErrors.ForWire(code), description);
+
+    private async ValueTask RegisterAsync(string? id, JsonElement data)
+    {
+        var current = Connection!.Client;
+        if (data.ValueKind == JsonValueKind.Object && data.TryGetProperty("client_id"u8, out var earlier))
+        {
+            if (earlier.ValueKind != JsonValueKind.String || !ClientId.TryCreate(earlier.GetString(), out var resumed))
+            {
+                Error(id, TextoErrors.Invalid, "'data.client_id' must be a client id given out earlier.");
+                return;
+            }
+
+            if (resumed != current)
+            {
+                // Resume: this connection becomes the earlier identity and gets what was sent to it while away.
+                Engine.Disconnect(Connection);
+                await ConnectAsAsync(resumed);
+                current = resumed;
+                Send(Frame(current, id, "connection", ConnectionData(current)));
+                Engine.Start(Connection);
+                return;
+            }
+        }
+        else if (data.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
+        {
+            Error(id, TextoErrors.Invalid, "'data' of a registration must be null or {\"client_id\": …}.");
+            return;
+        }
+
+        Send(Frame(current, id, "connection", ConnectionData(current)));
+    }
+
+    private ValueTask SendAsync(string? id, JsonElement data)
+    {
+        if (data.ValueKind != JsonValueKind.Object
+            || !data.TryGetProperty("receiver_id"u8, out var receiver) || receiver.ValueKind != JsonValueKind.String
+            || !data.TryGetProperty("text"u8, out var text) || text.ValueKind != JsonValueKind.String)
+        {
+            Error(id, TextoErrors.Invalid, "'data' must be {\"receiver_id\": string, \"text\": string}.");
+            return ValueTask.CompletedTask;
+        }
+
+        if (!ClientId.TryCreate(receiver.GetString(), out var to))
+        {
+            Error(id, TextoErrors.Invalid, "'receiver_id' is not a valid client id.");
+            return ValueTask.CompletedTask;
+        }
+
+        // The letter's payload is the text as a JSON string, so the JSON API and REST see the same letter.
+        var payload = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(text).ToArray();
+        var send = Engine.SendAsync(_tenant, Connection!.Client, [to], payload);
+        var pending = CompleteSendAsync(id, send);
+        return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+    }
+
+    private async Task CompleteSendAsync(string? id, ValueTask<SendReceipt> send)
+    {
+        try
+        {
+            await send;
+            Send(Frame(Connection?.Client, id, "ack", null));
+        }
+        catch (DaakiaException ex)
+        {
+            Error(id, TextoErrors.For(ex.Code), ex.Message);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.RequestFailed(Context.Logger, ex, "send");
+            Error(id, TextoErrors.Internal, "The message could not be stored; it was not accepted.");
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _outstanding);
+        }
+    }
+
+    private async ValueTask AckAsync(string? id)
+    {
+        // A client acks a `receive` by echoing its id, which is the message id.
+        if (!Guid.TryParse(id, out var messageId))
+        {
+            Error(id, TextoErrors.Invalid, "An ack must carry the id of the 'receive' it acknowledges.");
+            return;
+        }
+
+        await Engine.AckAsync(_tenant, Connection!.Client, [messageId]);
+    }
+
+    private async ValueTask ConnectAsAsync(ClientId client) =>
+        Connection = await Engine.ConnectAsync(_tenant, client, this, new ConnectOptions("texto"));
+}

@@ -1,0 +1,51 @@
+using Daakia.Core;
+using Daakia.Server.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Daakia.Server.WebSockets;
+
+/// <summary>Accepts WebSocket upgrades on <c>/v1/ws</c> and <c>/v1/texto</c> and runs a session for each.</summary>
+public sealed class WebSocketSessionFactory
+{
+    private readonly SessionContext _context;
+    private readonly ConnectionTracker _tracker;
+
+    public WebSocketSessionFactory(DaakiaEngine engine, DaakiaServerOptions options, TimeProvider time, TenantResolver tenants, ConnectionTracker tracker, ILoggerFactory loggers)
+    {
+        _context = new SessionContext(engine, options, time, tenants, loggers.CreateLogger("Daakia.WebSockets"));
+        _tracker = tracker;
+    }
+
+    public Task RunJsonApiAsync(HttpContext http) => RunAsync(http, static (socket, context) => new JsonApiSession(socket, context));
+
+    public Task RunTextoAsync(HttpContext http) => RunAsync(http, static (socket, context) => new TextoSession(socket, context));
+
+    private async Task RunAsync(HttpContext http, Func<System.Net.WebSockets.WebSocket, SessionContext, WebSocketSession> create)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            http.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await http.Response.WriteAsJsonAsync(new { type = "https://daakia.dev/errors/invalid_argument", title = "WebSocket upgrade required", status = 400, code = ErrorCodes.InvalidArgument });
+            return;
+        }
+
+        if (!_context.Engine.IsAccepting)
+        {
+            http.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return;
+        }
+
+        using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        _tracker.Enter();
+        try
+        {
+            using var session = create(socket, _context);
+            await session.RunAsync();
+        }
+        finally
+        {
+            _tracker.Exit();
+        }
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of Daakia: builds, installs what the tests need when it is missing, runs each test project,
+# and prints one summary line last: `Tests: N passed, N failed, N skipped`. Exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+# (Later suites add: redis-server for cluster tests, chromium for browser tests.)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "Installing: ${need_apt[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+results="$(pwd)/TestResults/run-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$results"
+
+echo "Building…"
+if ! dotnet build Daakia.slnx -c Release -nologo -v quiet; then
+  echo "Tests: 0 passed, 1 failed, 0 skipped"
+  echo "(the build failed)"
+  exit 1
+fi
+
+status=0
+for proj in tests/*.Tests/*.csproj; do
+  name=$(basename "$proj" .csproj)
+  echo "Running $name…"
+  dotnet test "$proj" -c Release --no-build -nologo \
+    --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+    --blame-hang-timeout 5m -- RunConfiguration.TreatNoTestsAsError=false || status=1
+done
+
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  line=$(grep -o '<Counters [^>]*>' "$trx" | head -n1)
+  get() { echo "$line" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  total=$(get total); executed=$(get executed); p=$(get passed); f=$(get failed); e=$(get error); t=$(get timeout); a=$(get aborted)
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-0} + ${e:-0} + ${t:-0} + ${a:-0}))
+  skipped=$((skipped + ${total:-0} - ${executed:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1  # a test run crashed or hung without reporting a failed test
+fi
+echo "Tests: $passed passed, $failed failed, $skipped skipped"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
