@@ -1,0 +1,47 @@
+using System.Net;
+using Daakia.Testing;
+
+namespace Daakia.Host.Tests;
+
+public sealed class CommandLineTests
+{
+    [Fact]
+    public async Task Serve_PortZero_LogsBoundAddressOpenTenantWarningAndIsHealthy()
+    {
+        var dataDir = Unique.TempDirectory();
+        await using var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]);
+        Assert.NotEqual(0, server.BaseUri.Port);
+        Assert.Contains(server.Output, l => l.Contains("OPEN DEVELOPMENT TENANT", StringComparison.Ordinal));
+        using var http = new HttpClient { BaseAddress = server.BaseUri };
+        await Eventually.True(async () => (await http.GetAsync("/healthz")).StatusCode == HttpStatusCode.OK, "healthz answers 200");
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("# TYPE", metrics, StringComparison.Ordinal);
+        var openApi = await http.GetStringAsync("/openapi/v1.json");
+        Assert.Contains("\"openapi\"", openApi, StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(dataDir, "daakia.db")), "the store lives in --data-dir");
+    }
+
+    [Fact]
+    public async Task EnvironmentVariables_ConfigureTheServer()
+    {
+        var dataDir = Unique.TempDirectory();
+        await using var server = await DaakiaProcess.StartAsync([], new Dictionary<string, string>
+        {
+            ["DAAKIA_HttpPort"] = "0",
+            ["DAAKIA_DataDir"] = dataDir,
+            ["DAAKIA_Core__MaxRecipients"] = "2",
+        });
+        await using var client = await WsTestClient.ConnectAsync(server.WebSocketUri("/v1/ws"));
+        var hello = await client.RequestAsync("hello", new { author = "alice" });
+        Assert.Equal(2, (int)hello["limits"]!["max_recipients"]!);
+        Assert.True(File.Exists(Path.Combine(dataDir, "daakia.db")));
+    }
+
+    [Fact]
+    public async Task Bind_NonLoopbackWithOpenTenant_RefusesToStart()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            DaakiaProcess.StartAsync(["--http-port", "0", "--bind", "0.0.0.0", "--data-dir", Unique.TempDirectory()]));
+        Assert.Contains("Refusing to serve the open development tenant", error.Message, StringComparison.Ordinal);
+    }
+}

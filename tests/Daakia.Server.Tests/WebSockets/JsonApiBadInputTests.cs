@@ -1,0 +1,125 @@
+using System.Net.WebSockets;
+using Daakia.Testing;
+
+namespace Daakia.Server.Tests.WebSockets;
+
+public sealed class JsonApiBadInputTests : IAsyncLifetime
+{
+    private DaakiaTestHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync(c =>
+    {
+        c["Daakia:Core:MaxRecipients"] = "3";
+        c["Daakia:Core:MaxPayloadBytes"] = "1000";
+        c["Daakia:MaxFrameBytes"] = "8192";
+        c["Daakia:MaxRequestsPerSecond"] = "5";
+        c["Daakia:RequestBurst"] = "20";
+    });
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    [Theory]
+    [InlineData("not json", "invalid_json")]
+    [InlineData("[1,2]", "invalid_json")]
+    [InlineData("{\"id\":1}", "unknown_type")]
+    [InlineData("{\"id\":1,\"type\":\"teleport\"}", "unknown_type")]
+    [InlineData("{\"id\":1,\"type\":42}", "unknown_type")]
+    [InlineData("{\"type\":\"ping\"}", "invalid_argument")]
+    [InlineData("{\"id\":{\"x\":1},\"type\":\"ping\"}", "invalid_argument")]
+    [InlineData("{\"id\":1,\"type\":\"send\",\"recipients\":[\"bob\"],\"payload\":1}", "not_identified")]
+    public async Task MalformedFrame_GetsErrorAndConnectionStaysUsable(string frame, string code)
+    {
+        await using var client = await WsTestClient.ConnectAsync(_host.WebSocketUri("/v1/ws"));
+        await client.SendTextAsync(frame);
+        var error = await client.NextAsync("error");
+        Assert.Equal(code, (string?)error["code"]);
+        Assert.False(string.IsNullOrEmpty((string?)error["description"]));
+
+        var hello = await client.RequestAsync("hello", new { author = "still-fine" });
+        Assert.Equal("ack", (string?)hello["type"]);
+    }
+
+    [Fact]
+    public async Task Send_MistypedOrMissingFields_AreInvalidArgumentWithTheRequestId()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        foreach (var fields in new object[]
+        {
+            new { recipients = "bob", payload = 1 },
+            new { recipients = new[] { "bob" } },
+            new { recipients = Array.Empty<string>(), payload = 1 },
+            new { recipients = new[] { "bad/id" }, payload = 1 },
+            new { recipients = new[] { "bob" }, payload = 1, ttl = -5 },
+            new { recipients = new[] { "bob" }, payload = 1, ttl = "soon" },
+        })
+        {
+            var reply = await alice.RequestAsync("send", fields);
+            Assert.Equal("error", (string?)reply["type"]);
+            Assert.Equal("invalid_argument", (string?)reply["code"]);
+        }
+    }
+
+    [Fact]
+    public async Task Send_TooManyRecipientsOrTooLargePayload_GetsItsOwnCode()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        var many = await alice.RequestAsync("send", new { recipients = new[] { "a", "b", "c", "d" }, payload = 1 });
+        Assert.Equal("too_many_recipients", (string?)many["code"]);
+        var big = await alice.RequestAsync("send", new { recipients = new[] { "a" }, payload = new string('x', 2000) });
+        Assert.Equal("payload_too_large", (string?)big["code"]);
+    }
+
+    [Fact]
+    public async Task BinaryFrame_IsRejectedAndConnectionStaysUsable()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        await alice.SendBinaryAsync([1, 2, 3]);
+        Assert.Equal("invalid_frame", (string?)(await alice.NextAsync("error"))["code"]);
+        Assert.Equal("ack", (string?)(await alice.RequestAsync("ping"))["type"]);
+    }
+
+    [Fact]
+    public async Task OversizedFrame_ClosesWith1009()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        await alice.SendTextAsync("{\"id\":1,\"type\":\"ping\",\"pad\":\"" + new string('x', 20_000) + "\"}");
+        Assert.Equal("frame_too_large", (string?)(await alice.NextAsync("error"))["code"]);
+        await alice.Closed.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(WebSocketCloseStatus.MessageTooBig, alice.CloseStatus);
+    }
+
+    [Fact]
+    public async Task SecondHello_IsAlreadyIdentified()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        var again = await alice.RequestAsync("hello", new { author = "mallory" });
+        Assert.Equal("already_identified", (string?)again["code"]);
+    }
+
+    [Fact]
+    public async Task Hello_UnknownTenantOrBadAuthor_IsRefused()
+    {
+        await using var c = await WsTestClient.ConnectAsync(_host.WebSocketUri("/v1/ws"));
+        Assert.Equal("forbidden", (string?)(await c.RequestAsync("hello", new { author = "x", tenant = "other" }))["code"]);
+        Assert.Equal("invalid_argument", (string?)(await c.RequestAsync("hello", new { author = "has space" }))["code"]);
+    }
+
+    [Fact]
+    public async Task Flood_BeyondTheRequestBudget_IsRateLimitedNotExecuted()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        var replies = await Task.WhenAll(Enumerable.Range(0, 60).Select(_ => alice.RequestAsync("ping")));
+        var limited = replies.Count(r => (string?)r["code"] == "rate_limited");
+        Assert.True(limited > 0, "some requests were rate limited");
+        Assert.True(replies.Count(r => (string?)r["type"] == "ack") >= 15, "the burst was served");
+    }
+
+    [Fact]
+    public async Task Subscribe_InvalidFilterOrReservedPublish_AreRefused()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        Assert.Equal("invalid_argument", (string?)(await alice.RequestAsync("subscribe", new { topics = new[] { "a/#/b" } }))["code"]);
+        Assert.Equal("invalid_argument", (string?)(await alice.RequestAsync("publish", new { topic = "a/+", payload = 1 }))["code"]);
+        Assert.Equal("forbidden", (string?)(await alice.RequestAsync("publish", new { topic = "$presence/bob", payload = 1 }))["code"]);
+    }
+}
