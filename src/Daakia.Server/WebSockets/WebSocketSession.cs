@@ -50,6 +50,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     public async Task RunAsync()
     {
         var writer = Task.Run(WriteLoopAsync);
+        _ = CloseIfUnidentifiedAsync();
         try
         {
             await OnOpenAsync();
@@ -79,6 +80,28 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     }
 
     public void Dispose() => _aborted.Dispose();
+
+    /// <summary>A connection that has not identified itself in time is closed (1008): idle anonymous sockets cost memory.</summary>
+    private async Task CloseIfUnidentifiedAsync()
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(Context.Options.HelloTimeoutSeconds), Context.Time, _aborted.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        if (Connection is null && !Closing)
+        {
+            CloseWith(WebSocketCloseStatus.PolicyViolation, "no hello in time");
+        }
+    }
 
     /// <summary>Called once the socket is open, before the first read (texto sends its greeting here).</summary>
     protected virtual Task OnOpenAsync() => Task.CompletedTask;

@@ -123,3 +123,15 @@ public sealed class JsonApiBadInputTests : IAsyncLifetime
         Assert.Equal("forbidden", (string?)(await alice.RequestAsync("publish", new { topic = "$presence/bob", payload = 1 }))["code"]);
     }
 }
+
+public sealed class JsonApiHelloTimeoutTests
+{
+    [Fact]
+    public async Task Connection_WithoutHello_IsClosedAfterTheTimeout()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(c => c["Daakia:HelloTimeoutSeconds"] = "1");
+        await using var silent = await WsTestClient.ConnectAsync(host.WebSocketUri("/v1/ws"));
+        await silent.Closed.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(WebSocketCloseStatus.PolicyViolation, silent.CloseStatus);
+    }
+}
