@@ -32,4 +32,5 @@ serve.SetAction(async (parse, cancellationToken) =>
 });
 
 var root = new RootCommand("Daakia: a multi-tenant messaging server (WebSocket JSON API, texto, REST; MQTT next).") { serve };
-return await root.Parse(args).InvokeAsync();
+// The generic host handles SIGTERM/Ctrl+C itself (drain, then exit 0); System.CommandLine must not race it.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

@@ -66,7 +66,8 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
             var type = typeElement.GetString()!;
             try
             {
-                return Dispatch(type, id, root);
+                var task = Dispatch(type, id, root);
+                return task.IsCompletedSuccessfully ? ValueTask.CompletedTask : GuardAsync(task, id, type);
             }
             catch (DaakiaException ex)
             {
@@ -83,6 +84,28 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
             }
 
             return ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>Turns a failure of an asynchronous request into its error reply.</summary>
+    private async ValueTask GuardAsync(ValueTask task, byte[] id, string type)
+    {
+        try
+        {
+            await task;
+        }
+        catch (DaakiaException ex)
+        {
+            Error(id, ErrorCodes.For(ex.Code), ex.Message);
+        }
+        catch (RequestException ex)
+        {
+            Error(id, ex.Code, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.RequestFailed(Context.Logger, ex, type);
+            Error(id, ErrorCodes.Internal, "The request failed on the server.");
         }
     }
 

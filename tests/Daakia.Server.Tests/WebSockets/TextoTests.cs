@@ -41,19 +41,19 @@ public sealed class TextoTests : IAsyncLifetime
         await using var _ = a;
         await using var __ = b;
 
-        await a.SendTextAsync($$"""{"client_id":"{{aId}}","id":"req-1","kind":"registration","data":null}""");
+        await a.SendTextAsync($$$"""{"client_id":"{{{aId}}}","id":"req-1","kind":"registration","data":null}""");
         var reg = await NextKindAsync(a, "connection");
         Assert.Equal("req-1", (string?)reg["id"]);
         Assert.Equal(aId, (string?)reg["data"]!["client_id"]);
 
-        await a.SendTextAsync($$"""{"client_id":"{{aId}}","id":"req-2","kind":"send","data":{"receiver_id":"{{bId}}","text":"Lorem ipsum"}}""");
+        await a.SendTextAsync($$$"""{"client_id":"{{{aId}}}","id":"req-2","kind":"send","data":{"receiver_id":"{{{bId}}}","text":"Lorem ipsum"}}""");
         var ack = await NextKindAsync(a, "ack");
         Assert.Equal("req-2", (string?)ack["id"]);
 
         var receive = await NextKindAsync(b, "receive");
         Assert.Equal(aId, (string?)receive["data"]!["sender_id"]);
         Assert.Equal("Lorem ipsum", (string?)receive["data"]!["text"]);
-        await b.SendTextAsync($$"""{"client_id":"{{bId}}","id":"{{(string)receive["id"]!}}","kind":"ack","data":null}""");
+        await b.SendTextAsync($$$"""{"client_id":"{{{bId}}}","id":"{{{(string)receive["id"]!}}}","kind":"ack","data":null}""");
         await Eventually.True(async () => (await _host.Http.GetStringAsync($"/v1/clients/{bId}/inbox/count")).Contains("\"count\":0", StringComparison.Ordinal), "the ack empties the inbox");
     }
 
@@ -67,13 +67,13 @@ public sealed class TextoTests : IAsyncLifetime
 
         for (var i = 0; i < 3; i++)
         {
-            await a.SendTextAsync($$"""{"client_id":"{{aId}}","id":"s{{i}}","kind":"send","data":{"receiver_id":"{{bId}}","text":"m{{i}}"}}""");
+            await a.SendTextAsync($$$"""{"client_id":"{{{aId}}}","id":"s{{{i}}}","kind":"send","data":{"receiver_id":"{{{bId}}}","text":"m{{{i}}}"}}""");
             await NextKindAsync(a, "ack");
         }
 
         var (b2, newId) = await ConnectAsync();
         await using var ___ = b2;
-        await b2.SendTextAsync($$"""{"client_id":"{{newId}}","id":"resume","kind":"registration","data":{"client_id":"{{bId}}"}}""");
+        await b2.SendTextAsync($$$"""{"client_id":"{{{newId}}}","id":"resume","kind":"registration","data":{"client_id":"{{{bId}}}"}}""");
         var conn = await NextKindAsync(b2, "connection");
         Assert.Equal(bId, (string?)conn["data"]!["client_id"]);
         for (var i = 0; i < 3; i++)

@@ -1,0 +1,13 @@
+using Microsoft.Extensions.Logging;
+
+namespace Daakia.Storage.Sqlite;
+
+/// <summary>Store log events (ids 4000-4099).</summary>
+internal static partial class SqliteLog
+{
+    [LoggerMessage(4000, LogLevel.Information, "Store opened at {Path} (durability {Durability})", EventName = "StoreOpened")]
+    public static partial void Opened(ILogger logger, string path, string durability);
+
+    [LoggerMessage(4001, LogLevel.Error, "A batch of {Count} writes failed to commit", EventName = "BatchFailed")]
+    public static partial void BatchFailed(ILogger logger, Exception exception, int count);
+}

@@ -1,0 +1,122 @@
+using Daakia.Core;
+
+namespace Daakia.Storage.Sqlite;
+
+public sealed partial class SqliteStore
+{
+    private readonly ReaderPool _readers;
+
+    public async ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT max((SELECT value FROM meta WHERE key='high_water'), coalesce((SELECT max(seq) FROM letters), 0))";
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public async ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = $"SELECT {Codec.LetterColumns} FROM letters WHERE tenant=$t AND recipient=$r AND seq>$after ORDER BY seq LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", tenant.Value);
+        cmd.Parameters.AddWithValue("$r", recipient.Value);
+        cmd.Parameters.AddWithValue("$after", afterSequence);
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<Letter>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(Codec.ReadLetter(r));
+        }
+
+        return result;
+    }
+
+    public async ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT count(*) FROM letters WHERE tenant=$t AND recipient=$r";
+        cmd.Parameters.AddWithValue("$t", tenant.Value);
+        cmd.Parameters.AddWithValue("$r", recipient.Value);
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    public async ValueTask<IReadOnlyList<RosterEntry>> ListClientsAsync(TenantId tenant, ClientId? after, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT client, first_seen, last_seen FROM clients WHERE tenant=$t AND client>$after ORDER BY client LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", tenant.Value);
+        cmd.Parameters.AddWithValue("$after", after?.Value ?? "");
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<RosterEntry>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(new RosterEntry(ClientId.Parse(r.GetString(0)), Codec.Time(r.GetInt64(1)), Codec.Time(r.GetInt64(2))));
+        }
+
+        return result;
+    }
+
+    public async ValueTask<RosterEntry?> GetClientAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT first_seen, last_seen FROM clients WHERE tenant=$t AND client=$c";
+        cmd.Parameters.AddWithValue("$t", tenant.Value);
+        cmd.Parameters.AddWithValue("$c", client.Value);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new RosterEntry(client, Codec.Time(r.GetInt64(0)), Codec.Time(r.GetInt64(1))) : null;
+    }
+
+    public async ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT id, at, kind, actor, subject, detail FROM activity WHERE tenant=$t AND id>$after ORDER BY id LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", tenant.Value);
+        cmd.Parameters.AddWithValue("$after", afterId);
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<ActivityEntry>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(new ActivityEntry(
+                r.GetInt64(0),
+                tenant,
+                Codec.Time(r.GetInt64(1)),
+                r.GetString(2),
+                r.IsDBNull(3) ? null : ClientId.Parse(r.GetString(3)),
+                r.IsDBNull(4) ? null : r.GetString(4),
+                r.IsDBNull(5) ? null : r.GetString(5)));
+        }
+
+        return result;
+    }
+
+    /// <summary>The order contract: a read starts after every write called before it has committed.</summary>
+    /// <remarks>The query itself always runs after a yield, so a caller holding a lock never waits for disk under it.</remarks>
+    private async ValueTask BeginReadAsync()
+    {
+        ThrowIfClosed();
+        var prior = WaitForPriorWritesAsync();
+        if (prior.IsCompleted)
+        {
+            await Task.Yield();
+        }
+        else
+        {
+            await prior;
+        }
+    }
+
+}

@@ -1,0 +1,163 @@
+using System.Threading.Channels;
+using Daakia.Core;
+using Daakia.Core.Storage;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Daakia.Storage.Sqlite;
+
+/// <summary>
+/// The embedded default store: one SQLite database in WAL mode in the data directory. All writes go through one
+/// writer loop that commits whatever has queued up — up to <see cref="SqliteStoreOptions.MaxBatchSize"/> writes — in
+/// one transaction with one fsync (group commit), then completes every waiter of the batch. Reads use a small pool of
+/// read connections and first wait until every write enqueued before them has committed (the store's order contract).
+/// </summary>
+public sealed partial class SqliteStore : IDaakiaStore
+{
+    private readonly SqliteStoreOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<WriteOp> _writes = Channel.CreateUnbounded<WriteOp>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lock _enqueueGate = new();
+    private readonly Lock _commitGate = new();
+    private readonly List<(long Ticket, TaskCompletionSource Done)> _commitWaiters = [];
+    private long _enqueued;
+    private long _committed;
+    private long _batches;
+    private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private SqliteConnection? _writeConnection;
+    private volatile bool _closed = true;
+
+    public SqliteStore(SqliteStoreOptions options, ILogger<SqliteStore>? logger = null)
+    {
+        _options = options;
+        _logger = logger ?? (ILogger)NullLogger.Instance;
+        _readers = new ReaderPool(ConnectionString, options);
+    }
+
+    /// <summary>Committed batches so far (each is one transaction and one fsync).</summary>
+    internal long Batches => Interlocked.Read(ref _batches);
+
+    internal string DatabasePath => Path.Combine(_options.DataDirectory, "daakia.db");
+
+    private string ConnectionString => new SqliteConnectionStringBuilder
+    {
+        DataSource = DatabasePath,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Cache = SqliteCacheMode.Private,
+        // Each connection is owned for the store's lifetime; pooling would only keep file handles after dispose.
+        Pooling = false,
+    }.ToString();
+
+    public ValueTask OpenAsync(CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(_options.DataDirectory);
+        var connection = new SqliteConnection(ConnectionString);
+        connection.Open();
+        Schema.Configure(connection, _options.Durability);
+        Schema.Create(connection);
+        _writeConnection = connection;
+        _closed = false;
+        new Thread(WriterLoop) { IsBackground = true, Name = "daakia-store-writer" }.Start();
+        SqliteLog.Opened(_logger, DatabasePath, _options.Durability.ToString());
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) =>
+        _closed ? ValueTask.CompletedTask : new ValueTask(Enqueue(new FlushOp()).AsTask());
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        _closed = true;
+        lock (_enqueueGate)
+        {
+            _writes.Writer.TryComplete();
+        }
+
+        await _writerDone.Task;
+        _writeConnection?.Dispose();
+        _readers.Dispose();
+    }
+
+    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, CancellationToken cancellationToken = default) =>
+        new(Enqueue(new AppendLetterOp(letter, recipients)).AsTask());
+
+    public ValueTask<int> DeleteLettersAsync(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
+        Enqueue(new DeleteLettersOp(tenant, recipient, messageIds));
+
+    public ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
+        Enqueue(new RemoveExpiredOp(now, limit));
+
+    public ValueTask RecordSeenAsync(TenantId tenant, ClientId client, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        new(Enqueue(new RecordSeenOp(tenant, client, at)).AsTask());
+
+    public ValueTask AppendActivityAsync(IReadOnlyList<ActivityEntry> entries, CancellationToken cancellationToken = default) =>
+        new(Enqueue(new AppendActivityOp(entries)).AsTask());
+
+    /// <summary>Queues a write; its place in the store's order is fixed before this returns.</summary>
+    private ValueTask<T> Enqueue<T>(WriteOp<T> op)
+    {
+        lock (_enqueueGate)
+        {
+            // Ticket and channel position are assigned together, so "committed through ticket N" means every earlier op.
+            op.Ticket = ++_enqueued;
+            if (_closed || !_writes.Writer.TryWrite(op))
+            {
+                throw new DaakiaException(DaakiaErrorCode.Unavailable, "The store is closed.");
+            }
+        }
+
+        return op.Task;
+    }
+
+    /// <summary>Completes when every write enqueued before this call has committed.</summary>
+    private ValueTask WaitForPriorWritesAsync()
+    {
+        var ticket = Volatile.Read(ref _enqueued);
+        if (Volatile.Read(ref _committed) >= ticket)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        lock (_commitGate)
+        {
+            if (_committed >= ticket)
+            {
+                return ValueTask.CompletedTask;
+            }
+
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _commitWaiters.Add((ticket, done));
+            return new ValueTask(done.Task);
+        }
+    }
+
+    private void MarkCommitted(long ticket)
+    {
+        lock (_commitGate)
+        {
+            _committed = ticket;
+            for (var i = _commitWaiters.Count - 1; i >= 0; i--)
+            {
+                if (_commitWaiters[i].Ticket <= ticket)
+                {
+                    _commitWaiters[i].Done.TrySetResult();
+                    _commitWaiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw new DaakiaException(DaakiaErrorCode.Unavailable, "The store is closed.");
+        }
+    }
+}
