@@ -1,5 +1,5 @@
 using Daakia.Core;
-//TMP using Daakia.Server.Http;
+using Daakia.Server.Http;
 using Daakia.Server.WebSockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -46,7 +46,7 @@ public static class DaakiaServerExtensions
         app.MapOpenApi("/openapi/{documentName}.json");
         app.Map("/v1/ws", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunJsonApiAsync(ctx)).ExcludeFromDescription();
         app.Map("/v1/texto", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunTextoAsync(ctx)).ExcludeFromDescription();
-//TMP        app.MapDaakiaRest();
+        app.MapDaakiaRest();
         return app;
     }
 }

@@ -1,0 +1,150 @@
+using Daakia.Core;
+using Daakia.Server.Json;
+using Microsoft.AspNetCore.Http;
+
+namespace Daakia.Server.Http;
+
+public static partial class RestApi
+{
+    private static async Task<IResult> PresenceAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var list = await engine.GetPresenceAsync(RestRequest.Tenant(http, tenants), [RestRequest.PathClient(client)], http.RequestAborted);
+        return JsonResult.Write(200, list[0], static (w, p) => WireFormat.WritePresence(w, p));
+    }
+
+    private static async Task<IResult> PresenceListAsync(HttpContext http, string? clients, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        if (string.IsNullOrEmpty(clients))
+        {
+            throw RestException.Invalid("'clients' (a comma-separated list of client ids) is required.");
+        }
+
+        var names = clients.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length > engine.Options.MaxPageSize)
+        {
+            throw RestException.Invalid($"At most {engine.Options.MaxPageSize} clients per query.");
+        }
+
+        var ids = Array.ConvertAll(names, RestRequest.PathClient);
+        var list = await engine.GetPresenceAsync(tenant, ids, http.RequestAborted);
+        return JsonResult.Write(200, list, static (w, l) =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("presence"u8);
+            foreach (var p in l)
+            {
+                WireFormat.WritePresence(w, p);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> RosterAsync(HttpContext http, string? scope, string? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        if (scope is null or "online")
+        {
+            var online = engine.GetOnline(tenant);
+            return JsonResult.Write(200, online, static (w, l) =>
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("clients"u8);
+                foreach (var p in l)
+                {
+                    WireFormat.WritePresence(w, p);
+                }
+
+                w.WriteEndArray();
+                w.WriteNull("next"u8);
+                w.WriteEndObject();
+            });
+        }
+
+        if (scope != "all")
+        {
+            throw RestException.Invalid("'scope' must be 'online' or 'all'.");
+        }
+
+        var take = RestRequest.Limit(limit, 100, engine.Options.MaxPageSize);
+        ClientId? from = after is null ? null : RestRequest.PathClient(after);
+        var page = await engine.ListRosterAsync(tenant, from, take, http.RequestAborted);
+        var flags = page.Select(e => engine.IsOnline(tenant, e.Client)).ToArray();
+        return JsonResult.Write(200, (page, flags, take), static (w, s) =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("clients"u8);
+            for (var i = 0; i < s.page.Count; i++)
+            {
+                WireFormat.WriteRosterEntry(w, s.page[i], s.flags[i]);
+            }
+
+            w.WriteEndArray();
+            if (s.page.Count == s.take)
+            {
+                w.WriteString("next"u8, s.page[^1].Client.Value);
+            }
+            else
+            {
+                w.WriteNull("next"u8);
+            }
+
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> Publish(HttpContext http, DaakiaEngine engine, TenantResolver tenants, DaakiaServerOptions options)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        ClientId? author = http.Request.Headers.ContainsKey(RestRequest.ClientHeader) ? RestRequest.Caller(http) : null;
+        using var body = await RestRequest.BodyAsync(http, options);
+        var root = body.RootElement;
+        var topic = root.TryGetProperty("topic"u8, out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
+            ? t.GetString()!
+            : throw RestException.Invalid("'topic' is required and must be a string.");
+        var delivered = engine.Publish(tenant, author, topic, RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
+        return JsonResult.Write(202, delivered, static (w, n) =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("delivered"u8, n);
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> ActivityAsync(HttpContext http, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var take = RestRequest.Limit(limit, 100, engine.Options.MaxPageSize);
+        var page = await engine.ReadActivityAsync(tenant, after ?? 0, take, http.RequestAborted);
+        return JsonResult.Write(200, (page, take), static (w, s) =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("entries"u8);
+            foreach (var e in s.page)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id"u8, e.Id);
+                w.WriteString("at"u8, WireFormat.Timestamp(e.At));
+                w.WriteString("kind"u8, e.Kind);
+                w.WriteString("actor"u8, e.Actor?.Value);
+                w.WriteString("subject"u8, e.Subject);
+                w.WriteString("detail"u8, e.Detail);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (s.page.Count == s.take)
+            {
+                w.WriteNumber("next"u8, s.page[^1].Id);
+            }
+            else
+            {
+                w.WriteNull("next"u8);
+            }
+
+            w.WriteEndObject();
+        });
+    }
+}

@@ -1,0 +1,157 @@
+using System.Text.Json;
+using Daakia.Core;
+using Daakia.Server.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Daakia.Server.Http;
+
+/// <summary>
+/// The native REST API under <c>/v1</c> (docs/protocols/rest.md): direct messages, inboxes, presence, roster, topic
+/// publish and the activity log, with problem-details errors. The same core operations as the WebSocket API.
+/// </summary>
+public static partial class RestApi
+{
+    public static IEndpointRouteBuilder MapDaakiaRest(this IEndpointRouteBuilder app)
+    {
+        var v1 = app.MapGroup("/v1").WithTags("v1").AddEndpointFilter(MapErrorsAsync);
+
+        v1.MapPost("/messages", SendAsync).WithName("SendMessage")
+            .WithSummary("Send a letter to one or more clients; 201 once it is durable in every recipient's inbox.")
+            .Accepts<SendMessageRequest>("application/json").Produces<SendMessageResponse>(201).ProducesProblem(400).ProducesProblem(413);
+        v1.MapGet("/clients/{client}/inbox", ReadInboxAsync).WithName("ReadInbox")
+            .WithSummary("A page of a client's inbox, oldest first, without removing anything.").Produces<InboxPage>();
+        v1.MapGet("/clients/{client}/inbox/count", CountInboxAsync).WithName("CountInbox")
+            .WithSummary("Letters waiting in a client's inbox.").Produces<CountResponse>();
+        v1.MapPost("/clients/{client}/inbox/ack", AckAsync).WithName("AckInbox")
+            .WithSummary("Acknowledge letters: they leave the inbox durably.").Accepts<AckRequest>("application/json").Produces<AckResponse>();
+        v1.MapDelete("/clients/{client}/inbox/{messageId}", DeleteAsync).WithName("DeleteInboxMessage")
+            .WithSummary("Acknowledge one letter; 404 if it is not in the inbox.").Produces(204).ProducesProblem(404);
+        v1.MapGet("/clients/{client}/presence", PresenceAsync).WithName("GetPresence")
+            .WithSummary("A client's presence.").Produces<PresenceView>();
+        v1.MapGet("/presence", PresenceListAsync).WithName("QueryPresence")
+            .WithSummary("Presence of several clients (?clients=a,b,c).");
+        v1.MapGet("/roster", RosterAsync).WithName("Roster")
+            .WithSummary("Clients online now (scope=online) or every client ever seen (scope=all), by page.");
+        v1.MapPost("/topics/publish", Publish).WithName("Publish")
+            .WithSummary("Publish to a topic (non-durable): every connection subscribed now gets it.")
+            .Accepts<PublishRequest>("application/json").Produces<PublishResponse>(202);
+        v1.MapGet("/activity", ActivityAsync).WithName("Activity")
+            .WithSummary("The tenant's activity log after an entry id.");
+        return app;
+    }
+
+    private static async ValueTask<object?> MapErrorsAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (DaakiaException ex)
+        {
+            return RestProblem.Of(ex);
+        }
+        catch (RestException ex)
+        {
+            return RestProblem.Of(ex.Status, ex.Code, ex.Message);
+        }
+    }
+
+    private static async Task<IResult> SendAsync(HttpContext http, DaakiaEngine engine, TenantResolver tenants, DaakiaServerOptions options)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var author = RestRequest.Caller(http);
+        using var body = await RestRequest.BodyAsync(http, options);
+        var root = body.RootElement;
+        var names = RestRequest.Strings(root, "recipients", engine.Options.MaxRecipients, ErrorCodes.TooManyRecipients);
+        var recipients = names.ConvertAll(n => ClientId.TryCreate(n, out var c) ? c : throw RestException.Invalid($"'{n}' is not a valid client id."));
+        TimeSpan? ttl = null;
+        if (root.TryGetProperty("ttl"u8, out var t) && t.ValueKind != JsonValueKind.Null)
+        {
+            ttl = t.ValueKind == JsonValueKind.Number && t.TryGetDouble(out var s) && s > 0 && s <= engine.Options.MaxTtl.TotalSeconds
+                ? TimeSpan.FromSeconds(s)
+                : throw RestException.Invalid($"'ttl' must be a positive number of seconds, at most {engine.Options.MaxTtl.TotalSeconds:0}.");
+        }
+
+        var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl);
+        http.Response.Headers.Location = $"/v1/messages/{receipt.MessageId}";
+        return JsonResult.Write(201, receipt, static (w, r) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("message_id"u8, r.MessageId);
+            w.WriteString("timestamp"u8, WireFormat.Timestamp(r.Timestamp));
+            w.WriteNumber("recipients"u8, r.Recipients);
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> ReadInboxAsync(HttpContext http, string client, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var id = RestRequest.PathClient(client);
+        var max = engine.Options.InboxPageSize;
+        var page = await engine.ReadInboxAsync(tenant, id, after ?? 0, RestRequest.Limit(limit, Math.Min(100, max), max), http.RequestAborted);
+        var full = page.Count == RestRequest.Limit(limit, Math.Min(100, max), max);
+        return JsonResult.Write(200, (page, full), static (w, s) =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("messages"u8);
+            foreach (var letter in s.page)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("sequence"u8, letter.Sequence);
+                WireFormat.WriteLetterFields(w, letter);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            if (s.full && s.page.Count > 0)
+            {
+                w.WriteNumber("next"u8, s.page[^1].Sequence);
+            }
+            else
+            {
+                w.WriteNull("next"u8);
+            }
+
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> CountInboxAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var count = await engine.CountInboxAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
+        return JsonResult.Write(200, count, static (w, c) =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("count"u8, c);
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> AckAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants, DaakiaServerOptions options)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var id = RestRequest.PathClient(client);
+        using var body = await RestRequest.BodyAsync(http, options);
+        var raw = RestRequest.Strings(body.RootElement, "message_ids", engine.Options.InboxPageSize, ErrorCodes.LimitExceeded);
+        var ids = raw.ConvertAll(s => Guid.TryParse(s, out var g) ? g : throw RestException.Invalid($"'{s}' is not a message id."));
+        var acknowledged = await engine.AckAsync(tenant, id, ids);
+        return JsonResult.Write(200, acknowledged, static (w, n) =>
+        {
+            w.WriteStartObject();
+            w.WriteNumber("acknowledged"u8, n);
+            w.WriteEndObject();
+        });
+    }
+
+    private static async Task<IResult> DeleteAsync(HttpContext http, string client, string messageId, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var id = RestRequest.PathClient(client);
+        var message = Guid.TryParse(messageId, out var g) ? g : throw RestException.Invalid($"'{messageId}' is not a message id.");
+        var removed = await engine.AckAsync(tenant, id, [message]);
+        return removed > 0 ? Results.NoContent() : RestProblem.Of(404, ErrorCodes.NotFound, $"Message {message} is not in {id}'s inbox.");
+    }
+}
