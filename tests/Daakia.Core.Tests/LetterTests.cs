@@ -1,0 +1,173 @@
+using Daakia.Testing;
+
+namespace Daakia.Core.Tests;
+
+public sealed class LetterTests
+{
+    [Fact]
+    public async Task Send_ToOnlineClient_DeliversAtOnceAndReturnsReceipt()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        var receipt = await f.SendAsync("alice", "bob", "7");
+        var letter = Assert.Single(bob.Letters);
+        Assert.Equal(receipt.MessageId, letter.Id);
+        Assert.Equal(EngineFixture.Id("alice"), letter.Author);
+        Assert.Equal(1, receipt.Recipients);
+    }
+
+    [Fact]
+    public async Task Send_ToOfflineClient_IsReplayedInOrderOnConnect()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        for (var i = 0; i < 10; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var (_, bob) = await f.ConnectAsync("bob");
+        Assert.Equal(Enumerable.Range(0, 10), bob.Numbers());
+    }
+
+    [Fact]
+    public async Task Connect_BeforeStart_DeliversNothing()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        await f.SendAsync("alice", "bob");
+        var target = new RecordingTarget();
+        var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
+        Assert.Empty(target.Letters);
+        f.Engine.Start(c);
+        Assert.Single(target.Letters);
+    }
+
+    [Fact]
+    public async Task Letter_StaysUntilAcked_AndIsRedeliveredOnReconnect()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        await f.SendAsync("alice", "bob", "1");
+        var (c1, t1) = await f.ConnectAsync("bob");
+        f.Engine.Disconnect(c1);
+        var (c2, t2) = await f.ConnectAsync("bob");
+        Assert.Equal(t1.Letters.Single().Id, t2.Letters.Single().Id);
+
+        Assert.Equal(1, await f.AckAsync("bob", t2.Letters.Single()));
+        f.Engine.Disconnect(c2);
+        var (_, t3) = await f.ConnectAsync("bob");
+        Assert.Empty(t3.Letters);
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Fact]
+    public async Task Multicast_SameIdForEveryRecipient_UnknownRecipientsAndDuplicatesAreFine()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        var (_, carol) = await f.ConnectAsync("carol");
+        var receipt = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"),
+            [EngineFixture.Id("bob"), EngineFixture.Id("carol"), EngineFixture.Id("bob"), EngineFixture.Id("stranger")], EngineFixture.Json("1"));
+        Assert.Equal(3, receipt.Recipients);
+        Assert.Equal(receipt.MessageId, bob.Letters.Single().Id);
+        Assert.Equal(receipt.MessageId, carol.Letters.Single().Id);
+        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("stranger")));
+    }
+
+    [Fact]
+    public async Task Send_BeyondLimits_IsRefusedWithTheRightCode()
+    {
+        await using var f = await new EngineFixture(o => { o.MaxRecipients = 2; o.MaxPayloadBytes = 10; }).StartAsync();
+        var tooMany = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("a"),
+            [EngineFixture.Id("b"), EngineFixture.Id("c"), EngineFixture.Id("d")], EngineFixture.Json("1")).AsTask());
+        Assert.Equal(DaakiaErrorCode.TooManyRecipients, tooMany.Code);
+        var tooBig = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("a", "b", "\"0123456789\"").AsTask());
+        Assert.Equal(DaakiaErrorCode.PayloadTooLarge, tooBig.Code);
+        var badTtl = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("a", "b", "1", TimeSpan.FromSeconds(-1)).AsTask());
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, badTtl.Code);
+        var none = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("a"), [], EngineFixture.Json("1")).AsTask());
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, none.Code);
+    }
+
+    [Fact]
+    public async Task InflightWindow_HoldsBackLettersUntilAcksArrive_InOrder()
+    {
+        await using var f = await new EngineFixture(o => o.MaxInflightPerConnection = 3).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        for (var i = 0; i < 10; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal([0, 1, 2], bob.Numbers());
+        await f.AckAsync("bob", bob.Letters.Take(2).ToArray());
+        Assert.Equal([0, 1, 2, 3, 4], bob.Numbers());
+        await f.AckAsync("bob", bob.Letters.ToArray());
+        Assert.Equal(Enumerable.Range(0, 8), bob.Numbers());
+    }
+
+    [Fact]
+    public async Task Paging_ManyOfflineLettersAndLettersSentMeanwhile_AllArriveInOrder()
+    {
+        await using var f = await new EngineFixture(o => { o.InboxPageSize = 4; o.MaxInflightPerConnection = 3; }).StartAsync();
+        for (var i = 0; i < 25; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var (_, bob) = await f.ConnectAsync("bob");
+        var next = 25;
+        var acked = 0;
+        while (acked < 40)
+        {
+            var unacked = bob.Letters.Skip(acked).ToArray();
+            Assert.NotEmpty(unacked);
+            acked += await f.AckAsync("bob", unacked);
+            if (next < 40)
+            {
+                await f.SendAsync("alice", "bob", (next++).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        Assert.Equal(Enumerable.Range(0, 40), bob.Numbers());
+    }
+
+    [Fact]
+    public async Task ConcurrentSenders_ToOneReceiver_AllArriveOnce_PerSenderOrderKept()
+    {
+        await using var f = await new EngineFixture(o => { o.MaxInflightPerConnection = 10_000; o.InboxPageSize = 4096; }).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(s => Task.Run(async () =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json((s * 1000 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        })));
+        var numbers = bob.Numbers();
+        Assert.Equal(1600, numbers.Distinct().Count());
+        for (var s = 0; s < 8; s++)
+        {
+            var mine = numbers.Where(n => n / 1000 == s).ToList();
+            Assert.Equal(mine.Order(), mine);
+        }
+    }
+
+    [Fact]
+    public async Task Ack_UnknownId_CountsZero()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        Assert.Equal(0, await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [Guid.NewGuid()]));
+    }
+
+    [Fact]
+    public async Task Tenants_DoNotShareInboxes()
+    {
+        await using var f = await new EngineFixture().StartAsync();
+        var other = TenantId.Parse("other");
+        var (_, bobOther) = await f.ConnectAsync("bob", tenant: other);
+        var (_, bob) = await f.ConnectAsync("bob");
+        await f.SendAsync("alice", "bob");
+        Assert.Single(bob.Letters);
+        Assert.Empty(bobOther.Letters);
+        await Eventually.True(() => f.Engine.GetOnline(other).Count == 1, "bob is online in the other tenant");
+    }
+}
