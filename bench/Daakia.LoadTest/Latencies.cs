@@ -1,0 +1,33 @@
+using System.Diagnostics;
+
+namespace Daakia.LoadTest;
+
+/// <summary>Latency samples in Stopwatch ticks (thread-safe append), summarised as percentiles in milliseconds.</summary>
+internal sealed class Latencies
+{
+    private readonly Lock _gate = new();
+    private readonly List<long> _samples = new(1 << 16);
+
+    public void Add(long ticks)
+    {
+        lock (_gate)
+        {
+            _samples.Add(ticks);
+        }
+    }
+
+    public (double P50, double P99, double Max) Summary()
+    {
+        lock (_gate)
+        {
+            if (_samples.Count == 0)
+            {
+                return (0, 0, 0);
+            }
+
+            _samples.Sort();
+            double Ms(long t) => t * 1000.0 / Stopwatch.Frequency;
+            return (Ms(_samples[(int)(_samples.Count * 0.50)]), Ms(_samples[Math.Min(_samples.Count - 1, (int)(_samples.Count * 0.99))]), Ms(_samples[^1]));
+        }
+    }
+}

@@ -1,0 +1,34 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Daakia.LoadTest;
+
+/// <summary>Prints a human summary and one machine-readable <c>RESULT {json}</c> line.</summary>
+internal static class Report
+{
+    public static void Throughput(string scenario, long messages, TimeSpan elapsed, Latencies receive, Latencies ack, double cpuSeconds, long duplicates, long missing)
+    {
+        var rate = messages / elapsed.TotalSeconds;
+        var (p50, p99, max) = receive.Summary();
+        var (a50, a99, _) = ack.Summary();
+        var cpuPerMsg = messages == 0 ? 0 : cpuSeconds * 1e6 / messages;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{scenario}: {messages} msgs in {elapsed.TotalSeconds:0.00} s = {rate:0} msg/s; send→receive p50 {p50:0.00} ms p99 {p99:0.00} ms max {max:0.00} ms; send→ack p50 {a50:0.00} ms p99 {a99:0.00} ms; server CPU {cpuPerMsg:0.0} µs/msg; duplicates {duplicates}, missing {missing}"));
+        Emit(new Dictionary<string, object>
+        {
+            ["scenario"] = scenario,
+            ["msgs"] = messages,
+            ["msgs_per_sec"] = Math.Round(rate),
+            ["p50_ms"] = Math.Round(p50, 2),
+            ["p99_ms"] = Math.Round(p99, 2),
+            ["max_ms"] = Math.Round(max, 2),
+            ["ack_p50_ms"] = Math.Round(a50, 2),
+            ["ack_p99_ms"] = Math.Round(a99, 2),
+            ["cpu_us_per_msg"] = Math.Round(cpuPerMsg, 1),
+            ["duplicates"] = duplicates,
+            ["missing"] = missing,
+        });
+    }
+
+    public static void Emit(Dictionary<string, object> result) => Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
+}
