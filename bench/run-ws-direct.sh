@@ -97,9 +97,12 @@ echo "Workload: $PAIRS pairs × $MESSAGES messages, ~$PAYLOAD B payload, window 
 echo
 
 $LOADTEST fsync --dir "$work/daakia" --seconds 3 | tee "$work/fsync.txt"
-# A short warm-up of each broker (JIT, queues, page cache), not counted.
-$LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages 500 --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
-$LOADTEST rabbit-direct --amqp "amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" --pairs "$PAIRS" --messages 500 --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+# Warm-up of each broker with the same workload, not counted: a long-running server is measured in its steady
+# state (.NET's tiered JIT and PGO settle within the first few hundred thousand requests; RabbitMQ's queues and
+# page cache warm too).
+WARMUP=${WARMUP:-$MESSAGES}
+$LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+$LOADTEST rabbit-direct --amqp "amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
 $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" --pid "$DAAKIA_PID" | tee "$work/daakia.txt"
 $LOADTEST rabbit-direct --amqp "amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" ${RABBIT_PID:+--pid "$RABBIT_PID"} | tee "$work/rabbit.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

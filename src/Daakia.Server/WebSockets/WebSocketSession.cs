@@ -44,6 +44,9 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
     protected CancellationToken Aborted => _aborted.Token;
 
+    /// <summary>The coalescing stream under the socket, when the session owns the handshake.</summary>
+    internal CoalescingStream? Output { get; set; }
+
     protected bool Closing => Volatile.Read(ref _closeRequested) != 0;
 
     /// <summary>Runs the session until either side closes.</summary>
@@ -238,6 +241,8 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         {
             while (await reader.WaitToReadAsync(_aborted.Token))
             {
+                // Everything queued now leaves in one write.
+                Output?.BeginBatch();
                 while (reader.TryRead(out var frame))
                 {
                     var bytes = frame.Item switch
@@ -253,6 +258,11 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                     }
 
                     await Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
+                }
+
+                if (Output is not null)
+                {
+                    await Output.EndBatchAsync(_aborted.Token);
                 }
             }
 

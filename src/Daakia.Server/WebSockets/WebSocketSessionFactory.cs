@@ -36,11 +36,14 @@ public sealed class WebSocketSessionFactory
             return;
         }
 
-        using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        var (socket, stream) = await WebSocketHandshake.AcceptAsync(http);
+        using var _ = socket;
+        using var __ = stream;
         _tracker.Enter();
         try
         {
             using var session = create(socket, _context);
+            session.Output = stream;
             await session.RunAsync();
         }
         finally
