@@ -42,7 +42,7 @@ public sealed partial class DaakiaEngine
 
         CloseAll(toClose, CloseReason.SlowConsumer);
         await write;
-        _metrics.LettersSent.Add(1);
+        _metrics.LetterSent();
         return new SendReceipt(letter.Id, now, distinct.Count);
     }
 
@@ -81,7 +81,7 @@ public sealed partial class DaakiaEngine
 
         CloseAll(toClose, CloseReason.SlowConsumer);
         var removed = await write;
-        _metrics.LettersAcknowledged.Add(removed);
+        _metrics.LettersAcknowledged(removed);
         return removed;
     }
 
@@ -275,7 +275,7 @@ public sealed partial class DaakiaEngine
                             break;
                         }
 
-                        _metrics.LettersDelivered.Add(1);
+                        _metrics.LetterDelivered();
                     }
 
                     c.DeliveredThrough = letter.Sequence;
@@ -330,7 +330,7 @@ public sealed partial class DaakiaEngine
                 continue;
             }
 
-            _metrics.LettersDelivered.Add(1);
+            _metrics.LetterDelivered();
             p.AssignedTo = best;
             best.Inflight++;
         }

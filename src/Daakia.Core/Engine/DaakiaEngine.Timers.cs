@@ -82,7 +82,7 @@ public sealed partial class DaakiaEngine
                 }
 
                 await _store.AppendActivityAsync(entries, CancellationToken.None);
-                _metrics.LettersExpired.Add(expired.Count);
+                _metrics.LettersExpired(expired.Count);
                 EngineLog.LettersExpired(_logger, expired.Count);
             }
             while (expired.Count == Batch);

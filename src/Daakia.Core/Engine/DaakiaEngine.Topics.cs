@@ -105,11 +105,11 @@ public sealed partial class DaakiaEngine
             {
                 // Publications are at-most-once: a full outbox drops this one and counts it (the slow-consumer policy
                 // for QoS 0); letters, which are durable, are bounded by the in-flight window instead.
-                _metrics.PublicationsDropped.Add(1);
+                _metrics.PublicationDropped();
             }
         }
 
-        _metrics.Publications.Add(1);
+        _metrics.Publication();
         return queued;
     }
 }

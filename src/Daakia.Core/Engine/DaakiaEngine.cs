@@ -271,7 +271,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private void CloseConnection(ClientConnection c, CloseReason reason)
     {
         EngineLog.ClosingConnection(_logger, c.Id, c.Tenant, c.Client, reason);
-        _metrics.ConnectionsClosed.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
+        _metrics.ConnectionClosed(reason);
         c.Target.Close(reason);
     }
 

@@ -4,39 +4,55 @@ namespace Daakia.Core;
 
 /// <summary>
 /// The core's instruments on the <c>Daakia</c> meter (System.Diagnostics.Metrics, no exporter dependency here);
-/// the host exports them as Prometheus metrics.
+/// the host exports them as Prometheus metrics. The hot path only increments plain counters; the meter reads
+/// them when scraped (observable instruments), so a message costs no listener dispatch.
 /// </summary>
 internal sealed class DaakiaMetrics : IDisposable
 {
     public const string MeterName = "Daakia";
 
     private readonly Meter _meter = new(MeterName);
+    private readonly long[] _closed = new long[Enum.GetValues<CloseReason>().Length];
+    private long _lettersSent;
+    private long _lettersDelivered;
+    private long _lettersAcknowledged;
+    private long _lettersExpired;
+    private long _publications;
+    private long _publicationsDropped;
 
     public DaakiaMetrics(Func<long> connections)
     {
-        LettersSent = _meter.CreateCounter<long>("daakia.letters.sent", description: "Letters accepted (durable in every recipient's inbox).");
-        LettersDelivered = _meter.CreateCounter<long>("daakia.letters.delivered", description: "Letters handed to a connection.");
-        LettersAcknowledged = _meter.CreateCounter<long>("daakia.letters.acknowledged", description: "Letters removed from inboxes by an ack.");
-        LettersExpired = _meter.CreateCounter<long>("daakia.letters.expired", description: "Letters removed from inboxes because their TTL passed.");
-        Publications = _meter.CreateCounter<long>("daakia.publications", description: "Topic publications routed.");
-        PublicationsDropped = _meter.CreateCounter<long>("daakia.publications.dropped", description: "Publications dropped because a subscriber's outbox was full.");
-        ConnectionsClosed = _meter.CreateCounter<long>("daakia.connections.closed", description: "Connections the server closed, by reason.");
-        _meter.CreateObservableGauge("daakia.connections", connections, description: "Live connections.");
+        _meter.CreateObservableCounter("letters.sent", () => Volatile.Read(ref _lettersSent), description: "Letters accepted (durable in every recipient's inbox).");
+        _meter.CreateObservableCounter("letters.delivered", () => Volatile.Read(ref _lettersDelivered), description: "Letters handed to a connection.");
+        _meter.CreateObservableCounter("letters.acknowledged", () => Volatile.Read(ref _lettersAcknowledged), description: "Letters removed from inboxes by an ack.");
+        _meter.CreateObservableCounter("letters.expired", () => Volatile.Read(ref _lettersExpired), description: "Letters removed from inboxes because their TTL passed.");
+        _meter.CreateObservableCounter("publications", () => Volatile.Read(ref _publications), description: "Topic publications routed.");
+        _meter.CreateObservableCounter("publications.dropped", () => Volatile.Read(ref _publicationsDropped), description: "Publications dropped because a subscriber's outbox was full.");
+        _meter.CreateObservableCounter("connections.closed", ClosedByReason, description: "Connections the server closed, by reason.");
+        _meter.CreateObservableGauge("connections", connections, description: "Live connections.");
     }
 
-    public Counter<long> LettersSent { get; }
+    public void LetterSent() => Interlocked.Increment(ref _lettersSent);
 
-    public Counter<long> LettersDelivered { get; }
+    public void LetterDelivered() => Interlocked.Increment(ref _lettersDelivered);
 
-    public Counter<long> LettersAcknowledged { get; }
+    public void LettersAcknowledged(int count) => Interlocked.Add(ref _lettersAcknowledged, count);
 
-    public Counter<long> LettersExpired { get; }
+    public void LettersExpired(int count) => Interlocked.Add(ref _lettersExpired, count);
 
-    public Counter<long> Publications { get; }
+    public void Publication() => Interlocked.Increment(ref _publications);
 
-    public Counter<long> PublicationsDropped { get; }
+    public void PublicationDropped() => Interlocked.Increment(ref _publicationsDropped);
 
-    public Counter<long> ConnectionsClosed { get; }
+    public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
+
+    private IEnumerable<Measurement<long>> ClosedByReason()
+    {
+        foreach (var reason in Enum.GetValues<CloseReason>())
+        {
+            yield return new Measurement<long>(Volatile.Read(ref _closed[(int)reason]), new KeyValuePair<string, object?>("reason", reason.ToString()));
+        }
+    }
 
     public void Dispose() => _meter.Dispose();
 }
