@@ -7,49 +7,51 @@ internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> reci
 {
     protected override void Run(WriterStatements s)
     {
-        var cmd = s.InsertLetter;
-        WriterStatements.Set(cmd, 0, letter.Tenant.Value);
-        WriterStatements.Set(cmd, 2, letter.Sequence);
-        WriterStatements.Set(cmd, 3, letter.Id.ToByteArray());
-        WriterStatements.Set(cmd, 4, letter.Author.Value);
-        WriterStatements.Set(cmd, 5, Codec.JoinRecipients(letter.Recipients));
-        WriterStatements.Set(cmd, 6, letter.Payload.ToArray());
-        WriterStatements.Set(cmd, 7, Codec.Ms(letter.Timestamp));
-        WriterStatements.Set(cmd, 8, letter.ExpiresAt is { } e ? Codec.Ms(e) : null);
+        var insert = s.InsertLetter;
+        Span<byte> id = stackalloc byte[16];
+        letter.Id.TryWriteBytes(id);
+        insert.Bind(1, letter.Tenant.Value);
+        insert.Bind(3, letter.Sequence);
+        insert.Bind(4, id);
+        insert.Bind(5, letter.Author.Value);
+        insert.Bind(6, Codec.JoinRecipients(letter.Recipients));
+        insert.Bind(7, letter.Payload.Span);
+        insert.Bind(8, Codec.Ms(letter.Timestamp));
+        if (letter.ExpiresAt is { } e)
+        {
+            insert.Bind(9, Codec.Ms(e));
+        }
+        else
+        {
+            insert.BindNull(9);
+        }
+
         s.BatchHighWater = Math.Max(s.BatchHighWater, letter.Sequence);
         Result = true;
         if (recipients.Count == 1)
         {
-            WriterStatements.Set(cmd, 1, recipients[0].Value);
-            cmd.ExecuteNonQuery();
+            insert.Bind(2, recipients[0].Value);
+            insert.Execute();
             return;
         }
 
         // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
-        Exec("SAVEPOINT letter");
+        s.Exec("SAVEPOINT letter");
         try
         {
             foreach (var r in recipients)
             {
-                WriterStatements.Set(cmd, 1, r.Value);
-                cmd.ExecuteNonQuery();
+                insert.Bind(2, r.Value);
+                insert.Execute();
             }
 
-            Exec("RELEASE letter");
+            s.Exec("RELEASE letter");
         }
         catch
         {
-            Exec("ROLLBACK TO letter");
-            Exec("RELEASE letter");
+            s.Exec("ROLLBACK TO letter");
+            s.Exec("RELEASE letter");
             throw;
-        }
-
-        void Exec(string sql)
-        {
-            using var c = s.Connection.CreateCommand();
-            c.Transaction = cmd.Transaction;
-            c.CommandText = sql;
-            c.ExecuteNonQuery();
         }
     }
 }
@@ -59,14 +61,16 @@ internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IRead
 {
     protected override void Run(WriterStatements s)
     {
-        var cmd = s.DeleteLetter;
-        WriterStatements.Set(cmd, 0, tenant.Value);
-        WriterStatements.Set(cmd, 1, recipient.Value);
+        var delete = s.DeleteLetter;
+        delete.Bind(1, tenant.Value);
+        delete.Bind(2, recipient.Value);
+        Span<byte> bytes = stackalloc byte[16];
         var removed = 0;
         foreach (var id in ids)
         {
-            WriterStatements.Set(cmd, 2, id.ToByteArray());
-            removed += cmd.ExecuteNonQuery();
+            id.TryWriteBytes(bytes);
+            delete.Bind(3, bytes);
+            removed += delete.Execute();
         }
 
         Result = removed;
@@ -94,10 +98,10 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         var delete = s.DeleteBySeq;
         foreach (var (e, tenant) in found)
         {
-            WriterStatements.Set(delete, 0, tenant);
-            WriterStatements.Set(delete, 1, e.Recipient.Value);
-            WriterStatements.Set(delete, 2, e.Letter.Sequence);
-            delete.ExecuteNonQuery();
+            delete.Bind(1, tenant);
+            delete.Bind(2, e.Recipient.Value);
+            delete.Bind(3, e.Letter.Sequence);
+            delete.Execute();
         }
 
         Result = found.ConvertAll(f => f.Letter);
@@ -109,11 +113,11 @@ internal sealed class RecordSeenOp(TenantId tenant, ClientId client, DateTimeOff
 {
     protected override void Run(WriterStatements s)
     {
-        var cmd = s.UpsertClient;
-        WriterStatements.Set(cmd, 0, tenant.Value);
-        WriterStatements.Set(cmd, 1, client.Value);
-        WriterStatements.Set(cmd, 2, Codec.Ms(at));
-        cmd.ExecuteNonQuery();
+        var upsert = s.UpsertClient;
+        upsert.Bind(1, tenant.Value);
+        upsert.Bind(2, client.Value);
+        upsert.Bind(3, Codec.Ms(at));
+        upsert.Execute();
         Result = true;
     }
 }
@@ -123,16 +127,16 @@ internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : W
 {
     protected override void Run(WriterStatements s)
     {
-        var cmd = s.InsertActivity;
+        var insert = s.InsertActivity;
         foreach (var e in entries)
         {
-            WriterStatements.Set(cmd, 0, e.Tenant.Value);
-            WriterStatements.Set(cmd, 1, Codec.Ms(e.At));
-            WriterStatements.Set(cmd, 2, e.Kind);
-            WriterStatements.Set(cmd, 3, WriterStatements.Text(e.Actor));
-            WriterStatements.Set(cmd, 4, e.Subject);
-            WriterStatements.Set(cmd, 5, e.Detail);
-            cmd.ExecuteNonQuery();
+            insert.Bind(1, e.Tenant.Value);
+            insert.Bind(2, Codec.Ms(e.At));
+            insert.Bind(3, e.Kind);
+            insert.Bind(4, WriterStatements.Text(e.Actor), nullable: true);
+            insert.Bind(5, e.Subject, nullable: true);
+            insert.Bind(6, e.Detail, nullable: true);
+            insert.Execute();
         }
 
         Result = true;

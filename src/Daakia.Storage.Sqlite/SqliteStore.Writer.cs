@@ -55,8 +55,8 @@ public sealed partial class SqliteStore
                     if (statements.BatchHighWater > 0)
                     {
                         // The sequence never goes backwards, even after every letter was acknowledged and deleted.
-                        WriterStatements.Set(statements.SetHighWater, 0, statements.BatchHighWater);
-                        statements.SetHighWater.ExecuteNonQuery();
+                        statements.SetHighWater.Bind(1, statements.BatchHighWater);
+                        statements.SetHighWater.Execute();
                     }
 
                     transaction.Commit();
