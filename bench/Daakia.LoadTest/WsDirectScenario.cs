@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.WebSockets;
 
 namespace Daakia.LoadTest;
 
@@ -56,18 +55,17 @@ internal static class WsDirectScenario
         return 0;
     }
 
-    internal static async Task<ClientWebSocket> HelloAsync(Uri url, string author)
+    internal static async Task<WsClient> HelloAsync(Uri url, string author)
     {
-        var socket = new ClientWebSocket();
-        await socket.ConnectAsync(url, CancellationToken.None);
-        await socket.SendAsync(System.Text.Encoding.UTF8.GetBytes($"{{\"id\":0,\"type\":\"hello\",\"author\":\"{author}\",\"heartbeat\":300}}"), WebSocketMessageType.Text, true, CancellationToken.None);
+        var client = await WsClient.ConnectAsync(url);
+        await client.SendNowAsync($"{{\"id\":0,\"type\":\"hello\",\"author\":\"{author}\",\"heartbeat\":300}}");
         var buffer = new byte[4096];
-        var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+        var result = await client.Socket.ReceiveAsync(buffer, CancellationToken.None);
         if (!System.Text.Encoding.UTF8.GetString(buffer, 0, result.Count).Contains("\"ack\"", StringComparison.Ordinal))
         {
             throw new InvalidOperationException("hello refused: " + System.Text.Encoding.UTF8.GetString(buffer, 0, result.Count));
         }
 
-        return socket;
+        return client;
     }
 }

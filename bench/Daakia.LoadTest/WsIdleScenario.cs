@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.WebSockets;
 
 namespace Daakia.LoadTest;
 
@@ -13,7 +12,7 @@ internal static class WsIdleScenario
         var pid = args.OptionalInt("pid") ?? throw new ArgumentException("--pid (the server's process id) is required");
         var run = Guid.NewGuid().ToString("N")[..8];
         var rssBefore = ProcStats.RssKib(pid);
-        var sockets = new ClientWebSocket[count];
+        var sockets = new WsClient[count];
         const int Parallel = 200;
         for (var start = 0; start < count; start += Parallel)
         {
@@ -30,7 +29,6 @@ internal static class WsIdleScenario
         Report.Emit(new Dictionary<string, object> { ["scenario"] = "ws-idle", ["connections"] = count, ["kib_per_conn"] = Math.Round(perConnection, 1), ["rss_before_kib"] = rssBefore, ["rss_after_kib"] = rssAfter });
         foreach (var s in sockets)
         {
-            s.Abort();
             s.Dispose();
         }
 

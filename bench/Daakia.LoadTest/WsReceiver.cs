@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json;
 
 namespace Daakia.LoadTest;
@@ -8,19 +7,22 @@ namespace Daakia.LoadTest;
 /// <summary>Receives letters, acknowledges each one, records send → receive latency and checks exactly-once by sequence.</summary>
 internal sealed class WsReceiver : IAsyncDisposable
 {
-    private readonly ClientWebSocket _socket;
+    private readonly WsClient _client;
+    private readonly System.Threading.Channels.Channel<string> _acks = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
+    private readonly Task _acker;
     private readonly bool[] _seen;
     private readonly Latencies _latency;
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _loop;
     private int _ackId;
 
-    private WsReceiver(ClientWebSocket socket, int messages, Latencies latency)
+    private WsReceiver(WsClient client, int messages, Latencies latency)
     {
-        _socket = socket;
+        _client = client;
         _seen = new bool[messages];
         _latency = latency;
         _loop = Task.Run(LoopAsync);
+        _acker = Task.Run(AckLoopAsync);
     }
 
     public int Distinct { get; private set; }
@@ -39,7 +41,7 @@ internal sealed class WsReceiver : IAsyncDisposable
         {
             while (true)
             {
-                var result = await _socket.ReceiveAsync(buffer, CancellationToken.None);
+                var result = await _client.Socket.ReceiveAsync(buffer, CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     break;
@@ -67,15 +69,36 @@ internal sealed class WsReceiver : IAsyncDisposable
                     }
                 }
 
-                var ack = $"{{\"id\":{++_ackId},\"type\":\"ack\",\"message_ids\":[\"{messageId}\"]}}";
-                await _socket.SendAsync(Encoding.UTF8.GetBytes(ack), WebSocketMessageType.Text, true, CancellationToken.None);
+                // One ack per letter; the ack loop sends all acks queued by then in one write.
+                _acks.Writer.TryWrite(messageId!);
             }
         }
         catch (WebSocketException)
         {
         }
 
+        _acks.Writer.TryComplete();
         _completed.TrySetResult();
+    }
+
+    private async Task AckLoopAsync()
+    {
+        var reader = _acks.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync())
+            {
+                while (reader.TryRead(out var messageId))
+                {
+                    await _client.QueueAsync($"{{\"id\":{++_ackId},\"type\":\"ack\",\"message_ids\":[\"{messageId}\"]}}");
+                }
+
+                await _client.Stream.SendBufferedAsync();
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or IOException)
+        {
+        }
     }
 
     private static bool TryReadLetter(ReadOnlySpan<byte> frame, out string? messageId, out long sentAt, out int sequence)
@@ -123,15 +146,17 @@ internal sealed class WsReceiver : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _acks.Writer.TryComplete();
+        await _acker;
+        await _client.CloseAsync();
         try
         {
-            await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
             await _loop.WaitAsync(TimeSpan.FromSeconds(5));
         }
-        catch (Exception ex) when (ex is WebSocketException or TimeoutException)
+        catch (TimeoutException)
         {
         }
 
-        _socket.Dispose();
+        _client.Dispose();
     }
 }

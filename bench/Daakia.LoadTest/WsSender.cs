@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json;
 
 namespace Daakia.LoadTest;
@@ -9,7 +8,7 @@ namespace Daakia.LoadTest;
 /// <summary>Sends N letters with at most W unacknowledged, timing each send → ack.</summary>
 internal sealed class WsSender : IAsyncDisposable
 {
-    private readonly ClientWebSocket _socket;
+    private readonly WsClient _client;
     private readonly string _recipient;
     private readonly int _messages;
     private readonly string _pad;
@@ -19,9 +18,9 @@ internal sealed class WsSender : IAsyncDisposable
     private readonly TaskCompletionSource _allAcked = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _acked;
 
-    private WsSender(ClientWebSocket socket, string recipient, int messages, int payload, int window, Latencies ackLatency)
+    private WsSender(WsClient client, string recipient, int messages, int payload, int window, Latencies ackLatency)
     {
-        _socket = socket;
+        _client = client;
         _recipient = recipient;
         _messages = messages;
         _pad = new string('x', Math.Max(0, payload - 40));
@@ -38,14 +37,23 @@ internal sealed class WsSender : IAsyncDisposable
     public async Task RunAsync()
     {
         var reader = Task.Run(ReadRepliesAsync);
-        for (var i = 0; i < _messages; i++)
+        var i = 0;
+        while (i < _messages)
         {
+            // Pipelining: every send the window allows right now goes out in one write.
             await _window.WaitAsync();
-            var now = Stopwatch.GetTimestamp();
-            _sentAt[i] = now;
-            var frame = string.Create(CultureInfo.InvariantCulture,
-                $"{{\"id\":{i + 1},\"type\":\"send\",\"recipients\":[\"{_recipient}\"],\"payload\":{{\"t\":{now},\"s\":{i},\"pad\":\"{_pad}\"}}}}");
-            await _socket.SendAsync(Encoding.UTF8.GetBytes(frame), WebSocketMessageType.Text, true, CancellationToken.None);
+            do
+            {
+                var now = Stopwatch.GetTimestamp();
+                _sentAt[i] = now;
+                var frame = string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"id\":{i + 1},\"type\":\"send\",\"recipients\":[\"{_recipient}\"],\"payload\":{{\"t\":{now},\"s\":{i},\"pad\":\"{_pad}\"}}}}");
+                await _client.QueueAsync(frame);
+                i++;
+            }
+            while (i < _messages && _window.Wait(0));
+
+            await _client.Stream.SendBufferedAsync();
         }
 
         await _allAcked.Task;
@@ -59,7 +67,7 @@ internal sealed class WsSender : IAsyncDisposable
         {
             while (_acked < _messages)
             {
-                var result = await _socket.ReceiveAsync(buffer, CancellationToken.None);
+                var result = await _client.Socket.ReceiveAsync(buffer, CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     break;
@@ -71,7 +79,7 @@ internal sealed class WsSender : IAsyncDisposable
                     if (type != "ack")
                     {
                         Errors++;
-                        Console.WriteLine("send failed: " + Encoding.UTF8.GetString(buffer, 0, result.Count));
+                        Console.WriteLine("send failed: " + System.Text.Encoding.UTF8.GetString(buffer, 0, result.Count));
                     }
 
                     _ackLatency.Add(Stopwatch.GetTimestamp() - _sentAt[id.Value - 1]);
@@ -121,15 +129,8 @@ internal sealed class WsSender : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
-        }
-        catch (WebSocketException)
-        {
-        }
-
-        _socket.Dispose();
+        await _client.CloseAsync();
+        _client.Dispose();
         _window.Dispose();
     }
 }
