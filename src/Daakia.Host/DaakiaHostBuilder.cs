@@ -20,7 +20,13 @@ public static partial class DaakiaHostBuilder
     /// <summary>Builds the application. <paramref name="overrides"/> are configuration keys (e.g. <c>Daakia:HttpPort</c>) that win over every other source.</summary>
     public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? contentRoot = null, Action<WebApplicationBuilder>? customize = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = contentRoot ?? AppContext.BaseDirectory });
+        // appsettings.json is read next to the executable, then from the working directory (which wins).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        if (contentRoot is not null && Path.GetFullPath(contentRoot) != Path.GetFullPath(AppContext.BaseDirectory))
+        {
+            builder.Configuration.AddJsonFile(Path.Combine(contentRoot, "appsettings.json"), optional: true);
+        }
+
         // DAAKIA_HttpPort, DAAKIA_Core__MaxRecipients … map into the Daakia section (.NET's `__` nesting convention).
         var env = new ConfigurationBuilder().AddEnvironmentVariables("DAAKIA_").Build();
         builder.Configuration.AddInMemoryCollection(env.AsEnumerable()

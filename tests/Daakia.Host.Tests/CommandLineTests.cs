@@ -45,3 +45,22 @@ public sealed class CommandLineTests
         Assert.Contains("Refusing to serve the open development tenant", error.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class ConfigurationFileTests
+{
+    [Fact]
+    public async Task AppSettingsInTheWorkingDirectory_ConfigureTheServer_AndFlagsWinOverThem()
+    {
+        var dir = Unique.TempDirectory();
+        var dataDir = Path.Combine(dir, "from-flag");
+        await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), """
+            {"Daakia": {"HttpPort": 0, "DataDir": "from-file", "Core": {"MaxRecipients": 7}}}
+            """);
+        await using var server = await DaakiaProcess.StartAsync(["--data-dir", dataDir], workingDirectory: dir);
+        await using var client = await WsTestClient.ConnectAsync(server.WebSocketUri("/v1/ws"));
+        var hello = await client.RequestAsync("hello", new { author = "alice" });
+        Assert.Equal(7, (int)hello["limits"]!["max_recipients"]!);
+        Assert.True(File.Exists(Path.Combine(dataDir, "daakia.db")), "the flag wins over the file");
+        Assert.False(Directory.Exists(Path.Combine(dir, "from-file")));
+    }
+}
