@@ -69,9 +69,10 @@ public sealed class PresenceTests
         Assert.Equal(2, online[0].Connections);
 
         var all = await f.Engine.ListRosterAsync(EngineFixture.Tenant, null, 10);
-        Assert.Equal(["gone", "here"], all.Select(e => e.Client.Value));
-        Assert.Equal(start, all[0].FirstSeen);
-        Assert.Equal(start.AddMinutes(5), all[0].LastSeen);
+        Assert.Equal(["gone", "here"], all.Select(e => e.Entry.Client.Value));
+        Assert.Equal([false, true], all.Select(e => e.Online));
+        Assert.Equal(start, all[0].Entry.FirstSeen);
+        Assert.Equal(start.AddMinutes(5), all[0].Entry.LastSeen);
     }
 
     [Fact]

@@ -22,6 +22,21 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Metrics_ExportTheCoreCountersAsPrometheusText()
+    {
+        // A process of its own: the meter and the exporter are process-wide.
+        await using var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", Unique.TempDirectory()]);
+        await using var alice = await WsTestClient.ConnectAsync(server.WebSocketUri("/v1/ws"));
+        await alice.RequestAsync("hello", new { author = "alice" });
+        await alice.RequestAsync("send", new { recipients = new[] { "bob" }, payload = 1 });
+        using var http = new HttpClient { BaseAddress = server.BaseUri };
+        var metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains("daakia_letters_sent 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("daakia_connections 1", metrics, StringComparison.Ordinal);
+        Assert.Contains("daakia_connections_closed{reason=\"HeartbeatTimeout\"} 0", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task EnvironmentVariables_ConfigureTheServer()
     {
         var dataDir = Unique.TempDirectory();

@@ -7,17 +7,6 @@ namespace Daakia.Server.Tests;
 public sealed class HostingTests
 {
     [Fact]
-    public async Task Metrics_ExportTheCoreCounters()
-    {
-        await using var host = await DaakiaTestHost.StartAsync();
-        await using var alice = await WsTestClient.HelloAsync(host, "alice");
-        await alice.RequestAsync("send", new { recipients = new[] { "bob" }, payload = 1 });
-        var metrics = await host.Http.GetStringAsync("/metrics");
-        Assert.Contains("daakia_letters_sent 1", metrics, StringComparison.Ordinal);
-        Assert.Contains("daakia_connections 1", metrics, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task Healthz_WhileDraining_Is503AndNewWebSocketsAreRefused()
     {
         await using var host = await DaakiaTestHost.StartAsync();

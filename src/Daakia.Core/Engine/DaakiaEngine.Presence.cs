@@ -91,9 +91,22 @@ public sealed partial class DaakiaEngine
         }
     }
 
-    /// <summary>Every client ever seen (Swarm REQ07), a page at a time ordered by client id.</summary>
-    public ValueTask<IReadOnlyList<RosterEntry>> ListRosterAsync(TenantId tenant, ClientId? after, int limit, CancellationToken cancellationToken = default) =>
-        _store.ListClientsAsync(tenant, after, Math.Clamp(limit, 1, _options.MaxPageSize), cancellationToken);
+    /// <summary>Every client ever seen (Swarm REQ07), a page at a time ordered by client id, each marked online or not.</summary>
+    public async ValueTask<IReadOnlyList<RosterListing>> ListRosterAsync(TenantId tenant, ClientId? after, int limit, CancellationToken cancellationToken = default)
+    {
+        var page = await _store.ListClientsAsync(tenant, after, Math.Clamp(limit, 1, _options.MaxPageSize), cancellationToken);
+        var t = Tenant(tenant);
+        var result = new RosterListing[page.Count];
+        lock (t.Gate)
+        {
+            for (var i = 0; i < page.Count; i++)
+            {
+                result[i] = new RosterListing(page[i], t.Clients.TryGetValue(page[i].Client, out var cs) && cs.Connections.Count > 0);
+            }
+        }
+
+        return result;
+    }
 
     /// <summary>The activity log of a tenant after a given entry id.</summary>
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default) =>

@@ -47,18 +47,10 @@ public static partial class RestApi
         var tenant = RestRequest.Tenant(http, tenants);
         if (scope is null or "online")
         {
-            var online = engine.GetOnline(tenant);
-            return JsonResult.Write(200, online, static (w, l) =>
+            return JsonResult.Write(200, engine.GetOnline(tenant), static (w, l) =>
             {
                 w.WriteStartObject();
-                w.WriteStartArray("clients"u8);
-                foreach (var p in l)
-                {
-                    WireFormat.WritePresence(w, p);
-                }
-
-                w.WriteEndArray();
-                w.WriteNull("next"u8);
+                WireFormat.WriteOnlineFields(w, l);
                 w.WriteEndObject();
             });
         }
@@ -71,26 +63,10 @@ public static partial class RestApi
         var take = RestRequest.Limit(limit, 100, engine.Options.MaxPageSize);
         ClientId? from = after is null ? null : RestRequest.PathClient(after);
         var page = await engine.ListRosterAsync(tenant, from, take, http.RequestAborted);
-        var flags = page.Select(e => engine.IsOnline(tenant, e.Client)).ToArray();
-        return JsonResult.Write(200, (page, flags, take), static (w, s) =>
+        return JsonResult.Write(200, (page, page.Count == take), static (w, s) =>
         {
             w.WriteStartObject();
-            w.WriteStartArray("clients"u8);
-            for (var i = 0; i < s.page.Count; i++)
-            {
-                WireFormat.WriteRosterEntry(w, s.page[i], s.flags[i]);
-            }
-
-            w.WriteEndArray();
-            if (s.page.Count == s.take)
-            {
-                w.WriteString("next"u8, s.page[^1].Client.Value);
-            }
-            else
-            {
-                w.WriteNull("next"u8);
-            }
-
+            WireFormat.WriteRosterFields(w, s.page, s.Item2);
             w.WriteEndObject();
         });
     }

@@ -45,14 +45,42 @@ public static class WireFormat
         w.WriteEndObject();
     }
 
-    public static void WriteRosterEntry(Utf8JsonWriter w, RosterEntry e, bool online)
+    /// <summary>The <c>clients</c> and <c>next</c> fields of a roster page (scope <c>all</c>).</summary>
+    public static void WriteRosterFields(Utf8JsonWriter w, IReadOnlyList<RosterListing> page, bool full)
     {
-        w.WriteStartObject();
-        w.WriteString("client", e.Client.Value);
-        w.WriteString("first_seen", Timestamp(e.FirstSeen));
-        w.WriteString("last_seen", Timestamp(e.LastSeen));
-        w.WriteBoolean("online", online);
-        w.WriteEndObject();
+        w.WriteStartArray("clients"u8);
+        foreach (var (e, online) in page)
+        {
+            w.WriteStartObject();
+            w.WriteString("client"u8, e.Client.Value);
+            w.WriteString("first_seen"u8, Timestamp(e.FirstSeen));
+            w.WriteString("last_seen"u8, Timestamp(e.LastSeen));
+            w.WriteBoolean("online"u8, online);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        if (full && page.Count > 0)
+        {
+            w.WriteString("next"u8, page[^1].Entry.Client.Value);
+        }
+        else
+        {
+            w.WriteNull("next"u8);
+        }
+    }
+
+    /// <summary>The <c>clients</c> and <c>next</c> fields of the online roster (scope <c>online</c>).</summary>
+    public static void WriteOnlineFields(Utf8JsonWriter w, IReadOnlyList<PresenceInfo> online)
+    {
+        w.WriteStartArray("clients"u8);
+        foreach (var p in online)
+        {
+            WritePresence(w, p);
+        }
+
+        w.WriteEndArray();
+        w.WriteNull("next"u8);
     }
 
     /// <summary>The letter fields shared by the WebSocket <c>letter</c> frame and REST inbox entries.</summary>

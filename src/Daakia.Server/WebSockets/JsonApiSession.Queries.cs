@@ -52,18 +52,10 @@ internal sealed partial class JsonApiSession
         var scope = OptionalString(root, "scope") ?? "online";
         if (scope == "online")
         {
-            var online = Engine.GetOnline(_tenant);
-            Send(FrameEncoder.Encode((id, online), static (w, s) =>
+            Send(FrameEncoder.Encode((id, Engine.GetOnline(_tenant)), static (w, s) =>
             {
                 StartAck(w, s.id);
-                w.WriteStartArray("clients"u8);
-                foreach (var p in s.online)
-                {
-                    WireFormat.WritePresence(w, p);
-                }
-
-                w.WriteEndArray();
-                w.WriteNull("next"u8);
+                WireFormat.WriteOnlineFields(w, s.Item2);
                 w.WriteEndObject();
             }));
             return;
@@ -89,31 +81,10 @@ internal sealed partial class JsonApiSession
         }
 
         var page = await Engine.ListRosterAsync(_tenant, after, limit);
-        var onlineFlags = new bool[page.Count];
-        for (var i = 0; i < page.Count; i++)
-        {
-            onlineFlags[i] = Engine.IsOnline(_tenant, page[i].Client);
-        }
-
-        Send(FrameEncoder.Encode((id, page, onlineFlags, limit), static (w, s) =>
+        Send(FrameEncoder.Encode((id, page, page.Count == limit), static (w, s) =>
         {
             StartAck(w, s.id);
-            w.WriteStartArray("clients"u8);
-            for (var i = 0; i < s.page.Count; i++)
-            {
-                WireFormat.WriteRosterEntry(w, s.page[i], s.onlineFlags[i]);
-            }
-
-            w.WriteEndArray();
-            if (s.page.Count == s.limit)
-            {
-                w.WriteString("next"u8, s.page[^1].Client.Value);
-            }
-            else
-            {
-                w.WriteNull("next"u8);
-            }
-
+            WireFormat.WriteRosterFields(w, s.page, s.Item3);
             w.WriteEndObject();
         }));
     }

@@ -69,18 +69,9 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 var task = Dispatch(type, id, root);
                 return task.IsCompletedSuccessfully ? ValueTask.CompletedTask : GuardAsync(task, id, type);
             }
-            catch (DaakiaException ex)
-            {
-                Error(id, ErrorCodes.For(ex.Code), ex.Message);
-            }
-            catch (RequestException ex)
-            {
-                Error(id, ex.Code, ex.Message);
-            }
             catch (Exception ex)
             {
-                SessionLog.RequestFailed(Context.Logger, ex, type);
-                Error(id, ErrorCodes.Internal, "The request failed on the server.");
+                Fail(ex, id, type);
             }
 
             return ValueTask.CompletedTask;
@@ -94,18 +85,29 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         {
             await task;
         }
-        catch (DaakiaException ex)
-        {
-            Error(id, ErrorCodes.For(ex.Code), ex.Message);
-        }
-        catch (RequestException ex)
-        {
-            Error(id, ex.Code, ex.Message);
-        }
         catch (Exception ex)
         {
-            SessionLog.RequestFailed(Context.Logger, ex, type);
-            Error(id, ErrorCodes.Internal, "The request failed on the server.");
+            Fail(ex, id, type);
+        }
+    }
+
+    /// <summary>The one reply to a failed request: its error code, or <c>internal</c> (logged) for a server fault.</summary>
+    private void Fail(Exception exception, byte[]? id, string type)
+    {
+        switch (exception)
+        {
+            case DaakiaException ex:
+                Error(id, ErrorCodes.For(ex.Code), ex.Message);
+                break;
+            case RequestException ex:
+                Error(id, ex.Code, ex.Message);
+                break;
+            default:
+                SessionLog.RequestFailed(Context.Logger, exception, type);
+                Error(id, ErrorCodes.Internal, type == "send"
+                    ? "The letter could not be stored; it was not accepted."
+                    : "The request failed on the server.");
+                break;
         }
     }
 
@@ -283,14 +285,9 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         {
             ReplySent(id, await send);
         }
-        catch (DaakiaException ex)
-        {
-            Error(id, ErrorCodes.For(ex.Code), ex.Message);
-        }
         catch (Exception ex)
         {
-            SessionLog.RequestFailed(Context.Logger, ex, "send");
-            Error(id, ErrorCodes.Internal, "The letter could not be stored; it was not accepted.");
+            Fail(ex, id, "send");
         }
         finally
         {
@@ -339,14 +336,9 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 w.WriteEndObject();
             }));
         }
-        catch (DaakiaException ex)
-        {
-            Error(id, ErrorCodes.For(ex.Code), ex.Message);
-        }
         catch (Exception ex)
         {
-            SessionLog.RequestFailed(Context.Logger, ex, "ack");
-            Error(id, ErrorCodes.Internal, "The ack could not be stored.");
+            Fail(ex, id, "ack");
         }
         finally
         {
