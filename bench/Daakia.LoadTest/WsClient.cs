@@ -69,8 +69,9 @@ internal sealed class WsClient : IDisposable
             await Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None);
             await Stream.SendBufferedAsync();
         }
-        catch (Exception ex) when (ex is WebSocketException or IOException)
+        catch (Exception ex) when (ex is WebSocketException or IOException or ObjectDisposedException)
         {
+            // The server's close may already have closed the stream.
         }
     }
 

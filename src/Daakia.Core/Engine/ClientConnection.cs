@@ -7,6 +7,7 @@ namespace Daakia.Core;
 public sealed class ClientConnection
 {
     private long _lastActivityTicks;
+    private HashSet<string>? _subscriptions;
 
     internal ClientConnection(TenantId tenant, ClientId client, string protocol, IDeliveryTarget target, TimeSpan heartbeat, DateTimeOffset now)
     {
@@ -51,7 +52,10 @@ public sealed class ClientConnection
     /// <summary>Delivery mode <c>any</c>: letters assigned to this connection and not yet acknowledged.</summary>
     internal int Inflight { get; set; }
 
-    internal HashSet<string> Subscriptions { get; } = new(StringComparer.Ordinal);
+    /// <summary>Topic filters of this connection; made on the first subscribe (most connections never subscribe).</summary>
+    internal HashSet<string> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
+
+    internal bool HasSubscriptions => _subscriptions is { Count: > 0 };
 
     /// <summary>Records activity (any frame received) for the heartbeat deadline.</summary>
     public void Touch(TimeProvider time) => Volatile.Write(ref _lastActivityTicks, time.GetUtcNow().UtcTicks);

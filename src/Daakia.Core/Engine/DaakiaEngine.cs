@@ -183,12 +183,15 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
             connection.Removed = true;
             Interlocked.Decrement(ref _connectionCount);
-            foreach (var filter in connection.Subscriptions)
+            if (connection.HasSubscriptions)
             {
-                t.Topics.Remove(filter, connection);
-            }
+                foreach (var filter in connection.Subscriptions)
+                {
+                    t.Topics.Remove(filter, connection);
+                }
 
-            connection.Subscriptions.Clear();
+                connection.Subscriptions.Clear();
+            }
             if (t.Clients.TryGetValue(connection.Client, out var cs))
             {
                 cs.Connections.Remove(connection);

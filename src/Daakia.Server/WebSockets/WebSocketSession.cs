@@ -16,6 +16,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
     private readonly Channel<OutboundFrame> _outbox;
     private readonly CancellationTokenSource _aborted = new();
+    private CancellationTokenSource? _helloTimer;
     private readonly TokenBucket _budget;
     private int _closeRequested;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
@@ -39,8 +40,20 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
     protected DaakiaEngine Engine => Context.Engine;
 
-    /// <summary>The core's handle once the client is identified.</summary>
-    protected ClientConnection? Connection { get; set; }
+    /// <summary>The core's handle once the client is identified (setting it stops the hello timer).</summary>
+    protected ClientConnection? Connection
+    {
+        get;
+        set
+        {
+            field = value;
+            if (value is not null && Interlocked.Exchange(ref _helloTimer, null) is { } timer)
+            {
+                timer.Cancel();
+                timer.Dispose();
+            }
+        }
+    }
 
     protected CancellationToken Aborted => _aborted.Token;
 
@@ -79,17 +92,26 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
             _outbox.Writer.TryComplete();
             await writer;
+            // Ends the hello timer (and anything else waiting on this session) now rather than at its deadline.
+            await _aborted.CancelAsync();
         }
     }
 
-    public void Dispose() => _aborted.Dispose();
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _helloTimer, null)?.Dispose();
+        _aborted.Dispose();
+    }
 
     /// <summary>A connection that has not identified itself in time is closed (1008): idle anonymous sockets cost memory.</summary>
     private async Task CloseIfUnidentifiedAsync()
     {
+        // A timer only until hello: identified connections carry none (heartbeats are one scan for all).
+        var timer = CancellationTokenSource.CreateLinkedTokenSource(_aborted.Token);
+        _helloTimer = timer;
         try
         {
-            await Task.Delay(TimeSpan.FromSeconds(Context.Options.HelloTimeoutSeconds), Context.Time, _aborted.Token);
+            await Task.Delay(TimeSpan.FromSeconds(Context.Options.HelloTimeoutSeconds), Context.Time, timer.Token);
         }
         catch (OperationCanceledException)
         {
