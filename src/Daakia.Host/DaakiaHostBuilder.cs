@@ -79,6 +79,11 @@ public static partial class DaakiaHostBuilder
             k.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes;
             k.AddServerHeader = false;
         });
+        // Protocol code runs on the socket I/O threads instead of hopping to the thread pool per read: measured
+        // ~25% more durable messages/s on 2 cores (docs/benchmarks.md). Safe because nothing in the adapters blocks:
+        // store writes complete on the store's own thread and store reads yield before touching disk.
+        builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = settings.InlineIo);
+
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(storeOptions);
         builder.Services.AddSingleton<IDaakiaStore>(sp => new SqliteStore(storeOptions, sp.GetRequiredService<ILogger<SqliteStore>>()));

@@ -21,6 +21,12 @@ public sealed class DaakiaHostSettings
     /// <summary><c>simple</c> (one line per event) or <c>json</c> (structured, one JSON object per line).</summary>
     public string LogFormat { get; set; } = "simple";
 
+    /// <summary>
+    /// Runs protocol code inline on the socket I/O threads (Kestrel's <c>UnsafePreferInlineScheduling</c>, and the
+    /// runtime's inline socket completions in the executable). Fewer thread hops per message.
+    /// </summary>
+    public bool InlineIo { get; set; } = true;
+
     /// <summary>Allows an open (credential-free) tenant on a non-loopback address. Off: such a bind refuses to start.</summary>
     public bool AllowOpenTenantOnNetwork { get; set; }
 }

@@ -1,6 +1,14 @@
 using System.CommandLine;
 using Daakia.Host;
 
+// Inline socket completions pair with Kestrel's inline scheduling (Daakia:InlineIo, on by default). The runtime reads
+// this variable when the first socket is created, so it is set before anything else runs.
+if (!string.Equals(Environment.GetEnvironmentVariable("DAAKIA_InlineIo") ?? Environment.GetEnvironmentVariable("DAAKIA_INLINEIO"), "false", StringComparison.OrdinalIgnoreCase)
+    && Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
+{
+    Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+}
+
 // `daakia serve [--http-port N] [--mqtt-port N] [--data-dir PATH] [--bind ADDR]`: flags win over DAAKIA_ environment
 // variables, which win over appsettings.json.
 var httpPort = new Option<int>("--http-port") { Description = "HTTP + WebSocket port (default 8398; 0 picks a free port)." };
