@@ -21,7 +21,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -n "${RABBITMQ_NODENAME:-}" ] && rabbitmqctl -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pkill -f "epmd -port ${ERL_EPMD_PORT:-0}" 2>/dev/null || true
+  [ -n "${ERL_EPMD_PORT:-}" ] && epmd -kill >/dev/null 2>&1 || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
