@@ -93,6 +93,23 @@ public sealed class WsTestClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends one text message split into several WebSocket frames.</summary>
+    public async Task SendFragmentedAsync(params string[] parts)
+    {
+        await _sendLock.WaitAsync();
+        try
+        {
+            for (var i = 0; i < parts.Length; i++)
+            {
+                await _socket.SendAsync(Encoding.UTF8.GetBytes(parts[i]), WebSocketMessageType.Text, i == parts.Length - 1, CancellationToken.None);
+            }
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
     public async Task SendBinaryAsync(byte[] bytes)
     {
         await _sendLock.WaitAsync();

@@ -114,6 +114,20 @@ public sealed class RestApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PostMessage_BodyAboveTheRequestLimit_Is413ProblemDetails()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(c => c["Daakia:MaxRequestBodyBytes"] = "1000");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+        {
+            Content = new StringContent($$"""{"recipients":["bob"],"payload":"{{new string('x', 5000)}}"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Daakia-Client", "alice");
+        using var response = await host.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Equal("payload_too_large", (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["code"]);
+    }
+
+    [Fact]
     public async Task PostMessage_WithoutCallerOrToUnknownTenant_IsRefused()
     {
         var (s1, b1, _) = await SendAsync(Post("/v1/messages", """{"recipients":["bob"],"payload":1}""", client: null));

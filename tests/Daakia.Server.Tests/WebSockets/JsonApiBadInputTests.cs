@@ -89,6 +89,16 @@ public sealed class JsonApiBadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Request_SplitAcrossFrames_IsReassembled()
+    {
+        await using var alice = await WsTestClient.ConnectAsync(_host.WebSocketUri("/v1/ws"));
+        await alice.SendFragmentedAsync("{\"id\":\"f1\",\"type\":\"hel", "lo\",\"author\":\"ali", "ce\"}");
+        var reply = await alice.NextEventAsync();
+        Assert.Equal("ack", (string?)reply["type"]);
+        Assert.Equal("alice", (string?)reply["client_id"]);
+    }
+
+    [Fact]
     public async Task SecondHello_IsAlreadyIdentified()
     {
         await using var alice = await WsTestClient.HelloAsync(_host, "alice");

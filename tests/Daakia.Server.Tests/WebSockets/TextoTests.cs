@@ -98,6 +98,19 @@ public sealed class TextoTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Texto_BinaryFrameOrBadResumeId_GetErrorsAndTheConnectionStaysUsable()
+    {
+        var (a, aId) = await ConnectAsync();
+        await using var _ = a;
+        await a.SendBinaryAsync([1, 2, 3]);
+        Assert.Equal("EBADMSG", (string?)(await NextKindAsync(a, "error"))["data"]!["code"]);
+        await a.SendTextAsync("{\"id\":\"r\",\"kind\":\"registration\",\"data\":{\"client_id\":\"not a valid id\"}}");
+        Assert.Equal("EINVAL", (string?)(await NextKindAsync(a, "error"))["data"]!["code"]);
+        await a.SendTextAsync("{\"id\":\"r2\",\"kind\":\"registration\",\"data\":null}");
+        Assert.Equal(aId, (string?)(await NextKindAsync(a, "connection"))["data"]!["client_id"]);
+    }
+
+    [Fact]
     public async Task Texto_And_JsonApi_ShareInboxes()
     {
         var (t, tId) = await ConnectAsync();
