@@ -10,6 +10,14 @@ internal sealed class JsonResult(int status, byte[] body) : IResult
     public static JsonResult Write<TState>(int status, TState state, Action<Utf8JsonWriter, TState> write) =>
         new(status, FrameEncoder.Encode(state, write));
 
+    /// <summary>A body of one number field, such as <c>{"count": 3}</c>.</summary>
+    public static JsonResult Number(int status, string name, long value) => Write(status, (name, value), static (w, s) =>
+    {
+        w.WriteStartObject();
+        w.WriteNumber(s.name, s.value);
+        w.WriteEndObject();
+    });
+
     public async Task ExecuteAsync(HttpContext httpContext)
     {
         httpContext.Response.StatusCode = status;

@@ -81,12 +81,7 @@ public static partial class RestApi
             ? t.GetString()!
             : throw RestException.Invalid("'topic' is required and must be a string.");
         var delivered = engine.Publish(tenant, author, topic, RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
-        return JsonResult.Write(202, delivered, static (w, n) =>
-        {
-            w.WriteStartObject();
-            w.WriteNumber("delivered"u8, n);
-            w.WriteEndObject();
-        });
+        return JsonResult.Number(202, "delivered", delivered);
     }
 
     private static async Task<IResult> ActivityAsync(HttpContext http, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)

@@ -122,12 +122,7 @@ public static partial class RestApi
     private static async Task<IResult> CountInboxAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
     {
         var count = await engine.CountInboxAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
-        return JsonResult.Write(200, count, static (w, c) =>
-        {
-            w.WriteStartObject();
-            w.WriteNumber("count"u8, c);
-            w.WriteEndObject();
-        });
+        return JsonResult.Number(200, "count", count);
     }
 
     private static async Task<IResult> AckAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants, DaakiaServerOptions options)
@@ -138,12 +133,7 @@ public static partial class RestApi
         var raw = RestRequest.Strings(body.RootElement, "message_ids", engine.Options.InboxPageSize, ErrorCodes.LimitExceeded);
         var ids = raw.ConvertAll(s => Guid.TryParse(s, out var g) ? g : throw RestException.Invalid($"'{s}' is not a message id."));
         var acknowledged = await engine.AckAsync(tenant, id, ids);
-        return JsonResult.Write(200, acknowledged, static (w, n) =>
-        {
-            w.WriteStartObject();
-            w.WriteNumber("acknowledged"u8, n);
-            w.WriteEndObject();
-        });
+        return JsonResult.Number(200, "acknowledged", acknowledged);
     }
 
     private static async Task<IResult> DeleteAsync(HttpContext http, string client, string messageId, DaakiaEngine engine, TenantResolver tenants)
