@@ -54,6 +54,9 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most topic names whose subscriber lists are cached per tenant.</summary>
     public int RouteCacheSize { get; set; } = 4096;
 
+    /// <summary>Longest self-signalled status text, in characters.</summary>
+    public int MaxStatusTextLength { get; set; } = 256;
+
     /// <summary>Most entries in one roster or activity page.</summary>
     public int MaxPageSize { get; set; } = 1000;
 

@@ -24,6 +24,12 @@ public sealed class DaakiaServerOptions
     /// <summary>Seconds a new WebSocket connection has to identify itself (<c>hello</c>) before it is closed.</summary>
     public int HelloTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Deepest nesting of a JSON request (frame or body), payload included.</summary>
+    public int MaxJsonDepth { get; set; } = 64;
+
+    /// <summary>Longest request <c>id</c> (WebSocket JSON API and texto), in characters.</summary>
+    public int MaxRequestIdLength { get; set; } = 128;
+
     /// <summary>Largest REST request body, in bytes.</summary>
     public int MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 

@@ -5,9 +5,9 @@ public sealed partial class DaakiaEngine
     /// <summary>A client signals its availability, activity or status text (Swarm REQ08/09). Returns the new presence.</summary>
     public PresenceInfo SetPresence(ClientConnection connection, PresenceUpdate update)
     {
-        if (update.StatusText is { Length: > 256 })
+        if (update.StatusText is { } text && text.Length > _options.MaxStatusTextLength)
         {
-            throw DaakiaException.Invalid("A status text may be at most 256 characters.");
+            throw DaakiaException.Invalid($"A status text may be at most {_options.MaxStatusTextLength} characters.");
         }
 
         var t = Tenant(connection.Tenant);

@@ -38,7 +38,7 @@ internal static class RestRequest
 
         try
         {
-            var doc = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, http.RequestAborted);
+            var doc = await JsonDocument.ParseAsync(http.Request.Body, new JsonDocumentOptions { MaxDepth = options.MaxJsonDepth }, http.RequestAborted);
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
             {
                 doc.Dispose();

@@ -12,8 +12,6 @@ namespace Daakia.Server.WebSockets;
 /// </summary>
 internal sealed partial class JsonApiSession(WebSocket socket, SessionContext context) : WebSocketSession(socket, context)
 {
-    private static readonly JsonDocumentOptions s_parse = new() { MaxDepth = 64 };
-
     private TenantId _tenant;
     private int _outstanding;
 
@@ -22,7 +20,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message, s_parse);
+            document = JsonDocument.Parse(message, Context.JsonOptions);
         }
         catch (JsonException)
         {
@@ -42,9 +40,9 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
             byte[]? id = null;
             if (root.TryGetProperty("id"u8, out var idElement))
             {
-                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number) || idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > 128)
+                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number) || idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > Context.Options.MaxRequestIdLength)
                 {
-                    Error(null, ErrorCodes.InvalidArgument, "'id' must be a string (at most 128 characters) or a number.");
+                    Error(null, ErrorCodes.InvalidArgument, $"'id' must be a string (at most {Context.Options.MaxRequestIdLength} characters) or a number.");
                     return ValueTask.CompletedTask;
                 }
 
@@ -118,7 +116,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         {
             try
             {
-                using var doc = JsonDocument.Parse(message, s_parse);
+                using var doc = JsonDocument.Parse(message, Context.JsonOptions);
                 if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("id"u8, out var e) && e.ValueKind is JsonValueKind.String or JsonValueKind.Number)
                 {
                     id = JsonMarshal.GetRawUtf8Value(e).ToArray();

@@ -4,4 +4,8 @@ using Microsoft.Extensions.Logging;
 namespace Daakia.Server.WebSockets;
 
 /// <summary>What every WebSocket session shares: the core, settings, clock, logger and tenant resolution.</summary>
-internal sealed record SessionContext(DaakiaEngine Engine, DaakiaServerOptions Options, TimeProvider Time, TenantResolver Tenants, ILogger Logger);
+internal sealed record SessionContext(DaakiaEngine Engine, DaakiaServerOptions Options, TimeProvider Time, TenantResolver Tenants, ILogger Logger)
+{
+    /// <summary>Parse settings for request frames: the configured nesting limit.</summary>
+    public System.Text.Json.JsonDocumentOptions JsonOptions { get; } = new() { MaxDepth = Options.MaxJsonDepth };
+}

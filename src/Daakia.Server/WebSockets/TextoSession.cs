@@ -12,8 +12,6 @@ namespace Daakia.Server.WebSockets;
 /// </summary>
 internal sealed partial class TextoSession(WebSocket socket, SessionContext context) : WebSocketSession(socket, context)
 {
-    private static readonly JsonDocumentOptions s_parse = new() { MaxDepth = 32 };
-
     private readonly TenantId _tenant = context.Tenants.Default;
     private int _outstanding;
 
@@ -30,7 +28,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(message, s_parse);
+            document = JsonDocument.Parse(message, Context.JsonOptions);
         }
         catch (JsonException)
         {
@@ -48,9 +46,9 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
             }
 
             var id = root.TryGetProperty("id"u8, out var idElement) && idElement.ValueKind == JsonValueKind.String ? idElement.GetString() : null;
-            if (id is { Length: > 128 })
+            if (id is not null && id.Length > Context.Options.MaxRequestIdLength)
             {
-                Error(null, TextoErrors.Invalid, "'id' may be at most 128 characters.");
+                Error(null, TextoErrors.Invalid, $"'id' may be at most {Context.Options.MaxRequestIdLength} characters.");
                 return;
             }
 

@@ -89,6 +89,16 @@ public sealed class JsonApiBadInputTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Payload_NestedBeyondTheDepthLimit_IsInvalidJson()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        var deep = new string('[', 100) + new string(']', 100);
+        await alice.SendTextAsync("{\"id\":\"d\",\"type\":\"send\",\"recipients\":[\"bob\"],\"payload\":" + deep + "}");
+        Assert.Equal("invalid_json", (string?)(await alice.NextAsync("error"))["code"]);
+        Assert.Equal("ack", (string?)(await alice.RequestAsync("ping"))["type"]);
+    }
+
+    [Fact]
     public async Task Request_SplitAcrossFrames_IsReassembled()
     {
         await using var alice = await WsTestClient.ConnectAsync(_host.WebSocketUri("/v1/ws"));
