@@ -111,7 +111,7 @@ internal sealed class CoalescingStream(Stream inner) : Stream
     {
         if (_buffer is null || _buffer.Length - _count < data.Length)
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_count + data.Length, 8 * 1024));
+            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(2 * (_count + data.Length), 1024));
             _buffer?.AsSpan(0, _count).CopyTo(bigger);
             if (_buffer is not null)
             {

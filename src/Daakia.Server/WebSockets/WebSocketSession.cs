@@ -12,7 +12,9 @@ namespace Daakia.Server.WebSockets;
 /// </summary>
 internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 {
-    private const int InitialReceiveBuffer = 4096;
+    // Most requests are small; larger ones grow the buffer. Small rentals keep connection storms from churning
+    // the shared pool into garbage.
+    private const int InitialReceiveBuffer = 1024;
 
     private readonly Channel<OutboundFrame> _outbox;
     private readonly CancellationTokenSource _aborted = new();
@@ -263,8 +265,13 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         {
             while (await reader.WaitToReadAsync(_aborted.Token))
             {
-                // Everything queued now leaves in one write.
-                Output?.BeginBatch();
+                // Everything queued now leaves in one write; a lone frame goes straight through without a copy.
+                var batching = Output is not null && reader.Count > 1;
+                if (batching)
+                {
+                    Output!.BeginBatch();
+                }
+
                 while (reader.TryRead(out var frame))
                 {
                     var bytes = frame.Item switch
@@ -282,9 +289,9 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                     await Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
                 }
 
-                if (Output is not null)
+                if (batching)
                 {
-                    await Output.EndBatchAsync(_aborted.Token);
+                    await Output!.EndBatchAsync(_aborted.Token);
                 }
             }
 
