@@ -27,8 +27,23 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most unacknowledged letters outstanding on one connection; more follow as acks arrive.</summary>
     public int MaxInflightPerConnection { get; set; } = 256;
 
+    /// <summary>Most bytes of unacknowledged letters outstanding on one connection (one letter always fits).</summary>
+    public long MaxInflightBytesPerConnection { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>Letters read from the store per inbox page; at most twice this many of one client's letters are held in memory.</summary>
     public int InboxPageSize { get; set; } = 512;
+
+    /// <summary>Most bytes of one online client's letters held in memory (its inbox window); the rest wait in the store.</summary>
+    public long MaxWindowBytesPerClient { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>
+    /// Most bytes of durable writes (sends, acks) accepted and not yet committed, server-wide. Past it the server pushes
+    /// back: WebSocket sessions stop reading, REST answers 503 with Retry-After.
+    /// </summary>
+    public long MaxPendingWriteBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>Most durable writes (sends, acks) accepted and not yet committed, server-wide (see <see cref="MaxPendingWriteBytes"/>).</summary>
+    public int MaxPendingWrites { get; set; } = 65_536;
 
     /// <summary>Heartbeat interval when the client names none.</summary>
     public TimeSpan DefaultHeartbeat { get; set; } = TimeSpan.FromSeconds(30);
@@ -47,6 +62,9 @@ public sealed class DaakiaCoreOptions
 
     /// <summary>How often expired letters are removed from inboxes and recorded in the activity log.</summary>
     public TimeSpan ExpirySweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Longest wait between retries of a failed inbox page read (retries start at 50 ms and double).</summary>
+    public TimeSpan InboxLoadRetryMax { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Longest TTL a letter may carry.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);

@@ -22,4 +22,6 @@ public enum DaakiaErrorCode
     Forbidden,
     /// <summary>The server is shutting down or the store is not open.</summary>
     Unavailable,
+    /// <summary>The server has as much accepted and not yet durable work as it is configured to hold; retry shortly.</summary>
+    Overloaded,
 }

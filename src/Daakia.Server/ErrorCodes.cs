@@ -18,6 +18,7 @@ public static class ErrorCodes
     public const string NotFound = "not_found";
     public const string Forbidden = "forbidden";
     public const string Unavailable = "unavailable";
+    public const string Overloaded = "overloaded";
     public const string FrameTooLarge = "frame_too_large";
     public const string Internal = "internal";
 
@@ -31,6 +32,7 @@ public static class ErrorCodes
         DaakiaErrorCode.NotFound => NotFound,
         DaakiaErrorCode.Forbidden => Forbidden,
         DaakiaErrorCode.Unavailable => Unavailable,
+        DaakiaErrorCode.Overloaded => Overloaded,
         _ => Internal,
     };
 
@@ -45,6 +47,7 @@ public static class ErrorCodes
         DaakiaErrorCode.NotFound => 404,
         DaakiaErrorCode.Forbidden => 403,
         DaakiaErrorCode.Unavailable => 503,
+        DaakiaErrorCode.Overloaded => 503,
         _ => 500,
     };
 }

@@ -1,12 +1,18 @@
 
 namespace Daakia.Core.Tests;
 
-public sealed class DeliveryModeTests
+/// <summary>Runs on every store variant (see <see cref="DeliveryModeTestsOnMemoryStore"/> and <see cref="DeliveryModeTestsOnChaosStore"/>).</summary>
+public abstract class DeliveryModeTests
 {
+    /// <summary>True: the chaos store (late, out-of-order completions); false: the synchronous in-memory store.</summary>
+    protected abstract bool OnChaosStore { get; }
+
+    private EngineFixture New(Action<DaakiaCoreOptions>? configure = null) => new(configure, OnChaosStore);
+
     [Fact]
     public async Task All_EveryConnectionGetsEveryLetter_AckFromOneRemovesIt()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, phone) = await f.ConnectAsync("bob");
         var (_, laptop) = await f.ConnectAsync("bob");
         await f.SendAsync("alice", "bob", "1");
@@ -20,7 +26,7 @@ public sealed class DeliveryModeTests
     [Fact]
     public async Task All_NewConnection_GetsLettersStillUnacked()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, phone) = await f.ConnectAsync("bob");
         await f.SendAsync("alice", "bob", "1");
         var (_, laptop) = await f.ConnectAsync("bob");
@@ -30,7 +36,7 @@ public sealed class DeliveryModeTests
     [Fact]
     public async Task Any_SpreadsLettersAcrossConnections_EachExactlyOnce()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, w1) = await f.ConnectAsync("svc", DeliveryMode.Any);
         var (_, w2) = await f.ConnectAsync("svc", DeliveryMode.Any);
         for (var i = 0; i < 20; i++)
@@ -45,7 +51,7 @@ public sealed class DeliveryModeTests
     [Fact]
     public async Task Any_ConnectionClosingWithUnackedLetters_HandsThemToAnother()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (c1, w1) = await f.ConnectAsync("svc", DeliveryMode.Any);
         var (_, w2) = await f.ConnectAsync("svc", DeliveryMode.Any);
         for (var i = 0; i < 10; i++)
@@ -56,13 +62,14 @@ public sealed class DeliveryModeTests
         var lost = w1.Numbers();
         Assert.NotEmpty(lost);
         f.Engine.Disconnect(c1);
+        await f.SettleAsync();
         Assert.Equal(Enumerable.Range(0, 10), w2.Numbers().Order());
     }
 
     [Fact]
     public async Task Any_RespectsTheInflightWindowPerConnection()
     {
-        await using var f = await new EngineFixture(o => o.MaxInflightPerConnection = 2).StartAsync();
+        await using var f = await New(o => o.MaxInflightPerConnection = 2).StartAsync();
         var (_, w1) = await f.ConnectAsync("svc", DeliveryMode.Any);
         var (_, w2) = await f.ConnectAsync("svc", DeliveryMode.Any);
         for (var i = 0; i < 10; i++)
@@ -79,13 +86,14 @@ public sealed class DeliveryModeTests
     [Fact]
     public async Task SwitchingMode_RedeliversInFlightUnderTheNewMode()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (c1, w1) = await f.ConnectAsync("svc");
         var (_, w2) = await f.ConnectAsync("svc");
         await f.SendAsync("alice", "svc", "1");
         Assert.Single(w1.Letters);
         Assert.Single(w2.Letters);
         f.Engine.SetDeliveryMode(c1, DeliveryMode.Any);
+        await f.SettleAsync();
         await f.SendAsync("alice", "svc", "2");
         // Under `any`, the new letter goes to exactly one of the two connections.
         Assert.Equal(1, w1.Numbers().Count(n => n == 2) + w2.Numbers().Count(n => n == 2));
@@ -94,7 +102,7 @@ public sealed class DeliveryModeTests
     [Fact]
     public async Task SlowConsumer_FullOutbox_IsClosedAndRemoved()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, slow) = await f.ConnectAsync("bob", target: new RecordingTarget(capacity: 1));
         await f.SendAsync("alice", "bob", "1");
         await f.SendAsync("alice", "bob", "2");
@@ -106,7 +114,7 @@ public sealed class DeliveryModeTests
     [Fact]
     public async Task MaxConnectionsPerClient_IsEnforced()
     {
-        await using var f = await new EngineFixture(o => o.MaxConnectionsPerClient = 2).StartAsync();
+        await using var f = await New(o => o.MaxConnectionsPerClient = 2).StartAsync();
         await f.ConnectAsync("bob");
         await f.ConnectAsync("bob");
         var ex = await Assert.ThrowsAsync<DaakiaException>(() => f.ConnectAsync("bob"));

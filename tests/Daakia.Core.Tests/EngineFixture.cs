@@ -1,22 +1,32 @@
 using System.Text;
 using Daakia.Core.Storage;
+using Daakia.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Daakia.Core.Tests;
 
-/// <summary>An engine on the in-memory store and a fake clock.</summary>
+/// <summary>
+/// An engine on a fake clock, on the synchronous in-memory store or on the <see cref="ChaosStore"/> (late, out of order,
+/// failing on demand). The helpers settle the engine after each step, so a test states what holds once the store has
+/// answered, whichever store it runs on.
+/// </summary>
 internal sealed class EngineFixture : IAsyncDisposable
 {
-    public EngineFixture(Action<DaakiaCoreOptions>? configure = null)
+    public EngineFixture(Action<DaakiaCoreOptions>? configure = null, bool chaos = false)
     {
         Options = new DaakiaCoreOptions();
         configure?.Invoke(Options);
+        Chaos = chaos ? new ChaosStore() : null;
+        Store = Chaos ?? (IDaakiaStore)new InMemoryStore();
         Engine = new DaakiaEngine(Store, Options, Time);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
 
-    public InMemoryStore Store { get; } = new();
+    public IDaakiaStore Store { get; }
+
+    /// <summary>The chaos store, when the fixture runs on it.</summary>
+    public ChaosStore? Chaos { get; }
 
     public DaakiaCoreOptions Options { get; }
 
@@ -34,19 +44,53 @@ internal sealed class EngineFixture : IAsyncDisposable
         return this;
     }
 
+    /// <summary>Waits until no store call and no engine background work (page loads, sweeps) is outstanding.</summary>
+    public async Task SettleAsync()
+    {
+        if (Chaos is null)
+        {
+            return;
+        }
+
+        var deadline = DateTime.UtcNow + Eventually.DefaultTimeout;
+        for (var quiet = 0; quiet < 3;)
+        {
+            quiet = Chaos.Outstanding == 0 && !Engine.IsBusy ? quiet + 1 : 0;
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"The engine did not settle (store calls outstanding: {Chaos.Outstanding}, engine busy: {Engine.IsBusy}); chaos seed {Chaos.Seed}.");
+            }
+
+            await Task.Delay(1);
+        }
+    }
+
     public async Task<(ClientConnection Connection, RecordingTarget Target)> ConnectAsync(string client, DeliveryMode? mode = null, TimeSpan? heartbeat = null, RecordingTarget? target = null, TenantId? tenant = null)
     {
         target ??= new RecordingTarget();
         var c = await Engine.ConnectAsync(tenant ?? Tenant, Id(client), target, new ConnectOptions("test", mode, heartbeat));
         Engine.Start(c);
+        await SettleAsync();
         return (c, target);
     }
 
-    public ValueTask<SendReceipt> SendAsync(string from, string to, string json = "1", TimeSpan? ttl = null) =>
-        Engine.SendAsync(Tenant, Id(from), [Id(to)], Json(json), ttl);
+    public async ValueTask<SendReceipt> SendAsync(string from, string to, string json = "1", TimeSpan? ttl = null)
+    {
+        var receipt = await Engine.SendAsync(Tenant, Id(from), [Id(to)], Json(json), ttl);
+        await SettleAsync();
+        return receipt;
+    }
 
-    public ValueTask<int> AckAsync(string client, params Letter[] letters) =>
-        Engine.AckAsync(Tenant, Id(client), letters.Select(l => l.Id).ToList());
+    public async ValueTask<int> AckAsync(string client, params Letter[] letters)
+    {
+        var removed = await Engine.AckAsync(Tenant, Id(client), letters.Select(l => l.Id).ToList());
+        await SettleAsync();
+        return removed;
+    }
 
-    public async ValueTask DisposeAsync() => await Engine.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Engine.DisposeAsync();
+        await Store.DisposeAsync();
+    }
 }

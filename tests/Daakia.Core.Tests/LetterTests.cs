@@ -2,12 +2,18 @@ using Daakia.Testing;
 
 namespace Daakia.Core.Tests;
 
-public sealed class LetterTests
+/// <summary>Runs on every store variant (see <see cref="LetterTestsOnMemoryStore"/> and <see cref="LetterTestsOnChaosStore"/>).</summary>
+public abstract class LetterTests
 {
+    /// <summary>True: the chaos store (late, out-of-order completions); false: the synchronous in-memory store.</summary>
+    protected abstract bool OnChaosStore { get; }
+
+    private EngineFixture New(Action<DaakiaCoreOptions>? configure = null) => new(configure, OnChaosStore);
+
     [Fact]
     public async Task Send_ToOnlineClient_DeliversAtOnceAndReturnsReceipt()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         var receipt = await f.SendAsync("alice", "bob", "7");
         var letter = Assert.Single(bob.Letters);
@@ -19,7 +25,7 @@ public sealed class LetterTests
     [Fact]
     public async Task Send_ToOfflineClient_IsReplayedInOrderOnConnect()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         for (var i = 0; i < 10; i++)
         {
             await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -32,22 +38,25 @@ public sealed class LetterTests
     [Fact]
     public async Task Connect_BeforeStart_DeliversNothing()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         await f.SendAsync("alice", "bob");
         var target = new RecordingTarget();
         var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
+        await f.SettleAsync();
         Assert.Empty(target.Letters);
         f.Engine.Start(c);
+        await f.SettleAsync();
         Assert.Single(target.Letters);
     }
 
     [Fact]
     public async Task Letter_StaysUntilAcked_AndIsRedeliveredOnReconnect()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         await f.SendAsync("alice", "bob", "1");
         var (c1, t1) = await f.ConnectAsync("bob");
         f.Engine.Disconnect(c1);
+        await f.SettleAsync();
         var (c2, t2) = await f.ConnectAsync("bob");
         Assert.Equal(t1.Letters.Single().Id, t2.Letters.Single().Id);
 
@@ -61,11 +70,12 @@ public sealed class LetterTests
     [Fact]
     public async Task Multicast_SameIdForEveryRecipient_UnknownRecipientsAndDuplicatesAreFine()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         var (_, carol) = await f.ConnectAsync("carol");
         var receipt = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"),
             [EngineFixture.Id("bob"), EngineFixture.Id("carol"), EngineFixture.Id("bob"), EngineFixture.Id("stranger")], EngineFixture.Json("1"));
+        await f.SettleAsync();
         Assert.Equal(3, receipt.Recipients);
         Assert.Equal(receipt.MessageId, bob.Letters.Single().Id);
         Assert.Equal(receipt.MessageId, carol.Letters.Single().Id);
@@ -75,7 +85,7 @@ public sealed class LetterTests
     [Fact]
     public async Task Send_BeyondLimits_IsRefusedWithTheRightCode()
     {
-        await using var f = await new EngineFixture(o => { o.MaxRecipients = 2; o.MaxPayloadBytes = 10; }).StartAsync();
+        await using var f = await New(o => { o.MaxRecipients = 2; o.MaxPayloadBytes = 10; }).StartAsync();
         var tooMany = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("a"),
             [EngineFixture.Id("b"), EngineFixture.Id("c"), EngineFixture.Id("d")], EngineFixture.Json("1")).AsTask());
         Assert.Equal(DaakiaErrorCode.TooManyRecipients, tooMany.Code);
@@ -90,7 +100,7 @@ public sealed class LetterTests
     [Fact]
     public async Task InflightWindow_HoldsBackLettersUntilAcksArrive_InOrder()
     {
-        await using var f = await new EngineFixture(o => o.MaxInflightPerConnection = 3).StartAsync();
+        await using var f = await New(o => o.MaxInflightPerConnection = 3).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         for (var i = 0; i < 10; i++)
         {
@@ -107,7 +117,7 @@ public sealed class LetterTests
     [Fact]
     public async Task Paging_ManyOfflineLettersAndLettersSentMeanwhile_AllArriveInOrder()
     {
-        await using var f = await new EngineFixture(o => { o.InboxPageSize = 4; o.MaxInflightPerConnection = 3; }).StartAsync();
+        await using var f = await New(o => { o.InboxPageSize = 4; o.MaxInflightPerConnection = 3; }).StartAsync();
         for (var i = 0; i < 25; i++)
         {
             await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -133,7 +143,7 @@ public sealed class LetterTests
     [Fact]
     public async Task ConcurrentSenders_ToOneReceiver_AllArriveOnce_PerSenderOrderKept()
     {
-        await using var f = await new EngineFixture(o => { o.MaxInflightPerConnection = 10_000; o.InboxPageSize = 4096; }).StartAsync();
+        await using var f = await New(o => { o.MaxInflightPerConnection = 10_000; o.InboxPageSize = 4096; }).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         await Task.WhenAll(Enumerable.Range(0, 8).Select(s => Task.Run(async () =>
         {
@@ -142,6 +152,7 @@ public sealed class LetterTests
                 await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json((s * 1000 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)));
             }
         })));
+        await f.SettleAsync();
         var numbers = bob.Numbers();
         Assert.Equal(1600, numbers.Distinct().Count());
         for (var s = 0; s < 8; s++)
@@ -154,14 +165,14 @@ public sealed class LetterTests
     [Fact]
     public async Task Ack_UnknownId_CountsZero()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         Assert.Equal(0, await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [Guid.NewGuid()]));
     }
 
     [Fact]
     public async Task Tenants_DoNotShareInboxes()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var other = TenantId.Parse("other");
         var (_, bobOther) = await f.ConnectAsync("bob", tenant: other);
         var (_, bob) = await f.ConnectAsync("bob");

@@ -1,12 +1,18 @@
 
 namespace Daakia.Core.Tests;
 
-public sealed class TimerTests
+/// <summary>Runs on every store variant (see <see cref="TimerTestsOnMemoryStore"/> and <see cref="TimerTestsOnChaosStore"/>).</summary>
+public abstract class TimerTests
 {
+    /// <summary>True: the chaos store (late, out-of-order completions); false: the synchronous in-memory store.</summary>
+    protected abstract bool OnChaosStore { get; }
+
+    private EngineFixture New(Action<DaakiaCoreOptions>? configure = null) => new(configure, OnChaosStore);
+
     [Fact]
     public async Task Heartbeat_SilentPastTwoIntervals_IsClosedAndGoesOffline()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (conn, target) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromSeconds(10));
         f.Time.Advance(TimeSpan.FromSeconds(15));
         Assert.Null(target.Closed);
@@ -18,7 +24,7 @@ public sealed class TimerTests
     [Fact]
     public async Task Heartbeat_TouchKeepsTheConnectionAlive()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (conn, target) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromSeconds(10));
         for (var i = 0; i < 10; i++)
         {
@@ -33,7 +39,7 @@ public sealed class TimerTests
     [Fact]
     public async Task Heartbeat_RequestedIntervalIsClampedToTheConfiguredRange()
     {
-        await using var f = await new EngineFixture(o => o.MinHeartbeat = TimeSpan.FromSeconds(5)).StartAsync();
+        await using var f = await New(o => o.MinHeartbeat = TimeSpan.FromSeconds(5)).StartAsync();
         var (conn, _) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromMilliseconds(10));
         Assert.Equal(TimeSpan.FromSeconds(5), conn.Heartbeat);
     }
@@ -41,12 +47,13 @@ public sealed class TimerTests
     [Fact]
     public async Task Ttl_ExpiredLetterToOfflineClient_IsRemovedAndRecordedInTheActivityLog()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var receipt = await f.SendAsync("alice", "bob", "1", TimeSpan.FromSeconds(30));
         await f.SendAsync("alice", "bob", "2");
         f.Time.Advance(TimeSpan.FromSeconds(31));
         await f.Engine.SweepExpiredAsync();
 
+        await f.SettleAsync();
         Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         var expired = (await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10)).Single(e => e.Kind == ActivityKinds.Expired);
         Assert.Equal("bob", expired.Subject);
@@ -59,7 +66,7 @@ public sealed class TimerTests
     [Fact]
     public async Task Ttl_ExpiredLetterInAnOnlineWindow_IsNotDeliveredAndLeavesTheWindow()
     {
-        await using var f = await new EngineFixture(o => o.MaxInflightPerConnection = 1).StartAsync();
+        await using var f = await New(o => o.MaxInflightPerConnection = 1).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         await f.SendAsync("alice", "bob", "1");
         await f.SendAsync("alice", "bob", "2", TimeSpan.FromSeconds(5));
@@ -68,13 +75,14 @@ public sealed class TimerTests
         f.Time.Advance(TimeSpan.FromSeconds(6));
         await f.AckAsync("bob", bob.Letters.ToArray());
         await f.Engine.SweepExpiredAsync();
+        await f.SettleAsync();
         Assert.Equal([1, 3], bob.Numbers());
     }
 
     [Fact]
     public async Task Drain_RefusesNewWorkAndStopClosesConnectionsWithShutdown()
     {
-        await using var f = await new EngineFixture().StartAsync();
+        await using var f = await New().StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         f.Engine.BeginDrain();
         var send = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("alice", "bob").AsTask());

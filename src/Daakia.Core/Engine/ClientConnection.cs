@@ -46,11 +46,33 @@ public sealed class ClientConnection
     /// <summary>Set once the connection left the engine; nothing is delivered to it afterwards.</summary>
     internal bool Removed { get; set; }
 
-    /// <summary>Delivery mode <c>all</c>: the highest letter sequence handed to this connection.</summary>
+    /// <summary>Delivery mode <c>all</c>: the highest letter sequence handed to this connection (every pending letter at or
+    /// below it is in flight here).</summary>
     internal long DeliveredThrough { get; set; }
 
-    /// <summary>Delivery mode <c>any</c>: letters assigned to this connection and not yet acknowledged.</summary>
+    /// <summary>Letters handed to this connection and not yet acknowledged (both delivery modes).</summary>
     internal int Inflight { get; set; }
+
+    /// <summary>Bytes of <see cref="Inflight"/>.</summary>
+    internal long InflightBytes { get; set; }
+
+    /// <summary>Records a letter handed to this connection.</summary>
+    internal void Take(int size)
+    {
+        Inflight++;
+        InflightBytes += size;
+    }
+
+    /// <summary>Releases the slot of a letter that left the window.</summary>
+    internal void Release(int size)
+    {
+        Inflight--;
+        InflightBytes -= size;
+    }
+
+    /// <summary>Whether one more letter of <paramref name="size"/> bytes fits the in-flight window (one always fits when none is in flight).</summary>
+    internal bool HasRoom(int size, int maxCount, long maxBytes) =>
+        Inflight == 0 || (Inflight < maxCount && InflightBytes + size <= maxBytes);
 
     /// <summary>Topic filters of this connection; made on the first subscribe (most connections never subscribe).</summary>
     internal HashSet<string> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);

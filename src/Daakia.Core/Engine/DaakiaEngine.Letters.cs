@@ -12,6 +12,8 @@ public sealed partial class DaakiaEngine
         var distinct = ValidateLetter(recipients, payload, ttl);
         var now = _time.GetUtcNow();
         var t = Tenant(tenant);
+        var cost = WriteCost(payload.Length, distinct.Count);
+        TakeBudget(cost);
         List<ClientConnection>? toClose = null;
         ValueTask write;
         Letter letter;
@@ -30,7 +32,16 @@ public sealed partial class DaakiaEngine
                 Timestamp = now,
                 ExpiresAt = ttl is { } d ? now + d : null,
             };
-            write = _store.AppendLetterAsync(letter, distinct, CancellationToken.None);
+            try
+            {
+                write = _store.AppendLetterAsync(letter, distinct, CancellationToken.None);
+            }
+            catch
+            {
+                _writes.Give(cost);
+                throw;
+            }
+
             foreach (var r in distinct)
             {
                 if (t.Clients.TryGetValue(r, out var cs))
@@ -41,9 +52,41 @@ public sealed partial class DaakiaEngine
         }
 
         CloseAll(toClose, CloseReason.SlowConsumer);
-        await write;
+        try
+        {
+            await write;
+        }
+        catch
+        {
+            // Not stored: it must not linger in the windows it was offered to (it may have been delivered already).
+            Withdraw(t, letter);
+            throw;
+        }
+        finally
+        {
+            _writes.Give(cost);
+        }
+
         _metrics.LetterSent();
         return new SendReceipt(letter.Id, now, distinct.Count);
+    }
+
+    /// <summary>Removes a letter whose store write failed from the online recipients' windows.</summary>
+    private void Withdraw(TenantState t, Letter letter)
+    {
+        List<ClientConnection>? toClose = null;
+        lock (t.Gate)
+        {
+            foreach (var r in letter.Recipients)
+            {
+                if (t.Clients.TryGetValue(r, out var cs) && cs.Remove(letter.Id))
+                {
+                    Pump(t, cs, ref toClose);
+                }
+            }
+        }
+
+        CloseAll(toClose, CloseReason.SlowConsumer);
     }
 
     /// <summary>
@@ -63,16 +106,38 @@ public sealed partial class DaakiaEngine
         }
 
         var t = Tenant(tenant);
+        var cost = WriteCost(messageIds.Count * 16, 1);
+        TakeBudget(cost);
         List<ClientConnection>? toClose = null;
+        List<Guid>? later = null;
         ValueTask<int> write;
         lock (t.Gate)
         {
-            write = _store.DeleteLettersAsync(tenant, client, messageIds, CancellationToken.None);
+            try
+            {
+                write = _store.DeleteLettersAsync(tenant, client, messageIds, CancellationToken.None);
+            }
+            catch
+            {
+                _writes.Give(cost);
+                throw;
+            }
+
             if (t.Clients.TryGetValue(client, out var cs))
             {
+                // A letter already handed out leaves the window now, so its slot is free at once; if the delete fails it
+                // stays in the store and comes back on reconnect. One not handed out yet (an ack by id, as REST allows)
+                // leaves only once the delete is durable: were it dropped now and the delete failed, it would never come.
                 foreach (var id in messageIds)
                 {
-                    cs.Remove(id);
+                    if (cs.IsHandedOut(id))
+                    {
+                        cs.Remove(id);
+                    }
+                    else
+                    {
+                        (later ??= []).Add(id);
+                    }
                 }
 
                 Pump(t, cs, ref toClose);
@@ -80,7 +145,34 @@ public sealed partial class DaakiaEngine
         }
 
         CloseAll(toClose, CloseReason.SlowConsumer);
-        var removed = await write;
+        int removed;
+        try
+        {
+            removed = await write;
+        }
+        finally
+        {
+            _writes.Give(cost);
+        }
+
+        if (later is not null)
+        {
+            lock (t.Gate)
+            {
+                if (t.Clients.TryGetValue(client, out var cs))
+                {
+                    foreach (var id in later)
+                    {
+                        cs.Remove(id);
+                    }
+
+                    Pump(t, cs, ref toClose);
+                }
+            }
+
+            CloseAll(toClose, CloseReason.SlowConsumer);
+        }
+
         _metrics.LettersAcknowledged(removed);
         return removed;
     }
@@ -135,18 +227,34 @@ public sealed partial class DaakiaEngine
     /// <summary>A new letter for an online client (caller holds the tenant lock).</summary>
     private void Offer(TenantState t, ClientState cs, Letter letter, ref List<ClientConnection>? toClose)
     {
+        var size = letter.Payload.Length + PendingLetter.EntryOverhead;
         if (cs.Loading)
         {
-            cs.Buffer!.Add(letter);
+            if (cs.BufferOverflowed)
+            {
+                return;
+            }
+
+            if (cs.Buffer!.Count >= _options.MaxLoadedLetters || cs.BufferBytes + size > _options.MaxWindowBytesPerClient)
+            {
+                // The buffer may not outgrow the window: what it would hold waits in the store for the next page.
+                cs.BufferOverflowed = true;
+                cs.Buffer.Clear();
+                cs.BufferBytes = 0;
+                return;
+            }
+
+            cs.Buffer.Add(letter);
+            cs.BufferBytes += size;
             return;
         }
 
         if (!cs.Complete)
         {
-            return; // the store has it; the next page brings it
+            return; // the store has it; the next page (already scheduled, or after the next ack) brings it
         }
 
-        if (cs.Pending.Count >= _options.MaxLoadedLetters)
+        if (!WindowHasRoom(cs, size))
         {
             cs.Complete = false; // the window is full: later letters wait in the store
             return;
@@ -156,11 +264,26 @@ public sealed partial class DaakiaEngine
         Pump(t, cs, ref toClose);
     }
 
+    /// <summary>Whether one more letter fits a client's window, by count and bytes (one always fits an empty window).</summary>
+    private bool WindowHasRoom(ClientState cs, int size) =>
+        cs.Pending.Count == 0 || (cs.Pending.Count < _options.MaxLoadedLetters && cs.PendingBytes + size <= _options.MaxWindowBytesPerClient);
+
+    /// <summary>What a durable write costs against the server-wide write budget.</summary>
+    private static long WriteCost(int payloadBytes, int entries) => payloadBytes + (entries * PendingLetter.EntryOverhead);
+
+    private void TakeBudget(long cost)
+    {
+        if (!_writes.TryTake(cost))
+        {
+            _metrics.WriteRefused();
+            throw new DaakiaException(DaakiaErrorCode.Overloaded, "The server has as many writes in flight as it may hold; retry shortly.");
+        }
+    }
+
     /// <summary>Reads the next page of a client's inbox (caller holds the tenant lock; the read takes its place in store order now).</summary>
     private void StartLoad(TenantState t, ClientState cs, ref List<ClientConnection>? toClose)
     {
-        cs.Loading = true;
-        cs.Buffer = [];
+        cs.BeginLoad();
         ValueTask<IReadOnlyList<Letter>> read;
         try
         {
@@ -168,9 +291,7 @@ public sealed partial class DaakiaEngine
         }
         catch (Exception ex)
         {
-            cs.Loading = false;
-            cs.Buffer = null;
-            EngineLog.InboxLoadFailed(_logger, ex, t.Id, cs.Client);
+            LoadFailed(t, cs, ex);
             return;
         }
 
@@ -180,32 +301,73 @@ public sealed partial class DaakiaEngine
             return;
         }
 
+        Interlocked.Increment(ref _loadsInFlight);
         _ = CompleteLoadAsync(t, cs, read);
     }
 
     private async Task CompleteLoadAsync(TenantState t, ClientState cs, ValueTask<IReadOnlyList<Letter>> read)
     {
-        IReadOnlyList<Letter> page;
+        List<ClientConnection>? toClose = null;
         try
         {
-            page = await read;
-        }
-        catch (Exception ex)
-        {
-            EngineLog.InboxLoadFailed(_logger, ex, t.Id, cs.Client);
-            lock (t.Gate)
+            IReadOnlyList<Letter> page;
+            try
             {
-                cs.Loading = false;
-                cs.Buffer = null;
+                page = await read;
+            }
+            catch (Exception ex)
+            {
+                lock (t.Gate)
+                {
+                    LoadFailed(t, cs, ex);
+                }
+
+                return;
             }
 
+            lock (t.Gate)
+            {
+                CompleteLoad(t, cs, page, ref toClose);
+            }
+
+            CloseAll(toClose, CloseReason.SlowConsumer);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _loadsInFlight);
+        }
+    }
+
+    /// <summary>
+    /// A page read failed: live delivery must not stop, so the load is retried with a growing delay for as long as the
+    /// client is online (caller holds the tenant lock).
+    /// </summary>
+    private void LoadFailed(TenantState t, ClientState cs, Exception ex)
+    {
+        cs.EndLoad();
+        cs.LoadFailures++;
+        EngineLog.InboxLoadFailed(_logger, ex, t.Id, cs.Client, cs.LoadFailures);
+        _metrics.InboxLoadFailed();
+        if (cs.Removed || cs.LoadRetry is not null)
+        {
             return;
         }
 
+        var delay = TimeSpan.FromMilliseconds(Math.Min(_options.InboxLoadRetryMax.TotalMilliseconds, 50 * Math.Pow(2, Math.Min(cs.LoadFailures - 1, 16))));
+        cs.LoadRetry = _time.CreateTimer(_ => RetryLoad(t, cs), null, delay, Timeout.InfiniteTimeSpan);
+    }
+
+    private void RetryLoad(TenantState t, ClientState cs)
+    {
         List<ClientConnection>? toClose = null;
         lock (t.Gate)
         {
-            CompleteLoad(t, cs, page, ref toClose);
+            cs.LoadRetry?.Dispose();
+            cs.LoadRetry = null;
+            if (!cs.Removed && !cs.Loading && !cs.Complete)
+            {
+                StartLoad(t, cs, ref toClose);
+            }
         }
 
         CloseAll(toClose, CloseReason.SlowConsumer);
@@ -213,99 +375,136 @@ public sealed partial class DaakiaEngine
 
     private void CompleteLoad(TenantState t, ClientState cs, IReadOnlyList<Letter> page, ref List<ClientConnection>? toClose)
     {
-        cs.Loading = false;
-        var buffered = cs.Buffer;
-        cs.Buffer = null;
         if (cs.Removed)
         {
+            cs.EndLoad();
             return;
         }
 
+        cs.LoadFailures = 0;
+        var full = page.Count >= _options.InboxPageSize;
         foreach (var letter in page)
         {
-            if (letter.Sequence > cs.LoadedThrough && !cs.ById.ContainsKey(letter.Id))
+            if (!cs.CanJoin(letter))
             {
-                cs.Add(letter);
+                continue; // already in the window, or removed while the page was read
             }
+
+            if (!WindowHasRoom(cs, letter.Payload.Length + PendingLetter.EntryOverhead))
+            {
+                full = true; // the rest of the page waits in the store for a later page
+                break;
+            }
+
+            cs.Add(letter);
         }
 
-        if (page.Count < _options.InboxPageSize)
+        if (!full && !cs.BufferOverflowed)
         {
             // The whole inbox is in memory now; letters sent during the read join it (those already read are skipped).
             cs.Complete = true;
-            foreach (var letter in buffered ?? [])
+            foreach (var letter in cs.Buffer ?? [])
             {
-                if (letter.Sequence > cs.LoadedThrough && !cs.ById.ContainsKey(letter.Id))
-                {
-                    cs.Add(letter);
-                }
-            }
-        }
-
-        Pump(t, cs, ref toClose);
-    }
-
-    /// <summary>
-    /// Hands waiting letters to ready connections, at most <see cref="DaakiaCoreOptions.MaxInflightPerConnection"/>
-    /// unacknowledged per connection, and pages in more of the inbox when the window runs low. Caller holds the lock.
-    /// </summary>
-    private void Pump(TenantState t, ClientState cs, ref List<ClientConnection>? toClose)
-    {
-        var now = _time.GetUtcNow();
-        var window = _options.MaxInflightPerConnection;
-        if (cs.Mode == DeliveryMode.All)
-        {
-            foreach (var c in cs.Connections)
-            {
-                if (!c.Ready || c.Removed)
+                if (!cs.CanJoin(letter))
                 {
                     continue;
                 }
 
-                // Every pending letter at or below DeliveredThrough is in flight on c, so the index is the in-flight count.
-                var i = cs.IndexAfter(c.DeliveredThrough);
-                while (i < cs.Pending.Count && i < window)
+                if (!WindowHasRoom(cs, letter.Payload.Length + PendingLetter.EntryOverhead))
                 {
-                    var letter = cs.Pending[i].Letter;
-                    if (!letter.IsExpired(now))
-                    {
-                        if (!c.Target.TryDeliver(letter))
-                        {
-                            (toClose ??= []).Add(c);
-                            break;
-                        }
-
-                        _metrics.LetterDelivered();
-                    }
-
-                    c.DeliveredThrough = letter.Sequence;
-                    i++;
+                    cs.Complete = false;
+                    break;
                 }
+
+                cs.Add(letter);
             }
+        }
+
+        cs.EndLoad();
+        Pump(t, cs, ref toClose);
+    }
+
+    /// <summary>
+    /// Hands waiting letters to ready connections, at most <see cref="DaakiaCoreOptions.MaxInflightPerConnection"/> (and
+    /// <see cref="DaakiaCoreOptions.MaxInflightBytesPerConnection"/>) unacknowledged per connection, drops expired letters
+    /// from the window, and pages in more of the inbox when the window runs low. Caller holds the lock.
+    /// </summary>
+    private void Pump(TenantState t, ClientState cs, ref List<ClientConnection>? toClose)
+    {
+        var now = _time.GetUtcNow();
+        if (cs.Mode == DeliveryMode.All)
+        {
+            PumpAll(cs, now, ref toClose);
         }
         else
         {
-            PumpAny(cs, now, window, ref toClose);
+            PumpAny(cs, now, ref toClose);
         }
 
-        if (!cs.Complete && !cs.Loading && cs.Pending.Count <= _options.InboxPageSize / 2 && cs.Connections.Count > 0)
+        if (!cs.Complete && !cs.Loading && cs.LoadRetry is null && cs.Connections.Count > 0
+            && cs.Pending.Count <= _options.InboxPageSize / 2 && cs.PendingBytes <= _options.MaxWindowBytesPerClient / 2)
         {
             StartLoad(t, cs, ref toClose);
         }
     }
 
-    private void PumpAny(ClientState cs, DateTimeOffset now, int window, ref List<ClientConnection>? toClose)
+    private void PumpAll(ClientState cs, DateTimeOffset now, ref List<ClientConnection>? toClose)
     {
-        foreach (var p in cs.Pending)
+        var count = _options.MaxInflightPerConnection;
+        var bytes = _options.MaxInflightBytesPerConnection;
+        foreach (var c in cs.Connections)
         {
-            if (p.AssignedTo is not null || p.Skipped)
+            if (!c.Ready || c.Removed)
+            {
+                continue;
+            }
+
+            var i = cs.IndexAfter(c.DeliveredThrough);
+            while (i < cs.Pending.Count)
+            {
+                var p = cs.Pending[i];
+                if (p.Letter.IsExpired(now))
+                {
+                    // Never delivered again: it leaves the window now (the sweep removes it from the store and records it).
+                    cs.Remove(p.Letter.Id);
+                    continue;
+                }
+
+                if (!c.HasRoom(p.Size, count, bytes))
+                {
+                    break;
+                }
+
+                if (!c.Target.TryDeliver(p.Letter))
+                {
+                    (toClose ??= []).Add(c);
+                    break;
+                }
+
+                _metrics.LetterDelivered();
+                c.Take(p.Size);
+                c.DeliveredThrough = p.Sequence;
+                i++;
+            }
+        }
+    }
+
+    private void PumpAny(ClientState cs, DateTimeOffset now, ref List<ClientConnection>? toClose)
+    {
+        var count = _options.MaxInflightPerConnection;
+        var bytes = _options.MaxInflightBytesPerConnection;
+        for (var i = 0; i < cs.Pending.Count; i++)
+        {
+            var p = cs.Pending[i];
+            if (p.AssignedTo is not null)
             {
                 continue;
             }
 
             if (p.Letter.IsExpired(now))
             {
-                p.Skipped = true;
+                cs.Remove(p.Letter.Id);
+                i--;
                 continue;
             }
 
@@ -313,7 +512,7 @@ public sealed partial class DaakiaEngine
             ClientConnection? best = null;
             foreach (var c in cs.Connections)
             {
-                if (c.Ready && !c.Removed && c.Inflight < window && (best is null || c.Inflight < best.Inflight) && toClose?.Contains(c) != true)
+                if (c.Ready && !c.Removed && c.HasRoom(p.Size, count, bytes) && (best is null || c.Inflight < best.Inflight) && toClose?.Contains(c) != true)
                 {
                     best = c;
                 }
@@ -327,12 +526,13 @@ public sealed partial class DaakiaEngine
             if (!best.Target.TryDeliver(p.Letter))
             {
                 (toClose ??= []).Add(best);
+                i--;
                 continue;
             }
 
             _metrics.LetterDelivered();
             p.AssignedTo = best;
-            best.Inflight++;
+            best.Take(p.Size);
         }
     }
 }

@@ -22,8 +22,10 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<TenantId, TenantState> _tenants = new();
     private readonly DaakiaMetrics _metrics;
+    private readonly WriteBudget _writes;
     private long _sequence;
     private long _connectionCount;
+    private long _loadsInFlight;
     private volatile bool _running;
     private volatile bool _draining;
 
@@ -33,7 +35,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _options = options;
         _time = time;
         _logger = logger ?? (ILogger)NullLogger.Instance;
-        _metrics = new DaakiaMetrics(() => Interlocked.Read(ref _connectionCount));
+        _writes = new WriteBudget(options.MaxPendingWriteBytes, options.MaxPendingWrites);
+        _metrics = new DaakiaMetrics(() => Interlocked.Read(ref _connectionCount), () => _writes.Bytes);
     }
 
     public DaakiaCoreOptions Options => _options;
@@ -42,6 +45,18 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
     /// <summary>Live connections across all tenants.</summary>
     public long ConnectionCount => Interlocked.Read(ref _connectionCount);
+
+    /// <summary>True while the server-wide budget of uncommitted durable writes is spent: new sends and acks are refused.</summary>
+    public bool IsWriteBudgetSpent => _writes.IsSpent;
+
+    /// <summary>Page reads of inboxes or an expiry sweep in flight (tests wait for them to settle).</summary>
+    internal bool IsBusy => Interlocked.Read(ref _loadsInFlight) > 0 || Volatile.Read(ref _sweeping) != 0;
+
+    /// <summary>
+    /// Completes when the server-wide write budget has room (at once when it has). A connection's read loop awaits this
+    /// before reading its next request, so a fast sender is slowed by not being read instead of being refused.
+    /// </summary>
+    public ValueTask WaitForWriteRoomAsync(CancellationToken cancellationToken = default) => _writes.WaitForRoomAsync(cancellationToken);
 
     /// <summary>True between <see cref="StartAsync"/> and the start of draining.</summary>
     public bool IsAccepting => _running && !_draining;
@@ -206,6 +221,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
                 if (cs.Connections.Count == 0)
                 {
                     cs.Removed = true;
+                    cs.LoadRetry?.Dispose();
+                    cs.LoadRetry = null;
                     t.Clients.Remove(connection.Client);
                 }
                 else
@@ -252,12 +269,12 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         {
             c.DeliveredThrough = 0;
             c.Inflight = 0;
+            c.InflightBytes = 0;
         }
 
         foreach (var p in cs.Pending)
         {
             p.AssignedTo = null;
-            p.Skipped = false;
         }
     }
 

@@ -19,9 +19,14 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _lettersExpired;
     private long _publications;
     private long _publicationsDropped;
+    private long _writesRefused;
+    private long _inboxLoadsFailed;
 
-    public DaakiaMetrics(Func<long> connections)
+    public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
+        _meter.CreateObservableCounter("writes.refused", () => Volatile.Read(ref _writesRefused), description: "Sends and acks refused because the server-wide budget of uncommitted writes was spent.");
+        _meter.CreateObservableGauge("writes.pending.bytes", pendingWriteBytes, unit: "By", description: "Bytes of durable writes accepted and not yet committed.");
+        _meter.CreateObservableCounter("inbox.loads.failed", () => Volatile.Read(ref _inboxLoadsFailed), description: "Inbox page reads that failed (each is retried).");
         _meter.CreateObservableCounter("letters.sent", () => Volatile.Read(ref _lettersSent), description: "Letters accepted (durable in every recipient's inbox).");
         _meter.CreateObservableCounter("letters.delivered", () => Volatile.Read(ref _lettersDelivered), description: "Letters handed to a connection.");
         _meter.CreateObservableCounter("letters.acknowledged", () => Volatile.Read(ref _lettersAcknowledged), description: "Letters removed from inboxes by an ack.");
@@ -39,6 +44,10 @@ internal sealed class DaakiaMetrics : IDisposable
     public void LettersAcknowledged(int count) => Interlocked.Add(ref _lettersAcknowledged, count);
 
     public void LettersExpired(int count) => Interlocked.Add(ref _lettersExpired, count);
+
+    public void WriteRefused() => Interlocked.Increment(ref _writesRefused);
+
+    public void InboxLoadFailed() => Interlocked.Increment(ref _inboxLoadsFailed);
 
     public void Publication() => Interlocked.Increment(ref _publications);
 

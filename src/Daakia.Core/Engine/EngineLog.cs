@@ -14,8 +14,8 @@ internal static partial class EngineLog
     [LoggerMessage(1002, LogLevel.Debug, "Closing connection {ConnectionId} of {Tenant}/{Client}: {Reason}", EventName = "ClosingConnection")]
     public static partial void ClosingConnection(ILogger logger, ConnectionId connectionId, TenantId tenant, ClientId client, CloseReason reason);
 
-    [LoggerMessage(1003, LogLevel.Error, "Loading the inbox of {Tenant}/{Client} failed", EventName = "InboxLoadFailed")]
-    public static partial void InboxLoadFailed(ILogger logger, Exception exception, TenantId tenant, ClientId client);
+    [LoggerMessage(1003, LogLevel.Error, "Loading the inbox of {Tenant}/{Client} failed ({Failures} in a row); retrying", EventName = "InboxLoadFailed")]
+    public static partial void InboxLoadFailed(ILogger logger, Exception exception, TenantId tenant, ClientId client, int failures);
 
     [LoggerMessage(1004, LogLevel.Error, "A background store write failed ({What})", EventName = "BackgroundWriteFailed")]
     public static partial void BackgroundWriteFailed(ILogger logger, Exception exception, string what);

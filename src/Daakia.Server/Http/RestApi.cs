@@ -50,6 +50,12 @@ public static partial class RestApi
         }
         catch (DaakiaException ex)
         {
+            if (ex.Code == DaakiaErrorCode.Overloaded)
+            {
+                // Uncommitted writes are at their bound: come back once the store has caught up.
+                context.HttpContext.Response.Headers.RetryAfter = "1";
+            }
+
             return RestProblem.Of(ex);
         }
         catch (RestException ex)

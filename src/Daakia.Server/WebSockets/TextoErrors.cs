@@ -27,6 +27,7 @@ internal static class TextoErrors
         DaakiaErrorCode.NotFound => NotFound,
         DaakiaErrorCode.Forbidden => Access,
         DaakiaErrorCode.Unavailable => Shutdown,
+        DaakiaErrorCode.Overloaded => Again,
         _ => Internal,
     };
 

@@ -250,6 +250,13 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                 {
                     await HandleTextAsync(buffer.AsMemory(0, count));
                 }
+
+                if (Engine.IsWriteBudgetSpent)
+                {
+                    // The server holds as many uncommitted writes as it may: stop reading until the store catches up,
+                    // so the client is slowed by TCP instead of refused.
+                    await Engine.WaitForWriteRoomAsync(token);
+                }
             }
             finally
             {

@@ -1,0 +1,320 @@
+using Daakia.Testing;
+
+namespace Daakia.Core.Tests;
+
+/// <summary>
+/// Interleavings a synchronous store never produces, forced on the chaos store: a page read that took its snapshot
+/// before an ack or a sweep and answers after it, failed reads, failed writes, a spent write budget.
+/// </summary>
+public sealed class DeliveryRaceTests
+{
+    private static async Task<EngineFixture> ChaosAsync(Action<DaakiaCoreOptions>? configure = null) =>
+        await new EngineFixture(configure, chaos: true).StartAsync();
+
+    [Fact]
+    public async Task AckWhileThePageLoads_TheAckedLetterIsNotDeliveredAgain()
+    {
+        await using var f = await ChaosAsync();
+        var store = f.Chaos!;
+        var sent = await f.SendAsync("alice", "bob", "1");
+
+        // The page read takes its snapshot (the letter is there) and is slow to answer; meanwhile an ack (say over
+        // REST, by the id from the receipt) removes the letter.
+        store.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var target = new RecordingTarget();
+        var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
+        f.Engine.Start(c);
+        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [sent.MessageId]));
+
+        var hold = store.HoldReads;
+        store.HoldReads = null;
+        hold.SetResult();
+        await f.SettleAsync();
+
+        Assert.Empty(target.Letters);
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        // And the window is not jammed by a ghost: the next letter arrives.
+        await f.SendAsync("alice", "bob", "2");
+        Assert.Equal([2], target.Numbers());
+    }
+
+    [Fact]
+    public async Task SweepWhileThePageLoads_TheExpiredLetterNeitherReturnsNorBlocksTheWindow()
+    {
+        await using var f = await ChaosAsync(o => o.MaxInflightPerConnection = 1);
+        var store = f.Chaos!;
+        await f.SendAsync("alice", "bob", "1", TimeSpan.FromSeconds(5));
+
+        store.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var target = new RecordingTarget();
+        var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
+        f.Engine.Start(c);
+        f.Time.Advance(TimeSpan.FromSeconds(6));
+        await f.Engine.SweepExpiredAsync();
+
+        var hold = store.HoldReads;
+        store.HoldReads = null;
+        hold.SetResult();
+        await f.SettleAsync();
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+
+        // One in flight at most: an expired ghost in the window would take the only slot forever.
+        await f.SendAsync("alice", "bob", "2");
+        Assert.Equal([2], target.Numbers());
+    }
+
+    [Fact]
+    public async Task ExpiredLettersInTheWindow_DoNotTakeInflightSlots_InAllMode()
+    {
+        await using var f = await ChaosAsync(o => o.MaxInflightPerConnection = 2);
+        var (_, bob) = await f.ConnectAsync("bob");
+        await f.SendAsync("alice", "bob", "1");
+        await f.SendAsync("alice", "bob", "2");
+        for (var i = 3; i <= 6; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture), TimeSpan.FromSeconds(5));
+        }
+
+        await f.SendAsync("alice", "bob", "7");
+        Assert.Equal([1, 2], bob.Numbers());
+        // The four expire while waiting; no sweep runs (say it is failing): they still must not hold the window.
+        store(f).FailWhen = op => op == "expire";
+        f.Time.Advance(TimeSpan.FromSeconds(6));
+        await f.AckAsync("bob", bob.Letters.ToArray());
+        Assert.Equal([1, 2, 7], bob.Numbers());
+
+        static ChaosStore store(EngineFixture f) => f.Chaos!;
+    }
+
+    [Fact]
+    public async Task FailedPageRead_IsRetried_AndLiveDeliveryResumes()
+    {
+        await using var f = await ChaosAsync();
+        await f.SendAsync("alice", "bob", "1");
+        var failures = 2;
+        f.Chaos!.FailWhen = op => op == "read-inbox" && Interlocked.Decrement(ref failures) >= 0;
+        var (_, bob) = await f.ConnectAsync("bob");
+        Assert.Empty(bob.Letters);
+        await f.SendAsync("alice", "bob", "2");
+
+        // Retries back off on the engine's clock; advancing it lets them run.
+        for (var i = 0; i < 50 && bob.Letters.Count < 2; i++)
+        {
+            f.Time.Advance(TimeSpan.FromMilliseconds(100));
+            await f.SettleAsync();
+        }
+
+        Assert.Equal([1, 2], bob.Numbers());
+        await f.SendAsync("alice", "bob", "3");
+        Assert.Equal([1, 2, 3], bob.Numbers());
+    }
+
+    [Fact]
+    public async Task FailedStoreWrite_TheLetterLeavesTheWindows_ASecondConnectionNeverSeesIt()
+    {
+        await using var f = await ChaosAsync();
+        var (_, phone) = await f.ConnectAsync("bob");
+        f.Chaos!.FailWhen = op => op == "append";
+        var failed = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("alice", "bob", "1").AsTask());
+        Assert.Equal(DaakiaErrorCode.Unavailable, failed.Code);
+        f.Chaos.FailWhen = null;
+        await f.SettleAsync();
+
+        // Live delivery may have raced ahead of the failed write; nothing else may still hold it.
+        var (_, laptop) = await f.ConnectAsync("bob");
+        Assert.Empty(laptop.Letters);
+        await f.SendAsync("alice", "bob", "2");
+        Assert.Equal([2], laptop.Numbers());
+        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Fact]
+    public async Task InflightBytes_BoundWhatOneConnectionHolds_OneLetterAlwaysFits()
+    {
+        var big = "\"" + new string('x', 1000) + "\"";
+        await using var f = await ChaosAsync(o => o.MaxInflightBytesPerConnection = 2500);
+        var (_, bob) = await f.ConnectAsync("bob");
+        for (var i = 0; i < 5; i++)
+        {
+            await f.SendAsync("alice", "bob", big);
+        }
+
+        Assert.Equal(2, bob.Letters.Count);
+        await f.AckAsync("bob", bob.Letters.ToArray());
+        Assert.Equal(4, bob.Letters.Count);
+
+        await using var g = await ChaosAsync(o => o.MaxInflightBytesPerConnection = 10);
+        var (_, carol) = await g.ConnectAsync("carol");
+        await g.SendAsync("alice", "carol", big);
+        await g.SendAsync("alice", "carol", big);
+        Assert.Single(carol.Letters);
+    }
+
+    [Fact]
+    public async Task WindowBytes_LettersBeyondWaitInTheStore_AndArriveInOrder()
+    {
+        var payload = (int i) => "[" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + ",\"" + new string('x', 1000) + "\"]";
+        await using var f = await ChaosAsync(o => { o.MaxWindowBytesPerClient = 4000; o.InboxPageSize = 64; });
+        for (var i = 0; i < 20; i++)
+        {
+            await f.SendAsync("alice", "bob", payload(i));
+        }
+
+        var target = new RecordingTarget();
+        var (c, bob) = await f.ConnectAsync("bob", target: target);
+        var seen = new List<int>();
+        var next = 20;
+        for (var round = 0; round < 60 && seen.Count < 30; round++)
+        {
+            var batch = bob.Letters.Skip(seen.Count).ToArray();
+            Assert.True(batch.Length is >= 1 and <= 3, $"round {round}: {batch.Length} new letters after {seen.Count}; at most ~4000 bytes of 1 KB letters may be in memory at once");
+            seen.AddRange(batch.Select(l => System.Text.Json.JsonDocument.Parse(l.Payload).RootElement[0].GetInt32()));
+            if (seen.Count >= 15 && next < 30)
+            {
+                // Live sends while the older letters still page in from the store: they queue behind them.
+                await f.SendAsync("alice", "bob", payload(next++));
+                await f.SendAsync("alice", "bob", payload(next++));
+            }
+
+            await f.AckAsync("bob", batch);
+        }
+
+        Assert.Equal(Enumerable.Range(0, 30), seen);
+        GC.KeepAlive(c);
+    }
+
+    [Fact]
+    public async Task SpentWriteBudget_RefusesWithOverloaded_AndRoomReturnsWhenWritesCommit()
+    {
+        await using var f = await ChaosAsync(o => o.MaxPendingWrites = 2);
+        var store = f.Chaos!;
+        store.HoldWrites = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"));
+        var second = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("2"));
+        Assert.True(f.Engine.IsWriteBudgetSpent);
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("3")).AsTask());
+        Assert.Equal(DaakiaErrorCode.Overloaded, refused.Code);
+        var room = f.Engine.WaitForWriteRoomAsync().AsTask();
+        Assert.False(room.IsCompleted);
+
+        var hold = store.HoldWrites;
+        store.HoldWrites = null;
+        hold.SetResult();
+        await first;
+        await second;
+        await room.WaitAsync(Eventually.DefaultTimeout);
+        Assert.False(f.Engine.IsWriteBudgetSpent);
+        await f.SendAsync("alice", "bob", "3");
+        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public async Task RandomFailuresAndLateCompletions_NothingAcceptedIsLost_NothingIsDeliveredTwice_OrderHolds(int seed)
+    {
+        await using var f = new EngineFixture(o => { o.InboxPageSize = 8; o.MaxInflightPerConnection = 4; o.MaxWindowBytesPerClient = 3000; }, chaos: true);
+        var store = f.Chaos!;
+        await f.StartAsync();
+        var random = new Random(seed);
+        var (_, phone) = await f.ConnectAsync("bob");
+        var (_, laptop) = await f.ConnectAsync("bob");
+        store.FailureRate = 0.1;
+
+        var accepted = new System.Collections.Concurrent.ConcurrentDictionary<Guid, int>();
+        var senders = Enumerable.Range(0, 4).Select(s => Task.Run(async () =>
+        {
+            for (var i = 0; i < 60; i++)
+            {
+                var n = (s * 1000) + i;
+                try
+                {
+                    var r = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json(n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                    accepted[r.MessageId] = n;
+                }
+                catch (DaakiaException)
+                {
+                    // Refused: not accepted, so it may or may not reach bob, but never twice.
+                }
+            }
+        })).ToArray();
+
+        var acked = new HashSet<Guid>();
+        var ackedById = new Dictionary<Guid, int>(); // id -> letters phone had when the ack completed
+        while (!senders.All(t => t.IsCompleted))
+        {
+            var seen = phone.Letters.Where(l => !acked.Contains(l.Id)).ToArray();
+            var pick = seen.Where(_ => random.Next(2) == 0).ToList();
+            if (pick.Count > 0)
+            {
+                try
+                {
+                    await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), pick.ConvertAll(l => l.Id));
+                    acked.UnionWith(pick.Select(l => l.Id));
+                }
+                catch (DaakiaException)
+                {
+                }
+            }
+
+            // Now and then an ack by id of a letter bob may not have seen yet (as REST allows), racing its page load.
+            if (random.Next(4) == 0 && accepted.Keys.Where(id => !acked.Contains(id)).ToList() is { Count: > 0 } unseen)
+            {
+                var id = unseen[random.Next(unseen.Count)];
+                try
+                {
+                    await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [id]);
+                    acked.Add(id);
+                    ackedById[id] = phone.Letters.Count;
+                }
+                catch (DaakiaException)
+                {
+                }
+            }
+
+            // Failed reads retry on the engine's clock.
+            f.Time.Advance(TimeSpan.FromMilliseconds(200));
+            await Task.Delay(1);
+        }
+
+        await Task.WhenAll(senders);
+        store.FailureRate = 0;
+        for (var round = 0; round < 500; round++)
+        {
+            f.Time.Advance(TimeSpan.FromSeconds(1));
+            await f.SettleAsync();
+            var rest = phone.Letters.Where(l => !acked.Contains(l.Id)).Select(l => l.Id).ToList();
+            if (rest.Count == 0 && accepted.Keys.All(id => ackedById.ContainsKey(id) || phone.Letters.Any(l => l.Id == id)))
+            {
+                break;
+            }
+
+            if (rest.Count > 0)
+            {
+                await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), rest);
+                acked.UnionWith(rest);
+            }
+        }
+
+        var why = $"seed {seed}, chaos seed {store.Seed}";
+        foreach (var target in new[] { phone, laptop })
+        {
+            var letters = target.Letters.ToList();
+            // Each connection sees each letter at most once, in store order (so in each sender's order).
+            Assert.True(letters.Zip(letters.Skip(1)).All(p => p.First.Sequence < p.Second.Sequence), "delivery order on a connection; " + why);
+        }
+
+        var onPhone = phone.Letters.Select(l => l.Id).ToHashSet();
+        var late = phone.Letters.Select((l, i) => (l, i)).Where(x => ackedById.TryGetValue(x.l.Id, out var at) && x.i >= at).Select(x => x.l.Sequence).ToList();
+        Assert.True(late.Count == 0, $"letters delivered after their ack completed: {string.Join(",", late)}; " + why);
+        var missing = accepted.Keys.Where(id => !onPhone.Contains(id) && !ackedById.ContainsKey(id)).Select(id => accepted[id]).Order().ToList();
+        Assert.True(missing.Count == 0, $"accepted letters never delivered: {string.Join(",", missing)}; " + why);
+        Assert.True(accepted.Count > 100, $"only {accepted.Count} of 240 sends were accepted; " + why);
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        var (_, tablet) = await f.ConnectAsync("bob");
+        Assert.Empty(tablet.Letters);
+    }
+}
