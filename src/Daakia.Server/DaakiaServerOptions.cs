@@ -15,6 +15,12 @@ public sealed class DaakiaServerOptions
     /// <summary>Frames queued for one connection before it counts as a slow consumer.</summary>
     public int OutboxCapacity { get; set; } = 2048;
 
+    /// <summary>
+    /// Bytes queued for one connection (replies, letters, publications) before it counts as a slow consumer. Must exceed
+    /// the core's <c>MaxInflightBytesPerConnection</c>, which bounds the letters part.
+    /// </summary>
+    public long OutboxBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Requests per second one connection may make (a token bucket refilled at this rate).</summary>
     public int MaxRequestsPerSecond { get; set; } = 20_000;
 

@@ -21,6 +21,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     private CancellationTokenSource? _helloTimer;
     private readonly TokenBucket _budget;
     private int _closeRequested;
+    private long _outboxBytes;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeDescription = "bye";
 
@@ -148,15 +149,34 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     /// <summary>Queues an encoded frame. A connection whose outbox is full is not reading: it is closed.</summary>
     protected void Send(byte[] frame)
     {
-        if (!_outbox.Writer.TryWrite(OutboundFrame.Bytes(frame)) && !Closing)
+        if (!TryQueue(OutboundFrame.Bytes(frame)) && !Closing)
         {
             Close(CloseReason.SlowConsumer);
         }
     }
 
-    public bool TryDeliver(Letter letter) => Closing || _outbox.Writer.TryWrite(OutboundFrame.For(letter));
+    public bool TryDeliver(Letter letter) => Closing || TryQueue(OutboundFrame.For(letter));
 
-    public bool TryPublish(Publication publication) => !Closing && _outbox.Writer.TryWrite(OutboundFrame.For(publication));
+    public bool TryPublish(Publication publication) => !Closing && TryQueue(OutboundFrame.For(publication));
+
+    /// <summary>Queues a frame within the outbox's count and byte limits (one frame always fits an empty outbox).</summary>
+    private bool TryQueue(OutboundFrame frame)
+    {
+        var bytes = Interlocked.Add(ref _outboxBytes, frame.Size);
+        if (bytes > Context.Options.OutboxBytes && bytes != frame.Size)
+        {
+            Interlocked.Add(ref _outboxBytes, -frame.Size);
+            return false;
+        }
+
+        if (!_outbox.Writer.TryWrite(frame))
+        {
+            Interlocked.Add(ref _outboxBytes, -frame.Size);
+            return false;
+        }
+
+        return true;
+    }
 
     public void Close(CloseReason reason)
     {
@@ -281,6 +301,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
                 while (reader.TryRead(out var frame))
                 {
+                    Interlocked.Add(ref _outboxBytes, -frame.Size);
                     var bytes = frame.Item switch
                     {
                         byte[] b => b,
