@@ -1,4 +1,3 @@
-using System.Net;
 using Daakia.Core;
 using Daakia.Core.Storage;
 using Daakia.Server;
@@ -17,8 +16,19 @@ public static partial class DaakiaHostBuilder
 {
     public const string Section = "Daakia";
 
-    /// <summary>Builds the application. <paramref name="overrides"/> are configuration keys (e.g. <c>Daakia:HttpPort</c>) that win over every other source.</summary>
-    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>>? overrides = null, string? contentRoot = null, Action<WebApplicationBuilder>? customize = null)
+    /// <summary>Prefix of the environment variables read into the <c>Daakia</c> section.</summary>
+    public const string EnvironmentPrefix = "DAAKIA_";
+
+    /// <summary>
+    /// Builds the application. <paramref name="overrides"/> are configuration keys (e.g. <c>Daakia:HttpPort</c>) that win
+    /// over every other source; <paramref name="overrideOrigins"/> names where each came from (e.g. <c>--http-port</c>)
+    /// for messages about bad values. Throws <see cref="DaakiaConfigurationException"/> when any setting is invalid.
+    /// </summary>
+    public static WebApplication Build(
+        IEnumerable<KeyValuePair<string, string?>>? overrides = null,
+        string? contentRoot = null,
+        Action<WebApplicationBuilder>? customize = null,
+        IReadOnlyDictionary<string, string>? overrideOrigins = null)
     {
         // appsettings.json is read next to the executable, then from the working directory (which wins).
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -28,35 +38,22 @@ public static partial class DaakiaHostBuilder
         }
 
         // DAAKIA_HttpPort, DAAKIA_Core__MaxRecipients … map into the Daakia section (.NET's `__` nesting convention).
-        var env = new ConfigurationBuilder().AddEnvironmentVariables("DAAKIA_").Build();
-        builder.Configuration.AddInMemoryCollection(env.AsEnumerable()
-            .Where(kv => kv.Value is not null)
-            .Select(kv => new KeyValuePair<string, string?>($"{Section}:{kv.Key}", kv.Value)));
-        if (overrides is not null)
+        var environment = EnvironmentSettings();
+        builder.Configuration.AddInMemoryCollection(environment.Select(e => new KeyValuePair<string, string?>(e.Key, e.Value.Value)));
+        var overrideList = overrides?.ToList() ?? [];
+        builder.Configuration.AddInMemoryCollection(overrideList);
+
+        var overridden = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (key, _) in overrideList)
         {
-            builder.Configuration.AddInMemoryCollection(overrides);
+            overridden[key] = overrideOrigins?.GetValueOrDefault(key) ?? "override";
         }
 
-        var section = builder.Configuration.GetSection(Section);
-        var settings = section.Get<DaakiaHostSettings>() ?? new DaakiaHostSettings();
-        var serverOptions = section.Get<DaakiaServerOptions>() ?? new DaakiaServerOptions();
-        var coreOptions = section.GetSection("Core").Get<DaakiaCoreOptions>() ?? new DaakiaCoreOptions();
-        var storeOptions = new SqliteStoreOptions
-        {
-            DataDirectory = Path.GetFullPath(settings.DataDir),
-            Durability = settings.Durability.Equals("os", StringComparison.OrdinalIgnoreCase) ? SqliteDurability.Os : SqliteDurability.Fsync,
-        };
-
-        if (!IPAddress.TryParse(settings.Bind, out var bind))
-        {
-            throw new InvalidOperationException($"Daakia:Bind '{settings.Bind}' is not an IP address.");
-        }
-
-        if (!IPAddress.IsLoopback(bind) && !settings.AllowOpenTenantOnNetwork)
-        {
-            throw new InvalidOperationException(
-                $"Refusing to serve the open development tenant on {bind}: it has no credentials. Bind to loopback, or set Daakia:AllowOpenTenantOnNetwork=true knowingly.");
-        }
+        var origins = new ConfigurationOrigins(
+            builder.Configuration,
+            overridden,
+            environment.ToDictionary(e => e.Key, e => e.Value.Name, StringComparer.OrdinalIgnoreCase));
+        var (settings, serverOptions, coreOptions, storeOptions, bind) = DaakiaConfiguration.Read(builder.Configuration, origins.Describe);
 
         builder.Logging.ClearProviders();
         if (settings.LogFormat.Equals("json", StringComparison.OrdinalIgnoreCase))
@@ -95,6 +92,21 @@ public static partial class DaakiaHostBuilder
         var lifetime = app.Lifetime;
         lifetime.ApplicationStarted.Register(() => Announce(app, settings, storeOptions, serverOptions));
         return app;
+    }
+
+    // The DAAKIA_ variables as configuration keys (prefix dropped, `__` → `:`), with the variable's own name.
+    private static Dictionary<string, (string Name, string Value)> EnvironmentSettings()
+    {
+        var settings = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            if (e.Key is string name && e.Value is string value && name.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                settings[$"{Section}:{name[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal)}"] = (name, value);
+            }
+        }
+
+        return settings;
     }
 
     /// <summary>The addresses Kestrel bound (after start).</summary>

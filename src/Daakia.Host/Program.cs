@@ -21,11 +21,13 @@ var serve = new Command("serve", "Run the Daakia server.") { httpPort, mqttPort,
 serve.SetAction(async (parse, cancellationToken) =>
 {
     var overrides = new List<KeyValuePair<string, string?>>();
+    var origins = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
     void Flag<T>(Option<T> option, string key)
     {
         if (parse.GetResult(option) is not null)
         {
             overrides.Add(new($"{DaakiaHostBuilder.Section}:{key}", parse.GetValue(option)?.ToString()));
+            origins[$"{DaakiaHostBuilder.Section}:{key}"] = option.Name;
         }
     }
 
@@ -34,8 +36,24 @@ serve.SetAction(async (parse, cancellationToken) =>
     Flag(dataDir, "DataDir");
     Flag(bind, "Bind");
     Flag(durability, "Durability");
-    await using var app = DaakiaHostBuilder.Build(overrides, Directory.GetCurrentDirectory());
-    await app.RunAsync(cancellationToken);
+    WebApplication app;
+    try
+    {
+        app = DaakiaHostBuilder.Build(overrides, Directory.GetCurrentDirectory(), overrideOrigins: origins);
+    }
+    catch (DaakiaConfigurationException ex)
+    {
+        // A bad value is the operator's to fix, not a crash: the problems, no stack trace, and EX_CONFIG (sysexits.h)
+        // so a service manager can tell it from a failure worth restarting for.
+        await Console.Error.WriteLineAsync(ex.Message);
+        return ExitCodes.Configuration;
+    }
+
+    await using (app)
+    {
+        await app.RunAsync(cancellationToken);
+    }
+
     return 0;
 });
 

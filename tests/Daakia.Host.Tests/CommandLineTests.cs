@@ -55,9 +55,11 @@ public sealed class CommandLineTests
     [Fact]
     public async Task Bind_NonLoopbackWithOpenTenant_RefusesToStart()
     {
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
-            DaakiaProcess.StartAsync(["--http-port", "0", "--bind", "0.0.0.0", "--data-dir", Unique.TempDirectory()]));
-        Assert.Contains("Refusing to serve the open development tenant", error.Message, StringComparison.Ordinal);
+        await using var server = await DaakiaProcess.RunToExitAsync(["--http-port", "0", "--bind", "0.0.0.0", "--data-dir", Unique.TempDirectory()]);
+        Assert.Equal(ExitCodes.Configuration, server.ExitCode);
+        Assert.Contains(server.ErrorOutput, l => l.Contains(
+            "Daakia:Bind is 0.0.0.0, not loopback: refusing to serve the open development tenant there, it has no credentials. " +
+            "Bind to loopback, or set Daakia:AllowOpenTenantOnNetwork=true knowingly. [--bind]", StringComparison.Ordinal));
     }
 }
 

@@ -12,20 +12,33 @@ public sealed partial class DaakiaProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly ConcurrentQueue<string> _errorOutput = new();
     private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private DaakiaProcess(Process process)
     {
         _process = process;
         process.OutputDataReceived += (_, e) => OnLine(e.Data);
-        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                _errorOutput.Enqueue(e.Data);
+            }
+
+            OnLine(e.Data);
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
 
     public int Pid => _process.Id;
 
+    /// <summary>Every line written, standard output and standard error together, in arrival order.</summary>
     public IReadOnlyCollection<string> Output => _output;
+
+    /// <summary>The lines written to standard error.</summary>
+    public IReadOnlyCollection<string> ErrorOutput => _errorOutput;
 
     /// <summary>The HTTP base address the server logged.</summary>
     public Uri BaseUri => _listening.Task.IsCompletedSuccessfully ? _listening.Task.Result : throw new InvalidOperationException("Not listening yet.");
@@ -49,6 +62,45 @@ public sealed partial class DaakiaProcess : IAsyncDisposable
     /// <summary>Starts <c>daakia</c> with the given arguments (after <c>serve</c>) and waits for its "listening" line.</summary>
     public static async Task<DaakiaProcess> StartAsync(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
     {
+        var process = Launch(args, environment, workingDirectory);
+        var exited = process._process.WaitForExitAsync();
+        var first = await Task.WhenAny(process._listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
+        if (first != process._listening.Task)
+        {
+            var output = string.Join("\n", process._output);
+            await process.DisposeAsync();
+            throw new InvalidOperationException("daakia did not start listening:\n" + output);
+        }
+
+        return process;
+    }
+
+    /// <summary>
+    /// Runs <c>daakia</c> with the given arguments (after <c>serve</c>) for a start that must fail: waits until it exits
+    /// by itself (all of its output read) and returns the process, whose <see cref="ExitCode"/> and output the test
+    /// inspects. Throws if it starts listening instead.
+    /// </summary>
+    public static async Task<DaakiaProcess> RunToExitAsync(IEnumerable<string> args, IDictionary<string, string>? environment = null, string? workingDirectory = null)
+    {
+        var process = Launch(args, environment, workingDirectory);
+        var exited = process._process.WaitForExitAsync();
+        var first = await Task.WhenAny(process._listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
+        if (first != exited)
+        {
+            var output = string.Join("\n", process._output);
+            await process.DisposeAsync();
+            throw new InvalidOperationException((first == process._listening.Task ? "daakia started, but was expected to refuse to:\n" : "daakia did not exit in time:\n") + output);
+        }
+
+        await exited; // the redirected streams are read to their end too
+        return process;
+    }
+
+    /// <summary>The exit code, once the process has exited.</summary>
+    public int ExitCode => _process.ExitCode;
+
+    private static DaakiaProcess Launch(IEnumerable<string> args, IDictionary<string, string>? environment, string? workingDirectory)
+    {
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -68,17 +120,7 @@ public sealed partial class DaakiaProcess : IAsyncDisposable
             info.Environment[k] = v;
         }
 
-        var process = new DaakiaProcess(Process.Start(info)!);
-        var exited = process._process.WaitForExitAsync();
-        var first = await Task.WhenAny(process._listening.Task, exited, Task.Delay(TimeSpan.FromSeconds(60)));
-        if (first != process._listening.Task)
-        {
-            var output = string.Join("\n", process._output);
-            await process.DisposeAsync();
-            throw new InvalidOperationException("daakia did not start listening:\n" + output);
-        }
-
-        return process;
+        return new DaakiaProcess(Process.Start(info)!);
     }
 
     /// <summary>kill -9: no chance to flush anything.</summary>

@@ -1,0 +1,41 @@
+namespace Daakia.Core;
+
+/// <summary>
+/// The rules for <see cref="DaakiaCoreOptions"/> (section <c>Daakia:Core</c>), one line each. A new option gets its
+/// line here and its range in docs/configuration.md.
+/// </summary>
+public static class DaakiaCoreOptionsValidator
+{
+    private const int MiB = 1024 * 1024;
+
+    public static void Validate(DaakiaCoreOptions o, OptionsValidation v)
+    {
+        v.Between(o.MaxPayloadBytes, 1, 64 * MiB);
+        v.Between(o.MaxRecipients, 1, 10_000);
+        v.Between(o.MaxConnectionsPerClient, 1, 10_000);
+        v.Between(o.MaxSubscriptionsPerConnection, 1, 100_000);
+        v.Between(o.MaxTopicLength, 1, 65_535);
+        v.Between(o.MaxTopicLevels, 1, 1024);
+        v.Between(o.MaxInflightPerConnection, 1, 65_536);
+        v.Between(o.InboxPageSize, 1, 10_000);
+        v.Require(o.MaxInflightPerConnection <= 2L * o.InboxPageSize, nameof(o.MaxInflightPerConnection), $"be at most 2 × {v.Key(nameof(o.InboxPageSize))} = {2L * o.InboxPageSize}",
+            o.MaxInflightPerConnection, "an online client holds no more of its letters in memory, so a larger window never fills", v.Key(nameof(o.InboxPageSize)));
+
+        // Heartbeats: 0 would close every connection at the first scan; the JSON API accepts at most a day.
+        v.Between(o.MinHeartbeat, TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1));
+        v.Between(o.MaxHeartbeat, TimeSpan.FromMilliseconds(100), TimeSpan.FromDays(1));
+        v.NotAbove(o.MinHeartbeat, o.DefaultHeartbeat);
+        v.NotAbove(o.DefaultHeartbeat, o.MaxHeartbeat);
+        v.Between(o.MissedHeartbeats, 1, 100);
+
+        // Timer periods: 0 makes a timer fire once and never again; the scan must see the shortest heartbeat in time.
+        v.Between(o.HeartbeatCheckInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromDays(1));
+        v.NotAbove(o.HeartbeatCheckInterval, o.MinHeartbeat);
+        v.Between(o.ExpirySweepInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromDays(1));
+        v.Between(o.MaxTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(3650));
+
+        v.Between(o.RouteCacheSize, 0, 1_000_000);
+        v.Between(o.MaxStatusTextLength, 0, 10_000);
+        v.Between(o.MaxPageSize, 1, 10_000);
+    }
+}

@@ -1,0 +1,42 @@
+using Daakia.Core;
+
+namespace Daakia.Server;
+
+/// <summary>
+/// The rules for <see cref="DaakiaServerOptions"/> (section <c>Daakia</c>), one line each, and the rules that tie the
+/// adapters to the core's limits. A new option gets its line here and its range in docs/configuration.md.
+/// </summary>
+public static class DaakiaServerOptionsValidator
+{
+    private const int MiB = 1024 * 1024;
+
+    /// <param name="o">The adapters' settings.</param>
+    /// <param name="core">The core's settings, for the rules that relate the two.</param>
+    /// <param name="v">The validation of the <c>Daakia</c> section.</param>
+    public static void Validate(DaakiaServerOptions o, DaakiaCoreOptions core, OptionsValidation v)
+    {
+        for (var i = 0; i < o.OpenTenants.Count; i++)
+        {
+            v.Require(TenantId.TryCreate(o.OpenTenants[i], out _), $"{nameof(o.OpenTenants)}:{i}",
+                $"be a tenant id: 1-{TenantId.MaxLength} of [A-Za-z0-9._-]", o.OpenTenants[i]);
+        }
+
+        v.Between(o.MaxFrameBytes, 256, 128 * MiB);
+        v.Between(o.OutboxCapacity, 8, 1_048_576);
+        v.Between(o.MaxRequestsPerSecond, 1, 10_000_000);
+        v.Between(o.RequestBurst, 1, 10_000_000);
+        v.Between(o.HelloTimeoutSeconds, 1, 3600);
+        // System.Text.Json reads a depth of 0 as its default (64), so 0 would not mean what it says.
+        v.Between(o.MaxJsonDepth, 1, 1000);
+        v.Between(o.MaxRequestIdLength, 1, 1024);
+        v.Between(o.MaxRequestBodyBytes, 256, 128 * MiB);
+        v.Between(o.DrainTimeoutSeconds, 0, 3600);
+
+        // A connection's outbox carries its letters in flight and, up to half its capacity, the replies to pipelined
+        // requests (past that the read loop waits). A window larger than the other half overflows the outbox of a
+        // client that comes online to a backlog, and closes it as a slow consumer every time.
+        var coreSection = v.Child("Core");
+        coreSection.Require(core.MaxInflightPerConnection <= o.OutboxCapacity / 2, nameof(core.MaxInflightPerConnection), $"be at most half of {v.Key(nameof(o.OutboxCapacity))} = {o.OutboxCapacity / 2}",
+            core.MaxInflightPerConnection, "letters in flight and replies to pipelined requests share a connection's outbox", v.Key(nameof(o.OutboxCapacity)));
+    }
+}
