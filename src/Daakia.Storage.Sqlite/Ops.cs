@@ -5,6 +5,9 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>Puts one letter into every recipient's inbox.</summary>
 internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> recipients) : WriteOp<bool>
 {
+    // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
+    protected override bool IsMultiStatement => recipients.Count > 1;
+
     protected override void Run(WriterStatements s)
     {
         var insert = s.InsertLetter;
@@ -26,39 +29,23 @@ internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> reci
             insert.BindNull(9);
         }
 
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            insert.Bind(2, recipients[i].Value);
+            insert.Execute();
+        }
+
         s.BatchHighWater = Math.Max(s.BatchHighWater, letter.Sequence);
         Result = true;
-        if (recipients.Count == 1)
-        {
-            insert.Bind(2, recipients[0].Value);
-            insert.Execute();
-            return;
-        }
-
-        // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
-        s.Exec("SAVEPOINT letter");
-        try
-        {
-            foreach (var r in recipients)
-            {
-                insert.Bind(2, r.Value);
-                insert.Execute();
-            }
-
-            s.Exec("RELEASE letter");
-        }
-        catch
-        {
-            s.Exec("ROLLBACK TO letter");
-            s.Exec("RELEASE letter");
-            throw;
-        }
     }
 }
 
 /// <summary>Removes acknowledged letters from one inbox.</summary>
 internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> ids) : WriteOp<int>
 {
+    // An ack of many letters is applied whole or not at all: a failed ack must not have removed some of them.
+    protected override bool IsMultiStatement => ids.Count > 1;
+
     protected override void Run(WriterStatements s)
     {
         var delete = s.DeleteLetter;
@@ -80,6 +67,8 @@ internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IRead
 /// <summary>Removes and returns expired inbox entries.</summary>
 internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<IReadOnlyList<ExpiredLetter>>
 {
+    protected override bool IsMultiStatement => true;
+
     protected override void Run(WriterStatements s)
     {
         var found = new List<(ExpiredLetter Letter, string Tenant)>();
@@ -111,6 +100,8 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
 /// <summary>Records that a client was seen.</summary>
 internal sealed class RecordSeenOp(TenantId tenant, ClientId client, DateTimeOffset at) : WriteOp<bool>
 {
+    protected override bool IsMultiStatement => false;
+
     protected override void Run(WriterStatements s)
     {
         var upsert = s.UpsertClient;
@@ -125,6 +116,8 @@ internal sealed class RecordSeenOp(TenantId tenant, ClientId client, DateTimeOff
 /// <summary>Appends activity entries.</summary>
 internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : WriteOp<bool>
 {
+    protected override bool IsMultiStatement => entries.Count > 1;
+
     protected override void Run(WriterStatements s)
     {
         var insert = s.InsertActivity;
@@ -146,5 +139,7 @@ internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : W
 /// <summary>Nothing to write: completes when everything before it is durable.</summary>
 internal sealed class FlushOp : WriteOp<bool>
 {
+    protected override bool IsMultiStatement => false;
+
     protected override void Run(WriterStatements s) => Result = true;
 }

@@ -19,7 +19,7 @@ internal sealed class RawStatement : IDisposable
         var rc = raw.sqlite3_prepare_v2(_db, sql, out _stmt);
         if (rc != raw.SQLITE_OK)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc);
+            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
         }
     }
 
@@ -48,12 +48,12 @@ internal sealed class RawStatement : IDisposable
     public int Execute()
     {
         var rc = raw.sqlite3_step(_stmt);
-        raw.sqlite3_reset(_stmt);
         if (rc != raw.SQLITE_DONE && rc != raw.SQLITE_ROW)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc);
+            throw Failure(rc);
         }
 
+        raw.sqlite3_reset(_stmt);
         return raw.sqlite3_changes(_db);
     }
 
@@ -63,7 +63,15 @@ internal sealed class RawStatement : IDisposable
     {
         if (rc != raw.SQLITE_OK)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc);
+            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
         }
+    }
+
+    /// <summary>The error of a failed step, read before the reset that readies the statement for its next use.</summary>
+    private SqliteException Failure(int rc)
+    {
+        var error = new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
+        raw.sqlite3_reset(_stmt);
+        return error;
     }
 }

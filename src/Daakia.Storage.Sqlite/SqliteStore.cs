@@ -38,6 +38,12 @@ public sealed partial class SqliteStore : IDaakiaStore
     /// <summary>Committed batches so far (each is one transaction and one fsync).</summary>
     internal long Batches => Interlocked.Read(ref _batches);
 
+    /// <summary>Test hook: runs on the writer connection when the store opens (e.g. to cap the database size).</summary>
+    internal Action<SqliteConnection>? ConfigureWriterForTest { get; init; }
+
+    /// <summary>Test hook: runs on the writer thread with each batch before it executes; a throw kills the writer.</summary>
+    internal Action<int>? BeforeBatchForTest { get; set; }
+
     internal string DatabasePath => Path.Combine(_options.DataDirectory, "daakia.db");
 
     private string ConnectionString => new SqliteConnectionStringBuilder
@@ -56,6 +62,7 @@ public sealed partial class SqliteStore : IDaakiaStore
         connection.Open();
         Schema.Configure(connection, _options.Durability);
         Schema.Create(connection);
+        ConfigureWriterForTest?.Invoke(connection);
         _writeConnection = connection;
         _closed = false;
         new Thread(WriterLoop) { IsBackground = true, Name = "daakia-store-writer" }.Start();
