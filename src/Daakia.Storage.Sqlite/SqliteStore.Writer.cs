@@ -10,24 +10,66 @@ public sealed partial class SqliteStore
     /// the next one queues up, so the batch size follows the load by itself.
     /// </summary>
     /// <remarks>A dedicated thread: commits block on fsync, which must not hold a thread-pool thread.</remarks>
-    private void WriterLoop()
+    private void WriterLoop(object? state)
     {
+        var statements = (WriterStatements)state!;
         try
         {
-            RunBatches();
-            _writerDone.TrySetResult();
+            RunBatches(statements);
         }
         catch (Exception ex)
         {
-            _writerDone.TrySetException(ex);
+            // Whatever stopped the loop (a rollback that failed, a bug), nothing queued will ever commit now.
+            EnterFaultedState(ex);
+        }
+        finally
+        {
+            statements.Dispose();
+            _writerDone.TrySetResult();
         }
     }
 
-    private void RunBatches()
+    /// <summary>
+    /// Puts the store into its faulted state: the batch in hand, every queued write and every read waiting for them fail
+    /// now with <see cref="DaakiaErrorCode.Unavailable"/>, and so does every later call.
+    /// </summary>
+    private void EnterFaultedState(Exception cause)
+    {
+        var reason = "The store's writer stopped: " + cause.Message;
+        lock (_enqueueGate)
+        {
+            _fault = reason;
+            _writes.Writer.TryComplete();
+        }
+
+        SqliteLog.WriterFaulted(_logger, cause, reason);
+        var failure = Faulted(reason);
+        foreach (var op in _batch)
+        {
+            op.Fail(failure);
+        }
+
+        _batch.Clear();
+        while (_writes.Reader.TryRead(out var queued))
+        {
+            queued.Fail(failure);
+        }
+
+        lock (_commitGate)
+        {
+            foreach (var (_, done) in _commitWaiters)
+            {
+                done.TrySetException(failure);
+            }
+
+            _commitWaiters.Clear();
+        }
+    }
+
+    private void RunBatches(WriterStatements statements)
     {
         var reader = _writes.Reader;
-        var batch = new List<WriteOp>(_options.MaxBatchSize);
-        using var statements = new WriterStatements(_writeConnection!);
+        var batch = _batch;
         while (WaitForWrites(reader))
         {
             batch.Clear();
@@ -55,6 +97,8 @@ public sealed partial class SqliteStore
                     op.Fail(failure);
                 }
             }
+
+            batch.Clear();
         }
     }
 
