@@ -64,7 +64,10 @@ internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IRead
     }
 }
 
-/// <summary>Removes and returns expired inbox entries.</summary>
+/// <summary>
+/// Removes expired inbox entries and records each in the activity log, in one write: a crash cannot remove a letter
+/// without its record, or record one that is still there.
+/// </summary>
 internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<IReadOnlyList<ExpiredLetter>>
 {
     protected override bool IsMultiStatement => true;
@@ -85,12 +88,22 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         }
 
         var delete = s.DeleteBySeq;
+        var record = s.InsertActivity;
+        var at = Codec.Ms(now);
         foreach (var (e, tenant) in found)
         {
             delete.Bind(1, tenant);
             delete.Bind(2, e.Recipient.Value);
             delete.Bind(3, e.Letter.Sequence);
             delete.Execute();
+
+            record.Bind(1, tenant);
+            record.Bind(2, at);
+            record.Bind(3, ActivityKinds.Expired);
+            record.Bind(4, e.Letter.Author.Value);
+            record.Bind(5, e.Recipient.Value);
+            record.Bind(6, e.Letter.Id.ToString());
+            record.Execute();
         }
 
         Result = found.ConvertAll(f => f.Letter);

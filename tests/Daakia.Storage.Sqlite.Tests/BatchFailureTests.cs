@@ -39,7 +39,7 @@ public sealed class BatchFailureTests : IAsyncLifetime
         await _store.OpenAsync();
     }
 
-    private Letter NewLetter(ClientId[] recipients, int payloadBytes = 8, ClientId? author = null) => new()
+    private Letter NewLetter(ClientId[] recipients, int payloadBytes = 8, ClientId? author = null, DateTimeOffset? expires = null) => new()
     {
         Id = Guid.CreateVersion7(),
         Sequence = ++_seq,
@@ -48,6 +48,7 @@ public sealed class BatchFailureTests : IAsyncLifetime
         Recipients = recipients,
         Payload = Encoding.UTF8.GetBytes("\"" + new string('x', payloadBytes) + "\""),
         Timestamp = DateTimeOffset.UtcNow,
+        ExpiresAt = expires,
     };
 
     /// <summary>Caps the database <paramref name="extraPages"/> pages above its current size.</summary>
@@ -262,6 +263,23 @@ public sealed class BatchFailureTests : IAsyncLifetime
         ]).AsTask());
 
         await ReopenAsync();
+        Assert.Empty(await _store.ReadActivityAsync(Tenant, 0, 10));
+    }
+
+    [Fact]
+    public async Task ExpiryWhoseActivityRecordFails_RemovesNothing()
+    {
+        await ReopenAsync(c => Poison(c,
+            "CREATE TEMP TRIGGER no_record BEFORE INSERT ON main.activity WHEN new.kind = 'expired' AND new.subject = 'carol' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"));
+        var now = DateTimeOffset.UtcNow;
+        var letter = NewLetter([Bob, Carol], expires: now.AddSeconds(-1));
+        await _store.AppendLetterAsync(letter, letter.Recipients);
+
+        await Assert.ThrowsAsync<SqliteException>(() => _store.RemoveExpiredAsync(now, 100).AsTask());
+
+        await ReopenAsync();
+        Assert.Single(await _store.ReadInboxAsync(Tenant, Bob, 0, 10));
+        Assert.Single(await _store.ReadInboxAsync(Tenant, Carol, 0, 10));
         Assert.Empty(await _store.ReadActivityAsync(Tenant, 0, 10));
     }
 }

@@ -139,8 +139,11 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
 
                 foreach (var seq in expired)
                 {
-                    result.Add(new ExpiredLetter(recipient, inbox[seq]));
+                    var letter = inbox[seq];
+                    result.Add(new ExpiredLetter(recipient, letter));
                     inbox.Remove(seq);
+                    // Recorded under the same lock as the removal: no reader sees one without the other.
+                    _activity.Add(new ActivityEntry(_activity.Count + 1, letter.Tenant, now, ActivityKinds.Expired, letter.Author, recipient.Value, letter.Id.ToString()));
                 }
             }
         }
