@@ -68,30 +68,51 @@ internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IRead
 /// Removes expired inbox entries and records each in the activity log, in one write: a crash cannot remove a letter
 /// without its record, or record one that is still there.
 /// </summary>
+/// <remarks>
+/// It runs on the writer thread, so it is kept small for every tenant waiting on the next commit: at most
+/// <see cref="MaxPerWrite"/> entries, and their payloads are never read (the letters it returns carry an empty payload).
+/// </remarks>
 internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<IReadOnlyList<ExpiredLetter>>
 {
+    /// <summary>Most entries one call removes; the core's sweep asks for this many and repeats while it gets them.</summary>
+    public const int MaxPerWrite = 1000;
+
     protected override bool IsMultiStatement => true;
 
     protected override void Run(WriterStatements s)
     {
-        var found = new List<(ExpiredLetter Letter, string Tenant)>();
+        var found = new List<ExpiredLetter>();
         var select = s.SelectExpired;
-        WriterStatements.Set(select, 0, Codec.Ms(now));
-        WriterStatements.Set(select, 1, limit);
-        using (var r = select.ExecuteReader())
+        select.Bind(1, Codec.Ms(now));
+        select.Bind(2, Math.Min(limit, MaxPerWrite));
+        try
         {
-            while (r.Read())
+            while (select.Step())
             {
-                var letter = Codec.ReadLetter(r);
-                found.Add((new ExpiredLetter(ClientId.Parse(r.GetString(1)), letter), r.GetString(0)));
+                found.Add(new ExpiredLetter(ClientId.Parse(select.Text(1)), new Letter
+                {
+                    Tenant = TenantId.Parse(select.Text(0)),
+                    Sequence = select.Int64(2),
+                    Id = new Guid(select.Blob(3)),
+                    Author = ClientId.Parse(select.Text(4)),
+                    Recipients = Codec.SplitRecipients(select.Text(5)),
+                    Payload = ReadOnlyMemory<byte>.Empty,
+                    Timestamp = default,
+                    ExpiresAt = Codec.Time(select.Int64(6)),
+                }));
             }
+        }
+        finally
+        {
+            select.Reset();
         }
 
         var delete = s.DeleteBySeq;
         var record = s.InsertActivity;
         var at = Codec.Ms(now);
-        foreach (var (e, tenant) in found)
+        foreach (var e in found)
         {
+            var tenant = e.Letter.Tenant.Value;
             delete.Bind(1, tenant);
             delete.Bind(2, e.Recipient.Value);
             delete.Bind(3, e.Letter.Sequence);
@@ -106,7 +127,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
             record.Execute();
         }
 
-        Result = found.ConvertAll(f => f.Letter);
+        Result = found;
     }
 }
 

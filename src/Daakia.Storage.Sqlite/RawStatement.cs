@@ -57,6 +57,36 @@ internal sealed class RawStatement : IDisposable
         return raw.sqlite3_changes(_db);
     }
 
+    /// <summary>Steps a query: true with a row to read; false when it is done (the statement is then reset).</summary>
+    public bool Step()
+    {
+        var rc = raw.sqlite3_step(_stmt);
+        if (rc == raw.SQLITE_ROW)
+        {
+            return true;
+        }
+
+        if (rc != raw.SQLITE_DONE)
+        {
+            throw Failure(rc);
+        }
+
+        raw.sqlite3_reset(_stmt);
+        return false;
+    }
+
+    /// <summary>Ends a query before its last row.</summary>
+    public void Reset() => raw.sqlite3_reset(_stmt);
+
+    /// <summary>Column <paramref name="index"/> (0-based) of the current row.</summary>
+    public long Int64(int index) => raw.sqlite3_column_int64(_stmt, index);
+
+    public string Text(int index) => raw.sqlite3_column_text(_stmt, index).utf8_to_string();
+
+    public ReadOnlySpan<byte> Blob(int index) => raw.sqlite3_column_blob(_stmt, index);
+
+    public bool IsNull(int index) => raw.sqlite3_column_type(_stmt, index) == raw.SQLITE_NULL;
+
     public void Dispose() => _stmt.Dispose();
 
     private void Check(int rc)

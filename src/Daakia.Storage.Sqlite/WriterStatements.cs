@@ -30,8 +30,10 @@ internal sealed class WriterStatements : IDisposable
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
         SetHighWater = new RawStatement(connection, "UPDATE meta SET value=max(value, ?1) WHERE key='high_water'");
         DeleteBySeq = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND seq=?3");
-        SelectExpired = Schema.Prepare(connection,
-            $"SELECT {Codec.LetterColumns} FROM letters WHERE expires IS NOT NULL AND expires <= $now ORDER BY expires LIMIT $limit", "$now", "$limit");
+        // Only what the sweep needs, and no payload: the expiry index yields tenant, recipient, seq and expires, and the
+        // row's id, author and recipients precede the payload, so no payload (nor its overflow pages) is read here.
+        SelectExpired = new RawStatement(connection,
+            "SELECT tenant, recipient, seq, id, author, recipients, expires FROM letters WHERE expires IS NOT NULL AND expires <= ?1 ORDER BY expires LIMIT ?2");
     }
 
     public SqliteConnection Connection { get; }
@@ -67,12 +69,10 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement DeleteBySeq { get; }
 
-    public SqliteCommand SelectExpired { get; }
+    public RawStatement SelectExpired { get; }
 
     /// <summary>Highest letter sequence written in the current batch.</summary>
     public long BatchHighWater { get; set; }
-
-    public static void Set(SqliteCommand command, int index, object? value) => command.Parameters[index].Value = value ?? DBNull.Value;
 
     public static string? Text(ClientId? c) => c?.Value;
 

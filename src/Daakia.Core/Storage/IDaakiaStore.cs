@@ -52,6 +52,12 @@ public interface IInboxStore
     /// author, subject the recipient, detail the message id. Returns the removed entries so the core can drop them from
     /// online clients' windows; the core does not record them again.
     /// </summary>
+    /// <remarks>
+    /// The returned letters identify what was removed (tenant, id, sequence, author, recipients, expiry); their
+    /// <see cref="Letter.Payload"/> may be empty and their <see cref="Letter.Timestamp"/> unset, so that a sweep need not
+    /// load payloads. A store may remove fewer than <paramref name="limit"/> entries in one call to keep the write
+    /// small (the SQLite store: at most 1000); the caller repeats while calls return entries.
+    /// </remarks>
     ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default);
 }
 
