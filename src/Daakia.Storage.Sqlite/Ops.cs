@@ -5,6 +5,9 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>Puts one letter into every recipient's inbox.</summary>
 internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> recipients) : WriteOp<bool>
 {
+    // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
+    protected override bool IsMultiStatement => recipients.Count > 1;
+
     protected override void Run(WriterStatements s)
     {
         var insert = s.InsertLetter;
@@ -26,39 +29,23 @@ internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> reci
             insert.BindNull(9);
         }
 
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            insert.Bind(2, recipients[i].Value);
+            insert.Execute();
+        }
+
         s.BatchHighWater = Math.Max(s.BatchHighWater, letter.Sequence);
         Result = true;
-        if (recipients.Count == 1)
-        {
-            insert.Bind(2, recipients[0].Value);
-            insert.Execute();
-            return;
-        }
-
-        // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
-        s.Exec("SAVEPOINT letter");
-        try
-        {
-            foreach (var r in recipients)
-            {
-                insert.Bind(2, r.Value);
-                insert.Execute();
-            }
-
-            s.Exec("RELEASE letter");
-        }
-        catch
-        {
-            s.Exec("ROLLBACK TO letter");
-            s.Exec("RELEASE letter");
-            throw;
-        }
     }
 }
 
 /// <summary>Removes acknowledged letters from one inbox.</summary>
 internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> ids) : WriteOp<int>
 {
+    // An ack of many letters is applied whole or not at all: a failed ack must not have removed some of them.
+    protected override bool IsMultiStatement => ids.Count > 1;
+
     protected override void Run(WriterStatements s)
     {
         var delete = s.DeleteLetter;
@@ -77,40 +64,78 @@ internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IRead
     }
 }
 
-/// <summary>Removes and returns expired inbox entries.</summary>
+/// <summary>
+/// Removes expired inbox entries and records each in the activity log, in one write: a crash cannot remove a letter
+/// without its record, or record one that is still there.
+/// </summary>
+/// <remarks>
+/// It runs on the writer thread, so it is kept small for every tenant waiting on the next commit: at most
+/// <see cref="MaxPerWrite"/> entries, and their payloads are never read (the letters it returns carry an empty payload).
+/// </remarks>
 internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<IReadOnlyList<ExpiredLetter>>
 {
+    /// <summary>Most entries one call removes; the core's sweep asks for this many and repeats while it gets them.</summary>
+    public const int MaxPerWrite = 1000;
+
+    protected override bool IsMultiStatement => true;
+
     protected override void Run(WriterStatements s)
     {
-        var found = new List<(ExpiredLetter Letter, string Tenant)>();
+        var found = new List<ExpiredLetter>();
         var select = s.SelectExpired;
-        WriterStatements.Set(select, 0, Codec.Ms(now));
-        WriterStatements.Set(select, 1, limit);
-        using (var r = select.ExecuteReader())
+        select.Bind(1, Codec.Ms(now));
+        select.Bind(2, Math.Min(limit, MaxPerWrite));
+        try
         {
-            while (r.Read())
+            while (select.Step())
             {
-                var letter = Codec.ReadLetter(r);
-                found.Add((new ExpiredLetter(ClientId.Parse(r.GetString(1)), letter), r.GetString(0)));
+                found.Add(new ExpiredLetter(ClientId.Parse(select.Text(1)), new Letter
+                {
+                    Tenant = TenantId.Parse(select.Text(0)),
+                    Sequence = select.Int64(2),
+                    Id = new Guid(select.Blob(3)),
+                    Author = ClientId.Parse(select.Text(4)),
+                    Recipients = Codec.SplitRecipients(select.Text(5)),
+                    Payload = ReadOnlyMemory<byte>.Empty,
+                    Timestamp = default,
+                    ExpiresAt = Codec.Time(select.Int64(6)),
+                }));
             }
+        }
+        finally
+        {
+            select.Reset();
         }
 
         var delete = s.DeleteBySeq;
-        foreach (var (e, tenant) in found)
+        var record = s.InsertActivity;
+        var at = Codec.Ms(now);
+        foreach (var e in found)
         {
+            var tenant = e.Letter.Tenant.Value;
             delete.Bind(1, tenant);
             delete.Bind(2, e.Recipient.Value);
             delete.Bind(3, e.Letter.Sequence);
             delete.Execute();
+
+            record.Bind(1, tenant);
+            record.Bind(2, at);
+            record.Bind(3, ActivityKinds.Expired);
+            record.Bind(4, e.Letter.Author.Value);
+            record.Bind(5, e.Recipient.Value);
+            record.Bind(6, e.Letter.Id.ToString());
+            record.Execute();
         }
 
-        Result = found.ConvertAll(f => f.Letter);
+        Result = found;
     }
 }
 
 /// <summary>Records that a client was seen.</summary>
 internal sealed class RecordSeenOp(TenantId tenant, ClientId client, DateTimeOffset at) : WriteOp<bool>
 {
+    protected override bool IsMultiStatement => false;
+
     protected override void Run(WriterStatements s)
     {
         var upsert = s.UpsertClient;
@@ -125,6 +150,8 @@ internal sealed class RecordSeenOp(TenantId tenant, ClientId client, DateTimeOff
 /// <summary>Appends activity entries.</summary>
 internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : WriteOp<bool>
 {
+    protected override bool IsMultiStatement => entries.Count > 1;
+
     protected override void Run(WriterStatements s)
     {
         var insert = s.InsertActivity;
@@ -146,5 +173,7 @@ internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : W
 /// <summary>Nothing to write: completes when everything before it is durable.</summary>
 internal sealed class FlushOp : WriteOp<bool>
 {
+    protected override bool IsMultiStatement => false;
+
     protected override void Run(WriterStatements s) => Result = true;
 }

@@ -19,7 +19,7 @@ internal sealed class RawStatement : IDisposable
         var rc = raw.sqlite3_prepare_v2(_db, sql, out _stmt);
         if (rc != raw.SQLITE_OK)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc);
+            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
         }
     }
 
@@ -48,14 +48,44 @@ internal sealed class RawStatement : IDisposable
     public int Execute()
     {
         var rc = raw.sqlite3_step(_stmt);
-        raw.sqlite3_reset(_stmt);
         if (rc != raw.SQLITE_DONE && rc != raw.SQLITE_ROW)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc);
+            throw Failure(rc);
         }
 
+        raw.sqlite3_reset(_stmt);
         return raw.sqlite3_changes(_db);
     }
+
+    /// <summary>Steps a query: true with a row to read; false when it is done (the statement is then reset).</summary>
+    public bool Step()
+    {
+        var rc = raw.sqlite3_step(_stmt);
+        if (rc == raw.SQLITE_ROW)
+        {
+            return true;
+        }
+
+        if (rc != raw.SQLITE_DONE)
+        {
+            throw Failure(rc);
+        }
+
+        raw.sqlite3_reset(_stmt);
+        return false;
+    }
+
+    /// <summary>Ends a query before its last row.</summary>
+    public void Reset() => raw.sqlite3_reset(_stmt);
+
+    /// <summary>Column <paramref name="index"/> (0-based) of the current row.</summary>
+    public long Int64(int index) => raw.sqlite3_column_int64(_stmt, index);
+
+    public string Text(int index) => raw.sqlite3_column_text(_stmt, index).utf8_to_string();
+
+    public ReadOnlySpan<byte> Blob(int index) => raw.sqlite3_column_blob(_stmt, index);
+
+    public bool IsNull(int index) => raw.sqlite3_column_type(_stmt, index) == raw.SQLITE_NULL;
 
     public void Dispose() => _stmt.Dispose();
 
@@ -63,7 +93,15 @@ internal sealed class RawStatement : IDisposable
     {
         if (rc != raw.SQLITE_OK)
         {
-            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc);
+            throw new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
         }
+    }
+
+    /// <summary>The error of a failed step, read before the reset that readies the statement for its next use.</summary>
+    private SqliteException Failure(int rc)
+    {
+        var error = new SqliteException(raw.sqlite3_errmsg(_db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(_db));
+        raw.sqlite3_reset(_stmt);
+        return error;
     }
 }

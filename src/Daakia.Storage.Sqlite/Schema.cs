@@ -68,17 +68,4 @@ internal static class Schema
         command.CommandText = sql;
         command.ExecuteNonQuery();
     }
-
-    public static SqliteCommand Prepare(SqliteConnection connection, string sql, params string[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var p in parameters)
-        {
-            command.Parameters.Add(new SqliteParameter(p, null));
-        }
-
-        command.Prepare();
-        return command;
-    }
 }

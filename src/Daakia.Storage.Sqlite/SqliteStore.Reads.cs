@@ -107,7 +107,7 @@ public sealed partial class SqliteStore
     /// <remarks>The query itself always runs after a yield, so a caller holding a lock never waits for disk under it.</remarks>
     private async ValueTask BeginReadAsync()
     {
-        ThrowIfClosed();
+        ThrowIfUnavailable();
         var prior = WaitForPriorWritesAsync();
         if (prior.IsCompleted)
         {

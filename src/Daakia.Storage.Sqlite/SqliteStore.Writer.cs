@@ -10,24 +10,66 @@ public sealed partial class SqliteStore
     /// the next one queues up, so the batch size follows the load by itself.
     /// </summary>
     /// <remarks>A dedicated thread: commits block on fsync, which must not hold a thread-pool thread.</remarks>
-    private void WriterLoop()
+    private void WriterLoop(object? state)
     {
+        var statements = (WriterStatements)state!;
         try
         {
-            RunBatches();
-            _writerDone.TrySetResult();
+            RunBatches(statements);
         }
         catch (Exception ex)
         {
-            _writerDone.TrySetException(ex);
+            // Whatever stopped the loop (a rollback that failed, a bug), nothing queued will ever commit now.
+            EnterFaultedState(ex);
+        }
+        finally
+        {
+            statements.Dispose();
+            _writerDone.TrySetResult();
         }
     }
 
-    private void RunBatches()
+    /// <summary>
+    /// Puts the store into its faulted state: the batch in hand, every queued write and every read waiting for them fail
+    /// now with <see cref="DaakiaErrorCode.Unavailable"/>, and so does every later call.
+    /// </summary>
+    private void EnterFaultedState(Exception cause)
+    {
+        var reason = "The store's writer stopped: " + cause.Message;
+        lock (_enqueueGate)
+        {
+            _fault = reason;
+            _writes.Writer.TryComplete();
+        }
+
+        SqliteLog.WriterFaulted(_logger, cause, reason);
+        var failure = Faulted(reason);
+        foreach (var op in _batch)
+        {
+            op.Fail(failure);
+        }
+
+        _batch.Clear();
+        while (_writes.Reader.TryRead(out var queued))
+        {
+            queued.Fail(failure);
+        }
+
+        lock (_commitGate)
+        {
+            foreach (var (_, done) in _commitWaiters)
+            {
+                done.TrySetException(failure);
+            }
+
+            _commitWaiters.Clear();
+        }
+    }
+
+    private void RunBatches(WriterStatements statements)
     {
         var reader = _writes.Reader;
-        var batch = new List<WriteOp>(_options.MaxBatchSize);
-        using var statements = new WriterStatements(_writeConnection!);
+        var batch = _batch;
         while (WaitForWrites(reader))
         {
             batch.Clear();
@@ -41,45 +83,70 @@ public sealed partial class SqliteStore
                 continue;
             }
 
-            try
+            BeforeBatchForTest?.Invoke(batch.Count);
+            var failure = CommitBatch(statements, batch);
+            MarkCommitted(batch[^1].Ticket);
+            foreach (var op in batch)
             {
-                using (var transaction = _writeConnection!.BeginTransaction())
-                {
-                    statements.Enlist(transaction);
-                    statements.BatchHighWater = 0;
-                    foreach (var op in batch)
-                    {
-                        op.Execute(statements);
-                    }
-
-                    if (statements.BatchHighWater > 0)
-                    {
-                        // The sequence never goes backwards, even after every letter was acknowledged and deleted.
-                        statements.SetHighWater.Bind(1, statements.BatchHighWater);
-                        statements.SetHighWater.Execute();
-                    }
-
-                    transaction.Commit();
-                }
-
-                Interlocked.Increment(ref _batches);
-                MarkCommitted(batch[^1].Ticket);
-                foreach (var op in batch)
+                if (failure is null)
                 {
                     op.Complete();
                 }
-            }
-            catch (Exception ex)
-            {
-                SqliteLog.BatchFailed(_logger, ex, batch.Count);
-                var failure = new DaakiaException(DaakiaErrorCode.Unavailable, "The store could not commit the write: " + ex.Message);
-                MarkCommitted(batch[^1].Ticket);
-                foreach (var op in batch)
+                else
                 {
                     op.Fail(failure);
                 }
             }
+
+            batch.Clear();
         }
+    }
+
+    /// <summary>Runs a batch in one transaction and commits it: null when it did, else why none of it is durable.</summary>
+    private DaakiaException? CommitBatch(WriterStatements statements, List<WriteOp> batch)
+    {
+        try
+        {
+            statements.Begin.Execute();
+            statements.BatchHighWater = 0;
+            foreach (var op in batch)
+            {
+                if (!op.Execute(statements) && !statements.InTransaction)
+                {
+                    // The failure rolled back the whole transaction, not just its statement (SQLITE_FULL, I/O,
+                    // out-of-memory, busy): what ran before it is undone, and what ran after it would autocommit one
+                    // statement at a time. So nothing of the batch is durable, and the rest of it must not run.
+                    return BatchFailed(batch.Count, op.Error!);
+                }
+            }
+
+            if (statements.BatchHighWater > 0)
+            {
+                // The sequence never goes backwards, even after every letter was acknowledged and deleted.
+                statements.SetHighWater.Bind(1, statements.BatchHighWater);
+                statements.SetHighWater.Execute();
+            }
+
+            statements.Commit.Execute();
+            Interlocked.Increment(ref _batches);
+            return null;
+        }
+        catch (Exception ex)
+        {
+            // COMMIT can fail and leave the transaction open (busy); other failures may already have ended it.
+            if (statements.InTransaction)
+            {
+                statements.Rollback.Execute();
+            }
+
+            return BatchFailed(batch.Count, ex);
+        }
+    }
+
+    private DaakiaException BatchFailed(int count, Exception cause)
+    {
+        SqliteLog.BatchFailed(_logger, cause, count);
+        return new DaakiaException(DaakiaErrorCode.Unavailable, "The store could not commit the write: " + cause.Message);
     }
 
     private static bool WaitForWrites(System.Threading.Channels.ChannelReader<WriteOp> reader)

@@ -12,8 +12,10 @@ namespace Daakia.Storage.Sqlite;
 /// writer loop that commits whatever has queued up — up to <see cref="SqliteStoreOptions.MaxBatchSize"/> writes — in
 /// one transaction with one fsync (group commit), then completes every waiter of the batch. Reads use a small pool of
 /// read connections and first wait until every write enqueued before them has committed (the store's order contract).
+/// If the writer thread ever stops, the store faults (<see cref="IStoreHealth"/>): every waiting and later call fails
+/// with <see cref="DaakiaErrorCode.Unavailable"/> instead of waiting for a commit that will never come.
 /// </summary>
-public sealed partial class SqliteStore : IDaakiaStore
+public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
 {
     private readonly SqliteStoreOptions _options;
     private readonly ILogger _logger;
@@ -25,8 +27,11 @@ public sealed partial class SqliteStore : IDaakiaStore
     private long _committed;
     private long _batches;
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // The batch the writer has taken (touched by the writer thread only), so that a fault can fail it.
+    private readonly List<WriteOp> _batch = [];
     private SqliteConnection? _writeConnection;
     private volatile bool _closed = true;
+    private volatile string? _fault;
 
     public SqliteStore(SqliteStoreOptions options, ILogger<SqliteStore>? logger = null)
     {
@@ -35,8 +40,19 @@ public sealed partial class SqliteStore : IDaakiaStore
         _readers = new ReaderPool(ConnectionString, options);
     }
 
+    /// <summary>False once the writer thread has stopped; see <see cref="Fault"/>.</summary>
+    public bool IsHealthy => _fault is null;
+
+    public string? Fault => _fault;
+
     /// <summary>Committed batches so far (each is one transaction and one fsync).</summary>
     internal long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Test hook: runs on the writer connection when the store opens (e.g. to cap the database size).</summary>
+    internal Action<SqliteConnection>? ConfigureWriterForTest { get; init; }
+
+    /// <summary>Test hook: runs on the writer thread with each batch before it executes; a throw kills the writer.</summary>
+    internal Action<int>? BeforeBatchForTest { get; set; }
 
     internal string DatabasePath => Path.Combine(_options.DataDirectory, "daakia.db");
 
@@ -56,9 +72,12 @@ public sealed partial class SqliteStore : IDaakiaStore
         connection.Open();
         Schema.Configure(connection, _options.Durability);
         Schema.Create(connection);
+        ConfigureWriterForTest?.Invoke(connection);
+        // Prepared here so that a store that cannot write fails to open, rather than faulting right after.
+        var statements = new WriterStatements(connection);
         _writeConnection = connection;
         _closed = false;
-        new Thread(WriterLoop) { IsBackground = true, Name = "daakia-store-writer" }.Start();
+        new Thread(WriterLoop) { IsBackground = true, Name = "daakia-store-writer" }.Start(statements);
         SqliteLog.Opened(_logger, DatabasePath, _options.Durability.ToString());
         return ValueTask.CompletedTask;
     }
@@ -104,10 +123,12 @@ public sealed partial class SqliteStore : IDaakiaStore
     {
         lock (_enqueueGate)
         {
+            ThrowIfUnavailable();
             // Ticket and channel position are assigned together, so "committed through ticket N" means every earlier op.
             op.Ticket = ++_enqueued;
-            if (_closed || !_writes.Writer.TryWrite(op))
+            if (!_writes.Writer.TryWrite(op))
             {
+                _enqueued--;
                 throw new DaakiaException(DaakiaErrorCode.Unavailable, "The store is closed.");
             }
         }
@@ -129,6 +150,12 @@ public sealed partial class SqliteStore : IDaakiaStore
             if (_committed >= ticket)
             {
                 return ValueTask.CompletedTask;
+            }
+
+            // Checked under the gate the fault takes to fail the waiters, so no waiter is added after that.
+            if (_fault is { } fault)
+            {
+                return ValueTask.FromException(Faulted(fault));
             }
 
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -153,11 +180,18 @@ public sealed partial class SqliteStore : IDaakiaStore
         }
     }
 
-    private void ThrowIfClosed()
+    private void ThrowIfUnavailable()
     {
+        if (_fault is { } fault)
+        {
+            throw Faulted(fault);
+        }
+
         if (_closed)
         {
             throw new DaakiaException(DaakiaErrorCode.Unavailable, "The store is closed.");
         }
     }
+
+    private static DaakiaException Faulted(string fault) => new(DaakiaErrorCode.Unavailable, fault);
 }

@@ -6,8 +6,16 @@ internal abstract class WriteOp
     /// <summary>The op's place in the store's order (assigned at enqueue).</summary>
     public long Ticket { get; set; }
 
-    /// <summary>Runs inside the batch's transaction. A throw fails this op only (SQLite rolls back just the statement).</summary>
-    public abstract void Execute(WriterStatements statements);
+    /// <summary>Why <see cref="Execute"/> failed, if it did.</summary>
+    public abstract Exception? Error { get; }
+
+    /// <summary>
+    /// Runs inside the batch's transaction. Returns false when the op failed; its own changes are then undone (SQLite
+    /// rolls back the one failing statement, a savepoint undoes a multi-statement op) and the rest of the batch goes
+    /// on — unless the failure ended the whole transaction, which the writer checks after every failed op.
+    /// </summary>
+    /// <remarks>A throw means the transaction is in an unknown state; the writer then fails the whole batch.</remarks>
+    public abstract bool Execute(WriterStatements statements);
 
     public abstract void Complete();
 
@@ -24,8 +32,31 @@ internal abstract class WriteOp<T> : WriteOp
 
     public ValueTask<T> Task => new(_done.Task);
 
-    public sealed override void Execute(WriterStatements statements)
+    public sealed override Exception? Error => _error;
+
+    /// <summary>
+    /// Whether this op may run more than one statement, and so needs a savepoint to be all-or-nothing. A single
+    /// statement is atomic by itself, and the hot path (a one-recipient append) skips the savepoint's two statements.
+    /// </summary>
+    protected abstract bool IsMultiStatement { get; }
+
+    public sealed override bool Execute(WriterStatements statements)
     {
+        if (!IsMultiStatement)
+        {
+            try
+            {
+                Run(statements);
+                return true;
+            }
+            catch (Exception ex)
+            {
+                _error = ex;
+                return false;
+            }
+        }
+
+        statements.Savepoint.Execute();
         try
         {
             Run(statements);
@@ -33,7 +64,18 @@ internal abstract class WriteOp<T> : WriteOp
         catch (Exception ex)
         {
             _error = ex;
+            // If the failure ended the transaction the savepoint went with it; the writer sees that and fails the batch.
+            if (statements.InTransaction)
+            {
+                statements.RollbackToSavepoint.Execute();
+                statements.ReleaseSavepoint.Execute();
+            }
+
+            return false;
         }
+
+        statements.ReleaseSavepoint.Execute();
+        return true;
     }
 
     protected abstract void Run(WriterStatements statements);

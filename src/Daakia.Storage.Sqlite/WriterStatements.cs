@@ -1,14 +1,27 @@
 using Daakia.Core;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Daakia.Storage.Sqlite;
 
 /// <summary>The writer connection's prepared statements, reused for every batch.</summary>
 internal sealed class WriterStatements : IDisposable
 {
+    private readonly sqlite3 _db;
+
     public WriterStatements(SqliteConnection connection)
     {
         Connection = connection;
+        _db = connection.Handle!;
+
+        // The batch's transaction is driven here rather than through SqliteTransaction, so that the writer sees at
+        // once when SQLite ended it on its own (see InTransaction) and never runs an op outside it.
+        Begin = new RawStatement(connection, "BEGIN");
+        Commit = new RawStatement(connection, "COMMIT");
+        Rollback = new RawStatement(connection, "ROLLBACK");
+        Savepoint = new RawStatement(connection, "SAVEPOINT op");
+        ReleaseSavepoint = new RawStatement(connection, "RELEASE op");
+        RollbackToSavepoint = new RawStatement(connection, "ROLLBACK TO op");
         InsertLetter = new RawStatement(connection,
             "INSERT INTO letters(tenant, recipient, seq, id, author, recipients, payload, ts, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
         DeleteLetter = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND id=?3");
@@ -17,11 +30,32 @@ internal sealed class WriterStatements : IDisposable
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
         SetHighWater = new RawStatement(connection, "UPDATE meta SET value=max(value, ?1) WHERE key='high_water'");
         DeleteBySeq = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND seq=?3");
-        SelectExpired = Schema.Prepare(connection,
-            $"SELECT {Codec.LetterColumns} FROM letters WHERE expires IS NOT NULL AND expires <= $now ORDER BY expires LIMIT $limit", "$now", "$limit");
+        // Only what the sweep needs, and no payload: the expiry index yields tenant, recipient, seq and expires, and the
+        // row's id, author and recipients precede the payload, so no payload (nor its overflow pages) is read here.
+        SelectExpired = new RawStatement(connection,
+            "SELECT tenant, recipient, seq, id, author, recipients, expires FROM letters WHERE expires IS NOT NULL AND expires <= ?1 ORDER BY expires LIMIT ?2");
     }
 
     public SqliteConnection Connection { get; }
+
+    public RawStatement Begin { get; }
+
+    public RawStatement Commit { get; }
+
+    public RawStatement Rollback { get; }
+
+    /// <summary>Opens the savepoint that makes one multi-statement op all-or-nothing.</summary>
+    public RawStatement Savepoint { get; }
+
+    public RawStatement ReleaseSavepoint { get; }
+
+    public RawStatement RollbackToSavepoint { get; }
+
+    /// <summary>
+    /// Whether the batch's transaction is still open. SQLITE_FULL, I/O, out-of-memory and busy errors can roll back the
+    /// whole transaction instead of the failing statement; afterwards the connection is back in autocommit mode.
+    /// </summary>
+    public bool InTransaction => raw.sqlite3_get_autocommit(_db) == 0;
 
     public RawStatement InsertLetter { get; }
 
@@ -35,35 +69,21 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement DeleteBySeq { get; }
 
-    public SqliteCommand SelectExpired { get; }
-
-    /// <summary>The transaction of the batch being written (Microsoft.Data.Sqlite commands must name it).</summary>
-    public SqliteTransaction? Transaction { get; private set; }
+    public RawStatement SelectExpired { get; }
 
     /// <summary>Highest letter sequence written in the current batch.</summary>
     public long BatchHighWater { get; set; }
-
-    public void Enlist(SqliteTransaction transaction)
-    {
-        Transaction = transaction;
-        SelectExpired.Transaction = transaction;
-    }
-
-    public static void Set(SqliteCommand command, int index, object? value) => command.Parameters[index].Value = value ?? DBNull.Value;
-
-    /// <summary>Runs one SQL statement inside the batch's transaction (savepoints).</summary>
-    public void Exec(string sql)
-    {
-        using var c = Connection.CreateCommand();
-        c.Transaction = Transaction;
-        c.CommandText = sql;
-        c.ExecuteNonQuery();
-    }
 
     public static string? Text(ClientId? c) => c?.Value;
 
     public void Dispose()
     {
+        Begin.Dispose();
+        Commit.Dispose();
+        Rollback.Dispose();
+        Savepoint.Dispose();
+        ReleaseSavepoint.Dispose();
+        RollbackToSavepoint.Dispose();
         InsertLetter.Dispose();
         DeleteLetter.Dispose();
         UpsertClient.Dispose();

@@ -44,7 +44,10 @@ public sealed partial class DaakiaEngine
         CloseAll(late, CloseReason.HeartbeatTimeout);
     }
 
-    /// <summary>Removes expired letters from inboxes (and from online clients' windows) and records each in the activity log.</summary>
+    /// <summary>
+    /// Removes expired letters from inboxes and from online clients' windows. The store records each in the activity
+    /// log in the same write that removes it, so the sweep does not append them again.
+    /// </summary>
     internal async Task SweepExpiredAsync()
     {
         if (Interlocked.Exchange(ref _sweeping, 1) == 1)
@@ -64,7 +67,6 @@ public sealed partial class DaakiaEngine
                     break;
                 }
 
-                var entries = new List<ActivityEntry>(expired.Count);
                 foreach (var e in expired)
                 {
                     var t = Tenant(e.Letter.Tenant);
@@ -78,10 +80,8 @@ public sealed partial class DaakiaEngine
                     }
 
                     CloseAll(toClose, CloseReason.SlowConsumer);
-                    entries.Add(new ActivityEntry(0, e.Letter.Tenant, _time.GetUtcNow(), ActivityKinds.Expired, e.Letter.Author, e.Recipient.Value, e.Letter.Id.ToString()));
                 }
 
-                await _store.AppendActivityAsync(entries, CancellationToken.None);
                 _metrics.LettersExpired(expired.Count);
                 EngineLog.LettersExpired(_logger, expired.Count);
             }

@@ -47,8 +47,17 @@ public interface IInboxStore
 
     /// <summary>
     /// Removes up to <paramref name="limit"/> inbox entries (of any tenant) whose expiry is at or before
-    /// <paramref name="now"/>, and returns them so the core can record each in the activity log.
+    /// <paramref name="now"/> and, in the same write (all or nothing, so a crash cannot lose the record), appends one
+    /// activity entry for each: kind <see cref="ActivityKinds.Expired"/>, at <paramref name="now"/>, actor the letter's
+    /// author, subject the recipient, detail the message id. Returns the removed entries so the core can drop them from
+    /// online clients' windows; the core does not record them again.
     /// </summary>
+    /// <remarks>
+    /// The returned letters identify what was removed (tenant, id, sequence, author, recipients, expiry); their
+    /// <see cref="Letter.Payload"/> may be empty and their <see cref="Letter.Timestamp"/> unset, so that a sweep need not
+    /// load payloads. A store may remove fewer than <paramref name="limit"/> entries in one call to keep the write
+    /// small (the SQLite store: at most 1000); the caller repeats while calls return entries.
+    /// </remarks>
     ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default);
 }
 

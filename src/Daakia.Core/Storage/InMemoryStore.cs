@@ -4,13 +4,18 @@ namespace Daakia.Core.Storage;
 /// A store that keeps everything in memory: for tests of the core and for throwaway runs. Not durable.
 /// One lock orders every call, which gives the contract's order for free.
 /// </summary>
-public sealed class InMemoryStore : IDaakiaStore
+public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<(TenantId, ClientId), SortedDictionary<long, Letter>> _inboxes = [];
     private readonly Dictionary<(TenantId, ClientId), RosterEntry> _roster = [];
     private readonly List<ActivityEntry> _activity = [];
     private long _maxSequence;
+
+    /// <summary>Always true: nothing in memory can fault the way a disk or a writer thread can.</summary>
+    public bool IsHealthy => true;
+
+    public string? Fault => null;
 
     public ValueTask OpenAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 
@@ -134,8 +139,11 @@ public sealed class InMemoryStore : IDaakiaStore
 
                 foreach (var seq in expired)
                 {
-                    result.Add(new ExpiredLetter(recipient, inbox[seq]));
+                    var letter = inbox[seq];
+                    result.Add(new ExpiredLetter(recipient, letter));
                     inbox.Remove(seq);
+                    // Recorded under the same lock as the removal: no reader sees one without the other.
+                    _activity.Add(new ActivityEntry(_activity.Count + 1, letter.Tenant, now, ActivityKinds.Expired, letter.Author, recipient.Value, letter.Id.ToString()));
                 }
             }
         }

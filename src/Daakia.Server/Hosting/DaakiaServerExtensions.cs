@@ -1,4 +1,5 @@
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Daakia.Server.Http;
 using Daakia.Server.WebSockets;
 using Microsoft.AspNetCore.Builder;
@@ -37,11 +38,26 @@ public static class DaakiaServerExtensions
     {
         app.UseWebSockets();
         app.UseHttpMetrics();
-        app.MapGet("/healthz", (DaakiaEngine engine, IHostApplicationLifetime lifetime) =>
-            lifetime.ApplicationStarted.IsCancellationRequested && engine.IsAccepting
-                ? Results.Text("ok\n")
-                : Results.Text("draining\n", statusCode: StatusCodes.Status503ServiceUnavailable))
-            .WithName("Health").WithSummary("200 once every listener is up and the store is open; 503 while starting or draining.");
+        app.MapGet("/healthz", (DaakiaEngine engine, IDaakiaStore store, IHostApplicationLifetime lifetime) =>
+            {
+                // A faulted store first: it does not heal by itself, and the reason is what an operator needs.
+                if (store is IStoreHealth { IsHealthy: false } health)
+                {
+                    return JsonResult.Write(StatusCodes.Status503ServiceUnavailable, health.Fault ?? "unknown", static (w, fault) =>
+                    {
+                        w.WriteStartObject();
+                        w.WriteString("status"u8, "faulted"u8);
+                        w.WriteString("reason"u8, fault);
+                        w.WriteEndObject();
+                    });
+                }
+
+                return lifetime.ApplicationStarted.IsCancellationRequested && engine.IsAccepting
+                    ? Results.Text("ok\n")
+                    : Results.Text("draining\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+            })
+            .WithName("Health")
+            .WithSummary("200 once every listener is up and the store is open; 503 while starting or draining, and 503 with a JSON reason once the store has faulted.");
         app.MapMetrics("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
         app.Map("/v1/ws", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunJsonApiAsync(ctx)).ExcludeFromDescription();

@@ -164,6 +164,46 @@ public abstract class StoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RemoveExpired_RecordsEachRemovedEntryInTheActivityLogOnce_InTheSameWrite()
+    {
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        var multicast = NewLetter(T1, Alice, [Bob, Carol], expires: now.AddSeconds(-1));
+        var other = NewLetter(T2, Carol, [Bob], expires: now);
+        var fresh = NewLetter(T1, Alice, [Bob], expires: now.AddHours(1));
+        await Store.AppendLetterAsync(multicast, [Bob, Carol]);
+        await Store.AppendLetterAsync(other, [Bob]);
+        await Store.AppendLetterAsync(fresh, [Bob]);
+
+        // Read straight after the call, without awaiting it: the records are part of the same write.
+        var removal = Store.RemoveExpiredAsync(now, 100).AsTask();
+        var t1 = await Store.ReadActivityAsync(T1, 0, 100);
+        var t2 = await Store.ReadActivityAsync(T2, 0, 100);
+        Assert.Equal(3, (await removal).Count);
+
+        Assert.Equal(2, t1.Count);
+        Assert.All(t1, e =>
+        {
+            Assert.Equal(ActivityKinds.Expired, e.Kind);
+            Assert.Equal(Alice, e.Actor);
+            Assert.Equal(multicast.Id.ToString(), e.Detail);
+            Assert.Equal(now, e.At);
+            Assert.Equal(T1, e.Tenant);
+        });
+        Assert.Equal(["bob", "carol"], t1.Select(e => e.Subject).Order(StringComparer.Ordinal));
+        var t2Entry = Assert.Single(t2);
+        Assert.Equal((ActivityKinds.Expired, Carol, "bob", other.Id.ToString()), (t2Entry.Kind, t2Entry.Actor!.Value, t2Entry.Subject, t2Entry.Detail));
+
+        Assert.Empty(await Store.RemoveExpiredAsync(now.AddMinutes(1), 100));
+        if (IsDurable)
+        {
+            await ReopenAsync();
+        }
+
+        Assert.Equal(2, (await Store.ReadActivityAsync(T1, 0, 100)).Count);
+        Assert.Single(await Store.ReadActivityAsync(T2, 0, 100));
+    }
+
+    [Fact]
     public async Task RemoveExpired_RespectsTheLimit()
     {
         var now = DateTimeOffset.UtcNow;

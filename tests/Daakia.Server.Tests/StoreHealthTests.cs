@@ -1,0 +1,47 @@
+using System.Net;
+using System.Text.Json;
+using Daakia.Core;
+using Daakia.Core.Storage;
+using Daakia.Storage.Sqlite;
+using Daakia.Testing;
+
+namespace Daakia.Server.Tests;
+
+public sealed class StoreHealthTests
+{
+    [Fact]
+    public async Task Healthz_AfterTheStoreWriterDies_Is503WithTheReasonInJson()
+    {
+        var dir = Unique.TempDirectory();
+        var host = await DaakiaTestHost.StartAsync(dataDirectory: dir);
+        try
+        {
+            Assert.Equal("ok\n", await host.Http.GetStringAsync("/healthz"));
+
+            host.ExpectErrors = true; // the store logs its fault at Critical, on purpose here
+            var store = (SqliteStore)host.Get<IDaakiaStore>();
+            store.BeforeBatchForTest = _ => throw new IOException("simulated disk failure");
+            await Assert.ThrowsAsync<DaakiaException>(() => store.FlushAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15)));
+
+            using var response = await host.Http.GetAsync("/healthz");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal("faulted", body.RootElement.GetProperty("status").GetString());
+            Assert.Contains("simulated disk failure", body.RootElement.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            try
+            {
+                await host.DisposeAsync();
+            }
+            catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is DaakiaException))
+            {
+                // Shutdown flushes the store, which reports the fault; that is expected after this test.
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
