@@ -98,11 +98,14 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
 
             if (resumed != current)
             {
-                // Resume: this connection becomes the earlier identity and gets what was sent to it while away.
-                Engine.Disconnect(Connection);
+                // Resume: this connection becomes the earlier identity and gets what was sent to it while away. The
+                // earlier identity is connected before this one is let go, so a refusal (its connection limit: EDQUOT;
+                // a drain: ESHUTDOWN) is only an error reply and the connection stays what it was, still registered
+                // with the core (heartbeats, drain) and still receiving.
+                var previous = Connection;
                 await ConnectAsAsync(resumed);
-                current = resumed;
-                Send(Frame(current, id, "connection", ConnectionData(current)));
+                Engine.Disconnect(previous);
+                Send(Frame(resumed, id, "connection", ConnectionData(resumed)));
                 Engine.Start(Connection);
                 return;
             }
