@@ -92,7 +92,7 @@ done
 DAAKIA_HTTP=$(grep -o 'http=http://[^ ,]*' "$work/daakia.out" | head -n1 | cut -d= -f2)
 DAAKIA_WS="ws://${DAAKIA_HTTP#http://}/v1/ws"
 DAAKIA_TEXTO="ws://${DAAKIA_HTTP#http://}/v1/texto"
-FSTYPE=$(stat -f -c %T "$work/daakia")
+FSTYPE=$(findmnt -n -o FSTYPE -T "$work/daakia" 2>/dev/null || stat -f -c %T "$work/daakia")
 
 echo
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; Daakia durability: $DURABILITY; RabbitMQ $RABBIT_VERSION"
