@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side, one machine, one run: durable direct messaging on Daakia (WebSocket JSON API, fsync durability)
-# against RabbitMQ (durable queue per receiver, persistent messages, publisher confirms, manual acks), plus the
-# disk's raw fsync rate and Daakia's memory per idle WebSocket connection.
+# Side-by-side, one machine, one run: durable direct messaging on Daakia (WebSocket JSON API and texto, fsync
+# durability) against RabbitMQ (durable queue per receiver, persistent messages, publisher confirms, manual acks),
+# plus the disk's raw fsync rate and Daakia's memory per idle WebSocket connection. Fails when any run loses,
+# duplicates or reorders a message.
 #
 #   bench/run-ws-direct.sh                  # defaults: PAIRS=16 MESSAGES=10000 PAYLOAD=256 WINDOW=64 IDLE=10000
 #   PAIRS=32 MESSAGES=5000 bench/run-ws-direct.sh
@@ -90,10 +91,14 @@ until grep -q "Daakia listening" "$work/daakia.out"; do
 done
 DAAKIA_HTTP=$(grep -o 'http=http://[^ ,]*' "$work/daakia.out" | head -n1 | cut -d= -f2)
 DAAKIA_WS="ws://${DAAKIA_HTTP#http://}/v1/ws"
+DAAKIA_TEXTO="ws://${DAAKIA_HTTP#http://}/v1/texto"
+FSTYPE=$(findmnt -n -o FSTYPE -T "$work/daakia" 2>/dev/null || stat -f -c %T "$work/daakia")
 
 echo
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; Daakia durability: $DURABILITY; RabbitMQ $RABBIT_VERSION"
 echo "Workload: $PAIRS pairs × $MESSAGES messages, ~$PAYLOAD B payload, window $WINDOW, per-message acks"
+echo "Data directories: $work ($FSTYPE)"
+[ "$FSTYPE" != tmpfs ] || echo "warning: $work is on tmpfs, where fsync costs nothing; set TMPDIR to a directory on a real disk" >&2
 echo
 
 $LOADTEST fsync --dir "$work/daakia" --seconds 3 | tee "$work/fsync.txt"
@@ -102,25 +107,30 @@ $LOADTEST fsync --dir "$work/daakia" --seconds 3 | tee "$work/fsync.txt"
 # page cache warm too).
 WARMUP=${WARMUP:-$MESSAGES}
 $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+$LOADTEST texto-direct --url "$DAAKIA_TEXTO" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
 $LOADTEST rabbit-direct --amqp "amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
 $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" --pid "$DAAKIA_PID" | tee "$work/daakia.txt"
+$LOADTEST texto-direct --url "$DAAKIA_TEXTO" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" --pid "$DAAKIA_PID" | tee "$work/texto.txt"
 $LOADTEST rabbit-direct --amqp "amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" ${RABBIT_PID:+--pid "$RABBIT_PID"} | tee "$work/rabbit.txt"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 $LOADTEST ws-idle --url "$DAAKIA_WS" --connections "$IDLE" --pid "$DAAKIA_PID" | tee "$work/idle.txt"
 
 field() { grep '^RESULT ' "$1" | sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"; }
-d_rate=$(field "$work/daakia.txt" msgs_per_sec); r_rate=$(field "$work/rabbit.txt" msgs_per_sec)
-d_p99=$(field "$work/daakia.txt" p99_ms); r_p99=$(field "$work/rabbit.txt" p99_ms)
-d_p50=$(field "$work/daakia.txt" p50_ms); r_p50=$(field "$work/rabbit.txt" p50_ms)
-d_cpu=$(field "$work/daakia.txt" cpu_us_per_msg); r_cpu=$(field "$work/rabbit.txt" cpu_us_per_msg)
+row() { # label field format
+  local d t r
+  d=$(field "$work/daakia.txt" "$2"); t=$(field "$work/texto.txt" "$2"); r=$(field "$work/rabbit.txt" "$2")
+  awk -v l="$1" -v f="$3" -v d="$d" -v t="$t" -v r="$r" \
+    'BEGIN{printf "| %s | " f " | " f " | " f " | %.2f× | %.2f× |\n", l, d, t, r, d/r, t/r}'
+}
 fsync=$(field "$work/fsync.txt" fsync_per_sec); idle=$(field "$work/idle.txt" kib_per_conn)
+d_rate=$(field "$work/daakia.txt" msgs_per_sec); t_rate=$(field "$work/texto.txt" msgs_per_sec)
 
 echo
-echo "| metric | Daakia | RabbitMQ | ratio |"
-echo "|---|---|---|---|"
-awk -v d="$d_rate" -v r="$r_rate" 'BEGIN{printf "| durable direct msg/s | %d | %d | %.2f× |\n", d, r, d/r}'
-awk -v d="$d_p50" -v r="$r_p50" 'BEGIN{printf "| send→receive p50 ms | %.2f | %.2f | %.2f× |\n", d, r, d/r}'
-awk -v d="$d_p99" -v r="$r_p99" 'BEGIN{printf "| send→receive p99 ms | %.2f | %.2f | %.2f× |\n", d, r, d/r}'
-awk -v d="$d_cpu" -v r="$r_cpu" 'BEGIN{printf "| server CPU µs/msg | %.1f | %.1f | %.2f× |\n", d, r, d/r}'
-awk -v d="$d_rate" -v f="$fsync" 'BEGIN{printf "| disk fsync/s | %d | | Daakia = %.1f× the fsync rate |\n", f, d/f}'
-echo "| RSS per idle WebSocket connection | ${idle} KiB | | |"
+echo "| metric | Daakia ws-direct | Daakia texto | RabbitMQ | ws-direct ÷ RabbitMQ | texto ÷ RabbitMQ |"
+echo "|---|---|---|---|---|---|"
+row "durable direct msg/s" msgs_per_sec "%d"
+row "send→receive p50 ms" p50_ms "%.2f"
+row "send→receive p99 ms" p99_ms "%.2f"
+row "server CPU µs/msg" cpu_us_per_msg "%.1f"
+awk -v d="$d_rate" -v t="$t_rate" -v f="$fsync" 'BEGIN{printf "| disk fsync/s | %d | | | ws-direct = %.1f× the fsync rate | texto = %.1f× |\n", f, d/f, t/f}'
+echo "| RSS per idle WebSocket connection | ${idle} KiB | | | | |"

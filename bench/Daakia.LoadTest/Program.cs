@@ -1,17 +1,19 @@
 using Daakia.LoadTest;
 
 // dotnet run -c Release --project bench/Daakia.LoadTest -- <scenario> [--key value …]
-// Scenarios: ws-direct, rabbit-direct, ws-idle, fsync. See bench/README.md.
+// Scenarios: ws-direct, texto-direct, rabbit-direct, ws-idle, fsync. Exits non-zero when a throughput scenario
+// loses, duplicates or reorders a message, or a send fails.
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|rabbit-direct|ws-idle|fsync> [--key value …]");
+    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|ws-idle|fsync> [--key value …]");
     return 2;
 }
 
 var options = Args.Parse(args.AsSpan(1));
 return args[0] switch
 {
-    "ws-direct" => await WsDirectScenario.RunAsync(options),
+    "ws-direct" => await DirectScenario.RunAsync(options, JsonApiWire.Instance),
+    "texto-direct" => await DirectScenario.RunAsync(options, TextoWire.Instance),
     "rabbit-direct" => await RabbitDirectScenario.RunAsync(options),
     "ws-idle" => await WsIdleScenario.RunAsync(options),
     "fsync" => FsyncScenario.Run(options),

@@ -40,7 +40,7 @@ internal static class RabbitDirectScenario
             await consume.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
             await consume.BasicQosAsync(0, 256, false);
             var seen = new bool[messages];
-            var counts = new int[2]; // distinct, duplicates
+            var counts = new int[4]; // distinct, duplicates, out of order, highest sequence + 1
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var consumer = new AsyncEventingBasicConsumer(consume);
             consumer.ReceivedAsync += async (_, e) =>
@@ -54,6 +54,12 @@ internal static class RabbitDirectScenario
                 else
                 {
                     seen[sequence] = true;
+                    if (sequence + 1 < counts[3])
+                    {
+                        counts[2]++;
+                    }
+
+                    counts[3] = Math.Max(counts[3], sequence + 1);
                     if (++counts[0] == messages)
                     {
                         done.TrySetResult();
@@ -115,8 +121,11 @@ internal static class RabbitDirectScenario
         clock.Stop();
         var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;
         var received = consumers.Sum(c => (long)c.Counts[0]);
-        Report.Throughput("rabbit-direct", received, clock.Elapsed, receiveLatency, ackLatency, cpu,
-            consumers.Sum(c => (long)c.Counts[1]), (long)pairs * messages - received + errors);
+        var exit = Report.Throughput("rabbit-direct", received, clock.Elapsed, receiveLatency, ackLatency, cpu,
+            duplicates: consumers.Sum(c => (long)c.Counts[1]),
+            missing: (long)pairs * messages - received,
+            outOfOrder: consumers.Sum(c => (long)c.Counts[2]),
+            errors: errors);
         foreach (var (channel, queue) in publishers)
         {
             await channel.QueueDeleteAsync(queue);
@@ -129,7 +138,7 @@ internal static class RabbitDirectScenario
             await c.DisposeAsync();
         }
 
-        return 0;
+        return exit;
     }
 
     private static (long SentAt, int Sequence) Parse(ReadOnlySpan<byte> body)

@@ -6,14 +6,15 @@ namespace Daakia.LoadTest;
 /// <summary>Prints a human summary and one machine-readable <c>RESULT {json}</c> line.</summary>
 internal static class Report
 {
-    public static void Throughput(string scenario, long messages, TimeSpan elapsed, Latencies receive, Latencies ack, double cpuSeconds, long duplicates, long missing)
+    /// <summary>Reports a throughput run; returns the process exit code: 1 when any message was lost, duplicated or reordered, or a request failed.</summary>
+    public static int Throughput(string scenario, long messages, TimeSpan elapsed, Latencies receive, Latencies ack, double cpuSeconds, long duplicates, long missing, long outOfOrder, long errors)
     {
         var rate = messages / elapsed.TotalSeconds;
         var (p50, p99, max) = receive.Summary();
         var (a50, a99, _) = ack.Summary();
         var cpuPerMsg = messages == 0 ? 0 : cpuSeconds * 1e6 / messages;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{scenario}: {messages} msgs in {elapsed.TotalSeconds:0.00} s = {rate:0} msg/s; send→receive p50 {p50:0.00} ms p99 {p99:0.00} ms max {max:0.00} ms; send→ack p50 {a50:0.00} ms p99 {a99:0.00} ms; server CPU {cpuPerMsg:0.0} µs/msg; duplicates {duplicates}, missing {missing}"));
+            $"{scenario}: {messages} msgs in {elapsed.TotalSeconds:0.00} s = {rate:0} msg/s; send→receive p50 {p50:0.00} ms p99 {p99:0.00} ms max {max:0.00} ms; send→ack p50 {a50:0.00} ms p99 {a99:0.00} ms; server CPU {cpuPerMsg:0.0} µs/msg; duplicates {duplicates}, missing {missing}, out of order {outOfOrder}, errors {errors}"));
         Emit(new Dictionary<string, object>
         {
             ["scenario"] = scenario,
@@ -27,7 +28,16 @@ internal static class Report
             ["cpu_us_per_msg"] = Math.Round(cpuPerMsg, 1),
             ["duplicates"] = duplicates,
             ["missing"] = missing,
+            ["out_of_order"] = outOfOrder,
+            ["errors"] = errors,
         });
+        if (duplicates == 0 && missing == 0 && outOfOrder == 0 && errors == 0)
+        {
+            return 0;
+        }
+
+        Console.Error.WriteLine($"{scenario}: FAILED — {duplicates} duplicates, {missing} missing, {outOfOrder} out of order, {errors} errors");
+        return 1;
     }
 
     public static void Emit(Dictionary<string, object> result) => Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));

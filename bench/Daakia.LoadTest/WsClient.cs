@@ -7,7 +7,9 @@ namespace Daakia.LoadTest;
 /// <summary>A WebSocket client over a plain TCP connection (RFC 6455 client handshake) whose writes can be batched.</summary>
 internal sealed class WsClient : IDisposable
 {
+    private const int MaxMessageBytes = 16 * 1024 * 1024;
     private readonly TcpClient _tcp;
+    private byte[] _receive = new byte[16 * 1024];
 
     private WsClient(TcpClient tcp, BatchingStream stream, WebSocket socket)
     {
@@ -49,6 +51,39 @@ internal sealed class WsClient : IDisposable
         var stream = new BatchingStream(network);
         var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
         return new WsClient(tcp, stream, socket);
+    }
+
+    /// <summary>
+    /// Receives one whole message, however many frames and reads it arrives in (a large or coalesced burst can end
+    /// mid-frame); null once the server closed. The memory is valid until the next call.
+    /// </summary>
+    public async ValueTask<ReadOnlyMemory<byte>?> ReceiveMessageAsync()
+    {
+        var count = 0;
+        while (true)
+        {
+            if (count == _receive.Length)
+            {
+                if (_receive.Length >= MaxMessageBytes)
+                {
+                    throw new InvalidDataException($"A message from the server exceeds {MaxMessageBytes} bytes.");
+                }
+
+                Array.Resize(ref _receive, _receive.Length * 2);
+            }
+
+            var result = await Socket.ReceiveAsync(_receive.AsMemory(count), CancellationToken.None);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return null;
+            }
+
+            count += result.Count;
+            if (result.EndOfMessage)
+            {
+                return _receive.AsMemory(0, count);
+            }
+        }
     }
 
     /// <summary>Sends one text message now.</summary>

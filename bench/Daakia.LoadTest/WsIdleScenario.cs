@@ -17,7 +17,7 @@ internal static class WsIdleScenario
         for (var start = 0; start < count; start += Parallel)
         {
             var batch = Enumerable.Range(start, Math.Min(Parallel, count - start));
-            await Task.WhenAll(batch.Select(async i => sockets[i] = await WsDirectScenario.HelloAsync(url, $"lt-idle-{run}-{i}")));
+            await Task.WhenAll(batch.Select(async i => sockets[i] = await JsonApiWire.HelloAsync(url, $"lt-idle-{run}-{i}")));
         }
 
         // Let the server settle (GC, pools) before reading its memory.

@@ -1,13 +1,17 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
-using System.Text.Json;
+using System.Text;
 
 namespace Daakia.LoadTest;
 
-/// <summary>Receives letters, acknowledges each one, records send → receive latency and checks exactly-once by sequence.</summary>
+/// <summary>
+/// Receives messages, acknowledges each one, records send → receive latency and checks exactly-once, in-order
+/// delivery by the sender's sequence numbers.
+/// </summary>
 internal sealed class WsReceiver : IAsyncDisposable
 {
     private readonly WsClient _client;
+    private readonly IDirectWire _wire;
     private readonly System.Threading.Channels.Channel<string> _acks = System.Threading.Channels.Channel.CreateUnbounded<string>(new() { SingleReader = true, SingleWriter = true });
     private readonly Task _acker;
     private readonly bool[] _seen;
@@ -15,66 +19,86 @@ internal sealed class WsReceiver : IAsyncDisposable
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _loop;
     private int _ackId;
+    private int _highest = -1;
 
-    private WsReceiver(WsClient client, int messages, Latencies latency)
+    private WsReceiver(WsClient client, IDirectWire wire, string id, int messages, Latencies latency)
     {
         _client = client;
+        _wire = wire;
+        Id = id;
         _seen = new bool[messages];
         _latency = latency;
         _loop = Task.Run(LoopAsync);
         _acker = Task.Run(AckLoopAsync);
     }
 
+    /// <summary>The receiver's client id (the name it asked for, or the one the protocol gave it).</summary>
+    public string Id { get; }
+
     public int Distinct { get; private set; }
 
     public int Duplicates { get; private set; }
 
+    /// <summary>New messages that arrived after one with a higher sequence.</summary>
+    public int OutOfOrder { get; private set; }
+
+    /// <summary>Error frames, and deliveries that could not be read.</summary>
+    public int Errors { get; private set; }
+
     public Task Completed => _completed.Task;
 
-    public static async Task<WsReceiver> ConnectAsync(Uri url, string author, int messages, Latencies latency) =>
-        new(await WsDirectScenario.HelloAsync(url, author), messages, latency);
+    public static async Task<WsReceiver> ConnectAsync(IDirectWire wire, Uri url, string name, int messages, Latencies latency)
+    {
+        var (client, id) = await wire.ConnectAsync(url, name);
+        return new(client, wire, id, messages, latency);
+    }
 
     private async Task LoopAsync()
     {
-        var buffer = new byte[64 * 1024];
         try
         {
-            while (true)
+            while (await _client.ReceiveMessageAsync() is { } message)
             {
-                var result = await _client.Socket.ReceiveAsync(buffer, CancellationToken.None);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-
-                if (!TryReadLetter(buffer.AsSpan(0, result.Count), out var messageId, out var sentAt, out var sequence))
+                var kind = _wire.ParseDelivery(message.Span, out var messageId, out var sentAt, out var sequence);
+                if (kind == ReplyKind.Other)
                 {
                     continue;
                 }
 
-                _latency.Add(Stopwatch.GetTimestamp() - sentAt);
-                if (sequence >= 0 && sequence < _seen.Length)
+                if (kind == ReplyKind.Error || sequence < 0 || sequence >= _seen.Length)
                 {
-                    if (_seen[sequence])
+                    Errors++;
+                    Console.WriteLine("receiver got: " + Encoding.UTF8.GetString(message.Span));
+                    continue;
+                }
+
+                _latency.Add(Stopwatch.GetTimestamp() - sentAt);
+                if (_seen[sequence])
+                {
+                    Duplicates++;
+                }
+                else
+                {
+                    _seen[sequence] = true;
+                    if (sequence < _highest)
                     {
-                        Duplicates++;
+                        OutOfOrder++;
                     }
-                    else
+
+                    _highest = Math.Max(_highest, sequence);
+                    if (++Distinct == _seen.Length)
                     {
-                        _seen[sequence] = true;
-                        if (++Distinct == _seen.Length)
-                        {
-                            _completed.TrySetResult();
-                        }
+                        _completed.TrySetResult();
                     }
                 }
 
-                // One ack per letter; the ack loop sends all acks queued by then in one write.
+                // One ack per message; the ack loop sends all acks queued by then in one write.
                 _acks.Writer.TryWrite(messageId!);
             }
         }
-        catch (WebSocketException)
+        catch (Exception ex) when (ex is WebSocketException or IOException)
         {
+            Console.WriteLine("receiver connection failed: " + ex.Message);
         }
 
         _acks.Writer.TryComplete();
@@ -90,7 +114,7 @@ internal sealed class WsReceiver : IAsyncDisposable
             {
                 while (reader.TryRead(out var messageId))
                 {
-                    await _client.QueueAsync($"{{\"id\":{++_ackId},\"type\":\"ack\",\"message_ids\":[\"{messageId}\"]}}");
+                    await _client.QueueAsync(_wire.AckFrame(Id, ++_ackId, messageId));
                 }
 
                 await _client.Stream.SendBufferedAsync();
@@ -99,49 +123,6 @@ internal sealed class WsReceiver : IAsyncDisposable
         catch (Exception ex) when (ex is WebSocketException or IOException)
         {
         }
-    }
-
-    private static bool TryReadLetter(ReadOnlySpan<byte> frame, out string? messageId, out long sentAt, out int sequence)
-    {
-        messageId = null;
-        sentAt = 0;
-        sequence = -1;
-        var reader = new Utf8JsonReader(frame);
-        var isLetter = false;
-        while (reader.Read())
-        {
-            if (reader.TokenType != JsonTokenType.PropertyName)
-            {
-                continue;
-            }
-
-            if (reader.CurrentDepth == 1 && reader.ValueTextEquals("type"u8))
-            {
-                reader.Read();
-                isLetter = reader.ValueTextEquals("letter"u8);
-                if (!isLetter)
-                {
-                    return false;
-                }
-            }
-            else if (reader.CurrentDepth == 1 && reader.ValueTextEquals("message_id"u8))
-            {
-                reader.Read();
-                messageId = reader.GetString();
-            }
-            else if (reader.CurrentDepth == 2 && reader.ValueTextEquals("t"u8))
-            {
-                reader.Read();
-                sentAt = reader.GetInt64();
-            }
-            else if (reader.CurrentDepth == 2 && reader.ValueTextEquals("s"u8))
-            {
-                reader.Read();
-                sequence = reader.GetInt32();
-            }
-        }
-
-        return isLetter && messageId is not null;
     }
 
     public async ValueTask DisposeAsync()

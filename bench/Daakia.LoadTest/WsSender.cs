@@ -1,38 +1,47 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.WebSockets;
-using System.Text.Json;
+using System.Text;
 
 namespace Daakia.LoadTest;
 
-/// <summary>Sends N letters with at most W unacknowledged, timing each send → ack.</summary>
+/// <summary>Sends N messages with at most W unacknowledged, timing each send → ack.</summary>
 internal sealed class WsSender : IAsyncDisposable
 {
     private readonly WsClient _client;
+    private readonly IDirectWire _wire;
+    private readonly string _self;
     private readonly string _recipient;
     private readonly int _messages;
     private readonly string _pad;
     private readonly SemaphoreSlim _window;
     private readonly long[] _sentAt;
+    private readonly bool[] _replied;
     private readonly Latencies _ackLatency;
     private readonly TaskCompletionSource _allAcked = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _acked;
 
-    private WsSender(WsClient client, string recipient, int messages, int payload, int window, Latencies ackLatency)
+    private WsSender(WsClient client, IDirectWire wire, string self, string recipient, int messages, int payload, int window, Latencies ackLatency)
     {
         _client = client;
+        _wire = wire;
+        _self = self;
         _recipient = recipient;
         _messages = messages;
         _pad = new string('x', Math.Max(0, payload - 40));
         _window = new SemaphoreSlim(window, window);
         _sentAt = new long[messages];
+        _replied = new bool[messages];
         _ackLatency = ackLatency;
     }
 
+    /// <summary>Sends answered with an error, and replies that answer no outstanding send.</summary>
     public int Errors { get; private set; }
 
-    public static async Task<WsSender> ConnectAsync(Uri url, string author, string recipient, int messages, int payload, int window, Latencies ackLatency) =>
-        new(await WsDirectScenario.HelloAsync(url, author), recipient, messages, payload, window, ackLatency);
+    public static async Task<WsSender> ConnectAsync(IDirectWire wire, Uri url, string name, string recipient, int messages, int payload, int window, Latencies ackLatency)
+    {
+        var (client, self) = await wire.ConnectAsync(url, name);
+        return new(client, wire, self, recipient, messages, payload, window, ackLatency);
+    }
 
     public async Task RunAsync()
     {
@@ -46,9 +55,7 @@ internal sealed class WsSender : IAsyncDisposable
             {
                 var now = Stopwatch.GetTimestamp();
                 _sentAt[i] = now;
-                var frame = string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"id\":{i + 1},\"type\":\"send\",\"recipients\":[\"{_recipient}\"],\"payload\":{{\"t\":{now},\"s\":{i},\"pad\":\"{_pad}\"}}}}");
-                await _client.QueueAsync(frame);
+                await _client.QueueAsync(_wire.SendFrame(_self, i + 1, _recipient, now, i, _pad));
                 i++;
             }
             while (i < _messages && _window.Wait(0));
@@ -62,69 +69,44 @@ internal sealed class WsSender : IAsyncDisposable
 
     private async Task ReadRepliesAsync()
     {
-        var buffer = new byte[64 * 1024];
         try
         {
-            while (_acked < _messages)
+            while (_acked < _messages && await _client.ReceiveMessageAsync() is { } message)
             {
-                var result = await _client.Socket.ReceiveAsync(buffer, CancellationToken.None);
-                if (result.MessageType == WebSocketMessageType.Close)
+                var kind = _wire.ParseReply(message.Span, out var id);
+                if (kind == ReplyKind.Other)
                 {
-                    break;
+                    continue;
                 }
 
-                var (type, id) = TypeAndId(buffer.AsSpan(0, result.Count));
-                if (id is > 0 && id <= _messages)
+                if (id < 1 || id > _messages || _replied[id - 1])
                 {
-                    if (type != "ack")
-                    {
-                        Errors++;
-                        Console.WriteLine("send failed: " + System.Text.Encoding.UTF8.GetString(buffer, 0, result.Count));
-                    }
+                    Errors++;
+                    Console.WriteLine("reply to no outstanding send: " + Encoding.UTF8.GetString(message.Span));
+                    continue;
+                }
 
-                    _ackLatency.Add(Stopwatch.GetTimestamp() - _sentAt[id.Value - 1]);
-                    _window.Release();
-                    if (++_acked == _messages)
-                    {
-                        _allAcked.TrySetResult();
-                    }
+                if (kind == ReplyKind.Error)
+                {
+                    Errors++;
+                    Console.WriteLine("send failed: " + Encoding.UTF8.GetString(message.Span));
+                }
+
+                _replied[id - 1] = true;
+                _ackLatency.Add(Stopwatch.GetTimestamp() - _sentAt[id - 1]);
+                _window.Release();
+                if (++_acked == _messages)
+                {
+                    _allAcked.TrySetResult();
                 }
             }
         }
-        catch (WebSocketException)
+        catch (Exception ex) when (ex is WebSocketException or IOException)
         {
+            Console.WriteLine("sender connection failed: " + ex.Message);
         }
 
         _allAcked.TrySetResult();
-    }
-
-    private static (string? Type, int? Id) TypeAndId(ReadOnlySpan<byte> frame)
-    {
-        var reader = new Utf8JsonReader(frame);
-        string? type = null;
-        int? id = null;
-        while (reader.Read() && (type is null || id is null))
-        {
-            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1)
-            {
-                if (reader.ValueTextEquals("type"u8))
-                {
-                    reader.Read();
-                    type = reader.GetString();
-                }
-                else if (reader.ValueTextEquals("id"u8))
-                {
-                    reader.Read();
-                    id = reader.TokenType == JsonTokenType.Number ? reader.GetInt32() : null;
-                }
-                else
-                {
-                    reader.Skip();
-                }
-            }
-        }
-
-        return (type, id);
     }
 
     public async ValueTask DisposeAsync()

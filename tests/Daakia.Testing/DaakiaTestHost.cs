@@ -41,8 +41,11 @@ public sealed class DaakiaTestHost : IAsyncDisposable
 
     public Uri WebSocketUri(string path) => new($"ws://{BaseUri.Authority}/{path.TrimStart('/')}");
 
-    /// <summary>Starts a host; <paramref name="configure"/> may set configuration keys such as <c>Daakia:Core:MaxRecipients</c>.</summary>
-    public static async Task<DaakiaTestHost> StartAsync(Action<Dictionary<string, string?>>? configure = null, string? dataDirectory = null)
+    /// <summary>
+    /// Starts a host; <paramref name="configure"/> may set configuration keys such as <c>Daakia:Core:MaxRecipients</c>,
+    /// and <paramref name="customize"/> may replace services (after the host's own registrations).
+    /// </summary>
+    public static async Task<DaakiaTestHost> StartAsync(Action<Dictionary<string, string?>>? configure = null, string? dataDirectory = null, Action<WebApplicationBuilder>? customize = null)
     {
         var owns = dataDirectory is null;
         var dir = dataDirectory ?? Unique.TempDirectory();
@@ -55,7 +58,11 @@ public sealed class DaakiaTestHost : IAsyncDisposable
         };
         configure?.Invoke(settings);
         var errors = new ErrorCollector();
-        var app = DaakiaHostBuilder.Build(settings, AppContext.BaseDirectory, b => b.Logging.AddProvider(errors));
+        var app = DaakiaHostBuilder.Build(settings, AppContext.BaseDirectory, b =>
+        {
+            b.Logging.AddProvider(errors);
+            customize?.Invoke(b);
+        });
         await app.StartAsync();
         return new DaakiaTestHost(app, errors, dir, owns);
     }

@@ -141,7 +141,10 @@ public sealed class WsTestClient : IAsyncDisposable
         }
     }
 
-    /// <summary>The next event of the given type, skipping others.</summary>
+    /// <summary>
+    /// The next event of the given type, skipping other events. An <c>error</c> frame met on the way is not skipped:
+    /// it throws (with the frame), since a test waiting for something else did not expect it.
+    /// </summary>
     public async Task<JsonObject> NextAsync(string type, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? Eventually.DefaultTimeout);
@@ -149,9 +152,15 @@ public sealed class WsTestClient : IAsyncDisposable
         {
             var left = deadline - DateTime.UtcNow;
             var e = await NextEventAsync(left > TimeSpan.Zero ? left : TimeSpan.FromMilliseconds(1));
-            if ((string?)e["type"] == type)
+            var actual = (string?)e["type"];
+            if (actual == type)
             {
                 return e;
+            }
+
+            if (actual == "error")
+            {
+                throw new UnexpectedErrorFrameException(type, e);
             }
         }
     }

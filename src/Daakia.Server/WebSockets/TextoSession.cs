@@ -98,11 +98,14 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
 
             if (resumed != current)
             {
-                // Resume: this connection becomes the earlier identity and gets what was sent to it while away.
-                Engine.Disconnect(Connection);
+                // Resume: this connection becomes the earlier identity and gets what was sent to it while away. The
+                // earlier identity is connected before this one is let go, so a refusal (its connection limit: EDQUOT;
+                // a drain: ESHUTDOWN) is only an error reply and the connection stays what it was, still registered
+                // with the core (heartbeats, drain) and still receiving.
+                var previous = Connection;
                 await ConnectAsAsync(resumed);
-                current = resumed;
-                Send(Frame(current, id, "connection", ConnectionData(current)));
+                Engine.Disconnect(previous);
+                Send(Frame(resumed, id, "connection", ConnectionData(resumed)));
                 Engine.Start(Connection);
                 return;
             }
@@ -134,17 +137,18 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
 
         // The letter's payload is the text as a JSON string, so the JSON API and REST see the same letter.
         var payload = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(text).ToArray();
-        var send = Engine.SendAsync(_tenant, Connection!.Client, [to], payload);
-        var pending = CompleteSendAsync(id, send);
+        var from = Connection!.Client;
+        var send = Engine.SendAsync(_tenant, from, [to], payload);
+        var pending = CompleteSendAsync(from, id, send);
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 
-    private async Task CompleteSendAsync(string? id, ValueTask<SendReceipt> send)
+    private async Task CompleteSendAsync(ClientId from, string? id, ValueTask<SendReceipt> send)
     {
         try
         {
             await send;
-            Send(Frame(Connection?.Client, id, "ack", null));
+            Send(Frame(from, id, "ack", null));
         }
         catch (DaakiaException ex)
         {
@@ -161,16 +165,44 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         }
     }
 
-    private async ValueTask AckAsync(string? id)
+    private ValueTask AckAsync(string? id)
     {
         // A client acks a `receive` by echoing its id, which is the message id.
         if (!Guid.TryParse(id, out var messageId))
         {
             Error(id, TextoErrors.Invalid, "An ack must carry the id of the 'receive' it acknowledges.");
-            return;
+            return ValueTask.CompletedTask;
         }
 
-        await Engine.AckAsync(_tenant, Connection!.Client, [messageId]);
+        // As with sends, the read loop does not wait for the ack's store write: this connection's next acks join the
+        // same group commit. Past the limit, the loop waits, which pushes back on a pipelining client.
+        var pending = CompleteAckAsync(id!, Engine.AckAsync(_tenant, Connection!.Client, [messageId]));
+        return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// texto's ack has no reply (seed 003), so only a failure is reported: an <c>error</c> frame carrying the ack's id
+    /// (the message id). The message stays in the inbox and is delivered again when the identity next connects.
+    /// </summary>
+    private async Task CompleteAckAsync(string id, ValueTask<int> ack)
+    {
+        try
+        {
+            await ack;
+        }
+        catch (DaakiaException ex)
+        {
+            Error(id, TextoErrors.For(ex.Code), ex.Message);
+        }
+        catch (Exception ex)
+        {
+            SessionLog.RequestFailed(Context.Logger, ex, "ack");
+            Error(id, TextoErrors.Internal, "The ack could not be stored; the message will be delivered again.");
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _outstanding);
+        }
     }
 
     private async ValueTask ConnectAsAsync(ClientId client) =>

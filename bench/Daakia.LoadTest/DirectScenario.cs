@@ -1,0 +1,62 @@
+using System.Diagnostics;
+
+namespace Daakia.LoadTest;
+
+/// <summary>
+/// P sender/receiver pairs of durable direct messages over one of Daakia's WebSocket protocols (<see cref="IDirectWire"/>):
+/// each sender keeps up to W sends unacknowledged (pipelined), each receiver acknowledges every message. The same
+/// workload runs on the JSON API (<c>ws-direct</c>) and on texto (<c>texto-direct</c>).
+/// </summary>
+internal static class DirectScenario
+{
+    public static async Task<int> RunAsync(Args args, IDirectWire wire)
+    {
+        var url = new Uri(args.String("url", "ws://127.0.0.1:8398" + wire.DefaultPath));
+        var pairs = args.Int("pairs", 16);
+        var messages = args.Int("messages", 5000);
+        var payload = args.Int("payload", 256);
+        var window = args.Int("window", 64);
+        var pid = args.OptionalInt("pid");
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var receiveLatency = new Latencies();
+        var ackLatency = new Latencies();
+        var name = wire.Scenario;
+
+        Console.WriteLine($"{name}: {pairs} pairs × {messages} messages of ~{payload} B, window {window}, {url}");
+        var receivers = new WsReceiver[pairs];
+        var senders = new WsSender[pairs];
+        for (var i = 0; i < pairs; i++)
+        {
+            receivers[i] = await WsReceiver.ConnectAsync(wire, url, $"lt-r-{run}-{i}", messages, receiveLatency);
+            senders[i] = await WsSender.ConnectAsync(wire, url, $"lt-s-{run}-{i}", receivers[i].Id, messages, payload, window, ackLatency);
+        }
+
+        var cpuBefore = ProcStats.CpuSeconds(pid);
+        var clock = Stopwatch.StartNew();
+        var done = Task.WhenAll(senders.Select(s => s.RunAsync()).Concat(receivers.Select(r => r.Completed)));
+        if (await Task.WhenAny(done, Task.Delay(TimeSpan.FromMinutes(5))) != done)
+        {
+            Console.WriteLine($"{name}: timed out after 5 minutes");
+        }
+
+        clock.Stop();
+        var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;
+        var received = receivers.Sum(r => (long)r.Distinct);
+        var exit = Report.Throughput(name, received, clock.Elapsed, receiveLatency, ackLatency, cpu,
+            duplicates: receivers.Sum(r => (long)r.Duplicates),
+            missing: (long)pairs * messages - received,
+            outOfOrder: receivers.Sum(r => (long)r.OutOfOrder),
+            errors: senders.Sum(s => (long)s.Errors) + receivers.Sum(r => (long)r.Errors));
+        foreach (var s in senders)
+        {
+            await s.DisposeAsync();
+        }
+
+        foreach (var r in receivers)
+        {
+            await r.DisposeAsync();
+        }
+
+        return exit;
+    }
+}

@@ -1,0 +1,123 @@
+using System.Buffers.Text;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Daakia.LoadTest;
+
+/// <summary>
+/// texto (<c>/v1/texto</c>, seed 003): the server greets with a <c>connection</c> frame carrying the client's id;
+/// <c>send</c> → <c>ack</c> (same id); <c>receive</c>; the client's <c>ack</c> echoes the receive's id and gets no reply.
+/// The sender's timestamp and sequence travel in the text as <c>"{t} {s} {pad}"</c>.
+/// </summary>
+internal sealed class TextoWire : IDirectWire
+{
+    public static readonly TextoWire Instance = new();
+
+    public string Scenario => "texto-direct";
+
+    public string DefaultPath => "/v1/texto";
+
+    public async Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name)
+    {
+        var client = await WsClient.ConnectAsync(url);
+        var greeting = await client.ReceiveMessageAsync() ?? throw new IOException("The server closed the connection before its greeting.");
+        using var doc = JsonDocument.Parse(greeting);
+        if (!doc.RootElement.TryGetProperty("kind"u8, out var kind) || kind.GetString() != "connection"
+            || !doc.RootElement.TryGetProperty("client_id"u8, out var id) || id.GetString() is not { } clientId)
+        {
+            client.Dispose();
+            throw new InvalidOperationException("Expected texto's connection greeting, got " + Encoding.UTF8.GetString(greeting.Span));
+        }
+
+        return (client, clientId);
+    }
+
+    public string SendFrame(string self, int requestId, string recipient, long sentAt, int sequence, string pad) =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"{{\"client_id\":\"{self}\",\"id\":\"{requestId}\",\"kind\":\"send\",\"data\":{{\"receiver_id\":\"{recipient}\",\"text\":\"{sentAt} {sequence} {pad}\"}}}}");
+
+    public string AckFrame(string self, int ackId, string messageId) =>
+        $"{{\"client_id\":\"{self}\",\"id\":\"{messageId}\",\"kind\":\"ack\",\"data\":null}}";
+
+    public ReplyKind ParseReply(ReadOnlySpan<byte> frame, out int requestId)
+    {
+        requestId = 0;
+        var reader = new Utf8JsonReader(frame);
+        var kind = ReplyKind.Other;
+        bool haveKind = false, haveId = false;
+        while ((!haveKind || !haveId) && reader.Read())
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
+            {
+                continue;
+            }
+
+            if (reader.ValueTextEquals("kind"u8))
+            {
+                reader.Read();
+                kind = reader.ValueTextEquals("ack"u8) ? ReplyKind.Ok : reader.ValueTextEquals("error"u8) ? ReplyKind.Error : ReplyKind.Other;
+                haveKind = true;
+            }
+            else if (reader.ValueTextEquals("id"u8))
+            {
+                reader.Read();
+                haveId = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && Utf8Parser.TryParse(reader.ValueSpan, out requestId, out var used) && used == reader.ValueSpan.Length;
+                if (!haveId)
+                {
+                    return ReplyKind.Other;
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        return haveId ? kind : ReplyKind.Other;
+    }
+
+    public ReplyKind ParseDelivery(ReadOnlySpan<byte> frame, out string? messageId, out long sentAt, out int sequence)
+    {
+        messageId = null;
+        sentAt = 0;
+        sequence = -1;
+        var reader = new Utf8JsonReader(frame);
+        var kind = ReplyKind.Other;
+        var haveText = false;
+        while (reader.Read())
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName)
+            {
+                continue;
+            }
+
+            if (reader.CurrentDepth == 1 && reader.ValueTextEquals("kind"u8))
+            {
+                reader.Read();
+                kind = reader.ValueTextEquals("receive"u8) ? ReplyKind.Ok : reader.ValueTextEquals("error"u8) ? ReplyKind.Error : ReplyKind.Other;
+                if (kind != ReplyKind.Ok)
+                {
+                    return kind;
+                }
+            }
+            else if (reader.CurrentDepth == 1 && reader.ValueTextEquals("id"u8))
+            {
+                reader.Read();
+                messageId = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            }
+            else if (reader.CurrentDepth == 2 && reader.ValueTextEquals("text"u8))
+            {
+                reader.Read();
+                // "{t} {s} {pad}": digits, spaces and 'x' only, so the raw value is the text.
+                var text = reader.ValueSpan;
+                haveText = !reader.ValueIsEscaped
+                    && Utf8Parser.TryParse(text, out sentAt, out var used) && used < text.Length && text[used] == (byte)' '
+                    && Utf8Parser.TryParse(text[(used + 1)..], out sequence, out _);
+            }
+        }
+
+        return kind == ReplyKind.Ok && (messageId is null || !haveText) ? ReplyKind.Error : kind;
+    }
+}
