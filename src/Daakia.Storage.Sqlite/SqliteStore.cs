@@ -33,8 +33,10 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     private volatile bool _closed = true;
     private volatile string? _fault;
 
+    /// <exception cref="ArgumentException">A setting of <paramref name="options"/> is out of range (the message names it).</exception>
     public SqliteStore(SqliteStoreOptions options, ILogger<SqliteStore>? logger = null)
     {
+        SqliteStoreOptions.Validate(options);
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _readers = new ReaderPool(ConnectionString, options);
