@@ -71,12 +71,22 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     {
         Directory.CreateDirectory(_options.DataDirectory);
         var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        Schema.Configure(connection, _options.Durability);
-        Schema.Create(connection);
-        ConfigureWriterForTest?.Invoke(connection);
-        // Prepared here so that a store that cannot write fails to open, rather than faulting right after.
-        var statements = new WriterStatements(connection);
+        WriterStatements statements;
+        try
+        {
+            connection.Open();
+            Schema.Configure(connection, _options.Durability);
+            Schema.Create(connection);
+            ConfigureWriterForTest?.Invoke(connection);
+            // Prepared here so that a store that cannot write fails to open, rather than faulting right after.
+            statements = new WriterStatements(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
         _writeConnection = connection;
         _closed = false;
         new Thread(WriterLoop) { IsBackground = true, Name = "daakia-store-writer" }.Start(statements);
