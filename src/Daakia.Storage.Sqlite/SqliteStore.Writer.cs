@@ -133,13 +133,15 @@ public sealed partial class SqliteStore
         }
         catch (Exception ex)
         {
-            // COMMIT can fail and leave the transaction open (busy); other failures may already have ended it.
+            var failure = BatchFailed(batch.Count, ex);
+            // COMMIT can fail and leave the transaction open (busy); other failures may already have ended it. A
+            // rollback that fails leaves the connection in an unknown state, so it escapes and stops the writer.
             if (statements.InTransaction)
             {
                 statements.Rollback.Execute();
             }
 
-            return BatchFailed(batch.Count, ex);
+            return failure;
         }
     }
 

@@ -33,8 +33,10 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     private volatile bool _closed = true;
     private volatile string? _fault;
 
+    /// <exception cref="ArgumentException">A setting of <paramref name="options"/> is out of range (the message names it).</exception>
     public SqliteStore(SqliteStoreOptions options, ILogger<SqliteStore>? logger = null)
     {
+        SqliteStoreOptions.Validate(options);
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _readers = new ReaderPool(ConnectionString, options);
@@ -69,12 +71,22 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     {
         Directory.CreateDirectory(_options.DataDirectory);
         var connection = new SqliteConnection(ConnectionString);
-        connection.Open();
-        Schema.Configure(connection, _options.Durability);
-        Schema.Create(connection);
-        ConfigureWriterForTest?.Invoke(connection);
-        // Prepared here so that a store that cannot write fails to open, rather than faulting right after.
-        var statements = new WriterStatements(connection);
+        WriterStatements statements;
+        try
+        {
+            connection.Open();
+            Schema.Configure(connection, _options.Durability);
+            Schema.Create(connection);
+            ConfigureWriterForTest?.Invoke(connection);
+            // Prepared here so that a store that cannot write fails to open, rather than faulting right after.
+            statements = new WriterStatements(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
         _writeConnection = connection;
         _closed = false;
         new Thread(WriterLoop) { IsBackground = true, Name = "daakia-store-writer" }.Start(statements);

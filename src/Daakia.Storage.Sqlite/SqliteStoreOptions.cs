@@ -17,9 +17,46 @@ public sealed record SqliteStoreOptions
 
     public SqliteDurability Durability { get; init; } = SqliteDurability.Fsync;
 
-    /// <summary>Most writes committed in one transaction (one fsync).</summary>
+    /// <summary>Most writes committed in one transaction (one fsync); 1 to <see cref="MaxBatchSizeLimit"/>.</summary>
     public int MaxBatchSize { get; init; } = 1024;
 
-    /// <summary>Read connections (reads never wait for the writer's lock in WAL mode).</summary>
+    /// <summary>Read connections (reads never wait for the writer's lock in WAL mode); 1 to <see cref="ReaderPoolSizeLimit"/>.</summary>
     public int ReaderPoolSize { get; init; } = 4;
+
+    /// <summary>Upper bound of <see cref="MaxBatchSize"/>: past it a batch only delays its first waiter's ack.</summary>
+    public const int MaxBatchSizeLimit = 65_536;
+
+    /// <summary>Upper bound of <see cref="ReaderPoolSize"/>: each reader is a connection with its own page cache.</summary>
+    public const int ReaderPoolSizeLimit = 256;
+
+    /// <summary>
+    /// Throws if a setting is out of range, naming it: a batch size of 0 would spin the writer without ever committing,
+    /// a reader pool of 0 would leave every read waiting.
+    /// </summary>
+    internal static void Validate(SqliteStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrWhiteSpace(options.DataDirectory))
+        {
+            throw new ArgumentException("SqliteStoreOptions.DataDirectory (setting Daakia:DataDir) must name a directory.", nameof(options));
+        }
+
+        if (!Enum.IsDefined(options.Durability))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Durability,
+                "SqliteStoreOptions.Durability (setting Daakia:Durability) must be Fsync or Os.");
+        }
+
+        if (options.MaxBatchSize is < 1 or > MaxBatchSizeLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchSize,
+                $"SqliteStoreOptions.MaxBatchSize must be between 1 and {MaxBatchSizeLimit}.");
+        }
+
+        if (options.ReaderPoolSize is < 1 or > ReaderPoolSizeLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ReaderPoolSize,
+                $"SqliteStoreOptions.ReaderPoolSize must be between 1 and {ReaderPoolSizeLimit}.");
+        }
+    }
 }

@@ -9,7 +9,7 @@ namespace Daakia.Testing.StoreContract;
 /// The contract every <see cref="IDaakiaStore"/> must keep (order, durability, isolation). Each store's test project
 /// derives from this class, so the same facts are checked against SQLite, memory and (later) Redis.
 /// </summary>
-public abstract class StoreContractTests : IAsyncLifetime
+public abstract partial class StoreContractTests : IAsyncLifetime
 {
     private static long s_sequence;
 
