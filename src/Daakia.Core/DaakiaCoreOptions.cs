@@ -66,6 +66,24 @@ public sealed class DaakiaCoreOptions
     /// <summary>Longest wait between retries of a failed inbox page read (retries start at 50 ms and double).</summary>
     public TimeSpan InboxLoadRetryMax { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Most letters one inbox holds; a send past it is refused (<c>quota_exceeded</c>, 507, EDQUOT).</summary>
+    public long MaxInboxLetters { get; set; } = 10_000;
+
+    /// <summary>Most bytes one inbox holds (payload plus 128 per letter); a send past it is refused.</summary>
+    public long MaxInboxBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Most bytes all inboxes of one tenant hold together; a send past it is refused.</summary>
+    public long MaxTenantStoredBytes { get; set; } = 1024L * 1024 * 1024;
+
+    /// <summary>
+    /// TTL of a letter whose sender gives none, so letters to recipients that never connect do not stay forever
+    /// (they expire into the activity log). <c>00:00:00</c> keeps such letters until acknowledged.
+    /// </summary>
+    public TimeSpan DefaultLetterTtl { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>Most payload bytes in one page read of an inbox (REST reads; the live window has its own bound).</summary>
+    public long MaxReadPageBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>Longest TTL a letter may carry.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);
 
@@ -79,4 +97,6 @@ public sealed class DaakiaCoreOptions
     public int MaxPageSize { get; set; } = 1000;
 
     internal int MaxLoadedLetters => InboxPageSize * 2;
+
+    internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);
 }

@@ -34,6 +34,23 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.ExpirySweepInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromDays(1));
         v.Between(o.MaxTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(3650));
 
+        // Byte bounds of what one client and one connection hold in memory, and of uncommitted writes server-wide.
+        v.Between(o.MaxInflightBytesPerConnection, 1024L, 1024L * MiB);
+        v.Between(o.MaxWindowBytesPerClient, 1024L, 4096L * MiB);
+        v.NotAbove(o.MaxInflightBytesPerConnection, o.MaxWindowBytesPerClient);
+        v.Between(o.MaxPendingWriteBytes, 64L * 1024, 64L * 1024 * MiB);
+        v.Between(o.MaxPendingWrites, 1, 10_000_000);
+        v.Between(o.InboxLoadRetryMax, TimeSpan.FromMilliseconds(50), TimeSpan.FromHours(1));
+        v.Between(o.MaxReadPageBytes, 1024L, 1024L * MiB);
+
+        // Stored-data quotas and the default TTL (0: letters without a TTL are kept until acknowledged).
+        v.Between(o.MaxInboxLetters, 1L, 1_000_000_000L);
+        v.Between(o.MaxInboxBytes, 1024L, 1024L * 1024 * MiB);
+        v.Between(o.MaxTenantStoredBytes, 1024L, 1024L * 1024 * 1024 * MiB);
+        v.NotAbove(o.MaxInboxBytes, o.MaxTenantStoredBytes);
+        v.Between(o.DefaultLetterTtl, TimeSpan.Zero, TimeSpan.FromDays(3650));
+        v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);
+
         v.Between(o.RouteCacheSize, 0, 1_000_000);
         v.Between(o.MaxStatusTextLength, 0, 10_000);
         v.Between(o.MaxPageSize, 1, 10_000);

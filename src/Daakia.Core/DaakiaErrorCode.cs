@@ -22,6 +22,8 @@ public enum DaakiaErrorCode
     Forbidden,
     /// <summary>The server is shutting down or the store is not open.</summary>
     Unavailable,
+    /// <summary>A stored-data quota (an inbox's letters or bytes, a tenant's bytes) would be passed; nothing was stored.</summary>
+    QuotaExceeded,
     /// <summary>The server has as much accepted and not yet durable work as it is configured to hold; retry shortly.</summary>
     Overloaded,
 }

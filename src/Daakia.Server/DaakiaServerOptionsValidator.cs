@@ -23,6 +23,7 @@ public static class DaakiaServerOptionsValidator
 
         v.Between(o.MaxFrameBytes, 256, 128 * MiB);
         v.Between(o.OutboxCapacity, 8, 1_048_576);
+        v.Between(o.OutboxBytes, 64L * 1024, 4096L * MiB);
         v.Between(o.MaxRequestsPerSecond, 1, 10_000_000);
         v.Between(o.RequestBurst, 1, 10_000_000);
         v.Between(o.HelloTimeoutSeconds, 1, 3600);
@@ -38,5 +39,7 @@ public static class DaakiaServerOptionsValidator
         var coreSection = v.Child("Core");
         coreSection.Require(core.MaxInflightPerConnection <= o.OutboxCapacity / 2, nameof(core.MaxInflightPerConnection), $"be at most half of {v.Key(nameof(o.OutboxCapacity))} = {o.OutboxCapacity / 2}",
             core.MaxInflightPerConnection, "letters in flight and replies to pipelined requests share a connection's outbox", v.Key(nameof(o.OutboxCapacity)));
+        coreSection.Require(core.MaxInflightBytesPerConnection <= o.OutboxBytes / 2, nameof(core.MaxInflightBytesPerConnection), $"be at most half of {v.Key(nameof(o.OutboxBytes))} = {o.OutboxBytes / 2}",
+            core.MaxInflightBytesPerConnection, "letters in flight and replies to pipelined requests share a connection's outbox", v.Key(nameof(o.OutboxBytes)));
     }
 }

@@ -19,6 +19,7 @@ public static class ErrorCodes
     public const string Forbidden = "forbidden";
     public const string Unavailable = "unavailable";
     public const string Overloaded = "overloaded";
+    public const string QuotaExceeded = "quota_exceeded";
     public const string FrameTooLarge = "frame_too_large";
     public const string Internal = "internal";
 
@@ -33,6 +34,7 @@ public static class ErrorCodes
         DaakiaErrorCode.Forbidden => Forbidden,
         DaakiaErrorCode.Unavailable => Unavailable,
         DaakiaErrorCode.Overloaded => Overloaded,
+        DaakiaErrorCode.QuotaExceeded => QuotaExceeded,
         _ => Internal,
     };
 
@@ -48,6 +50,7 @@ public static class ErrorCodes
         DaakiaErrorCode.Forbidden => 403,
         DaakiaErrorCode.Unavailable => 503,
         DaakiaErrorCode.Overloaded => 503,
+        DaakiaErrorCode.QuotaExceeded => 507,
         _ => 500,
     };
 }

@@ -1,15 +1,35 @@
 using Daakia.Core;
+using Daakia.Core.Storage;
 
 namespace Daakia.Storage.Sqlite;
 
-/// <summary>Puts one letter into every recipient's inbox.</summary>
-internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> recipients) : WriteOp<bool>
+/// <summary>Puts one letter into every recipient's inbox, unless that would pass the quota for any of them.</summary>
+internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota quota) : WriteOp<bool>
 {
     // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
     protected override bool IsMultiStatement => recipients.Count > 1;
 
     protected override void Run(WriterStatements s)
     {
+        // Checked on the writer thread against committed usage plus this batch's: exact under any concurrency.
+        var tenant = letter.Tenant.Value;
+        var size = InboxQuota.StoredSize(letter);
+        var usage = s.Usage;
+        var total = usage.Get(tenant, "");
+        if (total.Bytes + (size * recipients.Count) > quota.MaxTenantBytes)
+        {
+            throw QuotaStore.TenantFull(letter.Tenant, total, quota);
+        }
+
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            var inbox = usage.Get(tenant, recipients[i].Value);
+            if (inbox.Letters + 1 > quota.MaxLetters || inbox.Bytes + size > quota.MaxBytes)
+            {
+                throw QuotaStore.InboxFull(recipients[i], inbox, quota);
+            }
+        }
+
         var insert = s.InsertLetter;
         Span<byte> id = stackalloc byte[16];
         letter.Id.TryWriteBytes(id);
@@ -35,6 +55,11 @@ internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> reci
             insert.Execute();
         }
 
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            usage.Add(tenant, recipients[i].Value, 1, size);
+        }
+
         s.BatchHighWater = Math.Max(s.BatchHighWater, letter.Sequence);
         Result = true;
     }
@@ -53,11 +78,29 @@ internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IRead
         delete.Bind(2, recipient.Value);
         Span<byte> bytes = stackalloc byte[16];
         var removed = 0;
+        long freed = 0;
         foreach (var id in ids)
         {
             id.TryWriteBytes(bytes);
             delete.Bind(3, bytes);
-            removed += delete.Execute();
+            try
+            {
+                while (delete.Step())
+                {
+                    removed++;
+                    freed += delete.Int64(0) + InboxQuota.EntryOverhead;
+                }
+            }
+            catch
+            {
+                delete.Reset();
+                throw;
+            }
+        }
+
+        if (removed > 0)
+        {
+            s.Usage.Add(tenant.Value, recipient.Value, -removed, -freed);
         }
 
         Result = removed;
@@ -82,6 +125,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
     protected override void Run(WriterStatements s)
     {
         var found = new List<ExpiredLetter>();
+        var sizes = new List<long>();
         var select = s.SelectExpired;
         select.Bind(1, Codec.Ms(now));
         select.Bind(2, Math.Min(limit, MaxPerWrite));
@@ -100,6 +144,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
                     Timestamp = default,
                     ExpiresAt = Codec.Time(select.Int64(6)),
                 }));
+                sizes.Add(select.Int64(7) + InboxQuota.EntryOverhead);
             }
         }
         finally
@@ -110,13 +155,17 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         var delete = s.DeleteBySeq;
         var record = s.InsertActivity;
         var at = Codec.Ms(now);
-        foreach (var e in found)
+        for (var i = 0; i < found.Count; i++)
         {
+            var e = found[i];
             var tenant = e.Letter.Tenant.Value;
             delete.Bind(1, tenant);
             delete.Bind(2, e.Recipient.Value);
             delete.Bind(3, e.Letter.Sequence);
-            delete.Execute();
+            if (delete.Execute() > 0)
+            {
+                s.Usage.Add(tenant, e.Recipient.Value, -1, -sizes[i]);
+            }
 
             record.Bind(1, tenant);
             record.Bind(2, at);

@@ -5,7 +5,7 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 1;
+    public const int Version = 2;
 
     /// <summary>Settings of every connection.</summary>
     public static void Configure(SqliteConnection connection, SqliteDurability durability)
@@ -57,8 +57,28 @@ internal static class Schema
                 subject TEXT NULL,
                 detail TEXT NULL);
             CREATE INDEX IF NOT EXISTS activity_by_tenant ON activity(tenant, id);
+            CREATE TABLE IF NOT EXISTS usage(
+                tenant TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                letters INTEGER NOT NULL,
+                bytes INTEGER NOT NULL,
+                PRIMARY KEY(tenant, recipient)) WITHOUT ROWID;
             INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 1);
             INSERT OR IGNORE INTO meta(key, value) VALUES('high_water', 0);
+            """);
+
+        // Version 2 adds the usage table (quotas). A database of version 1 gets it filled once from its letters; a new
+        // one starts at version 2 with nothing to count. No later start-up scans the letters.
+        Exec(connection, $"""
+            BEGIN;
+            INSERT INTO usage(tenant, recipient, letters, bytes)
+                SELECT tenant, recipient, count(*), sum(length(payload)) + count(*) * {Core.Storage.InboxQuota.EntryOverhead} FROM letters
+                WHERE (SELECT value FROM meta WHERE key='schema_version') < 2 GROUP BY tenant, recipient;
+            INSERT INTO usage(tenant, recipient, letters, bytes)
+                SELECT tenant, '', sum(letters), sum(bytes) FROM usage
+                WHERE (SELECT value FROM meta WHERE key='schema_version') < 2 AND recipient <> '' GROUP BY tenant;
+            UPDATE meta SET value=2 WHERE key='schema_version' AND value < 2;
+            COMMIT;
             """);
     }
 

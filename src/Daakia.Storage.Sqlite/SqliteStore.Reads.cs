@@ -1,4 +1,5 @@
 using Daakia.Core;
+using Daakia.Core.Storage;
 
 namespace Daakia.Storage.Sqlite;
 
@@ -15,7 +16,7 @@ public sealed partial class SqliteStore
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    public async ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
         await BeginReadAsync();
         using var lease = await _readers.RentAsync(cancellationToken);
@@ -26,13 +27,39 @@ public sealed partial class SqliteStore
         cmd.Parameters.AddWithValue("$after", afterSequence);
         cmd.Parameters.AddWithValue("$limit", limit);
         var result = new List<Letter>();
+        long bytes = 0;
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
-            result.Add(Codec.ReadLetter(r));
+            var letter = Codec.ReadLetter(r);
+            bytes += letter.Payload.Length;
+            if (result.Count > 0 && bytes > maxBytes)
+            {
+                break;
+            }
+
+            result.Add(letter);
         }
 
         return result;
+    }
+
+    public ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default) =>
+        ReadUsageAsync(tenant.Value, recipient.Value, cancellationToken);
+
+    public ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default) =>
+        ReadUsageAsync(tenant.Value, "", cancellationToken);
+
+    private async ValueTask<InboxUsage> ReadUsageAsync(string tenant, string recipient, CancellationToken cancellationToken)
+    {
+        await BeginReadAsync();
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT letters, bytes FROM usage WHERE tenant=$t AND recipient=$r";
+        cmd.Parameters.AddWithValue("$t", tenant);
+        cmd.Parameters.AddWithValue("$r", recipient);
+        using var r = cmd.ExecuteReader();
+        return r.Read() ? new InboxUsage(r.GetInt64(0), r.GetInt64(1)) : default;
     }
 
     public async ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)

@@ -115,8 +115,8 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         _readers.Dispose();
     }
 
-    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, CancellationToken cancellationToken = default) =>
-        new(Enqueue(new AppendLetterOp(letter, recipients)).AsTask());
+    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
+        new(Enqueue(new AppendLetterOp(letter, recipients, quota ?? InboxQuota.None)).AsTask());
 
     public ValueTask<int> DeleteLettersAsync(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
         Enqueue(new DeleteLettersOp(tenant, recipient, messageIds));

@@ -24,7 +24,8 @@ internal sealed class WriterStatements : IDisposable
         RollbackToSavepoint = new RawStatement(connection, "ROLLBACK TO op");
         InsertLetter = new RawStatement(connection,
             "INSERT INTO letters(tenant, recipient, seq, id, author, recipients, payload, ts, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-        DeleteLetter = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND id=?3");
+        // RETURNING gives the size the usage ledger needs without a second lookup (length() of a blob reads no content).
+        DeleteLetter = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND id=?3 RETURNING length(payload)");
         UpsertClient = new RawStatement(connection,
             "INSERT INTO clients(tenant, client, first_seen, last_seen) VALUES(?1, ?2, ?3, ?3) ON CONFLICT(tenant, client) DO UPDATE SET last_seen=max(last_seen, excluded.last_seen)");
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
@@ -33,7 +34,11 @@ internal sealed class WriterStatements : IDisposable
         // Only what the sweep needs, and no payload: the expiry index yields tenant, recipient, seq and expires, and the
         // row's id, author and recipients precede the payload, so no payload (nor its overflow pages) is read here.
         SelectExpired = new RawStatement(connection,
-            "SELECT tenant, recipient, seq, id, author, recipients, expires FROM letters WHERE expires IS NOT NULL AND expires <= ?1 ORDER BY expires LIMIT ?2");
+            "SELECT tenant, recipient, seq, id, author, recipients, expires, length(payload) FROM letters WHERE expires IS NOT NULL AND expires <= ?1 ORDER BY expires LIMIT ?2");
+        SelectUsage = new RawStatement(connection, "SELECT letters, bytes FROM usage WHERE tenant=?1 AND recipient=?2");
+        UpsertUsage = new RawStatement(connection,
+            "INSERT INTO usage(tenant, recipient, letters, bytes) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(tenant, recipient) DO UPDATE SET letters=excluded.letters, bytes=excluded.bytes");
+        Usage = new UsageLedger(SelectUsage, UpsertUsage, maxCached: 100_000);
     }
 
     public SqliteConnection Connection { get; }
@@ -71,6 +76,13 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement SelectExpired { get; }
 
+    public RawStatement SelectUsage { get; }
+
+    public RawStatement UpsertUsage { get; }
+
+    /// <summary>Inbox and tenant usage for quota checks (see <see cref="UsageLedger"/>).</summary>
+    public UsageLedger Usage { get; }
+
     /// <summary>Highest letter sequence written in the current batch.</summary>
     public long BatchHighWater { get; set; }
 
@@ -91,5 +103,7 @@ internal sealed class WriterStatements : IDisposable
         SetHighWater.Dispose();
         DeleteBySeq.Dispose();
         SelectExpired.Dispose();
+        SelectUsage.Dispose();
+        UpsertUsage.Dispose();
     }
 }

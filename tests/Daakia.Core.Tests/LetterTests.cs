@@ -181,4 +181,84 @@ public abstract class LetterTests
         Assert.Empty(bobOther.Letters);
         await Eventually.True(() => f.Engine.GetOnline(other).Count == 1, "bob is online in the other tenant");
     }
+
+    [Fact]
+    public async Task InboxQuota_PastMaxLetters_IsRefusedWithQuotaExceeded_AndRoomReturnsAfterAcks()
+    {
+        await using var f = await New(o => o.MaxInboxLetters = 3).StartAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var full = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("alice", "bob", "3").AsTask());
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, full.Code);
+        Assert.Contains("bob", full.Message, StringComparison.Ordinal);
+        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+
+        var (_, bob) = await f.ConnectAsync("bob");
+        Assert.Equal([0, 1, 2], bob.Numbers());
+        await f.AckAsync("bob", bob.Letters.First());
+        await f.SendAsync("alice", "bob", "3");
+        Assert.Equal([0, 1, 2, 3], bob.Numbers());
+    }
+
+    [Fact]
+    public async Task InboxQuota_ByBytes_AndMulticastIsAllOrNothing()
+    {
+        var kb = "\"" + new string('x', 1000) + "\"";
+        await using var f = await New(o => o.MaxInboxBytes = 2500).StartAsync();
+        await f.SendAsync("alice", "bob", kb);
+        await f.SendAsync("alice", "bob", kb);
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"),
+            [EngineFixture.Id("carol"), EngineFixture.Id("bob")], EngineFixture.Json(kb)).AsTask());
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
+        await f.SettleAsync();
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("carol")));
+        Assert.Equal(2, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Fact]
+    public async Task TenantQuota_BoundsAllInboxesOfATenant_OtherTenantsUnaffected_RefusedLetterNotKeptLive()
+    {
+        var kb = "\"" + new string('x', 1000) + "\"";
+        await using var f = await New(o => o.MaxTenantStoredBytes = 3500).StartAsync();
+        var (_, dave) = await f.ConnectAsync("dave");
+        for (var i = 0; i < 3; i++)
+        {
+            await f.SendAsync("alice", $"r{i}", kb);
+        }
+
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("alice", "dave", kb).AsTask());
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
+        await f.SettleAsync();
+        // Whatever live delivery raced ahead, the refused letter is in no window: a new connection does not get it.
+        var (_, laptop) = await f.ConnectAsync("dave");
+        Assert.Empty(laptop.Letters);
+        GC.KeepAlive(dave);
+
+        var other = TenantId.Parse("other");
+        await f.Engine.SendAsync(other, EngineFixture.Id("alice"), [EngineFixture.Id("dave")], EngineFixture.Json(kb));
+        Assert.Equal(1, await f.Engine.CountInboxAsync(other, EngineFixture.Id("dave")));
+    }
+
+    [Fact]
+    public async Task DefaultLetterTtl_LettersWithoutTtlExpire_ZeroKeepsThemUntilAcked()
+    {
+        await using var f = await New(o => o.DefaultLetterTtl = TimeSpan.FromHours(1)).StartAsync();
+        await f.SendAsync("alice", "bob", "1");
+        await f.SendAsync("alice", "bob", "2", TimeSpan.FromHours(2));
+        f.Time.Advance(TimeSpan.FromMinutes(61));
+        await f.Engine.SweepExpiredAsync();
+        await f.SettleAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        Assert.Equal([2], bob.Numbers());
+
+        await using var g = await New(o => o.DefaultLetterTtl = TimeSpan.Zero).StartAsync();
+        await g.SendAsync("alice", "bob", "1");
+        g.Time.Advance(TimeSpan.FromDays(400));
+        await g.Engine.SweepExpiredAsync();
+        await g.SettleAsync();
+        Assert.Equal(1, await g.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
 }

@@ -80,11 +80,17 @@ public sealed class ChaosStore : IDaakiaStore
 
     public ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default) => _inner.GetMaxSequenceAsync(cancellationToken);
 
-    public async ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, CancellationToken cancellationToken = default) =>
-        await Write("append", () => Done(_inner.AppendLetterAsync(letter, recipients, cancellationToken)));
+    public async ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
+        await Write("append", () => Done(_inner.AppendLetterAsync(letter, recipients, quota, cancellationToken)));
 
-    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, CancellationToken cancellationToken = default) =>
-        Read("read-inbox", () => _inner.ReadInboxAsync(tenant, recipient, afterSequence, limit, cancellationToken));
+    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
+        Read("read-inbox", () => _inner.ReadInboxAsync(tenant, recipient, afterSequence, limit, maxBytes, cancellationToken));
+
+    public ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default) =>
+        Read("usage", () => _inner.GetInboxUsageAsync(tenant, recipient, cancellationToken));
+
+    public ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default) =>
+        Read("usage", () => _inner.GetTenantUsageAsync(tenant, cancellationToken));
 
     public ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default) =>
         Read("count", () => _inner.CountInboxAsync(tenant, recipient, cancellationToken));

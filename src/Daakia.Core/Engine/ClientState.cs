@@ -54,15 +54,22 @@ internal sealed class ClientState(ClientId client)
     /// <summary>Bytes of the letters in <see cref="Pending"/> (payload plus a fixed per-entry overhead).</summary>
     public long PendingBytes { get; private set; }
 
+    /// <summary>The last page stopped at a letter the window had no room for; the next page waits for a removal.</summary>
+    public bool WaitingForRoom { get; set; }
+
     /// <summary>Consecutive failed page reads (drives the retry backoff).</summary>
     public int LoadFailures { get; set; }
 
     /// <summary>The one-shot timer of a scheduled load retry, if any.</summary>
     public ITimer? LoadRetry { get; set; }
 
-    /// <summary>Starts a page load: a fresh buffer and removal record.</summary>
-    public void BeginLoad()
+    /// <summary>The byte bound the loading page was read with.</summary>
+    public long LoadMaxBytes { get; private set; }
+
+    /// <summary>Starts a page load of at most <paramref name="maxBytes"/> payload bytes: a fresh buffer and removal record.</summary>
+    public void BeginLoad(long maxBytes)
     {
+        LoadMaxBytes = maxBytes;
         Loading = true;
         Buffer = [];
         BufferBytes = 0;
@@ -159,6 +166,7 @@ internal sealed class ClientState(ClientId client)
         }
 
         PendingBytes -= p.Size;
+        WaitingForRoom = false;
         if (Mode == DeliveryMode.All)
         {
             foreach (var c in Connections)

@@ -30,11 +30,11 @@ public sealed partial class DaakiaEngine
                 Recipients = distinct,
                 Payload = payload,
                 Timestamp = now,
-                ExpiresAt = ttl is { } d ? now + d : null,
+                ExpiresAt = ttl is { } d ? now + d : _options.DefaultLetterTtl > TimeSpan.Zero ? now + _options.DefaultLetterTtl : null,
             };
             try
             {
-                write = _store.AppendLetterAsync(letter, distinct, CancellationToken.None);
+                write = _store.AppendLetterAsync(letter, distinct, _quota, CancellationToken.None);
             }
             catch
             {
@@ -42,11 +42,16 @@ public sealed partial class DaakiaEngine
                 throw;
             }
 
-            foreach (var r in distinct)
+            // Live delivery does not wait for the commit (a refused or failed write is withdrawn afterwards), but a
+            // write the store refused at once (a quota) is not offered at all.
+            if (!write.IsFaulted)
             {
-                if (t.Clients.TryGetValue(r, out var cs))
+                foreach (var r in distinct)
                 {
-                    Offer(t, cs, letter, ref toClose);
+                    if (t.Clients.TryGetValue(r, out var cs))
+                    {
+                        Offer(t, cs, letter, ref toClose);
+                    }
                 }
             }
         }
@@ -179,7 +184,7 @@ public sealed partial class DaakiaEngine
 
     /// <summary>A page of one inbox, oldest first, without removing anything (REST reads).</summary>
     public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId client, long afterSequence, int limit, CancellationToken cancellationToken = default) =>
-        _store.ReadInboxAsync(tenant, client, afterSequence, Math.Clamp(limit, 1, _options.InboxPageSize), cancellationToken);
+        _store.ReadInboxAsync(tenant, client, afterSequence, Math.Clamp(limit, 1, _options.InboxPageSize), _options.MaxReadPageBytes, cancellationToken);
 
     /// <summary>Letters waiting in one inbox.</summary>
     public ValueTask<long> CountInboxAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default) =>
@@ -268,6 +273,9 @@ public sealed partial class DaakiaEngine
     private bool WindowHasRoom(ClientState cs, int size) =>
         cs.Pending.Count == 0 || (cs.Pending.Count < _options.MaxLoadedLetters && cs.PendingBytes + size <= _options.MaxWindowBytesPerClient);
 
+    /// <summary>Payload bytes the next page of a client's inbox may bring: what its window has room for.</summary>
+    private long PageBytes(ClientState cs) => Math.Max(1, _options.MaxWindowBytesPerClient - cs.PendingBytes);
+
     /// <summary>What a durable write costs against the server-wide write budget.</summary>
     private static long WriteCost(int payloadBytes, int entries) => payloadBytes + (entries * PendingLetter.EntryOverhead);
 
@@ -283,11 +291,11 @@ public sealed partial class DaakiaEngine
     /// <summary>Reads the next page of a client's inbox (caller holds the tenant lock; the read takes its place in store order now).</summary>
     private void StartLoad(TenantState t, ClientState cs, ref List<ClientConnection>? toClose)
     {
-        cs.BeginLoad();
+        cs.BeginLoad(PageBytes(cs));
         ValueTask<IReadOnlyList<Letter>> read;
         try
         {
-            read = _store.ReadInboxAsync(t.Id, cs.Client, cs.LoadedThrough, _options.InboxPageSize, CancellationToken.None);
+            read = _store.ReadInboxAsync(t.Id, cs.Client, cs.LoadedThrough, _options.InboxPageSize, cs.LoadMaxBytes, CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -382,7 +390,14 @@ public sealed partial class DaakiaEngine
         }
 
         cs.LoadFailures = 0;
-        var full = page.Count >= _options.InboxPageSize;
+        // A short page means the inbox is exhausted only if the byte bound cannot have cut it short.
+        long pageBytes = 0;
+        foreach (var letter in page)
+        {
+            pageBytes += letter.Payload.Length;
+        }
+
+        var full = page.Count >= _options.InboxPageSize || (page.Count > 0 && pageBytes + _options.MaxPayloadBytes > cs.LoadMaxBytes);
         foreach (var letter in page)
         {
             if (!cs.CanJoin(letter))
@@ -392,7 +407,10 @@ public sealed partial class DaakiaEngine
 
             if (!WindowHasRoom(cs, letter.Payload.Length + PendingLetter.EntryOverhead))
             {
-                full = true; // the rest of the page waits in the store for a later page
+                // The rest of the page waits in the store; the next page is read once an ack or expiry frees room
+                // (reading again now would bring the same letter that does not fit).
+                full = true;
+                cs.WaitingForRoom = true;
                 break;
             }
 
@@ -441,7 +459,7 @@ public sealed partial class DaakiaEngine
             PumpAny(cs, now, ref toClose);
         }
 
-        if (!cs.Complete && !cs.Loading && cs.LoadRetry is null && cs.Connections.Count > 0
+        if (!cs.Complete && !cs.Loading && cs.LoadRetry is null && !cs.WaitingForRoom && cs.Connections.Count > 0
             && cs.Pending.Count <= _options.InboxPageSize / 2 && cs.PendingBytes <= _options.MaxWindowBytesPerClient / 2)
         {
             StartLoad(t, cs, ref toClose);

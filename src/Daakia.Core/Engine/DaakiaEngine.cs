@@ -23,6 +23,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly ConcurrentDictionary<TenantId, TenantState> _tenants = new();
     private readonly DaakiaMetrics _metrics;
     private readonly WriteBudget _writes;
+    private readonly Storage.InboxQuota _quota;
     private long _sequence;
     private long _connectionCount;
     private long _loadsInFlight;
@@ -36,6 +37,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _time = time;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _writes = new WriteBudget(options.MaxPendingWriteBytes, options.MaxPendingWrites);
+        _quota = options.Quota;
         _metrics = new DaakiaMetrics(() => Interlocked.Read(ref _connectionCount), () => _writes.Bytes);
     }
 

@@ -28,16 +28,26 @@ public interface IInboxStore
     ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Puts <paramref name="letter"/> into the inbox of every client in <paramref name="recipients"/>, atomically.
-    /// Completes once durable.
+    /// Puts <paramref name="letter"/> into the inbox of every client in <paramref name="recipients"/>, atomically, unless
+    /// that would pass <paramref name="quota"/> for any of them (then nothing is stored and the task faults with
+    /// <see cref="DaakiaErrorCode.QuotaExceeded"/>). Completes once durable.
     /// </summary>
-    ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, CancellationToken cancellationToken = default);
+    /// <remarks>A null <paramref name="quota"/> means no limits.</remarks>
+    ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Up to <paramref name="limit"/> letters of one inbox with <see cref="Letter.Sequence"/> greater than
-    /// <paramref name="afterSequence"/>, in sequence order. Expired letters are included (the sweep removes them).
+    /// <paramref name="afterSequence"/>, in sequence order, stopping before the payloads would pass
+    /// <paramref name="maxBytes"/> (the first letter is always returned). Expired letters are included (the sweep
+    /// removes them).
     /// </summary>
-    ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, CancellationToken cancellationToken = default);
+    ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default);
+
+    /// <summary>What one inbox holds (letters and bytes as <see cref="InboxQuota"/> counts them).</summary>
+    ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default);
+
+    /// <summary>What all inboxes of one tenant hold together.</summary>
+    ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default);
 
     /// <summary>Number of letters waiting in one inbox.</summary>
     ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default);

@@ -31,10 +31,27 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         }
     }
 
-    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, CancellationToken cancellationToken = default)
+    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default)
     {
+        quota ??= InboxQuota.None;
         lock (_gate)
         {
+            var size = InboxQuota.StoredSize(letter);
+            var tenant = Usage(letter.Tenant, null);
+            if (tenant.Bytes + (size * recipients.Count) > quota.MaxTenantBytes)
+            {
+                return ValueTask.FromException(QuotaStore.TenantFull(letter.Tenant, tenant, quota));
+            }
+
+            foreach (var r in recipients)
+            {
+                var inbox = Usage(letter.Tenant, r);
+                if (inbox.Letters + 1 > quota.MaxLetters || inbox.Bytes + size > quota.MaxBytes)
+                {
+                    return ValueTask.FromException(QuotaStore.InboxFull(r, inbox, quota));
+                }
+            }
+
             foreach (var r in recipients)
             {
                 if (!_inboxes.TryGetValue((letter.Tenant, r), out var inbox))
@@ -51,9 +68,47 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, CancellationToken cancellationToken = default)
+    public ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(Usage(tenant, recipient));
+        }
+    }
+
+    public ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(Usage(tenant, null));
+        }
+    }
+
+    /// <summary>Usage of one inbox, or of the whole tenant when <paramref name="recipient"/> is null (caller holds the lock).</summary>
+    private InboxUsage Usage(TenantId tenant, ClientId? recipient)
+    {
+        long letters = 0, bytes = 0;
+        foreach (var ((t, r), inbox) in _inboxes)
+        {
+            if (t != tenant || (recipient is { } only && r != only))
+            {
+                continue;
+            }
+
+            letters += inbox.Count;
+            foreach (var l in inbox.Values)
+            {
+                bytes += InboxQuota.StoredSize(l);
+            }
+        }
+
+        return new InboxUsage(letters, bytes);
+    }
+
+    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
         var result = new List<Letter>();
+        long bytes = 0;
         lock (_gate)
         {
             if (_inboxes.TryGetValue((tenant, recipient), out var inbox))
@@ -65,7 +120,8 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                         continue;
                     }
 
-                    if (result.Count >= limit)
+                    bytes += letter.Payload.Length;
+                    if (result.Count >= limit || (result.Count > 0 && bytes > maxBytes))
                     {
                         break;
                     }

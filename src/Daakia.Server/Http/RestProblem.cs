@@ -23,6 +23,7 @@ internal static class RestProblem
         413 => "Payload too large",
         429 => "Too many requests",
         503 => "Unavailable",
+        507 => "Insufficient storage",
         _ => "Error",
     };
 }

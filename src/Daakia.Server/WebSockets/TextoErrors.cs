@@ -28,6 +28,7 @@ internal static class TextoErrors
         DaakiaErrorCode.Forbidden => Access,
         DaakiaErrorCode.Unavailable => Shutdown,
         DaakiaErrorCode.Overloaded => Again,
+        DaakiaErrorCode.QuotaExceeded => Quota,
         _ => Internal,
     };
 

@@ -1,0 +1,57 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Daakia.Testing;
+
+namespace Daakia.Server.Tests.Limits;
+
+/// <summary>Stored-data quotas through every protocol: the same refusal in each one's words, nothing stored.</summary>
+public sealed class QuotaTests : IAsyncLifetime
+{
+    private DaakiaTestHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync(c => c["Daakia:Core:MaxInboxLetters"] = "2");
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task<HttpResponseMessage> PostAsync(string recipient, string payload = "1")
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+        {
+            Content = new StringContent($$"""{"recipients":["{{recipient}}"],"payload":{{payload}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Daakia-Client", "alice");
+        return await _host.Http.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Rest_SendPastTheInboxQuota_Is507ProblemJson_AndNothingIsStored()
+    {
+        var bob = Unique.Name("bob");
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(bob)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(bob)).StatusCode);
+        using var refused = await PostAsync(bob);
+        Assert.Equal((HttpStatusCode)507, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        var body = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+        Assert.Equal("quota_exceeded", (string?)body["code"]);
+        Assert.Contains(bob, (string?)body["detail"], StringComparison.Ordinal);
+        Assert.Equal(2, (int)JsonNode.Parse(await _host.Http.GetStringAsync($"/v1/clients/{bob}/inbox/count"))!["count"]!);
+    }
+
+    [Fact]
+    public async Task WebSocket_SendPastTheInboxQuota_GetsQuotaExceeded_AndTheConnectionStays()
+    {
+        var carol = Unique.Name("carol");
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal("ack", (string?)(await alice.RequestAsync("send", new { recipients = new[] { carol }, payload = i }))["type"]);
+        }
+
+        var refused = await alice.RequestAsync("send", new { recipients = new[] { carol }, payload = 2 });
+        Assert.Equal("error", (string?)refused["type"]);
+        Assert.Equal("quota_exceeded", (string?)refused["code"]);
+        Assert.Equal("ack", (string?)(await alice.RequestAsync("ping"))["type"]);
+    }
+}
