@@ -24,10 +24,10 @@ public sealed record SqliteStoreOptions
     public int ReaderPoolSize { get; init; } = 4;
 
     /// <summary>Upper bound of <see cref="MaxBatchSize"/>: past it a batch only delays its first waiter's ack.</summary>
-    public const int MaxBatchSizeLimit = 65_536;
+    public const int MaxBatchSizeLimit = 100_000;
 
     /// <summary>Upper bound of <see cref="ReaderPoolSize"/>: each reader is a connection with its own page cache.</summary>
-    public const int ReaderPoolSizeLimit = 256;
+    public const int ReaderPoolSizeLimit = 64;
 
     /// <summary>
     /// Throws if a setting is out of range, naming it: a batch size of 0 would spin the writer without ever committing,
@@ -47,16 +47,12 @@ public sealed record SqliteStoreOptions
                 "SqliteStoreOptions.Durability (setting Daakia:Durability) must be Fsync or Os.");
         }
 
-        if (options.MaxBatchSize is < 1 or > MaxBatchSizeLimit)
+        // The ranges are the host's rules (one place for them), checked again here for stores made without the host.
+        var v = new Daakia.Core.OptionsValidation("Daakia:Store");
+        SqliteStoreOptionsValidator.Validate(options, v);
+        if (!v.IsValid)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchSize,
-                $"SqliteStoreOptions.MaxBatchSize must be between 1 and {MaxBatchSizeLimit}.");
-        }
-
-        if (options.ReaderPoolSize is < 1 or > ReaderPoolSizeLimit)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.ReaderPoolSize,
-                $"SqliteStoreOptions.ReaderPoolSize must be between 1 and {ReaderPoolSizeLimit}.");
+            throw new ArgumentOutOfRangeException(nameof(options), string.Join("; ", v.Failures));
         }
     }
 }

@@ -11,8 +11,8 @@ public static class SqliteStoreOptionsValidator
     public static void Validate(SqliteStoreOptions o, OptionsValidation v)
     {
         // 0 would make the writer loop take nothing and spin.
-        v.Between(o.MaxBatchSize, 1, 100_000);
+        v.Between(o.MaxBatchSize, 1, SqliteStoreOptions.MaxBatchSizeLimit);
         // A pool of 0 connections cannot be created.
-        v.Between(o.ReaderPoolSize, 1, 64);
+        v.Between(o.ReaderPoolSize, 1, SqliteStoreOptions.ReaderPoolSizeLimit);
     }
 }

@@ -32,14 +32,8 @@ public sealed class StoreHealthTests
         }
         finally
         {
-            try
-            {
-                await host.DisposeAsync();
-            }
-            catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is DaakiaException))
-            {
-                // Shutdown flushes the store, which reports the fault; that is expected after this test.
-            }
+            // Shutting down a server whose store is faulted completes (the failed flush is logged, not thrown).
+            await host.DisposeAsync();
 
             Directory.Delete(dir, recursive: true);
         }

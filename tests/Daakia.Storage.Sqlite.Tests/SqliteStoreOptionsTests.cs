@@ -11,8 +11,8 @@ public sealed class SqliteStoreOptionsTests
     public void MaxBatchSize_OutOfRange_IsRefusedByName(int size)
     {
         var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new SqliteStore(Valid with { MaxBatchSize = size }));
-        Assert.Contains($"SqliteStoreOptions.MaxBatchSize must be between 1 and {SqliteStoreOptions.MaxBatchSizeLimit}", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(size, ex.ActualValue);
+        Assert.Contains($"Daakia:Store:MaxBatchSize must be between 1 and {SqliteStoreOptions.MaxBatchSizeLimit}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"(was {size})", ex.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -22,7 +22,7 @@ public sealed class SqliteStoreOptionsTests
     public void ReaderPoolSize_OutOfRange_IsRefusedByName(int size)
     {
         var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new SqliteStore(Valid with { ReaderPoolSize = size }));
-        Assert.Contains($"SqliteStoreOptions.ReaderPoolSize must be between 1 and {SqliteStoreOptions.ReaderPoolSizeLimit}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"Daakia:Store:ReaderPoolSize must be between 1 and {SqliteStoreOptions.ReaderPoolSizeLimit}", ex.Message, StringComparison.Ordinal);
     }
 
     [Theory]

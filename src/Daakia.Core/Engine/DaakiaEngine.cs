@@ -58,7 +58,19 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// Completes when the server-wide write budget has room (at once when it has). A connection's read loop awaits this
     /// before reading its next request, so a fast sender is slowed by not being read instead of being refused.
     /// </summary>
-    public ValueTask WaitForWriteRoomAsync(CancellationToken cancellationToken = default) => _writes.WaitForRoomAsync(cancellationToken);
+    public ValueTask WaitForWriteRoomAsync(CancellationToken cancellationToken = default)
+    {
+        var wait = _writes.WaitForRoomAsync(cancellationToken);
+        if (!wait.IsCompleted)
+        {
+            _metrics.ReadPaused();
+        }
+
+        return wait;
+    }
+
+    /// <summary>How many times a connection's read loop paused because the write budget was spent (also a metric).</summary>
+    public long PausedReads => _metrics.PausedReads;
 
     /// <summary>True between <see cref="StartAsync"/> and the start of draining.</summary>
     public bool IsAccepting => _running && !_draining;
@@ -97,7 +109,15 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         }
 
         _running = false;
-        await _store.FlushAsync(cancellationToken);
+        try
+        {
+            await _store.FlushAsync(cancellationToken);
+        }
+        catch (DaakiaException ex)
+        {
+            // A faulted store has said why, loudly; shutting down goes on.
+            EngineLog.FlushFailed(_logger, ex.Message);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -21,11 +21,13 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _publicationsDropped;
     private long _writesRefused;
     private long _inboxLoadsFailed;
+    private long _readsPaused;
 
     public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
         _meter.CreateObservableCounter("writes.refused", () => Volatile.Read(ref _writesRefused), description: "Sends and acks refused because the server-wide budget of uncommitted writes was spent.");
         _meter.CreateObservableGauge("writes.pending.bytes", pendingWriteBytes, unit: "By", description: "Bytes of durable writes accepted and not yet committed.");
+        _meter.CreateObservableCounter("reads.paused", () => Volatile.Read(ref _readsPaused), description: "Times a connection stopped reading because the server-wide write budget was spent.");
         _meter.CreateObservableCounter("inbox.loads.failed", () => Volatile.Read(ref _inboxLoadsFailed), description: "Inbox page reads that failed (each is retried).");
         _meter.CreateObservableCounter("letters.sent", () => Volatile.Read(ref _lettersSent), description: "Letters accepted (durable in every recipient's inbox).");
         _meter.CreateObservableCounter("letters.delivered", () => Volatile.Read(ref _lettersDelivered), description: "Letters handed to a connection.");
@@ -46,6 +48,10 @@ internal sealed class DaakiaMetrics : IDisposable
     public void LettersExpired(int count) => Interlocked.Add(ref _lettersExpired, count);
 
     public void WriteRefused() => Interlocked.Increment(ref _writesRefused);
+
+    public long PausedReads => Volatile.Read(ref _readsPaused);
+
+    public void ReadPaused() => Interlocked.Increment(ref _readsPaused);
 
     public void InboxLoadFailed() => Interlocked.Increment(ref _inboxLoadsFailed);
 

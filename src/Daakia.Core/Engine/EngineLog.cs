@@ -25,4 +25,7 @@ internal static partial class EngineLog
 
     [LoggerMessage(1006, LogLevel.Information, "Expired {Count} letters", EventName = "LettersExpired")]
     public static partial void LettersExpired(ILogger logger, int count);
+
+    [LoggerMessage(1007, LogLevel.Warning, "The store could not be flushed at shutdown: {Reason}", EventName = "FlushFailed")]
+    public static partial void FlushFailed(ILogger logger, string reason);
 }

@@ -40,7 +40,16 @@ internal sealed partial class DaakiaLifecycle(
 
     public async Task StoppedAsync(CancellationToken cancellationToken)
     {
-        await store.FlushAsync(cancellationToken);
+        try
+        {
+            await store.FlushAsync(cancellationToken);
+        }
+        catch (DaakiaException ex)
+        {
+            // A faulted store has already logged why (Critical); it is still closed below.
+            LogFlushFailed(logger, ex.Message);
+        }
+
         await store.DisposeAsync();
         await engine.DisposeAsync();
         LogStopped(logger);
@@ -51,6 +60,9 @@ internal sealed partial class DaakiaLifecycle(
 
     [LoggerMessage(2001, LogLevel.Information, "Connections closed: {AllClosed}", EventName = "Drained")]
     private static partial void LogDrained(ILogger logger, bool allClosed);
+
+    [LoggerMessage(2003, LogLevel.Warning, "The store could not be flushed at shutdown: {Reason}", EventName = "FlushFailed")]
+    private static partial void LogFlushFailed(ILogger logger, string reason);
 
     [LoggerMessage(2002, LogLevel.Information, "Store flushed and closed", EventName = "Stopped")]
     private static partial void LogStopped(ILogger logger);

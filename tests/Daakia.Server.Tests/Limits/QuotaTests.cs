@@ -54,4 +54,22 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Equal("quota_exceeded", (string?)refused["code"]);
         Assert.Equal("ack", (string?)(await alice.RequestAsync("ping"))["type"]);
     }
+
+    [Fact]
+    public async Task Texto_SendPastTheInboxQuota_GetsEdquot_AndTheConnectionStays()
+    {
+        await using var sender = await TextoTestClient.ConnectAsync(_host);
+        var receiver = Guid.NewGuid().ToString();
+        for (var i = 0; i < 2; i++)
+        {
+            var id = await sender.SendAsync(receiver, $"m{i}");
+            Assert.Equal(id, (string?)(await sender.NextAsync("ack"))["id"]);
+        }
+
+        var refusedId = await sender.SendAsync(receiver, "m2");
+        var error = await sender.NextAsync("error");
+        Assert.Equal(refusedId, (string?)error["id"]);
+        Assert.Equal("EDQUOT", (string?)error["data"]!["code"]);
+        Assert.Equal(2, (int)JsonNode.Parse(await _host.Http.GetStringAsync($"/v1/clients/{receiver}/inbox/count"))!["count"]!);
+    }
 }
