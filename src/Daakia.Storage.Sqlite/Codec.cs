@@ -45,5 +45,6 @@ internal static class Codec
         ExpiresAt = r.IsDBNull(8) ? null : Time(r.GetInt64(8)),
     };
 
-    public const string LetterColumns = "tenant, recipient, seq, id, author, recipients, payload, ts, expires";
+    /// <remarks>Over <c>queues q JOIN entries e JOIN messages m</c>.</remarks>
+    public const string LetterColumns = "q.tenant, q.name, e.seq, e.id, m.author, m.recipients, m.payload, m.ts, e.expires";
 }

@@ -3,104 +3,159 @@ using Daakia.Core.Storage;
 
 namespace Daakia.Storage.Sqlite;
 
-/// <summary>Puts one letter into every recipient's inbox, unless that would pass the quota for any of them.</summary>
+/// <summary>
+/// Puts one letter into every recipient's inbox, unless that would pass the quota for any of them: its content once
+/// (one <c>messages</c> row, however many recipients), and one small entry per inbox.
+/// </summary>
 internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota quota) : WriteOp<bool>
 {
-    // All recipients or none: a failure after the first insert must not leave a partial multicast behind.
-    protected override bool IsMultiStatement => recipients.Count > 1;
+    // Several statements (the message, its entries, maybe new queues): all or none.
+    protected override bool IsMultiStatement => true;
 
     protected override void Run(WriterStatements s)
     {
         // Checked on the writer thread against committed usage plus this batch's: exact under any concurrency.
         var tenant = letter.Tenant.Value;
-        var size = InboxQuota.StoredSize(letter);
-        var usage = s.Usage;
-        var total = usage.Get(tenant, "");
-        if (total.Bytes + (size * recipients.Count) > quota.MaxTenantBytes)
+        var payload = letter.Payload.Length;
+        var entrySize = InboxQuota.StoredSize(letter);
+        var queues = s.Queues;
+        var total = queues.GetOrCreate(tenant, "");
+        var tenantSize = payload + ((long)InboxQuota.EntryOverhead * recipients.Count);
+        if (total.Bytes + tenantSize > quota.MaxTenantBytes)
         {
-            throw QuotaStore.TenantFull(letter.Tenant, total, quota);
+            throw QuotaStore.TenantFull(letter.Tenant, new InboxUsage(total.Letters, total.Bytes), quota);
         }
 
+        Span<long> qids = recipients.Count <= 16 ? stackalloc long[recipients.Count] : new long[recipients.Count];
         for (var i = 0; i < recipients.Count; i++)
         {
-            var inbox = usage.Get(tenant, recipients[i].Value);
-            if (inbox.Letters + 1 > quota.MaxLetters || inbox.Bytes + size > quota.MaxBytes)
+            var inbox = queues.GetOrCreate(tenant, recipients[i].Value);
+            if (inbox.Letters + 1 > quota.MaxLetters || inbox.Bytes + entrySize > quota.MaxBytes)
             {
-                throw QuotaStore.InboxFull(recipients[i], inbox, quota);
+                throw QuotaStore.InboxFull(recipients[i], new InboxUsage(inbox.Letters, inbox.Bytes), quota);
             }
+
+            qids[i] = inbox.Qid;
         }
 
-        var insert = s.InsertLetter;
         Span<byte> id = stackalloc byte[16];
         letter.Id.TryWriteBytes(id);
-        insert.Bind(1, letter.Tenant.Value);
-        insert.Bind(3, letter.Sequence);
-        insert.Bind(4, id);
-        insert.Bind(5, letter.Author.Value);
-        insert.Bind(6, Codec.JoinRecipients(letter.Recipients));
-        insert.Bind(7, letter.Payload.Span);
-        insert.Bind(8, Codec.Ms(letter.Timestamp));
+        var message = s.InsertMessage;
+        message.Bind(1, letter.Sequence);
+        message.Bind(2, id);
+        message.Bind(3, letter.Author.Value);
+        message.Bind(4, Codec.JoinRecipients(letter.Recipients));
+        message.Bind(5, letter.Payload.Span);
+        message.Bind(6, Codec.Ms(letter.Timestamp));
+        message.Bind(7, recipients.Count);
+        message.Execute();
+
+        var entry = s.InsertEntry;
+        entry.Bind(2, letter.Sequence);
+        entry.Bind(3, id);
         if (letter.ExpiresAt is { } e)
         {
-            insert.Bind(9, Codec.Ms(e));
+            entry.Bind(4, Codec.Ms(e));
         }
         else
         {
-            insert.BindNull(9);
+            entry.BindNull(4);
+        }
+
+        for (var i = 0; i < qids.Length; i++)
+        {
+            entry.Bind(1, qids[i]);
+            entry.Execute();
         }
 
         for (var i = 0; i < recipients.Count; i++)
         {
-            insert.Bind(2, recipients[i].Value);
-            insert.Execute();
+            queues.Add(tenant, recipients[i].Value, 1, entrySize);
         }
 
-        for (var i = 0; i < recipients.Count; i++)
-        {
-            usage.Add(tenant, recipients[i].Value, 1, size);
-        }
-
+        queues.Add(tenant, "", recipients.Count, tenantSize);
         s.BatchHighWater = Math.Max(s.BatchHighWater, letter.Sequence);
         Result = true;
+    }
+}
+
+/// <summary>Removes one inbox entry and drops its message's reference (the message goes with its last one).</summary>
+internal static class Entries
+{
+    /// <summary>Deletes the message row if this was its last entry, else drops a reference; returns the payload size
+    /// and whether the message went.</summary>
+    public static (long PayloadBytes, bool Last) Release(WriterStatements s, long seq)
+    {
+        var last = s.DeleteLastReference;
+        last.Bind(1, seq);
+        if (StepOne(last, out var size))
+        {
+            return (size, true);
+        }
+
+        var drop = s.DropReference;
+        drop.Bind(1, seq);
+        return StepOne(drop, out size) ? (size, false) : (0, false);
+    }
+
+    /// <summary>Runs a statement that returns at most one integer row.</summary>
+    public static bool StepOne(RawStatement statement, out long value)
+    {
+        value = 0;
+        var found = false;
+        try
+        {
+            while (statement.Step())
+            {
+                value = statement.Int64(0);
+                found = true;
+            }
+        }
+        catch
+        {
+            statement.Reset();
+            throw;
+        }
+
+        return found;
+    }
+
+    /// <summary>Books the removal of one entry in the inbox's and the tenant's usage.</summary>
+    public static void Booked(WriterStatements s, string tenant, string name, long payloadBytes, bool lastReference)
+    {
+        s.Queues.Add(tenant, name, -1, -(payloadBytes + InboxQuota.EntryOverhead));
+        s.Queues.Add(tenant, "", -1, -((lastReference ? payloadBytes : 0) + InboxQuota.EntryOverhead));
     }
 }
 
 /// <summary>Removes acknowledged letters from one inbox.</summary>
 internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> ids) : WriteOp<int>
 {
-    // An ack of many letters is applied whole or not at all: a failed ack must not have removed some of them.
-    protected override bool IsMultiStatement => ids.Count > 1;
+    // An entry and its message's reference go together, and an ack of many letters is whole or nothing.
+    protected override bool IsMultiStatement => true;
 
     protected override void Run(WriterStatements s)
     {
-        var delete = s.DeleteLetter;
-        delete.Bind(1, tenant.Value);
-        delete.Bind(2, recipient.Value);
+        Result = 0;
+        if (s.Queues.Find(tenant.Value, recipient.Value) is not { } inbox)
+        {
+            return; // an inbox never written to holds nothing
+        }
+
+        var delete = s.DeleteEntryById;
+        delete.Bind(1, inbox.Qid);
         Span<byte> bytes = stackalloc byte[16];
         var removed = 0;
-        long freed = 0;
         foreach (var id in ids)
         {
             id.TryWriteBytes(bytes);
-            delete.Bind(3, bytes);
-            try
+            delete.Bind(2, bytes);
+            if (Entries.StepOne(delete, out var seq))
             {
-                while (delete.Step())
-                {
-                    removed++;
-                    freed += delete.Int64(0) + InboxQuota.EntryOverhead;
-                }
+                var (size, last) = Entries.Release(s, seq);
+                Entries.Booked(s, tenant.Value, recipient.Value, size, last);
+                removed++;
             }
-            catch
-            {
-                delete.Reset();
-                throw;
-            }
-        }
-
-        if (removed > 0)
-        {
-            s.Usage.Add(tenant.Value, recipient.Value, -removed, -freed);
         }
 
         Result = removed;
@@ -124,8 +179,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
 
     protected override void Run(WriterStatements s)
     {
-        var found = new List<ExpiredLetter>();
-        var sizes = new List<long>();
+        var found = new List<(ExpiredLetter Letter, long Qid)>();
         var select = s.SelectExpired;
         select.Bind(1, Codec.Ms(now));
         select.Bind(2, Math.Min(limit, MaxPerWrite));
@@ -133,7 +187,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         {
             while (select.Step())
             {
-                found.Add(new ExpiredLetter(ClientId.Parse(select.Text(1)), new Letter
+                found.Add((new ExpiredLetter(ClientId.Parse(select.Text(1)), new Letter
                 {
                     Tenant = TenantId.Parse(select.Text(0)),
                     Sequence = select.Int64(2),
@@ -143,8 +197,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
                     Payload = ReadOnlyMemory<byte>.Empty,
                     Timestamp = default,
                     ExpiresAt = Codec.Time(select.Int64(6)),
-                }));
-                sizes.Add(select.Int64(7) + InboxQuota.EntryOverhead);
+                }), select.Int64(8)));
             }
         }
         finally
@@ -152,19 +205,18 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
             select.Reset();
         }
 
-        var delete = s.DeleteBySeq;
+        var delete = s.DeleteEntryBySeq;
         var record = s.InsertActivity;
         var at = Codec.Ms(now);
-        for (var i = 0; i < found.Count; i++)
+        foreach (var (e, qid) in found)
         {
-            var e = found[i];
             var tenant = e.Letter.Tenant.Value;
-            delete.Bind(1, tenant);
-            delete.Bind(2, e.Recipient.Value);
-            delete.Bind(3, e.Letter.Sequence);
+            delete.Bind(1, qid);
+            delete.Bind(2, e.Letter.Sequence);
             if (delete.Execute() > 0)
             {
-                s.Usage.Add(tenant, e.Recipient.Value, -1, -sizes[i]);
+                var (size, last) = Entries.Release(s, e.Letter.Sequence);
+                Entries.Booked(s, tenant, e.Recipient.Value, size, last);
             }
 
             record.Bind(1, tenant);
@@ -176,7 +228,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
             record.Execute();
         }
 
-        Result = found;
+        Result = found.ConvertAll(f => f.Letter);
     }
 }
 

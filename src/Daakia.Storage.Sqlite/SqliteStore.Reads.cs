@@ -12,7 +12,7 @@ public sealed partial class SqliteStore
         await BeginReadAsync();
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = "SELECT max((SELECT value FROM meta WHERE key='high_water'), coalesce((SELECT max(seq) FROM letters), 0))";
+        cmd.CommandText = "SELECT max((SELECT value FROM meta WHERE key='high_water'), coalesce((SELECT max(seq) FROM messages), 0))";
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
@@ -21,7 +21,8 @@ public sealed partial class SqliteStore
         await BeginReadAsync();
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = $"SELECT {Codec.LetterColumns} FROM letters WHERE tenant=$t AND recipient=$r AND seq>$after ORDER BY seq LIMIT $limit";
+        cmd.CommandText = $"SELECT {Codec.LetterColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.seq = e.seq " +
+            "WHERE q.tenant=$t AND q.name=$r AND e.seq>$after ORDER BY e.seq LIMIT $limit";
         cmd.Parameters.AddWithValue("$t", tenant.Value);
         cmd.Parameters.AddWithValue("$r", recipient.Value);
         cmd.Parameters.AddWithValue("$after", afterSequence);
@@ -55,7 +56,7 @@ public sealed partial class SqliteStore
         await BeginReadAsync();
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = "SELECT letters, bytes FROM usage WHERE tenant=$t AND recipient=$r";
+        cmd.CommandText = "SELECT letters, bytes FROM queues WHERE tenant=$t AND name=$r";
         cmd.Parameters.AddWithValue("$t", tenant);
         cmd.Parameters.AddWithValue("$r", recipient);
         using var r = cmd.ExecuteReader();
@@ -67,7 +68,8 @@ public sealed partial class SqliteStore
         await BeginReadAsync();
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = "SELECT count(*) FROM letters WHERE tenant=$t AND recipient=$r";
+        // The queue's row counts its entries exactly (kept in the same transactions as they change).
+        cmd.CommandText = "SELECT coalesce((SELECT letters FROM queues WHERE tenant=$t AND name=$r), 0)";
         cmd.Parameters.AddWithValue("$t", tenant.Value);
         cmd.Parameters.AddWithValue("$r", recipient.Value);
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);

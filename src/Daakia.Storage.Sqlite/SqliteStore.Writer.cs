@@ -116,7 +116,7 @@ public sealed partial class SqliteStore
                     // The failure rolled back the whole transaction, not just its statement (SQLITE_FULL, I/O,
                     // out-of-memory, busy): what ran before it is undone, and what ran after it would autocommit one
                     // statement at a time. So nothing of the batch is durable, and the rest of it must not run.
-                    statements.Usage.RolledBack();
+                    statements.Queues.RolledBack();
                     return BatchFailed(batch.Count, op.Error!);
                 }
             }
@@ -128,16 +128,16 @@ public sealed partial class SqliteStore
                 statements.SetHighWater.Execute();
             }
 
-            statements.Usage.Flush();
+            statements.Queues.Flush();
             statements.Commit.Execute();
-            statements.Usage.Committed();
+            statements.Queues.Committed();
             Interlocked.Increment(ref _batches);
             return null;
         }
         catch (Exception ex)
         {
             var failure = BatchFailed(batch.Count, ex);
-            statements.Usage.RolledBack();
+            statements.Queues.RolledBack();
             // COMMIT can fail and leave the transaction open (busy); other failures may already have ended it. A
             // rollback that fails leaves the connection in an unknown state, so it escapes and stops the writer.
             if (statements.InTransaction)

@@ -42,6 +42,7 @@ internal abstract class WriteOp<T> : WriteOp
 
     public sealed override bool Execute(WriterStatements statements)
     {
+        statements.Queues.OpStarted();
         if (!IsMultiStatement)
         {
             try
@@ -52,6 +53,7 @@ internal abstract class WriteOp<T> : WriteOp
             catch (Exception ex)
             {
                 _error = ex;
+                statements.Queues.OpFailed();
                 return false;
             }
         }
@@ -64,6 +66,7 @@ internal abstract class WriteOp<T> : WriteOp
         catch (Exception ex)
         {
             _error = ex;
+            statements.Queues.OpFailed();
             // If the failure ended the transaction the savepoint went with it; the writer sees that and fails the batch.
             if (statements.InTransaction)
             {

@@ -22,23 +22,29 @@ internal sealed class WriterStatements : IDisposable
         Savepoint = new RawStatement(connection, "SAVEPOINT op");
         ReleaseSavepoint = new RawStatement(connection, "RELEASE op");
         RollbackToSavepoint = new RawStatement(connection, "ROLLBACK TO op");
-        InsertLetter = new RawStatement(connection,
-            "INSERT INTO letters(tenant, recipient, seq, id, author, recipients, payload, ts, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-        // RETURNING gives the size the usage ledger needs without a second lookup (length() of a blob reads no content).
-        DeleteLetter = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND id=?3 RETURNING length(payload)");
+        InsertMessage = new RawStatement(connection,
+            "INSERT INTO messages(seq, id, author, recipients, payload, ts, refs) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        InsertEntry = new RawStatement(connection, "INSERT INTO entries(qid, seq, id, expires) VALUES(?1, ?2, ?3, ?4)");
+        DeleteEntryById = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND id=?2 RETURNING seq");
+        DeleteEntryBySeq = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND seq=?2");
+        // A message goes with its last entry; otherwise it loses one reference. Both give the payload's size for the
+        // usage (length() of a blob reads no content).
+        DeleteLastReference = new RawStatement(connection, "DELETE FROM messages WHERE seq=?1 AND refs=1 RETURNING length(payload)");
+        DropReference = new RawStatement(connection, "UPDATE messages SET refs=refs-1 WHERE seq=?1 RETURNING length(payload)");
         UpsertClient = new RawStatement(connection,
             "INSERT INTO clients(tenant, client, first_seen, last_seen) VALUES(?1, ?2, ?3, ?3) ON CONFLICT(tenant, client) DO UPDATE SET last_seen=max(last_seen, excluded.last_seen)");
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
         SetHighWater = new RawStatement(connection, "UPDATE meta SET value=max(value, ?1) WHERE key='high_water'");
-        DeleteBySeq = new RawStatement(connection, "DELETE FROM letters WHERE tenant=?1 AND recipient=?2 AND seq=?3");
-        // Only what the sweep needs, and no payload: the expiry index yields tenant, recipient, seq and expires, and the
-        // row's id, author and recipients precede the payload, so no payload (nor its overflow pages) is read here.
+        // Only what the sweep needs, and no payload: the expiry index yields the entry; the message's id, author and
+        // recipients precede its payload, and length() of the payload reads no content.
         SelectExpired = new RawStatement(connection,
-            "SELECT tenant, recipient, seq, id, author, recipients, expires, length(payload) FROM letters WHERE expires IS NOT NULL AND expires <= ?1 ORDER BY expires LIMIT ?2");
-        SelectUsage = new RawStatement(connection, "SELECT letters, bytes FROM usage WHERE tenant=?1 AND recipient=?2");
-        UpsertUsage = new RawStatement(connection,
-            "INSERT INTO usage(tenant, recipient, letters, bytes) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(tenant, recipient) DO UPDATE SET letters=excluded.letters, bytes=excluded.bytes");
-        Usage = new UsageLedger(SelectUsage, UpsertUsage, maxCached: 100_000);
+            "SELECT q.tenant, q.name, e.seq, e.id, m.author, m.recipients, e.expires, length(m.payload), e.qid " +
+            "FROM entries e JOIN queues q ON q.qid = e.qid JOIN messages m ON m.seq = e.seq " +
+            "WHERE e.expires IS NOT NULL AND e.expires <= ?1 ORDER BY e.expires LIMIT ?2");
+        SelectQueue = new RawStatement(connection, "SELECT qid, letters, bytes FROM queues WHERE tenant=?1 AND name=?2");
+        InsertQueue = new RawStatement(connection, "INSERT INTO queues(tenant, name, letters, bytes) VALUES(?1, ?2, 0, 0)");
+        UpdateQueue = new RawStatement(connection, "UPDATE queues SET letters=?1, bytes=?2 WHERE qid=?3");
+        Queues = new QueueLedger(_db, SelectQueue, InsertQueue, UpdateQueue, maxCached: 100_000);
     }
 
     public SqliteConnection Connection { get; }
@@ -62,9 +68,17 @@ internal sealed class WriterStatements : IDisposable
     /// </summary>
     public bool InTransaction => raw.sqlite3_get_autocommit(_db) == 0;
 
-    public RawStatement InsertLetter { get; }
+    public RawStatement InsertMessage { get; }
 
-    public RawStatement DeleteLetter { get; }
+    public RawStatement InsertEntry { get; }
+
+    public RawStatement DeleteEntryById { get; }
+
+    public RawStatement DeleteEntryBySeq { get; }
+
+    public RawStatement DeleteLastReference { get; }
+
+    public RawStatement DropReference { get; }
 
     public RawStatement UpsertClient { get; }
 
@@ -72,16 +86,16 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement SetHighWater { get; }
 
-    public RawStatement DeleteBySeq { get; }
-
     public RawStatement SelectExpired { get; }
 
-    public RawStatement SelectUsage { get; }
+    public RawStatement SelectQueue { get; }
 
-    public RawStatement UpsertUsage { get; }
+    public RawStatement InsertQueue { get; }
 
-    /// <summary>Inbox and tenant usage for quota checks (see <see cref="UsageLedger"/>).</summary>
-    public UsageLedger Usage { get; }
+    public RawStatement UpdateQueue { get; }
+
+    /// <summary>Queue keys and usage (see <see cref="QueueLedger"/>).</summary>
+    public QueueLedger Queues { get; }
 
     /// <summary>Highest letter sequence written in the current batch.</summary>
     public long BatchHighWater { get; set; }
@@ -96,14 +110,18 @@ internal sealed class WriterStatements : IDisposable
         Savepoint.Dispose();
         ReleaseSavepoint.Dispose();
         RollbackToSavepoint.Dispose();
-        InsertLetter.Dispose();
-        DeleteLetter.Dispose();
+        InsertMessage.Dispose();
+        InsertEntry.Dispose();
+        DeleteEntryById.Dispose();
+        DeleteEntryBySeq.Dispose();
+        DeleteLastReference.Dispose();
+        DropReference.Dispose();
         UpsertClient.Dispose();
         InsertActivity.Dispose();
         SetHighWater.Dispose();
-        DeleteBySeq.Dispose();
         SelectExpired.Dispose();
-        SelectUsage.Dispose();
-        UpsertUsage.Dispose();
+        SelectQueue.Dispose();
+        InsertQueue.Dispose();
+        UpdateQueue.Dispose();
     }
 }

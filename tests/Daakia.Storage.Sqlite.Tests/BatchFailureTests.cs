@@ -230,7 +230,7 @@ public sealed class BatchFailureTests : IAsyncLifetime
     public async Task AckOfManyLetters_FailingPartWay_RemovesNone_AndTheRestOfTheBatchCommits()
     {
         await ReopenAsync(c => Poison(c,
-            "CREATE TEMP TRIGGER no_delete BEFORE DELETE ON main.letters WHEN old.author = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"));
+            "CREATE TEMP TRIGGER no_delete BEFORE DELETE ON main.entries WHEN (SELECT author FROM main.messages WHERE seq = old.seq) = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"));
         var first = NewLetter([Bob]);
         var poisoned = NewLetter([Bob], author: ClientId.Parse("poison"));
         var last = NewLetter([Bob]);

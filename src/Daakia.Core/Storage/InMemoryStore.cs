@@ -38,7 +38,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         {
             var size = InboxQuota.StoredSize(letter);
             var tenant = Usage(letter.Tenant, null);
-            if (tenant.Bytes + (size * recipients.Count) > quota.MaxTenantBytes)
+            if (tenant.Bytes + letter.Payload.Length + ((long)InboxQuota.EntryOverhead * recipients.Count) > quota.MaxTenantBytes)
             {
                 return ValueTask.FromException(QuotaStore.TenantFull(letter.Tenant, tenant, quota));
             }
@@ -87,7 +87,9 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     /// <summary>Usage of one inbox, or of the whole tenant when <paramref name="recipient"/> is null (caller holds the lock).</summary>
     private InboxUsage Usage(TenantId tenant, ClientId? recipient)
     {
+        // An inbox counts each entry's payload; a tenant counts a payload once however many of its inboxes hold it.
         long letters = 0, bytes = 0;
+        var payloads = recipient is null ? new HashSet<Guid>() : null;
         foreach (var ((t, r), inbox) in _inboxes)
         {
             if (t != tenant || (recipient is { } only && r != only))
@@ -98,7 +100,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
             letters += inbox.Count;
             foreach (var l in inbox.Values)
             {
-                bytes += InboxQuota.StoredSize(l);
+                bytes += InboxQuota.EntryOverhead + (payloads is null || payloads.Add(l.Id) ? l.Payload.Length : 0);
             }
         }
 

@@ -40,12 +40,16 @@ public abstract partial class StoreContractTests
     [Fact]
     public async Task Quota_TenantBytes_CountAllInboxes_OtherTenantsAreSeparate()
     {
-        var quota = new InboxQuota(long.MaxValue, long.MaxValue, 3 * (1000 + InboxQuota.EntryOverhead));
+        // A tenant's bytes count a payload once however many of its inboxes hold it, plus each entry.
+        var multicast = 1000 + (2 * InboxQuota.EntryOverhead);
+        var unicast = 1000 + InboxQuota.EntryOverhead;
+        var quota = new InboxQuota(long.MaxValue, long.MaxValue, multicast + unicast + 500);
         await Store.AppendLetterAsync(NewLetter(T1, Alice, [Bob, Carol], Kb), [Bob, Carol], quota);
         await Store.AppendLetterAsync(NewLetter(T1, Alice, [Alice], Kb), [Alice], quota);
         var ex = await Assert.ThrowsAsync<DaakiaException>(() => Store.AppendLetterAsync(NewLetter(T1, Alice, [Bob], Kb), [Bob], quota).AsTask());
         Assert.Equal(DaakiaErrorCode.QuotaExceeded, ex.Code);
-        Assert.Equal(new InboxUsage(3, 3 * (1000 + InboxQuota.EntryOverhead)), await Store.GetTenantUsageAsync(T1));
+        Assert.Equal(new InboxUsage(3, multicast + unicast), await Store.GetTenantUsageAsync(T1));
+        Assert.Equal(new InboxUsage(1, unicast), await Store.GetInboxUsageAsync(T1, Carol));
         await Store.AppendLetterAsync(NewLetter(T2, Alice, [Bob], Kb), [Bob], quota);
         Assert.Equal(1, (await Store.GetTenantUsageAsync(T2)).Letters);
     }
@@ -114,5 +118,18 @@ public abstract partial class StoreContractTests
         Assert.Equal(2, (await Store.ReadInboxAsync(T1, Bob, 0, 10, 2500)).Count);
         Assert.Single(await Store.ReadInboxAsync(T1, Bob, 0, 10, 10));
         Assert.Equal(5, (await Store.ReadInboxAsync(T1, Bob, 0, 10, long.MaxValue)).Count);
+    }
+
+    [Fact]
+    public async Task Usage_AMulticastPayloadLeavesTheTenantTotalOnlyWithItsLastEntry()
+    {
+        var letter = NewLetter(T1, Alice, [Bob, Carol], Kb);
+        await Store.AppendLetterAsync(letter, [Bob, Carol]);
+        Assert.Equal(new InboxUsage(2, 1000 + (2 * InboxQuota.EntryOverhead)), await Store.GetTenantUsageAsync(T1));
+        Assert.Equal(1, await Store.DeleteLettersAsync(T1, Bob, [letter.Id]));
+        Assert.Equal(new InboxUsage(1, 1000 + InboxQuota.EntryOverhead), await Store.GetTenantUsageAsync(T1));
+        Assert.Equal(letter.Payload.ToArray(), (await Store.ReadInboxAsync(T1, Carol, 0, 10)).Single().Payload.ToArray());
+        Assert.Equal(1, await Store.DeleteLettersAsync(T1, Carol, [letter.Id]));
+        Assert.Equal(new InboxUsage(0, 0), await Store.GetTenantUsageAsync(T1));
     }
 }
