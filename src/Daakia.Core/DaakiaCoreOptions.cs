@@ -84,6 +84,12 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most payload bytes in one page read of an inbox (REST reads; the live window has its own bound).</summary>
     public long MaxReadPageBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>How long activity log entries are kept.</summary>
+    public TimeSpan ActivityRetention { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>Most activity log entries kept (all tenants together); older ones are removed first.</summary>
+    public long MaxActivityEntries { get; set; } = 10_000_000;
+
     /// <summary>Longest TTL a letter may carry.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);
 

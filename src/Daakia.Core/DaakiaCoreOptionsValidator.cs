@@ -51,6 +51,10 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.DefaultLetterTtl, TimeSpan.Zero, TimeSpan.FromDays(3650));
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);
 
+        // Activity log retention (pruned by the sweep timer, at most once a minute).
+        v.Between(o.ActivityRetention, TimeSpan.FromMinutes(1), TimeSpan.FromDays(36_500));
+        v.Between(o.MaxActivityEntries, 1000L, 10_000_000_000L);
+
         v.Between(o.RouteCacheSize, 0, 1_000_000);
         v.Between(o.MaxStatusTextLength, 0, 10_000);
         v.Between(o.MaxPageSize, 1, 10_000);

@@ -271,6 +271,22 @@ internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : W
     }
 }
 
+/// <summary>Bounded retention of the activity log: removes the oldest entries past their age or the row bound.</summary>
+internal sealed class PruneActivityOp(DateTimeOffset olderThan, long keepEntries, int limit) : WriteOp<int>
+{
+    protected override bool IsMultiStatement => false;
+
+    protected override void Run(WriterStatements s)
+    {
+        // Only the oldest `limit` entries are looked at (the log is appended in time order): bounded work per call.
+        var prune = s.PruneActivity;
+        prune.Bind(1, limit);
+        prune.Bind(2, Codec.Ms(olderThan));
+        prune.Bind(3, keepEntries);
+        Result = prune.Execute();
+    }
+}
+
 /// <summary>Nothing to write: completes when everything before it is durable.</summary>
 internal sealed class FlushOp : WriteOp<bool>
 {

@@ -127,6 +127,9 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     public ValueTask RecordSeenAsync(TenantId tenant, ClientId client, DateTimeOffset at, CancellationToken cancellationToken = default) =>
         new(Enqueue(new RecordSeenOp(tenant, client, at)).AsTask());
 
+    public ValueTask<int> PruneActivityAsync(DateTimeOffset olderThan, long keepEntries, int limit, CancellationToken cancellationToken = default) =>
+        Enqueue(new PruneActivityOp(olderThan, keepEntries, limit));
+
     public ValueTask AppendActivityAsync(IReadOnlyList<ActivityEntry> entries, CancellationToken cancellationToken = default) =>
         new(Enqueue(new AppendActivityOp(entries)).AsTask());
 

@@ -34,6 +34,9 @@ internal sealed class WriterStatements : IDisposable
         UpsertClient = new RawStatement(connection,
             "INSERT INTO clients(tenant, client, first_seen, last_seen) VALUES(?1, ?2, ?3, ?3) ON CONFLICT(tenant, client) DO UPDATE SET last_seen=max(last_seen, excluded.last_seen)");
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+        PruneActivity = new RawStatement(connection,
+            "DELETE FROM activity WHERE id IN (SELECT id FROM activity ORDER BY id LIMIT ?1) " +
+            "AND (at <= ?2 OR id <= (SELECT coalesce(max(id), 0) FROM activity) - ?3)");
         SetHighWater = new RawStatement(connection, "UPDATE meta SET value=max(value, ?1) WHERE key='high_water'");
         // Only what the sweep needs, and no payload: the expiry index yields the entry; the message's id, author and
         // recipients precede its payload, and length() of the payload reads no content.
@@ -86,6 +89,8 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement SetHighWater { get; }
 
+    public RawStatement PruneActivity { get; }
+
     public RawStatement SelectExpired { get; }
 
     public RawStatement SelectQueue { get; }
@@ -119,6 +124,7 @@ internal sealed class WriterStatements : IDisposable
         UpsertClient.Dispose();
         InsertActivity.Dispose();
         SetHighWater.Dispose();
+        PruneActivity.Dispose();
         SelectExpired.Dispose();
         SelectQueue.Dispose();
         InsertQueue.Dispose();

@@ -1,3 +1,4 @@
+using Daakia.Testing;
 
 namespace Daakia.Core.Tests;
 
@@ -90,5 +91,19 @@ public abstract class TimerTests
         await Assert.ThrowsAsync<DaakiaException>(() => f.ConnectAsync("carol"));
         await f.Engine.StopAsync();
         Assert.Equal(CloseReason.ServerShutdown, bob.Closed);
+    }
+
+    [Fact]
+    public async Task ActivityRetention_OldEntriesArePrunedByTheSweep()
+    {
+        await using var f = await New(o => o.ActivityRetention = TimeSpan.FromHours(1)).StartAsync();
+        var (c, _) = await f.ConnectAsync("bob");
+        f.Engine.Disconnect(c);
+        await f.SettleAsync();
+        Assert.NotEmpty(await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10));
+        f.Time.Advance(TimeSpan.FromHours(2));
+        await f.Engine.SweepExpiredAsync();
+        await f.SettleAsync();
+        await Eventually.True(async () => (await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10)).Count == 0, "entries older than the retention are pruned");
     }
 }

@@ -113,6 +113,9 @@ public sealed class ChaosStore : IDaakiaStore
     public async ValueTask AppendActivityAsync(IReadOnlyList<ActivityEntry> entries, CancellationToken cancellationToken = default) =>
         await Write("activity", () => Done(_inner.AppendActivityAsync(entries, cancellationToken)));
 
+    public ValueTask<int> PruneActivityAsync(DateTimeOffset olderThan, long keepEntries, int limit, CancellationToken cancellationToken = default) =>
+        Write("prune", () => Done(_inner.PruneActivityAsync(olderThan, keepEntries, limit, cancellationToken)));
+
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default) =>
         Read("read-activity", () => _inner.ReadActivityAsync(tenant, afterId, limit, cancellationToken));
 

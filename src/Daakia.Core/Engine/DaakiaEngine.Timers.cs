@@ -5,6 +5,7 @@ public sealed partial class DaakiaEngine
     private ITimer? _heartbeatTimer;
     private ITimer? _expiryTimer;
     private int _sweeping;
+    private DateTimeOffset _lastPrune;
 
     private void StartTimers()
     {
@@ -86,6 +87,8 @@ public sealed partial class DaakiaEngine
                 EngineLog.LettersExpired(_logger, expired.Count);
             }
             while (expired.Count == Batch);
+
+            await PruneActivityAsync();
         }
         catch (Exception ex)
         {
@@ -94,6 +97,27 @@ public sealed partial class DaakiaEngine
         finally
         {
             Volatile.Write(ref _sweeping, 0);
+        }
+    }
+
+    /// <summary>Bounded retention of the activity log, at most once a minute, a bounded amount per round.</summary>
+    private async Task PruneActivityAsync()
+    {
+        var now = _time.GetUtcNow();
+        if (now - _lastPrune < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+
+        _lastPrune = now;
+        const int Batch = 1000;
+        for (var round = 0; round < 100; round++)
+        {
+            var removed = await _store.PruneActivityAsync(now - _options.ActivityRetention, _options.MaxActivityEntries, Batch, CancellationToken.None);
+            if (removed < Batch)
+            {
+                break;
+            }
         }
     }
 }

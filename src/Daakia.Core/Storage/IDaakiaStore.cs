@@ -90,6 +90,13 @@ public interface IActivityStore
     /// <summary>Appends entries (their <see cref="ActivityEntry.Id"/> is ignored and assigned by the store).</summary>
     ValueTask AppendActivityAsync(IReadOnlyList<ActivityEntry> entries, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Bounded retention: among the oldest <paramref name="limit"/> entries (of all tenants), removes those at or before
+    /// <paramref name="olderThan"/> and those beyond the newest <paramref name="keepEntries"/>. Returns how many went; a
+    /// caller repeats while it gets <paramref name="limit"/>.
+    /// </summary>
+    ValueTask<int> PruneActivityAsync(DateTimeOffset olderThan, long keepEntries, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>Entries of one tenant with id greater than <paramref name="afterId"/>, oldest first.</summary>
     ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default);
 }

@@ -10,6 +10,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     private readonly Dictionary<(TenantId, ClientId), SortedDictionary<long, Letter>> _inboxes = [];
     private readonly Dictionary<(TenantId, ClientId), RosterEntry> _roster = [];
     private readonly List<ActivityEntry> _activity = [];
+    private long _activityIds;
     private long _maxSequence;
 
     /// <summary>Always true: nothing in memory can fault the way a disk or a writer thread can.</summary>
@@ -201,7 +202,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     result.Add(new ExpiredLetter(recipient, letter));
                     inbox.Remove(seq);
                     // Recorded under the same lock as the removal: no reader sees one without the other.
-                    _activity.Add(new ActivityEntry(_activity.Count + 1, letter.Tenant, now, ActivityKinds.Expired, letter.Author, recipient.Value, letter.Id.ToString()));
+                    _activity.Add(new ActivityEntry(++_activityIds, letter.Tenant, now, ActivityKinds.Expired, letter.Author, recipient.Value, letter.Id.ToString()));
                 }
             }
         }
@@ -250,11 +251,33 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         {
             foreach (var e in entries)
             {
-                _activity.Add(e with { Id = _activity.Count + 1 });
+                _activity.Add(e with { Id = ++_activityIds });
             }
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<int> PruneActivityAsync(DateTimeOffset olderThan, long keepEntries, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var removed = 0;
+            var floor = _activityIds - keepEntries;
+            for (var i = 0; i < Math.Min(limit, _activity.Count); i++)
+            {
+                if (_activity[i].At <= olderThan || _activity[i].Id <= floor)
+                {
+                    removed++;
+                }
+            }
+
+            // The log is in id order, so the oldest `limit` candidates are a prefix; keep the ones that stay.
+            var keep = _activity.Take(Math.Min(limit, _activity.Count)).Where(e => e.At > olderThan && e.Id > floor).ToList();
+            _activity.RemoveRange(0, Math.Min(limit, _activity.Count));
+            _activity.InsertRange(0, keep);
+            return ValueTask.FromResult(removed);
+        }
     }
 
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default)
