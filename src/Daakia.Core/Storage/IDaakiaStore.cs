@@ -7,7 +7,9 @@ namespace Daakia.Core.Storage;
 /// <remarks>
 /// <para><b>Order.</b> Every write and read takes its place in one store-wide order <i>when the call returns</i>
 /// (before its task completes). The core relies on this: it starts writes under its own locks and awaits them
-/// outside. A read sees every write whose call returned before the read was called, and no write called after it.</para>
+/// outside. Writes take effect in that order. A read sees every write whose call returned before the read was called;
+/// it may also see writes called after it (SQLite's reader pool does), but then a prefix of them in order. The core
+/// never relies on a read <i>not</i> seeing a later write: what it removed while a read was in flight it remembers.</para>
 /// <para><b>Durability.</b> A write's task completes only after the write is durable at the configured level
 /// (fsync by default). Writes may be batched into shared transactions (group commit); a failed batch faults the
 /// task of every write in it.</para>
