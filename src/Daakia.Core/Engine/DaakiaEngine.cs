@@ -51,6 +51,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>True while the server-wide budget of uncommitted durable writes is spent: new sends and acks are refused.</summary>
     public bool IsWriteBudgetSpent => _writes.IsSpent;
 
+    /// <summary>Durable writes accepted and not yet committed (sends, acks, activity and roster records).</summary>
+    public long PendingWrites => _writes.Count;
+
     /// <summary>Page reads of inboxes or an expiry sweep in flight (tests wait for them to settle).</summary>
     internal bool IsBusy => Interlocked.Read(ref _loadsInFlight) > 0 || Volatile.Read(ref _sweeping) != 0;
 
@@ -333,9 +336,15 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
     private void RecordActivity(ActivityEntry entry) => Background(() => _store.AppendActivityAsync([entry], CancellationToken.None), "activity");
 
-    /// <summary>Starts a store write nobody waits for (roster, activity) and logs it if it fails.</summary>
+    /// <summary>
+    /// Starts a store write nobody waits for (roster, activity) and logs it if it fails. It is never refused, but it
+    /// counts against the write budget while it waits, so a storm of them makes sends and acks push back instead of
+    /// growing the store's queue without bound.
+    /// </summary>
     private void Background(Func<ValueTask> start, string what)
     {
+        const int Cost = 256;
+        _writes.Force(Cost);
         ValueTask write;
         try
         {
@@ -343,17 +352,21 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         }
         catch (Exception ex)
         {
+            _writes.Give(Cost);
             EngineLog.BackgroundWriteFailed(_logger, ex, what);
             return;
         }
 
-        if (!write.IsCompletedSuccessfully)
+        if (write.IsCompletedSuccessfully)
         {
-            _ = Observe(write, what);
+            _writes.Give(Cost);
+            return;
         }
+
+        _ = Observe(write, what, Cost);
     }
 
-    private async Task Observe(ValueTask write, string what)
+    private async Task Observe(ValueTask write, string what, int cost)
     {
         try
         {
@@ -362,6 +375,10 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             EngineLog.BackgroundWriteFailed(_logger, ex, what);
+        }
+        finally
+        {
+            _writes.Give(cost);
         }
     }
 }

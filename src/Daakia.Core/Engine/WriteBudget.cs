@@ -37,7 +37,14 @@ internal sealed class WriteBudget(long maxBytes, int maxCount)
         return true;
     }
 
-    /// <summary>Gives back what <see cref="TryTake"/> took.</summary>
+    /// <summary>Takes room even when the budget is spent (writes that must not be refused, such as activity records).</summary>
+    public void Force(long bytes)
+    {
+        Interlocked.Add(ref _bytes, bytes);
+        Interlocked.Increment(ref _count);
+    }
+
+    /// <summary>Gives back what <see cref="TryTake"/> or <see cref="Force"/> took.</summary>
     public void Give(long bytes)
     {
         Interlocked.Add(ref _bytes, -bytes);

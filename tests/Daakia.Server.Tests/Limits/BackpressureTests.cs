@@ -46,6 +46,8 @@ public sealed class BackpressureTests : IAsyncLifetime
     /// <summary>Stalls the writer and fills the budget with REST sends that wait for their commit.</summary>
     private async Task<List<Task<HttpResponseMessage>>> FillBudgetAsync(string recipient)
     {
+        // Earlier writes (a connection's activity and roster records) count against the budget until committed.
+        await Eventually.True(() => Engine.PendingWrites == 0, "earlier writes are committed");
         _writer.Reset();
         var held = Enumerable.Range(0, Budget).Select(i => PostAsync(recipient, i)).ToList();
         await Eventually.True(() => Engine.IsWriteBudgetSpent, "the stalled sends hold the whole write budget");
