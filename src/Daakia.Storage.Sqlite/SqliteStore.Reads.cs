@@ -9,7 +9,7 @@ public sealed partial class SqliteStore
 
     public async ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT max((SELECT value FROM meta WHERE key='high_water'), coalesce((SELECT max(seq) FROM messages), 0))";
@@ -18,7 +18,7 @@ public sealed partial class SqliteStore
 
     public async ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = $"SELECT {Codec.LetterColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.seq = e.seq " +
@@ -53,7 +53,7 @@ public sealed partial class SqliteStore
 
     private async ValueTask<InboxUsage> ReadUsageAsync(string tenant, string recipient, CancellationToken cancellationToken)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT letters, bytes FROM queues WHERE tenant=$t AND name=$r";
@@ -65,7 +65,7 @@ public sealed partial class SqliteStore
 
     public async ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         // The queue's row counts its entries exactly (kept in the same transactions as they change).
@@ -77,7 +77,7 @@ public sealed partial class SqliteStore
 
     public async ValueTask<IReadOnlyList<RosterEntry>> ListClientsAsync(TenantId tenant, ClientId? after, int limit, CancellationToken cancellationToken = default)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT client, first_seen, last_seen FROM clients WHERE tenant=$t AND client>$after ORDER BY client LIMIT $limit";
@@ -96,7 +96,7 @@ public sealed partial class SqliteStore
 
     public async ValueTask<RosterEntry?> GetClientAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT first_seen, last_seen FROM clients WHERE tenant=$t AND client=$c";
@@ -108,7 +108,7 @@ public sealed partial class SqliteStore
 
     public async ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default)
     {
-        await BeginReadAsync();
+        await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = "SELECT id, at, kind, actor, subject, detail FROM activity WHERE tenant=$t AND id>$after ORDER BY id LIMIT $limit";
@@ -134,7 +134,7 @@ public sealed partial class SqliteStore
 
     /// <summary>The order contract: a read starts after every write called before it has committed.</summary>
     /// <remarks>The query itself always runs after a yield, so a caller holding a lock never waits for disk under it.</remarks>
-    private async ValueTask BeginReadAsync()
+    private async ValueTask BeginReadAsync(CancellationToken cancellationToken)
     {
         ThrowIfUnavailable();
         var prior = WaitForPriorWritesAsync();
@@ -144,7 +144,8 @@ public sealed partial class SqliteStore
         }
         else
         {
-            await prior;
+            // A caller that gives up (a REST request cancelled during a stall) is released at once.
+            await prior.AsTask().WaitAsync(cancellationToken);
         }
     }
 

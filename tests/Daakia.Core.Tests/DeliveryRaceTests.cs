@@ -317,4 +317,96 @@ public sealed class DeliveryRaceTests
         var (_, tablet) = await f.ConnectAsync("bob");
         Assert.Empty(tablet.Letters);
     }
+
+    /// <summary>An adapter whose outbox is full and whose Close throws (a session already disposed).</summary>
+    private sealed class ThrowingTarget : IDeliveryTarget
+    {
+        public bool TryDeliver(Letter letter) => false;
+
+        public bool TryPublish(Publication publication) => false;
+
+        public void Close(CloseReason reason) => throw new ObjectDisposedException("session");
+    }
+
+    [Fact]
+    public async Task AdapterThatThrowsOnClose_NeitherFailsTheStoredSend_NorLeaksTheWriteBudget()
+    {
+        await using var f = await ChaosAsync(o => o.MaxPendingWrites = 2);
+        var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), new ThrowingTarget(), new ConnectOptions("test"));
+        f.Engine.Start(c);
+        await f.SettleAsync(); // the connection's own activity records count against the budget until committed
+        for (var i = 0; i < 3; i++)
+        {
+            // Stored, so acknowledged: the adapter's fault is logged, not thrown at the sender.
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, f.Engine.PendingWrites);
+        Assert.False(f.Engine.IsWriteBudgetSpent);
+    }
+
+    [Fact]
+    public async Task PagesCutByBytes_WithStoredLettersLargerThanTodaysMaxPayload_NothingIsStranded()
+    {
+        // Letters stored under an earlier, larger MaxPayloadBytes; the operator has since lowered it.
+        await using var f = new EngineFixture(o => { o.MaxPayloadBytes = 1000; o.MaxWindowBytesPerClient = 10_000; o.MaxInflightBytesPerConnection = 10_000; }, chaos: true);
+        var big = "\"" + new string('x', 2998) + "\"";
+        for (var i = 1; i <= 5; i++)
+        {
+            await f.Store.AppendLetterAsync(new Letter
+            {
+                Id = Guid.CreateVersion7(),
+                Sequence = i,
+                Tenant = EngineFixture.Tenant,
+                Author = EngineFixture.Id("alice"),
+                Recipients = [EngineFixture.Id("bob")],
+                Payload = EngineFixture.Json(big),
+                Timestamp = f.Time.GetUtcNow(),
+            }, [EngineFixture.Id("bob")]);
+        }
+
+        await f.StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        Assert.Equal(3, bob.Letters.Count); // three of 3000 bytes fill the 10,000-byte window
+        await f.AckAsync("bob", bob.Letters.ToArray());
+        Assert.Equal(5, bob.Letters.Count);
+        Assert.Equal([1L, 2, 3, 4, 5], bob.Letters.Select(l => l.Sequence));
+    }
+
+    [Fact]
+    public async Task ConnectionNotReadBecauseOfBackpressure_IsNotClosedForMissedHeartbeats()
+    {
+        await using var f = await ChaosAsync();
+        var (c, bob) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromSeconds(10));
+        c.PauseHeartbeat(true);
+        f.Time.Advance(TimeSpan.FromSeconds(60));
+        f.Engine.CheckHeartbeats();
+        Assert.Null(bob.Closed);
+        c.PauseHeartbeat(false);
+        c.Touch(f.Time);
+        f.Time.Advance(TimeSpan.FromSeconds(21));
+        f.Engine.CheckHeartbeats();
+        Assert.Equal(CloseReason.HeartbeatTimeout, bob.Closed);
+    }
+
+    [Fact]
+    public async Task WriteBudget_WaitersThatGiveUp_LeaveNothingBehind_AndLaterWaitersAreWoken()
+    {
+        var budget = new WriteBudget(maxBytes: 100, maxCount: 1);
+        Assert.True(budget.TryTake(1));
+        for (var i = 0; i < 1000; i++)
+        {
+            using var cts = new CancellationTokenSource();
+            var gaveUp = budget.WaitForRoomAsync(cts.Token).AsTask();
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => gaveUp);
+        }
+
+        var waiting = budget.WaitForRoomAsync(CancellationToken.None).AsTask();
+        Assert.False(waiting.IsCompleted);
+        budget.Give(1);
+        await waiting.WaitAsync(Eventually.DefaultTimeout);
+        Assert.True(budget.TryTake(1));
+    }
 }

@@ -79,6 +79,14 @@ public sealed class ClientConnection
 
     internal bool HasSubscriptions => _subscriptions is { Count: > 0 };
 
+    private int _heartbeatPaused;
+
+    /// <summary>True while the adapter is not reading because the server pushes back; the heartbeat scan skips it.</summary>
+    internal bool HeartbeatPaused => Volatile.Read(ref _heartbeatPaused) != 0;
+
+    /// <summary>Marks that the adapter stopped (or resumed) reading on the server's behalf (backpressure).</summary>
+    public void PauseHeartbeat(bool paused) => Volatile.Write(ref _heartbeatPaused, paused ? 1 : 0);
+
     /// <summary>Records activity (any frame received) for the heartbeat deadline.</summary>
     public void Touch(TimeProvider time) => Volatile.Write(ref _lastActivityTicks, time.GetUtcNow().UtcTicks);
 }

@@ -14,61 +14,58 @@ public sealed partial class DaakiaEngine
         var t = Tenant(tenant);
         var cost = WriteCost(payload.Length, distinct.Count);
         TakeBudget(cost);
-        List<ClientConnection>? toClose = null;
-        ValueTask write;
         Letter letter;
-        lock (t.Gate)
+        try
         {
-            // Sequence and store order are fixed together under the tenant lock, so each inbox is in sequence order
-            // everywhere: in the store, in memory and on the wire.
-            letter = new Letter
+            List<ClientConnection>? toClose = null;
+            ValueTask write;
+            lock (t.Gate)
             {
-                Id = Guid.CreateVersion7(now),
-                Sequence = Interlocked.Increment(ref _sequence),
-                Tenant = tenant,
-                Author = author,
-                Recipients = distinct,
-                Payload = payload,
-                Timestamp = now,
-                ExpiresAt = ttl is { } d ? now + d : _options.DefaultLetterTtl > TimeSpan.Zero ? now + _options.DefaultLetterTtl : null,
-            };
-            try
-            {
-                write = _store.AppendLetterAsync(letter, distinct, _quota, CancellationToken.None);
-            }
-            catch
-            {
-                _writes.Give(cost);
-                throw;
-            }
-
-            // Live delivery does not wait for the commit (a refused or failed write is withdrawn afterwards), but a
-            // write the store refused at once (a quota) is not offered at all.
-            if (!write.IsFaulted)
-            {
-                foreach (var r in distinct)
+                // Sequence and store order are fixed together under the tenant lock, so each inbox is in sequence order
+                // everywhere: in the store, in memory and on the wire.
+                letter = new Letter
                 {
-                    if (t.Clients.TryGetValue(r, out var cs))
+                    Id = Guid.CreateVersion7(now),
+                    Sequence = Interlocked.Increment(ref _sequence),
+                    Tenant = tenant,
+                    Author = author,
+                    Recipients = distinct,
+                    Payload = payload,
+                    Timestamp = now,
+                    ExpiresAt = ttl is { } d ? now + d : _options.DefaultLetterTtl > TimeSpan.Zero ? now + _options.DefaultLetterTtl : null,
+                };
+                write = _store.AppendLetterAsync(letter, distinct, _quota, CancellationToken.None);
+
+                // Live delivery does not wait for the commit: a write that fails or is refused later (SQLite checks quotas
+                // on its writer) is withdrawn from the windows afterwards, though an online recipient may have seen it.
+                // A write the store refused at once is not offered at all.
+                if (!write.IsFaulted)
+                {
+                    foreach (var r in distinct)
                     {
-                        Offer(t, cs, letter, ref toClose);
+                        if (t.Clients.TryGetValue(r, out var cs))
+                        {
+                            Offer(t, cs, letter, ref toClose);
+                        }
                     }
                 }
             }
-        }
 
-        CloseAll(toClose, CloseReason.SlowConsumer);
-        try
-        {
-            await write;
-        }
-        catch
-        {
-            // Not stored: it must not linger in the windows it was offered to (it may have been delivered already).
-            Withdraw(t, letter);
-            throw;
+            CloseAll(toClose, CloseReason.SlowConsumer);
+            try
+            {
+                await write;
+            }
+            catch
+            {
+                // Not stored: it must not linger in the windows it was offered to (it may have been delivered already).
+                Withdraw(t, letter);
+                throw;
+            }
         }
         finally
         {
+            // Whatever happened, the budget taken above is given back exactly once.
             _writes.Give(cost);
         }
 
@@ -113,62 +110,31 @@ public sealed partial class DaakiaEngine
         var t = Tenant(tenant);
         var cost = WriteCost(messageIds.Count * 16, 1);
         TakeBudget(cost);
-        List<ClientConnection>? toClose = null;
-        List<Guid>? later = null;
-        ValueTask<int> write;
-        lock (t.Gate)
-        {
-            try
-            {
-                write = _store.DeleteLettersAsync(tenant, client, messageIds, CancellationToken.None);
-            }
-            catch
-            {
-                _writes.Give(cost);
-                throw;
-            }
-
-            if (t.Clients.TryGetValue(client, out var cs))
-            {
-                // A letter already handed out leaves the window now, so its slot is free at once; if the delete fails it
-                // stays in the store and comes back on reconnect. One not handed out yet (an ack by id, as REST allows)
-                // leaves only once the delete is durable: were it dropped now and the delete failed, it would never come.
-                foreach (var id in messageIds)
-                {
-                    if (cs.IsHandedOut(id))
-                    {
-                        cs.Remove(id);
-                    }
-                    else
-                    {
-                        (later ??= []).Add(id);
-                    }
-                }
-
-                Pump(t, cs, ref toClose);
-            }
-        }
-
-        CloseAll(toClose, CloseReason.SlowConsumer);
         int removed;
         try
         {
-            removed = await write;
-        }
-        finally
-        {
-            _writes.Give(cost);
-        }
-
-        if (later is not null)
-        {
+            List<ClientConnection>? toClose = null;
+            List<Guid>? later = null;
+            ValueTask<int> write;
             lock (t.Gate)
             {
+                write = _store.DeleteLettersAsync(tenant, client, messageIds, CancellationToken.None);
                 if (t.Clients.TryGetValue(client, out var cs))
                 {
-                    foreach (var id in later)
+                    // A letter already handed out leaves the window now, so its slot is free at once; if the delete fails
+                    // it stays in the store and comes back on reconnect. One not handed out yet (an ack by id, as REST
+                    // allows) leaves only once the delete is durable: were it dropped now and the delete failed, it would
+                    // never come.
+                    foreach (var id in messageIds)
                     {
-                        cs.Remove(id);
+                        if (cs.IsHandedOut(id))
+                        {
+                            cs.Remove(id);
+                        }
+                        else
+                        {
+                            (later ??= []).Add(id);
+                        }
                     }
 
                     Pump(t, cs, ref toClose);
@@ -176,6 +142,29 @@ public sealed partial class DaakiaEngine
             }
 
             CloseAll(toClose, CloseReason.SlowConsumer);
+            removed = await write;
+            if (later is not null)
+            {
+                toClose = null;
+                lock (t.Gate)
+                {
+                    if (t.Clients.TryGetValue(client, out var cs))
+                    {
+                        foreach (var id in later)
+                        {
+                            cs.Remove(id);
+                        }
+
+                        Pump(t, cs, ref toClose);
+                    }
+                }
+
+                CloseAll(toClose, CloseReason.SlowConsumer);
+            }
+        }
+        finally
+        {
+            _writes.Give(cost);
         }
 
         _metrics.LettersAcknowledged(removed);
@@ -390,14 +379,9 @@ public sealed partial class DaakiaEngine
         }
 
         cs.LoadFailures = 0;
-        // A short page means the inbox is exhausted only if the byte bound cannot have cut it short.
-        long pageBytes = 0;
-        foreach (var letter in page)
-        {
-            pageBytes += letter.Payload.Length;
-        }
-
-        var full = page.Count >= _options.InboxPageSize || (page.Count > 0 && pageBytes + _options.MaxPayloadBytes > cs.LoadMaxBytes);
+        // Only an empty page proves the inbox exhausted: a short one may have been cut by the byte bound (and a stored
+        // letter may be larger than today's MaxPayloadBytes), so it costs one more read, once, to know.
+        var full = page.Count > 0;
         foreach (var letter in page)
         {
             if (!cs.CanJoin(letter))

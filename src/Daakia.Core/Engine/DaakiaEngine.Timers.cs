@@ -33,7 +33,7 @@ public sealed partial class DaakiaEngine
                 {
                     foreach (var c in cs.Connections)
                     {
-                        if (now - c.LastActivity > c.Heartbeat * _options.MissedHeartbeats)
+                        if (!c.HeartbeatPaused && now - c.LastActivity > c.Heartbeat * _options.MissedHeartbeats)
                         {
                             (late ??= []).Add(c);
                         }

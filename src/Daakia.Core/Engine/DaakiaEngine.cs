@@ -317,7 +317,15 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     {
         EngineLog.ClosingConnection(_logger, c.Id, c.Tenant, c.Client, reason);
         _metrics.ConnectionClosed(reason);
-        c.Target.Close(reason);
+        try
+        {
+            c.Target.Close(reason);
+        }
+        catch (Exception ex)
+        {
+            // An adapter's fault must not leak into the caller's operation (a send whose letter is stored, a timer).
+            EngineLog.CloseFailed(_logger, ex, c.Id);
+        }
     }
 
     private void CloseAll(List<ClientConnection>? connections, CloseReason reason)

@@ -28,4 +28,7 @@ internal static partial class EngineLog
 
     [LoggerMessage(1007, LogLevel.Warning, "The store could not be flushed at shutdown: {Reason}", EventName = "FlushFailed")]
     public static partial void FlushFailed(ILogger logger, string reason);
+
+    [LoggerMessage(1008, LogLevel.Error, "Closing connection {ConnectionId} failed in its adapter", EventName = "CloseFailed")]
+    public static partial void CloseFailed(ILogger logger, Exception exception, ConnectionId connectionId);
 }

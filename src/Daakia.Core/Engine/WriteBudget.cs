@@ -10,7 +10,7 @@ namespace Daakia.Core;
 internal sealed class WriteBudget(long maxBytes, int maxCount)
 {
     private readonly Lock _gate = new();
-    private List<TaskCompletionSource>? _waiters;
+    private TaskCompletionSource? _room;
     private long _bytes;
     private long _count;
     private int _waiting;
@@ -51,18 +51,15 @@ internal sealed class WriteBudget(long maxBytes, int maxCount)
         Interlocked.Decrement(ref _count);
         if (Volatile.Read(ref _waiting) != 0 && !IsSpent)
         {
-            List<TaskCompletionSource>? wake;
+            TaskCompletionSource? wake;
             lock (_gate)
             {
-                wake = _waiters;
-                _waiters = null;
+                wake = _room;
+                _room = null;
                 _waiting = 0;
             }
 
-            foreach (var w in wake ?? [])
-            {
-                w.TrySetResult();
-            }
+            wake?.TrySetResult();
         }
     }
 
@@ -74,21 +71,22 @@ internal sealed class WriteBudget(long maxBytes, int maxCount)
             return ValueTask.CompletedTask;
         }
 
-        TaskCompletionSource waiter;
+        // One completion per spent period, shared by every waiter: a waiter that gives up (its connection closed)
+        // leaves nothing behind.
+        Task room;
         lock (_gate)
         {
             _waiting = 1;
             // Re-checked after announcing the wait: a Give that ran before it saw no waiter, so check its effect here.
             if (!IsSpent)
             {
-                _waiting = _waiters is { Count: > 0 } ? 1 : 0;
+                _waiting = _room is null ? 0 : 1;
                 return ValueTask.CompletedTask;
             }
 
-            waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            (_waiters ??= []).Add(waiter);
+            room = (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
 
-        return new ValueTask(waiter.Task.WaitAsync(cancellationToken));
+        return new ValueTask(room.WaitAsync(cancellationToken));
     }
 }

@@ -203,7 +203,14 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         _outbox.Writer.TryComplete();
         if (abort)
         {
-            _aborted.Cancel();
+            try
+            {
+                _aborted.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The session already ended; there is nothing left to abort.
+            }
         }
     }
 
@@ -270,17 +277,27 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                 {
                     await HandleTextAsync(buffer.AsMemory(0, count));
                 }
-
-                if (Engine.IsWriteBudgetSpent)
-                {
-                    // The server holds as many uncommitted writes as it may: stop reading until the store catches up,
-                    // so the client is slowed by TCP instead of refused.
-                    await Engine.WaitForWriteRoomAsync(token);
-                }
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            if (Engine.IsWriteBudgetSpent)
+            {
+                // The server holds as many uncommitted writes as it may: stop reading (holding no buffer) until the store
+                // catches up, so the client is slowed by TCP instead of refused. Not reading is the server's doing, so
+                // the connection does not count as silent meanwhile.
+                Connection?.PauseHeartbeat(true);
+                try
+                {
+                    await Engine.WaitForWriteRoomAsync(token);
+                }
+                finally
+                {
+                    Connection?.PauseHeartbeat(false);
+                    Connection?.Touch(Context.Time);
+                }
             }
         }
     }
