@@ -31,6 +31,12 @@ internal static class Report
             ["out_of_order"] = outOfOrder,
             ["errors"] = errors,
         });
+        return Verdict(scenario, duplicates, missing, outOfOrder, errors);
+    }
+
+    /// <summary>The process exit code of a run: 1 (and a FAILED line) when any message was lost, duplicated or reordered, or a request failed.</summary>
+    public static int Verdict(string scenario, long duplicates, long missing, long outOfOrder, long errors)
+    {
         if (duplicates == 0 && missing == 0 && outOfOrder == 0 && errors == 0)
         {
             return 0;
@@ -38,6 +44,13 @@ internal static class Report
 
         Console.Error.WriteLine($"{scenario}: FAILED — {duplicates} duplicates, {missing} missing, {outOfOrder} out of order, {errors} errors");
         return 1;
+    }
+
+    /// <summary>A disk-use snapshot of a server: its process's write_bytes and its data directory's size.</summary>
+    public readonly record struct Disk(long WriteBytes, long CancelledBytes, long DirBytes, double CpuSeconds)
+    {
+        public static Disk Read(int? pid, string? dir) =>
+            new(ProcStats.WriteBytes(pid), ProcStats.CancelledWriteBytes(pid), ProcStats.DirectoryBytes(dir), ProcStats.CpuSeconds(pid));
     }
 
     public static void Emit(Dictionary<string, object> result) => Console.WriteLine("RESULT " + JsonSerializer.Serialize(result));
