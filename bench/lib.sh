@@ -71,9 +71,12 @@ start_daakia() {
   DAAKIA_TEXTO="ws://${DAAKIA_HTTP#http://}/v1/texto"
 }
 
-# start_rabbit [extra rabbitmq.conf line …]: a private RabbitMQ node (Debian's rabbitmq-server, installed if missing).
-# Sets RABBITMQ_NODE_PORT, RABBIT_PID (the Erlang VM), RABBIT_VERSION, RABBIT_DIR (its data directory), RABBIT_AMQP.
+# start_rabbit [NAME [extra rabbitmq.conf line …]]: a private RabbitMQ node (Debian's rabbitmq-server, installed if
+# missing) with its files in $work/NAME (default rabbit). Sets RABBITMQ_NODE_PORT, RABBIT_PID (the Erlang VM),
+# RABBIT_WRAPPER_PID, RABBIT_VERSION, RABBIT_DIR (its data directory), RABBIT_AMQP. One node at a time: stop_rabbit first.
 start_rabbit() {
+  local name=${1:-rabbit}
+  [ $# -eq 0 ] || shift
   if ! command -v rabbitmq-server >/dev/null; then
     echo "Installing rabbitmq-server (Debian)…"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -85,27 +88,35 @@ start_rabbit() {
   export RABBITMQ_NODENAME="daakiabench$$@localhost"
   export RABBITMQ_NODE_PORT; RABBITMQ_NODE_PORT=$(free_port)
   export RABBITMQ_DIST_PORT; RABBITMQ_DIST_PORT=$(free_port)
-  export ERL_EPMD_PORT; ERL_EPMD_PORT=$(free_port)
-  export RABBITMQ_MNESIA_BASE="$work/rabbit/mnesia"
-  export RABBITMQ_LOG_BASE="$work/rabbit/log"
-  export RABBITMQ_CONFIG_FILE="$work/rabbit/rabbitmq.conf"
-  export RABBITMQ_ENABLED_PLUGINS_FILE="$work/rabbit/enabled_plugins"
-  export ERL_CRASH_DUMP="$work/rabbit/erl_crash.dump"
-  mkdir -p "$work/rabbit" "$RABBITMQ_MNESIA_BASE"
+  # One epmd for every node of the run (the cleanup stops the one on this port).
+  export ERL_EPMD_PORT; ERL_EPMD_PORT=${ERL_EPMD_PORT:-$(free_port)}
+  export RABBITMQ_MNESIA_BASE="$work/$name/mnesia"
+  export RABBITMQ_LOG_BASE="$work/$name/log"
+  export RABBITMQ_CONFIG_FILE="$work/$name/rabbitmq.conf"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$work/$name/enabled_plugins"
+  export ERL_CRASH_DUMP="$work/$name/erl_crash.dump"
+  mkdir -p "$work/$name" "$RABBITMQ_MNESIA_BASE"
   echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   printf 'listeners.tcp.default = 127.0.0.1:%s\nloopback_users = none\n' "$RABBITMQ_NODE_PORT" > "$RABBITMQ_CONFIG_FILE"
   for line in "$@"; do echo "$line" >> "$RABBITMQ_CONFIG_FILE"; done
   # Debian's wrapper drops root to the rabbitmq user: it must own the node's directories.
   chmod 755 "$work"
-  id rabbitmq >/dev/null 2>&1 && chown -R rabbitmq:rabbitmq "$work/rabbit" "$HOME"
-  rabbitmq-server > "$work/rabbit.out" 2>&1 &
-  pids+=($!)
+  id rabbitmq >/dev/null 2>&1 && chown -R rabbitmq:rabbitmq "$work/$name" "$HOME"
+  rabbitmq-server > "$work/$name.out" 2>&1 &
+  RABBIT_WRAPPER_PID=$!
+  pids+=("$RABBIT_WRAPPER_PID")
   wait_port "$RABBITMQ_NODE_PORT" 120
   RABBIT_PID=$(ss -ltnp 2>/dev/null | grep ":$RABBITMQ_NODE_PORT " | grep -o "pid=[0-9]*" | head -n1 | cut -d= -f2 || true)
   [ -n "$RABBIT_PID" ] || echo "warning: RabbitMQ pid not found; its CPU and disk writes will read 0" >&2
   RABBIT_VERSION=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo unknown)
   RABBIT_DIR="$RABBITMQ_MNESIA_BASE"
   RABBIT_AMQP="amqp://guest:guest@127.0.0.1:$RABBITMQ_NODE_PORT/"
+}
+
+# Stops the node start_rabbit started (its own way, then its wrapper process).
+stop_rabbit() {
+  rabbitmqctl -n "$RABBITMQ_NODENAME" stop >/dev/null 2>&1 || true
+  stop_pid "$RABBIT_WRAPPER_PID"
 }
 
 # start_nats: a private nats-server (Debian's, installed if missing) with JetStream on, file storage in $work/nats.

@@ -36,6 +36,9 @@ internal static class DirectScenario
             senders[i] = await WsSender.ConnectAsync(wire, url, $"lt-s-{run}-{i}", receivers[i].Id, messages, payload, window, ackLatency, tenant);
         }
 
+        // With --metrics (the server's /metrics URL): lock contentions during the run (the runtime's monitor and Lock count).
+        var metrics = args.String("metrics", "");
+        var contentionsBefore = await ServerMetrics.ReadAsync(metrics, "system_runtime_dotnet_monitor_lock_contentions");
         var cpuBefore = ProcStats.CpuSeconds(pid);
         var clock = Stopwatch.StartNew();
         var done = Task.WhenAll(senders.Select(s => s.RunAsync()).Concat(receivers.Select(r => r.Completed)));
@@ -46,8 +49,17 @@ internal static class DirectScenario
 
         clock.Stop();
         var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;
+        var contentionsAfter = await ServerMetrics.ReadAsync(metrics, "system_runtime_dotnet_monitor_lock_contentions");
         var received = receivers.Sum(r => (long)r.Distinct);
-        var exit = Report.Throughput(name, received, clock.Elapsed, receiveLatency, ackLatency, cpu,
+        var extra = new Dictionary<string, object>();
+        if (contentionsBefore is { } c0 && contentionsAfter is { } c1)
+        {
+            extra["lock_contentions"] = c1 - c0;
+            extra["lock_contentions_per_1k_msgs"] = Math.Round((c1 - c0) * 1000 / Math.Max(1, received), 1);
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{name}: server lock contentions {c1 - c0} = {(c1 - c0) * 1000 / Math.Max(1, received):0.0} per 1,000 messages"));
+        }
+
+        var exit = Report.Throughput(name, received, clock.Elapsed, receiveLatency, ackLatency, cpu, extra: extra,
             duplicates: receivers.Sum(r => (long)r.Duplicates),
             missing: (long)pairs * messages - received,
             outOfOrder: receivers.Sum(r => (long)r.OutOfOrder),

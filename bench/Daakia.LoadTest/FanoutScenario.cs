@@ -27,6 +27,8 @@ internal static class FanoutScenario
         var dir = args.String("dir", "");
         var tenant = args.String("tenant", "") is { Length: > 0 } t ? t : null;
         var name = args.String("label", "fanout-durable");
+        // --drain 0 leaves the letters in the store (to inspect the data directory) and checks only the sends.
+        var drain = args.Int("drain", 1) != 0;
         var run = Guid.NewGuid().ToString("N")[..8];
         var ids = Enumerable.Range(0, inboxes).Select(i => string.Create(CultureInfo.InvariantCulture, $"fo{run}-{i}")).ToArray();
         var chunks = (inboxes + perSend - 1) / perSend;
@@ -104,6 +106,13 @@ internal static class FanoutScenario
         var afterSend = Report.Disk.Read(pid, dir);
         var filesAfterSend = Files(dir);
         await reader;
+        if (!drain)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{name}: send {messages} msgs ({(long)messages * inboxes} letters) in {sendTime.TotalSeconds:0.00} s; write_bytes {Mib(afterSend.WriteBytes - before.WriteBytes)} MiB; data dir +{Mib(afterSend.DirBytes - before.DirBytes)} MiB; files {filesAfterSend}; not drained"));
+            await sender.CloseAsync();
+            return Report.Verdict(name, 0, 0, 0, sendErrors + replied.Count(r => !r));
+        }
 
         // --- drain: every receiver connects at once (P at a time) and acks each letter ---
         var ignored = new Latencies();

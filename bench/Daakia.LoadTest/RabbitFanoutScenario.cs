@@ -24,11 +24,12 @@ internal static class RabbitFanoutScenario
         var connectionCount = args.Int("connections", 20);
         var pid = args.OptionalInt("pid");
         var dir = args.String("dir", "");
+        var name = args.String("label", "rabbit-fanout");
         var run = Guid.NewGuid().ToString("N")[..8];
         var exchange = $"lt-fx-{run}";
         var names = Enumerable.Range(0, queues).Select(i => string.Create(CultureInfo.InvariantCulture, $"fo{run}-{i}")).ToArray();
         var factory = new ConnectionFactory { Uri = uri };
-        Console.WriteLine($"rabbit-fanout: {messages} messages × {queues} durable queues (fanout exchange), ~{payload} B persistent, confirms, window {window}, {uri.Host}:{uri.Port}");
+        Console.WriteLine($"{name}: {messages} messages × {queues} durable queues (fanout exchange), ~{payload} B persistent, confirms, window {window}, {uri.Host}:{uri.Port}");
 
         await using var setup = await factory.CreateConnectionAsync();
         await using var admin = await setup.CreateChannelAsync();
@@ -136,7 +137,7 @@ internal static class RabbitFanoutScenario
         var drained = Task.WhenAll(done.Select(d => d.Task));
         if (await Task.WhenAny(drained, Task.Delay(TimeSpan.FromMinutes(5))) != drained)
         {
-            Console.WriteLine("rabbit-fanout: drain timed out after 5 minutes");
+            Console.WriteLine($"{name}: drain timed out after 5 minutes");
         }
 
         var drainTime = clock.Elapsed;
@@ -169,12 +170,12 @@ internal static class RabbitFanoutScenario
         var sendGrowth = afterSend.DirBytes - before.DirBytes;
         var (a50, a99, _) = ackLatency.Summary();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"rabbit-fanout: send {messages} msgs ({letters} queue entries) in {sendTime.TotalSeconds:0.00} s = {messages / sendTime.TotalSeconds:0.0} msg/s = {letters / sendTime.TotalSeconds:0} entries/s; publish→confirm p50 {a50:0.0} ms p99 {a99:0.0} ms; write_bytes {sendWrite / 1048576.0:0.0} MiB = {sendWrite / (double)messages / 1024:0.0} KiB/msg; data dir +{sendGrowth / 1048576.0:0.0} MiB = {sendGrowth / (double)messages / 1024:0.0} KiB/msg"));
+            $"{name}: send {messages} msgs ({letters} queue entries) in {sendTime.TotalSeconds:0.00} s = {messages / sendTime.TotalSeconds:0.0} msg/s = {letters / sendTime.TotalSeconds:0} entries/s; publish→confirm p50 {a50:0.0} ms p99 {a99:0.0} ms; write_bytes {sendWrite / 1048576.0:0.0} MiB = {sendWrite / (double)messages / 1024:0.0} KiB/msg; data dir +{sendGrowth / 1048576.0:0.0} MiB = {sendGrowth / (double)messages / 1024:0.0} KiB/msg"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"rabbit-fanout: drain {received} messages from {queues} queues in {drainTime.TotalSeconds:0.00} s (consumers attached in {connectTime.TotalSeconds:0.00} s) = {received / drainTime.TotalSeconds:0} msg/s; write_bytes {drainWrite / 1048576.0:0.0} MiB; left in queues after the consumers closed: {left}"));
+            $"{name}: drain {received} messages from {queues} queues in {drainTime.TotalSeconds:0.00} s (consumers attached in {connectTime.TotalSeconds:0.00} s) = {received / drainTime.TotalSeconds:0} msg/s; write_bytes {drainWrite / 1048576.0:0.0} MiB; left in queues after the consumers closed: {left}"));
         Report.Emit(new Dictionary<string, object>
         {
-            ["scenario"] = "rabbit-fanout",
+            ["scenario"] = name,
             ["messages"] = messages,
             ["inboxes"] = queues,
             ["send_msgs_per_sec"] = Math.Round(messages / sendTime.TotalSeconds, 1),
@@ -192,7 +193,7 @@ internal static class RabbitFanoutScenario
             ["drain_write_bytes_per_letter"] = Math.Round(drainWrite / (double)Math.Max(1, received)),
             ["dir_bytes_after_drain"] = afterDrain.DirBytes,
         });
-        var exit = Report.Verdict("rabbit-fanout", duplicates, letters - received, outOfOrder, errors + left);
+        var exit = Report.Verdict(name, duplicates, letters - received, outOfOrder, errors + left);
         foreach (var queue in names)
         {
             await admin.QueueDeleteAsync(queue);
