@@ -12,8 +12,11 @@ internal interface IDirectWire
     /// <summary>The default endpoint path (<c>/v1/ws</c>, <c>/v1/texto</c>).</summary>
     string DefaultPath { get; }
 
-    /// <summary>Connects and identifies; <paramref name="name"/> is a hint the protocol may ignore (texto makes its own ids).</summary>
-    Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name);
+    /// <summary>
+    /// Connects and identifies; <paramref name="name"/> is a hint the protocol may ignore (texto makes its own ids), and
+    /// <paramref name="tenant"/> (null: the server's default) one it may refuse (texto has no tenants).
+    /// </summary>
+    Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name, string? tenant = null);
 
     /// <summary>The frame that sends message <paramref name="sequence"/> with request id <paramref name="requestId"/> (1-based).</summary>
     string SendFrame(string self, int requestId, string recipient, long sentAt, int sequence, string pad);
@@ -23,6 +26,9 @@ internal interface IDirectWire
 
     /// <summary>Reads a delivered message: its id (to ack), the timestamp and sequence the sender put in it.</summary>
     ReplyKind ParseDelivery(ReadOnlySpan<byte> frame, out string? messageId, out long sentAt, out int sequence);
+
+    /// <summary>How many letters a reply to the receiver's ack confirms removed (-1: not such a reply; texto's acks get none).</summary>
+    int ParseAckReply(ReadOnlySpan<byte> frame);
 
     /// <summary>The frame that acknowledges one delivered message (<paramref name="ackId"/> counts this client's acks).</summary>
     string AckFrame(string self, int ackId, string messageId);

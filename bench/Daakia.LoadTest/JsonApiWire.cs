@@ -13,13 +13,14 @@ internal sealed class JsonApiWire : IDirectWire
 
     public string DefaultPath => "/v1/ws";
 
-    public async Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name) => (await HelloAsync(url, name), name);
+    public async Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name, string? tenant = null) => (await HelloAsync(url, name, tenant), name);
 
-    /// <summary>Connects and says hello as <paramref name="author"/>.</summary>
-    public static async Task<WsClient> HelloAsync(Uri url, string author)
+    /// <summary>Connects and says hello as <paramref name="author"/>, in <paramref name="tenant"/> (null: the server's first open tenant).</summary>
+    public static async Task<WsClient> HelloAsync(Uri url, string author, string? tenant = null)
     {
         var client = await WsClient.ConnectAsync(url);
-        await client.SendNowAsync($"{{\"id\":0,\"type\":\"hello\",\"author\":\"{author}\",\"heartbeat\":300}}");
+        var tenantField = tenant is null ? "" : $",\"tenant\":\"{tenant}\"";
+        await client.SendNowAsync($"{{\"id\":0,\"type\":\"hello\",\"author\":\"{author}\"{tenantField},\"heartbeat\":300}}");
         var reply = await client.ReceiveMessageAsync() ?? throw new IOException("The server closed the connection after hello.");
         if (!Encoding.UTF8.GetString(reply.Span).Contains("\"ack\"", StringComparison.Ordinal))
         {
@@ -73,6 +74,43 @@ internal sealed class JsonApiWire : IDirectWire
         }
 
         return haveId ? kind : ReplyKind.Other;
+    }
+
+    public int ParseAckReply(ReadOnlySpan<byte> frame)
+    {
+        // {"type":"ack","id":7,"acknowledged":1}: only the reply to an ack carries "acknowledged".
+        var reader = new Utf8JsonReader(frame);
+        var isAck = false;
+        var acknowledged = -1;
+        while (reader.Read())
+        {
+            if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
+            {
+                continue;
+            }
+
+            if (reader.ValueTextEquals("type"u8))
+            {
+                reader.Read();
+                isAck = reader.ValueTextEquals("ack"u8);
+                if (!isAck)
+                {
+                    return -1;
+                }
+            }
+            else if (reader.ValueTextEquals("acknowledged"u8))
+            {
+                reader.Read();
+                acknowledged = reader.TokenType == JsonTokenType.Number ? reader.GetInt32() : -1;
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        return isAck ? acknowledged : -1;
     }
 
     public ReplyKind ParseDelivery(ReadOnlySpan<byte> frame, out string? messageId, out long sentAt, out int sequence)

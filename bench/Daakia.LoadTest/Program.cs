@@ -1,11 +1,12 @@
 using Daakia.LoadTest;
 
 // dotnet run -c Release --project bench/Daakia.LoadTest -- <scenario> [--key value …]
-// Scenarios: ws-direct, texto-direct, rabbit-direct, ws-idle, fsync. Exits non-zero when a throughput scenario
-// loses, duplicates or reorders a message, or a send fails.
+// Scenarios: ws-direct, texto-direct, rabbit-direct, nats-direct, fanout-durable, rabbit-fanout, texto-stress,
+// ws-idle, texto-idle, fsync. Exits non-zero when a throughput scenario loses, duplicates or reorders a message, or a
+// send fails.
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|ws-idle|fsync> [--key value …]");
+    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|nats-direct|fanout-durable|rabbit-fanout|texto-stress|ws-idle|texto-idle|fsync> [--key value …]");
     return 2;
 }
 
@@ -15,7 +16,12 @@ return args[0] switch
     "ws-direct" => await DirectScenario.RunAsync(options, JsonApiWire.Instance),
     "texto-direct" => await DirectScenario.RunAsync(options, TextoWire.Instance),
     "rabbit-direct" => await RabbitDirectScenario.RunAsync(options),
+    "nats-direct" => await NatsDirectScenario.RunAsync(options),
+    "fanout-durable" => await FanoutScenario.RunAsync(options),
+    "rabbit-fanout" => await RabbitFanoutScenario.RunAsync(options),
+    "texto-stress" => await TextoStressScenario.RunAsync(options),
     "ws-idle" => await WsIdleScenario.RunAsync(options),
+    "texto-idle" => await WsIdleScenario.RunAsync(options, texto: true),
     "fsync" => FsyncScenario.Run(options),
     _ => throw new ArgumentException($"unknown scenario '{args[0]}'"),
 };

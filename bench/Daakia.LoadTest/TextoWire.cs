@@ -18,7 +18,19 @@ internal sealed class TextoWire : IDirectWire
 
     public string DefaultPath => "/v1/texto";
 
-    public async Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name)
+    public async Task<(WsClient Client, string Id)> ConnectAsync(Uri url, string name, string? tenant = null)
+    {
+        if (tenant is not null)
+        {
+            throw new ArgumentException("texto clients live in the default tenant; --tenants does not apply to texto-direct.", nameof(tenant));
+        }
+
+        var (client, clientId) = await GreetAsync(url);
+        return (client, clientId);
+    }
+
+    /// <summary>Connects and reads the server's <c>connection</c> greeting: the socket and the id the server gave it.</summary>
+    public static async Task<(WsClient Client, string Id)> GreetAsync(Uri url)
     {
         var client = await WsClient.ConnectAsync(url);
         var greeting = await client.ReceiveMessageAsync() ?? throw new IOException("The server closed the connection before its greeting.");
@@ -39,6 +51,8 @@ internal sealed class TextoWire : IDirectWire
 
     public string AckFrame(string self, int ackId, string messageId) =>
         $"{{\"client_id\":\"{self}\",\"id\":\"{messageId}\",\"kind\":\"ack\",\"data\":null}}";
+
+    public int ParseAckReply(ReadOnlySpan<byte> frame) => -1;
 
     public ReplyKind ParseReply(ReadOnlySpan<byte> frame, out int requestId)
     {

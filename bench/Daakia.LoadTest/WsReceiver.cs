@@ -17,6 +17,7 @@ internal sealed class WsReceiver : IAsyncDisposable
     private readonly bool[] _seen;
     private readonly Latencies _latency;
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _acksConfirmed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _loop;
     private int _ackId;
     private int _highest = -1;
@@ -47,9 +48,15 @@ internal sealed class WsReceiver : IAsyncDisposable
 
     public Task Completed => _completed.Task;
 
-    public static async Task<WsReceiver> ConnectAsync(IDirectWire wire, Uri url, string name, int messages, Latencies latency)
+    /// <summary>Letters the server confirmed removed in its replies to this receiver's acks (the JSON API replies; texto does not).</summary>
+    public int AcksConfirmed { get; private set; }
+
+    /// <summary>Completes once the server has confirmed an ack for every expected message (or the connection ended).</summary>
+    public Task AllAcksConfirmed => _acksConfirmed.Task;
+
+    public static async Task<WsReceiver> ConnectAsync(IDirectWire wire, Uri url, string name, int messages, Latencies latency, string? tenant = null)
     {
-        var (client, id) = await wire.ConnectAsync(url, name);
+        var (client, id) = await wire.ConnectAsync(url, name, tenant);
         return new(client, wire, id, messages, latency);
     }
 
@@ -62,6 +69,11 @@ internal sealed class WsReceiver : IAsyncDisposable
                 var kind = _wire.ParseDelivery(message.Span, out var messageId, out var sentAt, out var sequence);
                 if (kind == ReplyKind.Other)
                 {
+                    if (_wire.ParseAckReply(message.Span) is > 0 and var confirmed && (AcksConfirmed += confirmed) >= _seen.Length)
+                    {
+                        _acksConfirmed.TrySetResult();
+                    }
+
                     continue;
                 }
 
@@ -103,6 +115,7 @@ internal sealed class WsReceiver : IAsyncDisposable
 
         _acks.Writer.TryComplete();
         _completed.TrySetResult();
+        _acksConfirmed.TrySetResult();
     }
 
     private async Task AckLoopAsync()

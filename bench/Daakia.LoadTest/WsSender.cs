@@ -37,9 +37,9 @@ internal sealed class WsSender : IAsyncDisposable
     /// <summary>Sends answered with an error, and replies that answer no outstanding send.</summary>
     public int Errors { get; private set; }
 
-    public static async Task<WsSender> ConnectAsync(IDirectWire wire, Uri url, string name, string recipient, int messages, int payload, int window, Latencies ackLatency)
+    public static async Task<WsSender> ConnectAsync(IDirectWire wire, Uri url, string name, string recipient, int messages, int payload, int window, Latencies ackLatency, string? tenant = null)
     {
-        var (client, self) = await wire.ConnectAsync(url, name);
+        var (client, self) = await wire.ConnectAsync(url, name, tenant);
         return new(client, wire, self, recipient, messages, payload, window, ackLatency);
     }
 
