@@ -20,6 +20,10 @@ public sealed class TopicNamesTests
     [InlineData("a/b", "a/c", false)]
     [InlineData("a//c", "a//c", true)]
     [InlineData("a/+/c", "a//c", true)]
+    [InlineData("+/#", "a", true)]
+    [InlineData("a/+", "a", false)]
+    [InlineData("a/+", "a/", true)]
+    [InlineData("+/+", "/", true)]
     public void Matches_FollowsMqttWildcardRules(string filter, string topic, bool expected) =>
         Assert.Equal(expected, TopicNames.Matches(filter, topic));
 
@@ -46,6 +50,51 @@ public sealed class TopicNamesTests
         Assert.True(TopicNames.IsValidName("a/b", Options, out _));
         Assert.True(TopicNames.IsValidFilter("a/+/#", Options, out _));
     }
+
+    [Theory]
+    [InlineData("$share/g/a/+", "g", "a/+")]
+    [InlineData("$share/g/#", "g", "#")]
+    [InlineData("$share/group-1/$presence/+", "group-1", "$presence/+")]
+    [InlineData("$share/g//", "g", "/")]
+    public void TrySplitShared_SharedFilters_GiveShareNameAndTopicFilter(string filter, string group, string topicFilter)
+    {
+        Assert.True(TopicNames.IsValidFilter(filter, Options, out _));
+        Assert.True(TopicNames.TrySplitShared(filter, out var g, out var tf));
+        Assert.Equal(group, g);
+        Assert.Equal(topicFilter, tf);
+    }
+
+    [Theory]
+    [InlineData("a/b")]
+    [InlineData("$share")]
+    [InlineData("$shared/g/a")]
+    [InlineData("$presence/+")]
+    public void TrySplitShared_OtherFilters_AreNotShared(string filter)
+    {
+        Assert.True(TopicNames.IsValidFilter(filter, Options, out _));
+        Assert.False(TopicNames.TrySplitShared(filter, out var g, out var tf));
+        Assert.Null(g);
+        Assert.Equal(filter, tf);
+    }
+
+    [Theory]
+    [InlineData("$share/")]
+    [InlineData("$share//a")]
+    [InlineData("$share/g")]
+    [InlineData("$share/g/")]
+    [InlineData("$share/g+/a")]
+    [InlineData("$share/#/a")]
+    [InlineData("$share/g/a#")]
+    [InlineData("$share/g/a/b/c/d/e")]
+    public void IsValidFilter_MalformedSharedFilters_AreRejectedWithAReason(string filter)
+    {
+        Assert.False(TopicNames.IsValidFilter(filter, Options, out var error));
+        Assert.False(string.IsNullOrEmpty(error));
+    }
+
+    [Fact]
+    public void IsValidFilter_TheSharePrefix_DoesNotCountAgainstTheLevelLimit() =>
+        Assert.True(TopicNames.IsValidFilter("$share/g/a/b/c/d", Options, out _));
 
     [Theory]
     [InlineData("alice", true)]

@@ -4,10 +4,10 @@ namespace Daakia.Core;
 /// One live transport session of a client, as the core tracks it. Made by <see cref="DaakiaEngine.ConnectAsync"/>;
 /// the adapter passes it back to every operation and calls <see cref="Touch"/> on every frame it receives.
 /// </summary>
-public sealed class ClientConnection
+public sealed class ClientConnection : ISubscriber
 {
     private long _lastActivityTicks;
-    private HashSet<string>? _subscriptions;
+    private Dictionary<string, Subscription>? _subscriptions;
 
     internal ClientConnection(TenantId tenant, ClientId client, string protocol, IDeliveryTarget target, TimeSpan heartbeat, DateTimeOffset now)
     {
@@ -74,8 +74,8 @@ public sealed class ClientConnection
     internal bool HasRoom(int size, int maxCount, long maxBytes) =>
         Inflight == 0 || (Inflight < maxCount && InflightBytes + size <= maxBytes);
 
-    /// <summary>Topic filters of this connection; made on the first subscribe (most connections never subscribe).</summary>
-    internal HashSet<string> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
+    /// <summary>Subscriptions of this connection by filter; made on the first subscribe (most connections never subscribe).</summary>
+    internal Dictionary<string, Subscription> Subscriptions => _subscriptions ??= new(StringComparer.Ordinal);
 
     internal bool HasSubscriptions => _subscriptions is { Count: > 0 };
 
@@ -86,6 +86,10 @@ public sealed class ClientConnection
 
     /// <summary>Marks that the adapter stopped (or resumed) reading on the server's behalf (backpressure).</summary>
     public void PauseHeartbeat(bool paused) => Volatile.Write(ref _heartbeatPaused, paused ? 1 : 0);
+
+    // The protocol adapter renders a publication the same way whichever of its subscriptions matched; an adapter that
+    // needs them (MQTT's QoS and subscription identifiers) will get them through its delivery target.
+    bool ISubscriber.TryPublish(Publication publication, ReadOnlySpan<Subscription> matched) => Target.TryPublish(publication);
 
     /// <summary>Records activity (any frame received) for the heartbeat deadline.</summary>
     public void Touch(TimeProvider time) => Volatile.Write(ref _lastActivityTicks, time.GetUtcNow().UtcTicks);

@@ -1,15 +1,49 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+
 namespace Daakia.Core;
 
 public sealed partial class DaakiaEngine
 {
-    /// <summary>Adds topic filters (MQTT wildcards) to a connection. Validates all before adding any.</summary>
+    /// <summary>Adds topic filters (MQTT wildcards, <c>$share/{group}/{filter}</c>) with default options (QoS 0).</summary>
     public void Subscribe(ClientConnection connection, IReadOnlyList<string> filters)
     {
-        foreach (var f in filters)
+        var requests = new SubscriptionRequest[filters.Count];
+        for (var i = 0; i < requests.Length; i++)
         {
-            if (!TopicNames.IsValidFilter(f, _options, out var error))
+            requests[i] = new SubscriptionRequest(filters[i]);
+        }
+
+        Subscribe(connection, requests);
+    }
+
+    /// <summary>
+    /// Adds subscriptions to a connection; a filter it already has gets the new options (MQTT-3.8.4-3). Validates all
+    /// before adding any. Returns, per request, whether the subscription is new (retain handling 1 needs it).
+    /// </summary>
+    public bool[] Subscribe(ClientConnection connection, IReadOnlyList<SubscriptionRequest> requests)
+    {
+        foreach (var r in requests)
+        {
+            if (!TopicNames.IsValidFilter(r.Filter, _options, out var error)
+                || !r.Options.IsValid(r.Filter.StartsWith(TopicNames.SharePrefix, StringComparison.Ordinal), out error))
             {
                 throw DaakiaException.Invalid(error!);
+            }
+        }
+
+        // A filter named twice in one request counts once (the later options win): isNew starts as "first named here".
+        var isNew = new bool[requests.Count];
+        if (requests.Count == 1)
+        {
+            isNew[0] = true;
+        }
+        else
+        {
+            var named = new HashSet<string>(requests.Count, StringComparer.Ordinal);
+            for (var i = 0; i < requests.Count; i++)
+            {
+                isNew[i] = named.Add(requests[i].Filter);
             }
         }
 
@@ -21,25 +55,37 @@ public sealed partial class DaakiaEngine
                 throw new DaakiaException(DaakiaErrorCode.Unavailable, "The connection is closed.");
             }
 
+            var subscriptions = connection.Subscriptions;
             var adding = 0;
-            foreach (var f in filters)
+            for (var i = 0; i < requests.Count; i++)
             {
-                adding += connection.Subscriptions.Contains(f) ? 0 : 1;
+                isNew[i] = isNew[i] && !subscriptions.ContainsKey(requests[i].Filter);
+                adding += isNew[i] ? 1 : 0;
             }
 
-            if (connection.Subscriptions.Count + adding > _options.MaxSubscriptionsPerConnection)
+            if (subscriptions.Count + adding > _options.MaxSubscriptionsPerConnection)
             {
                 throw new DaakiaException(DaakiaErrorCode.LimitExceeded, $"At most {_options.MaxSubscriptionsPerConnection} subscriptions per connection.");
             }
 
-            foreach (var f in filters)
+            foreach (var r in requests)
             {
-                if (connection.Subscriptions.Add(f))
+                if (!subscriptions.TryGetValue(r.Filter, out var old))
                 {
-                    t.Topics.Add(f, connection);
+                    var s = new Subscription(connection, r.Filter, r.Options);
+                    subscriptions.Add(r.Filter, s);
+                    t.Topics.Add(s);
+                }
+                else if (old.Options != r.Options)
+                {
+                    var s = new Subscription(connection, r.Filter, r.Options);
+                    subscriptions[r.Filter] = s;
+                    t.Topics.Replace(old, s);
                 }
             }
         }
+
+        return isNew;
     }
 
     /// <summary>Removes topic filters from a connection; unknown filters are ignored.</summary>
@@ -50,17 +96,17 @@ public sealed partial class DaakiaEngine
         {
             foreach (var f in filters)
             {
-                if (connection.Subscriptions.Remove(f))
+                if (connection.HasSubscriptions && connection.Subscriptions.Remove(f, out var s))
                 {
-                    t.Topics.Remove(f, connection);
+                    t.Topics.Remove(s);
                 }
             }
         }
     }
 
     /// <summary>
-    /// Publishes to a topic (non-durable): every connection subscribed now gets it once. Topics starting with
-    /// <c>$</c> are the server's. Returns the number of connections it was queued for.
+    /// Publishes to a topic (non-durable): every connection subscribed now gets it once, and each shared subscription
+    /// group once. Topics starting with <c>$</c> are the server's. Returns the number of connections it was queued for.
     /// </summary>
     public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload)
     {
@@ -91,25 +137,112 @@ public sealed partial class DaakiaEngine
         return Route(Tenant(tenant), publication);
     }
 
+    /// <summary>
+    /// Hands a publication to everything subscribed: each subscriber once, with all its matching subscriptions; each
+    /// shared group once, to the next member in turn that has room. Reads the route cache without locking.
+    /// </summary>
     private int Route(TenantState t, Publication publication)
     {
-        var subscribers = t.Topics.Match(publication.Topic);
+        var match = t.Topics.Match(publication.Topic);
         var queued = 0;
-        foreach (var c in subscribers)
+        if (match.OnePerSubscriber is { } single && !match.HasNoLocal)
         {
-            if (c.Target.TryPublish(publication))
+            // The usual shape: one matching subscription per subscriber.
+            var owners = match.Owners;
+            for (var i = 0; i < owners.Length; i++)
             {
-                queued++;
+                queued += Offer(owners[i], publication, new ReadOnlySpan<Subscription>(in single[i]));
             }
-            else
+        }
+        else
+        {
+            for (var i = 0; i < match.SubscriberCount; i++)
             {
-                // Publications are at-most-once: a full outbox drops this one and counts it (the slow-consumer policy
-                // for QoS 0); letters, which are durable, are bounded by the in-flight window instead.
-                _metrics.PublicationDropped();
+                var subscriber = match.Subscriber(i);
+                var matched = match.Subscriptions(i);
+                queued += match.HasNoLocal && publication.Author == subscriber.Client
+                    ? OfferLocal(subscriber, publication, matched)
+                    : Offer(subscriber, publication, matched);
             }
+        }
+
+        foreach (var group in match.Groups)
+        {
+            queued += OfferShared(group, publication);
         }
 
         _metrics.Publication();
         return queued;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Offer(ISubscriber subscriber, Publication publication, ReadOnlySpan<Subscription> matched)
+    {
+        if (subscriber.TryPublish(publication, matched))
+        {
+            return 1;
+        }
+
+        // Publications are at-most-once: a full outbox drops this one and counts it (the slow-consumer policy for QoS 0);
+        // letters, which are durable, are bounded by the in-flight window instead.
+        _metrics.PublicationDropped();
+        return 0;
+    }
+
+    /// <summary>The publisher's own client is a subscriber: its no-local subscriptions do not count (MQTT-3.8.3-3).</summary>
+    private int OfferLocal(ISubscriber subscriber, Publication publication, ReadOnlySpan<Subscription> matched)
+    {
+        var kept = 0;
+        foreach (var s in matched)
+        {
+            kept += s.Options.NoLocal ? 0 : 1;
+        }
+
+        if (kept == matched.Length || kept == 0)
+        {
+            return kept == 0 ? 0 : Offer(subscriber, publication, matched);
+        }
+
+        var rented = ArrayPool<Subscription>.Shared.Rent(kept);
+        try
+        {
+            var n = 0;
+            foreach (var s in matched)
+            {
+                if (!s.Options.NoLocal)
+                {
+                    rented[n++] = s;
+                }
+            }
+
+            return Offer(subscriber, publication, rented.AsSpan(0, n));
+        }
+        finally
+        {
+            ArrayPool<Subscription>.Shared.Return(rented, clearArray: true);
+        }
+    }
+
+    /// <summary>One member of the group gets it: the next in turn, or the one after it when that one's outbox is full.</summary>
+    private int OfferShared(SharedGroup group, Publication publication)
+    {
+        var members = group.Members;
+        if (members.Length == 0)
+        {
+            return 0;
+        }
+
+        var start = group.NextStart(members.Length);
+        for (var k = 0; k < members.Length; k++)
+        {
+            var i = (start + k) % members.Length;
+            if (members[i].Owner.TryPublish(publication, members.AsSpan(i, 1)))
+            {
+                return 1;
+            }
+        }
+
+        _metrics.PublicationDropped();
+        return 0;
     }
 }

@@ -225,9 +225,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             Interlocked.Decrement(ref _connectionCount);
             if (connection.HasSubscriptions)
             {
-                foreach (var filter in connection.Subscriptions)
+                foreach (var subscription in connection.Subscriptions.Values)
                 {
-                    t.Topics.Remove(filter, connection);
+                    t.Topics.Remove(subscription);
                 }
 
                 connection.Subscriptions.Clear();
