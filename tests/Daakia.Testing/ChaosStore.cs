@@ -59,15 +59,6 @@ public sealed class ChaosStore : IDaakiaStore
     /// <summary>Calls whose tasks have not completed yet.</summary>
     public long Outstanding => Interlocked.Read(ref _outstanding);
 
-    /// <summary>Completes once no call is outstanding.</summary>
-    public async Task IdleAsync()
-    {
-        while (Outstanding > 0)
-        {
-            await Task.Delay(1);
-        }
-    }
-
     public ValueTask OpenAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 
     public async ValueTask FlushAsync(CancellationToken cancellationToken = default) => await Write("flush", () => true);
