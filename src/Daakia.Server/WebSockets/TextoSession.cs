@@ -145,23 +145,9 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
 
     private async Task CompleteSendAsync(ClientId from, string? id, ValueTask<SendReceipt> send)
     {
-        try
+        if (await CompleteAsync(id, send.AsTask(), "send", "The message could not be stored; it was not accepted."))
         {
-            await send;
             Send(Frame(from, id, "ack", null));
-        }
-        catch (DaakiaException ex)
-        {
-            Error(id, TextoErrors.For(ex.Code), ex.Message);
-        }
-        catch (Exception ex)
-        {
-            SessionLog.RequestFailed(Context.Logger, ex, "send");
-            Error(id, TextoErrors.Internal, "The message could not be stored; it was not accepted.");
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _outstanding);
         }
     }
 
@@ -184,11 +170,19 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
     /// texto's ack has no reply (seed 003), so only a failure is reported: an <c>error</c> frame carrying the ack's id
     /// (the message id). The message stays in the inbox and is delivered again when the identity next connects.
     /// </summary>
-    private async Task CompleteAckAsync(string id, ValueTask<int> ack)
+    private Task<bool> CompleteAckAsync(string id, ValueTask<int> ack) =>
+        CompleteAsync(id, ack.AsTask(), "ack", "The ack could not be stored; the message will be delivered again.");
+
+    /// <summary>
+    /// Waits for a request's store write off the read loop: a client fault is answered with its texto error, a server
+    /// fault is logged and answered with EIO; either way the outstanding count goes down. True when it succeeded.
+    /// </summary>
+    private async Task<bool> CompleteAsync(string? id, Task write, string what, string internalError)
     {
         try
         {
-            await ack;
+            await write;
+            return true;
         }
         catch (DaakiaException ex)
         {
@@ -196,13 +190,15 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         }
         catch (Exception ex)
         {
-            SessionLog.RequestFailed(Context.Logger, ex, "ack");
-            Error(id, TextoErrors.Internal, "The ack could not be stored; the message will be delivered again.");
+            SessionLog.RequestFailed(Context.Logger, ex, what);
+            Error(id, TextoErrors.Internal, internalError);
         }
         finally
         {
             Interlocked.Decrement(ref _outstanding);
         }
+
+        return false;
     }
 
     private async ValueTask ConnectAsAsync(ClientId client) =>
