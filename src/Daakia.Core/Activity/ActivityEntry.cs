@@ -19,4 +19,5 @@ public static class ActivityKinds
     public const string Connect = "connect";
     public const string Disconnect = "disconnect";
     public const string Expired = "expired";
+    public const string DeadLettered = "dead_lettered";
 }

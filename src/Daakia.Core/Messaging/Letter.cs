@@ -1,16 +1,14 @@
 namespace Daakia.Core;
 
 /// <summary>
-/// A direct message ("letter") as stored in each recipient's inbox. Immutable once made; one instance is shared
-/// by every recipient and every connection it is delivered to.
+/// A message as the durable queues hold it — a direct message ("letter") in each recipient's inbox is its first use.
+/// Immutable once made; one instance is shared by every queue and every connection it is delivered to. Where it sits in
+/// a queue (its position, delivery count) is the queue's <see cref="QueueEntry"/>, not the message's.
 /// </summary>
 public sealed class Letter
 {
     /// <summary>The message id, the same for every recipient of a multicast (a version 7 UUID: time ordered).</summary>
     public required Guid Id { get; init; }
-
-    /// <summary>Store-wide increasing number; orders an inbox. Allocated by the core, persisted by the store.</summary>
-    public required long Sequence { get; init; }
 
     public required TenantId Tenant { get; init; }
 
@@ -19,8 +17,18 @@ public sealed class Letter
     /// <summary>Every recipient as the author addressed them, distinct, in the author's order.</summary>
     public required IReadOnlyList<ClientId> Recipients { get; init; }
 
-    /// <summary>The payload: the UTF-8 text of one JSON value (the JSON adapters pass it through untouched).</summary>
+    /// <summary>The payload, as bytes. Its meaning is <see cref="ContentType"/>'s; the core never looks inside.</summary>
     public required ReadOnlyMemory<byte> Payload { get; init; }
+
+    /// <summary>The payload's media type. The JSON API and texto send the UTF-8 text of one JSON value
+    /// (<see cref="JsonContentType"/>, the default); MQTT payloads are opaque bytes.</summary>
+    public string ContentType { get; init; } = JsonContentType;
+
+    /// <summary>Headers (MQTT 5 user properties, application metadata), in the sender's order; empty for most letters.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+
+    /// <summary>Not delivered before this time (a delayed message); null: at once.</summary>
+    public DateTimeOffset? VisibleAt { get; init; }
 
     /// <summary>When the server accepted the letter.</summary>
     public required DateTimeOffset Timestamp { get; init; }
@@ -35,4 +43,7 @@ public sealed class Letter
     public object? EncodedCache { get; set; }
 
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
+
+    /// <summary>The default <see cref="ContentType"/>.</summary>
+    public const string JsonContentType = "application/json";
 }

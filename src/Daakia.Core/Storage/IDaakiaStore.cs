@@ -1,7 +1,7 @@
 namespace Daakia.Core.Storage;
 
 /// <summary>
-/// The store the core runs on: inboxes, roster and activity log behind one seam. The embedded SQLite store and
+/// The store the core runs on: durable queues, roster and activity log behind one seam. The embedded SQLite store and
 /// (later) the Redis store implement it; the same contract test suite runs against each.
 /// </summary>
 /// <remarks>
@@ -14,7 +14,7 @@ namespace Daakia.Core.Storage;
 /// (fsync by default). Writes may be batched into shared transactions (group commit); a failed batch faults the
 /// task of every write in it.</para>
 /// </remarks>
-public interface IDaakiaStore : IInboxStore, IRosterStore, IActivityStore, IAsyncDisposable
+public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IAsyncDisposable
 {
     /// <summary>Opens (creating if needed) the store. Called once before anything else.</summary>
     ValueTask OpenAsync(CancellationToken cancellationToken = default);
@@ -23,54 +23,80 @@ public interface IDaakiaStore : IInboxStore, IRosterStore, IActivityStore, IAsyn
     ValueTask FlushAsync(CancellationToken cancellationToken = default);
 }
 
-/// <summary>Durable inboxes of letters.</summary>
-public interface IInboxStore
+/// <summary>
+/// Durable queues (inboxes, dead letters, MQTT sessions, named queues, task queues), each under a <see cref="QueueKey"/>.
+/// A message is stored once however many queues hold it; each queue holds a small entry with the message's position in
+/// that queue, its delivery count and when it is visible. Positions are allocated by the store, per queue, increasing in
+/// store order and never reused (so a store that owns ordering, like Redis, can allocate them where the data lives).
+/// </summary>
+public interface IQueueStore
 {
-    /// <summary>The highest <see cref="Letter.Sequence"/> ever stored (0 when empty); the core continues after it.</summary>
-    ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Appends <paramref name="message"/> to every queue of <paramref name="queues"/>, atomically, unless that would pass
+    /// <paramref name="quota"/> for any of them (then nothing is stored and the task faults with
+    /// <see cref="DaakiaErrorCode.QuotaExceeded"/>). Completes once durable, with the position the message got in each
+    /// queue (in the order of <paramref name="queues"/>). Each entry starts with 0 deliveries and visible at
+    /// <see cref="Letter.VisibleAt"/>.
+    /// </summary>
+    /// <remarks>A null <paramref name="quota"/> means no limits. Quotas count every queue kind; the tenant total counts a
+    /// payload once.</remarks>
+    ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Puts <paramref name="letter"/> into the inbox of every client in <paramref name="recipients"/>, atomically, unless
-    /// that would pass <paramref name="quota"/> for any of them (then nothing is stored and the task faults with
-    /// <see cref="DaakiaErrorCode.QuotaExceeded"/>). Completes once durable.
+    /// Up to <paramref name="limit"/> entries of one queue with a position greater than <paramref name="afterPosition"/>,
+    /// in position order, stopping before the payloads would pass <paramref name="maxBytes"/> (the first entry is always
+    /// returned). Expired and not-yet-visible entries are included (the sweep removes the former; the core holds the
+    /// latter back).
     /// </summary>
-    /// <remarks>A null <paramref name="quota"/> means no limits.</remarks>
-    ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default);
+    ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default);
 
-    /// <summary>
-    /// Up to <paramref name="limit"/> letters of one inbox with <see cref="Letter.Sequence"/> greater than
-    /// <paramref name="afterSequence"/>, in sequence order, stopping before the payloads would pass
-    /// <paramref name="maxBytes"/> (the first letter is always returned). Expired letters are included (the sweep
-    /// removes them).
-    /// </summary>
-    ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default);
+    /// <summary>What one queue holds (entries and bytes as <see cref="InboxQuota"/> counts them).</summary>
+    ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default);
 
-    /// <summary>What one inbox holds (letters and bytes as <see cref="InboxQuota"/> counts them).</summary>
-    ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default);
-
-    /// <summary>What all inboxes of one tenant hold together.</summary>
+    /// <summary>What all queues of one tenant hold together (a payload counted once).</summary>
     ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default);
 
-    /// <summary>Number of letters waiting in one inbox.</summary>
-    ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default);
+    /// <summary>Number of entries in one queue.</summary>
+    ValueTask<long> CountAsync(QueueKey queue, CancellationToken cancellationToken = default);
 
-    /// <summary>Removes the named letters from one inbox (acknowledged). Returns how many were there.</summary>
-    ValueTask<int> DeleteLettersAsync(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default);
+    /// <summary>Removes the entries of the named message ids from one queue. Returns how many were there.</summary>
+    ValueTask<int> DeleteAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Removes up to <paramref name="limit"/> inbox entries (of any tenant) whose expiry is at or before
+    /// Records entries that came back unacknowledged: each found entry's delivery count becomes the larger of its own and
+    /// the given one, and its visibility the given time. Returns how many were found.
+    /// </summary>
+    ValueTask<int> ReturnAsync(QueueKey queue, IReadOnlyList<ReturnedEntry> entries, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Moves the named entries from <paramref name="from"/> to the end of <paramref name="to"/> (dead-lettering), with
+    /// their delivery counts, and in the same write records one activity entry of kind
+    /// <see cref="ActivityKinds.DeadLettered"/> for each (at <paramref name="at"/>, actor the author, subject
+    /// <paramref name="from"/>'s name, detail the message id). Not subject to quotas: the bytes stay in the tenant.
+    /// Returns how many moved.
+    /// </summary>
+    ValueTask<int> DeadLetterAsync(QueueKey from, QueueKey to, IReadOnlyList<Guid> messageIds, DateTimeOffset at, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// A unit of work: applies every op in one commit, all or nothing (a failing op, a refused quota, faults the whole
+    /// unit and nothing of it is stored). Results are in the order of <paramref name="ops"/>.
+    /// </summary>
+    ValueTask<IReadOnlyList<StoreOpResult>> WriteAsync(IReadOnlyList<StoreOp> ops, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes up to <paramref name="limit"/> entries (of any queue, any tenant) whose message expired at or before
     /// <paramref name="now"/> and, in the same write (all or nothing, so a crash cannot lose the record), appends one
-    /// activity entry for each: kind <see cref="ActivityKinds.Expired"/>, at <paramref name="now"/>, actor the letter's
-    /// author, subject the recipient, detail the message id. Returns the removed entries so the core can drop them from
-    /// online clients' windows; the core does not record them again.
+    /// activity entry for each: kind <see cref="ActivityKinds.Expired"/>, at <paramref name="now"/>, actor the message's
+    /// author, subject the queue's name, detail the message id. Returns the removed entries so the core can drop them
+    /// from online windows; the core does not record them again.
     /// </summary>
     /// <remarks>
-    /// The returned letters identify what was removed (tenant, id, sequence, author, recipients, expiry); their
+    /// The returned messages identify what was removed (tenant, id, author, recipients, expiry); their
     /// <see cref="Letter.Payload"/> may be empty and their <see cref="Letter.Timestamp"/> unset, so that a sweep need not
-    /// load payloads. A store may remove fewer than <paramref name="limit"/> entries in one call to keep the write
-    /// small (the SQLite store: at most 1000); the caller repeats while calls return entries.
+    /// load payloads. A store may remove fewer than <paramref name="limit"/> entries in one call to keep the write small
+    /// (the SQLite store: at most 1000); the caller repeats while calls return entries.
     /// </remarks>
-    ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default);
+    ValueTask<IReadOnlyList<ExpiredEntry>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Every client a tenant has ever seen.</summary>

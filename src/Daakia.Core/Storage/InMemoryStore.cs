@@ -7,11 +7,10 @@ namespace Daakia.Core.Storage;
 public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<(TenantId, ClientId), SortedDictionary<long, Letter>> _inboxes = [];
+    private readonly Dictionary<QueueKey, MemoryQueue> _queues = [];
     private readonly Dictionary<(TenantId, ClientId), RosterEntry> _roster = [];
     private readonly List<ActivityEntry> _activity = [];
     private long _activityIds;
-    private long _maxSequence;
 
     /// <summary>Always true: nothing in memory can fault the way a disk or a writer thread can.</summary>
     public bool IsHealthy => true;
@@ -24,56 +23,82 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    public ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(_maxSequence);
+            if (CheckQuota(message, queues, quota ?? InboxQuota.None) is { } refused)
+            {
+                return ValueTask.FromException<IReadOnlyList<long>>(refused);
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<long>>(Append(message, queues));
         }
     }
 
-    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default)
+    /// <summary>Why appending would pass a quota, or null (caller holds the lock).</summary>
+    private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota)
     {
-        quota ??= InboxQuota.None;
-        lock (_gate)
+        var size = InboxQuota.StoredSize(message);
+        var tenant = TenantUsage(message.Tenant);
+        if (tenant.Bytes + message.Payload.Length + ((long)InboxQuota.EntryOverhead * queues.Count) > quota.MaxTenantBytes)
         {
-            var size = InboxQuota.StoredSize(letter);
-            var tenant = Usage(letter.Tenant, null);
-            if (tenant.Bytes + letter.Payload.Length + ((long)InboxQuota.EntryOverhead * recipients.Count) > quota.MaxTenantBytes)
-            {
-                return ValueTask.FromException(QuotaStore.TenantFull(letter.Tenant, tenant, quota));
-            }
-
-            foreach (var r in recipients)
-            {
-                var inbox = Usage(letter.Tenant, r);
-                if (inbox.Letters + 1 > quota.MaxLetters || inbox.Bytes + size > quota.MaxBytes)
-                {
-                    return ValueTask.FromException(QuotaStore.InboxFull(r, inbox, quota));
-                }
-            }
-
-            foreach (var r in recipients)
-            {
-                if (!_inboxes.TryGetValue((letter.Tenant, r), out var inbox))
-                {
-                    _inboxes[(letter.Tenant, r)] = inbox = [];
-                }
-
-                inbox[letter.Sequence] = letter;
-            }
-
-            _maxSequence = Math.Max(_maxSequence, letter.Sequence);
+            return QuotaStore.TenantFull(message.Tenant, tenant, quota);
         }
 
-        return ValueTask.CompletedTask;
+        foreach (var q in queues)
+        {
+            var usage = Usage(q);
+            if (usage.Letters + 1 > quota.MaxLetters || usage.Bytes + size > quota.MaxBytes)
+            {
+                return QuotaStore.InboxFull(q, usage, quota);
+            }
+        }
+
+        return null;
     }
 
-    public ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)
+    private long[] Append(Letter message, IReadOnlyList<QueueKey> queues)
+    {
+        var positions = new long[queues.Count];
+        for (var i = 0; i < positions.Length; i++)
+        {
+            positions[i] = Put(queues[i], message, 0, message.VisibleAt);
+        }
+
+        return positions;
+    }
+
+    /// <summary>Puts an entry at the end of a queue (caller holds the lock); returns its position.</summary>
+    private long Put(QueueKey queue, Letter message, int deliveries, DateTimeOffset? visibleAt)
+    {
+        if (!_queues.TryGetValue(queue, out var q))
+        {
+            _queues[queue] = q = new MemoryQueue();
+        }
+
+        var position = ++q.LastPosition;
+        q.Entries[position] = new QueueEntry(message, position, deliveries, visibleAt);
+        q.ById[message.Id] = position;
+        return position;
+    }
+
+    /// <summary>Takes an entry out of a queue (caller holds the lock).</summary>
+    private QueueEntry? Take(QueueKey queue, Guid id)
+    {
+        if (_queues.TryGetValue(queue, out var q) && q.ById.Remove(id, out var position) && q.Entries.Remove(position, out var entry))
+        {
+            return entry;
+        }
+
+        return null;
+    }
+
+    public ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(Usage(tenant, recipient));
+            return ValueTask.FromResult(Usage(queue));
         }
     }
 
@@ -81,133 +106,225 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(Usage(tenant, null));
+            return ValueTask.FromResult(TenantUsage(tenant));
         }
     }
 
-    /// <summary>Usage of one inbox, or of the whole tenant when <paramref name="recipient"/> is null (caller holds the lock).</summary>
-    private InboxUsage Usage(TenantId tenant, ClientId? recipient)
+    /// <summary>Usage of one queue (caller holds the lock).</summary>
+    private InboxUsage Usage(QueueKey queue)
     {
-        // An inbox counts each entry's payload; a tenant counts a payload once however many of its inboxes hold it.
-        long letters = 0, bytes = 0;
-        var payloads = recipient is null ? new HashSet<Guid>() : null;
-        foreach (var ((t, r), inbox) in _inboxes)
+        long bytes = 0;
+        if (!_queues.TryGetValue(queue, out var q))
         {
-            if (t != tenant || (recipient is { } only && r != only))
+            return new InboxUsage(0, 0);
+        }
+
+        foreach (var e in q.Entries.Values)
+        {
+            bytes += InboxQuota.StoredSize(e.Message);
+        }
+
+        return new InboxUsage(q.Entries.Count, bytes);
+    }
+
+    /// <summary>Usage of a whole tenant: each entry's overhead, each payload once (caller holds the lock).</summary>
+    private InboxUsage TenantUsage(TenantId tenant)
+    {
+        long letters = 0, bytes = 0;
+        var payloads = new HashSet<Guid>();
+        foreach (var (key, q) in _queues)
+        {
+            if (key.Tenant != tenant)
             {
                 continue;
             }
 
-            letters += inbox.Count;
-            foreach (var l in inbox.Values)
+            letters += q.Entries.Count;
+            foreach (var e in q.Entries.Values)
             {
-                bytes += InboxQuota.EntryOverhead + (payloads is null || payloads.Add(l.Id) ? l.Payload.Length : 0);
+                bytes += InboxQuota.EntryOverhead + (payloads.Add(e.Id) ? e.Message.Payload.Length : 0);
             }
         }
 
         return new InboxUsage(letters, bytes);
     }
 
-    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
-        var result = new List<Letter>();
+        var result = new List<QueueEntry>();
         long bytes = 0;
         lock (_gate)
         {
-            if (_inboxes.TryGetValue((tenant, recipient), out var inbox))
+            if (_queues.TryGetValue(queue, out var q))
             {
-                foreach (var (seq, letter) in inbox)
+                foreach (var (position, entry) in q.Entries)
                 {
-                    if (seq <= afterSequence)
+                    if (position <= afterPosition)
                     {
                         continue;
                     }
 
-                    bytes += letter.Payload.Length;
+                    bytes += entry.Message.Payload.Length;
                     if (result.Count >= limit || (result.Count > 0 && bytes > maxBytes))
                     {
                         break;
                     }
 
-                    result.Add(letter);
+                    result.Add(entry);
                 }
             }
         }
 
-        return ValueTask.FromResult<IReadOnlyList<Letter>>(result);
+        return ValueTask.FromResult<IReadOnlyList<QueueEntry>>(result);
     }
 
-    public ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)
+    public ValueTask<long> CountAsync(QueueKey queue, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(_inboxes.TryGetValue((tenant, recipient), out var inbox) ? (long)inbox.Count : 0L);
+            return ValueTask.FromResult(_queues.TryGetValue(queue, out var q) ? (long)q.Entries.Count : 0L);
         }
     }
 
-    public ValueTask<int> DeleteLettersAsync(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default)
+    public ValueTask<int> DeleteAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(Delete(queue, messageIds));
+        }
+    }
+
+    private int Delete(QueueKey queue, IReadOnlyList<Guid> messageIds)
     {
         var removed = 0;
-        lock (_gate)
+        foreach (var id in messageIds)
         {
-            if (_inboxes.TryGetValue((tenant, recipient), out var inbox))
+            if (Take(queue, id) is not null)
             {
-                foreach (var id in messageIds)
-                {
-                    long? key = null;
-                    foreach (var (seq, letter) in inbox)
-                    {
-                        if (letter.Id == id)
-                        {
-                            key = seq;
-                            break;
-                        }
-                    }
-
-                    if (key is { } k && inbox.Remove(k))
-                    {
-                        removed++;
-                    }
-                }
+                removed++;
             }
         }
 
-        return ValueTask.FromResult(removed);
+        return removed;
     }
 
-    public ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default)
+    public ValueTask<int> ReturnAsync(QueueKey queue, IReadOnlyList<ReturnedEntry> entries, CancellationToken cancellationToken = default)
     {
-        var result = new List<ExpiredLetter>();
         lock (_gate)
         {
-            foreach (var ((_, recipient), inbox) in _inboxes)
+            return ValueTask.FromResult(Return(queue, entries));
+        }
+    }
+
+    private int Return(QueueKey queue, IReadOnlyList<ReturnedEntry> entries)
+    {
+        var found = 0;
+        if (!_queues.TryGetValue(queue, out var q))
+        {
+            return 0;
+        }
+
+        foreach (var r in entries)
+        {
+            if (q.ById.TryGetValue(r.Id, out var position))
             {
-                var expired = new List<long>();
-                foreach (var (seq, letter) in inbox)
+                var e = q.Entries[position];
+                q.Entries[position] = e with { Deliveries = Math.Max(e.Deliveries, r.Deliveries), VisibleAt = r.VisibleAt };
+                found++;
+            }
+        }
+
+        return found;
+    }
+
+    public ValueTask<int> DeadLetterAsync(QueueKey from, QueueKey to, IReadOnlyList<Guid> messageIds, DateTimeOffset at, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(Move(from, to, messageIds, ActivityKinds.DeadLettered, at));
+        }
+    }
+
+    private int Move(QueueKey from, QueueKey to, IReadOnlyList<Guid> messageIds, string kind, DateTimeOffset at)
+    {
+        var moved = 0;
+        foreach (var id in messageIds)
+        {
+            if (Take(from, id) is { } e)
+            {
+                Put(to, e.Message, e.Deliveries, null);
+                // Recorded under the same lock as the move: no reader sees one without the other.
+                _activity.Add(new ActivityEntry(++_activityIds, e.Message.Tenant, at, kind, e.Message.Author, from.Name, id.ToString()));
+                moved++;
+            }
+        }
+
+        return moved;
+    }
+
+    public ValueTask<IReadOnlyList<StoreOpResult>> WriteAsync(IReadOnlyList<StoreOp> ops, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            // Only a quota can refuse an op here; check every append first so that a refused unit stores nothing.
+            foreach (var op in ops)
+            {
+                if (op is AppendOp a && CheckQuota(a.Message, a.Queues, a.Quota ?? InboxQuota.None) is { } refused)
+                {
+                    return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
+                }
+            }
+
+            var results = new StoreOpResult[ops.Count];
+            for (var i = 0; i < ops.Count; i++)
+            {
+                results[i] = ops[i] switch
+                {
+                    AppendOp a => new StoreOpResult(a.Queues.Count, Append(a.Message, a.Queues)),
+                    DeleteOp d => new StoreOpResult(Delete(d.Queue, d.Ids)),
+                    ReturnOp r => new StoreOpResult(Return(r.Queue, r.Entries)),
+                    MoveOp m => new StoreOpResult(Move(m.From, m.To, m.Ids, m.ActivityKind, m.At)),
+                    ActivityOp x => new StoreOpResult(Record(x.Entries)),
+                    _ => throw new ArgumentException($"Unknown store op {ops[i].GetType().Name}.", nameof(ops)),
+                };
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<StoreOpResult>>(results);
+        }
+    }
+
+    public ValueTask<IReadOnlyList<ExpiredEntry>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default)
+    {
+        var result = new List<ExpiredEntry>();
+        lock (_gate)
+        {
+            foreach (var (key, q) in _queues)
+            {
+                var expired = new List<QueueEntry>();
+                foreach (var entry in q.Entries.Values)
                 {
                     if (result.Count + expired.Count >= limit)
                     {
                         break;
                     }
 
-                    if (letter.IsExpired(now))
+                    if (entry.Message.IsExpired(now))
                     {
-                        expired.Add(seq);
+                        expired.Add(entry);
                     }
                 }
 
-                foreach (var seq in expired)
+                foreach (var entry in expired)
                 {
-                    var letter = inbox[seq];
-                    result.Add(new ExpiredLetter(recipient, letter));
-                    inbox.Remove(seq);
+                    Take(key, entry.Id);
+                    result.Add(new ExpiredEntry(key, entry.Message));
                     // Recorded under the same lock as the removal: no reader sees one without the other.
-                    _activity.Add(new ActivityEntry(++_activityIds, letter.Tenant, now, ActivityKinds.Expired, letter.Author, recipient.Value, letter.Id.ToString()));
+                    _activity.Add(new ActivityEntry(++_activityIds, key.Tenant, now, ActivityKinds.Expired, entry.Message.Author, key.Name, entry.Id.ToString()));
                 }
             }
         }
 
-        return ValueTask.FromResult<IReadOnlyList<ExpiredLetter>>(result);
+        return ValueTask.FromResult<IReadOnlyList<ExpiredEntry>>(result);
     }
 
     public ValueTask RecordSeenAsync(TenantId tenant, ClientId client, DateTimeOffset at, CancellationToken cancellationToken = default)
@@ -249,13 +366,20 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     {
         lock (_gate)
         {
-            foreach (var e in entries)
-            {
-                _activity.Add(e with { Id = ++_activityIds });
-            }
+            Record(entries);
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    private int Record(IReadOnlyList<ActivityEntry> entries)
+    {
+        foreach (var e in entries)
+        {
+            _activity.Add(e with { Id = ++_activityIds });
+        }
+
+        return entries.Count;
     }
 
     public ValueTask<int> PruneActivityAsync(DateTimeOffset olderThan, long keepEntries, int limit, CancellationToken cancellationToken = default)
@@ -289,5 +413,15 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         }
 
         return ValueTask.FromResult<IReadOnlyList<ActivityEntry>>(result);
+    }
+
+    /// <summary>One queue: entries by position, positions by message id, and the last position given out.</summary>
+    private sealed class MemoryQueue
+    {
+        public SortedDictionary<long, QueueEntry> Entries { get; } = [];
+
+        public Dictionary<Guid, long> ById { get; } = [];
+
+        public long LastPosition { get; set; }
     }
 }

@@ -1,0 +1,33 @@
+namespace Daakia.Core.Storage;
+
+/// <summary>
+/// One record of a unit of work (<see cref="IQueueStore.WriteAsync"/>): the store applies every op of a unit in one
+/// commit, all or nothing.
+/// </summary>
+public abstract record StoreOp;
+
+/// <summary>Appends <paramref name="Message"/> to every queue of <paramref name="Queues"/> (payload stored once), unless
+/// that would pass <paramref name="Quota"/>.</summary>
+public sealed record AppendOp(Letter Message, IReadOnlyList<QueueKey> Queues, InboxQuota? Quota = null) : StoreOp;
+
+/// <summary>Removes the entries of the given message ids from one queue (acknowledged, or deleted by a consumer).</summary>
+public sealed record DeleteOp(QueueKey Queue, IReadOnlyList<Guid> Ids) : StoreOp;
+
+/// <summary>Records entries that came back unacknowledged: their delivery counts and when they are visible again.</summary>
+public sealed record ReturnOp(QueueKey Queue, IReadOnlyList<ReturnedEntry> Entries) : StoreOp;
+
+/// <summary>
+/// Moves entries from one queue to the end of another (dead-lettering), keeping their delivery counts, and records an
+/// activity entry for each moved one: kind <paramref name="ActivityKind"/>, at <paramref name="At"/>, actor the message's
+/// author, subject the source queue's name, detail the message id.
+/// </summary>
+public sealed record MoveOp(QueueKey From, QueueKey To, IReadOnlyList<Guid> Ids, string ActivityKind, DateTimeOffset At) : StoreOp;
+
+/// <summary>Appends activity entries.</summary>
+public sealed record ActivityOp(IReadOnlyList<ActivityEntry> Entries) : StoreOp;
+
+/// <summary>
+/// What one op of a unit of work did: for an append, the position the message got in each of its queues (in the order
+/// of <see cref="AppendOp.Queues"/>); for a delete, return or move, how many entries it found.
+/// </summary>
+public readonly record struct StoreOpResult(int Count, IReadOnlyList<long>? Positions = null);
