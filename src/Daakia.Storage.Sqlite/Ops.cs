@@ -3,174 +3,77 @@ using Daakia.Core.Storage;
 
 namespace Daakia.Storage.Sqlite;
 
-/// <summary>
-/// Puts one letter into every recipient's inbox, unless that would pass the quota for any of them: its content once
-/// (one <c>messages</c> row, however many recipients), and one small entry per inbox.
-/// </summary>
-internal sealed class AppendLetterOp(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota quota) : WriteOp<bool>
+/// <summary>Appends one message to one or more queues (see <see cref="QueueWrites.Append"/>).</summary>
+internal sealed class QueueAppendOp(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota) : WriteOp<IReadOnlyList<long>>
 {
     // Several statements (the message, its entries, maybe new queues): all or none.
     protected override bool IsMultiStatement => true;
 
-    protected override void Run(WriterStatements s)
-    {
-        // Checked on the writer thread against committed usage plus this batch's: exact under any concurrency.
-        var tenant = letter.Tenant.Value;
-        var payload = letter.Payload.Length;
-        var entrySize = InboxQuota.StoredSize(letter);
-        var queues = s.Queues;
-        var total = queues.GetOrCreate(tenant, "");
-        var tenantSize = payload + ((long)InboxQuota.EntryOverhead * recipients.Count);
-        if (total.Bytes + tenantSize > quota.MaxTenantBytes)
-        {
-            throw QuotaStore.TenantFull(letter.Tenant, new InboxUsage(total.Letters, total.Bytes), quota);
-        }
-
-        Span<long> qids = recipients.Count <= 16 ? stackalloc long[recipients.Count] : new long[recipients.Count];
-        for (var i = 0; i < recipients.Count; i++)
-        {
-            var inbox = queues.GetOrCreate(tenant, recipients[i].Value);
-            if (inbox.Letters + 1 > quota.MaxLetters || inbox.Bytes + entrySize > quota.MaxBytes)
-            {
-                throw QuotaStore.InboxFull(recipients[i], new InboxUsage(inbox.Letters, inbox.Bytes), quota);
-            }
-
-            qids[i] = inbox.Qid;
-        }
-
-        Span<byte> id = stackalloc byte[16];
-        letter.Id.TryWriteBytes(id);
-        var message = s.InsertMessage;
-        message.Bind(1, letter.Sequence);
-        message.Bind(2, id);
-        message.Bind(3, letter.Author.Value);
-        message.Bind(4, Codec.JoinRecipients(letter.Recipients));
-        message.Bind(5, letter.Payload.Span);
-        message.Bind(6, Codec.Ms(letter.Timestamp));
-        message.Bind(7, recipients.Count);
-        message.Execute();
-
-        var entry = s.InsertEntry;
-        entry.Bind(2, letter.Sequence);
-        entry.Bind(3, id);
-        if (letter.ExpiresAt is { } e)
-        {
-            entry.Bind(4, Codec.Ms(e));
-        }
-        else
-        {
-            entry.BindNull(4);
-        }
-
-        for (var i = 0; i < qids.Length; i++)
-        {
-            entry.Bind(1, qids[i]);
-            entry.Execute();
-        }
-
-        for (var i = 0; i < recipients.Count; i++)
-        {
-            queues.Add(tenant, recipients[i].Value, 1, entrySize);
-        }
-
-        queues.Add(tenant, "", recipients.Count, tenantSize);
-        s.BatchHighWater = Math.Max(s.BatchHighWater, letter.Sequence);
-        Result = true;
-    }
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Append(s, message, queues, quota);
 }
 
-/// <summary>Removes one inbox entry and drops its message's reference (the message goes with its last one).</summary>
-internal static class Entries
+/// <summary>Removes entries (acknowledged, or deleted by a consumer) from one queue.</summary>
+internal sealed class QueueDeleteOp(QueueKey queue, IReadOnlyList<Guid> ids) : WriteOp<int>
 {
-    /// <summary>Deletes the message row if this was its last entry, else drops a reference; returns the payload size
-    /// and whether the message went.</summary>
-    public static (long PayloadBytes, bool Last) Release(WriterStatements s, long seq)
-    {
-        var last = s.DeleteLastReference;
-        last.Bind(1, seq);
-        if (StepOne(last, out var size))
-        {
-            return (size, true);
-        }
+    // An entry and its message's reference go together, and an ack of many entries is whole or nothing.
+    protected override bool IsMultiStatement => true;
 
-        var drop = s.DropReference;
-        drop.Bind(1, seq);
-        return StepOne(drop, out size) ? (size, false) : (0, false);
-    }
-
-    /// <summary>Runs a statement that returns at most one integer row.</summary>
-    public static bool StepOne(RawStatement statement, out long value)
-    {
-        value = 0;
-        var found = false;
-        try
-        {
-            while (statement.Step())
-            {
-                value = statement.Int64(0);
-                found = true;
-            }
-        }
-        catch
-        {
-            statement.Reset();
-            throw;
-        }
-
-        return found;
-    }
-
-    /// <summary>Books the removal of one entry in the inbox's and the tenant's usage.</summary>
-    public static void Booked(WriterStatements s, string tenant, string name, long payloadBytes, bool lastReference)
-    {
-        s.Queues.Add(tenant, name, -1, -(payloadBytes + InboxQuota.EntryOverhead));
-        s.Queues.Add(tenant, "", -1, -((lastReference ? payloadBytes : 0) + InboxQuota.EntryOverhead));
-    }
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Delete(s, queue, ids);
 }
 
-/// <summary>Removes acknowledged letters from one inbox.</summary>
-internal sealed class DeleteLettersOp(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> ids) : WriteOp<int>
+/// <summary>Records entries that came back unacknowledged.</summary>
+internal sealed class QueueReturnOp(QueueKey queue, IReadOnlyList<ReturnedEntry> entries) : WriteOp<int>
 {
-    // An entry and its message's reference go together, and an ack of many letters is whole or nothing.
+    protected override bool IsMultiStatement => entries.Count > 1;
+
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Return(s, queue, entries);
+}
+
+/// <summary>Moves entries to a dead-letter queue and records each move, in one write.</summary>
+internal sealed class DeadLetterOp(QueueKey from, QueueKey to, IReadOnlyList<Guid> ids, DateTimeOffset at) : WriteOp<int>
+{
+    protected override bool IsMultiStatement => true;
+
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Move(s, from, to, ids, ActivityKinds.DeadLettered, at);
+}
+
+/// <summary>
+/// A unit of work: every op under the one savepoint of this write, so a failing op or a refused quota undoes the whole
+/// unit (and the ledger's changes with it) while the rest of the batch commits.
+/// </summary>
+internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOnlyList<StoreOpResult>>
+{
     protected override bool IsMultiStatement => true;
 
     protected override void Run(WriterStatements s)
     {
-        Result = 0;
-        if (s.Queues.Find(tenant.Value, recipient.Value) is not { } inbox)
+        var results = new StoreOpResult[ops.Count];
+        for (var i = 0; i < results.Length; i++)
         {
-            return; // an inbox never written to holds nothing
-        }
-
-        var delete = s.DeleteEntryById;
-        delete.Bind(1, inbox.Qid);
-        Span<byte> bytes = stackalloc byte[16];
-        var removed = 0;
-        foreach (var id in ids)
-        {
-            id.TryWriteBytes(bytes);
-            delete.Bind(2, bytes);
-            if (Entries.StepOne(delete, out var seq))
+            results[i] = ops[i] switch
             {
-                var (size, last) = Entries.Release(s, seq);
-                Entries.Booked(s, tenant.Value, recipient.Value, size, last);
-                removed++;
-            }
+                AppendOp a => new StoreOpResult(a.Queues.Count, QueueWrites.Append(s, a.Message, a.Queues, a.Quota ?? InboxQuota.None)),
+                DeleteOp d => new StoreOpResult(QueueWrites.Delete(s, d.Queue, d.Ids)),
+                ReturnOp r => new StoreOpResult(QueueWrites.Return(s, r.Queue, r.Entries)),
+                MoveOp m => new StoreOpResult(QueueWrites.Move(s, m.From, m.To, m.Ids, m.ActivityKind, m.At)),
+                ActivityOp x => new StoreOpResult(QueueWrites.Record(s, x.Entries)),
+                _ => throw new NotSupportedException($"Unknown store op {ops[i].GetType().Name}."),
+            };
         }
 
-        Result = removed;
+        Result = results;
     }
 }
 
 /// <summary>
-/// Removes expired inbox entries and records each in the activity log, in one write: a crash cannot remove a letter
-/// without its record, or record one that is still there.
+/// Removes expired entries (of every queue kind) and records each in the activity log, in one write: a crash cannot
+/// remove an entry without its record, or record one that is still there.
 /// </summary>
 /// <remarks>
 /// It runs on the writer thread, so it is kept small for every tenant waiting on the next commit: at most
-/// <see cref="MaxPerWrite"/> entries, and their payloads are never read (the letters it returns carry an empty payload).
+/// <see cref="MaxPerWrite"/> entries, and their payloads are never read (the messages it returns carry an empty payload).
 /// </remarks>
-internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<IReadOnlyList<ExpiredLetter>>
+internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<IReadOnlyList<ExpiredEntry>>
 {
     /// <summary>Most entries one call removes; the core's sweep asks for this many and repeats while it gets them.</summary>
     public const int MaxPerWrite = 1000;
@@ -179,7 +82,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
 
     protected override void Run(WriterStatements s)
     {
-        var found = new List<(ExpiredLetter Letter, long Qid)>();
+        var found = new List<(ExpiredEntry Entry, QueueName Queue, long Qid, long Position, long Mid)>();
         var select = s.SelectExpired;
         select.Bind(1, Codec.Ms(now));
         select.Bind(2, Math.Min(limit, MaxPerWrite));
@@ -187,17 +90,19 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         {
             while (select.Step())
             {
-                found.Add((new ExpiredLetter(ClientId.Parse(select.Text(1)), new Letter
+                var tenant = select.Text(0);
+                var queue = new QueueName(tenant, (int)select.Int64(1), select.Text(2));
+                var key = new QueueKey(TenantId.Parse(tenant), (QueueKind)queue.Kind, queue.Name);
+                found.Add((new ExpiredEntry(key, new Letter
                 {
-                    Tenant = TenantId.Parse(select.Text(0)),
-                    Sequence = select.Int64(2),
-                    Id = new Guid(select.Blob(3)),
-                    Author = ClientId.Parse(select.Text(4)),
-                    Recipients = Codec.SplitRecipients(select.Text(5)),
+                    Tenant = key.Tenant,
+                    Id = new Guid(select.Blob(4)),
+                    Author = ClientId.Parse(select.Text(5)),
+                    Recipients = Codec.SplitRecipients(select.Text(6)),
                     Payload = ReadOnlyMemory<byte>.Empty,
                     Timestamp = default,
-                    ExpiresAt = Codec.Time(select.Int64(6)),
-                }), select.Int64(8)));
+                    ExpiresAt = Codec.Time(select.Int64(7)),
+                }), queue, select.Int64(8), select.Int64(3), select.Int64(9)));
             }
         }
         finally
@@ -205,30 +110,32 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
             select.Reset();
         }
 
-        var delete = s.DeleteEntryBySeq;
+        var delete = s.DeleteEntryByPos;
         var record = s.InsertActivity;
         var at = Codec.Ms(now);
-        foreach (var (e, qid) in found)
+        var removed = new List<ExpiredEntry>(found.Count);
+        foreach (var (e, queue, qid, position, mid) in found)
         {
-            var tenant = e.Letter.Tenant.Value;
             delete.Bind(1, qid);
-            delete.Bind(2, e.Letter.Sequence);
-            if (delete.Execute() > 0)
+            delete.Bind(2, position);
+            if (delete.Execute() == 0)
             {
-                var (size, last) = Entries.Release(s, e.Letter.Sequence);
-                Entries.Booked(s, tenant, e.Recipient.Value, size, last);
+                continue;
             }
 
-            record.Bind(1, tenant);
+            var (size, last) = QueueWrites.Release(s, mid);
+            QueueWrites.Booked(s, queue, size, last);
+            record.Bind(1, queue.Tenant);
             record.Bind(2, at);
             record.Bind(3, ActivityKinds.Expired);
-            record.Bind(4, e.Letter.Author.Value);
-            record.Bind(5, e.Recipient.Value);
-            record.Bind(6, e.Letter.Id.ToString());
+            record.Bind(4, e.Message.Author.Value);
+            record.Bind(5, queue.Name);
+            record.Bind(6, e.Message.Id.ToString());
             record.Execute();
+            removed.Add(e);
         }
 
-        Result = found.ConvertAll(f => f.Letter);
+        Result = removed;
     }
 }
 
@@ -255,18 +162,7 @@ internal sealed class AppendActivityOp(IReadOnlyList<ActivityEntry> entries) : W
 
     protected override void Run(WriterStatements s)
     {
-        var insert = s.InsertActivity;
-        foreach (var e in entries)
-        {
-            insert.Bind(1, e.Tenant.Value);
-            insert.Bind(2, Codec.Ms(e.At));
-            insert.Bind(3, e.Kind);
-            insert.Bind(4, WriterStatements.Text(e.Actor), nullable: true);
-            insert.Bind(5, e.Subject, nullable: true);
-            insert.Bind(6, e.Detail, nullable: true);
-            insert.Execute();
-        }
-
+        QueueWrites.Record(s, entries);
         Result = true;
     }
 }

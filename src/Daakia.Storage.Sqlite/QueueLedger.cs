@@ -3,28 +3,30 @@ using SQLitePCL;
 namespace Daakia.Storage.Sqlite;
 
 /// <summary>
-/// The writer thread's view of the <c>queues</c> table: each inbox's integer key and what it holds (letters, bytes),
-/// and each tenant's totals (the queue named <c>''</c>), for the quota checks. It caches committed rows and overlays
-/// the current batch's changes; one update per queue touched is written per batch, not per letter. Changes of an op
-/// that fails are undone here as its savepoint undoes them in SQLite, and a batch that does not commit leaves no trace.
+/// The writer thread's view of the <c>queues</c> table: each queue's integer key, what it holds (entries, bytes) and
+/// the last position it gave out, and each tenant's totals (kind <see cref="Schema.TenantTotalsKind"/>, name
+/// <c>''</c>), for the quota checks and the position allocation. It caches committed rows and overlays the current
+/// batch's changes; one update per queue touched is written per batch, not per entry. Changes of an op that fails are
+/// undone here as its savepoint undoes them in SQLite, and a batch that does not commit leaves no trace (so a position
+/// handed to a write that did not commit is given out again: nobody saw it).
 /// </summary>
 internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement insert, RawStatement update, int maxCached)
 {
-    private readonly Dictionary<(string Tenant, string Name), QueueRow> _committed = [];
-    private readonly Dictionary<(string Tenant, string Name), QueueRow> _batch = [];
-    private readonly List<((string, string) Key, QueueRow? Before)> _undo = [];
+    private readonly Dictionary<QueueName, QueueRow> _committed = [];
+    private readonly Dictionary<QueueName, QueueRow> _batch = [];
+    private readonly List<(QueueName Key, QueueRow? Before)> _undo = [];
 
     /// <summary>The queue's row including this batch's changes, or null when it does not exist.</summary>
-    public QueueRow? Find(string tenant, string name)
+    public QueueRow? Find(QueueName key)
     {
-        var key = (tenant, name);
         if (_batch.TryGetValue(key, out var row) || _committed.TryGetValue(key, out row))
         {
             return row;
         }
 
-        select.Bind(1, tenant);
-        select.Bind(2, name);
+        select.Bind(1, key.Tenant);
+        select.Bind(2, key.Kind);
+        select.Bind(3, key.Name);
         try
         {
             if (!select.Step())
@@ -32,7 +34,7 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
                 return null;
             }
 
-            row = new QueueRow(select.Int64(0), select.Int64(1), select.Int64(2));
+            row = new QueueRow(select.Int64(0), select.Int64(1), select.Int64(2), select.Int64(3));
         }
         finally
         {
@@ -49,26 +51,36 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
     }
 
     /// <summary>The queue's row, creating the queue (in this batch) when it does not exist.</summary>
-    public QueueRow GetOrCreate(string tenant, string name)
+    public QueueRow GetOrCreate(QueueName key)
     {
-        if (Find(tenant, name) is { } row)
+        if (Find(key) is { } row)
         {
             return row;
         }
 
-        insert.Bind(1, tenant);
-        insert.Bind(2, name);
+        insert.Bind(1, key.Tenant);
+        insert.Bind(2, key.Kind);
+        insert.Bind(3, key.Name);
         insert.Execute();
-        row = new QueueRow(raw.sqlite3_last_insert_rowid(db), 0, 0);
-        Set((tenant, name), row);
+        row = new QueueRow(raw.sqlite3_last_insert_rowid(db), 0, 0, 0);
+        Set(key, row);
         return row;
     }
 
     /// <summary>Changes what a queue holds (it must exist).</summary>
-    public void Add(string tenant, string name, long letters, long bytes)
+    public void Add(QueueName key, long entries, long bytes)
     {
-        var row = Find(tenant, name) ?? throw new InvalidOperationException($"Queue {tenant}/{name} does not exist.");
-        Set((tenant, name), row with { Letters = row.Letters + letters, Bytes = row.Bytes + bytes });
+        var row = Find(key) ?? throw new InvalidOperationException($"Queue {key} does not exist.");
+        Set(key, row with { Entries = row.Entries + entries, Bytes = row.Bytes + bytes });
+    }
+
+    /// <summary>Gives out the queue's next position and books one more entry of <paramref name="bytes"/> (it must exist).</summary>
+    public long Push(QueueName key, long bytes)
+    {
+        var row = Find(key) ?? throw new InvalidOperationException($"Queue {key} does not exist.");
+        var position = row.LastPosition + 1;
+        Set(key, new QueueRow(row.Qid, row.Entries + 1, row.Bytes + bytes, position));
+        return position;
     }
 
     /// <summary>An op starts: what it changes can be undone until it ends.</summary>
@@ -98,9 +110,10 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
     {
         foreach (var row in _batch.Values)
         {
-            update.Bind(1, row.Letters);
+            update.Bind(1, row.Entries);
             update.Bind(2, row.Bytes);
-            update.Bind(3, row.Qid);
+            update.Bind(3, row.LastPosition);
+            update.Bind(4, row.Qid);
             update.Execute();
         }
     }
@@ -129,12 +142,22 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
         _undo.Clear();
     }
 
-    private void Set((string, string) key, QueueRow row)
+    private void Set(QueueName key, QueueRow row)
     {
         _undo.Add((key, _batch.TryGetValue(key, out var before) ? before : null));
         _batch[key] = row;
     }
 }
 
-/// <summary>A queue's integer key and what it holds.</summary>
-internal readonly record struct QueueRow(long Qid, long Letters, long Bytes);
+/// <summary>A queue's key as the <c>queues</c> table spells it (a tenant's totals: <see cref="Schema.TenantTotalsKind"/>, <c>''</c>).</summary>
+internal readonly record struct QueueName(string Tenant, int Kind, string Name)
+{
+    public static QueueName Of(Core.QueueKey key) => new(key.Tenant.Value, (int)key.Kind, key.Name);
+
+    public static QueueName TotalsOf(string tenant) => new(tenant, Schema.TenantTotalsKind, "");
+
+    public override string ToString() => $"{Tenant}/{Kind}/{Name}";
+}
+
+/// <summary>A queue's integer key, what it holds, and the last position it gave out.</summary>
+internal readonly record struct QueueRow(long Qid, long Entries, long Bytes, long LastPosition);

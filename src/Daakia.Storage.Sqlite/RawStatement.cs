@@ -32,6 +32,31 @@ internal sealed class RawStatement : IDisposable
 
     public void BindNull(int index) => Check(raw.sqlite3_bind_null(_stmt, index));
 
+    public void Bind(int index, long? value)
+    {
+        if (value is { } v)
+        {
+            Bind(index, v);
+        }
+        else
+        {
+            BindNull(index);
+        }
+    }
+
+    /// <summary>Binds a blob, or NULL when <paramref name="value"/> is null.</summary>
+    public void BindBlobOrNull(int index, byte[]? value)
+    {
+        if (value is null)
+        {
+            BindNull(index);
+        }
+        else
+        {
+            Bind(index, value.AsSpan());
+        }
+    }
+
     public void Bind(int index, string? value, bool nullable)
     {
         if (value is null && nullable)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Data.Sqlite;
 
 namespace Daakia.Storage.Sqlite;
@@ -5,7 +6,10 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 3;
+    public const int Version = 4;
+
+    /// <summary>The <c>queues.kind</c> of a tenant's totals row (its name is <c>''</c>); no <see cref="Core.QueueKind"/> is negative.</summary>
+    public const int TenantTotalsKind = -1;
 
     /// <summary>Settings of every connection.</summary>
     public static void Configure(SqliteConnection connection, SqliteDurability durability)
@@ -26,36 +30,58 @@ internal static class Schema
     }
 
     /// <summary>
-    /// The layout: a letter's content is one <c>messages</c> row however many inboxes hold it; each inbox is a
-    /// <c>queues</c> row (integer key, with its usage for the quotas) and holds small <c>entries</c> (queue, sequence,
-    /// id, expiry). The row of a tenant's totals is the queue named <c>''</c>. A message row goes when its last entry does
-    /// (<c>refs</c>).
+    /// The layout: a message's content is one <c>messages</c> row (key <c>mid</c>, the store's own rowid) however many
+    /// queues hold it; each queue is a <c>queues</c> row (integer key for tenant + kind + name, what it holds for the
+    /// quotas, and the last position it gave out) and holds small <c>entries</c> (queue, position, message, id, expiry,
+    /// delivery count, visibility). The row of a tenant's totals has kind <see cref="TenantTotalsKind"/> and name
+    /// <c>''</c>. A message row goes when its last entry does (<c>refs</c>).
     /// </summary>
+    /// <remarks>Older databases are moved to this layout once, in one transaction each step, when first opened; opening a
+    /// current database reads no table in full.</remarks>
     public static void Create(SqliteConnection connection)
     {
+        if (TableExists(connection, "letters"))
+        {
+            CreateV3(connection);
+            MigrateFromLetters(connection);
+        }
+
+        if (TableExists(connection, "meta") && ReadVersion(connection) == 3)
+        {
+            MigrateFromV3(connection);
+        }
+
         Exec(connection, """
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS queues(
                 qid INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
+                kind INTEGER NOT NULL,
                 name TEXT NOT NULL,
                 letters INTEGER NOT NULL,
-                bytes INTEGER NOT NULL);
-            CREATE UNIQUE INDEX IF NOT EXISTS queues_by_name ON queues(tenant, name);
+                bytes INTEGER NOT NULL,
+                last_pos INTEGER NOT NULL DEFAULT 0);
+            CREATE UNIQUE INDEX IF NOT EXISTS queues_by_key ON queues(tenant, kind, name);
             CREATE TABLE IF NOT EXISTS messages(
-                seq INTEGER PRIMARY KEY,
+                mid INTEGER PRIMARY KEY,
                 id BLOB NOT NULL,
                 author TEXT NOT NULL,
                 recipients TEXT NOT NULL,
                 payload BLOB NOT NULL,
                 ts INTEGER NOT NULL,
-                refs INTEGER NOT NULL);
+                refs INTEGER NOT NULL,
+                content_type TEXT NULL,
+                headers BLOB NULL,
+                visible_at INTEGER NULL);
             CREATE TABLE IF NOT EXISTS entries(
                 qid INTEGER NOT NULL,
-                seq INTEGER NOT NULL,
+                pos INTEGER NOT NULL,
+                mid INTEGER NOT NULL,
                 id BLOB NOT NULL,
                 expires INTEGER NULL,
-                PRIMARY KEY(qid, seq)) WITHOUT ROWID;
+                deliveries INTEGER NOT NULL DEFAULT 0,
+                visible_at INTEGER NULL,
+                PRIMARY KEY(qid, pos)) WITHOUT ROWID;
             CREATE UNIQUE INDEX IF NOT EXISTS entries_by_id ON entries(qid, id);
             CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
             CREATE TABLE IF NOT EXISTS clients(
@@ -73,27 +99,91 @@ internal static class Schema
                 subject TEXT NULL,
                 detail TEXT NULL);
             CREATE INDEX IF NOT EXISTS activity_by_tenant ON activity(tenant, id);
-            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 3);
-            INSERT OR IGNORE INTO meta(key, value) VALUES('high_water', 0);
+            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 4);
             """);
-        MigrateFromLetters(connection);
+
+        var version = ReadVersion(connection);
+        if (version != Version)
+        {
+            throw new InvalidOperationException($"The database is of schema version {version}; this build reads version {Version}.");
+        }
     }
 
     /// <summary>
+    /// Version 3 (one store-wide sequence, allocated by the core, keyed messages and ordered every inbox) to version 4
+    /// (positions per queue, allocated by the store). A letter's old sequence becomes its position in each inbox and its
+    /// message key, so every inbox keeps its order; each queue's last position starts at the old high-water mark, so no
+    /// position a client may still hold as a cursor is given out again. One transaction: all of it or none.
+    /// </summary>
+    private static void MigrateFromV3(SqliteConnection connection) => Exec(connection, $"""
+        BEGIN;
+        DROP INDEX IF EXISTS queues_by_name;
+        ALTER TABLE queues ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE queues ADD COLUMN last_pos INTEGER NOT NULL DEFAULT 0;
+        UPDATE queues SET kind = {TenantTotalsKind} WHERE name = '';
+        UPDATE queues SET last_pos = max(
+            coalesce((SELECT value FROM meta WHERE key = 'high_water'), 0),
+            coalesce((SELECT max(e.seq) FROM entries e WHERE e.qid = queues.qid), 0))
+            WHERE kind <> {TenantTotalsKind};
+        CREATE UNIQUE INDEX queues_by_key ON queues(tenant, kind, name);
+        ALTER TABLE messages RENAME COLUMN seq TO mid;
+        ALTER TABLE messages ADD COLUMN content_type TEXT NULL;
+        ALTER TABLE messages ADD COLUMN headers BLOB NULL;
+        ALTER TABLE messages ADD COLUMN visible_at INTEGER NULL;
+        CREATE TABLE entries_v4(
+            qid INTEGER NOT NULL,
+            pos INTEGER NOT NULL,
+            mid INTEGER NOT NULL,
+            id BLOB NOT NULL,
+            expires INTEGER NULL,
+            deliveries INTEGER NOT NULL DEFAULT 0,
+            visible_at INTEGER NULL,
+            PRIMARY KEY(qid, pos)) WITHOUT ROWID;
+        INSERT INTO entries_v4(qid, pos, mid, id, expires, deliveries, visible_at)
+            SELECT qid, seq, seq, id, expires, 0, NULL FROM entries;
+        DROP TABLE entries;
+        ALTER TABLE entries_v4 RENAME TO entries;
+        CREATE UNIQUE INDEX entries_by_id ON entries(qid, id);
+        CREATE INDEX entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
+        DELETE FROM meta WHERE key = 'high_water';
+        UPDATE meta SET value = 4 WHERE key = 'schema_version';
+        COMMIT;
+        """);
+
+    /// <summary>The version 3 tables, for moving a version 1 or 2 database through them.</summary>
+    private static void CreateV3(SqliteConnection connection) => Exec(connection, """
+        CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS queues(
+            qid INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            letters INTEGER NOT NULL,
+            bytes INTEGER NOT NULL);
+        CREATE UNIQUE INDEX IF NOT EXISTS queues_by_name ON queues(tenant, name);
+        CREATE TABLE IF NOT EXISTS messages(
+            seq INTEGER PRIMARY KEY,
+            id BLOB NOT NULL,
+            author TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            ts INTEGER NOT NULL,
+            refs INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS entries(
+            qid INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            id BLOB NOT NULL,
+            expires INTEGER NULL,
+            PRIMARY KEY(qid, seq)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 3);
+        INSERT OR IGNORE INTO meta(key, value) VALUES('high_water', 0);
+        """);
+
+    /// <summary>
     /// Databases of versions 1 and 2 kept a full copy of a letter per inbox (<c>letters</c>). They are moved to the
-    /// layout above once, in one transaction, when first opened; a database made new never runs this.
+    /// version 3 layout once, in one transaction, when first opened (and from there to version 4).
     /// </summary>
     private static void MigrateFromLetters(SqliteConnection connection)
     {
-        using (var check = connection.CreateCommand())
-        {
-            check.CommandText = "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='letters'";
-            if (Convert.ToInt64(check.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-            {
-                return;
-            }
-        }
-
         var overhead = Core.Storage.InboxQuota.EntryOverhead;
         Exec(connection, $"""
             BEGIN;
@@ -107,11 +197,27 @@ internal static class Schema
                 SELECT t.tenant, '', t.n, t.n * {overhead} + (SELECT coalesce(sum(length(m.payload)), 0) FROM messages m
                     WHERE m.seq IN (SELECT DISTINCT seq FROM letters WHERE tenant = t.tenant))
                 FROM (SELECT tenant, count(*) AS n FROM letters GROUP BY tenant) t;
+            UPDATE meta SET value = max(value, (SELECT coalesce(max(seq), 0) FROM letters)) WHERE key = 'high_water';
             DROP TABLE letters;
             DROP TABLE IF EXISTS usage;
             UPDATE meta SET value = 3 WHERE key = 'schema_version';
             COMMIT;
             """);
+    }
+
+    private static bool TableExists(SqliteConnection connection, string table)
+    {
+        using var check = connection.CreateCommand();
+        check.CommandText = "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=$name";
+        check.Parameters.AddWithValue("$name", table);
+        return Convert.ToInt64(check.ExecuteScalar(), CultureInfo.InvariantCulture) > 0;
+    }
+
+    private static long ReadVersion(SqliteConnection connection)
+    {
+        using var read = connection.CreateCommand();
+        read.CommandText = "SELECT coalesce((SELECT value FROM meta WHERE key='schema_version'), 0)";
+        return Convert.ToInt64(read.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
     public static void Exec(SqliteConnection connection, string sql)

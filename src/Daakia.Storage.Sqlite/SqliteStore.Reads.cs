@@ -7,71 +7,65 @@ public sealed partial class SqliteStore
 {
     private readonly ReaderPool _readers;
 
-    public async ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
     {
         await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = "SELECT max((SELECT value FROM meta WHERE key='high_water'), coalesce((SELECT max(seq) FROM messages), 0))";
-        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    public async ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
-    {
-        await BeginReadAsync(cancellationToken);
-        using var lease = await _readers.RentAsync(cancellationToken);
-        using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = $"SELECT {Codec.LetterColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.seq = e.seq " +
-            "WHERE q.tenant=$t AND q.name=$r AND e.seq>$after ORDER BY e.seq LIMIT $limit";
-        cmd.Parameters.AddWithValue("$t", tenant.Value);
-        cmd.Parameters.AddWithValue("$r", recipient.Value);
-        cmd.Parameters.AddWithValue("$after", afterSequence);
+        cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+            "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after ORDER BY e.pos LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
+        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
+        cmd.Parameters.AddWithValue("$n", queue.Name);
+        cmd.Parameters.AddWithValue("$after", afterPosition);
         cmd.Parameters.AddWithValue("$limit", limit);
-        var result = new List<Letter>();
+        var result = new List<QueueEntry>();
         long bytes = 0;
         using var r = cmd.ExecuteReader();
         while (r.Read())
         {
-            var letter = Codec.ReadLetter(r);
-            bytes += letter.Payload.Length;
+            var entry = Codec.ReadEntry(r, queue.Tenant);
+            bytes += entry.Message.Payload.Length;
             if (result.Count > 0 && bytes > maxBytes)
             {
                 break;
             }
 
-            result.Add(letter);
+            result.Add(entry);
         }
 
         return result;
     }
 
-    public ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default) =>
-        ReadUsageAsync(tenant.Value, recipient.Value, cancellationToken);
+    public ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default) =>
+        ReadUsageAsync(QueueName.Of(queue), cancellationToken);
 
     public ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default) =>
-        ReadUsageAsync(tenant.Value, "", cancellationToken);
+        ReadUsageAsync(QueueName.TotalsOf(tenant.Value), cancellationToken);
 
-    private async ValueTask<InboxUsage> ReadUsageAsync(string tenant, string recipient, CancellationToken cancellationToken)
+    private async ValueTask<InboxUsage> ReadUsageAsync(QueueName queue, CancellationToken cancellationToken)
     {
         await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = "SELECT letters, bytes FROM queues WHERE tenant=$t AND name=$r";
-        cmd.Parameters.AddWithValue("$t", tenant);
-        cmd.Parameters.AddWithValue("$r", recipient);
+        cmd.CommandText = "SELECT letters, bytes FROM queues WHERE tenant=$t AND kind=$k AND name=$n";
+        cmd.Parameters.AddWithValue("$t", queue.Tenant);
+        cmd.Parameters.AddWithValue("$k", queue.Kind);
+        cmd.Parameters.AddWithValue("$n", queue.Name);
         using var r = cmd.ExecuteReader();
         return r.Read() ? new InboxUsage(r.GetInt64(0), r.GetInt64(1)) : default;
     }
 
-    public async ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default)
+    public async ValueTask<long> CountAsync(QueueKey queue, CancellationToken cancellationToken = default)
     {
         await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         // The queue's row counts its entries exactly (kept in the same transactions as they change).
-        cmd.CommandText = "SELECT coalesce((SELECT letters FROM queues WHERE tenant=$t AND name=$r), 0)";
-        cmd.Parameters.AddWithValue("$t", tenant.Value);
-        cmd.Parameters.AddWithValue("$r", recipient.Value);
+        cmd.CommandText = "SELECT coalesce((SELECT letters FROM queues WHERE tenant=$t AND kind=$k AND name=$n), 0)";
+        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
+        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
+        cmd.Parameters.AddWithValue("$n", queue.Name);
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 

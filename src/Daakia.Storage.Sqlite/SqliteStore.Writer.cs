@@ -108,7 +108,6 @@ public sealed partial class SqliteStore
         try
         {
             statements.Begin.Execute();
-            statements.BatchHighWater = 0;
             foreach (var op in batch)
             {
                 if (!op.Execute(statements) && !statements.InTransaction)
@@ -121,13 +120,8 @@ public sealed partial class SqliteStore
                 }
             }
 
-            if (statements.BatchHighWater > 0)
-            {
-                // The sequence never goes backwards, even after every letter was acknowledged and deleted.
-                statements.SetHighWater.Bind(1, statements.BatchHighWater);
-                statements.SetHighWater.Execute();
-            }
-
+            // Usage and last positions, one update per queue touched: positions never go backwards, even after every
+            // entry of a queue was acknowledged and deleted.
             statements.Queues.Flush();
             statements.Commit.Execute();
             statements.Queues.Committed();

@@ -115,13 +115,22 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         _readers.Dispose();
     }
 
-    public ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
-        new(Enqueue(new AppendLetterOp(letter, recipients, quota ?? InboxQuota.None)).AsTask());
+    public ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
+        Enqueue(new QueueAppendOp(message, queues, quota ?? InboxQuota.None));
 
-    public ValueTask<int> DeleteLettersAsync(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
-        Enqueue(new DeleteLettersOp(tenant, recipient, messageIds));
+    public ValueTask<int> DeleteAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
+        Enqueue(new QueueDeleteOp(queue, messageIds));
 
-    public ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
+    public ValueTask<int> ReturnAsync(QueueKey queue, IReadOnlyList<ReturnedEntry> entries, CancellationToken cancellationToken = default) =>
+        Enqueue(new QueueReturnOp(queue, entries));
+
+    public ValueTask<int> DeadLetterAsync(QueueKey from, QueueKey to, IReadOnlyList<Guid> messageIds, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        Enqueue(new DeadLetterOp(from, to, messageIds, at));
+
+    public ValueTask<IReadOnlyList<StoreOpResult>> WriteAsync(IReadOnlyList<StoreOp> ops, CancellationToken cancellationToken = default) =>
+        Enqueue(new UnitOfWorkOp(ops));
+
+    public ValueTask<IReadOnlyList<ExpiredEntry>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
         Enqueue(new RemoveExpiredOp(now, limit));
 
     public ValueTask RecordSeenAsync(TenantId tenant, ClientId client, DateTimeOffset at, CancellationToken cancellationToken = default) =>

@@ -23,30 +23,35 @@ internal sealed class WriterStatements : IDisposable
         ReleaseSavepoint = new RawStatement(connection, "RELEASE op");
         RollbackToSavepoint = new RawStatement(connection, "ROLLBACK TO op");
         InsertMessage = new RawStatement(connection,
-            "INSERT INTO messages(seq, id, author, recipients, payload, ts, refs) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-        InsertEntry = new RawStatement(connection, "INSERT INTO entries(qid, seq, id, expires) VALUES(?1, ?2, ?3, ?4)");
-        DeleteEntryById = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND id=?2 RETURNING seq");
-        DeleteEntryBySeq = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND seq=?2");
+            "INSERT INTO messages(id, author, recipients, payload, ts, refs, content_type, headers, visible_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        InsertEntry = new RawStatement(connection,
+            "INSERT INTO entries(qid, pos, mid, id, expires, deliveries, visible_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        DeleteEntryById = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND id=?2 RETURNING mid");
+        // A move keeps what the entry carries (expiry, delivery count) into its new queue.
+        TakeEntryById = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND id=?2 RETURNING mid, expires, deliveries");
+        DeleteEntryByPos = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND pos=?2");
+        ReturnEntry = new RawStatement(connection,
+            "UPDATE entries SET deliveries=max(deliveries, ?3), visible_at=?4 WHERE qid=?1 AND id=?2");
         // A message goes with its last entry; otherwise it loses one reference. Both give the payload's size for the
         // usage (length() of a blob reads no content).
-        DeleteLastReference = new RawStatement(connection, "DELETE FROM messages WHERE seq=?1 AND refs=1 RETURNING length(payload)");
-        DropReference = new RawStatement(connection, "UPDATE messages SET refs=refs-1 WHERE seq=?1 RETURNING length(payload)");
+        DeleteLastReference = new RawStatement(connection, "DELETE FROM messages WHERE mid=?1 AND refs=1 RETURNING length(payload)");
+        DropReference = new RawStatement(connection, "UPDATE messages SET refs=refs-1 WHERE mid=?1 RETURNING length(payload)");
+        SelectMoved = new RawStatement(connection, "SELECT author, length(payload) FROM messages WHERE mid=?1");
         UpsertClient = new RawStatement(connection,
             "INSERT INTO clients(tenant, client, first_seen, last_seen) VALUES(?1, ?2, ?3, ?3) ON CONFLICT(tenant, client) DO UPDATE SET last_seen=max(last_seen, excluded.last_seen)");
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
         PruneActivity = new RawStatement(connection,
             "DELETE FROM activity WHERE id IN (SELECT id FROM activity ORDER BY id LIMIT ?1) " +
             "AND (at <= ?2 OR id <= (SELECT coalesce(max(id), 0) FROM activity) - ?3)");
-        SetHighWater = new RawStatement(connection, "UPDATE meta SET value=max(value, ?1) WHERE key='high_water'");
         // Only what the sweep needs, and no payload: the expiry index yields the entry; the message's id, author and
-        // recipients precede its payload, and length() of the payload reads no content.
+        // recipients precede its payload, which is never read.
         SelectExpired = new RawStatement(connection,
-            "SELECT q.tenant, q.name, e.seq, e.id, m.author, m.recipients, e.expires, length(m.payload), e.qid " +
-            "FROM entries e JOIN queues q ON q.qid = e.qid JOIN messages m ON m.seq = e.seq " +
+            "SELECT q.tenant, q.kind, q.name, e.pos, e.id, m.author, m.recipients, e.expires, e.qid, e.mid " +
+            "FROM entries e JOIN queues q ON q.qid = e.qid JOIN messages m ON m.mid = e.mid " +
             "WHERE e.expires IS NOT NULL AND e.expires <= ?1 ORDER BY e.expires LIMIT ?2");
-        SelectQueue = new RawStatement(connection, "SELECT qid, letters, bytes FROM queues WHERE tenant=?1 AND name=?2");
-        InsertQueue = new RawStatement(connection, "INSERT INTO queues(tenant, name, letters, bytes) VALUES(?1, ?2, 0, 0)");
-        UpdateQueue = new RawStatement(connection, "UPDATE queues SET letters=?1, bytes=?2 WHERE qid=?3");
+        SelectQueue = new RawStatement(connection, "SELECT qid, letters, bytes, last_pos FROM queues WHERE tenant=?1 AND kind=?2 AND name=?3");
+        InsertQueue = new RawStatement(connection, "INSERT INTO queues(tenant, kind, name, letters, bytes, last_pos) VALUES(?1, ?2, ?3, 0, 0, 0)");
+        UpdateQueue = new RawStatement(connection, "UPDATE queues SET letters=?1, bytes=?2, last_pos=?3 WHERE qid=?4");
         Queues = new QueueLedger(_db, SelectQueue, InsertQueue, UpdateQueue, maxCached: 100_000);
     }
 
@@ -71,13 +76,22 @@ internal sealed class WriterStatements : IDisposable
     /// </summary>
     public bool InTransaction => raw.sqlite3_get_autocommit(_db) == 0;
 
+    /// <summary>The rowid of the last row inserted (a new message's <c>mid</c>).</summary>
+    public long LastInsertRowId => raw.sqlite3_last_insert_rowid(_db);
+
     public RawStatement InsertMessage { get; }
 
     public RawStatement InsertEntry { get; }
 
     public RawStatement DeleteEntryById { get; }
 
-    public RawStatement DeleteEntryBySeq { get; }
+    public RawStatement TakeEntryById { get; }
+
+    public RawStatement DeleteEntryByPos { get; }
+
+    public RawStatement ReturnEntry { get; }
+
+    public RawStatement SelectMoved { get; }
 
     public RawStatement DeleteLastReference { get; }
 
@@ -86,8 +100,6 @@ internal sealed class WriterStatements : IDisposable
     public RawStatement UpsertClient { get; }
 
     public RawStatement InsertActivity { get; }
-
-    public RawStatement SetHighWater { get; }
 
     public RawStatement PruneActivity { get; }
 
@@ -102,9 +114,6 @@ internal sealed class WriterStatements : IDisposable
     /// <summary>Queue keys and usage (see <see cref="QueueLedger"/>).</summary>
     public QueueLedger Queues { get; }
 
-    /// <summary>Highest letter sequence written in the current batch.</summary>
-    public long BatchHighWater { get; set; }
-
     public static string? Text(ClientId? c) => c?.Value;
 
     public void Dispose()
@@ -118,12 +127,14 @@ internal sealed class WriterStatements : IDisposable
         InsertMessage.Dispose();
         InsertEntry.Dispose();
         DeleteEntryById.Dispose();
-        DeleteEntryBySeq.Dispose();
+        TakeEntryById.Dispose();
+        DeleteEntryByPos.Dispose();
+        ReturnEntry.Dispose();
+        SelectMoved.Dispose();
         DeleteLastReference.Dispose();
         DropReference.Dispose();
         UpsertClient.Dispose();
         InsertActivity.Dispose();
-        SetHighWater.Dispose();
         PruneActivity.Dispose();
         SelectExpired.Dispose();
         SelectQueue.Dispose();

@@ -1,0 +1,306 @@
+using Daakia.Core;
+using Daakia.Core.Storage;
+
+namespace Daakia.Storage.Sqlite;
+
+/// <summary>
+/// The queue writes, run on the writer thread inside the caller's savepoint: one op, or every op of a unit of work
+/// under one savepoint (so a unit is all or nothing however many of these it runs). Positions are given out here, from
+/// the <see cref="QueueLedger"/>, in the writer's order, which is the store's order.
+/// </summary>
+internal static class QueueWrites
+{
+    /// <summary>
+    /// Appends one message to every queue, unless that would pass the quota for any of them: its content once (one
+    /// <c>messages</c> row), and one small entry per queue at the queue's next position. Returns the positions.
+    /// </summary>
+    public static long[] Append(WriterStatements s, Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota)
+    {
+        // Checked on the writer thread against committed usage plus this batch's: exact under any concurrency.
+        var tenant = message.Tenant.Value;
+        var payload = message.Payload.Length;
+        var entrySize = InboxQuota.StoredSize(message);
+        var ledger = s.Queues;
+        var totalsKey = QueueName.TotalsOf(tenant);
+        var totals = ledger.GetOrCreate(totalsKey);
+        var tenantSize = payload + ((long)InboxQuota.EntryOverhead * queues.Count);
+        if (totals.Bytes + tenantSize > quota.MaxTenantBytes)
+        {
+            throw QuotaStore.TenantFull(message.Tenant, new InboxUsage(totals.Entries, totals.Bytes), quota);
+        }
+
+        for (var i = 0; i < queues.Count; i++)
+        {
+            var key = queues[i];
+            if (key.Tenant != message.Tenant)
+            {
+                // A message's bytes count in its own tenant, and a read names it by the queue's tenant.
+                throw new ArgumentException($"Queue {key} is not of the message's tenant '{message.Tenant}'.", nameof(queues));
+            }
+
+            var row = ledger.GetOrCreate(QueueName.Of(key));
+            if (row.Entries + 1 > quota.MaxLetters || row.Bytes + entrySize > quota.MaxBytes)
+            {
+                throw QuotaStore.InboxFull(key, new InboxUsage(row.Entries, row.Bytes), quota);
+            }
+        }
+
+        Span<byte> id = stackalloc byte[16];
+        message.Id.TryWriteBytes(id);
+        var insert = s.InsertMessage;
+        insert.Bind(1, id);
+        insert.Bind(2, message.Author.Value);
+        insert.Bind(3, Codec.JoinRecipients(message.Recipients));
+        insert.Bind(4, message.Payload.Span);
+        insert.Bind(5, Codec.Ms(message.Timestamp));
+        insert.Bind(6, queues.Count);
+        insert.Bind(7, Codec.StoredContentType(message.ContentType), nullable: true);
+        insert.BindBlobOrNull(8, Codec.EncodeHeaders(message.Headers));
+        long? visibleAt = message.VisibleAt is { } v ? Codec.Ms(v) : null;
+        insert.Bind(9, visibleAt);
+        insert.Execute();
+        var mid = s.LastInsertRowId;
+
+        var entry = s.InsertEntry;
+        entry.Bind(3, mid);
+        entry.Bind(4, id);
+        long? expires = message.ExpiresAt is { } e ? Codec.Ms(e) : null;
+        entry.Bind(5, expires);
+        entry.Bind(6, 0);
+        entry.Bind(7, visibleAt);
+        var positions = new long[queues.Count];
+        for (var i = 0; i < positions.Length; i++)
+        {
+            var key = QueueName.Of(queues[i]);
+            var qid = ledger.Find(key)!.Value.Qid;
+            positions[i] = ledger.Push(key, entrySize);
+            entry.Bind(1, qid);
+            entry.Bind(2, positions[i]);
+            entry.Execute();
+        }
+
+        ledger.Add(totalsKey, queues.Count, tenantSize);
+        return positions;
+    }
+
+    /// <summary>Removes the entries of the named ids from one queue; returns how many were there.</summary>
+    public static int Delete(WriterStatements s, QueueKey queue, IReadOnlyList<Guid> ids)
+    {
+        var key = QueueName.Of(queue);
+        if (s.Queues.Find(key) is not { } row)
+        {
+            return 0; // a queue never written to holds nothing
+        }
+
+        var delete = s.DeleteEntryById;
+        delete.Bind(1, row.Qid);
+        Span<byte> bytes = stackalloc byte[16];
+        var removed = 0;
+        foreach (var id in ids)
+        {
+            id.TryWriteBytes(bytes);
+            delete.Bind(2, bytes);
+            if (StepOne(delete, out var mid))
+            {
+                var (size, last) = Release(s, mid);
+                Booked(s, key, size, last);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Entries back unacknowledged: delivery counts only rise, visibility as given. Returns how many were found.</summary>
+    public static int Return(WriterStatements s, QueueKey queue, IReadOnlyList<ReturnedEntry> entries)
+    {
+        if (s.Queues.Find(QueueName.Of(queue)) is not { } row)
+        {
+            return 0;
+        }
+
+        var update = s.ReturnEntry;
+        update.Bind(1, row.Qid);
+        Span<byte> bytes = stackalloc byte[16];
+        var found = 0;
+        foreach (var r in entries)
+        {
+            r.Id.TryWriteBytes(bytes);
+            update.Bind(2, bytes);
+            update.Bind(3, r.Deliveries);
+            long? visibleAt = r.VisibleAt is { } v ? Codec.Ms(v) : null;
+            update.Bind(4, visibleAt);
+            found += update.Execute();
+        }
+
+        return found;
+    }
+
+    /// <summary>
+    /// Moves entries to the end of another queue of the same tenant (new positions there), keeping their expiry and
+    /// delivery counts and their message's references, and records an activity entry for each. Returns how many moved.
+    /// </summary>
+    public static int Move(WriterStatements s, QueueKey from, QueueKey to, IReadOnlyList<Guid> ids, string kind, DateTimeOffset at)
+    {
+        if (from.Tenant != to.Tenant)
+        {
+            throw new ArgumentException($"A move stays in one tenant ({from} to {to}).", nameof(to));
+        }
+
+        var fromKey = QueueName.Of(from);
+        if (s.Queues.Find(fromKey) is not { } source)
+        {
+            return 0;
+        }
+
+        var toKey = QueueName.Of(to);
+        long? target = null;
+        var take = s.TakeEntryById;
+        var insert = s.InsertEntry;
+        var record = s.InsertActivity;
+        var tenant = from.Tenant.Value;
+        Span<byte> bytes = stackalloc byte[16];
+        var moved = 0;
+        foreach (var id in ids)
+        {
+            id.TryWriteBytes(bytes);
+            take.Bind(1, source.Qid);
+            take.Bind(2, bytes);
+            if (!TakeOne(take, out var mid, out var expires, out var deliveries))
+            {
+                continue;
+            }
+
+            var (author, size) = ReadMoved(s, mid);
+            target ??= s.Queues.GetOrCreate(toKey).Qid;
+            // The payload stays in the tenant and keeps its references: only the two queues' own usage changes.
+            s.Queues.Add(fromKey, -1, -(size + InboxQuota.EntryOverhead));
+            var position = s.Queues.Push(toKey, size + InboxQuota.EntryOverhead);
+            insert.Bind(1, target.Value);
+            insert.Bind(2, position);
+            insert.Bind(3, mid);
+            insert.Bind(4, bytes);
+            insert.Bind(5, expires);
+            insert.Bind(6, deliveries);
+            insert.BindNull(7);
+            insert.Execute();
+
+            record.Bind(1, tenant);
+            record.Bind(2, Codec.Ms(at));
+            record.Bind(3, kind);
+            record.Bind(4, author);
+            record.Bind(5, from.Name);
+            record.Bind(6, id.ToString());
+            record.Execute();
+            moved++;
+        }
+
+        return moved;
+    }
+
+    /// <summary>Appends activity entries.</summary>
+    public static int Record(WriterStatements s, IReadOnlyList<ActivityEntry> entries)
+    {
+        var insert = s.InsertActivity;
+        foreach (var e in entries)
+        {
+            insert.Bind(1, e.Tenant.Value);
+            insert.Bind(2, Codec.Ms(e.At));
+            insert.Bind(3, e.Kind);
+            insert.Bind(4, WriterStatements.Text(e.Actor), nullable: true);
+            insert.Bind(5, e.Subject, nullable: true);
+            insert.Bind(6, e.Detail, nullable: true);
+            insert.Execute();
+        }
+
+        return entries.Count;
+    }
+
+    /// <summary>Deletes the message row if this was its last entry, else drops a reference; returns the payload size
+    /// and whether the message went.</summary>
+    public static (long PayloadBytes, bool Last) Release(WriterStatements s, long mid)
+    {
+        var last = s.DeleteLastReference;
+        last.Bind(1, mid);
+        if (StepOne(last, out var size))
+        {
+            return (size, true);
+        }
+
+        var drop = s.DropReference;
+        drop.Bind(1, mid);
+        return StepOne(drop, out size) ? (size, false) : (0, false);
+    }
+
+    /// <summary>Books the removal of one entry in the queue's and the tenant's usage.</summary>
+    public static void Booked(WriterStatements s, QueueName queue, long payloadBytes, bool lastReference)
+    {
+        s.Queues.Add(queue, -1, -(payloadBytes + InboxQuota.EntryOverhead));
+        s.Queues.Add(QueueName.TotalsOf(queue.Tenant), -1, -((lastReference ? payloadBytes : 0) + InboxQuota.EntryOverhead));
+    }
+
+    /// <summary>Runs a statement that returns at most one integer row.</summary>
+    public static bool StepOne(RawStatement statement, out long value)
+    {
+        value = 0;
+        var found = false;
+        try
+        {
+            while (statement.Step())
+            {
+                value = statement.Int64(0);
+                found = true;
+            }
+        }
+        catch
+        {
+            statement.Reset();
+            throw;
+        }
+
+        return found;
+    }
+
+    /// <summary>Runs <see cref="WriterStatements.TakeEntryById"/>: the removed entry's message, expiry and delivery count.</summary>
+    private static bool TakeOne(RawStatement take, out long mid, out long? expires, out long deliveries)
+    {
+        (mid, expires, deliveries) = (0, null, 0);
+        var found = false;
+        try
+        {
+            while (take.Step())
+            {
+                mid = take.Int64(0);
+                expires = take.IsNull(1) ? null : take.Int64(1);
+                deliveries = take.Int64(2);
+                found = true;
+            }
+        }
+        catch
+        {
+            take.Reset();
+            throw;
+        }
+
+        return found;
+    }
+
+    private static (string Author, long PayloadBytes) ReadMoved(WriterStatements s, long mid)
+    {
+        var select = s.SelectMoved;
+        select.Bind(1, mid);
+        try
+        {
+            if (!select.Step())
+            {
+                throw new InvalidOperationException($"Message {mid} of an entry is missing.");
+            }
+
+            return (select.Text(0), select.Int64(1));
+        }
+        finally
+        {
+            select.Reset();
+        }
+    }
+}
