@@ -102,6 +102,21 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most entries in one roster or activity page.</summary>
     public int MaxPageSize { get; set; } = 1000;
 
+    /// <summary>
+    /// Most times a letter is handed out without being acknowledged before it goes to the client's dead letters instead
+    /// of being delivered again (so a letter every delivery attempt fails on cannot block an inbox). 0: no limit.
+    /// </summary>
+    public int MaxDeliveries { get; set; } = 10;
+
+    /// <summary>
+    /// How long a letter handed out stays leased to its connection without an ack before it is delivered again (with its
+    /// delivery count raised). Zero: no timeout — a lease ends only with an ack, a release or the connection.
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Longest delay a sender may give a letter, or a consumer a release.</summary>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromDays(7);
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

@@ -55,6 +55,11 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.ActivityRetention, TimeSpan.FromMinutes(1), TimeSpan.FromDays(36_500));
         v.Between(o.MaxActivityEntries, 1000L, 10_000_000_000L);
 
+        // Delivery attempts before dead-lettering (0: unlimited), lease timeout (0: none), delays.
+        v.Between(o.MaxDeliveries, 0, 1_000_000);
+        v.Between(o.LeaseTimeout, TimeSpan.Zero, TimeSpan.FromDays(1));
+        v.Between(o.MaxDelay, TimeSpan.FromSeconds(1), TimeSpan.FromDays(365));
+
         v.Between(o.RouteCacheSize, 0, 1_000_000);
         v.Between(o.MaxStatusTextLength, 0, 10_000);
         v.Between(o.MaxPageSize, 1, 10_000);

@@ -32,3 +32,13 @@ public sealed class TimerTestsOnChaosStore : TimerTests
 {
     protected override bool OnChaosStore => true;
 }
+
+public sealed class QueueDeliveryTestsOnMemoryStore : QueueDeliveryTests
+{
+    protected override bool OnChaosStore => false;
+}
+
+public sealed class QueueDeliveryTestsOnChaosStore : QueueDeliveryTests
+{
+    protected override bool OnChaosStore => true;
+}

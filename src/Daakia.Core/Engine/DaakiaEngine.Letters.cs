@@ -1,3 +1,5 @@
+using Daakia.Core.Storage;
+
 namespace Daakia.Core;
 
 public sealed partial class DaakiaEngine
@@ -6,10 +8,22 @@ public sealed partial class DaakiaEngine
     /// Sends a letter to one or more clients. Online recipients get it at once; the returned task completes only
     /// once it is durably in every recipient's inbox (that is when the sender may be acknowledged).
     /// </summary>
-    public async ValueTask<SendReceipt> SendAsync(TenantId tenant, ClientId author, IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl = null)
+    /// <remarks>
+    /// <paramref name="delay"/> holds the letter back from delivery; <paramref name="headers"/> travel with it;
+    /// <paramref name="contentType"/> names the payload's type (default <see cref="Letter.JsonContentType"/>).
+    /// </remarks>
+    public async ValueTask<SendReceipt> SendAsync(
+        TenantId tenant,
+        ClientId author,
+        IReadOnlyList<ClientId> recipients,
+        ReadOnlyMemory<byte> payload,
+        TimeSpan? ttl = null,
+        TimeSpan? delay = null,
+        IReadOnlyList<KeyValuePair<string, string>>? headers = null,
+        string? contentType = null)
     {
         EnsureAccepting();
-        var distinct = ValidateLetter(recipients, payload, ttl);
+        var distinct = ValidateLetter(recipients, payload, ttl, delay);
         var now = _time.GetUtcNow();
         var t = Tenant(tenant);
         var cost = WriteCost(payload.Length, distinct.Count);
@@ -18,49 +32,73 @@ public sealed partial class DaakiaEngine
         try
         {
             List<ClientConnection>? toClose = null;
-            ValueTask write;
+            Task<IReadOnlyList<long>> write;
+            var online = false;
+            letter = new Letter
+            {
+                Id = Guid.CreateVersion7(now),
+                Tenant = tenant,
+                Author = author,
+                Recipients = distinct,
+                Payload = payload,
+                ContentType = contentType ?? Letter.JsonContentType,
+                Headers = headers ?? [],
+                Timestamp = now,
+                ExpiresAt = ttl is { } d ? now + d : _options.DefaultLetterTtl > TimeSpan.Zero ? now + _options.DefaultLetterTtl : null,
+                VisibleAt = delay is { } wait && wait > TimeSpan.Zero ? now + wait : null,
+            };
+            var queues = InboxStoreExtensions.InboxesOf(tenant, distinct);
             lock (t.Gate)
             {
-                // Sequence and store order are fixed together under the tenant lock, so each inbox is in sequence order
-                // everywhere: in the store, in memory and on the wire.
-                letter = new Letter
-                {
-                    Id = Guid.CreateVersion7(now),
-                    Sequence = Interlocked.Increment(ref _sequence),
-                    Tenant = tenant,
-                    Author = author,
-                    Recipients = distinct,
-                    Payload = payload,
-                    Timestamp = now,
-                    ExpiresAt = ttl is { } d ? now + d : _options.DefaultLetterTtl > TimeSpan.Zero ? now + _options.DefaultLetterTtl : null,
-                };
-                write = _store.AppendLetterAsync(letter, distinct, _quota, CancellationToken.None);
+                // The append takes its place in store order under the tenant lock, before the offers below: each inbox is
+                // in the same order in the store, in memory and on the wire. The store allocates the positions.
+                write = _store.AppendAsync(letter, queues, _quota, CancellationToken.None).AsTask();
 
                 // Live delivery does not wait for the commit: a write that fails or is refused later (SQLite checks quotas
                 // on its writer) is withdrawn from the windows afterwards, though an online recipient may have seen it.
                 // A write the store refused at once is not offered at all.
                 if (!write.IsFaulted)
                 {
-                    foreach (var r in distinct)
+                    var positions = write.IsCompletedSuccessfully ? write.Result : null;
+                    for (var i = 0; i < distinct.Count; i++)
                     {
-                        if (t.Clients.TryGetValue(r, out var cs))
+                        if (t.Clients.TryGetValue(distinct[i], out var cs))
                         {
-                            Offer(t, cs, letter, ref toClose);
+                            online = true;
+                            _delivery.Offer(cs.Window, letter, positions?[i] ?? 0, ref toClose);
                         }
                     }
+
+                    online &= positions is null;
                 }
             }
 
             CloseAll(toClose, CloseReason.SlowConsumer);
+            IReadOnlyList<long> stored;
             try
             {
-                await write;
+                stored = await write;
             }
             catch
             {
                 // Not stored: it must not linger in the windows it was offered to (it may have been delivered already).
                 Withdraw(t, letter);
                 throw;
+            }
+
+            if (online)
+            {
+                // The positions are known now: the online recipients' windows may page past this letter.
+                lock (t.Gate)
+                {
+                    for (var i = 0; i < distinct.Count; i++)
+                    {
+                        if (t.Clients.TryGetValue(distinct[i], out var cs))
+                        {
+                            QueueDelivery.Positioned(cs.Window, letter.Id, stored[i]);
+                        }
+                    }
+                }
             }
         }
         finally
@@ -81,9 +119,9 @@ public sealed partial class DaakiaEngine
         {
             foreach (var r in letter.Recipients)
             {
-                if (t.Clients.TryGetValue(r, out var cs) && cs.Remove(letter.Id))
+                if (t.Clients.TryGetValue(r, out var cs))
                 {
-                    Pump(t, cs, ref toClose);
+                    _delivery.Remove(cs.Window, letter.Id, ref toClose);
                 }
             }
         }
@@ -127,9 +165,9 @@ public sealed partial class DaakiaEngine
                     // never come.
                     foreach (var id in messageIds)
                     {
-                        if (cs.IsHandedOut(id))
+                        if (cs.Window.IsHandedOut(id))
                         {
-                            cs.Remove(id);
+                            cs.Window.Remove(id);
                         }
                         else
                         {
@@ -137,7 +175,7 @@ public sealed partial class DaakiaEngine
                         }
                     }
 
-                    Pump(t, cs, ref toClose);
+                    _delivery.Pump(cs.Window, ref toClose);
                 }
             }
 
@@ -152,10 +190,10 @@ public sealed partial class DaakiaEngine
                     {
                         foreach (var id in later)
                         {
-                            cs.Remove(id);
+                            cs.Window.Remove(id);
                         }
 
-                        Pump(t, cs, ref toClose);
+                        _delivery.Pump(cs.Window, ref toClose);
                     }
                 }
 
@@ -171,24 +209,91 @@ public sealed partial class DaakiaEngine
         return removed;
     }
 
+    /// <summary>
+    /// Gives letters handed out to <paramref name="client"/> back for redelivery (a negative acknowledgement), after
+    /// <paramref name="delay"/> if given; each keeps its raised delivery count, durably before the task completes, and
+    /// goes to the dead letters once it reaches <see cref="DaakiaCoreOptions.MaxDeliveries"/>. Letters not handed out
+    /// are left alone. Returns how many came back.
+    /// </summary>
+    public async ValueTask<int> ReleaseAsync(TenantId tenant, ClientId client, IReadOnlyList<Guid> messageIds, TimeSpan? delay = null)
+    {
+        if (messageIds.Count > _options.InboxPageSize)
+        {
+            throw DaakiaException.Invalid($"At most {_options.InboxPageSize} message ids per release.");
+        }
+
+        if (delay is { } d && (d < TimeSpan.Zero || d > _options.MaxDelay))
+        {
+            throw DaakiaException.Invalid($"A delay must be between 0 and {_options.MaxDelay.TotalSeconds:0} seconds.");
+        }
+
+        var t = Tenant(tenant);
+        var visibleAt = delay is { } wait && wait > TimeSpan.Zero ? _time.GetUtcNow() + wait : (DateTimeOffset?)null;
+        List<ClientConnection>? toClose = null;
+        List<ReturnedEntry> returned;
+        ValueTask<int> write = ValueTask.FromResult(0);
+        lock (t.Gate)
+        {
+            if (!t.Clients.TryGetValue(client, out var cs))
+            {
+                return 0;
+            }
+
+            returned = _delivery.Release(cs.Window, messageIds, visibleAt, ref toClose);
+            if (returned.Count > 0)
+            {
+                write = _store.ReturnAsync(cs.Window.Key, returned, CancellationToken.None);
+            }
+        }
+
+        CloseAll(toClose, CloseReason.SlowConsumer);
+        await write;
+        _metrics.LettersReleased(returned.Count);
+        return returned.Count;
+    }
+
     /// <summary>A page of one inbox, oldest first, without removing anything (REST reads).</summary>
-    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId client, long afterSequence, int limit, CancellationToken cancellationToken = default) =>
-        _store.ReadInboxAsync(tenant, client, afterSequence, Math.Clamp(limit, 1, _options.InboxPageSize), _options.MaxReadPageBytes, cancellationToken);
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadInboxAsync(TenantId tenant, ClientId client, long afterPosition, int limit, CancellationToken cancellationToken = default) =>
+        _store.ReadInboxAsync(tenant, client, afterPosition, Math.Clamp(limit, 1, _options.InboxPageSize), _options.MaxReadPageBytes, cancellationToken);
 
     /// <summary>Letters waiting in one inbox.</summary>
     public ValueTask<long> CountInboxAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default) =>
         _store.CountInboxAsync(tenant, client, cancellationToken);
 
-    private List<ClientId> ValidateLetter(IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl)
+    /// <summary>A page of a client's dead letters (letters delivered <see cref="DaakiaCoreOptions.MaxDeliveries"/> times
+    /// without an ack), oldest first.</summary>
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadDeadLettersAsync(TenantId tenant, ClientId client, long afterPosition, int limit, CancellationToken cancellationToken = default) =>
+        _store.ReadAsync(QueueKey.DeadLetters(tenant, client), afterPosition, Math.Clamp(limit, 1, _options.InboxPageSize), _options.MaxReadPageBytes, cancellationToken);
+
+    /// <summary>Dead letters of one client.</summary>
+    public ValueTask<long> CountDeadLettersAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default) =>
+        _store.CountAsync(QueueKey.DeadLetters(tenant, client), cancellationToken);
+
+    /// <summary>Removes dead letters of one client (durably before the task completes). Returns how many were there.</summary>
+    public async ValueTask<int> DeleteDeadLettersAsync(TenantId tenant, ClientId client, IReadOnlyList<Guid> messageIds)
+    {
+        if (messageIds.Count > _options.InboxPageSize)
+        {
+            throw DaakiaException.Invalid($"At most {_options.InboxPageSize} message ids per request.");
+        }
+
+        var cost = WriteCost(messageIds.Count * 16, 1);
+        TakeBudget(cost);
+        try
+        {
+            return await _store.DeleteAsync(QueueKey.DeadLetters(tenant, client), messageIds, CancellationToken.None);
+        }
+        finally
+        {
+            _writes.Give(cost);
+        }
+    }
+
+    private List<ClientId> ValidateLetter(IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl, TimeSpan? delay)
     {
         if (recipients.Count == 0)
         {
             throw DaakiaException.Invalid("A letter needs at least one recipient.");
-        }
-
-        if (recipients.Count > _options.MaxRecipients)
-        {
-            throw new DaakiaException(DaakiaErrorCode.TooManyRecipients, $"At most {_options.MaxRecipients} recipients per letter.");
         }
 
         if (payload.Length > _options.MaxPayloadBytes)
@@ -201,7 +306,14 @@ public sealed partial class DaakiaEngine
             throw DaakiaException.Invalid($"A TTL must be positive and at most {_options.MaxTtl.TotalSeconds:0} seconds.");
         }
 
-        var distinct = new List<ClientId>(recipients.Count);
+        if (delay is { } w && (w < TimeSpan.Zero || w > _options.MaxDelay))
+        {
+            throw DaakiaException.Invalid($"A delay must be between 0 and {_options.MaxDelay.TotalSeconds:0} seconds.");
+        }
+
+        // Duplicates are merged first, then counted: a hundred copies of one recipient are one recipient.
+        var distinct = new List<ClientId>(Math.Min(recipients.Count, _options.MaxRecipients));
+        HashSet<ClientId>? seen = recipients.Count > 8 ? new(recipients.Count) : null;
         foreach (var r in recipients)
         {
             if (r.Value is null)
@@ -209,64 +321,21 @@ public sealed partial class DaakiaEngine
                 throw DaakiaException.Invalid("A recipient is missing.");
             }
 
-            if (!distinct.Contains(r))
+            if (seen is not null ? seen.Add(r) : !distinct.Contains(r))
             {
                 distinct.Add(r);
+                if (distinct.Count > _options.MaxRecipients)
+                {
+                    throw new DaakiaException(DaakiaErrorCode.TooManyRecipients, $"At most {_options.MaxRecipients} recipients per letter.");
+                }
             }
         }
 
         return distinct;
     }
 
-    /// <summary>A new letter for an online client (caller holds the tenant lock).</summary>
-    private void Offer(TenantState t, ClientState cs, Letter letter, ref List<ClientConnection>? toClose)
-    {
-        var size = letter.Payload.Length + PendingLetter.EntryOverhead;
-        if (cs.Loading)
-        {
-            if (cs.BufferOverflowed)
-            {
-                return;
-            }
-
-            if (cs.Buffer!.Count >= _options.MaxLoadedLetters || cs.BufferBytes + size > _options.MaxWindowBytesPerClient)
-            {
-                // The buffer may not outgrow the window: what it would hold waits in the store for the next page.
-                cs.BufferOverflowed = true;
-                cs.Buffer.Clear();
-                cs.BufferBytes = 0;
-                return;
-            }
-
-            cs.Buffer.Add(letter);
-            cs.BufferBytes += size;
-            return;
-        }
-
-        if (!cs.Complete)
-        {
-            return; // the store has it; the next page (already scheduled, or after the next ack) brings it
-        }
-
-        if (!WindowHasRoom(cs, size))
-        {
-            cs.Complete = false; // the window is full: later letters wait in the store
-            return;
-        }
-
-        cs.Add(letter);
-        Pump(t, cs, ref toClose);
-    }
-
-    /// <summary>Whether one more letter fits a client's window, by count and bytes (one always fits an empty window).</summary>
-    private bool WindowHasRoom(ClientState cs, int size) =>
-        cs.Pending.Count == 0 || (cs.Pending.Count < _options.MaxLoadedLetters && cs.PendingBytes + size <= _options.MaxWindowBytesPerClient);
-
-    /// <summary>Payload bytes the next page of a client's inbox may bring: what its window has room for.</summary>
-    private long PageBytes(ClientState cs) => Math.Max(1, _options.MaxWindowBytesPerClient - cs.PendingBytes);
-
     /// <summary>What a durable write costs against the server-wide write budget.</summary>
-    private static long WriteCost(int payloadBytes, int entries) => payloadBytes + (entries * PendingLetter.EntryOverhead);
+    private static long WriteCost(int payloadBytes, int entries) => payloadBytes + (entries * WindowEntry.Overhead);
 
     private void TakeBudget(long cost)
     {
@@ -274,267 +343,6 @@ public sealed partial class DaakiaEngine
         {
             _metrics.WriteRefused();
             throw new DaakiaException(DaakiaErrorCode.Overloaded, "The server has as many writes in flight as it may hold; retry shortly.");
-        }
-    }
-
-    /// <summary>Reads the next page of a client's inbox (caller holds the tenant lock; the read takes its place in store order now).</summary>
-    private void StartLoad(TenantState t, ClientState cs, ref List<ClientConnection>? toClose)
-    {
-        cs.BeginLoad(PageBytes(cs));
-        ValueTask<IReadOnlyList<Letter>> read;
-        try
-        {
-            read = _store.ReadInboxAsync(t.Id, cs.Client, cs.LoadedThrough, _options.InboxPageSize, cs.LoadMaxBytes, CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            LoadFailed(t, cs, ex);
-            return;
-        }
-
-        if (read.IsCompletedSuccessfully)
-        {
-            CompleteLoad(t, cs, read.Result, ref toClose);
-            return;
-        }
-
-        Interlocked.Increment(ref _loadsInFlight);
-        _ = CompleteLoadAsync(t, cs, read);
-    }
-
-    private async Task CompleteLoadAsync(TenantState t, ClientState cs, ValueTask<IReadOnlyList<Letter>> read)
-    {
-        List<ClientConnection>? toClose = null;
-        try
-        {
-            IReadOnlyList<Letter> page;
-            try
-            {
-                page = await read;
-            }
-            catch (Exception ex)
-            {
-                lock (t.Gate)
-                {
-                    LoadFailed(t, cs, ex);
-                }
-
-                return;
-            }
-
-            lock (t.Gate)
-            {
-                CompleteLoad(t, cs, page, ref toClose);
-            }
-
-            CloseAll(toClose, CloseReason.SlowConsumer);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _loadsInFlight);
-        }
-    }
-
-    /// <summary>
-    /// A page read failed: live delivery must not stop, so the load is retried with a growing delay for as long as the
-    /// client is online (caller holds the tenant lock).
-    /// </summary>
-    private void LoadFailed(TenantState t, ClientState cs, Exception ex)
-    {
-        cs.EndLoad();
-        cs.LoadFailures++;
-        EngineLog.InboxLoadFailed(_logger, ex, t.Id, cs.Client, cs.LoadFailures);
-        _metrics.InboxLoadFailed();
-        if (cs.Removed || cs.LoadRetry is not null)
-        {
-            return;
-        }
-
-        var delay = TimeSpan.FromMilliseconds(Math.Min(_options.InboxLoadRetryMax.TotalMilliseconds, 50 * Math.Pow(2, Math.Min(cs.LoadFailures - 1, 16))));
-        cs.LoadRetry = _time.CreateTimer(_ => RetryLoad(t, cs), null, delay, Timeout.InfiniteTimeSpan);
-    }
-
-    private void RetryLoad(TenantState t, ClientState cs)
-    {
-        List<ClientConnection>? toClose = null;
-        lock (t.Gate)
-        {
-            cs.LoadRetry?.Dispose();
-            cs.LoadRetry = null;
-            if (!cs.Removed && !cs.Loading && !cs.Complete)
-            {
-                StartLoad(t, cs, ref toClose);
-            }
-        }
-
-        CloseAll(toClose, CloseReason.SlowConsumer);
-    }
-
-    private void CompleteLoad(TenantState t, ClientState cs, IReadOnlyList<Letter> page, ref List<ClientConnection>? toClose)
-    {
-        if (cs.Removed)
-        {
-            cs.EndLoad();
-            return;
-        }
-
-        cs.LoadFailures = 0;
-        // Only an empty page proves the inbox exhausted: a short one may have been cut by the byte bound (and a stored
-        // letter may be larger than today's MaxPayloadBytes), so it costs one more read, once, to know.
-        var full = page.Count > 0;
-        foreach (var letter in page)
-        {
-            if (!cs.CanJoin(letter))
-            {
-                continue; // already in the window, or removed while the page was read
-            }
-
-            if (!WindowHasRoom(cs, letter.Payload.Length + PendingLetter.EntryOverhead))
-            {
-                // The rest of the page waits in the store; the next page is read once an ack or expiry frees room
-                // (reading again now would bring the same letter that does not fit).
-                full = true;
-                cs.WaitingForRoom = true;
-                break;
-            }
-
-            cs.Add(letter);
-        }
-
-        if (!full && !cs.BufferOverflowed)
-        {
-            // The whole inbox is in memory now; letters sent during the read join it (those already read are skipped).
-            cs.Complete = true;
-            foreach (var letter in cs.Buffer ?? [])
-            {
-                if (!cs.CanJoin(letter))
-                {
-                    continue;
-                }
-
-                if (!WindowHasRoom(cs, letter.Payload.Length + PendingLetter.EntryOverhead))
-                {
-                    cs.Complete = false;
-                    break;
-                }
-
-                cs.Add(letter);
-            }
-        }
-
-        cs.EndLoad();
-        Pump(t, cs, ref toClose);
-    }
-
-    /// <summary>
-    /// Hands waiting letters to ready connections, at most <see cref="DaakiaCoreOptions.MaxInflightPerConnection"/> (and
-    /// <see cref="DaakiaCoreOptions.MaxInflightBytesPerConnection"/>) unacknowledged per connection, drops expired letters
-    /// from the window, and pages in more of the inbox when the window runs low. Caller holds the lock.
-    /// </summary>
-    private void Pump(TenantState t, ClientState cs, ref List<ClientConnection>? toClose)
-    {
-        var now = _time.GetUtcNow();
-        if (cs.Mode == DeliveryMode.All)
-        {
-            PumpAll(cs, now, ref toClose);
-        }
-        else
-        {
-            PumpAny(cs, now, ref toClose);
-        }
-
-        if (!cs.Complete && !cs.Loading && cs.LoadRetry is null && !cs.WaitingForRoom && cs.Connections.Count > 0
-            && cs.Pending.Count <= _options.InboxPageSize / 2 && cs.PendingBytes <= _options.MaxWindowBytesPerClient / 2)
-        {
-            StartLoad(t, cs, ref toClose);
-        }
-    }
-
-    private void PumpAll(ClientState cs, DateTimeOffset now, ref List<ClientConnection>? toClose)
-    {
-        var count = _options.MaxInflightPerConnection;
-        var bytes = _options.MaxInflightBytesPerConnection;
-        foreach (var c in cs.Connections)
-        {
-            if (!c.Ready || c.Removed)
-            {
-                continue;
-            }
-
-            var i = cs.IndexAfter(c.DeliveredThrough);
-            while (i < cs.Pending.Count)
-            {
-                var p = cs.Pending[i];
-                if (p.Letter.IsExpired(now))
-                {
-                    // Never delivered again: it leaves the window now (the sweep removes it from the store and records it).
-                    cs.Remove(p.Letter.Id);
-                    continue;
-                }
-
-                if (!c.HasRoom(p.Size, count, bytes))
-                {
-                    break;
-                }
-
-                if (!c.Target.TryDeliver(p.Letter))
-                {
-                    (toClose ??= []).Add(c);
-                    break;
-                }
-
-                _metrics.LetterDelivered();
-                c.Take(p.Size);
-                c.DeliveredThrough = p.Sequence;
-                i++;
-            }
-        }
-    }
-
-    private void PumpAny(ClientState cs, DateTimeOffset now, ref List<ClientConnection>? toClose)
-    {
-        var count = _options.MaxInflightPerConnection;
-        var bytes = _options.MaxInflightBytesPerConnection;
-        for (var i = 0; i < cs.Pending.Count; i++)
-        {
-            var p = cs.Pending[i];
-            if (p.AssignedTo is not null)
-            {
-                continue;
-            }
-
-            if (p.Letter.IsExpired(now))
-            {
-                cs.Remove(p.Letter.Id);
-                i--;
-                continue;
-            }
-
-            // The ready connection with the fewest letters in flight takes it.
-            ClientConnection? best = null;
-            foreach (var c in cs.Connections)
-            {
-                if (c.Ready && !c.Removed && c.HasRoom(p.Size, count, bytes) && (best is null || c.Inflight < best.Inflight) && toClose?.Contains(c) != true)
-                {
-                    best = c;
-                }
-            }
-
-            if (best is null)
-            {
-                return;
-            }
-
-            if (!best.Target.TryDeliver(p.Letter))
-            {
-                (toClose ??= []).Add(best);
-                i--;
-                continue;
-            }
-
-            _metrics.LetterDelivered();
-            p.AssignedTo = best;
-            best.Take(p.Size);
         }
     }
 }

@@ -20,17 +20,22 @@ public sealed partial class DaakiaEngine
         _expiryTimer?.Dispose();
     }
 
-    /// <summary>Closes every connection silent for longer than its heartbeat times the allowed misses.</summary>
+    /// <summary>
+    /// Closes every connection silent for longer than its heartbeat times the allowed misses, and returns letters whose
+    /// lease ran past <see cref="DaakiaCoreOptions.LeaseTimeout"/>.
+    /// </summary>
     internal void CheckHeartbeats()
     {
         var now = _time.GetUtcNow();
         List<ClientConnection>? late = null;
+        List<ClientConnection>? slow = null;
         foreach (var t in _tenants.Values)
         {
             lock (t.Gate)
             {
                 foreach (var cs in t.Clients.Values)
                 {
+                    _delivery.CheckLeases(cs.Window, now, ref slow);
                     foreach (var c in cs.Connections)
                     {
                         if (!c.HeartbeatPaused && now - c.LastActivity > c.Heartbeat * _options.MissedHeartbeats)
@@ -43,6 +48,7 @@ public sealed partial class DaakiaEngine
         }
 
         CloseAll(late, CloseReason.HeartbeatTimeout);
+        CloseAll(slow, CloseReason.SlowConsumer);
     }
 
     /// <summary>
@@ -59,7 +65,7 @@ public sealed partial class DaakiaEngine
         try
         {
             const int Batch = 1000;
-            IReadOnlyList<ExpiredLetter> expired;
+            IReadOnlyList<ExpiredEntry> expired;
             do
             {
                 expired = await _store.RemoveExpiredAsync(_time.GetUtcNow(), Batch, CancellationToken.None);
@@ -70,13 +76,18 @@ public sealed partial class DaakiaEngine
 
                 foreach (var e in expired)
                 {
-                    var t = Tenant(e.Letter.Tenant);
+                    if (e.Queue.Kind != QueueKind.Inbox)
+                    {
+                        continue;
+                    }
+
+                    var t = Tenant(e.Queue.Tenant);
                     List<ClientConnection>? toClose = null;
                     lock (t.Gate)
                     {
-                        if (t.Clients.TryGetValue(e.Recipient, out var cs) && cs.Remove(e.Letter.Id))
+                        if (ClientId.TryCreate(e.Queue.Name, out var client) && t.Clients.TryGetValue(client, out var cs))
                         {
-                            Pump(t, cs, ref toClose);
+                            _delivery.Remove(cs.Window, e.Message.Id, ref toClose);
                         }
                     }
 

@@ -24,9 +24,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly DaakiaMetrics _metrics;
     private readonly WriteBudget _writes;
     private readonly Storage.InboxQuota _quota;
-    private long _sequence;
+    private readonly QueueDelivery _delivery;
     private long _connectionCount;
-    private long _loadsInFlight;
     private volatile bool _running;
     private volatile bool _draining;
 
@@ -39,6 +38,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _writes = new WriteBudget(options.MaxPendingWriteBytes, options.MaxPendingWrites);
         _quota = options.Quota;
         _metrics = new DaakiaMetrics(() => Interlocked.Read(ref _connectionCount), () => _writes.Bytes);
+        _delivery = new QueueDelivery(store, options, time, _metrics, _logger, Background, toClose => CloseAll(toClose, CloseReason.SlowConsumer));
     }
 
     public DaakiaCoreOptions Options => _options;
@@ -55,7 +55,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     public long PendingWrites => _writes.Count;
 
     /// <summary>Page reads of inboxes or an expiry sweep in flight (tests wait for them to settle).</summary>
-    internal bool IsBusy => Interlocked.Read(ref _loadsInFlight) > 0 || Volatile.Read(ref _sweeping) != 0;
+    internal bool IsBusy => _delivery.IsBusy || Volatile.Read(ref _sweeping) != 0;
 
     /// <summary>
     /// Completes when the server-wide write budget has room (at once when it has). A connection's read loop awaits this
@@ -81,7 +81,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>Opens the core on an opened store and starts the heartbeat and expiry timers.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        _sequence = await _store.GetMaxSequenceAsync(cancellationToken);
+        await Task.CompletedTask.WaitAsync(cancellationToken);
         StartTimers();
         _running = true;
     }
@@ -155,7 +155,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         {
             if (!t.Clients.TryGetValue(client, out var cs))
             {
-                t.Clients[client] = cs = new ClientState(client);
+                t.Clients[client] = cs = new ClientState(tenant, client, t.Gate);
             }
             else if (cs.Connections.Count >= _options.MaxConnectionsPerClient)
             {
@@ -170,9 +170,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
                 ChangeMode(cs, mode);
             }
 
-            if (!cs.Complete && !cs.Loading)
+            if (!cs.Window.Complete && !cs.Window.Loading)
             {
-                StartLoad(t, cs, ref toClose);
+                _delivery.StartLoad(cs.Window, ref toClose);
             }
 
             PublishPresence(t, cs, now);
@@ -199,7 +199,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             }
 
             connection.Ready = true;
-            Pump(t, cs, ref toClose);
+            _delivery.Pump(cs.Window, ref toClose);
         }
 
         CloseAll(toClose, CloseReason.SlowConsumer);
@@ -235,24 +235,23 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             if (t.Clients.TryGetValue(connection.Client, out var cs))
             {
                 cs.Connections.Remove(connection);
-                foreach (var p in cs.Pending)
+                foreach (var e in cs.Window.Entries)
                 {
-                    if (ReferenceEquals(p.AssignedTo, connection))
+                    if (ReferenceEquals(e.AssignedTo, connection))
                     {
-                        p.AssignedTo = null;
+                        // Its lease ends with the connection: another connection gets it (counted as a new delivery).
+                        e.AssignedTo = null;
                     }
                 }
 
                 if (cs.Connections.Count == 0)
                 {
-                    cs.Removed = true;
-                    cs.LoadRetry?.Dispose();
-                    cs.LoadRetry = null;
+                    _delivery.Drop(cs.Window);
                     t.Clients.Remove(connection.Client);
                 }
                 else
                 {
-                    Pump(t, cs, ref toClose);
+                    _delivery.Pump(cs.Window, ref toClose);
                 }
 
                 PublishPresence(t, cs, now);
@@ -280,7 +279,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             if (cs.Mode != mode)
             {
                 ChangeMode(cs, mode);
-                Pump(t, cs, ref toClose);
+                _delivery.Pump(cs.Window, ref toClose);
             }
         }
 
@@ -297,9 +296,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             c.InflightBytes = 0;
         }
 
-        foreach (var p in cs.Pending)
+        foreach (var e in cs.Window.Entries)
         {
-            p.AssignedTo = null;
+            e.AssignedTo = null;
         }
     }
 

@@ -17,6 +17,9 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _lettersDelivered;
     private long _lettersAcknowledged;
     private long _lettersExpired;
+    private long _lettersDeadLettered;
+    private long _lettersReleased;
+    private long _leasesExpired;
     private long _publications;
     private long _publicationsDropped;
     private long _writesRefused;
@@ -33,6 +36,9 @@ internal sealed class DaakiaMetrics : IDisposable
         _meter.CreateObservableCounter("letters.delivered", () => Volatile.Read(ref _lettersDelivered), description: "Letters handed to a connection.");
         _meter.CreateObservableCounter("letters.acknowledged", () => Volatile.Read(ref _lettersAcknowledged), description: "Letters removed from inboxes by an ack.");
         _meter.CreateObservableCounter("letters.expired", () => Volatile.Read(ref _lettersExpired), description: "Letters removed from inboxes because their TTL passed.");
+        _meter.CreateObservableCounter("letters.dead_lettered", () => Volatile.Read(ref _lettersDeadLettered), description: "Letters moved to dead letters after too many deliveries without an ack.");
+        _meter.CreateObservableCounter("letters.released", () => Volatile.Read(ref _lettersReleased), description: "Letters given back for redelivery by their consumer.");
+        _meter.CreateObservableCounter("leases.expired", () => Volatile.Read(ref _leasesExpired), description: "Letters redelivered because their lease timed out.");
         _meter.CreateObservableCounter("publications", () => Volatile.Read(ref _publications), description: "Topic publications routed.");
         _meter.CreateObservableCounter("publications.dropped", () => Volatile.Read(ref _publicationsDropped), description: "Publications dropped because a subscriber's outbox was full.");
         _meter.CreateObservableCounter("connections.closed", ClosedByReason, description: "Connections the server closed, by reason.");
@@ -46,6 +52,12 @@ internal sealed class DaakiaMetrics : IDisposable
     public void LettersAcknowledged(int count) => Interlocked.Add(ref _lettersAcknowledged, count);
 
     public void LettersExpired(int count) => Interlocked.Add(ref _lettersExpired, count);
+
+    public void LetterDeadLettered() => Interlocked.Increment(ref _lettersDeadLettered);
+
+    public void LettersReleased(int count) => Interlocked.Add(ref _lettersReleased, count);
+
+    public void LeasesExpired(int count) => Interlocked.Add(ref _leasesExpired, count);
 
     public void WriteRefused() => Interlocked.Increment(ref _writesRefused);
 

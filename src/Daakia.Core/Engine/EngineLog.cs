@@ -14,8 +14,8 @@ internal static partial class EngineLog
     [LoggerMessage(1002, LogLevel.Debug, "Closing connection {ConnectionId} of {Tenant}/{Client}: {Reason}", EventName = "ClosingConnection")]
     public static partial void ClosingConnection(ILogger logger, ConnectionId connectionId, TenantId tenant, ClientId client, CloseReason reason);
 
-    [LoggerMessage(1003, LogLevel.Error, "Loading the inbox of {Tenant}/{Client} failed ({Failures} in a row); retrying", EventName = "InboxLoadFailed")]
-    public static partial void InboxLoadFailed(ILogger logger, Exception exception, TenantId tenant, ClientId client, int failures);
+    [LoggerMessage(1003, LogLevel.Error, "Loading the queue {Tenant}/{Queue} failed ({Failures} in a row); retrying", EventName = "InboxLoadFailed")]
+    public static partial void InboxLoadFailed(ILogger logger, Exception exception, TenantId tenant, string queue, int failures);
 
     [LoggerMessage(1004, LogLevel.Error, "A background store write failed ({What})", EventName = "BackgroundWriteFailed")]
     public static partial void BackgroundWriteFailed(ILogger logger, Exception exception, string what);
@@ -31,4 +31,7 @@ internal static partial class EngineLog
 
     [LoggerMessage(1008, LogLevel.Error, "Closing connection {ConnectionId} failed in its adapter", EventName = "CloseFailed")]
     public static partial void CloseFailed(ILogger logger, Exception exception, ConnectionId connectionId);
+
+    [LoggerMessage(1009, LogLevel.Warning, "Letter {MessageId} of {Tenant}/{Queue} was handed out {Deliveries} times without an ack: moved to the dead letters", EventName = "DeadLettered")]
+    public static partial void DeadLettered(ILogger logger, TenantId tenant, string queue, Guid messageId, int deliveries);
 }

@@ -39,6 +39,7 @@ public static partial class RestApi
             .Accepts<PublishRequest>("application/json").Produces<PublishResponse>(202);
         v1.MapGet("/activity", ActivityAsync).WithName("Activity")
             .WithSummary("The tenant's activity log after an entry id.");
+        MapDelivery(v1);
         return app;
     }
 
@@ -98,31 +99,7 @@ public static partial class RestApi
         var id = RestRequest.PathClient(client);
         var max = engine.Options.InboxPageSize;
         var page = await engine.ReadInboxAsync(tenant, id, after ?? 0, RestRequest.Limit(limit, Math.Min(100, max), max), http.RequestAborted);
-        var full = page.Count == RestRequest.Limit(limit, Math.Min(100, max), max);
-        return JsonResult.Write(200, (page, full), static (w, s) =>
-        {
-            w.WriteStartObject();
-            w.WriteStartArray("messages"u8);
-            foreach (var letter in s.page)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("sequence"u8, letter.Sequence);
-                WireFormat.WriteLetterFields(w, letter);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            if (s.full && s.page.Count > 0)
-            {
-                w.WriteNumber("next"u8, s.page[^1].Sequence);
-            }
-            else
-            {
-                w.WriteNull("next"u8);
-            }
-
-            w.WriteEndObject();
-        });
+        return EntryPage(page, page.Count == RestRequest.Limit(limit, Math.Min(100, max), max));
     }
 
     private static async Task<IResult> CountInboxAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)

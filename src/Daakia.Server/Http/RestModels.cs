@@ -26,7 +26,8 @@ public sealed record InboxMessage(
     [property: JsonPropertyName("recipients")] IReadOnlyList<string> Recipients,
     [property: JsonPropertyName("payload")] JsonElement Payload,
     [property: JsonPropertyName("timestamp")] string Timestamp,
-    [property: JsonPropertyName("expires_at")] string? ExpiresAt);
+    [property: JsonPropertyName("expires_at")] string? ExpiresAt,
+    [property: JsonPropertyName("deliveries")] int Deliveries);
 
 /// <summary>A page of an inbox; <c>next</c> is the <c>after</c> of the following page.</summary>
 public sealed record InboxPage(
@@ -59,3 +60,11 @@ public sealed record PublishRequest(
 
 /// <summary>Connections the publication was queued for.</summary>
 public sealed record PublishResponse([property: JsonPropertyName("delivered")] int Delivered);
+
+/// <summary>Body of <c>POST /v1/clients/{client}/inbox/release</c>.</summary>
+public sealed record ReleaseRequest(
+    [property: JsonPropertyName("message_ids")] IReadOnlyList<Guid> MessageIds,
+    [property: JsonPropertyName("delay")] double? Delay);
+
+/// <summary>Reply of <c>POST /v1/clients/{client}/inbox/release</c>.</summary>
+public sealed record ReleaseResponse([property: JsonPropertyName("released")] int Released);

@@ -1,0 +1,535 @@
+using Daakia.Core.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Daakia.Core;
+
+/// <summary>
+/// The delivery engine: moves entries of durable queues from the store through their <see cref="DeliveryWindow"/>s to
+/// consumers — paging in, live offers, hand-out in <c>all</c> / <c>any</c> mode within per-connection bounds, leases
+/// (with an optional timeout), release, delay, dead-lettering after too many deliveries, and the return of what was
+/// handed out when a window is dropped. Every method taking a window expects its <see cref="DeliveryWindow.Gate"/> held,
+/// unless it says otherwise; store calls take their place in store order there and are awaited outside.
+/// </summary>
+internal sealed class QueueDelivery(
+    IDaakiaStore store,
+    DaakiaCoreOptions options,
+    TimeProvider time,
+    DaakiaMetrics metrics,
+    ILogger logger,
+    Action<Func<ValueTask>, string> background,
+    Action<List<ClientConnection>?> closeSlow)
+{
+    private long _loadsInFlight;
+
+    /// <summary>Page reads in flight (tests wait for them to settle).</summary>
+    public bool IsBusy => Interlocked.Read(ref _loadsInFlight) > 0;
+
+    /// <summary>Whether one more entry fits a window, by count and bytes (one always fits an empty window).</summary>
+    public bool HasRoom(DeliveryWindow w, int size) =>
+        w.Count == 0 || (w.Count < options.MaxLoadedLetters && w.Bytes + size <= options.MaxWindowBytesPerClient);
+
+    /// <summary>A message just appended to the window's queue (its position, if the store gave it already, or 0).</summary>
+    public void Offer(DeliveryWindow w, Letter message, long position, ref List<ClientConnection>? toClose)
+    {
+        var e = new WindowEntry(message, position, 0, message.VisibleAt);
+        if (w.Loading)
+        {
+            if (w.BufferOverflowed)
+            {
+                return;
+            }
+
+            if (w.Buffer!.Count >= options.MaxLoadedLetters || w.BufferBytes + e.Size > options.MaxWindowBytesPerClient)
+            {
+                // The buffer may not outgrow the window: what it would hold waits in the store for the next page.
+                w.BufferOverflowed = true;
+                w.Buffer.Clear();
+                w.BufferBytes = 0;
+                return;
+            }
+
+            w.Buffer.Add(e);
+            w.BufferBytes += e.Size;
+            return;
+        }
+
+        if (!w.Complete)
+        {
+            return; // the store has it; the next page (already scheduled, or after the next removal) brings it
+        }
+
+        if (!HasRoom(w, e.Size))
+        {
+            w.Complete = false; // the window is full: later entries wait in the store
+            return;
+        }
+
+        Join(w, e);
+        Pump(w, ref toClose);
+    }
+
+    /// <summary>The store allocated a live entry's position: the window's cursor may move past it.</summary>
+    public static void Positioned(DeliveryWindow w, Guid id, long position)
+    {
+        if (w.ById.TryGetValue(id, out var e))
+        {
+            if (e.Position == 0)
+            {
+                e.Position = position;
+                w.Advance(position);
+            }
+
+            return;
+        }
+
+        if (w.Buffer is { } buffer)
+        {
+            foreach (var b in buffer)
+            {
+                if (b.Id == id)
+                {
+                    b.Position = position;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Removes an entry (acknowledged, expired, failed to store) and refills; false if the window did not hold it.</summary>
+    public bool Remove(DeliveryWindow w, Guid id, ref List<ClientConnection>? toClose)
+    {
+        var removed = w.Remove(id);
+        if (removed)
+        {
+            Pump(w, ref toClose);
+        }
+
+        return removed;
+    }
+
+    /// <summary>
+    /// Entries handed out come back for redelivery, visible again at <paramref name="visibleAt"/> (null: at once). Returns
+    /// what the store must record (delivery counts and visibility); ids not handed out are left alone.
+    /// </summary>
+    public List<ReturnedEntry> Release(DeliveryWindow w, IReadOnlyList<Guid> ids, DateTimeOffset? visibleAt, ref List<ClientConnection>? toClose)
+    {
+        var now = time.GetUtcNow();
+        var returned = new List<ReturnedEntry>();
+        foreach (var id in ids)
+        {
+            if (w.ById.TryGetValue(id, out var e) && e.Out)
+            {
+                Requeue(w, e, visibleAt, now);
+                returned.Add(new ReturnedEntry(id, e.Deliveries, visibleAt));
+            }
+        }
+
+        Pump(w, ref toClose);
+        return returned;
+    }
+
+    /// <summary>Returns entries whose lease ran past <see cref="DaakiaCoreOptions.LeaseTimeout"/> and records their counts.</summary>
+    public void CheckLeases(DeliveryWindow w, DateTimeOffset now, ref List<ClientConnection>? toClose)
+    {
+        var timeout = options.LeaseTimeout;
+        if (timeout <= TimeSpan.Zero || w.Count == 0)
+        {
+            return;
+        }
+
+        List<ReturnedEntry>? returned = null;
+        foreach (var e in w.ById.Values.ToList())
+        {
+            if (e.Out && (w.Mode == DeliveryMode.All || e.AssignedTo is not null) && now - e.HandedAt >= timeout)
+            {
+                Requeue(w, e, null, now);
+                (returned ??= []).Add(new ReturnedEntry(e.Id, e.Deliveries));
+            }
+        }
+
+        if (returned is not null)
+        {
+            metrics.LeasesExpired(returned.Count);
+            RecordReturns(w.Key, returned);
+            Pump(w, ref toClose);
+        }
+    }
+
+    /// <summary>
+    /// The window's last consumer went: it is dropped, and what it had handed out comes back to the store with its
+    /// delivery count (so a letter that kills every connection it reaches is dead-lettered, even across restarts).
+    /// </summary>
+    public void Drop(DeliveryWindow w)
+    {
+        w.Removed = true;
+        w.LoadRetry?.Dispose();
+        w.LoadRetry = null;
+        w.DelayTimer?.Dispose();
+        w.DelayTimer = null;
+        var returned = w.HandedOut().Select(e => new ReturnedEntry(e.Id, e.Deliveries)).ToList();
+        if (returned.Count > 0)
+        {
+            RecordReturns(w.Key, returned);
+        }
+    }
+
+    private void RecordReturns(QueueKey key, List<ReturnedEntry> returned) =>
+        background(() => new ValueTask(store.ReturnAsync(key, returned, CancellationToken.None).AsTask()), "return");
+
+    private void Requeue(DeliveryWindow w, WindowEntry e, DateTimeOffset? visibleAt, DateTimeOffset now)
+    {
+        if (!w.Requeue(e, visibleAt, now))
+        {
+            ArmDelay(w, visibleAt!.Value);
+        }
+    }
+
+    /// <summary>Takes an entry into the window, arming the delay timer if it is not deliverable yet.</summary>
+    private void Join(DeliveryWindow w, WindowEntry e)
+    {
+        if (!w.Add(e, time.GetUtcNow()))
+        {
+            ArmDelay(w, e.VisibleAt!.Value);
+        }
+    }
+
+    private void ArmDelay(DeliveryWindow w, DateTimeOffset due)
+    {
+        if (w.DelayTimer is not null && w.DelayDue <= due)
+        {
+            return;
+        }
+
+        w.DelayTimer?.Dispose();
+        w.DelayDue = due;
+        var wait = due - time.GetUtcNow();
+        w.DelayTimer = time.CreateTimer(_ => DelayDueNow(w), null, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    private void DelayDueNow(DeliveryWindow w)
+    {
+        List<ClientConnection>? toClose = null;
+        lock (w.Gate)
+        {
+            w.DelayTimer?.Dispose();
+            w.DelayTimer = null;
+            if (w.Removed)
+            {
+                return;
+            }
+
+            if (w.BringInDue(time.GetUtcNow()) is { } next)
+            {
+                ArmDelay(w, next);
+            }
+
+            Pump(w, ref toClose);
+        }
+
+        closeSlow(toClose);
+    }
+
+    /// <summary>Payload bytes the next page may bring: what the window has room for.</summary>
+    private long PageBytes(DeliveryWindow w) => Math.Max(1, options.MaxWindowBytesPerClient - w.Bytes);
+
+    /// <summary>Reads the next page of a window's queue (the read takes its place in store order now).</summary>
+    public void StartLoad(DeliveryWindow w, ref List<ClientConnection>? toClose)
+    {
+        w.BeginLoad(PageBytes(w));
+        ValueTask<IReadOnlyList<QueueEntry>> read;
+        try
+        {
+            read = store.ReadAsync(w.Key, w.LoadedThrough, options.InboxPageSize, w.LoadMaxBytes, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            LoadFailed(w, ex);
+            return;
+        }
+
+        if (read.IsCompletedSuccessfully)
+        {
+            CompleteLoad(w, read.Result, ref toClose);
+            return;
+        }
+
+        Interlocked.Increment(ref _loadsInFlight);
+        _ = CompleteLoadAsync(w, read);
+    }
+
+    /// <summary>Awaits a page read outside the lock and takes it in under the lock.</summary>
+    private async Task CompleteLoadAsync(DeliveryWindow w, ValueTask<IReadOnlyList<QueueEntry>> read)
+    {
+        List<ClientConnection>? toClose = null;
+        try
+        {
+            IReadOnlyList<QueueEntry> page;
+            try
+            {
+                page = await read;
+            }
+            catch (Exception ex)
+            {
+                lock (w.Gate)
+                {
+                    LoadFailed(w, ex);
+                }
+
+                return;
+            }
+
+            lock (w.Gate)
+            {
+                CompleteLoad(w, page, ref toClose);
+            }
+
+            closeSlow(toClose);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _loadsInFlight);
+        }
+    }
+
+    /// <summary>
+    /// A page read failed: live delivery must not stop, so the load is retried with a growing delay for as long as the
+    /// window has consumers.
+    /// </summary>
+    private void LoadFailed(DeliveryWindow w, Exception ex)
+    {
+        w.EndLoad();
+        w.LoadFailures++;
+        EngineLog.InboxLoadFailed(logger, ex, w.Key.Tenant, w.Key.Name, w.LoadFailures);
+        metrics.InboxLoadFailed();
+        if (w.Removed || w.LoadRetry is not null)
+        {
+            return;
+        }
+
+        var delay = TimeSpan.FromMilliseconds(Math.Min(options.InboxLoadRetryMax.TotalMilliseconds, 50 * Math.Pow(2, Math.Min(w.LoadFailures - 1, 16))));
+        w.LoadRetry = time.CreateTimer(_ => RetryLoad(w), null, delay, Timeout.InfiniteTimeSpan);
+    }
+
+    private void RetryLoad(DeliveryWindow w)
+    {
+        List<ClientConnection>? toClose = null;
+        lock (w.Gate)
+        {
+            w.LoadRetry?.Dispose();
+            w.LoadRetry = null;
+            if (!w.Removed && !w.Loading && !w.Complete)
+            {
+                StartLoad(w, ref toClose);
+            }
+        }
+
+        closeSlow(toClose);
+    }
+
+    private void CompleteLoad(DeliveryWindow w, IReadOnlyList<QueueEntry> page, ref List<ClientConnection>? toClose)
+    {
+        if (w.Removed)
+        {
+            w.EndLoad();
+            return;
+        }
+
+        w.LoadFailures = 0;
+        // Only an empty page proves the queue exhausted: a short one may have been cut by the byte bound (and a stored
+        // entry may be larger than today's MaxPayloadBytes), so it costs one more read, once, to know.
+        var full = page.Count > 0;
+        foreach (var entry in page)
+        {
+            if (!w.CanJoin(entry.Id))
+            {
+                // Held already, or removed while the page was read: the window mirrors it either way.
+                w.Advance(entry.Position);
+                continue;
+            }
+
+            if (!HasRoom(w, entry.Message.Payload.Length + WindowEntry.Overhead))
+            {
+                // The rest of the page waits in the store; the next page is read once a removal frees room (reading
+                // again now would bring the same entry that does not fit).
+                full = true;
+                w.WaitingForRoom = true;
+                break;
+            }
+
+            Join(w, WindowEntry.Of(entry));
+        }
+
+        if (!full && !w.BufferOverflowed)
+        {
+            // The whole queue is in memory now; entries appended during the read join it (those already read are skipped).
+            w.Complete = true;
+            foreach (var e in w.Buffer ?? [])
+            {
+                if (!w.CanJoin(e.Id))
+                {
+                    continue;
+                }
+
+                if (!HasRoom(w, e.Size))
+                {
+                    w.Complete = false;
+                    break;
+                }
+
+                Join(w, e);
+            }
+        }
+
+        w.EndLoad();
+        Pump(w, ref toClose);
+    }
+
+    /// <summary>
+    /// Hands deliverable entries to ready consumers, at most <see cref="DaakiaCoreOptions.MaxInflightPerConnection"/> (and
+    /// <see cref="DaakiaCoreOptions.MaxInflightBytesPerConnection"/>) unacknowledged per connection, drops expired entries,
+    /// dead-letters those delivered too often, and pages in more of the queue when the window runs low.
+    /// </summary>
+    public void Pump(DeliveryWindow w, ref List<ClientConnection>? toClose)
+    {
+        var now = time.GetUtcNow();
+        if (w.Mode == DeliveryMode.All)
+        {
+            PumpAll(w, now, ref toClose);
+        }
+        else
+        {
+            PumpAny(w, now, ref toClose);
+        }
+
+        if (!w.Complete && !w.Loading && w.LoadRetry is null && !w.WaitingForRoom && w.Consumers.Count > 0
+            && w.Count <= options.InboxPageSize / 2 && w.Bytes <= options.MaxWindowBytesPerClient / 2)
+        {
+            StartLoad(w, ref toClose);
+        }
+    }
+
+    /// <summary>
+    /// Whether an entry about to start a new round of delivery must leave the window instead: expired (the sweep
+    /// removes and records it in the store), or handed out <see cref="DaakiaCoreOptions.MaxDeliveries"/> times already
+    /// (moved to the dead letters now).
+    /// </summary>
+    private bool Retire(DeliveryWindow w, WindowEntry e, DateTimeOffset now)
+    {
+        if (e.Message.IsExpired(now))
+        {
+            w.Remove(e.Id);
+            return true;
+        }
+
+        if (options.MaxDeliveries > 0 && e.Deliveries >= options.MaxDeliveries)
+        {
+            w.Remove(e.Id);
+            metrics.LetterDeadLettered();
+            EngineLog.DeadLettered(logger, w.Key.Tenant, w.Key.Name, e.Id, e.Deliveries);
+            var id = e.Id;
+            background(() => new ValueTask(store.DeadLetterAsync(w.Key, w.DeadLetters, [id], now, CancellationToken.None).AsTask()), "dead-letter");
+            return true;
+        }
+
+        return false;
+    }
+
+    private static void HandedOut(WindowEntry e, DateTimeOffset now)
+    {
+        e.Out = true;
+        e.Deliveries++;
+        e.HandedAt = now;
+    }
+
+    private void PumpAll(DeliveryWindow w, DateTimeOffset now, ref List<ClientConnection>? toClose)
+    {
+        var count = options.MaxInflightPerConnection;
+        var bytes = options.MaxInflightBytesPerConnection;
+        foreach (var c in w.Consumers)
+        {
+            if (!c.Ready || c.Removed)
+            {
+                continue;
+            }
+
+            var i = w.IndexAfter(c.DeliveredThrough);
+            while (i < w.Entries.Count)
+            {
+                var e = w.Entries[i];
+                // A new round starts with the first hand-out; expiry ends any round.
+                if ((!e.Out || e.Message.IsExpired(now)) && Retire(w, e, now))
+                {
+                    continue;
+                }
+
+                if (!c.HasRoom(e.Size, count, bytes))
+                {
+                    break;
+                }
+
+                if (!c.Target.TryDeliver(e.Message))
+                {
+                    (toClose ??= []).Add(c);
+                    break;
+                }
+
+                metrics.LetterDelivered();
+                if (!e.Out)
+                {
+                    HandedOut(e, now);
+                }
+
+                c.Take(e.Size);
+                c.DeliveredThrough = e.Ordinal;
+                i++;
+            }
+        }
+    }
+
+    private void PumpAny(DeliveryWindow w, DateTimeOffset now, ref List<ClientConnection>? toClose)
+    {
+        var count = options.MaxInflightPerConnection;
+        var bytes = options.MaxInflightBytesPerConnection;
+        for (var i = 0; i < w.Entries.Count; i++)
+        {
+            var e = w.Entries[i];
+            if (e.AssignedTo is not null)
+            {
+                continue;
+            }
+
+            if (Retire(w, e, now))
+            {
+                i--;
+                continue;
+            }
+
+            // The ready connection with the fewest entries in flight takes it.
+            ClientConnection? best = null;
+            foreach (var c in w.Consumers)
+            {
+                if (c.Ready && !c.Removed && c.HasRoom(e.Size, count, bytes) && (best is null || c.Inflight < best.Inflight) && toClose?.Contains(c) != true)
+                {
+                    best = c;
+                }
+            }
+
+            if (best is null)
+            {
+                return;
+            }
+
+            if (!best.Target.TryDeliver(e.Message))
+            {
+                (toClose ??= []).Add(best);
+                i--;
+                continue;
+            }
+
+            metrics.LetterDelivered();
+            HandedOut(e, now);
+            e.AssignedTo = best;
+            best.Take(e.Size);
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Daakia.Core;
+using Daakia.Server.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Daakia.Server.Http;
+
+/// <summary>The delivery engine's REST surface beyond send and ack: release (negative ack) and dead letters.</summary>
+public static partial class RestApi
+{
+    private static void MapDelivery(RouteGroupBuilder v1)
+    {
+        v1.MapPost("/clients/{client}/inbox/release", ReleaseAsync).WithName("ReleaseInbox")
+            .WithSummary("Give letters handed out to the client's connections back for redelivery (optionally after a delay).")
+            .Accepts<ReleaseRequest>("application/json").Produces<ReleaseResponse>();
+        v1.MapGet("/clients/{client}/dead-letters", ReadDeadLettersAsync).WithName("ReadDeadLetters")
+            .WithSummary("A page of a client's dead letters: letters handed out the maximum number of times without an ack.").Produces<InboxPage>();
+        v1.MapGet("/clients/{client}/dead-letters/count", CountDeadLettersAsync).WithName("CountDeadLetters")
+            .WithSummary("Dead letters of a client.").Produces<CountResponse>();
+        v1.MapPost("/clients/{client}/dead-letters/ack", AckDeadLettersAsync).WithName("AckDeadLetters")
+            .WithSummary("Remove dead letters durably.").Accepts<AckRequest>("application/json").Produces<AckResponse>();
+    }
+
+    private static async Task<IResult> ReleaseAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants, DaakiaServerOptions options)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var id = RestRequest.PathClient(client);
+        using var body = await RestRequest.BodyAsync(http, options);
+        var root = body.RootElement;
+        var ids = MessageIds(root, engine);
+        TimeSpan? delay = null;
+        if (root.TryGetProperty("delay"u8, out var d) && d.ValueKind != JsonValueKind.Null)
+        {
+            delay = d.ValueKind == JsonValueKind.Number && d.TryGetDouble(out var s) && s >= 0 && s <= engine.Options.MaxDelay.TotalSeconds
+                ? TimeSpan.FromSeconds(s)
+                : throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
+        }
+
+        var released = await engine.ReleaseAsync(tenant, id, ids, delay);
+        return JsonResult.Number(200, "released", released);
+    }
+
+    private static async Task<IResult> ReadDeadLettersAsync(HttpContext http, string client, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var id = RestRequest.PathClient(client);
+        var max = engine.Options.InboxPageSize;
+        var size = RestRequest.Limit(limit, Math.Min(100, max), max);
+        var page = await engine.ReadDeadLettersAsync(tenant, id, after ?? 0, size, http.RequestAborted);
+        return EntryPage(page, page.Count == size);
+    }
+
+    private static async Task<IResult> CountDeadLettersAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
+    {
+        var count = await engine.CountDeadLettersAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
+        return JsonResult.Number(200, "count", count);
+    }
+
+    private static async Task<IResult> AckDeadLettersAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants, DaakiaServerOptions options)
+    {
+        var tenant = RestRequest.Tenant(http, tenants);
+        var id = RestRequest.PathClient(client);
+        using var body = await RestRequest.BodyAsync(http, options);
+        var removed = await engine.DeleteDeadLettersAsync(tenant, id, MessageIds(body.RootElement, engine));
+        return JsonResult.Number(200, "acknowledged", removed);
+    }
+
+    private static List<Guid> MessageIds(JsonElement root, DaakiaEngine engine) =>
+        RestRequest.Strings(root, "message_ids", engine.Options.InboxPageSize, ErrorCodes.LimitExceeded)
+            .ConvertAll(s => Guid.TryParse(s, out var g) ? g : throw RestException.Invalid($"'{s}' is not a message id."));
+
+    /// <summary>A page of queue entries: position, the letter's fields, and how often it was delivered.</summary>
+    private static JsonResult EntryPage(IReadOnlyList<QueueEntry> page, bool full) => JsonResult.Write(200, (page, full), static (w, s) =>
+    {
+        w.WriteStartObject();
+        w.WriteStartArray("messages"u8);
+        foreach (var entry in s.page)
+        {
+            WriteEntry(w, entry);
+        }
+
+        w.WriteEndArray();
+        if (s.full && s.page.Count > 0)
+        {
+            w.WriteNumber("next"u8, s.page[^1].Position);
+        }
+        else
+        {
+            w.WriteNull("next"u8);
+        }
+
+        w.WriteEndObject();
+    });
+
+    private static void WriteEntry(Utf8JsonWriter w, QueueEntry entry)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("sequence"u8, entry.Position);
+        WireFormat.WriteLetterFields(w, entry.Message);
+        w.WriteNumber("deliveries"u8, entry.Deliveries);
+        w.WriteEndObject();
+    }
+}

@@ -1,0 +1,179 @@
+namespace Daakia.Core.Tests;
+
+/// <summary>
+/// The delivery engine's leases, release, delay and dead letters, through the engine's public surface. Runs on every
+/// store variant (see <see cref="QueueDeliveryTestsOnMemoryStore"/> and <see cref="QueueDeliveryTestsOnChaosStore"/>).
+/// </summary>
+public abstract class QueueDeliveryTests
+{
+    /// <summary>True: the chaos store (late, out-of-order completions); false: the synchronous in-memory store.</summary>
+    protected abstract bool OnChaosStore { get; }
+
+    private EngineFixture New(Action<DaakiaCoreOptions>? configure = null) => new(configure, OnChaosStore);
+
+    private static readonly ClientId Bob = EngineFixture.Id("bob");
+
+    [Fact]
+    public async Task PoisonLetter_HandedOutMaxDeliveriesTimesWithoutAck_GoesToDeadLetters_AndNoLongerBlocksTheInbox()
+    {
+        await using var f = await New(o => o.MaxDeliveries = 3).StartAsync();
+        var poison = await f.SendAsync("alice", "bob", "1");
+        for (var attempt = 1; attempt <= 3; attempt++)
+        {
+            // Each connection receives it and dies before acking (a client that cannot handle it).
+            var (c, t) = await f.ConnectAsync("bob");
+            Assert.Equal([poison.MessageId], t.Letters.Select(l => l.Id));
+            f.Engine.Disconnect(c);
+            await f.SettleAsync();
+            var stored = Assert.Single(await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10));
+            Assert.Equal(attempt, stored.Deliveries); // the count is durable, so it survives a restart too
+        }
+
+        await f.SendAsync("alice", "bob", "2");
+        var (_, last) = await f.ConnectAsync("bob");
+        Assert.Equal([2], last.Numbers()); // the poison letter is not delivered a fourth time, and does not hold up the next
+        await f.SettleAsync();
+        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, Bob));
+        var dead = Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
+        Assert.Equal(poison.MessageId, dead.Id);
+        Assert.Equal(3, dead.Deliveries);
+        var activity = await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 100);
+        Assert.Contains(activity, a => a.Kind == ActivityKinds.DeadLettered && a.Detail == poison.MessageId.ToString() && a.Subject == "bob");
+
+        Assert.Equal(1, await f.Engine.DeleteDeadLettersAsync(EngineFixture.Tenant, Bob, [poison.MessageId]));
+        Assert.Equal(0, await f.Engine.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
+    }
+
+    [Fact]
+    public async Task Release_RedeliversBehindWhatIsWaiting_AndRecordsTheDeliveryCount()
+    {
+        await using var f = await New().StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        var first = await f.SendAsync("alice", "bob", "1");
+        await f.SendAsync("alice", "bob", "2");
+        Assert.Equal([1, 2], bob.Numbers());
+
+        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [first.MessageId]));
+        await f.SettleAsync();
+        Assert.Equal([1, 2, 1], bob.Numbers());
+        var stored = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10);
+        Assert.Equal(1, stored.Single(e => e.Id == first.MessageId).Deliveries);
+
+        // A letter not handed out (unknown here) is left alone.
+        Assert.Equal(0, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [Guid.NewGuid()]));
+    }
+
+    [Fact]
+    public async Task ReleaseWithDelay_IsRedeliveredOnlyWhenTheDelayHasPassed()
+    {
+        await using var f = await New().StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        var letter = await f.SendAsync("alice", "bob", "1");
+        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId], TimeSpan.FromSeconds(30)));
+        await f.SettleAsync();
+        f.Time.Advance(TimeSpan.FromSeconds(29));
+        await f.SettleAsync();
+        Assert.Equal([1], bob.Numbers());
+        f.Time.Advance(TimeSpan.FromSeconds(1));
+        await f.SettleAsync();
+        Assert.Equal([1, 1], bob.Numbers());
+    }
+
+    [Fact]
+    public async Task DelayedSend_IsHeldBack_OnlineAndAcrossReconnects_ThenDelivered()
+    {
+        await using var f = await New().StartAsync();
+        var (c, bob) = await f.ConnectAsync("bob");
+        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromSeconds(10));
+        await f.SendAsync("alice", "bob", "2");
+        await f.SettleAsync();
+        Assert.Equal([2], bob.Numbers()); // the undelayed letter is not held up behind it
+
+        f.Engine.Disconnect(c);
+        f.Time.Advance(TimeSpan.FromSeconds(5));
+        var (_, again) = await f.ConnectAsync("bob");
+        Assert.Equal([2], again.Numbers()); // read back from the store, still not due
+        f.Time.Advance(TimeSpan.FromSeconds(5));
+        await f.SettleAsync();
+        Assert.Equal([2, 1], again.Numbers());
+    }
+
+    [Fact]
+    public async Task DelayOutOfRange_IsRefused()
+    {
+        await using var f = await New(o => o.MaxDelay = TimeSpan.FromMinutes(1)).StartAsync();
+        var ex = await Assert.ThrowsAsync<DaakiaException>(async () =>
+            await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromMinutes(2)));
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, ex.Code);
+    }
+
+    [Fact]
+    public async Task LeaseTimeout_RedeliversToAnotherConnection_AndCountsEachDelivery_UntilDeadLettered()
+    {
+        await using var f = await New(o => { o.LeaseTimeout = TimeSpan.FromSeconds(10); o.MaxDeliveries = 2; }).StartAsync();
+        var (_, phone) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        var (_, laptop) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        var letter = await f.SendAsync("alice", "bob", "1");
+        Assert.Equal(1, phone.Letters.Count + laptop.Letters.Count);
+
+        f.Time.Advance(TimeSpan.FromSeconds(11)); // the heartbeat scan finds the lease expired
+        await f.SettleAsync();
+        Assert.Equal(2, phone.Letters.Count + laptop.Letters.Count);
+        Assert.Equal(2, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Deliveries);
+
+        f.Time.Advance(TimeSpan.FromSeconds(11)); // delivered twice without an ack: dead-lettered, not a third time
+        await f.SettleAsync();
+        Assert.Equal(2, phone.Letters.Count + laptop.Letters.Count);
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, Bob));
+        Assert.Equal(letter.MessageId, Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10)).Id);
+    }
+
+    [Fact]
+    public async Task AckedWithinTheLease_IsNotRedelivered()
+    {
+        await using var f = await New(o => o.LeaseTimeout = TimeSpan.FromSeconds(10)).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromHours(1));
+        await f.SendAsync("alice", "bob", "1");
+        await f.AckAsync("bob", bob.Letters.ToArray());
+        f.Time.Advance(TimeSpan.FromSeconds(30));
+        await f.SettleAsync();
+        Assert.Equal([1], bob.Numbers());
+    }
+
+    [Fact]
+    public async Task Positions_ArePerInbox_AndGiveTheReadOrder()
+    {
+        await using var f = await New().StartAsync();
+        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob, EngineFixture.Id("carol")], EngineFixture.Json("1"));
+        await f.SendAsync("alice", "bob", "2");
+        await f.SendAsync("alice", "carol", "3");
+        await f.SettleAsync();
+        Assert.Equal([1L, 2], (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Select(e => e.Position));
+        Assert.Equal([1L, 2], (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("carol"), 0, 10)).Select(e => e.Position));
+        Assert.Equal(["2"], (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 1, 10)).Select(e => System.Text.Encoding.UTF8.GetString(e.Message.Payload.Span)));
+    }
+
+    [Fact]
+    public async Task HeadersAndContentType_TravelWithTheLetter()
+    {
+        await using var f = await New().StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        KeyValuePair<string, string>[] headers = [new("trace", "abc"), new("trace", "def"), new("lang", "de")];
+        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), headers: headers);
+        await f.SettleAsync();
+        Assert.Equal(headers, Assert.Single(bob.Letters).Headers);
+        Assert.Equal(headers, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Message.Headers);
+        Assert.Equal(Letter.JsonContentType, bob.Letters.Single().ContentType);
+    }
+
+    [Fact]
+    public async Task DuplicateRecipients_AreMergedBeforeTheyAreCounted()
+    {
+        await using var f = await New(o => o.MaxRecipients = 100).StartAsync();
+        var receipt = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), Enumerable.Repeat(Bob, 101).ToList(), EngineFixture.Json("1"));
+        Assert.Equal(1, receipt.Recipients);
+        var many = Enumerable.Range(0, 101).Select(i => EngineFixture.Id($"c{i}")).ToList();
+        var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), many, EngineFixture.Json("1")));
+        Assert.Equal(DaakiaErrorCode.TooManyRecipients, ex.Code);
+    }
+}
