@@ -1,5 +1,6 @@
 using System.Text;
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Daakia.Testing;
 using Microsoft.Data.Sqlite;
 
@@ -18,7 +19,6 @@ public sealed class BatchFailureTests : IAsyncLifetime
 
     private readonly string _dir = Unique.TempDirectory();
     private SqliteStore _store = null!;
-    private long _seq;
 
     public async Task InitializeAsync()
     {
@@ -42,7 +42,6 @@ public sealed class BatchFailureTests : IAsyncLifetime
     private Letter NewLetter(ClientId[] recipients, int payloadBytes = 8, ClientId? author = null, DateTimeOffset? expires = null) => new()
     {
         Id = Guid.CreateVersion7(),
-        Sequence = ++_seq,
         Tenant = Tenant,
         Author = author ?? Alice,
         Recipients = recipients,
@@ -230,7 +229,7 @@ public sealed class BatchFailureTests : IAsyncLifetime
     public async Task AckOfManyLetters_FailingPartWay_RemovesNone_AndTheRestOfTheBatchCommits()
     {
         await ReopenAsync(c => Poison(c,
-            "CREATE TEMP TRIGGER no_delete BEFORE DELETE ON main.entries WHEN (SELECT author FROM main.messages WHERE seq = old.seq) = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"));
+            "CREATE TEMP TRIGGER no_delete BEFORE DELETE ON main.entries WHEN (SELECT author FROM main.messages WHERE mid = old.mid) = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"));
         var first = NewLetter([Bob]);
         var poisoned = NewLetter([Bob], author: ClientId.Parse("poison"));
         var last = NewLetter([Bob]);

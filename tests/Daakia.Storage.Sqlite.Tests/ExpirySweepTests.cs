@@ -1,4 +1,5 @@
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Daakia.Testing;
 
 namespace Daakia.Storage.Sqlite.Tests;
@@ -42,7 +43,6 @@ public sealed class ExpirySweepTests : IAsyncLifetime
             var letter = new Letter
             {
                 Id = Guid.CreateVersion7(),
-                Sequence = i + 1,
                 Tenant = Tenant,
                 Author = ClientId.Parse("alice"),
                 Recipients = [Bob],
@@ -60,7 +60,7 @@ public sealed class ExpirySweepTests : IAsyncLifetime
 
         Assert.True(allocated < PayloadBytes * 4, $"the sweep allocated {allocated:N0} bytes");
         Assert.Equal(Letters, removed.Count);
-        Assert.All(removed, e => Assert.True(e.Letter.Payload.IsEmpty));
+        Assert.All(removed, e => Assert.True(e.Message.Payload.IsEmpty));
         Assert.Equal(0, await _store.CountInboxAsync(Tenant, Bob));
     }
 
@@ -74,7 +74,6 @@ public sealed class ExpirySweepTests : IAsyncLifetime
             var letter = new Letter
             {
                 Id = Guid.CreateVersion7(),
-                Sequence = i + 1,
                 Tenant = Tenant,
                 Author = ClientId.Parse("alice"),
                 Recipients = [Bob],

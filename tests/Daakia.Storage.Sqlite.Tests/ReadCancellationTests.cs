@@ -1,4 +1,5 @@
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Daakia.Testing;
 
 namespace Daakia.Storage.Sqlite.Tests;

@@ -1,4 +1,5 @@
 using Daakia.Core.Storage;
+using Daakia.Testing;
 using Daakia.Testing.StoreContract;
 
 namespace Daakia.Storage.Sqlite.Tests;
@@ -19,4 +20,12 @@ public sealed class InMemoryStoreContractTests : StoreContractTests
     protected override bool IsDurable => false;
 
     protected override IDaakiaStore CreateStore(string dataDirectory) => new InMemoryStore();
+}
+
+/// <summary>The chaos store keeps the contract too (late, out-of-order completions; reads that see later writes).</summary>
+public sealed class ChaosStoreContractTests : StoreContractTests
+{
+    protected override bool IsDurable => false;
+
+    protected override IDaakiaStore CreateStore(string dataDirectory) => new ChaosStore();
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Daakia.Testing;
 
 namespace Daakia.Storage.Sqlite.Tests;
@@ -8,7 +9,6 @@ public sealed class SqliteStoreTests : IAsyncLifetime
 {
     private readonly string _dir = Unique.TempDirectory();
     private SqliteStore _store = null!;
-    private long _seq;
 
     public async Task InitializeAsync()
     {
@@ -22,10 +22,9 @@ public sealed class SqliteStoreTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private Letter NewLetter(long? sequence = null) => new()
+    private static Letter NewLetter(Guid? id = null) => new()
     {
-        Id = Guid.CreateVersion7(),
-        Sequence = sequence ?? ++_seq,
+        Id = id ?? Guid.CreateVersion7(),
         Tenant = TenantId.Default,
         Author = ClientId.Parse("alice"),
         Recipients = [ClientId.Parse("bob")],
@@ -53,7 +52,7 @@ public sealed class SqliteStoreTests : IAsyncLifetime
     {
         var first = NewLetter();
         await _store.AppendLetterAsync(first, first.Recipients);
-        var duplicate = NewLetter(first.Sequence); // same (tenant, recipient, seq): violates the primary key
+        var duplicate = NewLetter(first.Id); // the same id twice in one inbox: violates the unique index
         var good = NewLetter();
         var bad = _store.AppendLetterAsync(duplicate, duplicate.Recipients).AsTask();
         var fine = _store.AppendLetterAsync(good, good.Recipients).AsTask();
@@ -72,8 +71,7 @@ public sealed class SqliteStoreTests : IAsyncLifetime
         await _store.AppendLetterAsync(taken, [carol]);
         var multicast = new Letter
         {
-            Id = Guid.CreateVersion7(),
-            Sequence = taken.Sequence, // collides in carol's inbox only
+            Id = taken.Id, // collides in carol's inbox only
             Tenant = TenantId.Default,
             Author = ClientId.Parse("alice"),
             Recipients = [bob, carol],
@@ -82,6 +80,9 @@ public sealed class SqliteStoreTests : IAsyncLifetime
         };
         await Assert.ThrowsAnyAsync<Exception>(() => _store.AppendLetterAsync(multicast, [bob, carol]).AsTask());
         Assert.Equal(0, await _store.CountInboxAsync(TenantId.Default, bob));
+        // Nor did it take a position in either inbox.
+        Assert.Equal([1L], await _store.AppendLetterAsync(NewLetter(), [bob]));
+        Assert.Equal([2L], await _store.AppendLetterAsync(NewLetter(), [carol]));
     }
 
     [Fact]

@@ -39,7 +39,6 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         var letters = Enumerable.Range(1, 20).Select(n => new Letter
         {
             Id = Guid.CreateVersion7(),
-            Sequence = n,
             Tenant = TenantId.Default,
             Author = ClientId.Parse("alice"),
             Recipients = recipients,
@@ -68,7 +67,7 @@ public sealed class StoreLayoutTests : IAsyncLifetime
 
         var last = await store.ReadInboxAsync(TenantId.Default, recipients[99], 0, 100);
         Assert.Equal(letters.Select(l => l.Id), last.Select(l => l.Id));
-        Assert.All(last, l => Assert.Equal(payload, l.Payload.ToArray()));
+        Assert.All(last, l => Assert.Equal(payload, l.Message.Payload.ToArray()));
         Assert.Equal(20, await store.DeleteLettersAsync(TenantId.Default, recipients[99], letters.ConvertAll(l => l.Id)));
         await store.DisposeAsync();
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM messages"));
@@ -102,17 +101,112 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         await store.OpenAsync();
         var bob = ClientId.Parse("bob");
         var inbox = await store.ReadInboxAsync(TenantId.Default, bob, 0, 10);
-        Assert.Equal([5L, 7L], inbox.Select(l => l.Sequence));
-        Assert.Equal("\"five\"", Encoding.UTF8.GetString(inbox[0].Payload.Span));
-        Assert.Equal([bob, ClientId.Parse("carol")], inbox[0].Recipients);
-        Assert.NotNull(inbox[1].ExpiresAt);
-        Assert.Equal(7, await store.GetMaxSequenceAsync());
+        Assert.Equal([5L, 7L], inbox.Select(l => l.Position));
+        Assert.Equal("\"five\"", Encoding.UTF8.GetString(inbox[0].Message.Payload.Span));
+        Assert.Equal([bob, ClientId.Parse("carol")], inbox[0].Message.Recipients);
+        Assert.NotNull(inbox[1].Message.ExpiresAt);
         Assert.Equal(new InboxUsage(2, 6 + 7 + (2 * InboxQuota.EntryOverhead)), await store.GetInboxUsageAsync(TenantId.Default, bob));
         Assert.Equal(new InboxUsage(3, 6 + 7 + (3 * InboxQuota.EntryOverhead)), await store.GetTenantUsageAsync(TenantId.Default));
         Assert.Equal(1, await store.DeleteLettersAsync(TenantId.Default, ClientId.Parse("carol"), [inbox[0].Id]));
         Assert.Equal(2, await store.CountInboxAsync(TenantId.Default, bob));
+        Assert.Equal([8L], await store.AppendLetterAsync(NewLetter(bob), [bob])); // after the old high-water mark
         await store.DisposeAsync();
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='letters'"));
-        Assert.Equal(3, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(4, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+    }
+
+    private static Letter NewLetter(ClientId to) => new()
+    {
+        Id = Guid.CreateVersion7(),
+        Tenant = TenantId.Default,
+        Author = ClientId.Parse("alice"),
+        Recipients = [to],
+        Payload = "1"u8.ToArray(),
+        Timestamp = DateTimeOffset.UtcNow,
+    };
+
+    [Fact]
+    public async Task DatabaseOfVersion3_IsMovedOnOpen_OldSequencesBecomePositions_UsageRosterAndActivityKept()
+    {
+        Directory.CreateDirectory(_dir);
+        var db = Path.Combine(_dir, "daakia.db");
+        using (var c = new SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            // The layout of schema version 3: one store-wide sequence keys messages and orders every inbox; letter 12
+            // was acknowledged (only the high-water mark remembers it).
+            cmd.CommandText = """
+                CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE queues(qid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, name TEXT NOT NULL, letters INTEGER NOT NULL, bytes INTEGER NOT NULL);
+                CREATE UNIQUE INDEX queues_by_name ON queues(tenant, name);
+                CREATE TABLE messages(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, author TEXT NOT NULL, recipients TEXT NOT NULL,
+                    payload BLOB NOT NULL, ts INTEGER NOT NULL, refs INTEGER NOT NULL);
+                CREATE TABLE entries(qid INTEGER NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL, expires INTEGER NULL,
+                    PRIMARY KEY(qid, seq)) WITHOUT ROWID;
+                CREATE UNIQUE INDEX entries_by_id ON entries(qid, id);
+                CREATE INDEX entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
+                CREATE TABLE clients(tenant TEXT NOT NULL, client TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                    PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+                CREATE TABLE activity(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
+                    actor TEXT NULL, subject TEXT NULL, detail TEXT NULL);
+                CREATE INDEX activity_by_tenant ON activity(tenant, id);
+                INSERT INTO meta VALUES('schema_version', 3), ('high_water', 12);
+                INSERT INTO queues VALUES(1, 'default', 'bob', 3, 402), (2, 'default', 'carol', 2, 271), (3, 'default', '', 5, 666);
+                INSERT INTO messages VALUES(3, x'00000000000000000000000000000003', 'alice', 'bob' || char(10) || 'carol', '"three"', 1000, 2);
+                INSERT INTO messages VALUES(9, x'00000000000000000000000000000009', 'alice', 'bob', '"nine"', 2000, 1);
+                INSERT INTO messages VALUES(10, x'0000000000000000000000000000000a', 'alice', 'bob', '"ten"', 2500, 1);
+                INSERT INTO messages VALUES(11, x'0000000000000000000000000000000b', 'dave', 'carol', '"eleven"', 3000, 1);
+                INSERT INTO entries VALUES(1, 3, x'00000000000000000000000000000003', NULL), (2, 3, x'00000000000000000000000000000003', NULL);
+                INSERT INTO entries VALUES(1, 9, x'00000000000000000000000000000009', 99999999999999), (1, 10, x'0000000000000000000000000000000a', 1000);
+                INSERT INTO entries VALUES(2, 11, x'0000000000000000000000000000000b', NULL);
+                INSERT INTO clients VALUES('default', 'bob', 100, 200);
+                INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES('default', 500, 'connect', 'bob', '1', 'ws');
+                """;
+            cmd.ExecuteNonQuery();
+        }
+
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var tenant = TenantId.Default;
+        var bob = ClientId.Parse("bob");
+        var carol = ClientId.Parse("carol");
+        var bobs = await store.ReadInboxAsync(tenant, bob, 0, 10);
+        Assert.Equal([3L, 9L, 10L], bobs.Select(e => e.Position));
+        Assert.Equal(["\"three\"", "\"nine\"", "\"ten\""], bobs.Select(e => Encoding.UTF8.GetString(e.Message.Payload.Span)));
+        Assert.Equal([bob, carol], bobs[0].Message.Recipients);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(99999999999999), bobs[1].Message.ExpiresAt);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(2000), bobs[1].Message.Timestamp);
+        Assert.All(bobs, e => Assert.Equal((0, (DateTimeOffset?)null, Letter.JsonContentType), (e.Deliveries, e.VisibleAt, e.Message.ContentType)));
+        Assert.Equal([3L, 11L], (await store.ReadInboxAsync(tenant, carol, 0, 10)).Select(e => e.Position));
+        Assert.Equal(new InboxUsage(3, 402), await store.GetInboxUsageAsync(tenant, bob));
+        Assert.Equal(new InboxUsage(5, 666), await store.GetTenantUsageAsync(tenant));
+        Assert.NotNull(await store.GetClientAsync(tenant, bob));
+        Assert.Single(await store.ReadActivityAsync(tenant, 0, 10));
+
+        // The migrated expiry index still drives the sweep.
+        var swept = Assert.Single(await store.RemoveExpiredAsync(DateTimeOffset.UtcNow, 100));
+        Assert.Equal((QueueKey.Inbox(tenant, bob), new Guid(Convert.FromHexString("0000000000000000000000000000000a"))), (swept.Queue, swept.Message.Id));
+
+        // New positions continue after the old high-water mark in every old queue; a new queue starts at 1.
+        Assert.Equal([13L, 13L, 1L], await store.AppendAsync(NewLetter(bob), [QueueKey.Inbox(tenant, bob), QueueKey.Inbox(tenant, carol), QueueKey.Inbox(tenant, ClientId.Parse("dave"))]));
+
+        // The multicast's message keeps its two references: it goes with the last.
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, bob, [bobs[0].Id]));
+        Assert.Equal("\"three\"", Encoding.UTF8.GetString((await store.ReadInboxAsync(tenant, carol, 0, 10))[0].Message.Payload.Span));
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, carol, [bobs[0].Id]));
+        await store.DisposeAsync();
+
+        Assert.Equal(4, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(0, Scalar(db, "SELECT count(*) FROM meta WHERE key='high_water'"));
+        Assert.Equal(0, Scalar(db, "SELECT count(*) FROM messages WHERE mid IN (3, 10)"));
+        Assert.Equal(3, Scalar(db, "SELECT count(*) FROM messages"));
+        Assert.Equal(0, Scalar(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('queues_by_name', 'entries_v4')"));
+
+        // Opening again does not migrate again.
+        store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        Assert.Equal([9L, 13L], (await store.ReadInboxAsync(tenant, bob, 0, 10)).Select(e => e.Position));
+        await store.DisposeAsync();
     }
 }

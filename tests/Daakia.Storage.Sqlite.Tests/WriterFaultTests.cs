@@ -1,5 +1,6 @@
 using System.Text;
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Daakia.Testing;
 using Microsoft.Extensions.Logging;
 
@@ -15,7 +16,6 @@ public sealed class WriterFaultTests : IAsyncLifetime
     private readonly string _dir = Unique.TempDirectory();
     private readonly ListLogger<SqliteStore> _log = new();
     private SqliteStore _store = null!;
-    private long _seq;
 
     public async Task InitializeAsync()
     {
@@ -32,7 +32,6 @@ public sealed class WriterFaultTests : IAsyncLifetime
     private Letter NewLetter() => new()
     {
         Id = Guid.CreateVersion7(),
-        Sequence = ++_seq,
         Tenant = Tenant,
         Author = ClientId.Parse("alice"),
         Recipients = [Bob],

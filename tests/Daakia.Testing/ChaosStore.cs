@@ -41,7 +41,11 @@ public sealed class ChaosStore : IDaakiaStore
     /// <summary>Chance (0..1) that any call fails; decided when the call is made.</summary>
     public double FailureRate { get; set; }
 
-    /// <summary>Decides, per call, whether it fails (op names: append, delete, read-inbox, count, expire, seen, activity, read-activity, roster).</summary>
+    /// <summary>
+    /// Decides, per call, whether it fails (op names: append, delete, return, dead-letter, write (a unit of work),
+    /// read-inbox (a read of an inbox), read-queue (of any other queue kind), count, usage, expire, seen, activity,
+    /// prune, read-activity, roster, flush). A unit of work chosen to fail takes no effect at all.
+    /// </summary>
     public Func<string, bool>? FailWhen { get; set; }
 
     /// <summary>
@@ -69,27 +73,34 @@ public sealed class ChaosStore : IDaakiaStore
         await _applyLoop;
     }
 
-    public ValueTask<long> GetMaxSequenceAsync(CancellationToken cancellationToken = default) => _inner.GetMaxSequenceAsync(cancellationToken);
+    public ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
+        Write("append", () => Done(_inner.AppendAsync(message, queues, quota, cancellationToken)));
 
-    public async ValueTask AppendLetterAsync(Letter letter, IReadOnlyList<ClientId> recipients, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
-        await Write("append", () => Done(_inner.AppendLetterAsync(letter, recipients, quota, cancellationToken)));
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
+        Read(queue.Kind == QueueKind.Inbox ? "read-inbox" : "read-queue", () => _inner.ReadAsync(queue, afterPosition, limit, maxBytes, cancellationToken));
 
-    public ValueTask<IReadOnlyList<Letter>> ReadInboxAsync(TenantId tenant, ClientId recipient, long afterSequence, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
-        Read("read-inbox", () => _inner.ReadInboxAsync(tenant, recipient, afterSequence, limit, maxBytes, cancellationToken));
-
-    public ValueTask<InboxUsage> GetInboxUsageAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default) =>
-        Read("usage", () => _inner.GetInboxUsageAsync(tenant, recipient, cancellationToken));
+    public ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default) =>
+        Read("usage", () => _inner.GetUsageAsync(queue, cancellationToken));
 
     public ValueTask<InboxUsage> GetTenantUsageAsync(TenantId tenant, CancellationToken cancellationToken = default) =>
         Read("usage", () => _inner.GetTenantUsageAsync(tenant, cancellationToken));
 
-    public ValueTask<long> CountInboxAsync(TenantId tenant, ClientId recipient, CancellationToken cancellationToken = default) =>
-        Read("count", () => _inner.CountInboxAsync(tenant, recipient, cancellationToken));
+    public ValueTask<long> CountAsync(QueueKey queue, CancellationToken cancellationToken = default) =>
+        Read("count", () => _inner.CountAsync(queue, cancellationToken));
 
-    public ValueTask<int> DeleteLettersAsync(TenantId tenant, ClientId recipient, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
-        Write("delete", () => Done(_inner.DeleteLettersAsync(tenant, recipient, messageIds, cancellationToken)));
+    public ValueTask<int> DeleteAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
+        Write("delete", () => Done(_inner.DeleteAsync(queue, messageIds, cancellationToken)));
 
-    public ValueTask<IReadOnlyList<ExpiredLetter>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
+    public ValueTask<int> ReturnAsync(QueueKey queue, IReadOnlyList<ReturnedEntry> entries, CancellationToken cancellationToken = default) =>
+        Write("return", () => Done(_inner.ReturnAsync(queue, entries, cancellationToken)));
+
+    public ValueTask<int> DeadLetterAsync(QueueKey from, QueueKey to, IReadOnlyList<Guid> messageIds, DateTimeOffset at, CancellationToken cancellationToken = default) =>
+        Write("dead-letter", () => Done(_inner.DeadLetterAsync(from, to, messageIds, at, cancellationToken)));
+
+    public ValueTask<IReadOnlyList<StoreOpResult>> WriteAsync(IReadOnlyList<StoreOp> ops, CancellationToken cancellationToken = default) =>
+        Write("write", () => Done(_inner.WriteAsync(ops, cancellationToken)));
+
+    public ValueTask<IReadOnlyList<ExpiredEntry>> RemoveExpiredAsync(DateTimeOffset now, int limit, CancellationToken cancellationToken = default) =>
         Write("expire", () => Done(_inner.RemoveExpiredAsync(now, limit, cancellationToken)));
 
     public async ValueTask RecordSeenAsync(TenantId tenant, ClientId client, DateTimeOffset at, CancellationToken cancellationToken = default) =>

@@ -1,11 +1,12 @@
 using System.Collections.Concurrent;
 using Daakia.Core;
+using Daakia.Core.Storage;
 using Xunit;
 
 namespace Daakia.Testing.StoreContract;
 
 /// <summary>
-/// The contract under concurrency: appends, acks (deletes), reads and expiry sweeps racing from several threads.
+/// The contract under concurrency: appends, acks (deletes), returns, reads and expiry sweeps racing from several threads.
 /// Every call is stamped with a process-wide tick taken just before it is called, just after it returns (its place in
 /// the store's order is fixed by then) and just after it completes; the history is checked afterwards.
 /// </summary>
@@ -20,25 +21,30 @@ public abstract partial class StoreContractTests
     /// <summary>An ack (the ids it named) or a sweep (the entries it returned).</summary>
     private sealed record RemovalCall(bool IsSweep, (ClientId Recipient, Guid Id)[] Entries, int Removed, long Called, long Returned, long Done);
 
-    private sealed record ReadCall(ClientId Recipient, long After, int Limit, IReadOnlyList<Letter> Letters, long Called, long Done);
+    private sealed record ReadCall(ClientId Recipient, long After, int Limit, IReadOnlyList<QueueEntry> Letters, long Called, long Done);
+
+    /// <summary>A return of one entry with a delivery count, and when the call returned.</summary>
+    private sealed record ReturnCall(ClientId Recipient, Guid Id, int Deliveries, long Returned);
 
     [Fact]
-    public async Task Concurrent_AppendsAcksReadsAndSweeps_KeepTheOrderContract_AndRemoveEachLetterExactlyOnce()
+    public async Task Concurrent_AppendsAcksReturnsReadsAndSweeps_KeepTheOrderContract_AndRemoveEachLetterExactlyOnce()
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         ClientId[] inboxes = [Bob, Carol];
         var appends = new ConcurrentQueue<AppendCall>();
         var removals = new ConcurrentQueue<RemovalCall>();
         var reads = new ConcurrentQueue<ReadCall>();
+        var returns = new ConcurrentQueue<ReturnCall>();
+        var positions = new ConcurrentDictionary<(ClientId, Guid), long>();
         using var stop = new CancellationTokenSource();
 
-        async Task<IReadOnlyList<Letter>> Read(ClientId who, long after, int limit)
+        async Task<IReadOnlyList<QueueEntry>> Read(ClientId who, long after, int limit)
         {
             var called = Tick();
             var letters = await Store.ReadInboxAsync(T1, who, after, limit);
             reads.Enqueue(new ReadCall(who, after, limit, letters, called, Tick()));
             Assert.True(letters.Count <= limit);
-            Assert.All(letters, l => Assert.True(l.Sequence > after));
+            Assert.All(letters, l => Assert.True(l.Position > after));
             return letters;
         }
 
@@ -51,7 +57,12 @@ public abstract partial class StoreContractTests
                 var letter = NewLetter(T1, Alice, to, $"\"{worker}/{i}\"", expires);
                 var append = Store.AppendLetterAsync(letter, to);
                 appends.Enqueue(new AppendCall(letter, to, Tick()));
-                await append;
+                var given = await append;
+                for (var k = 0; k < to.Length; k++)
+                {
+                    Assert.True(positions.TryAdd((to[k], letter.Id), given[k]));
+                }
+
                 if (i % 4 == 0)
                 {
                     await Task.Yield(); // a store that completes at once must still leave the others time to race
@@ -87,7 +98,8 @@ public abstract partial class StoreContractTests
                 var sweep = Store.RemoveExpiredAsync(now, 7);
                 var returned = Tick();
                 var expired = await sweep;
-                removals.Enqueue(new RemovalCall(true, [.. expired.Select(e => (e.Recipient, e.Letter.Id))], expired.Count, called, returned, Tick()));
+                Assert.All(expired, e => Assert.Equal(QueueKind.Inbox, e.Queue.Kind));
+                removals.Enqueue(new RemovalCall(true, [.. expired.Select(e => (ClientId.Parse(e.Queue.Name), e.Message.Id))], expired.Count, called, returned, Tick()));
                 if (expired.Count == 0)
                 {
                     await Task.Yield(); // nothing expired yet: let the others run
@@ -102,11 +114,34 @@ public abstract partial class StoreContractTests
                 var all = await Read(who, 0, 100_000);
                 if (all.Count > 2)
                 {
-                    await Read(who, all[all.Count / 2].Sequence, 5);
+                    await Read(who, all[all.Count / 2].Position, 5);
                 }
 
                 await Task.Yield(); // read again at once, racing the writers
+            }
+        }
 
+        async Task Returner(ClientId who)
+        {
+            var deliveries = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var page = await Read(who, 0, 6);
+                if (page.Count == 0)
+                {
+                    await Task.Yield();
+                    continue;
+                }
+
+                // Counts that rise and fall back: a store keeps the largest.
+                var count = (++deliveries % 7) + 1;
+                var entry = page[deliveries % page.Count];
+                var call = Store.ReturnAsync(QueueKey.Inbox(T1, who), [new ReturnedEntry(entry.Id, count)]);
+                var returned = Tick();
+                if (await call == 1)
+                {
+                    returns.Enqueue(new ReturnCall(who, entry.Id, count, returned));
+                }
             }
         }
 
@@ -119,6 +154,8 @@ public abstract partial class StoreContractTests
             Task.Run(Sweeper),
             Task.Run(() => Reader(Bob)),
             Task.Run(() => Reader(Carol)),
+            Task.Run(() => Returner(Bob)),
+            Task.Run(() => Returner(Carol)),
         };
         var producers = Enumerable.Range(0, 4).Select(w => Task.Run(() => Appender(w))).ToList();
         await Task.WhenAll(producers);
@@ -126,33 +163,56 @@ public abstract partial class StoreContractTests
         await Task.WhenAll(consumers);
 
         // Sweep what is left, then take the final state.
-        IReadOnlyList<ExpiredLetter> rest;
+        IReadOnlyList<ExpiredEntry> rest;
         do
         {
             var called = Tick();
             var sweep = Store.RemoveExpiredAsync(now, 50);
             var returned = Tick();
             rest = await sweep;
-            removals.Enqueue(new RemovalCall(true, [.. rest.Select(e => (e.Recipient, e.Letter.Id))], rest.Count, called, returned, Tick()));
+            removals.Enqueue(new RemovalCall(true, [.. rest.Select(e => (ClientId.Parse(e.Queue.Name), e.Message.Id))], rest.Count, called, returned, Tick()));
         }
         while (rest.Count > 0);
 
-        var final = new Dictionary<ClientId, IReadOnlyList<Letter>>();
+        var final = new Dictionary<ClientId, IReadOnlyList<QueueEntry>>();
         foreach (var who in inboxes)
         {
             final[who] = await Read(who, 0, 100_000);
         }
 
-        // Every read: in sequence order, each letter once, only letters sent to that inbox.
+        // Positions: each inbox gave out 1..n, one per append, gap-free.
+        foreach (var who in inboxes)
+        {
+            var given = positions.Where(p => p.Key.Item1 == who).Select(p => p.Value).Order().ToList();
+            Assert.Equal(Enumerable.Range(1, given.Count).Select(i => (long)i), given);
+        }
+
+        // Every read: in position order, each letter once at the position its append returned, only letters sent to
+        // that inbox.
         var letters = appends.ToDictionary(a => a.Letter.Id);
         foreach (var r in reads)
         {
             for (var i = 1; i < r.Letters.Count; i++)
             {
-                Assert.True(r.Letters[i - 1].Sequence < r.Letters[i].Sequence, "a read is in strictly increasing sequence order");
+                Assert.True(r.Letters[i - 1].Position < r.Letters[i].Position, "a read is in strictly increasing position order");
             }
 
             Assert.All(r.Letters, l => Assert.Contains(r.Recipient, letters[l.Id].Recipients));
+            Assert.All(r.Letters, l => Assert.Equal(positions[(r.Recipient, l.Id)], l.Position));
+        }
+
+        // Returns: a read called after a return returned shows at least its count (counts never go back).
+        var returnsOf = returns.ToLookup(x => (x.Recipient, x.Id));
+        foreach (var r in reads)
+        {
+            foreach (var l in r.Letters)
+            {
+                foreach (var x in returnsOf[(r.Recipient, l.Id)])
+                {
+                    Assert.False(x.Returned < r.Called && l.Deliveries < x.Deliveries,
+                        $"a read of {r.Recipient} saw {l.Deliveries} deliveries of {l.Id} after a return of {x.Deliveries}");
+                }
+            }
         }
 
         // The order contract, per entry: when the first ack or sweep that named or removed it was called, and returned.
@@ -212,7 +272,7 @@ public abstract partial class StoreContractTests
             Assert.Empty(expired.Intersect(remaining));
             Assert.Equal(appended.Count, acked + expired.Count + remaining.Count);
             Assert.Subset(named, appended.Except(expired).Except(remaining).ToHashSet());
-            Assert.All(final[who], l => Assert.False(l.IsExpired(now), "the last sweeps left nothing expired"));
+            Assert.All(final[who], l => Assert.False(l.Message.IsExpired(now), "the last sweeps left nothing expired"));
         }
 
         // Each expiry recorded once in the activity log, in increasing id order.
@@ -238,13 +298,13 @@ public abstract partial class StoreContractTests
         var acked = 0;
         async Task Sweeper()
         {
-            IReadOnlyList<ExpiredLetter> batch;
+            IReadOnlyList<ExpiredEntry> batch;
             do
             {
                 batch = await Store.RemoveExpiredAsync(now, 16);
                 foreach (var e in batch)
                 {
-                    swept.Enqueue(e.Letter.Id);
+                    swept.Enqueue(e.Message.Id);
                 }
             }
             while (batch.Count > 0);

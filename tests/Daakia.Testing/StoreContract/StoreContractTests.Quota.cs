@@ -128,7 +128,7 @@ public abstract partial class StoreContractTests
         Assert.Equal(new InboxUsage(2, 1000 + (2 * InboxQuota.EntryOverhead)), await Store.GetTenantUsageAsync(T1));
         Assert.Equal(1, await Store.DeleteLettersAsync(T1, Bob, [letter.Id]));
         Assert.Equal(new InboxUsage(1, 1000 + InboxQuota.EntryOverhead), await Store.GetTenantUsageAsync(T1));
-        Assert.Equal(letter.Payload.ToArray(), (await Store.ReadInboxAsync(T1, Carol, 0, 10)).Single().Payload.ToArray());
+        Assert.Equal(letter.Payload.ToArray(), (await Store.ReadInboxAsync(T1, Carol, 0, 10)).Single().Message.Payload.ToArray());
         Assert.Equal(1, await Store.DeleteLettersAsync(T1, Carol, [letter.Id]));
         Assert.Equal(new InboxUsage(0, 0), await Store.GetTenantUsageAsync(T1));
     }

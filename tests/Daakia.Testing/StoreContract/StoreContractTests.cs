@@ -11,8 +11,6 @@ namespace Daakia.Testing.StoreContract;
 /// </summary>
 public abstract partial class StoreContractTests : IAsyncLifetime
 {
-    private static long s_sequence;
-
     protected string Directory { get; } = Unique.TempDirectory();
 
     protected IDaakiaStore Store { get; private set; } = null!;
@@ -56,7 +54,6 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     protected static Letter NewLetter(TenantId tenant, ClientId author, ClientId[] recipients, string payload = "\"hi\"", DateTimeOffset? expires = null) => new()
     {
         Id = Guid.CreateVersion7(),
-        Sequence = Interlocked.Increment(ref s_sequence) + 1_000_000,
         Tenant = tenant,
         Author = author,
         Recipients = recipients,
@@ -66,25 +63,29 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     };
 
     [Fact]
-    public async Task Append_ThenRead_ReturnsLettersInSequenceOrderWithEveryField()
+    public async Task Append_ThenRead_ReturnsLettersInPositionOrderWithEveryField()
     {
         var expires = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds());
         var a = NewLetter(T1, Alice, [Bob], "{\"n\":1}");
         var b = NewLetter(T1, Carol, [Bob, Alice], "[1,2,3]", expires);
-        await Store.AppendLetterAsync(a, [Bob]);
-        await Store.AppendLetterAsync(b, [Bob, Alice]);
+        Assert.Equal([1L], await Store.AppendLetterAsync(a, [Bob]));
+        Assert.Equal([2L, 1L], await Store.AppendLetterAsync(b, [Bob, Alice]));
 
         var inbox = await Store.ReadInboxAsync(T1, Bob, 0, 10);
         Assert.Equal([a.Id, b.Id], inbox.Select(l => l.Id));
-        var read = inbox[1];
-        Assert.Equal(b.Sequence, read.Sequence);
+        Assert.Equal([1L, 2L], inbox.Select(e => e.Position));
+        Assert.All(inbox, e => Assert.Equal((0, (DateTimeOffset?)null), (e.Deliveries, e.VisibleAt)));
+        var read = inbox[1].Message;
         Assert.Equal(T1, read.Tenant);
         Assert.Equal(Carol, read.Author);
         Assert.Equal([Bob, Alice], read.Recipients);
         Assert.Equal("[1,2,3]", Encoding.UTF8.GetString(read.Payload.Span));
         Assert.Equal(b.Timestamp, read.Timestamp);
         Assert.Equal(expires, read.ExpiresAt);
-        Assert.Null(inbox[0].ExpiresAt);
+        Assert.Null(inbox[0].Message.ExpiresAt);
+        Assert.Equal(Letter.JsonContentType, read.ContentType);
+        Assert.Empty(read.Headers);
+        Assert.Null(read.VisibleAt);
     }
 
     [Fact]
@@ -98,7 +99,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ReadInbox_AfterSequenceAndLimit_Pages()
+    public async Task ReadInbox_AfterPositionAndLimit_Pages()
     {
         var letters = Enumerable.Range(0, 7).Select(_ => NewLetter(T1, Alice, [Bob])).ToList();
         foreach (var l in letters)
@@ -107,8 +108,8 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         }
 
         var first = await Store.ReadInboxAsync(T1, Bob, 0, 3);
-        var second = await Store.ReadInboxAsync(T1, Bob, first[^1].Sequence, 3);
-        var third = await Store.ReadInboxAsync(T1, Bob, second[^1].Sequence, 3);
+        var second = await Store.ReadInboxAsync(T1, Bob, first[^1].Position, 3);
+        var third = await Store.ReadInboxAsync(T1, Bob, second[^1].Position, 3);
         Assert.Equal(letters.Select(l => l.Id), first.Concat(second).Concat(third).Select(l => l.Id));
         Assert.Single(third);
         Assert.Equal(7, await Store.CountInboxAsync(T1, Bob));
@@ -157,8 +158,8 @@ public abstract partial class StoreContractTests : IAsyncLifetime
 
         var removed = await Store.RemoveExpiredAsync(now, 100);
         Assert.Equal(2, removed.Count);
-        Assert.All(removed, e => Assert.Equal(expired.Id, e.Letter.Id));
-        Assert.Equal(new[] { Bob, Carol }.OrderBy(c => c.Value), removed.Select(e => e.Recipient).OrderBy(c => c.Value));
+        Assert.All(removed, e => Assert.Equal(expired.Id, e.Message.Id));
+        Assert.Equal([QueueKey.Inbox(T1, Bob), QueueKey.Inbox(T1, Carol)], removed.Select(e => e.Queue).OrderBy(q => q.Name, StringComparer.Ordinal));
         Assert.Equal([fresh.Id, forever.Id], (await Store.ReadInboxAsync(T1, Bob, 0, 10)).Select(l => l.Id));
         Assert.Empty(await Store.RemoveExpiredAsync(now, 100));
     }
@@ -257,18 +258,101 @@ public abstract partial class StoreContractTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task MaxSequence_FollowsAppends_AndNeverGoesBackAfterDeletes()
+    public async Task Positions_ArePerQueue_OneToN_AndNeverReusedAfterDeletesOrReopen()
     {
-        var letter = NewLetter(T1, Alice, [Bob]);
-        await Store.AppendLetterAsync(letter, [Bob]);
-        Assert.True(await Store.GetMaxSequenceAsync() >= letter.Sequence);
-        await Store.DeleteLettersAsync(T1, Bob, [letter.Id]);
+        var bobs = new List<long>();
+        for (var i = 0; i < 4; i++)
+        {
+            bobs.AddRange(await Store.AppendLetterAsync(NewLetter(T1, Alice, [Bob]), [Bob]));
+        }
+
+        Assert.Equal([1L, 2L, 3L, 4L], bobs);
+        // Another queue (another inbox, another kind, another tenant) counts on its own.
+        Assert.Equal([5L, 1L], await Store.AppendLetterAsync(NewLetter(T1, Alice, [Bob, Carol]), [Bob, Carol]));
+        var named = new QueueKey(T1, QueueKind.Queue, "bob");
+        Assert.Equal([1L], await Store.AppendAsync(NewLetter(T1, Alice, []), [named]));
+        Assert.Equal([1L], await Store.AppendLetterAsync(NewLetter(T2, Alice, [Bob]), [Bob]));
+
+        // Delete every entry of bob's inbox, the last one included: the next still comes after them.
+        var all = await Store.ReadInboxAsync(T1, Bob, 0, 100);
+        Assert.Equal(5, await Store.DeleteLettersAsync(T1, Bob, [.. all.Select(e => e.Id)]));
+        Assert.Equal([6L], await Store.AppendLetterAsync(NewLetter(T1, Alice, [Bob]), [Bob]));
+        if (IsDurable)
+        {
+            await Store.DeleteLettersAsync(T1, Bob, [.. (await Store.ReadInboxAsync(T1, Bob, 0, 100)).Select(e => e.Id)]);
+            await ReopenAsync();
+            Assert.Equal([7L], await Store.AppendLetterAsync(NewLetter(T1, Alice, [Bob]), [Bob]));
+        }
+
+        Assert.Equal([2L], await Store.AppendAsync(NewLetter(T1, Alice, []), [named]));
+    }
+
+    [Fact]
+    public async Task ContentTypeHeadersAndVisibleAt_RoundTrip_ThroughEveryQueueKind()
+    {
+        var visible = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddMinutes(5).ToUnixTimeMilliseconds());
+        var binary = new byte[] { 0, 1, 2, 0xFF, 0xFE, (byte)'\n' };
+        var letter = new Letter
+        {
+            Id = Guid.CreateVersion7(),
+            Tenant = T1,
+            Author = Alice,
+            Recipients = [],
+            Payload = binary,
+            ContentType = "application/octet-stream",
+            Headers = [new("trace", "abc"), new("", ""), new("ключ", "значение ✓"), new("trace", "second")],
+            VisibleAt = visible,
+            Timestamp = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()),
+        };
+        QueueKey[] queues = [.. Enum.GetValues<QueueKind>().Select(k => new QueueKey(T1, k, "q"))];
+        Assert.All(await Store.AppendAsync(letter, queues), p => Assert.Equal(1L, p));
         if (IsDurable)
         {
             await ReopenAsync();
         }
 
-        Assert.True(await Store.GetMaxSequenceAsync() >= letter.Sequence);
+        foreach (var q in queues)
+        {
+            var e = Assert.Single(await Store.ReadAsync(q, 0, 10));
+            Assert.Equal((1L, 0, (DateTimeOffset?)visible), (e.Position, e.Deliveries, e.VisibleAt));
+            Assert.Equal(binary, e.Message.Payload.ToArray());
+            Assert.Equal("application/octet-stream", e.Message.ContentType);
+            Assert.Equal(letter.Headers, e.Message.Headers);
+            Assert.Equal(visible, e.Message.VisibleAt);
+            Assert.Empty(e.Message.Recipients);
+            Assert.Equal(1, await Store.CountAsync(q));
+        }
+
+        Assert.Equal(queues.Length, (await Store.GetTenantUsageAsync(T1)).Letters);
+    }
+
+    [Fact]
+    public async Task Return_RaisesDeliveriesButNeverLowersThem_AndSetsVisibility()
+    {
+        var a = NewLetter(T1, Alice, [Bob]);
+        var b = NewLetter(T1, Alice, [Bob]);
+        await Store.AppendLetterAsync(a, [Bob]);
+        await Store.AppendLetterAsync(b, [Bob]);
+        var inbox = QueueKey.Inbox(T1, Bob);
+        var later = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddMinutes(1).ToUnixTimeMilliseconds());
+
+        Assert.Equal(1, await Store.ReturnAsync(inbox, [new ReturnedEntry(a.Id, 3, later), new ReturnedEntry(Guid.NewGuid(), 9)]));
+        var read = await Store.ReadAsync(inbox, 0, 10);
+        Assert.Equal((3, (DateTimeOffset?)later), (read[0].Deliveries, read[0].VisibleAt));
+        Assert.Equal((0, (DateTimeOffset?)null), (read[1].Deliveries, read[1].VisibleAt));
+
+        // A lower count (a stale return) keeps the higher one; the visibility is the new one.
+        Assert.Equal(2, await Store.ReturnAsync(inbox, [new ReturnedEntry(a.Id, 1), new ReturnedEntry(b.Id, 1, later)]));
+        read = await Store.ReadAsync(inbox, 0, 10);
+        Assert.Equal((3, (DateTimeOffset?)null), (read[0].Deliveries, read[0].VisibleAt));
+        Assert.Equal((1, (DateTimeOffset?)later), (read[1].Deliveries, read[1].VisibleAt));
+        Assert.Equal([1L, 2L], read.Select(e => e.Position)); // a return does not move an entry
+        Assert.Equal(0, await Store.ReturnAsync(QueueKey.Inbox(T1, Carol), [new ReturnedEntry(a.Id, 5)]));
+        if (IsDurable)
+        {
+            await ReopenAsync();
+            Assert.Equal([3, 1], (await Store.ReadAsync(inbox, 0, 10)).Select(e => e.Deliveries));
+        }
     }
 
     [Fact]
@@ -301,7 +385,7 @@ public abstract partial class StoreContractTests : IAsyncLifetime
         var carol = await Store.ReadInboxAsync(T1, Carol, 0, 1000);
         Assert.Equal(400, bob.Count + carol.Count);
         Assert.Equal(400, bob.Concat(carol).Select(l => l.Id).Distinct().Count());
-        Assert.Equal(bob.Select(l => l.Sequence).Order(), bob.Select(l => l.Sequence));
+        Assert.Equal(bob.Select(l => l.Position).Order(), bob.Select(l => l.Position));
     }
 
     [Fact]
