@@ -1,3 +1,5 @@
+using Daakia.Testing;
+
 namespace Daakia.Core.Tests;
 
 /// <summary>
@@ -176,5 +178,116 @@ public abstract class QueueDeliveryTests
         var many = Enumerable.Range(0, 101).Select(i => EngineFixture.Id($"c{i}")).ToList();
         var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), many, EngineFixture.Json("1")));
         Assert.Equal(DaakiaErrorCode.TooManyRecipients, ex.Code);
+    }
+
+    [Fact]
+    public async Task DelayLongerThanATimerCanWait_IsHeldAndDeliveredWhenDue()
+    {
+        await using var f = await New(o =>
+        {
+            o.MaxDelay = TimeSpan.FromDays(365);
+            o.DefaultLetterTtl = TimeSpan.Zero; // no default TTL: it must not expire while it waits
+            o.MaxHeartbeat = TimeSpan.FromDays(100);
+            o.HeartbeatCheckInterval = o.ExpirySweepInterval = TimeSpan.FromHours(1); // the fake clock fires every period
+        }).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromDays(100));
+        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromDays(60));
+        await f.SendAsync("alice", "bob", "2");
+        Assert.Equal([2], bob.Numbers());
+        f.Time.Advance(TimeSpan.FromDays(59)); // past every limit of a single timer: it re-arms, at most a day ahead
+
+        await f.SettleAsync();
+        Assert.Equal([2], bob.Numbers());
+        f.Time.Advance(TimeSpan.FromDays(1));
+        await f.SettleAsync();
+        Assert.Equal([2, 1], bob.Numbers());
+    }
+
+    [Fact]
+    public async Task BacklogOfDelayedLetters_DoesNotHoldUpLettersThatAreDue_AndEachComesWhenDue()
+    {
+        await using var f = await New(o => o.InboxPageSize = 8).StartAsync();
+        for (var i = 0; i < 20; i++)
+        {
+            await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json((100 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)), delay: TimeSpan.FromMinutes(10));
+        }
+
+        await f.SendAsync("alice", "bob", "1");
+        var (_, bob) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromHours(1));
+        Assert.Equal([1], bob.Numbers()); // 20 delayed letters ahead of it in the inbox do not hold it back
+        await f.SendAsync("alice", "bob", "2");
+        Assert.Equal([1, 2], bob.Numbers());
+
+        f.Time.Advance(TimeSpan.FromMinutes(10));
+        await f.SettleAsync();
+        await Eventually.True(async () =>
+        {
+            await AckAllAsync(f, bob);
+            return bob.Letters.Count == 22;
+        }, "every delayed letter arrives once due");
+        Assert.Equal(Enumerable.Range(100, 20).Order(), bob.Numbers().Where(n => n >= 100).Order());
+        Assert.Equal(22, bob.Letters.Select(l => l.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task AnyMode_ConnectionsThatNeverAck_DoNotStarveTheOneThatDoes()
+    {
+        await using var f = await New(o => { o.InboxPageSize = 8; o.MaxInflightPerConnection = 4; }).StartAsync();
+        for (var i = 0; i < 40; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var (_, a) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        var (_, b) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        var (_, c) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        await Eventually.True(async () =>
+        {
+            await AckAllAsync(f, c);
+
+            return a.Letters.Count + b.Letters.Count + c.Letters.Count == 40;
+        }, "the acking connection gets everything the others hold back from");
+        Assert.Equal(40, a.Letters.Concat(b.Letters).Concat(c.Letters).Select(l => l.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task ReleasedPastMaxDeliveries_TheDeadLetterCarriesItsCount()
+    {
+        await using var f = await New(o => o.MaxDeliveries = 1).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        var letter = await f.SendAsync("alice", "bob", "1");
+        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId]));
+        await f.SettleAsync();
+        Assert.Equal([1], bob.Numbers());
+        var dead = Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
+        Assert.Equal(1, dead.Deliveries);
+    }
+
+    [Fact]
+    public async Task ChangingTheDeliveryMode_IsNotAFailedDelivery()
+    {
+        await using var f = await New(o => o.MaxDeliveries = 2).StartAsync();
+        var (c, bob) = await f.ConnectAsync("bob");
+        await f.SendAsync("alice", "bob", "1");
+        for (var i = 0; i < 4; i++)
+        {
+            f.Engine.SetDeliveryMode(c, i % 2 == 0 ? DeliveryMode.Any : DeliveryMode.All);
+            await f.SettleAsync();
+        }
+
+        Assert.Equal(5, bob.Letters.Count); // redelivered on every change
+        f.Engine.Disconnect(c);
+        await f.SettleAsync();
+        Assert.Equal(1, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Deliveries);
+        Assert.Equal(0, await f.Engine.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
+    }
+
+    /// <summary>Acks everything a connection got, a page of ids at a time (an ack carries at most a page).</summary>
+    private static async Task AckAllAsync(EngineFixture f, RecordingTarget target)
+    {
+        foreach (var chunk in target.Letters.ToArray().Chunk(f.Options.InboxPageSize))
+        {
+            await f.AckAsync("bob", chunk);
+        }
     }
 }

@@ -104,6 +104,12 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
         Buffer = null;
         BufferBytes = 0;
         RemovedWhileLoading = null;
+        if (_rewindAfterLoad != long.MaxValue)
+        {
+            var position = _rewindAfterLoad;
+            _rewindAfterLoad = long.MaxValue;
+            RewindTo(position);
+        }
     }
 
     /// <summary>Whether an entry read by a page or buffered may join (not held already, not removed while loading).</summary>
@@ -166,6 +172,69 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
         }
 
         return lo;
+    }
+
+    /// <summary>The lowest position of a delayed entry a page left in the store, and when the earliest of those is due.</summary>
+    public long RescanFrom { get; private set; }
+
+    public DateTimeOffset RescanDue { get; private set; }
+
+    /// <summary>A page leaves a delayed entry in the store (the window holds as many delayed ones as it may).</summary>
+    public void SkipDelayed(long position, DateTimeOffset due)
+    {
+        Advance(position);
+        if (RescanFrom == 0 || position < RescanFrom)
+        {
+            RescanFrom = position;
+        }
+
+        if (RescanDue == default || due < RescanDue)
+        {
+            RescanDue = due;
+        }
+    }
+
+    /// <summary>
+    /// When the earliest delayed entry left in the store is due, the cursor goes back to the first one left there (what
+    /// the window holds is skipped by id). Returns when to look again if none is due yet.
+    /// </summary>
+    public DateTimeOffset? Rescan(DateTimeOffset now)
+    {
+        if (RescanFrom == 0)
+        {
+            return null;
+        }
+
+        if (RescanDue > now)
+        {
+            return RescanDue;
+        }
+
+        RewindTo(RescanFrom - 1);
+        RescanFrom = 0;
+        RescanDue = default;
+        return null;
+    }
+
+    private long _rewindAfterLoad = long.MaxValue;
+
+    /// <summary>The next page reads from after <paramref name="position"/> again (never forward). During a load it takes
+    /// effect when the load ends, so the page cannot move the cursor past it again.</summary>
+    public void RewindTo(long position)
+    {
+        if (Loading)
+        {
+            _rewindAfterLoad = Math.Min(_rewindAfterLoad, position);
+            return;
+        }
+
+        if (position < LoadedThrough)
+        {
+            LoadedThrough = position;
+        }
+
+        Complete = false;
+        WaitingForRoom = false;
     }
 
     /// <summary>Whether an entry of the window has been handed to at least one consumer in the current round.</summary>

@@ -58,7 +58,7 @@ internal sealed class QueueDelivery(
             return; // the store has it; the next page (already scheduled, or after the next removal) brings it
         }
 
-        if (!HasRoom(w, e.Size))
+        if (!HasRoom(w, e.Size) || DelayedAndNoRoom(w, e.VisibleAt, time.GetUtcNow()))
         {
             w.Complete = false; // the window is full: later entries wait in the store
             return;
@@ -111,7 +111,7 @@ internal sealed class QueueDelivery(
     /// Entries handed out come back for redelivery, visible again at <paramref name="visibleAt"/> (null: at once). Returns
     /// what the store must record (delivery counts and visibility); ids not handed out are left alone.
     /// </summary>
-    public List<ReturnedEntry> Release(DeliveryWindow w, IReadOnlyList<Guid> ids, DateTimeOffset? visibleAt, ref List<ClientConnection>? toClose)
+    public List<ReturnedEntry> Release(DeliveryWindow w, IReadOnlyList<Guid> ids, DateTimeOffset? visibleAt)
     {
         var now = time.GetUtcNow();
         var returned = new List<ReturnedEntry>();
@@ -124,7 +124,7 @@ internal sealed class QueueDelivery(
             }
         }
 
-        Pump(w, ref toClose);
+        // The caller records the returns in the store, then pumps: a redelivery that dead-letters must come after it.
         return returned;
     }
 
@@ -193,6 +193,14 @@ internal sealed class QueueDelivery(
         }
     }
 
+    /// <summary>Most delayed entries a window holds; more stay in the store and are read again when due, so a backlog
+    /// of delayed letters neither fills the window nor holds up letters that are due.</summary>
+    private int MaxDelayedHeld => Math.Max(1, options.InboxPageSize / 4);
+
+    /// <summary>Whether an entry is not deliverable yet and the window holds as many such as it may.</summary>
+    private bool DelayedAndNoRoom(DeliveryWindow w, DateTimeOffset? visibleAt, DateTimeOffset now) =>
+        visibleAt is { } at && at > now && (w.Delayed?.Count ?? 0) >= MaxDelayedHeld;
+
     private void ArmDelay(DeliveryWindow w, DateTimeOffset due)
     {
         if (w.DelayTimer is not null && w.DelayDue <= due)
@@ -202,8 +210,9 @@ internal sealed class QueueDelivery(
 
         w.DelayTimer?.Dispose();
         w.DelayDue = due;
-        var wait = due - time.GetUtcNow();
-        w.DelayTimer = time.CreateTimer(_ => DelayDueNow(w), null, wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        // A timer cannot wait longer than ~49 days; it fires at most a day ahead and re-arms for what is still delayed.
+        var wait = TimeSpan.FromTicks(Math.Clamp((due - time.GetUtcNow()).Ticks, 0, TimeSpan.TicksPerDay));
+        w.DelayTimer = time.CreateTimer(_ => DelayDueNow(w), null, wait, Timeout.InfiniteTimeSpan);
     }
 
     private void DelayDueNow(DeliveryWindow w)
@@ -218,9 +227,16 @@ internal sealed class QueueDelivery(
                 return;
             }
 
-            if (w.BringInDue(time.GetUtcNow()) is { } next)
+            var now = time.GetUtcNow();
+            var next = w.BringInDue(now);
+            if (w.Rescan(now) is { } later && (next is null || later < next))
             {
-                ArmDelay(w, next);
+                next = later;
+            }
+
+            if (next is { } n)
+            {
+                ArmDelay(w, n);
             }
 
             Pump(w, ref toClose);
@@ -334,7 +350,23 @@ internal sealed class QueueDelivery(
             return;
         }
 
+        try
+        {
+            TakePage(w, page);
+        }
+        finally
+        {
+            // Whatever happened, the load is over: a window left loading would never page again.
+            w.EndLoad();
+        }
+
+        Pump(w, ref toClose);
+    }
+
+    private void TakePage(DeliveryWindow w, IReadOnlyList<QueueEntry> page)
+    {
         w.LoadFailures = 0;
+        var now = time.GetUtcNow();
         // Only an empty page proves the queue exhausted: a short one may have been cut by the byte bound (and a stored
         // entry may be larger than today's MaxPayloadBytes), so it costs one more read, once, to know.
         var full = page.Count > 0;
@@ -344,6 +376,14 @@ internal sealed class QueueDelivery(
             {
                 // Held already, or removed while the page was read: the window mirrors it either way.
                 w.Advance(entry.Position);
+                continue;
+            }
+
+            if (DelayedAndNoRoom(w, entry.VisibleAt, now))
+            {
+                // Left in the store and read again when due (the cursor goes back to it then).
+                w.SkipDelayed(entry.Position, entry.VisibleAt!.Value);
+                ArmDelay(w, entry.VisibleAt.Value);
                 continue;
             }
 
@@ -370,7 +410,7 @@ internal sealed class QueueDelivery(
                     continue;
                 }
 
-                if (!HasRoom(w, e.Size))
+                if (!HasRoom(w, e.Size) || DelayedAndNoRoom(w, e.VisibleAt, now))
                 {
                     w.Complete = false;
                     break;
@@ -379,9 +419,6 @@ internal sealed class QueueDelivery(
                 Join(w, e);
             }
         }
-
-        w.EndLoad();
-        Pump(w, ref toClose);
     }
 
     /// <summary>
@@ -401,8 +438,11 @@ internal sealed class QueueDelivery(
             PumpAny(w, now, ref toClose);
         }
 
+        // Page in when the window has room for half a page, by count and by bytes: letters leased to connections that
+        // do not ack count against the window, and must not stop the other connections from getting more.
         if (!w.Complete && !w.Loading && w.LoadRetry is null && !w.WaitingForRoom && w.Consumers.Count > 0
-            && w.Count <= options.InboxPageSize / 2 && w.Bytes <= options.MaxWindowBytesPerClient / 2)
+            && options.MaxLoadedLetters - w.Count >= Math.Max(1, options.InboxPageSize / 2)
+            && w.Bytes <= options.MaxWindowBytesPerClient - (options.MaxWindowBytesPerClient / 4))
         {
             StartLoad(w, ref toClose);
         }
@@ -426,12 +466,55 @@ internal sealed class QueueDelivery(
             w.Remove(e.Id);
             metrics.LetterDeadLettered();
             EngineLog.DeadLettered(logger, w.Key.Tenant, w.Key.Name, e.Id, e.Deliveries);
-            var id = e.Id;
-            background(() => new ValueTask(store.DeadLetterAsync(w.Key, w.DeadLetters, [id], now, CancellationToken.None).AsTask()), "dead-letter");
+            // One unit: the count as it is now, then the move (the dead letter carries how often it was tried).
+            StoreOp[] unit = [new ReturnOp(w.Key, [new ReturnedEntry(e.Id, e.Deliveries)]), new MoveOp(w.Key, w.DeadLetters, [e.Id], ActivityKinds.DeadLettered, now)];
+            var position = e.Position;
+            background(() => new ValueTask(DeadLetterAsync(w, unit, position)), "dead-letter");
             return true;
         }
 
         return false;
+    }
+
+    private async Task DeadLetterAsync(DeliveryWindow w, StoreOp[] unit, long position)
+    {
+        try
+        {
+            await store.WriteAsync(unit, CancellationToken.None);
+        }
+        catch
+        {
+            // Still in the queue, but no longer in the window: read it again (and try again) instead of leaving it
+            // behind the cursor until the client reconnects.
+            Rewind(w, position);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A removal from the window did not reach the store (its write failed): the entry is still in the queue, so the
+    /// window reads again from before it. Safe at any time: what it holds already is skipped by id. Takes the lock.
+    /// </summary>
+    public void Rewind(DeliveryWindow w, long position)
+    {
+        if (position <= 0)
+        {
+            return; // not positioned yet: the append has not committed either; the next connect reads it
+        }
+
+        List<ClientConnection>? toClose = null;
+        lock (w.Gate)
+        {
+            if (w.Removed)
+            {
+                return;
+            }
+
+            w.RewindTo(position - 1);
+            Pump(w, ref toClose);
+        }
+
+        closeSlow(toClose);
     }
 
     private static void HandedOut(WindowEntry e, DateTimeOffset now)

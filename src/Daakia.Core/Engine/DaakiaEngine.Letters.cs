@@ -160,9 +160,9 @@ public sealed partial class DaakiaEngine
                 if (t.Clients.TryGetValue(client, out var cs))
                 {
                     // A letter already handed out leaves the window now, so its slot is free at once; if the delete fails
-                    // it stays in the store and comes back on reconnect. One not handed out yet (an ack by id, as REST
-                    // allows) leaves only once the delete is durable: were it dropped now and the delete failed, it would
-                    // never come.
+                    // it stays in the store and comes back on reconnect (the client was told its ack failed and may
+                    // retry it). One not handed out yet (an ack by id, as REST allows) leaves only once the delete is
+                    // durable: were it dropped now and the delete failed, it would never come.
                     foreach (var id in messageIds)
                     {
                         if (cs.Window.IsHandedOut(id))
@@ -181,6 +181,7 @@ public sealed partial class DaakiaEngine
 
             CloseAll(toClose, CloseReason.SlowConsumer);
             removed = await write;
+
             if (later is not null)
             {
                 toClose = null;
@@ -240,10 +241,12 @@ public sealed partial class DaakiaEngine
             {
                 if (t.Clients.TryGetValue(client, out var cs))
                 {
-                    returned = _delivery.Release(cs.Window, messageIds, visibleAt, ref toClose);
+                    returned = _delivery.Release(cs.Window, messageIds, visibleAt);
                     if (returned.Count > 0)
                     {
+                        // Recorded before anything is handed out again, so a redelivery that dead-letters comes after it.
                         write = _store.ReturnAsync(cs.Window.Key, returned, CancellationToken.None).AsTask();
+                        _delivery.Pump(cs.Window, ref toClose);
                     }
                 }
             }

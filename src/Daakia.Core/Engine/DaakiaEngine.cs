@@ -299,6 +299,12 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         foreach (var e in cs.Window.Entries)
         {
             e.AssignedTo = null;
+            if (e.Out)
+            {
+                // The round restarts in the new mode: not a failed delivery, so its count goes back.
+                e.Out = false;
+                e.Deliveries--;
+            }
         }
     }
 
