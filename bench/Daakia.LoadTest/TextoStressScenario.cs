@@ -230,7 +230,7 @@ internal static class TextoStressScenario
                     var recipient = fresh ? Guid.NewGuid().ToString() : _fixedRecipient;
                     _outstanding[++id] = recipient;
                     await client.SendNowAsync(string.Create(CultureInfo.InvariantCulture,
-                        $"{{\"client_id\":\"{self}\",\"id\":\"{id}\",\"kind\":\"send\",\"data\":{{\"receiver_id\":\"{recipient}\",\"text\":{textJson}}}}}"));
+                        $"{{\"client_id\":\"{self}\",\"id\":\"00000000-0000-4000-8000-{id:D12}\",\"kind\":\"send\",\"data\":{{\"receiver_id\":\"{recipient}\",\"text\":{textJson}}}}}"));
                     Interlocked.Increment(ref stats.Sent);
                 }
                 while (await timer.WaitForNextTickAsync(stop));
@@ -297,7 +297,7 @@ internal static class TextoStressScenario
                 return;
             }
 
-            if (id is null || !int.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || !_outstanding.TryRemove(n, out var recipient))
+            if (id is null || id.Length != 36 || !int.TryParse(id.AsSpan(24), NumberStyles.None, CultureInfo.InvariantCulture, out var n) || !_outstanding.TryRemove(n, out var recipient))
             {
                 Interlocked.Increment(ref stats.Duplicates);
                 Console.WriteLine("texto-stress: reply to no outstanding send: " + Encoding.UTF8.GetString(frame));

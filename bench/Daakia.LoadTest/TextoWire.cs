@@ -47,7 +47,7 @@ internal sealed class TextoWire : IDirectWire
 
     public string SendFrame(string self, int requestId, string recipient, long sentAt, int sequence, string pad) =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{{\"client_id\":\"{self}\",\"id\":\"{requestId}\",\"kind\":\"send\",\"data\":{{\"receiver_id\":\"{recipient}\",\"text\":\"{sentAt} {sequence} {pad}\"}}}}");
+            $"{{\"client_id\":\"{self}\",\"id\":\"00000000-0000-4000-8000-{requestId:D12}\",\"kind\":\"send\",\"data\":{{\"receiver_id\":\"{recipient}\",\"text\":\"{sentAt} {sequence} {pad}\"}}}}");
 
     public string AckFrame(string self, int ackId, string messageId) =>
         $"{{\"client_id\":\"{self}\",\"id\":\"{messageId}\",\"kind\":\"ack\",\"data\":null}}";
@@ -76,7 +76,9 @@ internal sealed class TextoWire : IDirectWire
             else if (reader.ValueTextEquals("id"u8))
             {
                 reader.Read();
-                haveId = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && Utf8Parser.TryParse(reader.ValueSpan, out requestId, out var used) && used == reader.ValueSpan.Length;
+                // Request ids are UUIDs (texto requires them): 00000000-0000-4000-8000-<the number in 12 digits>.
+                haveId = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && reader.ValueSpan.Length == 36
+                    && Utf8Parser.TryParse(reader.ValueSpan[24..], out requestId, out var used) && used == 12;
                 if (!haveId)
                 {
                     return ReplyKind.Other;

@@ -39,6 +39,13 @@ public sealed class DaakiaServerOptions
     /// <summary>Largest REST request body, in bytes.</summary>
     public int MaxRequestBodyBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>
+    /// The key (base64, at least 32 bytes) under which texto's resume secrets are made: an HMAC of tenant and client
+    /// id, so a texto identity can be resumed only by the client it was given to. Unset: a random key made at start-up,
+    /// so secrets given out before a restart no longer resume. Set it to resume across restarts and cluster nodes.
+    /// </summary>
+    public string? TextoResumeKey { get; set; }
+
     /// <summary>Seconds to wait for connections to close during a drain before the store is flushed anyway.</summary>
     public int DrainTimeoutSeconds { get; set; } = 10;
 }

@@ -1,4 +1,5 @@
 using Daakia.Core;
+using Daakia.Server.WebSockets;
 
 namespace Daakia.Server;
 
@@ -32,6 +33,9 @@ public static class DaakiaServerOptionsValidator
         v.Between(o.MaxRequestIdLength, 1, 1024);
         v.Between(o.MaxRequestBodyBytes, 256, 128 * MiB);
         v.Between(o.DrainTimeoutSeconds, 0, 3600);
+        // The key itself is a secret: the failure names the rule, never the value.
+        v.Require(o.TextoResumeKey is null || TextoResumeSecrets.TryDecodeKey(o.TextoResumeKey, out _), nameof(o.TextoResumeKey),
+            $"be base64 of at least {TextoResumeSecrets.MinKeyBytes} bytes", "(not shown)");
 
         // A connection's outbox carries its letters in flight and, up to half its capacity, the replies to pipelined
         // requests (past that the read loop waits). A window larger than the other half overflows the outbox of a

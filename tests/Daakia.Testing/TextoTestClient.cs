@@ -10,10 +10,11 @@ public sealed class TextoTestClient : IAsyncDisposable
 {
     private int _nextId;
 
-    private TextoTestClient(WsTestClient socket, string id)
+    private TextoTestClient(WsTestClient socket, string id, string? resumeSecret)
     {
         Socket = socket;
         Id = id;
+        ResumeSecret = resumeSecret;
     }
 
     /// <summary>The WebSocket under the client, for raw frames and the close status.</summary>
@@ -21,6 +22,9 @@ public sealed class TextoTestClient : IAsyncDisposable
 
     /// <summary>The identity the server gave out in its greeting (or the one resumed since).</summary>
     public string Id { get; private set; }
+
+    /// <summary>The <c>resume_secret</c> the server gave out with <see cref="Id"/> (Daakia's addition to texto).</summary>
+    public string? ResumeSecret { get; private set; }
 
     /// <summary>Connects and waits for the server's <c>connection</c> greeting.</summary>
     public static async Task<TextoTestClient> ConnectAsync(DaakiaTestHost host)
@@ -33,13 +37,13 @@ public sealed class TextoTestClient : IAsyncDisposable
             throw new InvalidOperationException("Expected a 'connection' greeting, got " + greeting.ToJsonString());
         }
 
-        return new TextoTestClient(socket, id);
+        return new TextoTestClient(socket, id, (string?)greeting["data"]?["resume_secret"]);
     }
 
-    /// <summary>Sends one frame as this client; returns its id (a fresh one when <paramref name="id"/> is null).</summary>
+    /// <summary>Sends one frame as this client; returns its id (a fresh UUID, as texto's are, when <paramref name="id"/> is null).</summary>
     public async Task<string> SendFrameAsync(string kind, JsonNode? data, string? id = null)
     {
-        id ??= "t" + Interlocked.Increment(ref _nextId);
+        id ??= $"00000000-0000-4000-8000-{Interlocked.Increment(ref _nextId):D12}";
         var frame = new JsonObject { ["client_id"] = Id, ["id"] = id, ["kind"] = kind, ["data"] = data };
         await Socket.SendTextAsync(frame.ToJsonString());
         return id;
@@ -52,14 +56,14 @@ public sealed class TextoTestClient : IAsyncDisposable
     /// <summary>Acknowledges a <c>receive</c> by its id.</summary>
     public Task AckAsync(string messageId) => SendFrameAsync("ack", null, messageId);
 
-    /// <summary>Asks to become <paramref name="earlierId"/> again (Daakia's resume); returns the request id.</summary>
-    public Task<string> ResumeAsync(string earlierId) =>
-        SendFrameAsync("registration", new JsonObject { ["client_id"] = earlierId });
+    /// <summary>Asks to become <paramref name="earlierId"/> again (Daakia's resume) with its secret; returns the request id.</summary>
+    public Task<string> ResumeAsync(string earlierId, string? secret) =>
+        SendFrameAsync("registration", new JsonObject { ["client_id"] = earlierId, ["resume_secret"] = secret });
 
     /// <summary>Resumes <paramref name="earlierId"/> and waits for the <c>connection</c> reply.</summary>
-    public async Task<JsonObject> ResumeAndWaitAsync(string earlierId)
+    public async Task<JsonObject> ResumeAndWaitAsync(string earlierId, string? secret)
     {
-        var id = await ResumeAsync(earlierId);
+        var id = await ResumeAsync(earlierId, secret);
         var reply = await NextAsync("connection");
         if ((string?)reply["id"] != id || (string?)reply["data"]?["client_id"] != earlierId)
         {
@@ -67,6 +71,7 @@ public sealed class TextoTestClient : IAsyncDisposable
         }
 
         Id = earlierId;
+        ResumeSecret = (string?)reply["data"]?["resume_secret"];
         return reply;
     }
 

@@ -31,6 +31,9 @@ public sealed class WsTestClient : IAsyncDisposable
     /// <summary>Every frame received, in order (for protocol-level assertions).</summary>
     public ConcurrentQueue<JsonObject> AllFrames { get; } = new();
 
+    /// <summary>The text of every frame received, in order, as sent (escapes and all).</summary>
+    public ConcurrentQueue<string> RawFrames { get; } = new();
+
     public WebSocketState State => _socket.State;
 
     public static async Task<WsTestClient> ConnectAsync(Uri uri)
@@ -86,6 +89,20 @@ public sealed class WsTestClient : IAsyncDisposable
         try
         {
             await _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>Sends bytes as one text frame, as they are (for bytes that are not UTF-8, or an empty frame).</summary>
+    public async Task SendTextBytesAsync(byte[] bytes)
+    {
+        await _sendLock.WaitAsync();
+        try
+        {
+            await _socket.SendAsync(bytes, WebSocketMessageType.Text, true, CancellationToken.None);
         }
         finally
         {
@@ -203,7 +220,9 @@ public sealed class WsTestClient : IAsyncDisposable
                     continue;
                 }
 
-                var node = JsonNode.Parse(message.ToArray())!.AsObject();
+                var bytes = message.ToArray();
+                var node = JsonNode.Parse(bytes)!.AsObject();
+                RawFrames.Enqueue(Encoding.UTF8.GetString(bytes));
                 message.SetLength(0);
                 AllFrames.Enqueue(node);
                 var id = node["id"]?.ToJsonString().Trim('"');

@@ -89,6 +89,18 @@ internal sealed partial class JsonApiSession
         }));
     }
 
+    /// <summary>
+    /// Payloads are written into text frames as they are, so they must be UTF-8 (RFC 6455 §8.1: a browser fails the
+    /// connection otherwise). Checked once per message (the frame is cached); vectorised.
+    /// </summary>
+    private static void RequireUtf8(ReadOnlySpan<byte> payload, string what)
+    {
+        if (!System.Text.Unicode.Utf8.IsValid(payload))
+        {
+            throw new FrameEncodingException($"The {what}'s payload is not UTF-8.");
+        }
+    }
+
     protected override byte[] EncodeLetter(Letter letter)
     {
         // Encode once: every connection on this protocol shares the bytes of a letter.
@@ -97,6 +109,7 @@ internal sealed partial class JsonApiSession
             return cached;
         }
 
+        RequireUtf8(letter.Payload.Span, "letter");
         var bytes = FrameEncoder.Encode(letter, static (w, l) =>
         {
             w.WriteStartObject();
@@ -114,6 +127,8 @@ internal sealed partial class JsonApiSession
         {
             return cached;
         }
+
+        RequireUtf8(publication.Payload.Span, "publication");
 
         var bytes = FrameEncoder.Encode(publication, static (w, p) =>
         {

@@ -15,6 +15,8 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
     private TenantId _tenant;
     private int _outstanding;
 
+    protected override string Protocol => "ws";
+
     protected override ValueTask HandleTextAsync(ReadOnlyMemory<byte> message)
     {
         JsonDocument document;
@@ -112,7 +114,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
     protected override void RejectFrame(string code, string description, ReadOnlyMemory<byte> message)
     {
         byte[]? id = null;
-        if (!message.IsEmpty)
+        if (!message.IsEmpty && FrameText.Check(message.Span) == FrameTextFault.None)
         {
             try
             {

@@ -17,4 +17,17 @@ internal static partial class SessionLog
 
     [LoggerMessage(3003, LogLevel.Error, "Request {Type} failed unexpectedly", EventName = "RequestFailed")]
     public static partial void RequestFailed(ILogger logger, Exception exception, string type);
+
+    /// <summary>The server closes a connection for a reason of its own (not a plain bye): worth a line, not an alarm.</summary>
+    [LoggerMessage(3004, LogLevel.Information, "Closing {Protocol} connection: {Status} {Reason}", EventName = "ClosingSession")]
+    public static partial void Closing(ILogger logger, string protocol, int status, string reason);
+
+    [LoggerMessage(3005, LogLevel.Error, "A {Protocol} connection could not encode {What}; closing it with 1011", EventName = "FrameUnencodable")]
+    public static partial void FrameUnencodable(ILogger logger, Exception exception, string protocol, string what);
+
+    [LoggerMessage(3006, LogLevel.Error, "The writer of a {Protocol} connection failed; closing it", EventName = "WriterFailed")]
+    public static partial void WriterFailed(ILogger logger, Exception exception, string protocol);
+
+    [LoggerMessage(3007, LogLevel.Debug, "{Protocol} session ended: {End}", EventName = "SessionClosed")]
+    public static partial void SessionClosed(ILogger logger, string protocol, SessionEnd end);
 }

@@ -38,6 +38,7 @@ internal static class TextoErrors
         ErrorCodes.FrameTooLarge => MessageSize,
         ErrorCodes.RateLimited => Again,
         ErrorCodes.InvalidFrame => BadMessage,
+        ErrorCodes.InvalidJson => BadMessage,
         _ => Invalid,
     };
 }

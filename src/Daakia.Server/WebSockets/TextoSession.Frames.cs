@@ -1,4 +1,4 @@
-using System.Text;
+using System.Text.Unicode;
 using System.Text.Json;
 using Daakia.Core;
 
@@ -6,12 +6,21 @@ namespace Daakia.Server.WebSockets;
 
 internal sealed partial class TextoSession
 {
-    private static Action<Utf8JsonWriter> ConnectionData(ClientId client) => w =>
+    /// <summary>
+    /// <c>{"client_id", "resume_secret"}</c>: the secret is Daakia's addition (texto clients ignore fields they do not
+    /// know); a later <c>registration</c> needs it to resume this identity.
+    /// </summary>
+    private Action<Utf8JsonWriter> ConnectionData(ClientId client)
     {
-        w.WriteStartObject();
-        w.WriteString("client_id"u8, client.Value);
-        w.WriteEndObject();
-    };
+        var secret = Context.ResumeSecrets.For(_tenant, client);
+        return w =>
+        {
+            w.WriteStartObject();
+            w.WriteString("client_id"u8, client.Value);
+            w.WriteString("resume_secret"u8, secret);
+            w.WriteEndObject();
+        };
+    }
 
     /// <summary>A texto frame: <c>{"client_id", "id", "kind", "data"}</c>.</summary>
     private static byte[] Frame(ClientId? client, string? id, string kind, Action<Utf8JsonWriter>? data) =>
@@ -71,11 +80,18 @@ internal sealed partial class TextoSession
             return cached;
         }
 
+        var payload = letter.Payload;
+        if (!Utf8.IsValid(payload.Span))
+        {
+            throw new FrameEncodingException("The letter's payload is not UTF-8.");
+        }
+
         var bytes = Frame(Connection?.Client ?? letter.Recipients[0], letter.Id.ToString(), "receive", w =>
         {
             w.WriteStartObject();
             w.WriteString("sender_id"u8, letter.Author.Value);
-            w.WriteString("text"u8, TextOf(letter.Payload.Span));
+            w.WritePropertyName("text"u8);
+            WriteText(w, payload.Span);
             w.WriteEndObject();
         });
         if (single)
@@ -89,15 +105,27 @@ internal sealed partial class TextoSession
     /// <summary>Texto has no topics; publications (presence events) are not sent to texto clients.</summary>
     protected override byte[] EncodePublication(Publication publication) => [];
 
-    /// <summary>A JSON string payload is texto text as is; any other JSON value is passed as its JSON text.</summary>
-    private static string TextOf(ReadOnlySpan<byte> payload)
+    /// <summary>
+    /// A JSON string payload is texto text as is: its JSON string literal is copied, escapes included, without decoding
+    /// it — so an escaped lone surrogate (legal JSON text, not a .NET string) passes as the same escape. Any other JSON
+    /// value is passed as its JSON text. The payload is UTF-8 (checked by the caller).
+    /// </summary>
+    private static void WriteText(Utf8JsonWriter w, ReadOnlySpan<byte> payload)
     {
-        var reader = new Utf8JsonReader(payload);
-        if (reader.Read() && reader.TokenType == JsonTokenType.String)
+        try
         {
-            return reader.GetString()!;
+            var reader = new Utf8JsonReader(payload);
+            if (reader.Read() && reader.TokenType == JsonTokenType.String && !reader.HasValueSequence)
+            {
+                w.WriteRawValue(payload.Slice((int)reader.TokenStartIndex, reader.ValueSpan.Length + 2), skipInputValidation: true);
+                return;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a JSON value after all: pass its text.
         }
 
-        return Encoding.UTF8.GetString(payload);
+        w.WriteStringValue(payload);
     }
 }

@@ -15,6 +15,8 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
     private readonly TenantId _tenant = context.Tenants.Default;
     private int _outstanding;
 
+    protected override string Protocol => "texto";
+
     protected override async Task OnOpenAsync()
     {
         var client = ClientId.NewUnique();
@@ -45,11 +47,22 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
                 return;
             }
 
-            var id = root.TryGetProperty("id"u8, out var idElement) && idElement.ValueKind == JsonValueKind.String ? idElement.GetString() : null;
-            if (id is not null && id.Length > Context.Options.MaxRequestIdLength)
+            // Seed 003: ids are UUIDs, so strings. A number (or any other value) is refused rather than read as no id.
+            string? id = null;
+            if (root.TryGetProperty("id"u8, out var idElement) && idElement.ValueKind != JsonValueKind.Null)
             {
-                Error(null, TextoErrors.Invalid, $"'id' may be at most {Context.Options.MaxRequestIdLength} characters.");
-                return;
+                if (idElement.ValueKind != JsonValueKind.String)
+                {
+                    Error(null, TextoErrors.Invalid, "'id' must be a string (a UUID).");
+                    return;
+                }
+
+                id = idElement.GetString()!;
+                if (id.Length > Context.Options.MaxRequestIdLength)
+                {
+                    Error(null, TextoErrors.Invalid, $"'id' may be at most {Context.Options.MaxRequestIdLength} characters.");
+                    return;
+                }
             }
 
             var kind = root.TryGetProperty("kind"u8, out var k) && k.ValueKind == JsonValueKind.String ? k.GetString() : null;
@@ -90,14 +103,22 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         var current = Connection!.Client;
         if (data.ValueKind == JsonValueKind.Object && data.TryGetProperty("client_id"u8, out var earlier))
         {
-            if (earlier.ValueKind != JsonValueKind.String || !ClientId.TryCreate(earlier.GetString(), out var resumed))
+            if (!TryUuid(earlier, out var resumed))
             {
-                Error(id, TextoErrors.Invalid, "'data.client_id' must be a client id given out earlier.");
+                Error(id, TextoErrors.Invalid, "'data.client_id' must be a client id this server gave out in a 'connection' frame (a UUID).");
                 return;
             }
 
             if (resumed != current)
             {
+                // Only the client the identity was given to holds its secret: an id learnt from a `receive` is not enough.
+                var secret = data.TryGetProperty("resume_secret"u8, out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+                if (!Context.ResumeSecrets.Verify(_tenant, resumed, secret))
+                {
+                    Error(id, TextoErrors.Access, "'data.resume_secret' must be the resume_secret of the 'connection' frame that gave out 'data.client_id'; nothing was resumed.");
+                    return;
+                }
+
                 // Resume: this connection becomes the earlier identity and gets what was sent to it while away. The
                 // earlier identity is connected before this one is let go, so a refusal (its connection limit: EDQUOT;
                 // a drain: ESHUTDOWN) is only an error reply and the connection stays what it was, still registered
@@ -112,7 +133,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         }
         else if (data.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
         {
-            Error(id, TextoErrors.Invalid, "'data' of a registration must be null or {\"client_id\": …}.");
+            Error(id, TextoErrors.Invalid, "'data' of a registration must be null or {\"client_id\": …, \"resume_secret\": …}.");
             return;
         }
 
@@ -121,6 +142,13 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
 
     private ValueTask SendAsync(string? id, JsonElement data)
     {
+        // The ack is matched to the send by its id (seed 003: a UUID), so a send without one could never be confirmed.
+        if (!Guid.TryParseExact(id, "D", out _))
+        {
+            Error(id, TextoErrors.Invalid, "A send needs an 'id' that is a UUID; its ack carries it. Nothing was sent.");
+            return ValueTask.CompletedTask;
+        }
+
         if (data.ValueKind != JsonValueKind.Object
             || !data.TryGetProperty("receiver_id"u8, out var receiver) || receiver.ValueKind != JsonValueKind.String
             || !data.TryGetProperty("text"u8, out var text) || text.ValueKind != JsonValueKind.String)
@@ -129,9 +157,9 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
             return ValueTask.CompletedTask;
         }
 
-        if (!ClientId.TryCreate(receiver.GetString(), out var to))
+        if (!TryUuid(receiver, out var to))
         {
-            Error(id, TextoErrors.Invalid, "'receiver_id' is not a valid client id.");
+            Error(id, TextoErrors.Invalid, "'receiver_id' must be a client id (a UUID). Nothing was sent.");
             return ValueTask.CompletedTask;
         }
 
@@ -199,6 +227,13 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         }
 
         return false;
+    }
+
+    /// <summary>A texto client id: a UUID, in the one spelling the server gives out (lower case, hyphens).</summary>
+    private static bool TryUuid(JsonElement e, out ClientId client)
+    {
+        client = default;
+        return e.ValueKind == JsonValueKind.String && Guid.TryParseExact(e.GetString(), "D", out var uuid) && ClientId.TryCreate(uuid.ToString(), out client);
     }
 
     private async ValueTask ConnectAsAsync(ClientId client) =>

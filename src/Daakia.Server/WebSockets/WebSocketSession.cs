@@ -16,12 +16,26 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     // the shared pool into garbage.
     private const int InitialReceiveBuffer = 1024;
 
+    // How long a close waits for the peer: to answer our close frame, or, for a connection closed because it does not
+    // read, to take the frame being written and then the close frame. Past it the TCP connection is dropped.
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
+
+    // Unbounded as a channel; bounded by the counts below. Letters and publications (deliveries) are refused past the
+    // outbox's count and byte limits; replies are always queued, and the read loop stops reading while as many replies
+    // as the outbox holds are waiting, so a client that pipelines requests is slowed by TCP, not cut off.
     private readonly Channel<OutboundFrame> _outbox;
     private readonly CancellationTokenSource _aborted = new();
+    private readonly SemaphoreSlim _room = new(0);
     private CancellationTokenSource? _helloTimer;
     private readonly TokenBucket _budget;
     private int _closeRequested;
+    private int _deliveries;
+    private int _replies;
+    private int _wantRoom;
     private long _outboxBytes;
+    private volatile bool _discard;
+    private bool _peerClosed;
+    private SessionEnd? _end;
     private WebSocketCloseStatus _closeStatus = WebSocketCloseStatus.NormalClosure;
     private string _closeDescription = "bye";
 
@@ -29,13 +43,14 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     {
         Socket = socket;
         Context = context;
-        _outbox = Channel.CreateBounded<OutboundFrame>(new BoundedChannelOptions(context.Options.OutboxCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
+        _outbox = Channel.CreateUnbounded<OutboundFrame>(new UnboundedChannelOptions { SingleReader = true });
         _budget = new TokenBucket(context.Options.MaxRequestsPerSecond, context.Options.RequestBurst, context.Time);
     }
+
+    /// <summary>The protocol's name in logs and metrics: <c>ws</c> or <c>texto</c>.</summary>
+    protected abstract string Protocol { get; }
+
+    private bool IsTexto => Protocol == "texto";
 
     protected WebSocket Socket { get; }
 
@@ -70,6 +85,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     {
         var writer = Task.Run(WriteLoopAsync);
         _ = CloseIfUnidentifiedAsync();
+        SessionEnd? ended = null;
         try
         {
             await OnOpenAsync();
@@ -80,11 +96,16 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         }
         catch (WebSocketException ex)
         {
+            // The peer broke the protocol (a text frame that is not UTF-8 is failed with 1007 by the WebSocket layer,
+            // RFC 6455 §8.1) or dropped the connection: its doing, logged at Debug.
             SessionLog.TransportError(Context.Logger, ex.WebSocketErrorCode, ex.Message);
+            ended = ex.WebSocketErrorCode is WebSocketError.ConnectionClosedPrematurely ? SessionEnd.Aborted : SessionEnd.ProtocolError;
         }
         catch (Exception ex)
         {
             SessionLog.SessionFailed(Context.Logger, ex);
+            ended = SessionEnd.ServerError;
+            CloseWith(WebSocketCloseStatus.InternalServerError, "server error", SessionEnd.ServerError);
         }
         finally
         {
@@ -97,6 +118,9 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
             await writer;
             // Ends the hello timer (and anything else waiting on this session) now rather than at its deadline.
             await _aborted.CancelAsync();
+            var end = _end ?? ended ?? (_peerClosed ? SessionEnd.Normal : SessionEnd.Aborted);
+            Context.Metrics.Closed(IsTexto, end);
+            SessionLog.SessionClosed(Context.Logger, Protocol, end);
         }
     }
 
@@ -104,6 +128,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     {
         Interlocked.Exchange(ref _helloTimer, null)?.Dispose();
         _aborted.Dispose();
+        _room.Dispose();
     }
 
     /// <summary>A connection that has not identified itself in time is closed (1008): idle anonymous sockets cost memory.</summary>
@@ -127,17 +152,24 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
         if (Connection is null && !Closing)
         {
-            CloseWith(WebSocketCloseStatus.PolicyViolation, "no hello in time");
+            CloseWith(WebSocketCloseStatus.PolicyViolation, "no hello in time", SessionEnd.HelloTimeout);
         }
     }
 
     /// <summary>Called once the socket is open, before the first read (texto sends its greeting here).</summary>
     protected virtual Task OnOpenAsync() => Task.CompletedTask;
 
-    /// <summary>Handles one complete text message. Must not throw for bad input: reply with an error instead.</summary>
+    /// <summary>
+    /// Handles one complete, non-empty text message that passed the edge check (<see cref="FrameText"/>: UTF-8, no
+    /// lone surrogate escapes). Must not throw for bad input: reply with an error instead.
+    /// </summary>
     protected abstract ValueTask HandleTextAsync(ReadOnlyMemory<byte> message);
 
-    /// <summary>Replies to a frame that is not text, or that ran out of request budget.</summary>
+    /// <summary>
+    /// Replies to a frame refused before parsing: binary, empty, not UTF-8 or holding a lone surrogate escape
+    /// (<see cref="ErrorCodes.InvalidFrame"/>, <see cref="ErrorCodes.InvalidJson"/>), or beyond the request budget
+    /// (<paramref name="message"/> is then the frame, to find its id).
+    /// </summary>
     protected abstract void RejectFrame(string code, string description, ReadOnlyMemory<byte> message);
 
     /// <summary>Encodes a letter for this protocol (called by the writer loop).</summary>
@@ -146,52 +178,24 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     /// <summary>Encodes a publication for this protocol (called by the writer loop).</summary>
     protected abstract byte[] EncodePublication(Publication publication);
 
-    /// <summary>Queues an encoded frame. A connection whose outbox is full is not reading: it is closed.</summary>
-    protected void Send(byte[] frame)
-    {
-        if (!TryQueue(OutboundFrame.Bytes(frame)) && !Closing)
-        {
-            Close(CloseReason.SlowConsumer);
-        }
-    }
-
-    public bool TryDeliver(Letter letter) => Closing || TryQueue(OutboundFrame.For(letter));
-
-    public bool TryPublish(Publication publication) => !Closing && TryQueue(OutboundFrame.For(publication));
-
-    /// <summary>Queues a frame within the outbox's count and byte limits (one frame always fits an empty outbox).</summary>
-    private bool TryQueue(OutboundFrame frame)
-    {
-        var bytes = Interlocked.Add(ref _outboxBytes, frame.Size);
-        if (bytes > Context.Options.OutboxBytes && bytes != frame.Size)
-        {
-            Interlocked.Add(ref _outboxBytes, -frame.Size);
-            return false;
-        }
-
-        if (!_outbox.Writer.TryWrite(frame))
-        {
-            Interlocked.Add(ref _outboxBytes, -frame.Size);
-            return false;
-        }
-
-        return true;
-    }
-
     public void Close(CloseReason reason)
     {
-        var (status, description) = reason switch
+        var (status, description, end) = reason switch
         {
-            CloseReason.ServerShutdown => (WebSocketCloseStatus.EndpointUnavailable, "server shutting down"),
-            CloseReason.HeartbeatTimeout => ((WebSocketCloseStatus)4000, "heartbeat missed"),
-            CloseReason.SlowConsumer => (WebSocketCloseStatus.PolicyViolation, "slow consumer"),
-            _ => (WebSocketCloseStatus.NormalClosure, "bye"),
+            CloseReason.ServerShutdown => (WebSocketCloseStatus.EndpointUnavailable, "server shutting down", SessionEnd.ServerShutdown),
+            CloseReason.HeartbeatTimeout => ((WebSocketCloseStatus)4000, "heartbeat missed", SessionEnd.HeartbeatTimeout),
+            CloseReason.SlowConsumer => (WebSocketCloseStatus.PolicyViolation, "slow consumer", SessionEnd.SlowConsumer),
+            _ => (WebSocketCloseStatus.NormalClosure, "bye", SessionEnd.Normal),
         };
-        CloseWith(status, description, abort: reason == CloseReason.SlowConsumer);
+        CloseWith(status, description, end, discard: reason == CloseReason.SlowConsumer);
     }
 
-    /// <summary>Closes after the queued frames are written (or at once when <paramref name="abort"/>: the peer is not reading).</summary>
-    protected void CloseWith(WebSocketCloseStatus status, string description, bool abort = false)
+    /// <summary>
+    /// Closes with a close frame after the queued frames are written. With <paramref name="discard"/> (the peer is not
+    /// reading, or the session cannot go on) the queued frames are dropped instead — letters stay in the inbox — and
+    /// the close frame follows the frame being written; a peer that does not take it within the close timeout is cut.
+    /// </summary>
+    protected void CloseWith(WebSocketCloseStatus status, string description, SessionEnd end, bool discard = false)
     {
         if (Interlocked.Exchange(ref _closeRequested, 1) != 0)
         {
@@ -200,17 +204,32 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
         _closeStatus = status;
         _closeDescription = description;
-        _outbox.Writer.TryComplete();
-        if (abort)
+        _end = end;
+        if (end != SessionEnd.Normal)
         {
-            try
-            {
-                _aborted.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-                // The session already ended; there is nothing left to abort.
-            }
+            SessionLog.Closing(Context.Logger, Protocol, (int)status, description);
+        }
+
+        if (discard)
+        {
+            _discard = true;
+            AbortAfter(CloseTimeout);
+        }
+
+        _outbox.Writer.TryComplete();
+        // A read loop waiting for reply room stops waiting.
+        _room.Release();
+    }
+
+    private void AbortAfter(TimeSpan delay)
+    {
+        try
+        {
+            _aborted.CancelAfter(delay);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session already ended; there is nothing left to abort.
         }
     }
 
@@ -220,11 +239,27 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         var token = _aborted.Token;
         while (!Closing)
         {
+            if (Volatile.Read(ref _replies) >= Context.Options.OutboxCapacity)
+            {
+                await WaitForReplyRoomAsync(token);
+                continue;
+            }
+
             // Wait for data without holding a buffer: idle connections cost no receive buffer.
             var peek = await Socket.ReceiveAsync(Memory<byte>.Empty, token);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
+                _peerClosed = true;
                 return;
+            }
+
+            if (peek.EndOfMessage)
+            {
+                // A whole message of no bytes (RFC 6455 allows it): nothing to read on, but it still gets a reply.
+                Connection?.Touch(Context.Time);
+                RejectFrame(peek.MessageType == WebSocketMessageType.Text ? ErrorCodes.InvalidJson : ErrorCodes.InvalidFrame,
+                    peek.MessageType == WebSocketMessageType.Text ? "An empty frame is not a request: send one JSON object per text frame." : "Only text frames carrying JSON are accepted.", default);
+                continue;
             }
 
             var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
@@ -250,6 +285,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                     result = await Socket.ReceiveAsync(buffer.AsMemory(count), token);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
+                        _peerClosed = true;
                         return;
                     }
 
@@ -260,7 +296,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                 if (count > max)
                 {
                     RejectFrame(ErrorCodes.FrameTooLarge, $"A message may be at most {max} bytes.", default);
-                    CloseWith(WebSocketCloseStatus.MessageTooBig, "frame too large");
+                    CloseWith(WebSocketCloseStatus.MessageTooBig, "frame too large", SessionEnd.FrameTooLarge);
                     return;
                 }
 
@@ -272,6 +308,16 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                 else if (!_budget.TryTake())
                 {
                     RejectFrame(ErrorCodes.RateLimited, $"More than {Context.Options.MaxRequestsPerSecond} requests per second; the request was not executed.", buffer.AsMemory(0, count));
+                }
+                else if (count == 0)
+                {
+                    RejectFrame(ErrorCodes.InvalidJson, "An empty frame is not a request: send one JSON object per text frame.", default);
+                }
+                else if (FrameText.Check(buffer.AsSpan(0, count)) is not FrameTextFault.None and var fault)
+                {
+                    RejectFrame(ErrorCodes.InvalidJson, fault == FrameTextFault.InvalidUtf8
+                        ? "The frame is not UTF-8."
+                        : "The frame escapes a lone surrogate (such as \\ud800): JSON strings must be Unicode text.", default);
                 }
                 else
                 {
@@ -298,69 +344,6 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                     Connection?.PauseHeartbeat(false);
                     Connection?.Touch(Context.Time);
                 }
-            }
-        }
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        var reader = _outbox.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync(_aborted.Token))
-            {
-                // Everything queued now leaves in one write; a lone frame goes straight through without a copy.
-                var batching = Output is not null && reader.Count > 1;
-                if (batching)
-                {
-                    Output!.BeginBatch();
-                }
-
-                while (reader.TryRead(out var frame))
-                {
-                    Interlocked.Add(ref _outboxBytes, -frame.Size);
-                    var bytes = frame.Item switch
-                    {
-                        byte[] b => b,
-                        Letter l => EncodeLetter(l),
-                        Publication p => EncodePublication(p),
-                        _ => throw new InvalidOperationException("Unknown outbound frame."),
-                    };
-                    if (bytes.Length == 0)
-                    {
-                        continue; // nothing to say on this protocol (texto has no topics)
-                    }
-
-                    await Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
-                }
-
-                if (batching)
-                {
-                    await Output!.EndBatchAsync(_aborted.Token);
-                }
-            }
-
-            if (Socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-            {
-                var status = Closing ? _closeStatus : WebSocketCloseStatus.NormalClosure;
-                await Socket.CloseOutputAsync(status, Closing ? _closeDescription : "bye", _aborted.Token);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (WebSocketException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            if (Closing && !_aborted.IsCancellationRequested)
-            {
-                // Our close frame is out; give the peer a moment to answer, then stop reading regardless.
-                _aborted.CancelAfter(TimeSpan.FromSeconds(2));
             }
         }
     }

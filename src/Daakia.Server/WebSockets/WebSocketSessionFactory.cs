@@ -6,16 +6,24 @@ using Microsoft.Extensions.Logging;
 namespace Daakia.Server.WebSockets;
 
 /// <summary>Accepts WebSocket upgrades on <c>/v1/ws</c> and <c>/v1/texto</c> and runs a session for each.</summary>
-public sealed class WebSocketSessionFactory
+public sealed class WebSocketSessionFactory : IDisposable
 {
     private readonly SessionContext _context;
     private readonly ConnectionTracker _tracker;
 
     public WebSocketSessionFactory(DaakiaEngine engine, DaakiaServerOptions options, TimeProvider time, TenantResolver tenants, ConnectionTracker tracker, ILoggerFactory loggers)
     {
-        _context = new SessionContext(engine, options, time, tenants, loggers.CreateLogger("Daakia.WebSockets"));
+        _context = new SessionContext(engine, options, time, tenants, loggers.CreateLogger("Daakia.WebSockets"), new SessionMetrics(), new TextoResumeSecrets(options.TextoResumeKey));
         _tracker = tracker;
     }
+
+    /// <summary>The sessions' counters (tests read them per host; the meter is process-wide).</summary>
+    internal SessionMetrics Metrics => _context.Metrics;
+
+    /// <summary>texto's resume secrets (tests make them the way a client gets them).</summary>
+    internal TextoResumeSecrets ResumeSecrets => _context.ResumeSecrets;
+
+    public void Dispose() => _context.Metrics.Dispose();
 
     public Task RunJsonApiAsync(HttpContext http) => RunAsync(http, static (socket, context) => new JsonApiSession(socket, context));
 

@@ -21,7 +21,7 @@ public sealed class TextoResumeTests : IAsyncLifetime
         Assert.Equal(2, engine.ConnectionCount);
 
         // a is online and may have one connection only: b cannot become a.
-        var request = await b.ResumeAsync(a.Id);
+        var request = await b.ResumeAsync(a.Id, a.ResumeSecret);
         var error = await b.NextAsync("error");
         Assert.Equal(request, (string?)error["id"]);
         Assert.Equal("EDQUOT", (string?)error["data"]!["code"]);
@@ -41,9 +41,10 @@ public sealed class TextoResumeTests : IAsyncLifetime
 
         // Once a has gone, b may become a after all.
         var aId = a.Id;
+        var aSecret = a.ResumeSecret;
         await a.DisposeAsync();
         await Eventually.True(() => engine.ConnectionCount == 1, "a's connection is gone");
-        await b.ResumeAndWaitAsync(aId);
+        await b.ResumeAndWaitAsync(aId, aSecret);
         Assert.Equal(1, engine.ConnectionCount);
     }
 
@@ -53,7 +54,7 @@ public sealed class TextoResumeTests : IAsyncLifetime
         var engine = _host.Get<DaakiaEngine>();
         await using var a = await TextoTestClient.ConnectAsync(_host);
         await using var b = await TextoTestClient.ConnectAsync(_host);
-        await b.ResumeAsync(a.Id);
+        await b.ResumeAsync(a.Id, a.ResumeSecret);
         await b.NextAsync("error");
 
         // A drain closes every connection the core knows (the heartbeat scan walks the same list); a connection the

@@ -30,9 +30,9 @@ public sealed class TextoTests : IAsyncLifetime
         Assert.Equal("req-1", (string?)reg["id"]);
         Assert.Equal(a.Id, (string?)reg["data"]!["client_id"]);
 
-        await a.Socket.SendTextAsync($$$"""{"client_id":"{{{a.Id}}}","id":"req-2","kind":"send","data":{"receiver_id":"{{{b.Id}}}","text":"Lorem ipsum"}}""");
+        await a.Socket.SendTextAsync($$$"""{"client_id":"{{{a.Id}}}","id":"8a15b000-02d7-4823-8336-0cd0b0b13ae9","kind":"send","data":{"receiver_id":"{{{b.Id}}}","text":"Lorem ipsum"}}""");
         var ack = await a.NextAsync("ack");
-        Assert.Equal("req-2", (string?)ack["id"]);
+        Assert.Equal("8a15b000-02d7-4823-8336-0cd0b0b13ae9", (string?)ack["id"]);
 
         var receive = await b.NextAsync("receive");
         Assert.Equal(a.Id, (string?)receive["data"]!["sender_id"]);
@@ -47,6 +47,7 @@ public sealed class TextoTests : IAsyncLifetime
         await using var a = await ConnectAsync();
         var b = await ConnectAsync();
         var bId = b.Id;
+        var bSecret = b.ResumeSecret;
         await b.DisposeAsync();
 
         for (var i = 0; i < 3; i++)
@@ -56,7 +57,7 @@ public sealed class TextoTests : IAsyncLifetime
         }
 
         await using var b2 = await ConnectAsync();
-        await b2.ResumeAndWaitAsync(bId);
+        await b2.ResumeAndWaitAsync(bId, bSecret);
         for (var i = 0; i < 3; i++)
         {
             Assert.Equal($"m{i}", (string?)(await b2.NextAsync("receive"))["data"]!["text"]);
@@ -66,7 +67,7 @@ public sealed class TextoTests : IAsyncLifetime
     [Theory]
     [InlineData("garbage", "EBADMSG")]
     [InlineData("{\"id\":\"x\",\"kind\":\"dance\",\"data\":null}", "ENOSYS")]
-    [InlineData("{\"id\":\"x\",\"kind\":\"send\",\"data\":{\"text\":\"no receiver\"}}", "EINVAL")]
+    [InlineData("{\"id\":\"8a15b000-02d7-4823-8336-0cd0b0b13ae9\",\"kind\":\"send\",\"data\":{\"text\":\"no receiver\"}}", "EINVAL")]
     [InlineData("{\"id\":\"x\",\"data\":null}", "EINVAL")]
     public async Task Texto_BadInput_GetsErrorWithCodeAndDescription(string frame, string code)
     {

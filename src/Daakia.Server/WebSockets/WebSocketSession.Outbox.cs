@@ -1,0 +1,180 @@
+using System.Net.WebSockets;
+using Daakia.Core;
+
+namespace Daakia.Server.WebSockets;
+
+/// <summary>The outbox: what the session queues (replies, letters, publications) and the one writer loop that drains it.</summary>
+internal abstract partial class WebSocketSession
+{
+    /// <summary>
+    /// Queues a reply. Replies are never refused: the read loop that makes them stops reading while the outbox holds
+    /// as many as its capacity, and replies completed off the read loop are bounded by the outstanding-request limit.
+    /// </summary>
+    protected void Send(byte[] frame) => TryQueue(OutboundFrame.Bytes(frame), reply: true);
+
+    public bool TryDeliver(Letter letter) => Closing || TryQueue(OutboundFrame.For(letter), reply: false);
+
+    public bool TryPublish(Publication publication) => !Closing && TryQueue(OutboundFrame.For(publication), reply: false);
+
+    /// <summary>Queues a frame; a delivery only within the outbox's count and byte limits (one always fits an empty outbox).</summary>
+    private bool TryQueue(OutboundFrame frame, bool reply)
+    {
+        if (reply)
+        {
+            Interlocked.Increment(ref _replies);
+            Interlocked.Add(ref _outboxBytes, frame.Size);
+        }
+        else
+        {
+            if (Interlocked.Increment(ref _deliveries) > Context.Options.OutboxCapacity)
+            {
+                Interlocked.Decrement(ref _deliveries);
+                return false;
+            }
+
+            var bytes = Interlocked.Add(ref _outboxBytes, frame.Size);
+            if (bytes > Context.Options.OutboxBytes && bytes != frame.Size)
+            {
+                Dequeued(frame, reply);
+                return false;
+            }
+        }
+
+        if (!_outbox.Writer.TryWrite(frame))
+        {
+            Dequeued(frame, reply);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Takes a frame off the outbox's counts; wakes the read loop once half the reply room is free again.</summary>
+    private void Dequeued(OutboundFrame frame, bool reply)
+    {
+        Interlocked.Add(ref _outboxBytes, -frame.Size);
+        if (!reply)
+        {
+            Interlocked.Decrement(ref _deliveries);
+        }
+        else if (Interlocked.Decrement(ref _replies) < Context.Options.OutboxCapacity / 2 && Volatile.Read(ref _wantRoom) != 0 && Interlocked.Exchange(ref _wantRoom, 0) != 0)
+        {
+            _room.Release();
+        }
+    }
+
+    /// <summary>Waits (not reading) while the outbox holds a full outbox of replies: the client is slowed by TCP.</summary>
+    private async ValueTask WaitForReplyRoomAsync(CancellationToken token)
+    {
+        var capacity = Context.Options.OutboxCapacity;
+        while (!Closing && Volatile.Read(ref _replies) >= capacity / 2)
+        {
+            Volatile.Write(ref _wantRoom, 1);
+            // Re-check after raising the flag: the writer may have drained in between and not seen it.
+            if (Volatile.Read(ref _replies) < capacity / 2)
+            {
+                Volatile.Write(ref _wantRoom, 0);
+                return;
+            }
+
+            await _room.WaitAsync(token);
+        }
+    }
+
+    /// <summary>
+    /// Drains the outbox into the socket. It never ends silently: a frame it cannot encode, or any other fault of its
+    /// own, is logged at Error, counted, and closes the connection with 1011 and a reason.
+    /// </summary>
+    private async Task WriteLoopAsync()
+    {
+        var reader = _outbox.Reader;
+        try
+        {
+            while (!_discard && await reader.WaitToReadAsync(_aborted.Token))
+            {
+                // Everything queued now leaves in one write; a lone frame goes straight through without a copy.
+                var batching = Output is not null && Volatile.Read(ref _replies) + Volatile.Read(ref _deliveries) > 1;
+                if (batching)
+                {
+                    Output!.BeginBatch();
+                }
+
+                while (!_discard && reader.TryRead(out var frame))
+                {
+                    var reply = frame.Item is byte[];
+                    Dequeued(frame, reply);
+                    var bytes = reply ? (byte[])frame.Item : Encode(frame.Item);
+                    if (bytes is null || bytes.Length == 0)
+                    {
+                        continue; // nothing to say on this protocol (texto has no topics), or a fault that closes
+                    }
+
+                    await Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, _aborted.Token);
+                }
+
+                if (batching)
+                {
+                    // Also when discarding: what the burst buffered goes out before the close frame.
+                    await Output!.EndBatchAsync(_aborted.Token);
+                }
+            }
+
+            if (Socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                var status = Closing ? _closeStatus : WebSocketCloseStatus.NormalClosure;
+                await Socket.CloseOutputAsync(status, Closing ? _closeDescription : "bye", _aborted.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (WebSocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        catch (Exception ex)
+        {
+            // Not a peer's doing: the writer itself failed. Nothing more can be written in order, so the connection
+            // is cut (its letters stay in the inbox).
+            SessionLog.WriterFailed(Context.Logger, ex, Protocol);
+            CloseWith(WebSocketCloseStatus.InternalServerError, "server error", SessionEnd.ServerError, discard: true);
+            AbortAfter(TimeSpan.Zero);
+        }
+        finally
+        {
+            if (Closing && !_aborted.IsCancellationRequested)
+            {
+                // Our close frame is out; give the peer a moment to answer, then stop reading regardless.
+                AbortAfter(TimeSpan.FromSeconds(2));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Encodes a letter or publication; null when it cannot be (a payload that is not UTF-8, say, which no text frame
+    /// may carry). That is a server fault — the payload should have been refused where it came in — so it is logged at
+    /// Error and counted, and the connection closes with 1011 rather than skip the frame and deliver out of order.
+    /// </summary>
+    private byte[]? Encode(object item)
+    {
+        try
+        {
+            return item switch
+            {
+                Letter l => EncodeLetter(l),
+                Publication p => EncodePublication(p),
+                _ => throw new InvalidOperationException("Unknown outbound frame."),
+            };
+        }
+        catch (Exception ex) when (ex is FrameEncodingException or InvalidOperationException or ArgumentException)
+        {
+            var what = item is Letter letter ? $"letter {letter.Id}" : $"publication on {((Publication)item).Topic}";
+            SessionLog.FrameUnencodable(Context.Logger, ex, Protocol, what);
+            Context.Metrics.Unencodable();
+            CloseWith(WebSocketCloseStatus.InternalServerError, "server error: a message could not be encoded", SessionEnd.ServerError, discard: true);
+            return null;
+        }
+    }
+}
