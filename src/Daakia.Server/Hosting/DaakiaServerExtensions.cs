@@ -5,6 +5,7 @@ using Daakia.Server.WebSockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Prometheus;
@@ -14,6 +15,8 @@ namespace Daakia.Server.Hosting;
 /// <summary>Composition of the protocol adapters: services and endpoints.</summary>
 public static class DaakiaServerExtensions
 {
+    private static readonly System.Text.UTF8Encoding LenientUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
+
     /// <summary>
     /// Registers the core and the adapters. The caller registers an <see cref="Core.Storage.IDaakiaStore"/> and a
     /// <see cref="TimeProvider"/> (defaults to <see cref="TimeProvider.System"/>).
@@ -39,6 +42,9 @@ public static class DaakiaServerExtensions
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         // RestExceptionHandler logs every exception itself, at the level its cause deserves.
         services.Configure<ExceptionHandlerOptions>(o => o.SuppressDiagnosticsCallback = static _ => true);
+        // Header values are read as UTF-8 (invalid bytes become U+FFFD) instead of refused by Kestrel with an empty 400:
+        // a non-ASCII client or tenant id then gets our problem+json answer naming it as sent, not mojibake.
+        services.Configure<KestrelServerOptions>(static k => k.RequestHeaderEncodingSelector = static _ => LenientUtf8);
         return services;
     }
 
