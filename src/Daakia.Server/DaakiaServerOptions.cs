@@ -48,4 +48,24 @@ public sealed class DaakiaServerOptions
 
     /// <summary>Seconds to wait for connections to close during a drain before the store is flushed anyway.</summary>
     public int DrainTimeoutSeconds { get; set; } = 10;
+
+    // --- The HTTP edge: what a web page may make the server do, and REST read memory (docs/security.md). ---
+
+    /// <summary>
+    /// Host names requests may carry in <c>Host</c> (ports ignored; <c>*.example.com</c> for subdomains; <c>*</c> for any).
+    /// Empty: the bound addresses and <c>localhost</c>, which refuses DNS-rebinding pages (421).
+    /// </summary>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>
+    /// Origins (<c>https://app.example.com</c>) whose pages may open a WebSocket, besides the server's own origin and,
+    /// while bound to loopback only, loopback origins. <c>*</c> allows any.
+    /// </summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// Bytes of REST inbox pages read and being written at once, server-wide; a read that would pass it gets 503 with
+    /// <c>Retry-After</c>. Each read reserves its worst case (<c>Core:MaxReadPageBytes</c>) until it knows its size.
+    /// </summary>
+    public long MaxConcurrentReadBytes { get; set; } = 64L * 1024 * 1024;
 }

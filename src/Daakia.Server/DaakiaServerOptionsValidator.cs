@@ -37,6 +37,24 @@ public static class DaakiaServerOptionsValidator
         v.Require(o.TextoResumeKey is null || TextoResumeSecrets.TryDecodeKey(o.TextoResumeKey, out _), nameof(o.TextoResumeKey),
             $"be base64 of at least {TextoResumeSecrets.MinKeyBytes} bytes", "(not shown)");
 
+        // The HTTP edge (docs/security.md).
+        for (var i = 0; i < o.AllowedHosts.Count; i++)
+        {
+            v.Require(Hosting.EdgePolicy.IsValidHostEntry(o.AllowedHosts[i]), $"{nameof(o.AllowedHosts)}:{i}",
+                "be a host name or address without a port, *.domain, or *", o.AllowedHosts[i]);
+        }
+
+        for (var i = 0; i < o.AllowedOrigins.Count; i++)
+        {
+            v.Require(Hosting.EdgePolicy.IsValidOriginEntry(o.AllowedOrigins[i]), $"{nameof(o.AllowedOrigins)}:{i}",
+                "be an origin: http(s)://host[:port] with no path, null, or *", o.AllowedOrigins[i]);
+        }
+
+        v.Between(o.MaxConcurrentReadBytes, 64L * 1024, 64L * 1024 * MiB);
+        var page = Math.Max(core.MaxReadPageBytes, core.MaxPayloadBytes);
+        v.Require(o.MaxConcurrentReadBytes >= page, nameof(o.MaxConcurrentReadBytes), $"be at least one inbox page, the larger of Core:MaxReadPageBytes and Core:MaxPayloadBytes = {page}",
+            o.MaxConcurrentReadBytes, "otherwise no REST inbox read could ever run", v.Child("Core").Key(nameof(core.MaxReadPageBytes)));
+
         // A connection's outbox carries its letters in flight and, up to half its capacity, the replies to pipelined
         // requests (past that the read loop waits). A window larger than the other half overflows the outbox of a
         // client that comes online to a backlog, and closes it as a slow consumer every time.

@@ -23,6 +23,11 @@ public static class ErrorCodes
     public const string FrameTooLarge = "frame_too_large";
     public const string Internal = "internal";
 
+    // HTTP-edge refusals (REST and the WebSocket upgrade), docs/protocols/rest.md and docs/security.md.
+    public const string MethodNotAllowed = "method_not_allowed";
+    public const string UnsupportedMediaType = "unsupported_media_type";
+    public const string InvalidHost = "invalid_host";
+
     public static string For(DaakiaErrorCode code) => code switch
     {
         DaakiaErrorCode.InvalidArgument => InvalidArgument,
@@ -52,5 +57,21 @@ public static class ErrorCodes
         DaakiaErrorCode.Overloaded => 503,
         DaakiaErrorCode.QuotaExceeded => 507,
         _ => 500,
+    };
+
+    /// <summary>The <c>code</c> of an HTTP error that was produced without one (routing, binding, Kestrel, a bare status).</summary>
+    public static string ForHttpStatus(int status) => status switch
+    {
+        403 => Forbidden,
+        404 => NotFound,
+        405 => MethodNotAllowed,
+        413 => PayloadTooLarge,
+        415 => UnsupportedMediaType,
+        421 => InvalidHost,
+        429 => RateLimited,
+        503 => Unavailable,
+        507 => QuotaExceeded,
+        < 500 => InvalidArgument,
+        _ => Internal,
     };
 }

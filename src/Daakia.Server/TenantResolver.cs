@@ -25,17 +25,22 @@ public sealed class TenantResolver
     /// <summary>The tenant a request without a tenant name gets.</summary>
     public TenantId Default => _default;
 
-    /// <summary>Resolves an optional tenant name; throws <see cref="DaakiaException"/> (Forbidden) for tenants not open.</summary>
+    /// <summary>
+    /// Resolves an optional tenant name: <see langword="null"/> (not given) is the default tenant; an empty name is
+    /// refused (InvalidArgument) rather than read as the default; a tenant that is not open is Forbidden.
+    /// </summary>
     public TenantId Resolve(string? name)
     {
-        if (string.IsNullOrEmpty(name))
+        if (name is null)
         {
             return _default;
         }
 
         if (!TenantId.TryCreate(name, out var tenant))
         {
-            throw DaakiaException.Invalid($"'{name}' is not a valid tenant id.");
+            throw DaakiaException.Invalid(name.Length == 0
+                ? "The tenant is empty; name a tenant, or leave it out for the default."
+                : $"'{Http.RestRequest.Excerpt(name)}' is not a valid tenant id.");
         }
 
         if (!_open.Contains(tenant))

@@ -5,6 +5,7 @@ using Daakia.Server.WebSockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Prometheus;
@@ -14,6 +15,8 @@ namespace Daakia.Server.Hosting;
 /// <summary>Composition of the protocol adapters: services and endpoints.</summary>
 public static class DaakiaServerExtensions
 {
+    private static readonly System.Text.UTF8Encoding LenientUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
+
     /// <summary>
     /// Registers the core and the adapters. The caller registers an <see cref="Core.Storage.IDaakiaStore"/> and a
     /// <see cref="TimeProvider"/> (defaults to <see cref="TimeProvider.System"/>).
@@ -27,18 +30,40 @@ public static class DaakiaServerExtensions
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton(new TenantResolver(serverOptions));
         services.AddSingleton<WebSocketSessionFactory>();
+        services.AddSingleton<EdgePolicy>();
+        services.AddSingleton(new RestReadBudget(serverOptions.MaxConcurrentReadBytes));
         services.AddHostedService<DaakiaLifecycle>();
         services.AddOpenApi();
-        services.AddProblemDetails();
+
+        // Every HTTP error is problem+json with a code (docs/protocols/rest.md): binding failures throw so that their
+        // message reaches the client, and the exception handler tells client faults (Debug) from server faults (Error).
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = RestProblem.Customize);
+        services.AddExceptionHandler<RestExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        // RestExceptionHandler logs every exception itself, at the level its cause deserves.
+        services.Configure<ExceptionHandlerOptions>(o => o.SuppressDiagnosticsCallback = static _ => true);
+        // Header values are read as UTF-8 (invalid bytes become U+FFFD) instead of refused by Kestrel with an empty 400:
+        // a non-ASCII client or tenant id then gets our problem+json answer naming it as sent, not mojibake.
+        services.Configure<KestrelServerOptions>(static k => k.RequestHeaderEncodingSelector = static _ => LenientUtf8);
         return services;
     }
 
     /// <summary>Maps <c>/healthz</c>, <c>/metrics</c>, <c>/openapi/v1.json</c>, the WebSocket endpoints and the REST API.</summary>
     public static WebApplication MapDaakia(this WebApplication app)
     {
+        app.UseExceptionHandler();
+        // Errors that routing, binding or a bare status produce without a body (404, 405, 415, …) get one.
+        app.UseStatusCodePages(static context =>
+        {
+            var http = context.HttpContext;
+            var status = http.Response.StatusCode;
+            return RestProblem.WriteAsync(http, status, ErrorCodes.ForHttpStatus(status), RestProblem.Detail(http, status));
+        });
+        var edge = app.Services.GetRequiredService<EdgePolicy>();
+        app.Use(edge.FilterHostAsync);
         app.UseWebSockets();
         app.UseHttpMetrics();
-        app.MapGet("/healthz", (DaakiaEngine engine, IDaakiaStore store, IHostApplicationLifetime lifetime) =>
+        app.MapMethods("/healthz", RestApi.GetAndHead, (DaakiaEngine engine, IDaakiaStore store, IHostApplicationLifetime lifetime) =>
             {
                 // A faulted store first: it does not heal by itself, and the reason is what an operator needs.
                 if (store is IStoreHealth { IsHealthy: false } health)

@@ -42,14 +42,13 @@ public static partial class RestApi
         return JsonResult.Number(200, "released", released);
     }
 
-    private static async Task<IResult> ReadDeadLettersAsync(HttpContext http, string client, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    private static async Task<IResult> ReadDeadLettersAsync(HttpContext http, string client, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants, RestReadBudget budget)
     {
         var tenant = RestRequest.Tenant(http, tenants);
         var id = RestRequest.PathClient(client);
         var max = engine.Options.InboxPageSize;
-        var size = RestRequest.Limit(limit, Math.Min(100, max), max);
-        var page = await engine.ReadDeadLettersAsync(tenant, id, after ?? 0, size, http.RequestAborted);
-        return EntryPage(page, page.Count == size);
+        var take = RestRequest.Limit(limit, Math.Min(100, max), max);
+        return await ReadPageAsync(engine, budget, take, http, () => engine.ReadDeadLettersAsync(tenant, id, after ?? 0, take, http.RequestAborted));
     }
 
     private static async Task<IResult> CountDeadLettersAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
@@ -71,30 +70,7 @@ public static partial class RestApi
         RestRequest.Strings(root, "message_ids", engine.Options.InboxPageSize, ErrorCodes.LimitExceeded)
             .ConvertAll(s => Guid.TryParse(s, out var g) ? g : throw RestException.Invalid($"'{s}' is not a message id."));
 
-    /// <summary>A page of queue entries: position, the letter's fields, and how often it was delivered.</summary>
-    private static JsonResult EntryPage(IReadOnlyList<QueueEntry> page, bool full) => JsonResult.Write(200, (page, full), static (w, s) =>
-    {
-        w.WriteStartObject();
-        w.WriteStartArray("messages"u8);
-        foreach (var entry in s.page)
-        {
-            WriteEntry(w, entry);
-        }
-
-        w.WriteEndArray();
-        if (s.full && s.page.Count > 0)
-        {
-            w.WriteNumber("next"u8, s.page[^1].Position);
-        }
-        else
-        {
-            w.WriteNull("next"u8);
-        }
-
-        w.WriteEndObject();
-    });
-
-    private static void WriteEntry(Utf8JsonWriter w, QueueEntry entry)
+    internal static void WriteEntry(Utf8JsonWriter w, QueueEntry entry)
     {
         w.WriteStartObject();
         w.WriteNumber("sequence"u8, entry.Position);

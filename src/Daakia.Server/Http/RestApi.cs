@@ -13,6 +13,9 @@ namespace Daakia.Server.Http;
 /// </summary>
 public static partial class RestApi
 {
+    /// <summary>Every read answers HEAD too (RFC 9110 §9.3.2: the same headers, no body; Kestrel drops the body).</summary>
+    internal static readonly string[] GetAndHead = [HttpMethods.Get, HttpMethods.Head];
+
     public static IEndpointRouteBuilder MapDaakiaRest(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("v1").AddEndpointFilter(MapErrorsAsync);
@@ -20,24 +23,24 @@ public static partial class RestApi
         v1.MapPost("/messages", SendAsync).WithName("SendMessage")
             .WithSummary("Send a letter to one or more clients; 201 once it is durable in every recipient's inbox.")
             .Accepts<SendMessageRequest>("application/json").Produces<SendMessageResponse>(201).ProducesProblem(400).ProducesProblem(413);
-        v1.MapGet("/clients/{client}/inbox", ReadInboxAsync).WithName("ReadInbox")
+        v1.MapMethods("/clients/{client}/inbox", GetAndHead, ReadInboxAsync).WithName("ReadInbox")
             .WithSummary("A page of a client's inbox, oldest first, without removing anything.").Produces<InboxPage>();
-        v1.MapGet("/clients/{client}/inbox/count", CountInboxAsync).WithName("CountInbox")
+        v1.MapMethods("/clients/{client}/inbox/count", GetAndHead, CountInboxAsync).WithName("CountInbox")
             .WithSummary("Letters waiting in a client's inbox.").Produces<CountResponse>();
         v1.MapPost("/clients/{client}/inbox/ack", AckAsync).WithName("AckInbox")
             .WithSummary("Acknowledge letters: they leave the inbox durably.").Accepts<AckRequest>("application/json").Produces<AckResponse>();
         v1.MapDelete("/clients/{client}/inbox/{messageId}", DeleteAsync).WithName("DeleteInboxMessage")
             .WithSummary("Acknowledge one letter; 404 if it is not in the inbox.").Produces(204).ProducesProblem(404);
-        v1.MapGet("/clients/{client}/presence", PresenceAsync).WithName("GetPresence")
+        v1.MapMethods("/clients/{client}/presence", GetAndHead, PresenceAsync).WithName("GetPresence")
             .WithSummary("A client's presence.").Produces<PresenceView>();
-        v1.MapGet("/presence", PresenceListAsync).WithName("QueryPresence")
+        v1.MapMethods("/presence", GetAndHead, PresenceListAsync).WithName("QueryPresence")
             .WithSummary("Presence of several clients (?clients=a,b,c).");
-        v1.MapGet("/roster", RosterAsync).WithName("Roster")
+        v1.MapMethods("/roster", GetAndHead, RosterAsync).WithName("Roster")
             .WithSummary("Clients online now (scope=online) or every client ever seen (scope=all), by page.");
         v1.MapPost("/topics/publish", Publish).WithName("Publish")
             .WithSummary("Publish to a topic (non-durable): every connection subscribed now gets it.")
             .Accepts<PublishRequest>("application/json").Produces<PublishResponse>(202);
-        v1.MapGet("/activity", ActivityAsync).WithName("Activity")
+        v1.MapMethods("/activity", GetAndHead, ActivityAsync).WithName("Activity")
             .WithSummary("The tenant's activity log after an entry id.");
         MapDelivery(v1);
         return app;
@@ -82,7 +85,7 @@ public static partial class RestApi
         }
 
         var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl);
-        http.Response.Headers.Location = $"/v1/messages/{receipt.MessageId}";
+        // No Location: a letter has no resource of its own (it is `message_id` in each recipient's inbox).
         return JsonResult.Write(201, receipt, static (w, r) =>
         {
             w.WriteStartObject();
@@ -93,13 +96,49 @@ public static partial class RestApi
         });
     }
 
-    private static async Task<IResult> ReadInboxAsync(HttpContext http, string client, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    private static async Task<IResult> ReadInboxAsync(HttpContext http, string client, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants, RestReadBudget budget)
     {
         var tenant = RestRequest.Tenant(http, tenants);
         var id = RestRequest.PathClient(client);
         var max = engine.Options.InboxPageSize;
-        var page = await engine.ReadInboxAsync(tenant, id, after ?? 0, RestRequest.Limit(limit, Math.Min(100, max), max), http.RequestAborted);
-        return EntryPage(page, page.Count == RestRequest.Limit(limit, Math.Min(100, max), max));
+        var take = RestRequest.Limit(limit, Math.Min(100, max), max);
+        return await ReadPageAsync(engine, budget, take, http, () => engine.ReadInboxAsync(tenant, id, after ?? 0, take, http.RequestAborted));
+    }
+
+    /// <summary>Reads one page of a queue within the server-wide read budget and streams it out.</summary>
+    private static async Task<IResult> ReadPageAsync(DaakiaEngine engine, RestReadBudget budget, int take, HttpContext http, Func<ValueTask<IReadOnlyList<QueueEntry>>> read)
+    {
+        // The page's worst case before reading: its byte bound (the first letter is always returned, so at least one
+        // largest payload), and never more than `take` largest payloads.
+        var payloadMax = (long)engine.Options.MaxPayloadBytes;
+        var reserve = Math.Min(Math.Max(engine.Options.MaxReadPageBytes, payloadMax), take * payloadMax);
+        if (!budget.TryReserve(reserve))
+        {
+            http.Response.Headers.RetryAfter = "1";
+            throw new RestException(503, ErrorCodes.Overloaded,
+                $"Too many inbox pages are being read at once (MaxConcurrentReadBytes = {budget.Capacity}); retry shortly, or read smaller pages with 'limit'.");
+        }
+
+        var held = reserve;
+        try
+        {
+            var page = await read();
+            long used = 0;
+            foreach (var entry in page)
+            {
+                used += entry.Message.Payload.Length;
+            }
+
+            // Keep only what the page holds until it is written.
+            used = Math.Min(used, reserve);
+            budget.Release(reserve - used);
+            held = 0;
+            return new InboxPageResult(page, page.Count == take, budget, used);
+        }
+        finally
+        {
+            budget.Release(held);
+        }
     }
 
     private static async Task<IResult> CountInboxAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)

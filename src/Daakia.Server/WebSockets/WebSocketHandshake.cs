@@ -14,11 +14,30 @@ internal static class WebSocketHandshake
 {
     private static ReadOnlySpan<byte> Magic => "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8;
 
+    /// <summary>
+    /// RFC 6455 §4.2.1: a GET whose <c>Upgrade</c> names <c>websocket</c> and whose <c>Connection</c> names
+    /// <c>Upgrade</c> (each a comma-separated token list, compared ignoring case), with version 13.
+    /// </summary>
+    public static bool IsUpgradeRequest(HttpContext http)
+    {
+        var headers = http.Request.Headers;
+        return http.WebSockets.IsWebSocketRequest
+            && HttpMethods.IsGet(http.Request.Method)
+            && HasToken(headers.Upgrade, "websocket")
+            && HasToken(headers.Connection, "upgrade")
+            && headers.SecWebSocketVersion.ToString() == "13";
+    }
+
     public static async Task<(WebSocket Socket, CoalescingStream? Stream)> AcceptAsync(HttpContext http)
     {
+        if (!IsUpgradeRequest(http))
+        {
+            throw new InvalidOperationException("Not a WebSocket upgrade request; check IsUpgradeRequest first.");
+        }
+
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
         var key = http.Request.Headers.SecWebSocketKey.ToString();
-        if (upgrade is null || !upgrade.IsUpgradableRequest || http.Request.Headers.SecWebSocketVersion.ToString() != "13" || !IsValidKey(key))
+        if (upgrade is null || !upgrade.IsUpgradableRequest || !IsValidKey(key))
         {
             return (await http.WebSockets.AcceptWebSocketAsync(), null);
         }
@@ -43,6 +62,22 @@ internal static class WebSocketHandshake
         SHA1.HashData(input[..(written + 36)], hash);
 #pragma warning restore CA5350
         return Convert.ToBase64String(hash);
+    }
+
+    private static bool HasToken(Microsoft.Extensions.Primitives.StringValues values, string token)
+    {
+        foreach (var value in values)
+        {
+            foreach (var part in (value ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (part.Equals(token, StringComparison.OrdinalIgnoreCase))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     private static bool IsValidKey(string key)

@@ -1,5 +1,6 @@
 using Daakia.Core;
 using Daakia.Server.Hosting;
+using Daakia.Server.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -10,11 +11,13 @@ public sealed class WebSocketSessionFactory : IDisposable
 {
     private readonly SessionContext _context;
     private readonly ConnectionTracker _tracker;
+    private readonly EdgePolicy _edge;
 
-    public WebSocketSessionFactory(DaakiaEngine engine, DaakiaServerOptions options, TimeProvider time, TenantResolver tenants, ConnectionTracker tracker, ILoggerFactory loggers)
+    public WebSocketSessionFactory(DaakiaEngine engine, DaakiaServerOptions options, TimeProvider time, TenantResolver tenants, ConnectionTracker tracker, EdgePolicy edge, ILoggerFactory loggers)
     {
         _context = new SessionContext(engine, options, time, tenants, loggers.CreateLogger("Daakia.WebSockets"), new SessionMetrics(), new TextoResumeSecrets(options.TextoResumeKey));
         _tracker = tracker;
+        _edge = edge;
     }
 
     /// <summary>The sessions' counters (tests read them per host; the meter is process-wide).</summary>
@@ -31,16 +34,26 @@ public sealed class WebSocketSessionFactory : IDisposable
 
     private async Task RunAsync(HttpContext http, Func<System.Net.WebSockets.WebSocket, SessionContext, WebSocketSession> create)
     {
-        if (!http.WebSockets.IsWebSocketRequest)
+        if (!WebSocketHandshake.IsUpgradeRequest(http))
         {
-            http.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await http.Response.WriteAsJsonAsync(new { type = "https://daakia.dev/errors/invalid_argument", title = "WebSocket upgrade required", status = 400, code = ErrorCodes.InvalidArgument });
+            await RestProblem.WriteAsync(http, StatusCodes.Status400BadRequest, ErrorCodes.InvalidArgument,
+                "A WebSocket upgrade is required here: GET with Connection: Upgrade, Upgrade: websocket and Sec-WebSocket-Version: 13 (RFC 6455 §4.1).");
+            return;
+        }
+
+        // A browser always sends Origin with a WebSocket handshake and never lets a page forge it (RFC 6455 §10.2).
+        var origins = http.Request.Headers.Origin;
+        if (origins.Count > 1 || !_edge.IsAllowedOrigin(http.Request, origins.Count == 1 ? origins[0] ?? "" : null))
+        {
+            await RestProblem.WriteAsync(http, StatusCodes.Status403Forbidden, ErrorCodes.Forbidden,
+                $"A page from '{RestRequest.Excerpt(origins.ToString())}' may not open a WebSocket here: only this server's own origin{(_edge.LoopbackOnly ? ", loopback origins" : "")} and the origins in Daakia:AllowedOrigins may.");
             return;
         }
 
         if (!_context.Engine.IsAccepting)
         {
-            http.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            http.Response.Headers.RetryAfter = "1";
+            await RestProblem.WriteAsync(http, StatusCodes.Status503ServiceUnavailable, ErrorCodes.Unavailable, "The server is draining; connect again (elsewhere) shortly.");
             return;
         }
 
