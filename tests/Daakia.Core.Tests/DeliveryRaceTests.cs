@@ -1,3 +1,4 @@
+using Daakia.Core.Storage;
 using Daakia.Testing;
 
 namespace Daakia.Core.Tests;

@@ -229,25 +229,33 @@ public sealed partial class DaakiaEngine
 
         var t = Tenant(tenant);
         var visibleAt = delay is { } wait && wait > TimeSpan.Zero ? _time.GetUtcNow() + wait : (DateTimeOffset?)null;
-        List<ClientConnection>? toClose = null;
-        List<ReturnedEntry> returned;
-        ValueTask<int> write = ValueTask.FromResult(0);
-        lock (t.Gate)
+        var cost = WriteCost(messageIds.Count * 16, 1);
+        TakeBudget(cost);
+        List<ReturnedEntry> returned = [];
+        try
         {
-            if (!t.Clients.TryGetValue(client, out var cs))
+            List<ClientConnection>? toClose = null;
+            var write = Task.FromResult(0);
+            lock (t.Gate)
             {
-                return 0;
+                if (t.Clients.TryGetValue(client, out var cs))
+                {
+                    returned = _delivery.Release(cs.Window, messageIds, visibleAt, ref toClose);
+                    if (returned.Count > 0)
+                    {
+                        write = _store.ReturnAsync(cs.Window.Key, returned, CancellationToken.None).AsTask();
+                    }
+                }
             }
 
-            returned = _delivery.Release(cs.Window, messageIds, visibleAt, ref toClose);
-            if (returned.Count > 0)
-            {
-                write = _store.ReturnAsync(cs.Window.Key, returned, CancellationToken.None);
-            }
+            CloseAll(toClose, CloseReason.SlowConsumer);
+            await write;
+        }
+        finally
+        {
+            _writes.Give(cost);
         }
 
-        CloseAll(toClose, CloseReason.SlowConsumer);
-        await write;
         _metrics.LettersReleased(returned.Count);
         return returned.Count;
     }

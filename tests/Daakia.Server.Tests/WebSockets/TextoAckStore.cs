@@ -19,7 +19,7 @@ public class TextoAckStore : DispatchProxy
     private int _deletes;
     private int _deletedIds;
 
-    /// <summary><see cref="IInboxStore.DeleteLettersAsync"/> calls so far.</summary>
+    /// <summary><see cref="IQueueStore.DeleteAsync"/> calls so far.</summary>
     public int Deletes => Volatile.Read(ref _deletes);
 
     /// <summary>Message ids those calls carried.</summary>
@@ -62,10 +62,10 @@ public class TextoAckStore : DispatchProxy
             throw;
         }
 
-        if (targetMethod.Name == nameof(IInboxStore.DeleteLettersAsync))
+        if (targetMethod.Name == nameof(IQueueStore.DeleteAsync))
         {
             Interlocked.Increment(ref _deletes);
-            Interlocked.Add(ref _deletedIds, ((IReadOnlyList<Guid>)args![2]!).Count);
+            Interlocked.Add(ref _deletedIds, ((IReadOnlyList<Guid>)args![1]!).Count);
 #pragma warning disable CA2012 // A proxy can only return the ValueTask boxed; the store's caller awaits it once.
             return HeldAsync((ValueTask<int>)result!);
 #pragma warning restore CA2012
