@@ -74,13 +74,16 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
         Set(key, row with { Entries = row.Entries + entries, Bytes = row.Bytes + bytes });
     }
 
-    /// <summary>Gives out the queue's next position and books one more entry of <paramref name="bytes"/> (it must exist).</summary>
-    public long Push(QueueName key, long bytes)
+    /// <summary>
+    /// Gives out the queue's next position and books one more entry of <paramref name="bytes"/> (it must exist).
+    /// Returns the queue's row after it: its <see cref="QueueRow.LastPosition"/> is the position given out.
+    /// </summary>
+    public QueueRow Push(QueueName key, long bytes)
     {
         var row = Find(key) ?? throw new InvalidOperationException($"Queue {key} does not exist.");
-        var position = row.LastPosition + 1;
-        Set(key, new QueueRow(row.Qid, row.Entries + 1, row.Bytes + bytes, position));
-        return position;
+        row = new QueueRow(row.Qid, row.Entries + 1, row.Bytes + bytes, row.LastPosition + 1);
+        Set(key, row);
+        return row;
     }
 
     /// <summary>An op starts: what it changes can be undone until it ends.</summary>

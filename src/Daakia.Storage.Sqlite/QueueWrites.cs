@@ -71,11 +71,10 @@ internal static class QueueWrites
         var positions = new long[queues.Count];
         for (var i = 0; i < positions.Length; i++)
         {
-            var key = QueueName.Of(queues[i]);
-            var qid = ledger.Find(key)!.Value.Qid;
-            positions[i] = ledger.Push(key, entrySize);
-            entry.Bind(1, qid);
-            entry.Bind(2, positions[i]);
+            var row = ledger.Push(QueueName.Of(queues[i]), entrySize);
+            positions[i] = row.LastPosition;
+            entry.Bind(1, row.Qid);
+            entry.Bind(2, row.LastPosition);
             entry.Execute();
         }
 
@@ -154,7 +153,6 @@ internal static class QueueWrites
         }
 
         var toKey = QueueName.Of(to);
-        long? target = null;
         var take = s.TakeEntryById;
         var insert = s.InsertEntry;
         var record = s.InsertActivity;
@@ -172,12 +170,12 @@ internal static class QueueWrites
             }
 
             var (author, size) = ReadMoved(s, mid);
-            target ??= s.Queues.GetOrCreate(toKey).Qid;
+            s.Queues.GetOrCreate(toKey);
             // The payload stays in the tenant and keeps its references: only the two queues' own usage changes.
             s.Queues.Add(fromKey, -1, -(size + InboxQuota.EntryOverhead));
-            var position = s.Queues.Push(toKey, size + InboxQuota.EntryOverhead);
-            insert.Bind(1, target.Value);
-            insert.Bind(2, position);
+            var target = s.Queues.Push(toKey, size + InboxQuota.EntryOverhead);
+            insert.Bind(1, target.Qid);
+            insert.Bind(2, target.LastPosition);
             insert.Bind(3, mid);
             insert.Bind(4, bytes);
             insert.Bind(5, expires);
