@@ -290,4 +290,19 @@ public abstract class QueueDeliveryTests
             await f.AckAsync("bob", chunk);
         }
     }
+
+    [Fact]
+    public async Task EveryConnectionEnd_IsCountedOnce_ByReason()
+    {
+        await using var f = await New().StartAsync();
+        var (a, _) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromSeconds(10));
+        var (b, _) = await f.ConnectAsync("carol", heartbeat: TimeSpan.FromHours(1));
+        f.Engine.Disconnect(b); // the client went away
+        f.Engine.Disconnect(b);
+        f.Time.Advance(TimeSpan.FromSeconds(21)); // bob misses his heartbeats: the engine closes him
+        await f.SettleAsync();
+        f.Engine.Disconnect(a); // the adapter reports the close the engine asked for: not counted again
+        Assert.Equal(1, f.Engine.ClosedConnections(CloseReason.Normal));
+        Assert.Equal(1, f.Engine.ClosedConnections(CloseReason.HeartbeatTimeout));
+    }
 }

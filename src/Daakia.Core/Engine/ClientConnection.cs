@@ -81,6 +81,9 @@ public sealed class ClientConnection : ISubscriber
 
     private int _heartbeatPaused;
 
+    /// <summary>1 once the connection's end has been counted in the closed-connections metric (exactly once).</summary>
+    internal int CloseCounted;
+
     /// <summary>True while the adapter is not reading because the server pushes back; the heartbeat scan skips it.</summary>
     internal bool HeartbeatPaused => Volatile.Read(ref _heartbeatPaused) != 0;
 

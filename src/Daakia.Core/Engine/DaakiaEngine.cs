@@ -72,6 +72,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         return wait;
     }
 
+    /// <summary>Connections that ended, by reason (the <c>connections.closed</c> metric).</summary>
+    internal long ClosedConnections(CloseReason reason) => _metrics.Closed(reason);
+
     /// <summary>How many times a connection's read loop paused because the write budget was spent (also a metric).</summary>
     public long PausedReads => _metrics.PausedReads;
 
@@ -223,6 +226,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
             connection.Removed = true;
             Interlocked.Decrement(ref _connectionCount);
+            if (Interlocked.Exchange(ref connection.CloseCounted, 1) == 0)
+            {
+                // The client went away (or its adapter closed it): every connection's end is counted once, by reason.
+                _metrics.ConnectionClosed(CloseReason.Normal);
+            }
             if (connection.HasSubscriptions)
             {
                 foreach (var subscription in connection.Subscriptions.Values)
@@ -321,7 +329,10 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private void CloseConnection(ClientConnection c, CloseReason reason)
     {
         EngineLog.ClosingConnection(_logger, c.Id, c.Tenant, c.Client, reason);
-        _metrics.ConnectionClosed(reason);
+        if (Interlocked.Exchange(ref c.CloseCounted, 1) == 0)
+        {
+            _metrics.ConnectionClosed(reason);
+        }
         try
         {
             c.Target.Close(reason);

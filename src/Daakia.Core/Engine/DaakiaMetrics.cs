@@ -73,6 +73,8 @@ internal sealed class DaakiaMetrics : IDisposable
 
     public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
 
+    public long Closed(CloseReason reason) => Volatile.Read(ref _closed[(int)reason]);
+
     private IEnumerable<Measurement<long>> ClosedByReason()
     {
         foreach (var reason in Enum.GetValues<CloseReason>())
