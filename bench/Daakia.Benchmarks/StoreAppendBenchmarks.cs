@@ -22,7 +22,7 @@ public class StoreAppendBenchmarks
     [Params(1, 64)]
     public int Writers { get; set; }
 
-    [Params(SqliteDurability.Fsync)]
+    [Params(SqliteDurability.Fsync, SqliteDurability.Os)]
     public SqliteDurability Durability { get; set; }
 
     [GlobalSetup]
