@@ -39,7 +39,7 @@ public interface IQueueStore
     /// <see cref="Letter.VisibleAt"/>.
     /// </summary>
     /// <remarks>A null <paramref name="quota"/> means no limits. Quotas count every queue kind; the tenant total counts a
-    /// payload once.</remarks>
+    /// payload once. Every queue must be of the message's tenant (a store may refuse others).</remarks>
     ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -70,7 +70,7 @@ public interface IQueueStore
 
     /// <summary>
     /// Moves the named entries from <paramref name="from"/> to the end of <paramref name="to"/> (dead-lettering), with
-    /// their delivery counts, and in the same write records one activity entry of kind
+    /// their delivery counts (visible at once), within one tenant, and in the same write records one activity entry of kind
     /// <see cref="ActivityKinds.DeadLettered"/> for each (at <paramref name="at"/>, actor the author, subject
     /// <paramref name="from"/>'s name, detail the message id). Not subject to quotas: the bytes stay in the tenant.
     /// Returns how many moved.

@@ -266,18 +266,18 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     {
         lock (_gate)
         {
-            // Only a quota can refuse an op here; check every append first so that a refused unit stores nothing.
-            foreach (var op in ops)
-            {
-                if (op is AppendOp a && CheckQuota(a.Message, a.Queues, a.Quota ?? InboxQuota.None) is { } refused)
-                {
-                    return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
-                }
-            }
-
+            // Each append is checked against the usage as the unit's earlier ops left it (as SQLite does); a refused
+            // unit is undone from a snapshot, so nothing of it is stored.
+            var snapshot = Snapshot();
             var results = new StoreOpResult[ops.Count];
             for (var i = 0; i < ops.Count; i++)
             {
+                if (ops[i] is AppendOp check && CheckQuota(check.Message, check.Queues, check.Quota ?? InboxQuota.None) is { } refused)
+                {
+                    Restore(snapshot);
+                    return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
+                }
+
                 results[i] = ops[i] switch
                 {
                     AppendOp a => new StoreOpResult(a.Queues.Count, Append(a.Message, a.Queues)),
@@ -413,6 +413,40 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         }
 
         return ValueTask.FromResult<IReadOnlyList<ActivityEntry>>(result);
+    }
+
+    private (Dictionary<QueueKey, MemoryQueue> Queues, int Activity, long ActivityIds) Snapshot()
+    {
+        var copy = new Dictionary<QueueKey, MemoryQueue>(_queues.Count);
+        foreach (var (key, q) in _queues)
+        {
+            var c = new MemoryQueue { LastPosition = q.LastPosition };
+            foreach (var (p, e) in q.Entries)
+            {
+                c.Entries[p] = e;
+            }
+
+            foreach (var (id, p) in q.ById)
+            {
+                c.ById[id] = p;
+            }
+
+            copy[key] = c;
+        }
+
+        return (copy, _activity.Count, _activityIds);
+    }
+
+    private void Restore((Dictionary<QueueKey, MemoryQueue> Queues, int Activity, long ActivityIds) snapshot)
+    {
+        _queues.Clear();
+        foreach (var (key, q) in snapshot.Queues)
+        {
+            _queues[key] = q;
+        }
+
+        _activity.RemoveRange(snapshot.Activity, _activity.Count - snapshot.Activity);
+        _activityIds = snapshot.ActivityIds;
     }
 
     /// <summary>One queue: entries by position, positions by message id, and the last position given out.</summary>

@@ -84,7 +84,15 @@ public static partial class RestApi
                 : throw RestException.Invalid($"'ttl' must be a positive number of seconds, at most {engine.Options.MaxTtl.TotalSeconds:0}.");
         }
 
-        var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl);
+        TimeSpan? delay = null;
+        if (root.TryGetProperty("delay"u8, out var dl) && dl.ValueKind != JsonValueKind.Null)
+        {
+            delay = dl.ValueKind == JsonValueKind.Number && dl.TryGetDouble(out var s) && s >= 0 && s <= engine.Options.MaxDelay.TotalSeconds
+                ? TimeSpan.FromSeconds(s)
+                : throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
+        }
+
+        var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl, delay);
         // No Location: a letter has no resource of its own (it is `message_id` in each recipient's inbox).
         return JsonResult.Write(201, receipt, static (w, r) =>
         {
