@@ -1,7 +1,7 @@
 using System.Text;
 using Daakia.Core;
 using Daakia.Server.Hosting;
-using Daakia.Server.Http;
+using Daakia.Server.Json;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
@@ -108,6 +108,10 @@ public sealed class EdgePolicyTests
     [InlineData("""{"a":"\\\ud83d\ude00"}""", false)]
     [InlineData("""{"a":"\u0041\n\t\"\/"}""", false)]
     [InlineData("""{"a":"plain"}""", false)]
+    [InlineData("""{"a":"\\\\\ud800"}""", true)]
+    [InlineData("""{"a":"\\\\ud800"}""", false)]
+    [InlineData("""{"a":"\u00e9\\u"}""", false)]
+    [InlineData("""{"a":"\udbff\udfff","b":"\\\udc00"}""", true)]
     public void JsonEscapes_FindLoneSurrogatesOnly(string json, bool lone) =>
         Assert.Equal(lone, JsonEscapes.HasLoneSurrogate(Encoding.UTF8.GetBytes(json)));
 
