@@ -130,6 +130,36 @@ public sealed class DeliveryRaceTests
     }
 
     [Fact]
+    public async Task FailedAck_OnlyThatLetterComesBackOnce_OnTheSameConnection_WithItsDeliveryCount()
+    {
+        await using var f = await ChaosAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        for (var i = 1; i <= 3; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal([1, 2, 3], bob.Numbers());
+        var second = bob.Letters.ElementAt(1);
+        f.Chaos!.FailWhen = op => op == "delete";
+        var failed = await Assert.ThrowsAsync<DaakiaException>(() => f.AckAsync("bob", second).AsTask());
+        Assert.Equal(DaakiaErrorCode.Unavailable, failed.Code);
+        f.Chaos.FailWhen = null;
+        await f.SettleAsync();
+
+        // Still in the store, so it comes back on this connection, behind what was there, as a release would; nothing
+        // else is delivered again.
+        Assert.Equal([1, 2, 3, 2], bob.Numbers());
+        var stored = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), 0, 10);
+        Assert.Equal(1, stored.Single(e => e.Id == second.Id).Deliveries);
+
+        await f.AckAsync("bob", bob.Letters.DistinctBy(l => l.Id).ToArray());
+        await f.SendAsync("alice", "bob", "4");
+        Assert.Equal([1, 2, 3, 2, 4], bob.Numbers());
+        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Fact]
     public async Task InflightBytes_BoundWhatOneConnectionHolds_OneLetterAlwaysFits()
     {
         var big = "\"" + new string('x', 1000) + "\"";
