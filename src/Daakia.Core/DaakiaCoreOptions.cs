@@ -96,6 +96,13 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most topic names whose subscriber lists are cached per tenant.</summary>
     public int RouteCacheSize { get; set; } = 4096;
 
+    /// <summary>
+    /// Most offline inboxes per tenant whose usage the core remembers, so that a letter to online and offline
+    /// recipients that would pass an offline one's quota is refused before any online one sees it (online clients'
+    /// inboxes are always remembered; a forgotten one is read from the store again when needed).
+    /// </summary>
+    public int QuotaCacheSize { get; set; } = 4096;
+
     /// <summary>Longest self-signalled status text, in characters.</summary>
     public int MaxStatusTextLength { get; set; } = 256;
 

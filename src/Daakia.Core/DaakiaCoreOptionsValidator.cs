@@ -61,6 +61,7 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxDelay, TimeSpan.FromSeconds(1), TimeSpan.FromDays(365));
 
         v.Between(o.RouteCacheSize, 0, 1_000_000);
+        v.Between(o.QuotaCacheSize, 1, 1_000_000);
         v.Between(o.MaxStatusTextLength, 0, 10_000);
         v.Between(o.MaxPageSize, 1, 10_000);
     }

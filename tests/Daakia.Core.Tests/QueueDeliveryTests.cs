@@ -251,6 +251,34 @@ public abstract class QueueDeliveryTests
     }
 
     [Fact]
+    public async Task AnyMode_AClosedConnectionsLetters_AreRedeliveredBeforeLettersNotYetSent_ButAfterWhatTheOtherHolds()
+    {
+        // The documented order across reassignment (as RabbitMQ redelivers a closed channel's unacknowledged messages):
+        // a reassigned letter is a redelivery. It keeps its place among the letters still waiting, so it comes before
+        // every letter not yet handed out; it cannot come before what the other connection already has.
+        await using var f = await New(o => o.MaxInflightPerConnection = 2).StartAsync();
+        var (a, first) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        var (_, second) = await f.ConnectAsync("bob", DeliveryMode.Any, heartbeat: TimeSpan.FromHours(1));
+        for (var i = 1; i <= 6; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal(4, first.Letters.Count + second.Letters.Count); // two in flight on each; 5 and 6 wait
+        var reassigned = first.Numbers();
+        var held = second.Numbers();
+        f.Engine.Disconnect(a);
+        await f.SettleAsync();
+        Assert.Equal(held, second.Numbers()); // the second connection is full: nothing moves yet
+
+        await f.AckAsync("bob", second.Letters.ToArray());
+        Assert.Equal([.. held, .. reassigned], second.Numbers()); // the closed connection's letters, in their order
+        await f.AckAsync("bob", second.Letters.Skip(2).ToArray());
+        Assert.Equal([.. held, .. reassigned, 5, 6], second.Numbers()); // then those never handed out
+        Assert.Equal(6, second.Letters.Select(l => l.Id).Distinct().Count());
+    }
+
+    [Fact]
     public async Task ReleasedPastMaxDeliveries_TheDeadLetterCarriesItsCount()
     {
         await using var f = await New(o => o.MaxDeliveries = 1).StartAsync();

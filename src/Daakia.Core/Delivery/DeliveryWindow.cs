@@ -83,6 +83,12 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
     /// <summary>The one-shot timer of a scheduled load retry, if any.</summary>
     public ITimer? LoadRetry { get; set; }
 
+    /// <summary>A page the store answered at once is being taken in (<see cref="QueueDelivery.StartLoad"/> loops instead of
+    /// recursing), and whether taking it in asked for the next page.</summary>
+    public bool TakingPage { get; set; }
+
+    public bool LoadAgain { get; set; }
+
     /// <summary>The byte bound the loading page was read with.</summary>
     public long LoadMaxBytes { get; private set; }
 

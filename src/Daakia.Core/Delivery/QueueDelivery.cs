@@ -68,6 +68,30 @@ internal sealed class QueueDelivery(
         Pump(w, ref toClose);
     }
 
+    /// <summary>
+    /// A message just appended to the window's queue is not offered live (it may yet be refused, say for a quota): the
+    /// window leaves it, and what is appended after it, to the store, and pages it in. The page read is called after the
+    /// append, so it sees the store's decision.
+    /// </summary>
+    public void Defer(DeliveryWindow w, ref List<ClientConnection>? toClose)
+    {
+        if (w.Loading)
+        {
+            if (!w.BufferOverflowed)
+            {
+                // The page in flight may not see the append: what the buffer holds waits for the next page, read after it.
+                w.BufferOverflowed = true;
+                w.Buffer!.Clear();
+                w.BufferBytes = 0;
+            }
+
+            return;
+        }
+
+        w.Complete = false;
+        Pump(w, ref toClose);
+    }
+
     /// <summary>The store allocated a live entry's position: the window's cursor may move past it.</summary>
     public static void Positioned(DeliveryWindow w, Guid id, long position)
     {
@@ -126,6 +150,54 @@ internal sealed class QueueDelivery(
 
         // The caller records the returns in the store, then pumps: a redelivery that dead-letters must come after it.
         return returned;
+    }
+
+    /// <summary>
+    /// An ack's delete failed: the entries it took out of the window are still in the store, so they come back, once, as
+    /// if released — behind what is waiting, with the delivery count of the hand-out they had (recorded in the store).
+    /// Only those: nothing else of the window is read or delivered again. One the window has no room for is left to the
+    /// store, and the cursor goes back to it. Takes the lock.
+    /// </summary>
+    public void Restore(DeliveryWindow w, IReadOnlyList<WindowEntry> entries)
+    {
+        List<ClientConnection>? toClose = null;
+        lock (w.Gate)
+        {
+            if (w.Removed)
+            {
+                return; // the window went with its last connection: the next one reads them from the store
+            }
+
+            var now = time.GetUtcNow();
+            List<ReturnedEntry>? returned = null;
+            foreach (var e in entries)
+            {
+                if (w.ById.ContainsKey(e.Id))
+                {
+                    continue; // a page read brought it back already
+                }
+
+                e.Out = false;
+                e.AssignedTo = null;
+                if (!HasRoom(w, e.Size))
+                {
+                    w.RewindTo(Math.Max(0, e.Position - 1));
+                    continue;
+                }
+
+                Join(w, e);
+                (returned ??= []).Add(new ReturnedEntry(e.Id, e.Deliveries, e.VisibleAt));
+            }
+
+            if (returned is not null)
+            {
+                RecordReturns(w.Key, returned);
+            }
+
+            Pump(w, ref toClose);
+        }
+
+        closeSlow(toClose);
     }
 
     /// <summary>Returns entries whose lease ran past <see cref="DaakiaCoreOptions.LeaseTimeout"/> and records their counts.</summary>
@@ -249,28 +321,53 @@ internal sealed class QueueDelivery(
     private long PageBytes(DeliveryWindow w) => Math.Max(1, options.MaxWindowBytesPerClient - w.Bytes);
 
     /// <summary>Reads the next page of a window's queue (the read takes its place in store order now).</summary>
+    /// <remarks>
+    /// A read the store answers at once is taken in here, and taking it in may call for the next page (every entry of
+    /// it retired: expired, dead-lettered). That next read is made by this loop, not by a nested call, so a long run of
+    /// such pages costs no stack.
+    /// </remarks>
     public void StartLoad(DeliveryWindow w, ref List<ClientConnection>? toClose)
     {
-        w.BeginLoad(PageBytes(w));
-        ValueTask<IReadOnlyList<QueueEntry>> read;
+        if (w.TakingPage)
+        {
+            w.LoadAgain = true; // called from the page being taken in below: the loop reads the next one
+            return;
+        }
+
+        w.TakingPage = true;
         try
         {
-            read = store.ReadAsync(w.Key, w.LoadedThrough, options.InboxPageSize, w.LoadMaxBytes, CancellationToken.None);
-        }
-        catch (Exception ex)
-        {
-            LoadFailed(w, ex);
-            return;
-        }
+            do
+            {
+                w.LoadAgain = false;
+                w.BeginLoad(PageBytes(w));
+                ValueTask<IReadOnlyList<QueueEntry>> read;
+                try
+                {
+                    read = store.ReadAsync(w.Key, w.LoadedThrough, options.InboxPageSize, w.LoadMaxBytes, CancellationToken.None);
+                }
+                catch (Exception ex)
+                {
+                    LoadFailed(w, ex);
+                    return;
+                }
 
-        if (read.IsCompletedSuccessfully)
-        {
-            CompleteLoad(w, read.Result, ref toClose);
-            return;
-        }
+                if (!read.IsCompletedSuccessfully)
+                {
+                    Interlocked.Increment(ref _loadsInFlight);
+                    _ = CompleteLoadAsync(w, read);
+                    return;
+                }
 
-        Interlocked.Increment(ref _loadsInFlight);
-        _ = CompleteLoadAsync(w, read);
+                CompleteLoad(w, read.Result, ref toClose);
+            }
+            while (w.LoadAgain && !w.Loading && !w.Removed);
+        }
+        finally
+        {
+            w.TakingPage = false;
+            w.LoadAgain = false;
+        }
     }
 
     /// <summary>Awaits a page read outside the lock and takes it in under the lock.</summary>

@@ -6,13 +6,17 @@ namespace Daakia.Core;
 /// </summary>
 internal sealed class ClientState
 {
-    public ClientState(TenantId tenant, ClientId client, Lock gate)
+    public ClientState(TenantId tenant, ClientId client, Lock gate, Storage.UsageRecord usage)
     {
         Client = client;
+        Usage = usage;
         Window = new DeliveryWindow(QueueKey.Inbox(tenant, client), QueueKey.DeadLetters(tenant, client), gate, Connections);
     }
 
     public ClientId Client { get; }
+
+    /// <summary>The inbox's usage bound (pinned while the client is online).</summary>
+    public Storage.UsageRecord Usage { get; }
 
     public List<ClientConnection> Connections { get; } = [];
 

@@ -50,26 +50,53 @@ public sealed partial class DaakiaEngine
             var queues = InboxStoreExtensions.InboxesOf(tenant, distinct);
             lock (t.Gate)
             {
+                // The online recipients, looked up once (an array only for a multicast).
+                ClientState? single = null;
+                ClientState?[]? states = null;
+                if (distinct.Count == 1)
+                {
+                    online = t.Clients.TryGetValue(distinct[0], out single);
+                }
+                else
+                {
+                    states = new ClientState?[distinct.Count];
+                    for (var i = 0; i < states.Length; i++)
+                    {
+                        online |= t.Clients.TryGetValue(distinct[i], out states[i]);
+                    }
+                }
+
+                // Before anyone is offered it: does it certainly fit every quota? (The store decides; this only says
+                // whether live delivery may run ahead of that decision.)
+                var live = ReserveUsage(t, letter, distinct, single, states, online);
+
                 // The append takes its place in store order under the tenant lock, before the offers below: each inbox is
                 // in the same order in the store, in memory and on the wire. The store allocates the positions.
                 write = _store.AppendAsync(letter, queues, _quota, CancellationToken.None).AsTask();
 
-                // Live delivery does not wait for the commit: a write that fails or is refused later (SQLite checks quotas
-                // on its writer) is withdrawn from the windows afterwards, though an online recipient may have seen it.
-                // A write the store refused at once is not offered at all.
-                if (!write.IsFaulted)
+                // Live delivery does not wait for the commit. A letter that may pass a quota is not offered: the online
+                // recipients' windows leave it (and what follows) to the store and read it once the store has decided, so
+                // a refused letter reaches nobody. A write that fails later is withdrawn from the windows. A write the
+                // store refused at once is not offered at all.
+                if (online && !write.IsFaulted)
                 {
                     var positions = write.IsCompletedSuccessfully ? write.Result : null;
                     for (var i = 0; i < distinct.Count; i++)
                     {
-                        if (t.Clients.TryGetValue(distinct[i], out var cs))
+                        if ((states is null ? single : states[i]) is { } cs)
                         {
-                            online = true;
-                            _delivery.Offer(cs.Window, letter, positions?[i] ?? 0, ref toClose);
+                            if (live)
+                            {
+                                _delivery.Offer(cs.Window, letter, positions?[i] ?? 0, ref toClose);
+                            }
+                            else
+                            {
+                                _delivery.Defer(cs.Window, ref toClose);
+                            }
                         }
                     }
 
-                    online &= positions is null;
+                    online &= live && positions is null;
                 }
             }
 
@@ -153,21 +180,32 @@ public sealed partial class DaakiaEngine
         {
             List<ClientConnection>? toClose = null;
             List<Guid>? later = null;
+            List<WindowEntry>? taken = null;
+            DeliveryWindow? window = null;
+            UsageRelease release = default;
+            UsageRecord? inbox;
+            int inboxGeneration, tenantGeneration;
             ValueTask<int> write;
             lock (t.Gate)
             {
                 write = _store.DeleteLettersAsync(tenant, client, messageIds, CancellationToken.None);
-                if (t.Clients.TryGetValue(client, out var cs))
+                t.Clients.TryGetValue(client, out var cs);
+                inbox = cs?.Usage ?? t.Usage.Find(client);
+                inboxGeneration = inbox?.Generation ?? 0;
+                tenantGeneration = t.Usage.Tenant.Generation;
+                if (cs is not null)
                 {
                     // A letter already handed out leaves the window now, so its slot is free at once; if the delete fails
-                    // it stays in the store and comes back on reconnect (the client was told its ack failed and may
-                    // retry it). One not handed out yet (an ack by id, as REST allows) leaves only once the delete is
-                    // durable: were it dropped now and the delete failed, it would never come.
+                    // it comes back, once, as if released (the client was told its ack failed and may retry it). One not
+                    // handed out yet (an ack by id, as REST allows) leaves only once the delete is durable: were it
+                    // dropped now and the delete failed, it would never come.
+                    window = cs.Window;
                     foreach (var id in messageIds)
                     {
-                        if (cs.Window.IsHandedOut(id))
+                        if (cs.Window.ById.TryGetValue(id, out var e) && e.Out)
                         {
                             cs.Window.Remove(id);
+                            (taken ??= []).Add(e);
                         }
                         else
                         {
@@ -175,13 +213,29 @@ public sealed partial class DaakiaEngine
                         }
                     }
 
+                    // The store applies the delete before any append called after it, so the bounds drop now.
+                    release = ReleaseUsage(t, cs, taken);
                     _delivery.Pump(cs.Window, ref toClose);
                 }
             }
 
             CloseAll(toClose, CloseReason.SlowConsumer);
-            removed = await write;
+            try
+            {
+                removed = await write;
+            }
+            catch
+            {
+                UndoRelease(t, release);
+                if (taken is not null)
+                {
+                    _delivery.Restore(window!, taken);
+                }
 
+                throw;
+            }
+
+            ReleaseUnknown(t, inbox, inboxGeneration, tenantGeneration, removed - release.Count);
             if (later is not null)
             {
                 toClose = null;

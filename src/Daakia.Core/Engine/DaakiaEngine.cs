@@ -158,7 +158,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         {
             if (!t.Clients.TryGetValue(client, out var cs))
             {
-                t.Clients[client] = cs = new ClientState(tenant, client, t.Gate);
+                t.Clients[client] = cs = new ClientState(tenant, client, t.Gate, t.Usage.Pin(client));
+                SeedUsage(t, cs.Usage, client);
             }
             else if (cs.Connections.Count >= _options.MaxConnectionsPerClient)
             {
@@ -256,6 +257,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
                 {
                     _delivery.Drop(cs.Window);
                     t.Clients.Remove(connection.Client);
+                    t.Usage.Unpin(cs.Usage);
                 }
                 else
                 {

@@ -25,6 +25,7 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _writesRefused;
     private long _inboxLoadsFailed;
     private long _readsPaused;
+    private long _lettersHeldForQuota;
 
     public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
@@ -37,6 +38,7 @@ internal sealed class DaakiaMetrics : IDisposable
         _meter.CreateObservableCounter("letters.acknowledged", () => Volatile.Read(ref _lettersAcknowledged), description: "Letters removed from inboxes by an ack.");
         _meter.CreateObservableCounter("letters.expired", () => Volatile.Read(ref _lettersExpired), description: "Letters removed from inboxes because their TTL passed.");
         _meter.CreateObservableCounter("letters.dead_lettered", () => Volatile.Read(ref _lettersDeadLettered), description: "Letters moved to dead letters after too many deliveries without an ack.");
+        _meter.CreateObservableCounter("letters.held_for_quota", () => Volatile.Read(ref _lettersHeldForQuota), description: "Letters to an online recipient near a quota, not offered live until the store had checked them.");
         _meter.CreateObservableCounter("letters.released", () => Volatile.Read(ref _lettersReleased), description: "Letters given back for redelivery by their consumer.");
         _meter.CreateObservableCounter("leases.expired", () => Volatile.Read(ref _leasesExpired), description: "Letters redelivered because their lease timed out.");
         _meter.CreateObservableCounter("publications", () => Volatile.Read(ref _publications), description: "Topic publications routed.");
@@ -54,6 +56,10 @@ internal sealed class DaakiaMetrics : IDisposable
     public void LettersExpired(int count) => Interlocked.Add(ref _lettersExpired, count);
 
     public void LetterDeadLettered() => Interlocked.Increment(ref _lettersDeadLettered);
+
+    public void LetterHeldForQuota() => Interlocked.Increment(ref _lettersHeldForQuota);
+
+    public long HeldForQuota => Volatile.Read(ref _lettersHeldForQuota);
 
     public void LettersReleased(int count) => Interlocked.Add(ref _lettersReleased, count);
 

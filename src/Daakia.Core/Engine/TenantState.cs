@@ -7,6 +7,7 @@ internal sealed class TenantState
     {
         Id = id;
         Topics = new TopicTrie(Gate, options.RouteCacheSize);
+        Usage = new Storage.UsageLedger(options.QuotaCacheSize);
     }
 
     public TenantId Id { get; }
@@ -18,4 +19,7 @@ internal sealed class TenantState
     public Dictionary<ClientId, ClientState> Clients { get; } = [];
 
     public TopicTrie Topics { get; }
+
+    /// <summary>Usage bounds of the tenant and of the inboxes sends are checked against before live delivery.</summary>
+    public Storage.UsageLedger Usage { get; }
 }

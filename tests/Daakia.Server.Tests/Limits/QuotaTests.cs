@@ -56,6 +56,31 @@ public sealed class QuotaTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task WebSocket_SendPastAnOnlineRecipientsQuota_IsRefused_AndTheRecipientNeverSeesIt()
+    {
+        var carol = Unique.Name("carol");
+        await using var recipient = await WsTestClient.HelloAsync(_host, carol);
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal("ack", (string?)(await alice.RequestAsync("send", new { recipients = new[] { carol }, payload = i }))["type"]);
+        }
+
+        var refused = await alice.RequestAsync("send", new { recipients = new[] { carol }, payload = 2 });
+        Assert.Equal("quota_exceeded", (string?)refused["code"]);
+
+        // Room again after an ack; the next letter comes next on the wire. Had the refused one been offered live, it
+        // would have come before it.
+        var first = await recipient.NextAsync("letter");
+        var second = await recipient.NextAsync("letter");
+        Assert.Equal([0, 1], new[] { (int)first["payload"]!, (int)second["payload"]! });
+        Assert.Equal("ack", (string?)(await recipient.RequestAsync("ack", new { message_ids = new[] { (string)first["message_id"]! } }))["type"]);
+        Assert.Equal("ack", (string?)(await alice.RequestAsync("send", new { recipients = new[] { carol }, payload = 3 }))["type"]);
+        Assert.Equal(3, (int)(await recipient.NextAsync("letter"))["payload"]!);
+        Assert.DoesNotContain(recipient.AllFrames, f => (string?)f["type"] == "letter" && (int)f["payload"]! == 2);
+    }
+
+    [Fact]
     public async Task Texto_SendPastTheInboxQuota_GetsEdquot_AndTheConnectionStays()
     {
         await using var sender = await TextoTestClient.ConnectAsync(_host);
