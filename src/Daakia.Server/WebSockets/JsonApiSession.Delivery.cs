@@ -61,9 +61,9 @@ internal sealed partial class JsonApiSession
     }
 
     /// <summary>
-    /// A page of the caller's dead letters, in the REST page's shape. Its payload is bounded by the frame limit, and a
-    /// connection whose outbox already holds a quarter of its bytes is told to read its replies first (<c>overloaded</c>),
-    /// so pipelined reads cannot pile pages up in memory.
+    /// A page of the caller's dead letters, in the REST page's shape. Its payload is bounded (the frame limit, an eighth
+    /// of the outbox), and a connection whose outbox could pass a quarter of its bytes with the page is told to read its
+    /// replies first (<c>overloaded</c>), so pipelined reads cannot pile pages up in memory.
     /// </summary>
     private async ValueTask DeadLettersAsync(byte[] id, JsonElement root)
     {
@@ -80,7 +80,7 @@ internal sealed partial class JsonApiSession
             limit = l.ValueKind == JsonValueKind.Number && l.TryGetInt32(out var n) && n > 0 && n <= max ? n : throw Invalid($"'limit' must be 1-{max}.");
         }
 
-        var pageBytes = Math.Min(Engine.Options.MaxReadPageBytes, Context.Options.MaxFrameBytes);
+        var pageBytes = Math.Min(Math.Min(Engine.Options.MaxReadPageBytes, Context.Options.MaxFrameBytes), Context.Options.OutboxBytes / 8);
         if (QueuedBytes + pageBytes > Context.Options.OutboxBytes / 4)
         {
             throw new RequestException(ErrorCodes.Overloaded, "This connection has too many replies waiting to be read; read them, then ask again.");
