@@ -109,7 +109,7 @@ public class TopicRouteBenchmarks
 
     private sealed class NullTarget : IDeliveryTarget
     {
-        public bool TryDeliver(Letter letter) => true;
+        public bool TryDeliver(Letter letter, int deliveries) => true;
 
         public bool TryPublish(Publication publication) => true;
 

@@ -124,6 +124,12 @@ public sealed class DaakiaCoreOptions
     /// <summary>Longest delay a sender may give a letter, or a consumer a release.</summary>
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromDays(7);
 
+    /// <summary>Most headers (key/value pairs) one letter may carry. 0: letters carry no headers.</summary>
+    public int MaxHeadersPerLetter { get; set; } = 32;
+
+    /// <summary>Most bytes of one letter's headers: the UTF-8 bytes of every key and value together.</summary>
+    public int MaxHeaderBytes { get; set; } = 8 * 1024;
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

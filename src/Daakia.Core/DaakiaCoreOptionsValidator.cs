@@ -60,6 +60,10 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.LeaseTimeout, TimeSpan.Zero, TimeSpan.FromDays(1));
         v.Between(o.MaxDelay, TimeSpan.FromSeconds(1), TimeSpan.FromDays(365));
 
+        // Letter headers: counted and bounded in bytes (they travel with every copy of the letter).
+        v.Between(o.MaxHeadersPerLetter, 0, 1024);
+        v.Between(o.MaxHeaderBytes, 0, MiB);
+
         v.Between(o.RouteCacheSize, 0, 1_000_000);
         v.Between(o.QuotaCacheSize, 1, 1_000_000);
         v.Between(o.MaxStatusTextLength, 0, 10_000);

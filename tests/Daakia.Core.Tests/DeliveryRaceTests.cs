@@ -367,7 +367,7 @@ public sealed class DeliveryRaceTests
     /// <summary>An adapter whose outbox is full and whose Close throws (a session already disposed).</summary>
     private sealed class ThrowingTarget : IDeliveryTarget
     {
-        public bool TryDeliver(Letter letter) => false;
+        public bool TryDeliver(Letter letter, int deliveries) => false;
 
         public bool TryPublish(Publication publication) => false;
 

@@ -333,4 +333,83 @@ public abstract class QueueDeliveryTests
         Assert.Equal(1, f.Engine.ClosedConnections(CloseReason.Normal));
         Assert.Equal(1, f.Engine.ClosedConnections(CloseReason.HeartbeatTimeout));
     }
+
+    [Fact]
+    public async Task EveryHandOut_TellsTheConnectionItsDeliveryCount()
+    {
+        await using var f = await New(o => o.MaxDeliveries = 0).StartAsync();
+        var (_, one) = await f.ConnectAsync("bob");
+        var (_, two) = await f.ConnectAsync("bob"); // mode `all`: both get it, and it counts once per round
+        var letter = await f.SendAsync("alice", "bob", "1");
+        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId]));
+        await f.SettleAsync();
+        Assert.Equal([1, 2], one.DeliveryCounts);
+        Assert.Equal([1, 2], two.DeliveryCounts);
+
+        // Across a reconnect the stored count goes on.
+        await using var g = await New(o => o.MaxDeliveries = 0).StartAsync();
+        var sent = await g.SendAsync("alice", "bob", "1");
+        var (c, first) = await g.ConnectAsync("bob", DeliveryMode.Any);
+        g.Engine.Disconnect(c);
+        await g.SettleAsync();
+        var (_, again) = await g.ConnectAsync("bob", DeliveryMode.Any);
+        Assert.Equal([1], first.DeliveryCounts);
+        Assert.Equal([2], again.DeliveryCounts);
+        Assert.Equal(sent.MessageId, again.Letters.Single().Id);
+    }
+
+    [Fact]
+    public async Task Headers_AreKeptWithTheLetter_AndBadOnesAreRefusedWithNothingStored()
+    {
+        await using var f = await New(o =>
+        {
+            o.MaxHeadersPerLetter = 2;
+            o.MaxHeaderBytes = 16;
+        }).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        KeyValuePair<string, string>[] headers = [new("k", "v"), new("é", "😀")];
+        var sent = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), headers: headers);
+        await f.SettleAsync();
+        Assert.Equal(headers, bob.Letters.Single().Headers);
+        Assert.Equal(headers, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single(e => e.Id == sent.MessageId).Message.Headers);
+
+        KeyValuePair<string, string>[][] bad =
+        [
+            [new("a", "1"), new("b", "2"), new("c", "3")], // too many
+            [new("a", new string('x', 16))],                // 17 bytes
+            [new("a", "\ud800")],                            // a lone surrogate
+            [new("\udc00", "v")],
+            [new("a", "\ud83d")],                            // a high surrogate at the end
+            [new("a", null!)],
+        ];
+        foreach (var h in bad)
+        {
+            var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("2"), headers: h));
+            Assert.Equal(DaakiaErrorCode.InvalidArgument, ex.Code);
+        }
+
+        await f.SettleAsync();
+        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, Bob));
+        Assert.Single(bob.Letters);
+    }
+
+    [Fact]
+    public async Task DeadLetterPages_HonourAByteBound_TheFirstAlwaysComes()
+    {
+        await using var f = await New(o => o.MaxDeliveries = 1).StartAsync();
+        var (c, _) = await f.ConnectAsync("bob");
+        for (var i = 0; i < 3; i++)
+        {
+            await f.SendAsync("alice", "bob", "\"" + new string('x', 100) + "\"");
+        }
+
+        f.Engine.Disconnect(c); // each was handed out once: all three are dead letters on the next hand-out
+        await f.SettleAsync();
+        await f.ConnectAsync("bob");
+        await f.SettleAsync();
+        Assert.Equal(3, await f.Engine.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
+        Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10, maxBytes: 1));
+        Assert.Equal(2, (await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10, maxBytes: 210)).Count);
+        Assert.Equal(3, (await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10)).Count);
+    }
 }

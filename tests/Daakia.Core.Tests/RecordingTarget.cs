@@ -7,19 +7,23 @@ internal sealed class RecordingTarget(int capacity = int.MaxValue) : IDeliveryTa
 {
     public ConcurrentQueue<Letter> Letters { get; } = new();
 
+    /// <summary>The delivery count the core gave with each letter, in the order of <see cref="Letters"/>.</summary>
+    public ConcurrentQueue<int> DeliveryCounts { get; } = new();
+
     public ConcurrentQueue<Publication> Publications { get; } = new();
 
     public CloseReason? Closed { get; private set; }
 
     public int Capacity { get; set; } = capacity;
 
-    public bool TryDeliver(Letter letter)
+    public bool TryDeliver(Letter letter, int deliveries)
     {
         if (Letters.Count + Publications.Count >= Capacity)
         {
             return false;
         }
 
+        DeliveryCounts.Enqueue(deliveries);
         Letters.Enqueue(letter);
         return true;
     }

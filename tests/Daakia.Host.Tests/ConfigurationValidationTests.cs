@@ -92,6 +92,8 @@ public sealed class ConfigurationValidationTests
     [InlineData("Daakia:Core:HeartbeatCheckInterval", "00:00:02", "Daakia:Core:HeartbeatCheckInterval must be at most Daakia:Core:MinHeartbeat (00:00:01) (was 00:00:02)")]
     [InlineData("Daakia:Core:ExpirySweepInterval", "-00:00:01", "Daakia:Core:ExpirySweepInterval must be between 00:00:00.01 and 1.00:00:00 (was -00:00:01)")]
     [InlineData("Daakia:Core:MaxTtl", "00:00:00.5", "Daakia:Core:MaxTtl must be between 00:00:01 and 3650.00:00:00 (was 00:00:00.5)")]
+    [InlineData("Daakia:Core:MaxHeadersPerLetter", "-1", "Daakia:Core:MaxHeadersPerLetter must be between 0 and 1024 (was -1)")]
+    [InlineData("Daakia:Core:MaxHeaderBytes", "2000000", "Daakia:Core:MaxHeaderBytes must be between 0 and 1048576 (was 2000000)")]
     [InlineData("Daakia:Core:RouteCacheSize", "-1", "Daakia:Core:RouteCacheSize must be between 0 and 1000000 (was -1)")]
     [InlineData("Daakia:Core:MaxStatusTextLength", "-1", "Daakia:Core:MaxStatusTextLength must be between 0 and 10000 (was -1)")]
     [InlineData("Daakia:Core:MaxPageSize", "0", "Daakia:Core:MaxPageSize must be between 1 and 10000 (was 0)")]

@@ -10,8 +10,11 @@ namespace Daakia.Core;
 /// </remarks>
 public interface IDeliveryTarget
 {
-    /// <summary>Queues a letter for the wire. False when the outbox is full.</summary>
-    bool TryDeliver(Letter letter);
+    /// <summary>
+    /// Queues a letter for the wire. <paramref name="deliveries"/> counts this hand-out: 1 the first time, more when
+    /// the letter comes again (released, its lease expired, its connection went). False when the outbox is full.
+    /// </summary>
+    bool TryDeliver(Letter letter, int deliveries);
 
     /// <summary>Queues a topic publication for the wire. False when the outbox is full.</summary>
     bool TryPublish(Publication publication);

@@ -647,7 +647,7 @@ internal sealed class QueueDelivery(
                     break;
                 }
 
-                if (!c.Target.TryDeliver(e.Message))
+                if (!c.Target.TryDeliver(e.Message, e.Out ? e.Deliveries : e.Deliveries + 1))
                 {
                     (toClose ??= []).Add(c);
                     break;
@@ -699,7 +699,7 @@ internal sealed class QueueDelivery(
                 return;
             }
 
-            if (!best.Target.TryDeliver(e.Message))
+            if (!best.Target.TryDeliver(e.Message, e.Deliveries + 1))
             {
                 (toClose ??= []).Add(best);
                 i--;

@@ -24,9 +24,10 @@ public sealed partial class DaakiaEngine
     {
         EnsureAccepting();
         var distinct = ValidateLetter(recipients, payload, ttl, delay);
+        var headerBytes = headers is { Count: > 0 } ? ValidateHeaders(headers) : 0;
         var now = _time.GetUtcNow();
         var t = Tenant(tenant);
-        var cost = WriteCost(payload.Length, distinct.Count);
+        var cost = WriteCost(payload.Length + headerBytes, distinct.Count);
         TakeBudget(cost);
         Letter letter;
         try
@@ -42,7 +43,7 @@ public sealed partial class DaakiaEngine
                 Recipients = distinct,
                 Payload = payload,
                 ContentType = contentType ?? Letter.JsonContentType,
-                Headers = headers ?? [],
+                Headers = headers is { Count: > 0 } ? headers : [],
                 Timestamp = now,
                 ExpiresAt = ttl is { } d ? now + d : _options.DefaultLetterTtl > TimeSpan.Zero ? now + _options.DefaultLetterTtl : null,
                 VisibleAt = delay is { } wait && wait > TimeSpan.Zero ? now + wait : null,
@@ -330,6 +331,11 @@ public sealed partial class DaakiaEngine
     public ValueTask<IReadOnlyList<QueueEntry>> ReadDeadLettersAsync(TenantId tenant, ClientId client, long afterPosition, int limit, CancellationToken cancellationToken = default) =>
         _store.ReadAsync(QueueKey.DeadLetters(tenant, client), afterPosition, Math.Clamp(limit, 1, _options.InboxPageSize), _options.MaxReadPageBytes, cancellationToken);
 
+    /// <summary>A page of a client's dead letters holding at most <paramref name="maxBytes"/> of payload (the first always;
+    /// never more than <see cref="DaakiaCoreOptions.MaxReadPageBytes"/>), for a wire whose replies are smaller frames.</summary>
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadDeadLettersAsync(TenantId tenant, ClientId client, long afterPosition, int limit, long maxBytes, CancellationToken cancellationToken = default) =>
+        _store.ReadAsync(QueueKey.DeadLetters(tenant, client), afterPosition, Math.Clamp(limit, 1, _options.InboxPageSize), Math.Clamp(maxBytes, 1, _options.MaxReadPageBytes), cancellationToken);
+
     /// <summary>Dead letters of one client.</summary>
     public ValueTask<long> CountDeadLettersAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default) =>
         _store.CountAsync(QueueKey.DeadLetters(tenant, client), cancellationToken);
@@ -397,6 +403,66 @@ public sealed partial class DaakiaEngine
         }
 
         return distinct;
+    }
+
+    /// <summary>
+    /// Checks a letter's headers against <see cref="DaakiaCoreOptions.MaxHeadersPerLetter"/> and
+    /// <see cref="DaakiaCoreOptions.MaxHeaderBytes"/>: every key and value present and Unicode text (no lone surrogate,
+    /// which no wire could carry as text). Returns their UTF-8 bytes.
+    /// </summary>
+    private int ValidateHeaders(IReadOnlyList<KeyValuePair<string, string>> headers)
+    {
+        if (headers.Count > _options.MaxHeadersPerLetter)
+        {
+            throw DaakiaException.Invalid($"At most {_options.MaxHeadersPerLetter} headers per letter.");
+        }
+
+        long bytes = 0;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var (key, value) = headers[i];
+            if (key is null || value is null)
+            {
+                throw DaakiaException.Invalid("A header needs a key and a value.");
+            }
+
+            if (!IsText(key) || !IsText(value))
+            {
+                throw DaakiaException.Invalid($"Header {i} is not Unicode text (a lone surrogate).");
+            }
+
+            bytes += System.Text.Encoding.UTF8.GetByteCount(key) + System.Text.Encoding.UTF8.GetByteCount(value);
+            if (bytes > _options.MaxHeaderBytes)
+            {
+                throw DaakiaException.Invalid($"A letter's headers may hold at most {_options.MaxHeaderBytes} bytes of UTF-8 keys and values.");
+            }
+        }
+
+        return (int)bytes;
+    }
+
+    /// <summary>False when <paramref name="s"/> holds a surrogate without its other half.</summary>
+    private static bool IsText(string s)
+    {
+        for (var i = 0; i < s.Length; i++)
+        {
+            var c = s[i];
+            if (char.IsHighSurrogate(c))
+            {
+                if (i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1]))
+                {
+                    return false;
+                }
+
+                i++;
+            }
+            else if (char.IsLowSurrogate(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>What a durable write costs against the server-wide write budget.</summary>

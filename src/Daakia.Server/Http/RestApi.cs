@@ -92,7 +92,8 @@ public static partial class RestApi
                 : throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
         }
 
-        var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl, delay);
+        var headers = WireFormat.ReadHeaders(root, engine.Options);
+        var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl, delay, headers);
         // No Location: a letter has no resource of its own (it is `message_id` in each recipient's inbox).
         return JsonResult.Write(201, receipt, static (w, r) =>
         {

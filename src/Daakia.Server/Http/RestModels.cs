@@ -10,7 +10,9 @@ namespace Daakia.Server.Http;
 public sealed record SendMessageRequest(
     [property: JsonPropertyName("recipients")] IReadOnlyList<string> Recipients,
     [property: JsonPropertyName("payload")] JsonElement Payload,
-    [property: JsonPropertyName("ttl")] double? Ttl);
+    [property: JsonPropertyName("ttl")] double? Ttl,
+    [property: JsonPropertyName("delay")] double? Delay,
+    [property: JsonPropertyName("headers")] IReadOnlyDictionary<string, string>? Headers);
 
 /// <summary>A letter accepted: durable in every recipient's inbox.</summary>
 public sealed record SendMessageResponse(
@@ -27,6 +29,7 @@ public sealed record InboxMessage(
     [property: JsonPropertyName("payload")] JsonElement Payload,
     [property: JsonPropertyName("timestamp")] string Timestamp,
     [property: JsonPropertyName("expires_at")] string? ExpiresAt,
+    [property: JsonPropertyName("headers")] IReadOnlyDictionary<string, string>? Headers,
     [property: JsonPropertyName("deliveries")] int Deliveries);
 
 /// <summary>A page of an inbox; <c>next</c> is the <c>after</c> of the following page.</summary>

@@ -106,5 +106,75 @@ public static class WireFormat
         {
             w.WriteNull("expires_at");
         }
+
+        if (letter.Headers.Count > 0)
+        {
+            WriteHeaders(w, letter.Headers);
+        }
+    }
+
+    /// <summary><c>"headers": {"key": "value", …}</c>, in the sender's order.</summary>
+    public static void WriteHeaders(Utf8JsonWriter w, IReadOnlyList<KeyValuePair<string, string>> headers)
+    {
+        w.WriteStartObject("headers"u8);
+        foreach (var (key, value) in headers)
+        {
+            w.WriteString(key, value);
+        }
+
+        w.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Reads the optional <c>headers</c> of a send: a JSON object of string values, at most
+    /// <see cref="DaakiaCoreOptions.MaxHeadersPerLetter"/> of them (counted before anything is copied; the core checks
+    /// the rest). Null when absent, <c>null</c> or empty. A key given twice is refused: an object has one value per key.
+    /// </summary>
+    public static List<KeyValuePair<string, string>>? ReadHeaders(JsonElement root, DaakiaCoreOptions options)
+    {
+        if (!root.TryGetProperty("headers"u8, out var e) || e.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (e.ValueKind != JsonValueKind.Object)
+        {
+            throw DaakiaException.Invalid("'headers' must be an object of string values.");
+        }
+
+        List<KeyValuePair<string, string>>? headers = null;
+        HashSet<string>? seen = null;
+        foreach (var p in e.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.String)
+            {
+                throw DaakiaException.Invalid("'headers' must be an object of string values.");
+            }
+
+            headers ??= [];
+            if (headers.Count >= options.MaxHeadersPerLetter)
+            {
+                throw DaakiaException.Invalid($"At most {options.MaxHeadersPerLetter} headers per letter.");
+            }
+
+            var key = p.Name;
+            if (headers.Count == 8)
+            {
+                seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var h in headers)
+                {
+                    seen.Add(h.Key);
+                }
+            }
+
+            if (seen is not null ? !seen.Add(key) : headers.Exists(h => h.Key == key))
+            {
+                throw DaakiaException.Invalid($"Header '{(key.Length > 40 ? key[..40] + "…" : key)}' is given twice.");
+            }
+
+            headers.Add(new(key, p.Value.GetString()!));
+        }
+
+        return headers;
     }
 }

@@ -29,4 +29,22 @@ internal static class FrameEncoder
 
         return result;
     }
+
+    /// <summary>
+    /// A cached frame with its last <paramref name="cut"/> bytes replaced by <paramref name="prefix"/>, the number
+    /// <paramref name="n"/> and <paramref name="suffix"/>: how a redelivery's delivery count goes into the bytes shared
+    /// by first deliveries, without encoding the letter again.
+    /// </summary>
+    public static byte[] Splice(byte[] cached, int cut, ReadOnlySpan<byte> prefix, int n, ReadOnlySpan<byte> suffix)
+    {
+        Span<byte> digits = stackalloc byte[11];
+        System.Buffers.Text.Utf8Formatter.TryFormat(n, digits, out var written);
+        var keep = cached.Length - cut;
+        var result = new byte[keep + prefix.Length + written + suffix.Length];
+        cached.AsSpan(0, keep).CopyTo(result);
+        prefix.CopyTo(result.AsSpan(keep));
+        digits[..written].CopyTo(result.AsSpan(keep + prefix.Length));
+        suffix.CopyTo(result.AsSpan(keep + prefix.Length + written));
+        return result;
+    }
 }

@@ -49,6 +49,33 @@ internal sealed partial class JsonApiSession
         }));
     }
 
+    /// <summary>The required <c>message_ids</c>: 1 to <c>InboxPageSize</c> message ids.</summary>
+    private Guid[] MessageIds(JsonElement root)
+    {
+        var raw = Strings(root, "message_ids", 1, Engine.Options.InboxPageSize);
+        var ids = new Guid[raw.Count];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = Guid.TryParse(raw[i], out var g) ? g : throw Invalid($"message_ids[{i}] is not a message id.");
+        }
+
+        return ids;
+    }
+
+    /// <summary>The optional <c>delay</c>: seconds from 0 to <c>Core:MaxDelay</c>.</summary>
+    private TimeSpan? Delay(JsonElement root)
+    {
+        if (!root.TryGetProperty("delay"u8, out var e) || e.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var max = Engine.Options.MaxDelay.TotalSeconds;
+        return e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var s) && s >= 0 && s <= max
+            ? TimeSpan.FromSeconds(s)
+            : throw Invalid($"'delay' must be a number of seconds from 0 to {max:0}.");
+    }
+
     /// <summary>The raw UTF-8 JSON of <c>payload</c> (any JSON value; required).</summary>
     private ReadOnlyMemory<byte> Payload(JsonElement root)
     {

@@ -101,24 +101,25 @@ internal sealed partial class JsonApiSession
         }
     }
 
-    protected override byte[] EncodeLetter(Letter letter)
+    protected override byte[] EncodeLetter(Letter letter, int deliveries)
     {
-        // Encode once: every connection on this protocol shares the bytes of a letter.
-        if (letter.EncodedCache is EncodedFrames { JsonApi: { } cached })
+        // Encode once: every connection on this protocol shares the bytes of a letter's first delivery, which end in
+        // `"deliveries":1}`; a redelivery copies them with its own count.
+        if (letter.EncodedCache is not EncodedFrames { JsonApi: { } cached })
         {
-            return cached;
+            RequireUtf8(letter.Payload.Span, "letter");
+            cached = FrameEncoder.Encode(letter, static (w, l) =>
+            {
+                w.WriteStartObject();
+                w.WriteString("type"u8, "letter"u8);
+                WireFormat.WriteLetterFields(w, l);
+                w.WriteNumber("deliveries"u8, 1);
+                w.WriteEndObject();
+            });
+            EncodedFrames.Of(letter).JsonApi = cached;
         }
 
-        RequireUtf8(letter.Payload.Span, "letter");
-        var bytes = FrameEncoder.Encode(letter, static (w, l) =>
-        {
-            w.WriteStartObject();
-            w.WriteString("type"u8, "letter"u8);
-            WireFormat.WriteLetterFields(w, l);
-            w.WriteEndObject();
-        });
-        EncodedFrames.Of(letter).JsonApi = bytes;
-        return bytes;
+        return deliveries <= 1 ? cached : FrameEncoder.Splice(cached, 2, default, deliveries, "}"u8);
     }
 
     protected override byte[] EncodePublication(Publication publication)

@@ -161,6 +161,14 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 return SendAsync(id, root);
             case "ack":
                 return AckLettersAsync(id, root);
+            case "release":
+                return ReleaseAsync(id, root);
+            case "dead_letters":
+                return DeadLettersAsync(id, root);
+            case "dead_letters_count":
+                return DeadLettersCountAsync(id);
+            case "dead_letters_ack":
+                return DeadLettersAckAsync(id, root);
             case "delivery_mode":
                 Engine.SetDeliveryMode(Connection, ParseMode(root, "mode") ?? throw Invalid("'mode' must be \"all\" or \"any\"."));
                 Ack(id);
@@ -189,7 +197,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         }
     }
 
-    private static bool IsKnownType(string type) => type is "send" or "ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish";
+    private static bool IsKnownType(string type) => type is "send" or "ack" or "release" or "dead_letters" or "dead_letters_count" or "dead_letters_ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish";
 
     private async ValueTask HelloAsync(byte[] id, JsonElement root)
     {
@@ -266,7 +274,9 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 : throw Invalid($"'ttl' must be a positive number of seconds, at most {Engine.Options.MaxTtl.TotalSeconds:0}.");
         }
 
-        var send = Engine.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl);
+        var delay = Delay(root);
+        var headers = WireFormat.ReadHeaders(root, Engine.Options);
+        var send = Engine.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl, delay, headers);
         if (send.IsCompletedSuccessfully)
         {
             ReplySent(id, send.Result);
@@ -309,12 +319,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
 
     private ValueTask AckLettersAsync(byte[] id, JsonElement root)
     {
-        var raw = Strings(root, "message_ids", 1, Engine.Options.InboxPageSize);
-        var ids = new Guid[raw.Count];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            ids[i] = Guid.TryParse(raw[i], out var g) ? g : throw Invalid($"message_ids[{i}] is not a message id.");
-        }
+        var ids = MessageIds(root);
 
         // Like sends, acks complete in the background so a receiver's acks share group commits.
         var pending = CompleteAckAsync(id, Engine.AckAsync(_tenant, Connection!.Client, ids));

@@ -8,21 +8,25 @@ internal readonly struct OutboundFrame
     /// <summary>What a frame is counted as beyond its payload (envelope fields, the queue entry).</summary>
     private const int Overhead = 128;
 
-    private OutboundFrame(object item, int size)
+    private OutboundFrame(object item, int size, int deliveries = 0)
     {
         Item = item;
         Size = size;
+        Deliveries = deliveries;
     }
 
     /// <summary>A <c>byte[]</c>, a <see cref="Letter"/> or a <see cref="Publication"/>.</summary>
     public object Item { get; }
+
+    /// <summary>A letter's delivery count for this hand-out (1 the first time); 0 for other frames.</summary>
+    public int Deliveries { get; }
 
     /// <summary>The bytes this frame is counted as against the outbox's byte limit (an estimate before encoding).</summary>
     public int Size { get; }
 
     public static OutboundFrame Bytes(byte[] bytes) => new(bytes, bytes.Length);
 
-    public static OutboundFrame For(Letter letter) => new(letter, letter.Payload.Length + Overhead);
+    public static OutboundFrame For(Letter letter, int deliveries) => new(letter, letter.Payload.Length + Overhead, deliveries);
 
     public static OutboundFrame For(Publication publication) => new(publication, publication.Payload.Length + publication.Topic.Length + Overhead);
 }

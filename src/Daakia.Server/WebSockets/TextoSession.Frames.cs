@@ -71,35 +71,39 @@ internal sealed partial class TextoSession
         }));
     }
 
-    protected override byte[] EncodeLetter(Letter letter)
+    protected override byte[] EncodeLetter(Letter letter, int deliveries)
     {
-        // texto's `receive` names the recipient in client_id, so the frame is per recipient; cache only single-recipient letters.
+        // texto's `receive` names the recipient in client_id, so the frame is per recipient; cache only single-recipient
+        // letters. A redelivery copies the first delivery's bytes with `"deliveries": n` added at the end of `data`.
         var single = letter.Recipients.Count == 1;
-        if (single && letter.EncodedCache is EncodedFrames { Texto: { } cached })
+        if (!single || letter.EncodedCache is not EncodedFrames { Texto: { } bytes })
         {
-            return cached;
+            var payload = letter.Payload;
+            if (!Utf8.IsValid(payload.Span))
+            {
+                throw new FrameEncodingException("The letter's payload is not UTF-8.");
+            }
+
+            bytes = Frame(Connection?.Client ?? letter.Recipients[0], letter.Id.ToString(), "receive", w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("sender_id"u8, letter.Author.Value);
+                w.WritePropertyName("text"u8);
+                WriteText(w, payload.Span);
+                if (letter.Headers.Count > 0)
+                {
+                    Json.WireFormat.WriteHeaders(w, letter.Headers);
+                }
+
+                w.WriteEndObject();
+            });
+            if (single)
+            {
+                EncodedFrames.Of(letter).Texto = bytes;
+            }
         }
 
-        var payload = letter.Payload;
-        if (!Utf8.IsValid(payload.Span))
-        {
-            throw new FrameEncodingException("The letter's payload is not UTF-8.");
-        }
-
-        var bytes = Frame(Connection?.Client ?? letter.Recipients[0], letter.Id.ToString(), "receive", w =>
-        {
-            w.WriteStartObject();
-            w.WriteString("sender_id"u8, letter.Author.Value);
-            w.WritePropertyName("text"u8);
-            WriteText(w, payload.Span);
-            w.WriteEndObject();
-        });
-        if (single)
-        {
-            EncodedFrames.Of(letter).Texto = bytes;
-        }
-
-        return bytes;
+        return deliveries <= 1 ? bytes : FrameEncoder.Splice(bytes, 2, ",\"deliveries\":"u8, deliveries, "}}"u8);
     }
 
     /// <summary>Texto has no topics; publications (presence events) are not sent to texto clients.</summary>

@@ -80,6 +80,9 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
                     case "ack":
                         await AckAsync(id);
                         break;
+                    case "release":
+                        await ReleaseAsync(id, data);
+                        break;
                     case null:
                         Error(id, TextoErrors.Invalid, "'kind' is required and must be a string.");
                         break;
@@ -157,6 +160,15 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
             return ValueTask.CompletedTask;
         }
 
+        // Daakia's additions (texto clients that don't know them never send them): `delay` and `headers`.
+        if (!TryDelay(data, out var delay))
+        {
+            Error(id, TextoErrors.Invalid, $"'data.delay' must be a number of seconds from 0 to {Engine.Options.MaxDelay.TotalSeconds:0}. Nothing was sent.");
+            return ValueTask.CompletedTask;
+        }
+
+        var headers = Json.WireFormat.ReadHeaders(data, Engine.Options);
+
         if (!TryUuid(receiver, out var to))
         {
             Error(id, TextoErrors.Invalid, "'receiver_id' must be a client id (a UUID). Nothing was sent.");
@@ -166,7 +178,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         // The letter's payload is the text as a JSON string, so the JSON API and REST see the same letter.
         var payload = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(text).ToArray();
         var from = Connection!.Client;
-        var send = Engine.SendAsync(_tenant, from, [to], payload);
+        var send = Engine.SendAsync(_tenant, from, [to], payload, delay: delay, headers: headers);
         var pending = CompleteSendAsync(from, id, send);
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
@@ -192,6 +204,56 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         // same group commit. Past the limit, the loop waits, which pushes back on a pipelining client.
         var pending = CompleteAckAsync(id!, Engine.AckAsync(_tenant, Connection!.Client, [messageId]));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Daakia's negative ack: <c>{"kind": "release", "id": "&lt;the receive's id&gt;", "data": null | {"delay": s}}</c>
+    /// gives a <c>receive</c> back for redelivery. Like an ack it has no reply; a failure, or a message that is not out
+    /// to this identity (ENOENT), is an <c>error</c> with the release's id.
+    /// </summary>
+    private ValueTask ReleaseAsync(string? id, JsonElement data)
+    {
+        if (!Guid.TryParse(id, out var messageId))
+        {
+            Error(id, TextoErrors.Invalid, "A release must carry the id of the 'receive' it gives back.");
+            return ValueTask.CompletedTask;
+        }
+
+        if (data.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object) || !TryDelay(data, out var delay))
+        {
+            Error(id, TextoErrors.Invalid, $"'data' of a release must be null or {{\"delay\": seconds from 0 to {Engine.Options.MaxDelay.TotalSeconds:0}}}.");
+            return ValueTask.CompletedTask;
+        }
+
+        var pending = CompleteReleaseAsync(id!, Engine.ReleaseAsync(_tenant, Connection!.Client, [messageId], delay));
+        return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+    }
+
+    private async Task CompleteReleaseAsync(string id, ValueTask<int> release)
+    {
+        var task = release.AsTask();
+        if (await CompleteAsync(id, task, "release", "The release could not be stored; the message stays out to this identity.") && task.Result == 0)
+        {
+            Error(id, TextoErrors.NotFound, "No message with this id is out to this identity (not received, already acknowledged or released).");
+        }
+    }
+
+    /// <summary>The optional <c>delay</c> of <paramref name="data"/> (an object, or nothing); false when it is not a number in range.</summary>
+    private bool TryDelay(JsonElement data, out TimeSpan? delay)
+    {
+        delay = null;
+        if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("delay"u8, out var d) || d.ValueKind == JsonValueKind.Null)
+        {
+            return true;
+        }
+
+        if (d.ValueKind == JsonValueKind.Number && d.TryGetDouble(out var s) && s >= 0 && s <= Engine.Options.MaxDelay.TotalSeconds)
+        {
+            delay = TimeSpan.FromSeconds(s);
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -12,7 +12,10 @@ internal abstract partial class WebSocketSession
     /// </summary>
     protected void Send(byte[] frame) => TryQueue(OutboundFrame.Bytes(frame), reply: true);
 
-    public bool TryDeliver(Letter letter) => Closing || TryQueue(OutboundFrame.For(letter), reply: false);
+    /// <summary>Bytes queued in the outbox now (replies, letters, publications).</summary>
+    protected long QueuedBytes => Interlocked.Read(ref _outboxBytes);
+
+    public bool TryDeliver(Letter letter, int deliveries) => Closing || TryQueue(OutboundFrame.For(letter, deliveries), reply: false);
 
     public bool TryPublish(Publication publication) => !Closing && TryQueue(OutboundFrame.For(publication), reply: false);
 
@@ -103,7 +106,7 @@ internal abstract partial class WebSocketSession
                 {
                     var reply = frame.Item is byte[];
                     Dequeued(frame, reply);
-                    var bytes = reply ? (byte[])frame.Item : Encode(frame.Item);
+                    var bytes = reply ? (byte[])frame.Item : Encode(frame.Item, frame.Deliveries);
                     if (bytes is null || bytes.Length == 0)
                     {
                         continue; // nothing to say on this protocol (texto has no topics), or a fault that closes
@@ -157,13 +160,13 @@ internal abstract partial class WebSocketSession
     /// may carry). That is a server fault — the payload should have been refused where it came in — so it is logged at
     /// Error and counted, and the connection closes with 1011 rather than skip the frame and deliver out of order.
     /// </summary>
-    private byte[]? Encode(object item)
+    private byte[]? Encode(object item, int deliveries)
     {
         try
         {
             return item switch
             {
-                Letter l => EncodeLetter(l),
+                Letter l => EncodeLetter(l, deliveries),
                 Publication p => EncodePublication(p),
                 _ => throw new InvalidOperationException("Unknown outbound frame."),
             };

@@ -173,7 +173,8 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     protected abstract void RejectFrame(string code, string description, ReadOnlyMemory<byte> message);
 
     /// <summary>Encodes a letter for this protocol (called by the writer loop).</summary>
-    protected abstract byte[] EncodeLetter(Letter letter);
+    /// <summary>A letter's frame for one hand-out (<paramref name="deliveries"/>: 1 the first time).</summary>
+    protected abstract byte[] EncodeLetter(Letter letter, int deliveries);
 
     /// <summary>Encodes a publication for this protocol (called by the writer loop).</summary>
     protected abstract byte[] EncodePublication(Publication publication);
