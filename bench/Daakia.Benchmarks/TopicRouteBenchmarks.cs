@@ -43,7 +43,7 @@ public class TopicRouteBenchmarks
         {
             // Each subscriber listens on one building's sensors; a few take everything.
             var c = Connect("sub-" + i);
-            _engine.Subscribe(c, [i % 50 == 0 ? "sensors/#" : $"sensors/b{i % 16}/+/temperature"]);
+            _engine.Topics.Subscribe(c, [i % 50 == 0 ? "sensors/#" : $"sensors/b{i % 16}/+/temperature"]);
         }
 
         for (var i = 0; i < HotTopics; i++)
@@ -81,8 +81,8 @@ public class TopicRouteBenchmarks
         };
         if (filter is not null)
         {
-            _engine.Subscribe(_churner, [filter]);
-            _engine.Unsubscribe(_churner, [filter]);
+            _engine.Topics.Subscribe(_churner, [filter]);
+            _engine.Topics.Unsubscribe(_churner, [filter]);
         }
 
         return PublishAll();
@@ -93,7 +93,7 @@ public class TopicRouteBenchmarks
         var queued = 0;
         foreach (var topic in _topics)
         {
-            queued += _engine.Publish(TenantId.Default, null, topic, _payload);
+            queued += _engine.Topics.Publish(TenantId.Default, null, topic, _payload);
         }
 
         return queued;

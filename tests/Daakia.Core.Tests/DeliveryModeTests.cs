@@ -107,7 +107,7 @@ public abstract class DeliveryModeTests
         await f.SendAsync("alice", "bob", "1");
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal(CloseReason.SlowConsumer, slow.Closed);
-        Assert.False(f.Engine.IsOnline(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.False(f.Engine.Presence.IsOnline(EngineFixture.Tenant, EngineFixture.Id("bob")));
         Assert.Equal(2, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 

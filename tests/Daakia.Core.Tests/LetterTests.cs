@@ -179,7 +179,7 @@ public abstract class LetterTests
         await f.SendAsync("alice", "bob");
         Assert.Single(bob.Letters);
         Assert.Empty(bobOther.Letters);
-        await Eventually.True(() => f.Engine.GetOnline(other).Count == 1, "bob is online in the other tenant");
+        await Eventually.True(() => f.Engine.Presence.GetOnline(other).Count == 1, "bob is online in the other tenant");
     }
 
     [Fact]

@@ -8,18 +8,18 @@ public sealed class PresenceTests
     {
         await using var f = await new EngineFixture().StartAsync();
         var (watcherConn, watcher) = await f.ConnectAsync("watcher");
-        f.Engine.Subscribe(watcherConn, ["$presence/bob"]);
+        f.Engine.Topics.Subscribe(watcherConn, ["$presence/bob"]);
 
         var (bobConn, _) = await f.ConnectAsync("bob");
         Assert.Equal(PresenceStatus.Online, watcher.Publications.Last().Presence!.Status);
 
-        var away = f.Engine.SetPresence(bobConn, new PresenceUpdate(Available: false, StatusText: "lunch"));
+        var away = f.Engine.Presence.Set(bobConn, new PresenceUpdate(Available: false, StatusText: "lunch"));
         Assert.Equal(PresenceStatus.Away, away.Status);
         Assert.Equal("lunch", watcher.Publications.Last().Presence!.StatusText);
 
-        f.Engine.SetPresence(bobConn, new PresenceUpdate(Available: true, Active: false));
+        f.Engine.Presence.Set(bobConn, new PresenceUpdate(Available: true, Active: false));
         Assert.Equal(PresenceStatus.Away, watcher.Publications.Last().Presence!.Status);
-        f.Engine.SetPresence(bobConn, new PresenceUpdate(Active: true, ClearStatusText: true));
+        f.Engine.Presence.Set(bobConn, new PresenceUpdate(Active: true, ClearStatusText: true));
         Assert.Equal(PresenceStatus.Online, watcher.Publications.Last().Presence!.Status);
         Assert.Null(watcher.Publications.Last().Presence!.StatusText);
 
@@ -34,7 +34,7 @@ public sealed class PresenceTests
     {
         await using var f = await new EngineFixture().StartAsync();
         var (c, t) = await f.ConnectAsync("watcher");
-        f.Engine.Subscribe(c, ["#"]);
+        f.Engine.Topics.Subscribe(c, ["#"]);
         await f.ConnectAsync("bob");
         Assert.Empty(t.Publications);
     }
@@ -46,7 +46,7 @@ public sealed class PresenceTests
         var (c, _) = await f.ConnectAsync("bob");
         f.Time.Advance(TimeSpan.FromMinutes(1));
         f.Engine.Disconnect(c);
-        var list = await f.Engine.GetPresenceAsync(EngineFixture.Tenant, [EngineFixture.Id("bob"), EngineFixture.Id("nobody")]);
+        var list = await f.Engine.Presence.GetAsync(EngineFixture.Tenant, [EngineFixture.Id("bob"), EngineFixture.Id("nobody")]);
         Assert.Equal(PresenceStatus.Offline, list[0].Status);
         Assert.Equal(f.Time.GetUtcNow(), list[0].LastSeen);
         Assert.Equal(PresenceStatus.Offline, list[1].Status);
@@ -64,11 +64,11 @@ public sealed class PresenceTests
         await f.ConnectAsync("here");
         await f.ConnectAsync("here");
 
-        var online = f.Engine.GetOnline(EngineFixture.Tenant);
+        var online = f.Engine.Presence.GetOnline(EngineFixture.Tenant);
         Assert.Equal(["here"], online.Select(p => p.Client.Value));
         Assert.Equal(2, online[0].Connections);
 
-        var all = await f.Engine.ListRosterAsync(EngineFixture.Tenant, null, 10);
+        var all = await f.Engine.Presence.ListRosterAsync(EngineFixture.Tenant, null, 10);
         Assert.Equal(["gone", "here"], all.Select(e => e.Entry.Client.Value));
         Assert.Equal([false, true], all.Select(e => e.Online));
         Assert.Equal(start, all[0].Entry.FirstSeen);
@@ -81,7 +81,7 @@ public sealed class PresenceTests
         await using var f = await new EngineFixture().StartAsync();
         var (c, _) = await f.ConnectAsync("bob");
         f.Engine.Disconnect(c);
-        var log = await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10);
+        var log = await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 10);
         Assert.Equal([ActivityKinds.Connect, ActivityKinds.Disconnect], log.Select(e => e.Kind));
         Assert.All(log, e => Assert.Equal(EngineFixture.Id("bob"), e.Actor));
     }

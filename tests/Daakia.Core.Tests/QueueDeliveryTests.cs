@@ -39,7 +39,7 @@ public abstract class QueueDeliveryTests
         var dead = Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
         Assert.Equal(poison.MessageId, dead.Id);
         Assert.Equal(3, dead.Deliveries);
-        var activity = await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 100);
+        var activity = await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 100);
         Assert.Contains(activity, a => a.Kind == ActivityKinds.DeadLettered && a.Detail == poison.MessageId.ToString() && a.Subject == "bob");
 
         Assert.Equal(1, await f.Engine.DeleteDeadLettersAsync(EngineFixture.Tenant, Bob, [poison.MessageId]));

@@ -19,7 +19,7 @@ public abstract class TimerTests
         Assert.Null(target.Closed);
         f.Time.Advance(TimeSpan.FromSeconds(6));
         Assert.Equal(CloseReason.HeartbeatTimeout, target.Closed);
-        Assert.False(f.Engine.IsOnline(EngineFixture.Tenant, conn.Client));
+        Assert.False(f.Engine.Presence.IsOnline(EngineFixture.Tenant, conn.Client));
     }
 
     [Fact]
@@ -34,7 +34,7 @@ public abstract class TimerTests
         }
 
         Assert.Null(target.Closed);
-        Assert.True(f.Engine.IsOnline(EngineFixture.Tenant, conn.Client));
+        Assert.True(f.Engine.Presence.IsOnline(EngineFixture.Tenant, conn.Client));
     }
 
     [Fact]
@@ -56,7 +56,7 @@ public abstract class TimerTests
 
         await f.SettleAsync();
         Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
-        var expired = (await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10)).Single(e => e.Kind == ActivityKinds.Expired);
+        var expired = (await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 10)).Single(e => e.Kind == ActivityKinds.Expired);
         Assert.Equal("bob", expired.Subject);
         Assert.Equal(receipt.MessageId.ToString(), expired.Detail);
         Assert.Equal(EngineFixture.Id("alice"), expired.Actor);
@@ -100,10 +100,10 @@ public abstract class TimerTests
         var (c, _) = await f.ConnectAsync("bob");
         f.Engine.Disconnect(c);
         await f.SettleAsync();
-        Assert.NotEmpty(await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10));
+        Assert.NotEmpty(await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 10));
         f.Time.Advance(TimeSpan.FromHours(2));
         await f.Engine.SweepExpiredAsync();
         await f.SettleAsync();
-        await Eventually.True(async () => (await f.Engine.ReadActivityAsync(EngineFixture.Tenant, 0, 10)).Count == 0, "entries older than the retention are pruned");
+        await Eventually.True(async () => (await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 10)).Count == 0, "entries older than the retention are pruned");
     }
 }

@@ -4,7 +4,7 @@ namespace Daakia.Core.Tests;
 public sealed class TopicSubscriptionTests
 {
     private static int Publish(EngineFixture f, string topic, string? author = null) =>
-        f.Engine.Publish(EngineFixture.Tenant, author is null ? null : EngineFixture.Id(author), topic, EngineFixture.Json("1"));
+        f.Engine.Topics.Publish(EngineFixture.Tenant, author is null ? null : EngineFixture.Id(author), topic, EngineFixture.Json("1"));
 
     [Fact]
     public async Task SharedSubscription_EachMessageGoesToOneMemberInTurn()
@@ -14,12 +14,12 @@ public sealed class TopicSubscriptionTests
         for (var i = 0; i < 3; i++)
         {
             var (c, t) = await f.ConnectAsync("worker" + i);
-            f.Engine.Subscribe(c, ["$share/workers/jobs/+"]);
+            f.Engine.Topics.Subscribe(c, ["$share/workers/jobs/+"]);
             members.Add(t);
         }
 
         var (watcher, all) = await f.ConnectAsync("watcher");
-        f.Engine.Subscribe(watcher, ["jobs/#"]);
+        f.Engine.Topics.Subscribe(watcher, ["jobs/#"]);
 
         for (var i = 0; i < 6; i++)
         {
@@ -36,8 +36,8 @@ public sealed class TopicSubscriptionTests
         await using var f = await new EngineFixture().StartAsync();
         var (a, ta) = await f.ConnectAsync("a");
         var (b, tb) = await f.ConnectAsync("b");
-        f.Engine.Subscribe(a, ["$share/one/t", "$share/two/t", "$share/one/+", "t"]);
-        f.Engine.Subscribe(b, ["$share/one/t"]);
+        f.Engine.Topics.Subscribe(a, ["$share/one/t", "$share/two/t", "$share/one/+", "t"]);
+        f.Engine.Topics.Subscribe(b, ["$share/one/t"]);
 
         // Group one on 't' (a or b), group two on 't' (a), group one on '+' (a), and a's own 't': four copies; a has
         // the non-shared copy however many shared ones it also gets [MQTT 5.0 §4.8.2].
@@ -52,8 +52,8 @@ public sealed class TopicSubscriptionTests
         await using var f = await new EngineFixture().StartAsync();
         var (full, tFull) = await f.ConnectAsync("full", target: new RecordingTarget(capacity: 0));
         var (ok, tOk) = await f.ConnectAsync("ok");
-        f.Engine.Subscribe(full, ["$share/g/t"]);
-        f.Engine.Subscribe(ok, ["$share/g/t"]);
+        f.Engine.Topics.Subscribe(full, ["$share/g/t"]);
+        f.Engine.Topics.Subscribe(ok, ["$share/g/t"]);
 
         for (var i = 0; i < 4; i++)
         {
@@ -70,15 +70,15 @@ public sealed class TopicSubscriptionTests
         await using var f = await new EngineFixture().StartAsync();
         var (a, ta) = await f.ConnectAsync("a");
         var (b, tb) = await f.ConnectAsync("b");
-        f.Engine.Subscribe(a, ["$share/g/t"]);
-        f.Engine.Subscribe(b, ["$share/g/t"]);
+        f.Engine.Topics.Subscribe(a, ["$share/g/t"]);
+        f.Engine.Topics.Subscribe(b, ["$share/g/t"]);
         Assert.Equal(1, Publish(f, "t"));
 
         f.Engine.Disconnect(a);
         Assert.Equal(1, Publish(f, "t"));
         Assert.Equal(2, ta.Publications.Count + tb.Publications.Count);
 
-        f.Engine.Unsubscribe(b, ["$share/g/t"]);
+        f.Engine.Topics.Unsubscribe(b, ["$share/g/t"]);
         Assert.Equal(0, Publish(f, "t"));
     }
 
@@ -88,8 +88,8 @@ public sealed class TopicSubscriptionTests
         await using var f = await new EngineFixture().StartAsync();
         var (alice, ta) = await f.ConnectAsync("alice");
         var (bob, tb) = await f.ConnectAsync("bob");
-        f.Engine.Subscribe(alice, [new SubscriptionRequest("chat/#", new SubscriptionOptions { NoLocal = true })]);
-        f.Engine.Subscribe(bob, [new SubscriptionRequest("chat/#", new SubscriptionOptions { NoLocal = true })]);
+        f.Engine.Topics.Subscribe(alice, [new SubscriptionRequest("chat/#", new SubscriptionOptions { NoLocal = true })]);
+        f.Engine.Topics.Subscribe(bob, [new SubscriptionRequest("chat/#", new SubscriptionOptions { NoLocal = true })]);
 
         Assert.Equal(1, Publish(f, "chat/room", author: "alice"));
         Assert.Empty(ta.Publications);
@@ -98,7 +98,7 @@ public sealed class TopicSubscriptionTests
         Assert.Equal(2, Publish(f, "chat/room"));
 
         // A subscription without no-local on the same topic still brings it one copy.
-        f.Engine.Subscribe(alice, ["chat/room"]);
+        f.Engine.Topics.Subscribe(alice, ["chat/room"]);
         Assert.Equal(2, Publish(f, "chat/room", author: "alice"));
         Assert.Equal(2, ta.Publications.Count);
         Assert.Equal(1, Publish(f, "chat/other", author: "alice"));
@@ -109,14 +109,14 @@ public sealed class TopicSubscriptionTests
     {
         await using var f = await new EngineFixture(o => o.MaxSubscriptionsPerConnection = 2).StartAsync();
         var (c, t) = await f.ConnectAsync("sub");
-        Assert.Equal([true], f.Engine.Subscribe(c, [new SubscriptionRequest("a/+")]));
-        Assert.Equal([false], f.Engine.Subscribe(c, [new SubscriptionRequest("a/+", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })]));
-        Assert.Equal([false], f.Engine.Subscribe(c, [new SubscriptionRequest("a/+", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })]));
+        Assert.Equal([true], f.Engine.Topics.Subscribe(c, [new SubscriptionRequest("a/+")]));
+        Assert.Equal([false], f.Engine.Topics.Subscribe(c, [new SubscriptionRequest("a/+", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })]));
+        Assert.Equal([false], f.Engine.Topics.Subscribe(c, [new SubscriptionRequest("a/+", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })]));
         Assert.Equal(QualityOfService.AtLeastOnce, c.Subscriptions["a/+"].Options.MaxQos);
         Assert.Equal(1, Publish(f, "a/b"));
 
         // A filter named twice counts once against the limit (the later options win).
-        Assert.Equal([true, false], f.Engine.Subscribe(c, [new SubscriptionRequest("b"), new SubscriptionRequest("b", new SubscriptionOptions { SubscriptionIdentifier = 7 })]));
+        Assert.Equal([true, false], f.Engine.Topics.Subscribe(c, [new SubscriptionRequest("b"), new SubscriptionRequest("b", new SubscriptionOptions { SubscriptionIdentifier = 7 })]));
         Assert.Equal(7, c.Subscriptions["b"].Options.SubscriptionIdentifier);
         Assert.Single(t.Publications);
     }
@@ -141,7 +141,7 @@ public sealed class TopicSubscriptionTests
     {
         await using var f = await new EngineFixture().StartAsync();
         var (c, _) = await f.ConnectAsync("sub");
-        var ex = Assert.Throws<DaakiaException>(() => f.Engine.Subscribe(c, [new SubscriptionRequest("ok"), new SubscriptionRequest(filter, options)]));
+        var ex = Assert.Throws<DaakiaException>(() => f.Engine.Topics.Subscribe(c, [new SubscriptionRequest("ok"), new SubscriptionRequest(filter, options)]));
         Assert.Equal(DaakiaErrorCode.InvalidArgument, ex.Code);
         Assert.False(c.HasSubscriptions);
     }

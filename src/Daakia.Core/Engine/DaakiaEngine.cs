@@ -6,8 +6,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Daakia.Core;
 
 /// <summary>
-/// The routing core: the few operations every protocol adapter translates its wire into — connect, disconnect,
-/// send, ack, publish, subscribe, set presence, query presence and roster. No I/O of its own beyond the store seam.
+/// The routing core, and the one object an adapter holds: it connects and disconnects clients and sends and acks
+/// letters (durable, on <see cref="QueueDelivery"/>); each other capability is its own surface — <see cref="Topics"/>,
+/// <see cref="Presence"/>, <see cref="Activity"/>. No I/O of its own beyond the store seam.
 /// </summary>
 /// <remarks>
 /// Each tenant has one lock guarding its clients, inbox windows and subscriptions. Work under it is in-memory and
@@ -25,6 +26,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly WriteBudget _writes;
     private readonly Storage.InboxQuota _quota;
     private readonly QueueDelivery _delivery;
+    private readonly TopicRouter _topics;
+    private readonly PresenceDirectory _presence;
+    private readonly ActivityLog _activity;
     private long _connectionCount;
     private volatile bool _running;
     private volatile bool _draining;
@@ -39,7 +43,19 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _quota = options.Quota;
         _metrics = new DaakiaMetrics(() => Interlocked.Read(ref _connectionCount), () => _writes.Bytes);
         _delivery = new QueueDelivery(store, options, time, _metrics, _logger, Background, toClose => CloseAll(toClose, CloseReason.SlowConsumer));
+        _topics = new TopicRouter(this, options, time, _metrics);
+        _presence = new PresenceDirectory(this, _topics, store, options, time);
+        _activity = new ActivityLog(store, options);
     }
+
+    /// <summary>Topics: subscribe, unsubscribe, publish (non-durable pub/sub).</summary>
+    public TopicRouter Topics => _topics;
+
+    /// <summary>Presence and the roster: set and query presence, who is online, every client ever seen.</summary>
+    public PresenceDirectory Presence => _presence;
+
+    /// <summary>The activity log.</summary>
+    public ActivityLog Activity => _activity;
 
     public DaakiaCoreOptions Options => _options;
 
@@ -179,7 +195,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
                 _delivery.StartLoad(cs.Window, ref toClose);
             }
 
-            PublishPresence(t, cs, now);
+            _presence.Publish(t, cs, now);
         }
 
         CloseAll(toClose, CloseReason.SlowConsumer);
@@ -264,7 +280,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
                     _delivery.Pump(cs.Window, ref toClose);
                 }
 
-                PublishPresence(t, cs, now);
+                _presence.Publish(t, cs, now);
             }
         }
 
@@ -318,9 +334,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         }
     }
 
-    private TenantState Tenant(TenantId id) => _tenants.GetOrAdd(id, static (k, o) => new TenantState(k, o), _options);
+    internal TenantState Tenant(TenantId id) => _tenants.GetOrAdd(id, static (k, o) => new TenantState(k, o), _options);
 
-    private void EnsureAccepting()
+    internal void EnsureAccepting()
     {
         if (!_running || _draining)
         {

@@ -8,7 +8,7 @@ public static partial class RestApi
 {
     private static async Task<IResult> PresenceAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
     {
-        var list = await engine.GetPresenceAsync(RestRequest.Tenant(http, tenants), [RestRequest.PathClient(client)], http.RequestAborted);
+        var list = await engine.Presence.GetAsync(RestRequest.Tenant(http, tenants), [RestRequest.PathClient(client)], http.RequestAborted);
         return JsonResult.Write(200, list[0], static (w, p) => WireFormat.WritePresence(w, p));
     }
 
@@ -27,7 +27,7 @@ public static partial class RestApi
         }
 
         var ids = Array.ConvertAll(names, RestRequest.PathClient);
-        var list = await engine.GetPresenceAsync(tenant, ids, http.RequestAborted);
+        var list = await engine.Presence.GetAsync(tenant, ids, http.RequestAborted);
         return JsonResult.Write(200, list, static (w, l) =>
         {
             w.WriteStartObject();
@@ -47,7 +47,7 @@ public static partial class RestApi
         var tenant = RestRequest.Tenant(http, tenants);
         if (scope is null or "online")
         {
-            return JsonResult.Write(200, engine.GetOnline(tenant), static (w, l) =>
+            return JsonResult.Write(200, engine.Presence.GetOnline(tenant), static (w, l) =>
             {
                 w.WriteStartObject();
                 WireFormat.WriteOnlineFields(w, l);
@@ -62,7 +62,7 @@ public static partial class RestApi
 
         var take = RestRequest.Limit(limit, 100, engine.Options.MaxPageSize);
         ClientId? from = after is null ? null : RestRequest.PathClient(after);
-        var page = await engine.ListRosterAsync(tenant, from, take, http.RequestAborted);
+        var page = await engine.Presence.ListRosterAsync(tenant, from, take, http.RequestAborted);
         return JsonResult.Write(200, (page, page.Count == take), static (w, s) =>
         {
             w.WriteStartObject();
@@ -80,7 +80,7 @@ public static partial class RestApi
         var topic = root.TryGetProperty("topic"u8, out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
             ? t.GetString()!
             : throw RestException.Invalid("'topic' is required and must be a string.");
-        var delivered = engine.Publish(tenant, author, topic, RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
+        var delivered = engine.Topics.Publish(tenant, author, topic, RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
         return JsonResult.Number(202, "delivered", delivered);
     }
 
@@ -88,7 +88,7 @@ public static partial class RestApi
     {
         var tenant = RestRequest.Tenant(http, tenants);
         var take = RestRequest.Limit(limit, 100, engine.Options.MaxPageSize);
-        var page = await engine.ReadActivityAsync(tenant, after ?? 0, take, http.RequestAborted);
+        var page = await engine.Activity.ReadAsync(tenant, after ?? 0, take, http.RequestAborted);
         return JsonResult.Write(200, (page, take), static (w, s) =>
         {
             w.WriteStartObject();

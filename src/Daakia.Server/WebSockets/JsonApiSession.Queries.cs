@@ -13,7 +13,7 @@ internal sealed partial class JsonApiSession
             OptionalBool(root, "active"),
             OptionalString(root, "status_text"),
             root.TryGetProperty("status_text"u8, out var st) && st.ValueKind == JsonValueKind.Null);
-        var presence = Engine.SetPresence(Connection!, update);
+        var presence = Engine.Presence.Set(Connection!, update);
         Send(FrameEncoder.Encode((id, presence), static (w, s) =>
         {
             StartAck(w, s.id);
@@ -32,7 +32,7 @@ internal sealed partial class JsonApiSession
             clients[i] = ClientId.TryCreate(names[i], out var c) ? c : throw Invalid($"clients[{i}] is not a valid client id.");
         }
 
-        var presence = await Engine.GetPresenceAsync(_tenant, clients);
+        var presence = await Engine.Presence.GetAsync(_tenant, clients);
         Send(FrameEncoder.Encode((id, presence), static (w, s) =>
         {
             StartAck(w, s.id);
@@ -52,7 +52,7 @@ internal sealed partial class JsonApiSession
         var scope = OptionalString(root, "scope") ?? "online";
         if (scope == "online")
         {
-            Send(FrameEncoder.Encode((id, Engine.GetOnline(_tenant)), static (w, s) =>
+            Send(FrameEncoder.Encode((id, Engine.Presence.GetOnline(_tenant)), static (w, s) =>
             {
                 StartAck(w, s.id);
                 WireFormat.WriteOnlineFields(w, s.Item2);
@@ -80,7 +80,7 @@ internal sealed partial class JsonApiSession
                 : throw Invalid($"'limit' must be 1-{Engine.Options.MaxPageSize}.");
         }
 
-        var page = await Engine.ListRosterAsync(_tenant, after, limit);
+        var page = await Engine.Presence.ListRosterAsync(_tenant, after, limit);
         Send(FrameEncoder.Encode((id, page, page.Count == limit), static (w, s) =>
         {
             StartAck(w, s.id);

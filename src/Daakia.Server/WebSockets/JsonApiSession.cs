@@ -181,15 +181,15 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
             case "roster":
                 return RosterAsync(id, root);
             case "subscribe":
-                Engine.Subscribe(Connection, Strings(root, "topics", 1, Engine.Options.MaxSubscriptionsPerConnection));
+                Engine.Topics.Subscribe(Connection, Strings(root, "topics", 1, Engine.Options.MaxSubscriptionsPerConnection));
                 Ack(id);
                 return ValueTask.CompletedTask;
             case "unsubscribe":
-                Engine.Unsubscribe(Connection, Strings(root, "topics", 1, Engine.Options.MaxSubscriptionsPerConnection));
+                Engine.Topics.Unsubscribe(Connection, Strings(root, "topics", 1, Engine.Options.MaxSubscriptionsPerConnection));
                 Ack(id);
                 return ValueTask.CompletedTask;
             case "publish":
-                Engine.Publish(_tenant, Connection.Client, RequiredString(root, "topic"), Payload(root));
+                Engine.Topics.Publish(_tenant, Connection.Client, RequiredString(root, "topic"), Payload(root));
                 Ack(id);
                 return ValueTask.CompletedTask;
             default:

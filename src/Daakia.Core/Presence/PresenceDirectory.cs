@@ -1,16 +1,38 @@
+using Daakia.Core.Storage;
+
 namespace Daakia.Core;
 
-public sealed partial class DaakiaEngine
+/// <summary>
+/// Presence and the roster (<see cref="DaakiaEngine.Presence"/>, Swarm REQ06–09): who is connected now, each client's
+/// availability, activity and status text, published on <c>$presence/{client}</c> whenever it changes, and every
+/// client ever seen with its last-seen time from the store.
+/// </summary>
+public sealed class PresenceDirectory
 {
+    private readonly DaakiaEngine _engine;
+    private readonly TopicRouter _topics;
+    private readonly IDaakiaStore _store;
+    private readonly DaakiaCoreOptions _options;
+    private readonly TimeProvider _time;
+
+    internal PresenceDirectory(DaakiaEngine engine, TopicRouter topics, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time)
+    {
+        _engine = engine;
+        _topics = topics;
+        _store = store;
+        _options = options;
+        _time = time;
+    }
+
     /// <summary>A client signals its availability, activity or status text (Swarm REQ08/09). Returns the new presence.</summary>
-    public PresenceInfo SetPresence(ClientConnection connection, PresenceUpdate update)
+    public PresenceInfo Set(ClientConnection connection, PresenceUpdate update)
     {
         if (update.StatusText is { } text && text.Length > _options.MaxStatusTextLength)
         {
             throw DaakiaException.Invalid($"A status text may be at most {_options.MaxStatusTextLength} characters.");
         }
 
-        var t = Tenant(connection.Tenant);
+        var t = _engine.Tenant(connection.Tenant);
         var now = _time.GetUtcNow();
         lock (t.Gate)
         {
@@ -22,19 +44,19 @@ public sealed partial class DaakiaEngine
             cs.Available = update.Available ?? cs.Available;
             cs.Active = update.Active ?? cs.Active;
             cs.StatusText = update.ClearStatusText ? null : update.StatusText ?? cs.StatusText;
-            return PublishPresence(t, cs, now);
+            return Publish(t, cs, now);
         }
     }
 
     /// <summary>Presence of the named clients; clients not connected are offline with their last-seen time from the roster.</summary>
-    public async ValueTask<IReadOnlyList<PresenceInfo>> GetPresenceAsync(TenantId tenant, IReadOnlyList<ClientId> clients, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<PresenceInfo>> GetAsync(TenantId tenant, IReadOnlyList<ClientId> clients, CancellationToken cancellationToken = default)
     {
         if (clients.Count > _options.MaxPageSize)
         {
             throw DaakiaException.Invalid($"At most {_options.MaxPageSize} clients per query.");
         }
 
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var now = _time.GetUtcNow();
         var result = new PresenceInfo?[clients.Count];
         lock (t.Gate)
@@ -63,7 +85,7 @@ public sealed partial class DaakiaEngine
     /// <summary>Clients connected now (Swarm REQ06), ordered by client id.</summary>
     public IReadOnlyList<PresenceInfo> GetOnline(TenantId tenant)
     {
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var now = _time.GetUtcNow();
         var result = new List<PresenceInfo>();
         lock (t.Gate)
@@ -84,7 +106,7 @@ public sealed partial class DaakiaEngine
     /// <summary>Whether a client has a live connection now.</summary>
     public bool IsOnline(TenantId tenant, ClientId client)
     {
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         lock (t.Gate)
         {
             return t.Clients.TryGetValue(client, out var cs) && cs.Connections.Count > 0;
@@ -95,7 +117,7 @@ public sealed partial class DaakiaEngine
     public async ValueTask<IReadOnlyList<RosterListing>> ListRosterAsync(TenantId tenant, ClientId? after, int limit, CancellationToken cancellationToken = default)
     {
         var page = await _store.ListClientsAsync(tenant, after, Math.Clamp(limit, 1, _options.MaxPageSize), cancellationToken);
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var result = new RosterListing[page.Count];
         lock (t.Gate)
         {
@@ -108,12 +130,8 @@ public sealed partial class DaakiaEngine
         return result;
     }
 
-    /// <summary>The activity log of a tenant after a given entry id.</summary>
-    public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default) =>
-        _store.ReadActivityAsync(tenant, afterId, Math.Clamp(limit, 1, _options.MaxPageSize), cancellationToken);
-
     /// <summary>Publishes the client's presence on <c>$presence/{client}</c> (caller holds the tenant lock).</summary>
-    private PresenceInfo PublishPresence(TenantState t, ClientState cs, DateTimeOffset now)
+    internal PresenceInfo Publish(TenantState t, ClientState cs, DateTimeOffset now)
     {
         var info = cs.ToPresence(now);
         var publication = new Publication
@@ -123,7 +141,7 @@ public sealed partial class DaakiaEngine
             Presence = info,
             Timestamp = now,
         };
-        Route(t, publication);
+        _topics.Route(t, publication);
         return info;
     }
 }

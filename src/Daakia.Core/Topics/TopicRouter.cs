@@ -3,8 +3,26 @@ using System.Runtime.CompilerServices;
 
 namespace Daakia.Core;
 
-public sealed partial class DaakiaEngine
+/// <summary>
+/// Topics, the engine's non-durable pub/sub (<see cref="DaakiaEngine.Topics"/>): subscriptions with MQTT's options and
+/// wildcards, shared groups, and routing a publication to every subscriber once. A tenant's subscriptions live in its
+/// <see cref="TopicTrie"/> under the tenant lock; routing reads the trie's route cache without locking.
+/// </summary>
+public sealed class TopicRouter
 {
+    private readonly DaakiaEngine _engine;
+    private readonly DaakiaCoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DaakiaMetrics _metrics;
+
+    internal TopicRouter(DaakiaEngine engine, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics)
+    {
+        _engine = engine;
+        _options = options;
+        _time = time;
+        _metrics = metrics;
+    }
+
     /// <summary>Adds topic filters (MQTT wildcards, <c>$share/{group}/{filter}</c>) with default options (QoS 0).</summary>
     public void Subscribe(ClientConnection connection, IReadOnlyList<string> filters)
     {
@@ -47,7 +65,7 @@ public sealed partial class DaakiaEngine
             }
         }
 
-        var t = Tenant(connection.Tenant);
+        var t = _engine.Tenant(connection.Tenant);
         lock (t.Gate)
         {
             if (connection.Removed)
@@ -91,7 +109,7 @@ public sealed partial class DaakiaEngine
     /// <summary>Removes topic filters from a connection; unknown filters are ignored.</summary>
     public void Unsubscribe(ClientConnection connection, IReadOnlyList<string> filters)
     {
-        var t = Tenant(connection.Tenant);
+        var t = _engine.Tenant(connection.Tenant);
         lock (t.Gate)
         {
             foreach (var f in filters)
@@ -110,7 +128,7 @@ public sealed partial class DaakiaEngine
     /// </summary>
     public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload)
     {
-        EnsureAccepting();
+        _engine.EnsureAccepting();
         if (!TopicNames.IsValidName(topic, _options, out var error))
         {
             throw DaakiaException.Invalid(error!);
@@ -134,14 +152,14 @@ public sealed partial class DaakiaEngine
             Payload = payload,
             Timestamp = _time.GetUtcNow(),
         };
-        return Route(Tenant(tenant), publication);
+        return Route(_engine.Tenant(tenant), publication);
     }
 
     /// <summary>
     /// Hands a publication to everything subscribed: each subscriber once, with all its matching subscriptions; each
     /// shared group once, to the next member in turn that has room. Reads the route cache without locking.
     /// </summary>
-    private int Route(TenantState t, Publication publication)
+    internal int Route(TenantState t, Publication publication)
     {
         var match = t.Topics.Match(publication.Topic);
         var queued = 0;
