@@ -218,8 +218,15 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         }
 
         _outbox.Writer.TryComplete();
-        // A read loop waiting for reply room stops waiting.
-        _room.Release();
+        try
+        {
+            // A read loop waiting for reply room stops waiting.
+            _room.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session already ended (the engine closes connections it still lists, e.g. at shutdown): nothing waits.
+        }
     }
 
     private void AbortAfter(TimeSpan delay)
