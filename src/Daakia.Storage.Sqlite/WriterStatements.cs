@@ -80,6 +80,9 @@ internal sealed class WriterStatements : IDisposable
     /// </summary>
     public bool InTransaction => raw.sqlite3_get_autocommit(_db) == 0;
 
+    /// <summary>Rows changed by every completed INSERT, UPDATE and DELETE of this connection so far.</summary>
+    public long TotalChanges => raw.sqlite3_total_changes(_db);
+
     /// <summary>The rowid of the last row inserted (a new message's <c>mid</c>).</summary>
     public long LastInsertRowId => raw.sqlite3_last_insert_rowid(_db);
 
