@@ -4,7 +4,7 @@
 # plus the disk's raw fsync rate and Daakia's memory per idle WebSocket connection. Fails when any run loses,
 # duplicates or reorders a message.
 #
-#   bench/run-ws-direct.sh                  # defaults: PAIRS=16 MESSAGES=10000 PAYLOAD=256 WINDOW=64 IDLE=10000
+#   bench/run-ws-direct.sh                  # defaults: PAIRS=16 MESSAGES=10000 PAYLOAD=256 WINDOW=64 IDLE=10000 WARMUP_ROUNDS=3
 #   PAIRS=32 MESSAGES=5000 bench/run-ws-direct.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +32,17 @@ echo
 $LOADTEST fsync --dir "$DAAKIA_DIR" --seconds 3 | tee "$work/fsync.txt"
 # Warm-up of each broker with the same workload, not counted: a long-running server is measured in its steady
 # state (.NET's tiered JIT and PGO settle within the first few hundred thousand requests; RabbitMQ's queues and
-# page cache warm too).
+# page cache warm too). WARMUP_ROUNDS rounds each (default 3): code run once per connection (the handshake, the
+# session's set-up) reaches the JIT's second tier only after ~30 connections, i.e. after two rounds of 2×PAIRS
+# connections at the small sizes; with one round, a profile of the measured run showed 15-45 % of Daakia's CPU in
+# the JIT compiling it.
 WARMUP=${WARMUP:-$MESSAGES}
-$LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
-$LOADTEST texto-direct --url "$DAAKIA_TEXTO" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
-$LOADTEST rabbit-direct --amqp "$RABBIT_AMQP" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
+for _ in $(seq "$WARMUP_ROUNDS"); do
+  $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+  $LOADTEST texto-direct --url "$DAAKIA_TEXTO" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+  $LOADTEST rabbit-direct --amqp "$RABBIT_AMQP" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
+done
 $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" --pid "$DAAKIA_PID" | tee "$work/daakia.txt"
 $LOADTEST texto-direct --url "$DAAKIA_TEXTO" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" --pid "$DAAKIA_PID" | tee "$work/texto.txt"
 $LOADTEST rabbit-direct --amqp "$RABBIT_AMQP" --pairs "$PAIRS" --messages "$MESSAGES" --payload "$PAYLOAD" --window "$WINDOW" ${RABBIT_PID:+--pid "$RABBIT_PID"} | tee "$work/rabbit.txt"

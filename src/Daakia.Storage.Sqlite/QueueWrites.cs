@@ -91,16 +91,20 @@ internal static class QueueWrites
             return 0; // a queue never written to holds nothing
         }
 
-        var delete = s.DeleteEntryById;
-        delete.Bind(1, row.Qid);
+        var find = s.SelectEntryById;
+        var delete = s.DeleteEntryByPos;
         Span<byte> bytes = stackalloc byte[16];
         var removed = 0;
         foreach (var id in ids)
         {
             id.TryWriteBytes(bytes);
-            delete.Bind(2, bytes);
-            if (StepOne(delete, out var mid))
+            find.Bind(1, row.Qid);
+            find.Bind(2, bytes);
+            if (StepTwo(find, out var position, out var mid))
             {
+                delete.Bind(1, row.Qid);
+                delete.Bind(2, position);
+                delete.Execute();
                 var (size, last) = Release(s, mid);
                 Booked(s, key, size, last);
                 removed++;
@@ -218,16 +222,18 @@ internal static class QueueWrites
     /// and whether the message went.</summary>
     public static (long PayloadBytes, bool Last) Release(WriterStatements s, long mid)
     {
-        var last = s.DeleteLastReference;
-        last.Bind(1, mid);
-        if (StepOne(last, out var size))
+        var select = s.SelectReferences;
+        select.Bind(1, mid);
+        if (!StepTwo(select, out var references, out var size))
         {
-            return (size, true);
+            return (0, false);
         }
 
-        var drop = s.DropReference;
-        drop.Bind(1, mid);
-        return StepOne(drop, out size) ? (size, false) : (0, false);
+        var last = references <= 1;
+        var change = last ? s.DeleteMessage : s.DropReference;
+        change.Bind(1, mid);
+        change.Execute();
+        return (size, last);
     }
 
     /// <summary>Books the removal of one entry in the queue's and the tenant's usage.</summary>
@@ -237,16 +243,17 @@ internal static class QueueWrites
         s.Queues.Add(QueueName.TotalsOf(queue.Tenant), -1, -((lastReference ? payloadBytes : 0) + InboxQuota.EntryOverhead));
     }
 
-    /// <summary>Runs a statement that returns at most one integer row.</summary>
-    public static bool StepOne(RawStatement statement, out long value)
+    /// <summary>Runs a statement that returns at most one row of two integers.</summary>
+    private static bool StepTwo(RawStatement statement, out long first, out long second)
     {
-        value = 0;
+        (first, second) = (0, 0);
         var found = false;
         try
         {
             while (statement.Step())
             {
-                value = statement.Int64(0);
+                first = statement.Int64(0);
+                second = statement.Int64(1);
                 found = true;
             }
         }

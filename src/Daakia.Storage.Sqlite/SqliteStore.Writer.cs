@@ -103,30 +103,66 @@ public sealed partial class SqliteStore
     }
 
     /// <summary>Runs a batch in one transaction and commits it: null when it did, else why none of it is durable.</summary>
+    /// <remarks>
+    /// The ops first run without savepoints. An op that fails after some of its statements changed rows cannot be
+    /// undone alone then, so the batch is rolled back and run again with a savepoint around every multi-statement op
+    /// (the failing op is undone by its savepoint and the rest commits, as if it had been guarded from the start).
+    /// </remarks>
     private DaakiaException? CommitBatch(WriterStatements statements, List<WriteOp> batch)
     {
+        var guarded = false;
         try
         {
-            statements.Begin.Execute();
-            foreach (var op in batch)
+            while (true)
             {
-                if (!op.Execute(statements) && !statements.InTransaction)
+                statements.Begin.Execute();
+                var rerun = false;
+                foreach (var op in batch)
                 {
-                    // The failure rolled back the whole transaction, not just its statement (SQLITE_FULL, I/O,
-                    // out-of-memory, busy): what ran before it is undone, and what ran after it would autocommit one
-                    // statement at a time. So nothing of the batch is durable, and the rest of it must not run.
-                    statements.Queues.RolledBack();
-                    return BatchFailed(batch.Count, op.Error!);
-                }
-            }
+                    var outcome = op.Execute(statements, guarded);
+                    if (outcome == OpOutcome.Done)
+                    {
+                        continue;
+                    }
 
-            // Usage and last positions, one update per queue touched: positions never go backwards, even after every
-            // entry of a queue was acknowledged and deleted.
-            statements.Queues.Flush();
-            statements.Commit.Execute();
-            statements.Queues.Committed();
-            Interlocked.Increment(ref _batches);
-            return null;
+                    if (!statements.InTransaction)
+                    {
+                        // The failure rolled back the whole transaction, not just its statement (SQLITE_FULL, I/O,
+                        // out-of-memory, busy): what ran before it is undone, and what ran after it would autocommit one
+                        // statement at a time. So nothing of the batch is durable, and the rest of it must not run.
+                        statements.Queues.RolledBack();
+                        return BatchFailed(batch.Count, op.Error!);
+                    }
+
+                    if (outcome == OpOutcome.FailedWithChanges)
+                    {
+                        rerun = true;
+                        break;
+                    }
+                }
+
+                if (rerun)
+                {
+                    statements.Rollback.Execute();
+                    statements.Queues.RolledBack();
+                    foreach (var op in batch)
+                    {
+                        op.Reset();
+                    }
+
+                    guarded = true;
+                    Interlocked.Increment(ref _guardedReruns);
+                    continue;
+                }
+
+                // Usage and last positions, one update per queue touched: positions never go backwards, even after every
+                // entry of a queue was acknowledged and deleted.
+                statements.Queues.Flush();
+                statements.Commit.Execute();
+                statements.Queues.Committed();
+                Interlocked.Increment(ref _batches);
+                return null;
+            }
         }
         catch (Exception ex)
         {

@@ -26,6 +26,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     private long _enqueued;
     private long _committed;
     private long _batches;
+    private long _guardedReruns;
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // The batch the writer has taken (touched by the writer thread only), so that a fault can fail it.
     private readonly List<WriteOp> _batch = [];
@@ -49,6 +50,9 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
 
     /// <summary>Committed batches so far (each is one transaction and one fsync).</summary>
     internal long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Batches rolled back and run again with a savepoint per op, because an op failed after changing rows.</summary>
+    internal long GuardedReruns => Interlocked.Read(ref _guardedReruns);
 
     /// <summary>Test hook: runs on the writer connection when the store opens (e.g. to cap the database size).</summary>
     internal Action<SqliteConnection>? ConfigureWriterForTest { get; init; }

@@ -10,16 +10,33 @@ internal abstract class WriteOp
     public abstract Exception? Error { get; }
 
     /// <summary>
-    /// Runs inside the batch's transaction. Returns false when the op failed; its own changes are then undone (SQLite
-    /// rolls back the one failing statement, a savepoint undoes a multi-statement op) and the rest of the batch goes
-    /// on — unless the failure ended the whole transaction, which the writer checks after every failed op.
+    /// Runs inside the batch's transaction. <paramref name="guarded"/>: under its own savepoint when it runs more than
+    /// one statement, so that a failure undoes exactly its own changes and the rest of the batch goes on. Unguarded
+    /// (the writer's first attempt at every batch), a failure that left some of its statements' changes in the
+    /// transaction is reported as <see cref="OpOutcome.FailedWithChanges"/>: the writer then rolls the batch back and
+    /// runs it again guarded.
     /// </summary>
     /// <remarks>A throw means the transaction is in an unknown state; the writer then fails the whole batch.</remarks>
-    public abstract bool Execute(WriterStatements statements);
+    public abstract OpOutcome Execute(WriterStatements statements, bool guarded);
+
+    /// <summary>Forgets the outcome of a run the writer rolled back, before it runs the op again.</summary>
+    public abstract void Reset();
 
     public abstract void Complete();
 
     public abstract void Fail(Exception exception);
+}
+
+/// <summary>How one op's run inside a batch's transaction went.</summary>
+internal enum OpOutcome
+{
+    Done,
+
+    /// <summary>It failed and nothing of it is left in the transaction.</summary>
+    Failed,
+
+    /// <summary>It failed, unguarded, after some of its statements changed rows: only a rollback undoes them.</summary>
+    FailedWithChanges,
 }
 
 /// <summary>A write with a result.</summary>
@@ -40,21 +57,32 @@ internal abstract class WriteOp<T> : WriteOp
     /// </summary>
     protected abstract bool IsMultiStatement { get; }
 
-    public sealed override bool Execute(WriterStatements statements)
+    public sealed override OpOutcome Execute(WriterStatements statements, bool guarded)
     {
         statements.Queues.OpStarted();
-        if (!IsMultiStatement)
+        if (!guarded || !IsMultiStatement)
         {
+            // A savepoint costs a copy of every page the op touches (SQLite's sub-journal), more than the op's own
+            // inserts; so the writer first runs without one and tells a failure that changed nothing (a refused quota
+            // is checked before the first statement) from one that left changes behind.
+            var before = statements.TotalChanges;
             try
             {
                 Run(statements);
-                return true;
+                return OpOutcome.Done;
             }
             catch (Exception ex)
             {
                 _error = ex;
+                // A failing statement's own changes are undone by SQLite (or the whole transaction is); what counts
+                // here is the statements before it, which completed and are counted in the connection's total changes.
+                if (IsMultiStatement && statements.InTransaction && statements.TotalChanges != before)
+                {
+                    return OpOutcome.FailedWithChanges;
+                }
+
                 statements.Queues.OpFailed();
-                return false;
+                return OpOutcome.Failed;
             }
         }
 
@@ -74,11 +102,17 @@ internal abstract class WriteOp<T> : WriteOp
                 statements.ReleaseSavepoint.Execute();
             }
 
-            return false;
+            return OpOutcome.Failed;
         }
 
         statements.ReleaseSavepoint.Execute();
-        return true;
+        return OpOutcome.Done;
+    }
+
+    public sealed override void Reset()
+    {
+        _error = null;
+        Result = default!;
     }
 
     protected abstract void Run(WriterStatements statements);

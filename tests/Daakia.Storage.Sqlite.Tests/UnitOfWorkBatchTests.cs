@@ -139,12 +139,40 @@ public sealed class UnitOfWorkBatchTests : IAsyncLifetime
 
         await Assert.ThrowsAsync<SqliteException>(() => unit);
         Assert.Equal([2L], await besideWrite); // the failed unit's position 2 was never given out
+        // The unit failed after its first append and its move changed rows: the batch ran again under savepoints.
+        Assert.Equal(1, _store.GuardedReruns);
 
         await ReopenAsync();
         Assert.Equal([seed.Id, beside.Id], (await _store.ReadAsync(BobInbox, 0, 10)).Select(e => e.Id));
         Assert.Empty(await _store.ReadAsync(BobDead, 0, 10));
         Assert.Empty(await _store.ReadActivityAsync(Tenant, 0, 10));
         Assert.Equal(2, (await _store.GetTenantUsageAsync(Tenant)).Letters);
+    }
+
+    [Fact]
+    public async Task AppendRefusedByQuota_BesideAcceptedOnes_CommitsTheOthers_WithoutRunningTheBatchAgain()
+    {
+        var quota = new InboxQuota(2, long.MaxValue, long.MaxValue);
+        var seed = NewLetter(Alice);
+        await _store.AppendAsync(seed, [BobInbox], quota);
+
+        using var release = HoldNextBatch();
+        var accepted = NewLetter(Alice);
+        var refused = NewLetter(Alice);
+        var first = _store.AppendAsync(accepted, [BobInbox], quota).AsTask();
+        var second = _store.AppendAsync(refused, [BobInbox], quota).AsTask();
+        var ack = _store.DeleteAsync(BobInbox, [seed.Id]).AsTask();
+        release.Set();
+
+        Assert.Equal([2L], await first);
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, (await Assert.ThrowsAsync<DaakiaException>(() => second)).Code);
+        Assert.Equal(1, await ack);
+        // The quota is checked before any statement runs, so nothing of the refused append was in the transaction.
+        Assert.Equal(0, _store.GuardedReruns);
+
+        await ReopenAsync();
+        Assert.Equal([accepted.Id], (await _store.ReadAsync(BobInbox, 0, 10)).Select(e => e.Id));
+        Assert.Equal(new InboxUsage(1, 3 + InboxQuota.EntryOverhead), await _store.GetUsageAsync(BobInbox));
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed partial class DaakiaEngine
             var online = false;
             letter = new Letter
             {
-                Id = Guid.CreateVersion7(now),
+                Id = MessageIds.New(now),
                 Tenant = tenant,
                 Author = author,
                 Recipients = distinct,

@@ -6,8 +6,56 @@ namespace Daakia.Server.Json;
 /// <summary>Shared pieces of the JSON wire forms: timestamps, presence objects, roster entries.</summary>
 public static class WireFormat
 {
+    /// <summary>Characters of a <see cref="Timestamp"/>.</summary>
+    public const int TimestampLength = 24;
+
     /// <summary>RFC 3339 UTC with milliseconds, e.g. <c>2026-11-24T15:04:05.123Z</c>.</summary>
-    public static string Timestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+    public static string Timestamp(DateTimeOffset t) => string.Create(TimestampLength, t.UtcDateTime, static (chars, u) =>
+    {
+        Span<byte> bytes = stackalloc byte[TimestampLength];
+        FormatTimestamp(u, bytes);
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            chars[i] = (char)bytes[i];
+        }
+    });
+
+    /// <summary>Writes a property holding a <see cref="Timestamp"/>, without making a string of it.</summary>
+    public static void WriteTimestamp(Utf8JsonWriter w, ReadOnlySpan<byte> name, DateTimeOffset t)
+    {
+        Span<byte> bytes = stackalloc byte[TimestampLength];
+        FormatTimestamp(t.UtcDateTime, bytes);
+        w.WriteString(name, bytes);
+    }
+
+    // By hand: DateTime.ToString with a custom format parses the format on every call, which showed in the hot path's
+    // profile (every letter and every send's reply carries a timestamp). DateTime's year is 1-9999: four digits.
+    private static void FormatTimestamp(DateTime u, Span<byte> d)
+    {
+        Digits(d[..4], u.Year);
+        d[4] = (byte)'-';
+        Digits(d.Slice(5, 2), u.Month);
+        d[7] = (byte)'-';
+        Digits(d.Slice(8, 2), u.Day);
+        d[10] = (byte)'T';
+        Digits(d.Slice(11, 2), u.Hour);
+        d[13] = (byte)':';
+        Digits(d.Slice(14, 2), u.Minute);
+        d[16] = (byte)':';
+        Digits(d.Slice(17, 2), u.Second);
+        d[19] = (byte)'.';
+        Digits(d.Slice(20, 3), u.Millisecond);
+        d[23] = (byte)'Z';
+    }
+
+    private static void Digits(Span<byte> d, int value)
+    {
+        for (var i = d.Length - 1; i >= 0; i--)
+        {
+            d[i] = (byte)('0' + (value % 10));
+            value /= 10;
+        }
+    }
 
     public static string Status(PresenceStatus s) => s switch
     {
@@ -86,25 +134,25 @@ public static class WireFormat
     /// <summary>The letter fields shared by the WebSocket <c>letter</c> frame and REST inbox entries.</summary>
     public static void WriteLetterFields(Utf8JsonWriter w, Letter letter)
     {
-        w.WriteString("message_id", letter.Id);
-        w.WriteString("author", letter.Author.Value);
-        w.WriteStartArray("recipients");
+        w.WriteString("message_id"u8, letter.Id);
+        w.WriteString("author"u8, letter.Author.Value);
+        w.WriteStartArray("recipients"u8);
         foreach (var r in letter.Recipients)
         {
             w.WriteStringValue(r.Value);
         }
 
         w.WriteEndArray();
-        w.WritePropertyName("payload");
+        w.WritePropertyName("payload"u8);
         w.WriteRawValue(letter.Payload.Span, skipInputValidation: true);
-        w.WriteString("timestamp", Timestamp(letter.Timestamp));
+        WriteTimestamp(w, "timestamp"u8, letter.Timestamp);
         if (letter.ExpiresAt is { } e)
         {
-            w.WriteString("expires_at", Timestamp(e));
+            WriteTimestamp(w, "expires_at"u8, e);
         }
         else
         {
-            w.WriteNull("expires_at");
+            w.WriteNull("expires_at"u8);
         }
 
         if (letter.Headers.Count > 0)
