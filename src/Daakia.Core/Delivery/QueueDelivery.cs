@@ -484,7 +484,7 @@ internal sealed class QueueDelivery(
                 continue;
             }
 
-            if (!HasRoom(w, entry.Message.Payload.Length + WindowEntry.Overhead))
+            if (!HasRoom(w, entry.Message.Size + WindowEntry.Overhead))
             {
                 // The rest of the page waits in the store; the next page is read once a removal frees room (reading
                 // again now would bring the same entry that does not fit).

@@ -6,14 +6,14 @@ namespace Daakia.Core;
 /// </summary>
 internal sealed class WindowEntry(Letter message, long position, int deliveries, DateTimeOffset? visibleAt)
 {
-    /// <summary>What an entry costs in memory, counted against the byte limits: payload plus a fixed overhead.</summary>
+    /// <summary>What an entry costs in memory, counted against the byte limits: payload and headers plus a fixed overhead.</summary>
     public const int Overhead = 128;
 
     public Letter Message { get; } = message;
 
     public Guid Id => Message.Id;
 
-    public int Size { get; } = message.Payload.Length + Overhead;
+    public int Size { get; } = message.Size + Overhead;
 
     /// <summary>The entry's position in the store's queue; 0 until the store has allocated it (a live entry whose
     /// append has not completed yet).</summary>

@@ -42,6 +42,31 @@ public sealed class Letter
     /// </summary>
     public object? EncodedCache { get; set; }
 
+    /// <summary>
+    /// The bytes the message holds in memory beyond its fixed fields — payload plus the UTF-8 bytes of every header key
+    /// and value — as windows, in-flight limits and outboxes count it (computed once).
+    /// </summary>
+    public int Size
+    {
+        get
+        {
+            if (_size == 0)
+            {
+                var size = Payload.Length;
+                foreach (var (key, value) in Headers)
+                {
+                    size += System.Text.Encoding.UTF8.GetByteCount(key) + System.Text.Encoding.UTF8.GetByteCount(value);
+                }
+
+                _size = size + 1; // 0 means "not computed yet"
+            }
+
+            return _size - 1;
+        }
+    }
+
+    private int _size;
+
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
 
     /// <summary>The default <see cref="ContentType"/>.</summary>

@@ -26,7 +26,7 @@ internal readonly struct OutboundFrame
 
     public static OutboundFrame Bytes(byte[] bytes) => new(bytes, bytes.Length);
 
-    public static OutboundFrame For(Letter letter, int deliveries) => new(letter, letter.Payload.Length + Overhead, deliveries);
+    public static OutboundFrame For(Letter letter, int deliveries) => new(letter, letter.Size + Overhead, deliveries);
 
     public static OutboundFrame For(Publication publication) => new(publication, publication.Payload.Length + publication.Topic.Length + Overhead);
 }
