@@ -217,7 +217,14 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
         _outbox.Complete();
         // A read loop waiting for reply room stops waiting.
-        _room.Release();
+        try
+        {
+            _room.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session already ended (a server shutdown closing every connection can race its end): nobody waits.
+        }
     }
 
     private void AbortAfter(TimeSpan delay)
