@@ -34,6 +34,11 @@ public sealed class CommandLineTests
         Assert.Contains("daakia_letters_sent 1", metrics, StringComparison.Ordinal);
         Assert.Contains("daakia_connections 1", metrics, StringComparison.Ordinal);
         Assert.Contains("daakia_connections_closed{reason=\"HeartbeatTimeout\"} 0", metrics, StringComparison.Ordinal);
+        // HTTP requests are counted; the open WebSocket connection is not an HTTP request in progress.
+        await http.GetStringAsync("/healthz");
+        metrics = await http.GetStringAsync("/metrics");
+        Assert.Contains(metrics.Split('\n'), l => l.StartsWith("http_requests_received_total{", StringComparison.Ordinal) && l.Contains("endpoint=\"/healthz\"", StringComparison.Ordinal));
+        Assert.DoesNotContain("/v1/ws", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -15,6 +15,9 @@ namespace Daakia.Server.Hosting;
 /// <summary>Composition of the protocol adapters: services and endpoints.</summary>
 public static class DaakiaServerExtensions
 {
+    private const string JsonApiPath = "/v1/ws";
+    private const string TextoPath = "/v1/texto";
+
     private static readonly System.Text.UTF8Encoding LenientUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false);
 
     /// <summary>
@@ -52,17 +55,20 @@ public static class DaakiaServerExtensions
     public static WebApplication MapDaakia(this WebApplication app)
     {
         app.UseExceptionHandler();
-        // Errors that routing, binding or a bare status produce without a body (404, 405, 415, …) get one.
-        app.UseStatusCodePages(static context =>
+        // Errors that routing, binding or a bare status produce without a body (404, 405, 415, …) get one. The
+        // WebSocket endpoints answer every refusal with a body themselves, and a middleware that awaits the rest of the
+        // pipeline stays in memory for as long as an upgraded connection lives, so they skip this and the HTTP metrics
+        // (an idle connection would otherwise hold four such awaits, ~500 B; docs/benchmarks.md, idle connections).
+        app.UseWhen(static http => !IsWebSocketPath(http.Request.Path), static branch => branch.UseStatusCodePages(static context =>
         {
             var http = context.HttpContext;
             var status = http.Response.StatusCode;
             return RestProblem.WriteAsync(http, status, ErrorCodes.ForHttpStatus(status), RestProblem.Detail(http, status));
-        });
+        }));
         var edge = app.Services.GetRequiredService<EdgePolicy>();
         app.Use(edge.FilterHostAsync);
         app.UseWebSockets();
-        app.UseHttpMetrics();
+        app.UseWhen(static http => !IsWebSocketPath(http.Request.Path), static branch => branch.UseHttpMetrics());
         app.MapMethods("/healthz", RestApi.GetAndHead, (DaakiaEngine engine, IDaakiaStore store, IHostApplicationLifetime lifetime) =>
             {
                 // A faulted store first: it does not heal by itself, and the reason is what an operator needs.
@@ -85,9 +91,17 @@ public static class DaakiaServerExtensions
             .WithSummary("200 once every listener is up and the store is open; 503 while starting or draining, and 503 with a JSON reason once the store has faulted.");
         app.MapMetrics("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
-        app.Map("/v1/ws", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunJsonApiAsync(ctx)).ExcludeFromDescription();
-        app.Map("/v1/texto", (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunTextoAsync(ctx)).ExcludeFromDescription();
+        app.Map(JsonApiPath, (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunJsonApiAsync(ctx)).ExcludeFromDescription();
+        app.Map(TextoPath, (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunTextoAsync(ctx)).ExcludeFromDescription();
         app.MapDaakiaRest();
         return app;
+    }
+
+    // Routing matches paths ignoring case and a trailing slash; so does this.
+    private static bool IsWebSocketPath(PathString path)
+    {
+        var value = path.Value.AsSpan();
+        value = value.EndsWith('/') ? value[..^1] : value;
+        return value.Equals(JsonApiPath, StringComparison.OrdinalIgnoreCase) || value.Equals(TextoPath, StringComparison.OrdinalIgnoreCase);
     }
 }

@@ -43,7 +43,7 @@ internal abstract partial class WebSocketSession
             }
         }
 
-        if (!_outbox.Writer.TryWrite(frame))
+        if (!_outbox.TryWrite(frame))
         {
             Dequeued(frame, reply);
             return false;
@@ -90,10 +90,10 @@ internal abstract partial class WebSocketSession
     /// </summary>
     private async Task WriteLoopAsync()
     {
-        var reader = _outbox.Reader;
+        var reader = _outbox;
         try
         {
-            while (!_discard && await reader.WaitToReadAsync(_aborted.Token))
+            while (!_discard && await reader.WaitToReadAsync())
             {
                 // Everything queued now leaves in one write; a lone frame goes straight through without a copy.
                 var batching = Output is not null && Volatile.Read(ref _replies) + Volatile.Read(ref _deliveries) > 1;

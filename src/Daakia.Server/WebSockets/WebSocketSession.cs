@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.WebSockets;
-using System.Threading.Channels;
 using Daakia.Core;
 
 namespace Daakia.Server.WebSockets;
@@ -20,10 +19,10 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     // read, to take the frame being written and then the close frame. Past it the TCP connection is dropped.
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
 
-    // Unbounded as a channel; bounded by the counts below. Letters and publications (deliveries) are refused past the
+    // Unbounded as a queue; bounded by the counts below. Letters and publications (deliveries) are refused past the
     // outbox's count and byte limits; replies are always queued, and the read loop stops reading while as many replies
     // as the outbox holds are waiting, so a client that pipelines requests is slowed by TCP, not cut off.
-    private readonly Channel<OutboundFrame> _outbox;
+    private readonly FrameQueue _outbox = new();
     private readonly CancellationTokenSource _aborted = new();
     private readonly SemaphoreSlim _room = new(0);
     private CancellationTokenSource? _helloTimer;
@@ -43,7 +42,6 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     {
         Socket = socket;
         Context = context;
-        _outbox = Channel.CreateUnbounded<OutboundFrame>(new UnboundedChannelOptions { SingleReader = true });
         _budget = new TokenBucket(context.Options.MaxRequestsPerSecond, context.Options.RequestBurst, context.Time);
     }
 
@@ -114,7 +112,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
                 Engine.Disconnect(c);
             }
 
-            _outbox.Writer.TryComplete();
+            _outbox.Complete();
             await writer;
             // Ends the hello timer (and anything else waiting on this session) now rather than at its deadline.
             await _aborted.CancelAsync();
@@ -217,15 +215,15 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
             AbortAfter(CloseTimeout);
         }
 
-        _outbox.Writer.TryComplete();
+        _outbox.Complete();
+        // A read loop waiting for reply room stops waiting.
         try
         {
-            // A read loop waiting for reply room stops waiting.
             _room.Release();
         }
         catch (ObjectDisposedException)
         {
-            // The session already ended (the engine closes connections it still lists, e.g. at shutdown): nothing waits.
+            // The session already ended (a server shutdown closing every connection can race its end): nobody waits.
         }
     }
 
