@@ -91,6 +91,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>Connections that ended, by reason (the <c>connections.closed</c> metric).</summary>
     internal long ClosedConnections(CloseReason reason) => _metrics.Closed(reason);
 
+    /// <summary>Publications dropped because a subscriber's outbox was full (also the <c>publications.dropped</c> metric).</summary>
+    public long PublicationsDropped => _metrics.PublicationsDropped;
+
     /// <summary>How many times a connection's read loop paused because the write budget was spent (also a metric).</summary>
     public long PausedReads => _metrics.PausedReads;
 

@@ -77,6 +77,8 @@ internal sealed class DaakiaMetrics : IDisposable
 
     public void PublicationDropped() => Interlocked.Increment(ref _publicationsDropped);
 
+    public long PublicationsDropped => Volatile.Read(ref _publicationsDropped);
+
     public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
 
     public long Closed(CloseReason reason) => Volatile.Read(ref _closed[(int)reason]);
