@@ -160,6 +160,50 @@ public sealed class DeliveryRaceTests
     }
 
     [Fact]
+    public async Task FailedAck_IntoAFullWindow_TheLetterIsReadAgain_EvenWhenALiveLetterCommitsAfter()
+    {
+        // A window of four letters. The ack of 1 frees a slot at once, a live letter (5) takes it, and then the ack's
+        // delete fails: 1 is still in the store, has no room, and is left to it, the cursor going back to it. The live
+        // letter's position arrives only afterwards and must not move the cursor past 1 again.
+        await using var f = await ChaosAsync(o => o.InboxPageSize = 2);
+        var (_, bob) = await f.ConnectAsync("bob");
+        for (var i = 1; i <= 4; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.Equal([1, 2, 3, 4], bob.Numbers());
+        var first = bob.Letters.First();
+        var deleteHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var appendHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos!.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op switch { "delete" => deleteHeld.Task, "append" => appendHeld.Task, _ => null };
+        var ack = f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [first.Id]).AsTask();
+        var send = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("5")).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        Assert.Equal([1, 2, 3, 4, 5], bob.Numbers());
+
+        deleteHeld.SetResult();
+        var failed = await Assert.ThrowsAsync<DaakiaException>(() => ack);
+        Assert.Equal(DaakiaErrorCode.Unavailable, failed.Code);
+        appendHeld.SetResult();
+        await send;
+        await f.SettleAsync();
+
+        // Once the others are acknowledged, 1 comes back from the store, with the count of its failed delivery.
+        foreach (var two in bob.Letters.Skip(1).Chunk(2).ToList())
+        {
+            await f.AckAsync("bob", two);
+        }
+
+        Assert.Equal([1, 2, 3, 4, 5, 1], bob.Numbers());
+        Assert.Equal(2, bob.DeliveryCounts.Last());
+        await f.AckAsync("bob", first);
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Fact]
     public async Task InflightBytes_BoundWhatOneConnectionHolds_OneLetterAlwaysFits()
     {
         var big = "\"" + new string('x', 1000) + "\"";
