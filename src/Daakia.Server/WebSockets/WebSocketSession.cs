@@ -218,8 +218,16 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         }
 
         _outbox.Writer.TryComplete();
-        // A read loop waiting for reply room stops waiting.
-        _room.Release();
+        try
+        {
+            // A read loop waiting for reply room stops waiting.
+            _room.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session ended and was disposed before this close came (say the server's shutdown closing every
+            // connection): no read loop waits any more.
+        }
     }
 
     private void AbortAfter(TimeSpan delay)
