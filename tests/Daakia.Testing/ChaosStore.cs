@@ -57,6 +57,13 @@ public sealed class ChaosStore : IDaakiaStore
     /// <summary>While set, completed writes wait for it before their callers see them (took effect, not yet acknowledged).</summary>
     public TaskCompletionSource? HoldWrites { get; set; }
 
+    /// <summary>
+    /// Asked per write when it is called (op names as for <see cref="FailWhen"/>): while the task it answers is pending,
+    /// that write's completion waits for it (it took effect, or failed, but its caller does not know yet). Lets a test
+    /// order the completions of writes it called.
+    /// </summary>
+    public Func<string, Task?>? HoldWhen { get; set; }
+
     /// <summary>Calls made so far, by op name.</summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, int> Calls { get; } = new();
 
@@ -125,13 +132,14 @@ public sealed class ChaosStore : IDaakiaStore
     private ValueTask<T> Write<T>(string op, Func<T> apply)
     {
         var fail = Decide(op);
+        var held = HoldWhen?.Invoke(op);
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Increment(ref _outstanding);
         if (!_applies.Writer.TryWrite(() =>
             {
                 if (fail)
                 {
-                    _ = CompleteLaterAsync(done, default!, new DaakiaException(DaakiaErrorCode.Unavailable, $"Injected failure of '{op}'."));
+                    _ = CompleteLaterAsync(done, default!, new DaakiaException(DaakiaErrorCode.Unavailable, $"Injected failure of '{op}'."), held);
                     return;
                 }
 
@@ -142,11 +150,11 @@ public sealed class ChaosStore : IDaakiaStore
                 }
                 catch (Exception ex)
                 {
-                    _ = CompleteLaterAsync(done, default!, ex);
+                    _ = CompleteLaterAsync(done, default!, ex, held);
                     return;
                 }
 
-                _ = CompleteLaterAsync(done, result, null);
+                _ = CompleteLaterAsync(done, result, null, held);
             }))
         {
             Interlocked.Decrement(ref _outstanding);
@@ -240,12 +248,17 @@ public sealed class ChaosStore : IDaakiaStore
         }
     }
 
-    private async Task CompleteLaterAsync<T>(TaskCompletionSource<T> done, T result, Exception? error)
+    private async Task CompleteLaterAsync<T>(TaskCompletionSource<T> done, T result, Exception? error, Task? held)
     {
         await DelayAsync();
         if (HoldWrites is { } hold)
         {
             await hold.Task;
+        }
+
+        if (held is not null)
+        {
+            await held;
         }
 
         if (error is null)

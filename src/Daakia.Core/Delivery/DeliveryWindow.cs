@@ -13,7 +13,9 @@ namespace Daakia.Core;
 /// <para><b>Loads.</b> While a page is <see cref="Loading"/>, entries appended meanwhile are buffered, and entries
 /// removed meanwhile (acknowledged, expired, dead-lettered, failed to store) are remembered, so the page — which may
 /// have been read before a removal took effect — cannot bring them back. Identity is the message id, never a position,
-/// so a page that overlaps the window (its cursor lagged behind a live entry's position) only costs a re-read.</para>
+/// so a page that overlaps the window (its cursor lagged behind a live entry's position) only costs a re-read. After a
+/// rewind (a removal that did not reach the store, a failed ack's letter with no room, a delayed entry due) the window
+/// holds entries beyond a gap: until a page read reaches the end of the queue, only page reads move the cursor.</para>
 /// <para><b>Order.</b> <see cref="Entries"/> holds the deliverable entries by <see cref="WindowEntry.Ordinal"/>;
 /// delayed ones wait in <see cref="Delayed"/> and join the end when due.</para>
 /// <para><b>Bounds.</b> By count and by bytes (<see cref="Bytes"/>), delayed ones included; so is the buffer.</para>
@@ -121,7 +123,7 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
     /// <summary>Whether an entry read by a page or buffered may join (not held already, not removed while loading).</summary>
     public bool CanJoin(Guid id) => !ById.ContainsKey(id) && RemovedWhileLoading?.Contains(id) != true;
 
-    /// <summary>The cursor moves past a position the window mirrors.</summary>
+    /// <summary>The cursor moves past a position a page read mirrors (read, skipped or left in the store).</summary>
     public void Advance(long position)
     {
         if (position > LoadedThrough)
@@ -131,7 +133,24 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
     }
 
     /// <summary>
-    /// Takes an entry into the window; false if it is delayed past <paramref name="now"/> (it waits in
+    /// The cursor moves past an entry the window holds that no page read brought (a live entry whose position just
+    /// arrived, a failed ack's letter coming back): safe while the window mirrors a prefix of the queue, so not after a
+    /// rewind, until a page read reaches the end of the queue again (the entry is then read again and skipped by id).
+    /// </summary>
+    public void AdvanceHeld(long position)
+    {
+        if (!_rewound)
+        {
+            Advance(position);
+        }
+    }
+
+    /// <summary>A page read found nothing after the cursor: the window mirrors the queue again, through the end.</summary>
+    public void CaughtUp() => _rewound = false;
+
+    /// <summary>
+    /// Takes an entry into the window (a page's entry moves the cursor through the caller's <see cref="Advance"/>); false
+    /// if it is delayed past <paramref name="now"/> (it waits in
     /// <see cref="Delayed"/> and the caller arms the delay timer).
     /// </summary>
     public bool Add(WindowEntry e, DateTimeOffset now)
@@ -140,7 +159,7 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
         Bytes += e.Size;
         if (e.Position > 0)
         {
-            Advance(e.Position);
+            AdvanceHeld(e.Position);
         }
 
         if (e.VisibleAt is { } at && at > now)
@@ -224,6 +243,12 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
 
     private long _rewindAfterLoad = long.MaxValue;
 
+    /// <summary>
+    /// The cursor went back behind entries the window holds: entries between it and them are in the store only, so
+    /// until a page read reaches the end of the queue, only page reads move the cursor.
+    /// </summary>
+    private bool _rewound;
+
     /// <summary>The next page reads from after <paramref name="position"/> again (never forward). During a load it takes
     /// effect when the load ends, so the page cannot move the cursor past it again.</summary>
     public void RewindTo(long position)
@@ -239,6 +264,7 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
             LoadedThrough = position;
         }
 
+        _rewound = true;
         Complete = false;
         WaitingForRoom = false;
     }

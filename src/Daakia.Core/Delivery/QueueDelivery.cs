@@ -100,7 +100,7 @@ internal sealed class QueueDelivery(
             if (e.Position == 0)
             {
                 e.Position = position;
-                w.Advance(position);
+                w.AdvanceHeld(position);
             }
 
             return;
@@ -155,8 +155,8 @@ internal sealed class QueueDelivery(
     /// <summary>
     /// An ack's delete failed: the entries it took out of the window are still in the store, so they come back, once, as
     /// if released — behind what is waiting, with the delivery count of the hand-out they had (recorded in the store).
-    /// Only those: nothing else of the window is read or delivered again. One the window has no room for is left to the
-    /// store, and the cursor goes back to it. Takes the lock.
+    /// Only those: nothing else of the window is delivered again. One the window has no room for is left to the store,
+    /// and the cursor goes back to it (held entries after it are read again and skipped). Takes the lock.
     /// </summary>
     public void Restore(DeliveryWindow w, IReadOnlyList<WindowEntry> entries)
     {
@@ -179,6 +179,8 @@ internal sealed class QueueDelivery(
 
                 e.Out = false;
                 e.AssignedTo = null;
+                // Its count is recorded either way: one left to the store comes back with it too.
+                (returned ??= []).Add(new ReturnedEntry(e.Id, e.Deliveries, e.VisibleAt));
                 if (!HasRoom(w, e.Size))
                 {
                     w.RewindTo(Math.Max(0, e.Position - 1));
@@ -186,7 +188,6 @@ internal sealed class QueueDelivery(
                 }
 
                 Join(w, e);
-                (returned ??= []).Add(new ReturnedEntry(e.Id, e.Deliveries, e.VisibleAt));
             }
 
             if (returned is not null)
@@ -494,6 +495,13 @@ internal sealed class QueueDelivery(
             }
 
             Join(w, WindowEntry.Of(entry));
+            w.Advance(entry.Position);
+        }
+
+        if (page.Count == 0)
+        {
+            // Nothing stored after the cursor: every entry the window holds is at or before it again.
+            w.CaughtUp();
         }
 
         if (!full && !w.BufferOverflowed)
