@@ -30,12 +30,9 @@ public static partial class RestApi
         using var body = await RestRequest.BodyAsync(http, options);
         var root = body.RootElement;
         var ids = MessageIds(root, engine);
-        TimeSpan? delay = null;
-        if (root.TryGetProperty("delay"u8, out var d) && d.ValueKind != JsonValueKind.Null)
+        if (!WireFormat.TryReadDelay(root, engine.Options, out var delay))
         {
-            delay = d.ValueKind == JsonValueKind.Number && d.TryGetDouble(out var s) && s >= 0 && s <= engine.Options.MaxDelay.TotalSeconds
-                ? TimeSpan.FromSeconds(s)
-                : throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
+            throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
         }
 
         var released = await engine.ReleaseAsync(tenant, id, ids, delay);

@@ -84,12 +84,9 @@ public static partial class RestApi
                 : throw RestException.Invalid($"'ttl' must be a positive number of seconds, at most {engine.Options.MaxTtl.TotalSeconds:0}.");
         }
 
-        TimeSpan? delay = null;
-        if (root.TryGetProperty("delay"u8, out var dl) && dl.ValueKind != JsonValueKind.Null)
+        if (!WireFormat.TryReadDelay(root, engine.Options, out var delay))
         {
-            delay = dl.ValueKind == JsonValueKind.Number && dl.TryGetDouble(out var s) && s >= 0 && s <= engine.Options.MaxDelay.TotalSeconds
-                ? TimeSpan.FromSeconds(s)
-                : throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
+            throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
         }
 
         var headers = WireFormat.ReadHeaders(root, engine.Options);

@@ -161,6 +161,28 @@ public static class WireFormat
         }
     }
 
+    /// <summary>
+    /// Reads the optional <c>delay</c> of a send or release on every wire: seconds, a number from 0 to
+    /// <see cref="DaakiaCoreOptions.MaxDelay"/>. Absent, <c>null</c>, or <paramref name="obj"/> not an object: no delay.
+    /// False when it is anything else; each protocol says so in its own words.
+    /// </summary>
+    public static bool TryReadDelay(JsonElement obj, DaakiaCoreOptions options, out TimeSpan? delay)
+    {
+        delay = null;
+        if (obj.ValueKind != JsonValueKind.Object || !obj.TryGetProperty("delay"u8, out var d) || d.ValueKind == JsonValueKind.Null)
+        {
+            return true;
+        }
+
+        if (d.ValueKind == JsonValueKind.Number && d.TryGetDouble(out var s) && s >= 0 && s <= options.MaxDelay.TotalSeconds)
+        {
+            delay = TimeSpan.FromSeconds(s);
+            return true;
+        }
+
+        return false;
+    }
+
     /// <summary><c>"headers": {"key": "value", …}</c>, in the sender's order.</summary>
     public static void WriteHeaders(Utf8JsonWriter w, IReadOnlyList<KeyValuePair<string, string>> headers)
     {

@@ -63,18 +63,9 @@ internal sealed partial class JsonApiSession
     }
 
     /// <summary>The optional <c>delay</c>: seconds from 0 to <c>Core:MaxDelay</c>.</summary>
-    private TimeSpan? Delay(JsonElement root)
-    {
-        if (!root.TryGetProperty("delay"u8, out var e) || e.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        var max = Engine.Options.MaxDelay.TotalSeconds;
-        return e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var s) && s >= 0 && s <= max
-            ? TimeSpan.FromSeconds(s)
-            : throw Invalid($"'delay' must be a number of seconds from 0 to {max:0}.");
-    }
+    private TimeSpan? Delay(JsonElement root) => Json.WireFormat.TryReadDelay(root, Engine.Options, out var delay)
+        ? delay
+        : throw Invalid($"'delay' must be a number of seconds from 0 to {Engine.Options.MaxDelay.TotalSeconds:0}.");
 
     /// <summary>The raw UTF-8 JSON of <c>payload</c> (any JSON value; required).</summary>
     private ReadOnlyMemory<byte> Payload(JsonElement root)

@@ -161,7 +161,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         }
 
         // Daakia's additions (texto clients that don't know them never send them): `delay` and `headers`.
-        if (!TryDelay(data, out var delay))
+        if (!Json.WireFormat.TryReadDelay(data, Engine.Options, out var delay))
         {
             Error(id, TextoErrors.Invalid, $"'data.delay' must be a number of seconds from 0 to {Engine.Options.MaxDelay.TotalSeconds:0}. Nothing was sent.");
             return ValueTask.CompletedTask;
@@ -219,7 +219,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
             return ValueTask.CompletedTask;
         }
 
-        if (data.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object) || !TryDelay(data, out var delay))
+        if (data.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object) || !Json.WireFormat.TryReadDelay(data, Engine.Options, out var delay))
         {
             Error(id, TextoErrors.Invalid, $"'data' of a release must be null or {{\"delay\": seconds from 0 to {Engine.Options.MaxDelay.TotalSeconds:0}}}.");
             return ValueTask.CompletedTask;
@@ -236,24 +236,6 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         {
             Error(id, TextoErrors.NotFound, "No message with this id is out to this identity (not received, already acknowledged or released).");
         }
-    }
-
-    /// <summary>The optional <c>delay</c> of <paramref name="data"/> (an object, or nothing); false when it is not a number in range.</summary>
-    private bool TryDelay(JsonElement data, out TimeSpan? delay)
-    {
-        delay = null;
-        if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("delay"u8, out var d) || d.ValueKind == JsonValueKind.Null)
-        {
-            return true;
-        }
-
-        if (d.ValueKind == JsonValueKind.Number && d.TryGetDouble(out var s) && s >= 0 && s <= Engine.Options.MaxDelay.TotalSeconds)
-        {
-            delay = TimeSpan.FromSeconds(s);
-            return true;
-        }
-
-        return false;
     }
 
     /// <summary>
