@@ -58,6 +58,22 @@ public sealed class WebSocketSessionFactory : IDisposable
         }
 
         var (socket, stream) = await WebSocketHandshake.AcceptAsync(http);
+        await RunSessionAsync(socket, stream, create);
+    }
+
+    /// <summary>
+    /// Whether an upgrade read below ASP.NET Core (<see cref="DirectUpgrade"/>) would be accepted here: the checks of
+    /// <see cref="RunAsync"/> (host, origin, draining), without their refusals — a refused request is handed to
+    /// ASP.NET Core, which refuses it the usual way.
+    /// </summary>
+    internal bool MayRunDirectly(UpgradeHead head) => _context.Engine.IsAccepting && _edge.AllowsUpgrade(head.Host, head.Origin);
+
+    /// <summary>Runs a session on a WebSocket upgraded below ASP.NET Core.</summary>
+    internal Task RunDirectAsync(bool texto, System.Net.WebSockets.WebSocket socket, CoalescingStream stream) =>
+        RunSessionAsync(socket, stream, texto ? static (s, c) => new TextoSession(s, c) : static (s, c) => new JsonApiSession(s, c));
+
+    private async Task RunSessionAsync(System.Net.WebSockets.WebSocket socket, CoalescingStream? stream, Func<System.Net.WebSockets.WebSocket, SessionContext, WebSocketSession> create)
+    {
         using var _ = socket;
         using var __ = stream;
         _tracker.Enter();
