@@ -72,7 +72,15 @@ public static partial class DaakiaHostBuilder
 
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Listen(bind, settings.HttpPort);
+            // The one HTTP listener, plain HTTP/1.1 (and HTTP/2 with prior knowledge): its plain WebSocket upgrades
+            // are taken below ASP.NET Core's HTTP layer unless turned off.
+            k.Listen(bind, settings.HttpPort, listen =>
+            {
+                if (settings.DirectUpgrades)
+                {
+                    listen.UseDaakiaDirectUpgrades();
+                }
+            });
             k.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes;
             k.AddServerHeader = false;
         });

@@ -27,6 +27,12 @@ public sealed class DaakiaHostSettings
     /// </summary>
     public bool InlineIo { get; set; } = true;
 
+    /// <summary>
+    /// Takes plain WebSocket upgrades to <c>/v1/ws</c> and <c>/v1/texto</c> below ASP.NET Core's HTTP layer (about
+    /// 6 KiB less per idle connection). Off: every upgrade goes through ASP.NET Core.
+    /// </summary>
+    public bool DirectUpgrades { get; set; } = true;
+
     /// <summary>Allows an open (credential-free) tenant on a non-loopback address. Off: such a bind refuses to start.</summary>
     public bool AllowOpenTenantOnNetwork { get; set; }
 }

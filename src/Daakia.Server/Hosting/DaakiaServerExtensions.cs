@@ -8,7 +8,6 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Daakia.Server.Hosting;
@@ -49,12 +48,21 @@ public static class DaakiaServerExtensions
         // Header values are read as UTF-8 (invalid bytes become U+FFFD) instead of refused by Kestrel with an empty 400:
         // a non-ASCII client or tenant id then gets our problem+json answer naming it as sent, not mojibake.
         services.Configure<KestrelServerOptions>(static k => k.RequestHeaderEncodingSelector = static _ => LenientUtf8);
-        // Plain WebSocket upgrades to the two WebSocket endpoints run below ASP.NET Core's HTTP/1.1 layer, which would
-        // otherwise keep the upgrade request's state (~5 KiB) for the connection's life (DirectUpgrade). Endpoint defaults
-        // are taken when an endpoint is added (KestrelServerOptions.Listen), so this configuration goes ahead of the host's.
-        services.Insert(0, ServiceDescriptor.Singleton<IConfigureOptions<KestrelServerOptions>>(
-            new ConfigureOptions<KestrelServerOptions>(static k => k.ConfigureEndpointDefaults(DirectUpgrade.Use))));
         return services;
+    }
+
+    /// <summary>
+    /// Takes plain WebSocket upgrades to <c>/v1/ws</c> and <c>/v1/texto</c> on this endpoint below ASP.NET Core's
+    /// HTTP/1.1 layer, which would otherwise keep the upgrade request's state (~5 KiB) for the connection's life; every
+    /// other request goes to ASP.NET Core as before. For a plain-HTTP endpoint (the middleware's origin check takes
+    /// the request's scheme to be <c>http</c>): an endpoint without HTTP/1.1 is left alone, and a connection that TLS
+    /// ahead of it decrypted is handed on.
+    /// </summary>
+    public static ListenOptions UseDaakiaDirectUpgrades(this ListenOptions listen)
+    {
+        ArgumentNullException.ThrowIfNull(listen);
+        DirectUpgrade.Use(listen);
+        return listen;
     }
 
     /// <summary>Maps <c>/healthz</c>, <c>/metrics</c>, <c>/openapi/v1.json</c>, the WebSocket endpoints and the REST API.</summary>

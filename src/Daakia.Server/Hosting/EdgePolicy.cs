@@ -79,9 +79,11 @@ public sealed class EdgePolicy
     /// </summary>
     internal bool AllowsUpgrade(string host, string? origin)
     {
+        // As HttpRequest.Host reads the header (an IDN's punycode becomes Unicode), so that both ways compare alike.
+        var request = HostString.FromUriComponent(host);
         var bound = Resolve();
-        return (bound.AnyHost || HostString.MatchesAny(new StringSegment(host), bound.Patterns))
-            && OriginAllowed(Uri.UriSchemeHttp, new HostString(host), origin);
+        return (bound.AnyHost || HostString.MatchesAny(new StringSegment(request.Value), bound.Patterns))
+            && OriginAllowed(Uri.UriSchemeHttp, request, origin);
     }
 
     private bool OriginAllowed(string scheme, HostString host, string? origin)

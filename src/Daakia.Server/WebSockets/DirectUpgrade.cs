@@ -1,10 +1,14 @@
 using System.Buffers;
+using System.Globalization;
 using System.IO.Pipelines;
 using System.Net.WebSockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Daakia.Server.WebSockets;
 
@@ -14,73 +18,124 @@ namespace Daakia.Server.WebSockets;
 /// server accepting — and runs its session straight on the connection's pipes. ASP.NET Core's HTTP/1.1 layer keeps a
 /// request's whole state (connection, headers, context, output producer, timeouts, their awaits: about 5 KiB) for as
 /// long as an upgraded connection lives; here a connection holds the session and the transport only. Every other
-/// connection, and every request it does not take (refusals included), goes on to ASP.NET Core unread, which answers
-/// it exactly as before.
+/// connection, and every request it does not take (refusals included, and anything it fails to read), goes on to
+/// ASP.NET Core unread, which answers it exactly as before.
 /// </summary>
 internal static class DirectUpgrade
 {
-    // How long a new connection may take to send its first bytes before it is handed on (ASP.NET Core then applies
-    // its own keep-alive and request-headers timeouts).
-    private static readonly TimeSpan FirstBytesTimeout = TimeSpan.FromSeconds(10);
-
-    /// <summary>Adds the middleware to an endpoint (ahead of ASP.NET Core's HTTP handling).</summary>
+    /// <summary>
+    /// Adds the middleware to a plain-HTTP endpoint, ahead of ASP.NET Core's HTTP handling. It is built when the
+    /// endpoint binds: an endpoint without HTTP/1.1 gets none, and neither does a server that limits upgraded
+    /// connections (<c>MaxConcurrentUpgradedConnections</c>: Kestrel counts only the upgrades it makes itself, so they
+    /// all go its way).
+    /// </summary>
     public static void Use(ListenOptions listen) => listen.Use(next =>
     {
-        WebSocketSessionFactory? sessions = null;
-        return connection => RunAsync(connection, next, sessions ??= listen.ApplicationServices.GetRequiredService<WebSocketSessionFactory>());
+        var services = listen.ApplicationServices;
+        var limits = services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits;
+        if ((listen.Protocols & HttpProtocols.Http1) == 0 || limits.MaxConcurrentUpgradedConnections is not null)
+        {
+            return next;
+        }
+
+        var state = new State(next, HeadLimits.Of(limits), limits.KeepAliveTimeout, services.GetRequiredService<ILoggerFactory>().CreateLogger(SessionLog.Category));
+        return connection => RunAsync(connection, state, services);
     });
 
-    private static async Task RunAsync(ConnectionContext connection, ConnectionDelegate next, WebSocketSessionFactory sessions)
+    private static async Task RunAsync(ConnectionContext connection, State state, IServiceProvider services)
     {
+        // The 101 and the origin check assume plain http (the endpoints this is added to); a connection that a TLS
+        // middleware ahead of this one decrypted goes the general way.
+        if (connection.Features.Get<ITlsHandshakeFeature>() is not null)
+        {
+            await state.Next(connection);
+            return;
+        }
+
         var input = connection.Transport.Input;
         ReadResult result;
-        using (var timeout = new CancellationTokenSource(FirstBytesTimeout))
+        try
         {
+            // Until the first bytes come, the connection ends as Kestrel ends one that sends no request: at its
+            // keep-alive timeout, or at once when the server asks it to close (shutting down).
+            var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(closing);
+            wait.CancelAfter(state.FirstBytesTimeout);
             try
             {
-                result = await input.ReadAsync(timeout.Token);
+                result = await input.ReadAsync(wait.Token);
             }
             catch (OperationCanceledException)
             {
-                await next(connection);
+                SessionLog.DirectUpgradeNoRequest(state.Logger, connection.ConnectionId);
                 return;
             }
         }
+        catch (Exception ex) when (IsClientEnd(ex))
+        {
+            SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+            return;
+        }
 
         // Only a head that arrived whole in the first read is taken (clients send it in one piece); a partial one is
-        // handed on, with the bytes unread, as is anything that is not such a request.
+        // handed on, with the bytes unread, as is anything that is not such a request or that fails to be read.
         var data = result.Buffer;
-        if (result.IsCanceled || !TryRead(data, out var head) || !sessions.MayRunDirectly(head))
+        var sessions = state.Sessions ??= services.GetRequiredService<WebSocketSessionFactory>();
+        var head = default(UpgradeHead);
+        bool take;
+        try
+        {
+            take = !result.IsCanceled && TryRead(data, state.Limits, out head) && sessions.MayRunDirectly(head);
+        }
+#pragma warning disable CA1031 // Anything the fast path cannot read is ASP.NET Core's to answer, as it would without it.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            SessionLog.DirectUpgradeDeclined(state.Logger, connection.ConnectionId, ex.Message);
+            take = false;
+        }
+
+        if (!take)
         {
             input.AdvanceTo(data.Start);
-            await next(connection);
+            await state.Next(connection);
             return;
         }
 
-        // The bytes after the head (frames the client sent at once) stay in the pipe for the WebSocket.
-        input.AdvanceTo(data.GetPosition(head.Length));
-        var output = connection.Transport.Output;
-        var flush = await output.WriteAsync(Encoding.ASCII.GetBytes(
-            $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {WebSocketHandshake.Accept(head.Key)}\r\n\r\n"));
-        if (flush.IsCompleted)
+        try
         {
-            return;
-        }
+            // The bytes after the head (frames the client sent at once) stay in the pipe for the WebSocket.
+            input.AdvanceTo(data.GetPosition(head.Length));
+            var output = connection.Transport.Output;
+            var flush = await output.WriteAsync(Encoding.ASCII.GetBytes(
+                $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nDate: {DateTimeOffset.UtcNow.ToString("r", CultureInfo.InvariantCulture)}\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {WebSocketHandshake.Accept(head.Key)}\r\n\r\n"));
+            if (flush.IsCompleted)
+            {
+                return;
+            }
 
-        var stream = new CoalescingStream(new TransportStream(connection.Transport));
-        // No keep-alive timer per connection: Daakia's own heartbeats (one timer for all) decide liveness.
-        var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
-        // When it ends, Kestrel completes the pipes and sends what is still queued (a close frame a slow reader has
-        // not taken yet, say), as it does after an upgraded request.
-        await sessions.RunDirectAsync(head.Texto, socket, stream);
+            var stream = new CoalescingStream(new TransportStream(connection.Transport));
+            // No keep-alive timer per connection: Daakia's own heartbeats (one timer for all) decide liveness.
+            var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+            // When it ends, Kestrel completes the pipes and sends what is still queued (a close frame a slow reader has
+            // not taken yet, say), as it does after an upgraded request.
+            await sessions.RunDirectAsync(head.Texto, socket, stream);
+        }
+        catch (Exception ex) when (IsClientEnd(ex))
+        {
+            SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+        }
     }
 
-    private static bool TryRead(ReadOnlySequence<byte> data, out UpgradeHead head)
+    // A reset or abort of the client's making (ConnectionResetException is an IOException).
+    private static bool IsClientEnd(Exception ex) => ex is IOException or ConnectionAbortedException;
+
+    private static bool TryRead(ReadOnlySequence<byte> data, HeadLimits limits, out UpgradeHead head)
     {
         head = default;
         if (data.IsSingleSegment)
         {
-            return UpgradeHead.MayBe(data.FirstSpan) && UpgradeHead.TryParse(data.FirstSpan, out head);
+            return UpgradeHead.MayBe(data.FirstSpan) && UpgradeHead.TryParse(data.FirstSpan, limits, out head);
         }
 
         var length = (int)Math.Min(data.Length, UpgradeHead.MaxLength);
@@ -89,11 +144,24 @@ internal static class DirectUpgrade
         {
             data.Slice(0, length).CopyTo(copy);
             var span = copy.AsSpan(0, length);
-            return UpgradeHead.MayBe(span) && UpgradeHead.TryParse(span, out head);
+            return UpgradeHead.MayBe(span) && UpgradeHead.TryParse(span, limits, out head);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(copy);
         }
+    }
+
+    private sealed class State(ConnectionDelegate next, HeadLimits limits, TimeSpan firstBytesTimeout, ILogger logger)
+    {
+        public ConnectionDelegate Next { get; } = next;
+
+        public HeadLimits Limits { get; } = limits;
+
+        public TimeSpan FirstBytesTimeout { get; } = firstBytesTimeout;
+
+        public ILogger Logger { get; } = logger;
+
+        public WebSocketSessionFactory? Sessions { get; set; }
     }
 }

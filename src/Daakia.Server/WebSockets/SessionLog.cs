@@ -6,6 +6,8 @@ namespace Daakia.Server.WebSockets;
 /// <summary>WebSocket session log events (ids 3000-3099). Client misbehaviour is logged at Debug.</summary>
 internal static partial class SessionLog
 {
+    public const string Category = "Daakia.WebSockets";
+
     [LoggerMessage(3000, LogLevel.Debug, "WebSocket transport error {Code}: {Message}", EventName = "TransportError")]
     public static partial void TransportError(ILogger logger, WebSocketError code, string message);
 
@@ -30,4 +32,13 @@ internal static partial class SessionLog
 
     [LoggerMessage(3007, LogLevel.Debug, "{Protocol} session ended: {End}", EventName = "SessionClosed")]
     public static partial void SessionClosed(ILogger logger, string protocol, SessionEnd end);
+
+    [LoggerMessage(3008, LogLevel.Debug, "Connection {ConnectionId} ended by the client before its first request was answered: {Message}", EventName = "UpgradeAborted")]
+    public static partial void DirectUpgradeAborted(ILogger logger, string connectionId, string message);
+
+    [LoggerMessage(3009, LogLevel.Debug, "Connection {ConnectionId} sent no request before its keep-alive timeout or the server's shutdown; closed", EventName = "NoRequest")]
+    public static partial void DirectUpgradeNoRequest(ILogger logger, string connectionId);
+
+    [LoggerMessage(3010, LogLevel.Debug, "Connection {ConnectionId}: the first request is left to ASP.NET Core ({Message})", EventName = "UpgradeLeftToAspNetCore")]
+    public static partial void DirectUpgradeDeclined(ILogger logger, string connectionId, string message);
 }

@@ -4,7 +4,8 @@ namespace Daakia.Server.WebSockets;
 
 /// <summary>
 /// The WebSocket sessions' instruments on the <c>Daakia.WebSockets</c> meter, exported as
-/// <c>daakia_websockets_sessions_closed{protocol,reason}</c> and <c>daakia_websockets_frames_unencodable</c>. Like the
+/// <c>daakia_websockets_sessions_closed{protocol,reason}</c>, <c>daakia_websockets_upgrades{protocol,path}</c> and
+/// <c>daakia_websockets_frames_unencodable</c>. Like the
 /// core's meter, the hot path only increments plain counters that the meter reads when scraped.
 /// </summary>
 internal sealed class SessionMetrics : IDisposable
@@ -13,20 +14,27 @@ internal sealed class SessionMetrics : IDisposable
 
     private static readonly string[] Protocols = ["ws", "texto"];
     private static readonly string[] Reasons = Enum.GetNames<SessionEnd>();
+    private static readonly string[] Paths = ["direct", "aspnetcore"];
 
     private readonly Meter _meter = new(MeterName);
     private readonly long[] _closed = new long[Protocols.Length * Reasons.Length];
+    private readonly long[] _upgrades = new long[Protocols.Length * Paths.Length];
     private long _unencodable;
 
     public SessionMetrics()
     {
         _meter.CreateObservableCounter("sessions.closed", ClosedByReason, description: "WebSocket sessions that ended, by protocol and reason (normal closes included).");
+        _meter.CreateObservableCounter("upgrades", UpgradesByPath, description: "WebSocket upgrades accepted, by protocol and path: direct (taken below ASP.NET Core's HTTP layer) or aspnetcore (upgraded by ASP.NET Core).");
         _meter.CreateObservableCounter("frames.unencodable", () => Volatile.Read(ref _unencodable), description: "Letters or publications a session could not encode (a server fault: the session was closed with 1011).");
     }
 
     public void Closed(bool texto, SessionEnd reason) => Interlocked.Increment(ref _closed[Index(texto, reason)]);
 
     public long ClosedCount(bool texto, SessionEnd reason) => Volatile.Read(ref _closed[Index(texto, reason)]);
+
+    public void Upgraded(bool texto, bool direct) => Interlocked.Increment(ref _upgrades[UpgradeIndex(texto, direct)]);
+
+    public long UpgradeCount(bool texto, bool direct) => Volatile.Read(ref _upgrades[UpgradeIndex(texto, direct)]);
 
     public void Unencodable() => Interlocked.Increment(ref _unencodable);
 
@@ -35,6 +43,22 @@ internal sealed class SessionMetrics : IDisposable
     public void Dispose() => _meter.Dispose();
 
     private static int Index(bool texto, SessionEnd reason) => ((texto ? 1 : 0) * Reasons.Length) + (int)reason;
+
+    private static int UpgradeIndex(bool texto, bool direct) => ((texto ? 1 : 0) * Paths.Length) + (direct ? 0 : 1);
+
+    private IEnumerable<Measurement<long>> UpgradesByPath()
+    {
+        for (var p = 0; p < Protocols.Length; p++)
+        {
+            for (var w = 0; w < Paths.Length; w++)
+            {
+                yield return new Measurement<long>(
+                    Volatile.Read(ref _upgrades[(p * Paths.Length) + w]),
+                    new KeyValuePair<string, object?>("protocol", Protocols[p]),
+                    new KeyValuePair<string, object?>("path", Paths[w]));
+            }
+        }
+    }
 
     private IEnumerable<Measurement<long>> ClosedByReason()
     {

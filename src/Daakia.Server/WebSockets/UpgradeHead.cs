@@ -6,7 +6,8 @@ namespace Daakia.Server.WebSockets;
 /// The head of a plain WebSocket upgrade request (RFC 6455 §4.1) to <c>/v1/ws</c> or <c>/v1/texto</c>, read straight
 /// from a connection's first bytes. Only the common, unambiguous shape is taken: HTTP/1.1, the exact path, ASCII
 /// headers without folding, each of the headers that matter once, no body. Anything else is left to ASP.NET Core,
-/// which answers it as it always has.
+/// which answers it as it always has: a head that Kestrel would refuse (a malformed <c>Host</c>, more headers or header
+/// bytes than its limits allow) is never taken.
 /// </summary>
 internal readonly record struct UpgradeHead(bool Texto, string Host, string? Origin, string Key, int Length)
 {
@@ -23,8 +24,12 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
     /// </summary>
     public static bool MayBe(ReadOnlySpan<byte> data) => Prefixes(data, JsonApiLine) || Prefixes(data, TextoLine);
 
-    /// <summary>Reads a complete head from <paramref name="data"/>; false when it is incomplete or not of the shape taken.</summary>
-    public static bool TryParse(ReadOnlySpan<byte> data, out UpgradeHead head)
+    /// <summary>
+    /// Reads a complete head from <paramref name="data"/>; false when it is incomplete, not of the shape taken, or past
+    /// <paramref name="limits"/> (Kestrel's <c>MaxRequestHeaderCount</c> and <c>MaxRequestHeadersTotalSize</c>, which
+    /// Kestrel answers with 431).
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> data, HeadLimits limits, out UpgradeHead head)
     {
         head = default;
         var end = data.IndexOf("\r\n\r\n"u8);
@@ -50,11 +55,29 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
             return false;
         }
 
+        if (at > limits.MaxRequestLineBytes)
+        {
+            return false;
+        }
+
         string? host = null, origin = null, key = null, version = null;
         bool upgrade = false, connection = false, seenUpgrade = false, seenConnection = false;
         var headers = data[at..(end + 2)];
+        // Kestrel counts the header lines with their line ends (and the empty line); staying a few bytes under its
+        // limit only sends a borderline head the general way.
+        if (headers.Length + 2 > limits.MaxHeaderBytes)
+        {
+            return false;
+        }
+
+        var count = 0;
         while (!headers.IsEmpty)
         {
+            if (++count > limits.MaxHeaderCount)
+            {
+                return false;
+            }
+
             var eol = headers.IndexOf("\r\n"u8);
             var line = headers[..eol];
             headers = headers[(eol + 2)..];
@@ -120,7 +143,7 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
             }
         }
 
-        if (!upgrade || !connection || version != "13" || host is not { Length: > 0 } || key is null || !IsValidKey(key))
+        if (!upgrade || !connection || version != "13" || host is null || !IsValidHost(host) || key is null || !IsValidKey(key))
         {
             return false;
         }
@@ -186,9 +209,61 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
         return true;
     }
 
+    /// <summary>
+    /// A strict subset of what Kestrel accepts as <c>Host</c> (RFC 9110 §7.2, RFC 3986 §3.2.2): a name of letters,
+    /// digits, <c>-</c>, <c>.</c> and <c>_</c>, an IPv4 address, or a bracketed IPv6 address, then optionally <c>:</c>
+    /// and 1–5 digits. Anything else — a space, an empty or non-numeric port, user info — goes the general way.
+    /// </summary>
+    internal static bool IsValidHost(string host)
+    {
+        var name = host.AsSpan();
+        var colon = name.StartsWith('[') ? name.IndexOf("]:") + 1 : name.LastIndexOf(':');
+        if (name.StartsWith('[') && colon == 0 && !name.EndsWith(']'))
+        {
+            return false;
+        }
+
+        if (colon > 0)
+        {
+            var port = name[(colon + 1)..];
+            if (port.IsEmpty || port.Length > 5 || port.ContainsAnyExceptInRange('0', '9') || int.Parse(port, System.Globalization.CultureInfo.InvariantCulture) > 65535)
+            {
+                return false;
+            }
+
+            name = name[..colon];
+        }
+
+        if (name.IsEmpty)
+        {
+            return false;
+        }
+
+        if (name[0] == '[')
+        {
+            return name.Length > 2 && name[^1] == ']' && !name[1..^1].ContainsAnyExcept(Ipv6Chars)
+                && System.Net.IPAddress.TryParse(name[1..^1], out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        }
+
+        return !name.ContainsAnyExcept(NameChars);
+    }
+
+    private static readonly System.Buffers.SearchValues<char> NameChars =
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._");
+
+    private static readonly System.Buffers.SearchValues<char> Ipv6Chars =
+        System.Buffers.SearchValues.Create("abcdefABCDEF0123456789:.");
+
     private static bool IsValidKey(string key)
     {
         Span<byte> decoded = stackalloc byte[16];
         return key.Length == 24 && Convert.TryFromBase64String(key, decoded, out var n) && n == 16;
     }
+}
+
+/// <summary>Kestrel's limits on a request head (<c>KestrelServerLimits</c>) that a head taken directly must respect.</summary>
+internal readonly record struct HeadLimits(int MaxHeaderCount, int MaxHeaderBytes, int MaxRequestLineBytes)
+{
+    public static HeadLimits Of(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerLimits limits) =>
+        new(limits.MaxRequestHeaderCount, limits.MaxRequestHeadersTotalSize, limits.MaxRequestLineSize);
 }

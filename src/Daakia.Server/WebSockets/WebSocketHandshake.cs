@@ -45,7 +45,22 @@ internal static class WebSocketHandshake
         http.Response.Headers.Connection = "Upgrade";
         http.Response.Headers.Upgrade = "websocket";
         http.Response.Headers.SecWebSocketAccept = Accept(key);
-        var stream = new CoalescingStream(await upgrade.UpgradeAsync());
+        Stream opaque;
+        try
+        {
+            opaque = await upgrade.UpgradeAsync();
+        }
+        catch (InvalidOperationException) when (!http.Response.HasStarted)
+        {
+            // The request was upgradable (checked above), so Kestrel refused it for its limit on upgraded connections
+            // (Kestrel:Limits:MaxConcurrentUpgradedConnections): a full server, not a fault.
+            http.Response.Headers.Connection = default;
+            http.Response.Headers.Upgrade = default;
+            http.Response.Headers.SecWebSocketAccept = default;
+            throw new UpgradeLimitException();
+        }
+
+        var stream = new CoalescingStream(opaque);
         // No keep-alive timer per connection: Daakia's own heartbeats (one timer for all) decide liveness.
         var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
         return (socket, stream);
@@ -86,3 +101,6 @@ internal static class WebSocketHandshake
         return key.Length == 24 && Convert.TryFromBase64String(key, decoded, out var n) && n == 16;
     }
 }
+
+/// <summary>Kestrel refused an upgrade for its limit on upgraded connections; answered 503.</summary>
+internal sealed class UpgradeLimitException() : Exception("The server has as many WebSocket connections as it is configured to take.");

@@ -220,10 +220,12 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         }
 
         _outbox.Complete();
-        // A read loop waiting for reply room stops waiting.
+        // A read loop waiting for reply room stops waiting. Only one that made the semaphore can be waiting, and it
+        // re-checks Closing after making it (both sides fence: the exchange above, the semaphore's creation there), so
+        // no semaphore is made here.
         try
         {
-            Room.Release();
+            Volatile.Read(ref _room)?.Release();
         }
         catch (ObjectDisposedException)
         {

@@ -1,23 +1,26 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json.Nodes;
+using Daakia.Core;
 using Daakia.Server.Tests.Edge;
+using Daakia.Server.WebSockets;
 using Daakia.Testing;
+using Microsoft.AspNetCore.Hosting;
+using static Daakia.Server.Tests.WebSockets.UpgradeWire;
 
 namespace Daakia.Server.Tests.WebSockets;
 
 /// <summary>
 /// WebSocket upgrades that are run below ASP.NET Core's HTTP layer (a plain upgrade head in the connection's first
-/// bytes) and those that are not, over raw loopback sockets: both upgrade and work, refusals are the usual ones. The
-/// two ways are told apart by the 101 response: ASP.NET Core's carries a <c>Date</c> header, the direct one does not.
+/// bytes) and those that are not, over raw loopback sockets: both upgrade and work, refusals are the usual ones, and
+/// nothing the client does is logged as a server error. Which way an upgrade went is read from
+/// <c>daakia_websockets_upgrades{path}</c>'s counts.
 /// </summary>
 public sealed class DirectUpgradeTests : IAsyncLifetime
 {
-    private const string Key = "dGhlIHNhbXBsZSBub25jZQ==";
-
     private DaakiaTestHost _host = null!;
+
+    private SessionMetrics Metrics => _host.Get<WebSocketSessionFactory>().Metrics;
 
     public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync();
 
@@ -26,18 +29,20 @@ public sealed class DirectUpgradeTests : IAsyncLifetime
     [Fact]
     public async Task APlainHead_IsUpgradedDirectly_AndAFrameSentWithTheHeadIsAnswered()
     {
-        using var tcp = await ConnectAsync();
+        using var tcp = await ConnectAsync(_host);
         var stream = tcp.GetStream();
         var hello = ClientFrame("""{"id":"h","type":"hello","author":"direct-1"}""");
-        await stream.WriteAsync((byte[])[.. Head("/v1/ws"), .. hello]);
+        await stream.WriteAsync((byte[])[.. Head(_host.BaseUri.Authority), .. hello]);
 
         var head = await ReadHeadAsync(stream);
         Assert.Equal(101, head.Status);
-        Assert.Null(head.Header("Date"));
+        Assert.NotNull(head.Header("Date"));
         Assert.Equal(ExpectedAccept(Key), head.Header("Sec-WebSocket-Accept"));
         Assert.Equal("websocket", head.Header("Upgrade"));
+        await Eventually.True(() => Metrics.UpgradeCount(texto: false, direct: true) == 1, "the upgrade is counted as direct");
+        Assert.Equal(0, Metrics.UpgradeCount(texto: false, direct: false));
 
-        using var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+        using var socket = Client(stream);
         var reply = await ReceiveJsonAsync(socket);
         Assert.Equal("ack", (string?)reply["type"]);
         Assert.Equal("h", (string?)reply["id"]);
@@ -57,16 +62,32 @@ public sealed class DirectUpgradeTests : IAsyncLifetime
     [Fact]
     public async Task Texto_IsUpgradedDirectly_AndGreets()
     {
-        using var tcp = await ConnectAsync();
+        using var tcp = await ConnectAsync(_host);
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Head("/v1/texto"));
+        await stream.WriteAsync(Head(_host.BaseUri.Authority, "/v1/texto"));
         var head = await ReadHeadAsync(stream);
         Assert.Equal(101, head.Status);
-        Assert.Null(head.Header("Date"));
+        await Eventually.True(() => Metrics.UpgradeCount(texto: true, direct: true) == 1, "the upgrade is counted as direct");
 
-        using var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+        using var socket = Client(stream);
         var greeting = await ReceiveJsonAsync(socket);
         Assert.Equal("connection", (string?)greeting["kind"]);
+    }
+
+    [Fact]
+    public async Task AClientWebSocket_TakesTheDirectPath_AndTheCounterIsExported()
+    {
+        await using (var client = await WsTestClient.HelloAsync(_host, Unique.Name("cws")))
+        {
+            Assert.Equal(1, Metrics.UpgradeCount(texto: false, direct: true));
+            Assert.Equal(0, Metrics.UpgradeCount(texto: false, direct: false));
+            await client.CloseAsync();
+        }
+
+        var text = await _host.Http.GetStringAsync("/metrics");
+        Assert.Contains("daakia_websockets_upgrades", text, StringComparison.Ordinal);
+        Assert.Contains("path=\"direct\"", text, StringComparison.Ordinal);
+        Assert.Empty(_host.LoggedErrors);
     }
 
     [Theory]
@@ -75,14 +96,15 @@ public sealed class DirectUpgradeTests : IAsyncLifetime
     [InlineData("/v1/ws", "Connection: keep-alive")]
     public async Task AnUnusualHead_IsLeftToAspNetCore_WhichUpgradesIt(string target, string? extra)
     {
-        using var tcp = await ConnectAsync();
+        using var tcp = await ConnectAsync(_host);
         var stream = tcp.GetStream();
-        await stream.WriteAsync(Head(target, extra));
+        await stream.WriteAsync(extra is null ? Head(_host.BaseUri.Authority, target) : Head(_host.BaseUri.Authority, target, null, extra));
         var head = await ReadHeadAsync(stream);
         Assert.Equal(101, head.Status);
-        Assert.NotNull(head.Header("Date"));
+        await Eventually.True(() => Metrics.UpgradeCount(texto: false, direct: false) == 1, "the upgrade is counted as ASP.NET Core's");
+        Assert.Equal(0, Metrics.UpgradeCount(texto: false, direct: true));
 
-        using var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
+        using var socket = Client(stream);
         await SendJsonAsync(socket, """{"id":"p","type":"ping"}""");
         Assert.Equal("p", (string?)(await ReceiveJsonAsync(socket))["id"]);
     }
@@ -90,35 +112,44 @@ public sealed class DirectUpgradeTests : IAsyncLifetime
     [Fact]
     public async Task AHeadInTwoWrites_IsUpgraded_WhicheverWayItIsRead()
     {
-        using var tcp = await ConnectAsync();
+        using var tcp = await ConnectAsync(_host);
         tcp.NoDelay = true;
         var stream = tcp.GetStream();
-        var full = Head("/v1/ws");
+        var full = Head(_host.BaseUri.Authority);
         await stream.WriteAsync(full.AsMemory(0, 20));
         await stream.FlushAsync();
         await stream.WriteAsync(full.AsMemory(20));
         var head = await ReadHeadAsync(stream);
         Assert.Equal(101, head.Status);
+        await Eventually.True(() => Metrics.UpgradeCount(texto: false, direct: true) + Metrics.UpgradeCount(texto: false, direct: false) == 1, "the upgrade is counted once");
     }
 
     [Fact]
     public async Task ACrossSiteOrigin_InAPlainHead_IsRefused403()
     {
-        using var tcp = await ConnectAsync();
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Head("/v1/ws", "Origin: https://attacker.example"));
-        var head = await ReadHeadAsync(stream);
+        var head = await SendAsync(_host, Head(_host.BaseUri.Authority, "/v1/ws", null, "Origin: https://attacker.example"));
         Assert.Equal(403, head.Status);
+        Assert.Equal(0, Metrics.UpgradeCount(texto: false, direct: true));
     }
 
     [Fact]
     public async Task AForgedHost_InAPlainHead_IsRefused421()
     {
-        using var tcp = await ConnectAsync();
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Head("/v1/texto", host: "rebound.attacker.example"));
-        var head = await ReadHeadAsync(stream);
+        var head = await SendAsync(_host, Head(_host.BaseUri.Authority, "/v1/texto", host: "rebound.attacker.example"));
         Assert.Equal(421, head.Status);
+        Assert.Equal(0, Metrics.UpgradeCount(texto: true, direct: true));
+    }
+
+    [Fact]
+    public async Task WhileDraining_APlainHead_Is503WithRetryAfter()
+    {
+        _host.Get<DaakiaEngine>().BeginDrain();
+        var head = await SendAsync(_host, Head(_host.BaseUri.Authority));
+        Assert.Equal(503, head.Status);
+        Assert.Equal("1", head.Header("Retry-After"));
+        Assert.Equal(0, Metrics.UpgradeCount(texto: false, direct: true));
+        Assert.Equal(0, Metrics.UpgradeCount(texto: false, direct: false));
+        Assert.Empty(_host.LoggedErrors);
     }
 
     [Fact]
@@ -127,92 +158,112 @@ public sealed class DirectUpgradeTests : IAsyncLifetime
         var response = await RawHttp.SendAsync(_host.BaseUri, RawHttp.Request(_host.BaseUri, "GET", "/healthz"));
         Assert.Equal(200, response.Status);
         Assert.Equal("ok\n", response.Text);
-        using var tcp = await ConnectAsync();
-        var stream = tcp.GetStream();
-        await stream.WriteAsync("NOT HTTP AT ALL\r\n\r\n"u8.ToArray());
-        var head = await ReadHeadAsync(stream);
+        var head = await SendAsync(_host, "NOT HTTP AT ALL\r\n\r\n"u8.ToArray());
         Assert.Equal(400, head.Status);
     }
 
-    private async Task<TcpClient> ConnectAsync()
+    [Fact]
+    public async Task AResetBeforeTheHeadCompletes_IsNoServerError()
     {
-        var tcp = new TcpClient();
-        await tcp.ConnectAsync(_host.BaseUri.Host, _host.BaseUri.Port);
-        return tcp;
-    }
-
-    private byte[] Head(string target, string? extra = null, string? host = null)
-    {
-        var head = new StringBuilder();
-        head.Append("GET ").Append(target).Append(" HTTP/1.1\r\n");
-        head.Append("Host: ").Append(host ?? _host.BaseUri.Authority).Append("\r\n");
-        head.Append("Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
-        head.Append("Sec-WebSocket-Key: ").Append(Key).Append("\r\n");
-        if (extra is not null)
+        using var connections = new KestrelConnections(_host.BaseUri.Port);
+        // Nothing sent, then a part of a head: both reset (RST, no FIN).
+        foreach (var sent in new[] { Array.Empty<byte>(), Head(_host.BaseUri.Authority)[..30] })
         {
-            head.Append(extra).Append("\r\n");
+            using var tcp = await ConnectAsync(_host);
+            if (sent.Length > 0)
+            {
+                await tcp.GetStream().WriteAsync(sent);
+            }
+
+            tcp.LingerState = new LingerOption(true, 0);
+            tcp.Client.Close();
         }
 
-        head.Append("\r\n");
-        return Encoding.ASCII.GetBytes(head.ToString());
+        await Eventually.True(() => connections.Ended >= 2, "the server is done with both connections");
+        Assert.Empty(_host.LoggedErrors);
+        // And the server still upgrades.
+        Assert.Equal(101, (await SendAsync(_host, Head(_host.BaseUri.Authority))).Status);
     }
 
-    private static string ExpectedAccept(string key) =>
-#pragma warning disable CA5350 // RFC 6455 mandates SHA-1 for the accept value.
-        Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
-#pragma warning restore CA5350
-
-    /// <summary>A masked text frame (RFC 6455 §5.2), as a client sends it.</summary>
-    private static byte[] ClientFrame(string text)
+    [Fact]
+    public async Task LoweredKestrelLimits_AreHonoured_431AsKestrelAnswers()
     {
-        var payload = Encoding.UTF8.GetBytes(text);
-        Assert.True(payload.Length < 126);
-        var mask = RandomNumberGenerator.GetBytes(4);
-        var frame = new byte[2 + 4 + payload.Length];
-        frame[0] = 0x81;
-        frame[1] = (byte)(0x80 | payload.Length);
-        mask.CopyTo(frame, 2);
-        for (var i = 0; i < payload.Length; i++)
+        await using var host = await DaakiaTestHost.StartAsync(customize: b => b.WebHost.ConfigureKestrel(k =>
         {
-            frame[6 + i] = (byte)(payload[i] ^ mask[i % 4]);
-        }
+            k.Limits.MaxRequestHeaderCount = 6;
+            k.Limits.MaxRequestHeadersTotalSize = 400;
+        }));
+        var metrics = host.Get<WebSocketSessionFactory>().Metrics;
+        var authority = host.BaseUri.Authority;
 
-        return frame;
+        // Five headers plus one: within both limits, taken directly.
+        Assert.Equal(101, (await SendAsync(host, Head(authority, "/v1/ws", null, "X-One: 1"))).Status);
+        await Eventually.True(() => metrics.UpgradeCount(texto: false, direct: true) == 1, "the upgrade is counted as direct");
+        // Seven headers, then one header that takes the head past 400 bytes.
+        Assert.Equal(431, (await SendAsync(host, Head(authority, "/v1/ws", null, "X-One: 1", "X-Two: 2"))).Status);
+        Assert.Equal(431, (await SendAsync(host, Head(authority, "/v1/ws", null, "X-Long: " + new string('a', 300)))).Status);
+        Assert.Equal(1, metrics.UpgradeCount(texto: false, direct: true));
+        Assert.Empty(host.LoggedErrors);
     }
 
-    /// <summary>Reads the response head byte by byte, so that what follows stays in the stream.</summary>
-    private static async Task<RawHttp.Response> ReadHeadAsync(NetworkStream stream)
+    [Fact]
+    public async Task ALimitOnUpgradedConnections_SendsEveryUpgradeThroughAspNetCore()
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var received = new List<byte>();
-        var one = new byte[1];
-        while (received.Count < 4 || !received.TakeLast(4).SequenceEqual("\r\n\r\n"u8.ToArray()))
-        {
-            var n = await stream.ReadAsync(one, timeout.Token);
-            Assert.True(n == 1, $"the connection ended after {received.Count} bytes of the response head");
-            received.Add(one[0]);
-        }
-
-        return RawHttp.Parse([.. received]);
+        await using var host = await DaakiaTestHost.StartAsync(customize: b => b.WebHost.ConfigureKestrel(k => k.Limits.MaxConcurrentUpgradedConnections = 1));
+        var metrics = host.Get<WebSocketSessionFactory>().Metrics;
+        await using var first = await WsTestClient.HelloAsync(host, Unique.Name("one"));
+        Assert.Equal(0, metrics.UpgradeCount(texto: false, direct: true));
+        Assert.Equal(1, metrics.UpgradeCount(texto: false, direct: false));
+        // Kestrel counts the upgraded connection: a second one is over its limit.
+        var second = await SendAsync(host, Head(host.BaseUri.Authority));
+        Assert.Equal(503, second.Status);
+        Assert.Equal("1", second.Header("Retry-After"));
+        Assert.Equal(0, metrics.UpgradeCount(texto: false, direct: true));
+        Assert.Equal(1, metrics.UpgradeCount(texto: false, direct: false));
+        Assert.Empty(host.LoggedErrors);
     }
 
-    private static async Task SendJsonAsync(WebSocket socket, string json) =>
-        await socket.SendAsync(Encoding.UTF8.GetBytes(json), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
-
-    private static async Task<JsonNode> ReceiveJsonAsync(WebSocket socket)
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Shutdown_WithASilentConnection_IsNotHeldUp(bool direct)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var buffer = new byte[64 * 1024];
-        var count = 0;
-        ValueWebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer.AsMemory(count), timeout.Token);
-            Assert.Equal(WebSocketMessageType.Text, result.MessageType);
-            count += result.Count;
-        }
-        while (!result.EndOfMessage);
+        var host = await StartAsync(direct);
+        using var connections = new KestrelConnections(host.BaseUri.Port);
+        using var silent = await ConnectAsync(host);
+        await Eventually.True(() => connections.Started >= 1, "Kestrel has taken the connection");
 
-        return JsonNode.Parse(buffer.AsSpan(0, count))!;
+        var clock = Stopwatch.StartNew();
+        await host.DisposeAsync();
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"stopping took {clock.ElapsedMilliseconds} ms");
+        // The server closed the connection (end of stream, or a reset).
+        try
+        {
+            Assert.Equal(0, await silent.GetStream().ReadAsync(new byte[16]).AsTask().WaitAsync(TimeSpan.FromSeconds(30)));
+        }
+        catch (IOException)
+        {
+        }
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Shutdown_ClosesAnUpgradedConnectionWith1001_OnEitherPath(bool direct)
+    {
+        var host = await StartAsync(direct);
+        var metrics = host.Get<WebSocketSessionFactory>().Metrics;
+        await using var client = await WsTestClient.HelloAsync(host, Unique.Name("stop"));
+        Assert.Equal(1, metrics.UpgradeCount(texto: false, direct: direct));
+        Assert.Equal(0, metrics.UpgradeCount(texto: false, direct: !direct));
+
+        var clock = Stopwatch.StartNew();
+        await host.DisposeAsync();
+        await client.Closed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(WebSocketCloseStatus.EndpointUnavailable, client.CloseStatus);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"stopping took {clock.ElapsedMilliseconds} ms");
+    }
+
+    private static Task<DaakiaTestHost> StartAsync(bool direct) =>
+        DaakiaTestHost.StartAsync(c => c["Daakia:DirectUpgrades"] = direct ? "true" : "false");
 }
