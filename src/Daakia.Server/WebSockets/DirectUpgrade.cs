@@ -52,6 +52,38 @@ internal static class DirectUpgrade
             return;
         }
 
+        // The handshake runs in its own method: what it reads (the head, the read's buffers) is not kept for the
+        // connection's life by this one's awaits.
+        var outcome = await HandshakeAsync(connection, state, services);
+        if (outcome == Outcome.HandedOn)
+        {
+            await state.Next(connection);
+            return;
+        }
+
+        if (outcome == Outcome.Ended)
+        {
+            return;
+        }
+
+        var stream = new CoalescingStream(new TransportStream(connection.Transport));
+        // No keep-alive timer per connection: Daakia's own heartbeats (one timer for all) decide liveness.
+        var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
+        try
+        {
+            // When it ends, Kestrel completes the pipes and sends what is still queued (a close frame a slow reader
+            // has not taken yet, say), as it does after an upgraded request.
+            await state.Sessions!.RunDirectAsync(outcome == Outcome.Texto, socket, stream);
+        }
+        catch (Exception ex) when (IsClientEnd(ex))
+        {
+            SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+        }
+    }
+
+    /// <summary>Reads the first bytes and, when they are a head to take, answers 101.</summary>
+    private static async Task<Outcome> HandshakeAsync(ConnectionContext connection, State state, IServiceProvider services)
+    {
         var input = connection.Transport.Input;
         ReadResult result;
         try
@@ -68,13 +100,13 @@ internal static class DirectUpgrade
             catch (OperationCanceledException)
             {
                 SessionLog.DirectUpgradeNoRequest(state.Logger, connection.ConnectionId);
-                return;
+                return Outcome.Ended;
             }
         }
         catch (Exception ex) when (IsClientEnd(ex))
         {
             SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
-            return;
+            return Outcome.Ended;
         }
 
         // Only a head that arrived whole in the first read is taken (clients send it in one piece); a partial one is
@@ -98,32 +130,21 @@ internal static class DirectUpgrade
         if (!take)
         {
             input.AdvanceTo(data.Start);
-            await state.Next(connection);
-            return;
+            return Outcome.HandedOn;
         }
 
         try
         {
             // The bytes after the head (frames the client sent at once) stay in the pipe for the WebSocket.
             input.AdvanceTo(data.GetPosition(head.Length));
-            var output = connection.Transport.Output;
-            var flush = await output.WriteAsync(Encoding.ASCII.GetBytes(
+            var flush = await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(
                 $"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nDate: {DateTimeOffset.UtcNow.ToString("r", CultureInfo.InvariantCulture)}\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {WebSocketHandshake.Accept(head.Key)}\r\n\r\n"));
-            if (flush.IsCompleted)
-            {
-                return;
-            }
-
-            var stream = new CoalescingStream(new TransportStream(connection.Transport));
-            // No keep-alive timer per connection: Daakia's own heartbeats (one timer for all) decide liveness.
-            var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
-            // When it ends, Kestrel completes the pipes and sends what is still queued (a close frame a slow reader has
-            // not taken yet, say), as it does after an upgraded request.
-            await sessions.RunDirectAsync(head.Texto, socket, stream);
+            return flush.IsCompleted ? Outcome.Ended : head.Texto ? Outcome.Texto : Outcome.JsonApi;
         }
         catch (Exception ex) when (IsClientEnd(ex))
         {
             SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+            return Outcome.Ended;
         }
     }
 
@@ -150,6 +171,14 @@ internal static class DirectUpgrade
         {
             ArrayPool<byte>.Shared.Return(copy);
         }
+    }
+
+    private enum Outcome
+    {
+        Ended,
+        HandedOn,
+        JsonApi,
+        Texto,
     }
 
     private sealed class State(ConnectionDelegate next, HeadLimits limits, TimeSpan firstBytesTimeout, ILogger logger)

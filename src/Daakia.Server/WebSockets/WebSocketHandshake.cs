@@ -53,7 +53,7 @@ internal static class WebSocketHandshake
         catch (InvalidOperationException) when (!http.Response.HasStarted)
         {
             // The request was upgradable (checked above), so Kestrel refused it for its limit on upgraded connections
-            // (Kestrel:Limits:MaxConcurrentUpgradedConnections): a full server, not a fault.
+            // (KestrelServerLimits.MaxConcurrentUpgradedConnections): a full server, not a fault.
             http.Response.Headers.Connection = default;
             http.Response.Headers.Upgrade = default;
             http.Response.Headers.SecWebSocketAccept = default;
