@@ -82,7 +82,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
 
     protected override void Run(WriterStatements s)
     {
-        var found = new List<(ExpiredEntry Entry, QueueName Queue, long Qid, long Position, long Mid)>();
+        var found = new List<(ExpiredEntry Entry, QueueName Queue, long Qid, long Position, long Mid, long? Counted)>();
         var select = s.SelectExpired;
         select.Bind(1, Codec.Ms(now));
         select.Bind(2, Math.Min(limit, MaxPerWrite));
@@ -102,7 +102,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
                     Payload = ReadOnlyMemory<byte>.Empty,
                     Timestamp = default,
                     ExpiresAt = Codec.Time(select.Int64(7)),
-                }), queue, select.Int64(8), select.Int64(3), select.Int64(9)));
+                }), queue, select.Int64(8), select.Int64(3), select.Int64(9), select.IsNull(10) ? null : select.Int64(10)));
             }
         }
         finally
@@ -114,7 +114,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         var record = s.InsertActivity;
         var at = Codec.Ms(now);
         var removed = new List<ExpiredEntry>(found.Count);
-        foreach (var (e, queue, qid, position, mid) in found)
+        foreach (var (e, queue, qid, position, mid, counted) in found)
         {
             delete.Bind(1, qid);
             delete.Bind(2, position);
@@ -123,7 +123,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
                 continue;
             }
 
-            var (size, last) = QueueWrites.Release(s, mid);
+            var (size, last) = QueueWrites.Release(s, mid, counted);
             QueueWrites.Booked(s, queue, size, last);
             record.Bind(1, queue.Tenant);
             record.Bind(2, at);

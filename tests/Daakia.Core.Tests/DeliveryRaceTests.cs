@@ -204,6 +204,108 @@ public sealed class DeliveryRaceTests
     }
 
     [Fact]
+    public async Task FailedAck_RacingAPageReadAndASecondAck_TheLetterComesBackAtMostOnce_AndNeverAfterTheSecondAckRemovedIt()
+    {
+        // A window of four letters whose cursor went back behind them (a failed ack of 1 into a full window, as above).
+        await using var f = await ChaosAsync(o => o.InboxPageSize = 2);
+        var bobId = EngineFixture.Id("bob");
+        var (_, bob) = await f.ConnectAsync("bob");
+        for (var i = 1; i <= 4; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var letters = bob.Letters.ToArray();
+        var appendHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos!.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op switch { "delete" => firstHeld.Task, "append" => appendHeld.Task, _ => null };
+        var ackOfOne = f.Engine.AckAsync(EngineFixture.Tenant, bobId, [letters[0].Id]).AsTask();
+        var send = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [bobId], EngineFixture.Json("5")).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        firstHeld.SetResult();
+        Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => ackOfOne)).Code);
+        appendHeld.SetResult();
+        await send;
+        await f.SettleAsync();
+        Assert.Equal([1, 2, 3, 4, 5], bob.Numbers());
+
+        // The ack of 2 and 3 (say over the JSON API) fails, but the client does not know yet: its delete is held. The
+        // slots it freed make the window page in, and the page read (called after the failed delete) still finds 1 and
+        // 2 in the store: both are delivered again.
+        var ackHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op == "delete" ? ackHeld.Task : null;
+        var failing = f.Engine.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id, letters[2].Id]).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        await Eventually.True(() => bob.Numbers().Count >= 7, $"the page read brings 1 and 2 back (chaos seed {f.Chaos.Seed})");
+        Assert.Equal([1, 2, 3, 4, 5, 1, 2], bob.Numbers());
+
+        // A second ack of 2 (say over REST, by its id) succeeds; the slot it frees starts a page read, slow to answer;
+        // only then does the first ack's failure arrive.
+        f.Chaos.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id]));
+        ackHeld.SetResult();
+        Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => failing)).Code);
+        var reads = f.Chaos.HoldReads;
+        f.Chaos.HoldReads = null;
+        reads.SetResult();
+        await f.SettleAsync();
+
+        // 2 was delivered again once for its failed ack, and is gone: it must not come a third time. 3, whose failed ack
+        // no page read covered, comes back once.
+        var delivered = bob.Numbers();
+        Assert.Equal(2, delivered.Count(n => n == 2));
+        Assert.Equal(2, delivered.Count(n => n == 3));
+        Assert.All(delivered.GroupBy(n => n), g => Assert.True(g.Count() <= 2, $"letter {g.Key} was delivered {g.Count()} times"));
+        Assert.Equal(4, await f.Engine.CountInboxAsync(EngineFixture.Tenant, bobId));
+
+        // Nothing is jammed: everything else can be acknowledged (2 is not among it), and the next letter arrives live.
+        IReadOnlyList<QueueEntry> page;
+        while ((page = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, bobId, 0, 2)).Count > 0)
+        {
+            Assert.DoesNotContain(letters[1].Id, page.Select(e => e.Id));
+            Assert.Equal(page.Count, await f.Engine.AckAsync(EngineFixture.Tenant, bobId, page.Select(e => e.Id).ToList()));
+            await f.SettleAsync();
+        }
+
+        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, bobId));
+        await f.SendAsync("alice", "bob", "6");
+        Assert.Equal(6, bob.Numbers().Last());
+    }
+
+    [Fact]
+    public async Task FailedAck_WhoseFailureArrivesAfterASecondAckSucceeded_DoesNotBringTheRemovedLetterBack()
+    {
+        await using var f = await ChaosAsync();
+        var bobId = EngineFixture.Id("bob");
+        var (_, bob) = await f.ConnectAsync("bob");
+        await f.SendAsync("alice", "bob", "1");
+        await f.SendAsync("alice", "bob", "2");
+        var first = bob.Letters.First();
+
+        // The ack over the JSON API fails, late; meanwhile the client acks the same letter again over REST, by its id,
+        // and that delete (called after the failed one) removes it and completes first.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos!.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op == "delete" ? held.Task : null;
+        var failing = f.Engine.AckAsync(EngineFixture.Tenant, bobId, [first.Id]).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, bobId, [first.Id]));
+        held.SetResult();
+        Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => failing)).Code);
+        await f.SettleAsync();
+
+        Assert.Equal([1, 2], bob.Numbers());
+        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, bobId));
+        await f.SendAsync("alice", "bob", "3");
+        Assert.Equal([1, 2, 3], bob.Numbers());
+    }
+
+    [Fact]
     public async Task InflightBytes_BoundWhatOneConnectionHolds_OneLetterAlwaysFits()
     {
         var big = "\"" + new string('x', 1000) + "\"";

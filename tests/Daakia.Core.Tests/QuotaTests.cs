@@ -44,6 +44,38 @@ public abstract class QuotaTests
     }
 
     [Fact]
+    public async Task Headers_CountInTheInboxBytes_ALetterThatFitsOnlyWithoutThemNeverReachesTheOnlineRecipient()
+    {
+        // Room for two letters of payload 1 byte and 1000 header bytes each (plus the per-letter overhead), no more.
+        var headers = new[] { new KeyValuePair<string, string>("k", new string('v', 999)) };
+        await using var f = await New(o => o.MaxInboxBytes = 2 * (1 + 1000 + InboxQuota.EntryOverhead)).StartAsync();
+        var (_, bob) = await f.ConnectAsync("bob");
+        async Task<SendReceipt> Send(string n) => await f.Engine.SendAsync(Tenant, Id("alice"), [Id("bob")], EngineFixture.Json(n), headers: headers);
+        await Send("0");
+        await Send("1");
+        await f.SettleAsync();
+        Assert.Equal([0, 1], bob.Numbers());
+        Assert.Equal(new InboxUsage(2, 2 * (1 + 1000 + InboxQuota.EntryOverhead)), await f.Store.GetInboxUsageAsync(Tenant, Id("bob")));
+
+        // Its payload alone would fit many times over; with its headers it does not.
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => Send("2"));
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
+        await f.SettleAsync();
+        Assert.Equal([0, 1], bob.Numbers());
+
+        // An ack frees exactly one such letter's room (payload and headers), in the store and in the engine's bound.
+        await f.AckAsync("bob", bob.Letters.First());
+        await Send("3");
+        var again = await Assert.ThrowsAsync<DaakiaException>(() => Send("4"));
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, again.Code);
+        await f.SettleAsync();
+        Assert.Equal([0, 1, 3], bob.Numbers());
+        await f.AckAsync("bob", [.. bob.Letters.Skip(1)]);
+        Assert.Equal(new InboxUsage(0, 0), await f.Store.GetInboxUsageAsync(Tenant, Id("bob")));
+        Assert.Equal(new InboxUsage(0, 0), await f.Store.GetTenantUsageAsync(Tenant));
+    }
+
+    [Fact]
     public async Task Multicast_PastAnOfflineRecipientsQuota_IsRefusedWhole_AndNoOnlineRecipientSeesIt()
     {
         await using var f = await New(o => o.MaxInboxLetters = 1).StartAsync();

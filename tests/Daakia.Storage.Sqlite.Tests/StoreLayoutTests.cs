@@ -112,7 +112,7 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal([8L], await store.AppendLetterAsync(NewLetter(bob), [bob])); // after the old high-water mark
         await store.DisposeAsync();
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='letters'"));
-        Assert.Equal(4, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
     }
 
     private static Letter NewLetter(ClientId to) => new()
@@ -197,7 +197,7 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal(1, await store.DeleteLettersAsync(tenant, carol, [bobs[0].Id]));
         await store.DisposeAsync();
 
-        Assert.Equal(4, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM meta WHERE key='high_water'"));
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM messages WHERE mid IN (3, 10)"));
         Assert.Equal(3, Scalar(db, "SELECT count(*) FROM messages"));
@@ -208,5 +208,66 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         await store.OpenAsync();
         Assert.Equal([9L, 13L], (await store.ReadInboxAsync(tenant, bob, 0, 10)).Select(e => e.Position));
         await store.DisposeAsync();
+    }
+    [Fact]
+    public async Task DatabaseOfVersion4_IsMovedOnOpen_HeadersAreCountedInTheUsage_AndRemovalsReturnItToZero()
+    {
+        Directory.CreateDirectory(_dir);
+        var db = Path.Combine(_dir, "daakia.db");
+        using (var c = new SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            c.Open();
+            using var cmd = c.CreateCommand();
+            // The layout of schema version 4, whose usage counted payloads only: a multicast to bob and carol with a
+            // header of 2 + 5 bytes (payload 3 bytes), and a letter to bob without headers (payload 4 bytes).
+            cmd.CommandText = """
+                CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE queues(qid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL, name TEXT NOT NULL,
+                    letters INTEGER NOT NULL, bytes INTEGER NOT NULL, last_pos INTEGER NOT NULL DEFAULT 0);
+                CREATE UNIQUE INDEX queues_by_key ON queues(tenant, kind, name);
+                CREATE TABLE messages(mid INTEGER PRIMARY KEY, id BLOB NOT NULL, author TEXT NOT NULL, recipients TEXT NOT NULL,
+                    payload BLOB NOT NULL, ts INTEGER NOT NULL, refs INTEGER NOT NULL, content_type TEXT NULL, headers BLOB NULL,
+                    visible_at INTEGER NULL);
+                CREATE TABLE entries(qid INTEGER NOT NULL, pos INTEGER NOT NULL, mid INTEGER NOT NULL, id BLOB NOT NULL,
+                    expires INTEGER NULL, deliveries INTEGER NOT NULL DEFAULT 0, visible_at INTEGER NULL, PRIMARY KEY(qid, pos)) WITHOUT ROWID;
+                CREATE UNIQUE INDEX entries_by_id ON entries(qid, id);
+                CREATE INDEX entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
+                CREATE TABLE clients(tenant TEXT NOT NULL, client TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                    PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+                CREATE TABLE activity(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
+                    actor TEXT NULL, subject TEXT NULL, detail TEXT NULL);
+                CREATE INDEX activity_by_tenant ON activity(tenant, id);
+                INSERT INTO meta VALUES('schema_version', 4);
+                INSERT INTO queues VALUES(1, 'default', 0, 'bob', 2, 263, 2), (2, 'default', 0, 'carol', 1, 131, 1), (3, 'default', -1, '', 3, 391, 0);
+                INSERT INTO messages VALUES(1, x'00000000000000000000000000000001', 'alice', 'bob' || char(10) || 'carol', '"a"', 1000, 2, NULL, $headers, NULL);
+                INSERT INTO messages VALUES(2, x'00000000000000000000000000000002', 'alice', 'bob', '"bb"', 2000, 1, NULL, NULL, NULL);
+                INSERT INTO entries VALUES(1, 1, 1, x'00000000000000000000000000000001', NULL, 0, NULL), (2, 1, 1, x'00000000000000000000000000000001', NULL, 0, NULL);
+                INSERT INTO entries VALUES(1, 2, 2, x'00000000000000000000000000000002', NULL, 0, NULL);
+                """;
+            cmd.Parameters.AddWithValue("$headers", Codec.EncodeHeaders([new("k1", "value")]));
+            cmd.ExecuteNonQuery();
+        }
+
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var tenant = TenantId.Default;
+        var bob = ClientId.Parse("bob");
+        var carol = ClientId.Parse("carol");
+        var bobs = await store.ReadInboxAsync(tenant, bob, 0, 10);
+        Assert.Equal([new KeyValuePair<string, string>("k1", "value")], bobs[0].Message.Headers);
+        Assert.Equal(3 + 7, bobs[0].Message.Size);
+        Assert.Equal(new InboxUsage(2, 3 + 7 + 4 + (2 * InboxQuota.EntryOverhead)), await store.GetInboxUsageAsync(tenant, bob));
+        Assert.Equal(new InboxUsage(1, 3 + 7 + InboxQuota.EntryOverhead), await store.GetInboxUsageAsync(tenant, carol));
+        Assert.Equal(new InboxUsage(3, 3 + 7 + 4 + (3 * InboxQuota.EntryOverhead)), await store.GetTenantUsageAsync(tenant));
+
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, bob, [bobs[0].Id]));
+        Assert.Equal(new InboxUsage(2, 3 + 7 + 4 + (2 * InboxQuota.EntryOverhead)), await store.GetTenantUsageAsync(tenant));
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, carol, [bobs[0].Id]));
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, bob, [bobs[1].Id]));
+        Assert.Equal(new InboxUsage(0, 0), await store.GetInboxUsageAsync(tenant, bob));
+        Assert.Equal(new InboxUsage(0, 0), await store.GetInboxUsageAsync(tenant, carol));
+        Assert.Equal(new InboxUsage(0, 0), await store.GetTenantUsageAsync(tenant));
+        await store.DisposeAsync();
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
     }
 }

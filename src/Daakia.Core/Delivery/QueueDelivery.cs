@@ -155,8 +155,11 @@ internal sealed class QueueDelivery(
     /// <summary>
     /// An ack's delete failed: the entries it took out of the window are still in the store, so they come back, once, as
     /// if released — behind what is waiting, with the delivery count of the hand-out they had (recorded in the store).
-    /// Only those: nothing else of the window is delivered again. One the window has no room for is left to the store,
-    /// and the cursor goes back to it (held entries after it are read again and skipped). Takes the lock.
+    /// Only those: nothing else of the window is delivered again. Each is left to the store and the cursor goes back to
+    /// it (held entries after it are read again and skipped): the page read is called after every write called so far,
+    /// so it brings the letter only if it is still there. Taking it back from memory instead could bring a letter a
+    /// later ack removed (a page read brought it back while this delete was in flight, and that ack took it again).
+    /// Takes the lock.
     /// </summary>
     public void Restore(DeliveryWindow w, IReadOnlyList<WindowEntry> entries)
     {
@@ -168,7 +171,6 @@ internal sealed class QueueDelivery(
                 return; // the window went with its last connection: the next one reads them from the store
             }
 
-            var now = time.GetUtcNow();
             List<ReturnedEntry>? returned = null;
             foreach (var e in entries)
             {
@@ -177,17 +179,9 @@ internal sealed class QueueDelivery(
                     continue; // a page read brought it back already
                 }
 
-                e.Out = false;
-                e.AssignedTo = null;
-                // Its count is recorded either way: one left to the store comes back with it too.
+                // Its count is recorded before the page read is called, so the letter comes back with it.
                 (returned ??= []).Add(new ReturnedEntry(e.Id, e.Deliveries, e.VisibleAt));
-                if (!HasRoom(w, e.Size))
-                {
-                    w.RewindTo(Math.Max(0, e.Position - 1));
-                    continue;
-                }
-
-                Join(w, e);
+                w.RewindTo(Math.Max(0, e.Position - 1));
             }
 
             if (returned is not null)

@@ -49,7 +49,7 @@ public sealed partial class DaakiaEngine
     {
         var usage = t.Usage;
         var size = InboxQuota.StoredSize(letter);
-        var tenantBytes = letter.Payload.Length + ((long)InboxQuota.EntryOverhead * recipients.Count);
+        var tenantBytes = InboxQuota.TenantSize(letter, recipients.Count);
         var certain = true;
         if (check && !usage.Tenant.Fits(0, tenantBytes, long.MaxValue, _quota.MaxTenantBytes))
         {
@@ -90,8 +90,9 @@ public sealed partial class DaakiaEngine
 
     /// <summary>
     /// What an ack takes off the usage bounds, applied when the delete is called (the store applies it before any later
-    /// append) and put back if it fails: for each letter the window held, its size; the tenant's payload only for a
-    /// letter with one recipient (a multicast's payload stays while another inbox holds it).
+    /// append) and put back if it fails: for each letter the window held, its stored size (payload and headers plus the
+    /// entry's overhead); the tenant's content only for a letter with one recipient (a multicast's content stays while
+    /// another inbox holds it).
     /// </summary>
     private readonly record struct UsageRelease(UsageRecord? Inbox, int InboxGeneration, int TenantGeneration, int Letters, long Bytes, long TenantBytes)
     {
@@ -108,8 +109,8 @@ public sealed partial class DaakiaEngine
         long bytes = 0, tenantBytes = 0;
         foreach (var e in acked)
         {
-            bytes += e.Size;
-            tenantBytes += InboxQuota.EntryOverhead + (e.Message.Recipients.Count == 1 ? e.Message.Payload.Length : 0);
+            bytes += InboxQuota.StoredSize(e.Message);
+            tenantBytes += InboxQuota.EntryOverhead + (e.Message.Recipients.Count == 1 ? e.Message.Size : 0);
         }
 
         var inbox = cs?.Usage;
