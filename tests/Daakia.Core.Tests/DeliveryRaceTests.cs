@@ -25,7 +25,7 @@ public sealed class DeliveryRaceTests
         var target = new RecordingTarget();
         var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
         f.Engine.Start(c);
-        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [sent.MessageId]));
+        Assert.Equal(1, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [sent.MessageId]));
 
         var hold = store.HoldReads;
         store.HoldReads = null;
@@ -33,7 +33,7 @@ public sealed class DeliveryRaceTests
         await f.SettleAsync();
 
         Assert.Empty(target.Letters);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         // And the window is not jammed by a ghost: the next letter arrives.
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal([2], target.Numbers());
@@ -57,7 +57,7 @@ public sealed class DeliveryRaceTests
         store.HoldReads = null;
         hold.SetResult();
         await f.SettleAsync();
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
 
         // One in flight at most: an expired ghost in the window would take the only slot forever.
         await f.SendAsync("alice", "bob", "2");
@@ -126,7 +126,7 @@ public sealed class DeliveryRaceTests
         Assert.Empty(laptop.Letters);
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal([2], laptop.Numbers());
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Fact]
@@ -150,13 +150,13 @@ public sealed class DeliveryRaceTests
         // Still in the store, so it comes back on this connection, behind what was there, as a release would; nothing
         // else is delivered again.
         Assert.Equal([1, 2, 3, 2], bob.Numbers());
-        var stored = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), 0, 10);
+        var stored = await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), 0, 10);
         Assert.Equal(1, stored.Single(e => e.Id == second.Id).Deliveries);
 
         await f.AckAsync("bob", bob.Letters.DistinctBy(l => l.Id).ToArray());
         await f.SendAsync("alice", "bob", "4");
         Assert.Equal([1, 2, 3, 2, 4], bob.Numbers());
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Fact]
@@ -178,8 +178,8 @@ public sealed class DeliveryRaceTests
         var appendHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         f.Chaos!.FailWhen = op => op == "delete";
         f.Chaos.HoldWhen = op => op switch { "delete" => deleteHeld.Task, "append" => appendHeld.Task, _ => null };
-        var ack = f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [first.Id]).AsTask();
-        var send = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("5")).AsTask();
+        var ack = f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [first.Id]).AsTask();
+        var send = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("5")).AsTask();
         f.Chaos.FailWhen = null;
         f.Chaos.HoldWhen = null;
         Assert.Equal([1, 2, 3, 4, 5], bob.Numbers());
@@ -200,7 +200,7 @@ public sealed class DeliveryRaceTests
         Assert.Equal([1, 2, 3, 4, 5, 1], bob.Numbers());
         Assert.Equal(2, bob.DeliveryCounts.Last());
         await f.AckAsync("bob", first);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Fact]
@@ -220,8 +220,8 @@ public sealed class DeliveryRaceTests
         var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         f.Chaos!.FailWhen = op => op == "delete";
         f.Chaos.HoldWhen = op => op switch { "delete" => firstHeld.Task, "append" => appendHeld.Task, _ => null };
-        var ackOfOne = f.Engine.AckAsync(EngineFixture.Tenant, bobId, [letters[0].Id]).AsTask();
-        var send = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [bobId], EngineFixture.Json("5")).AsTask();
+        var ackOfOne = f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [letters[0].Id]).AsTask();
+        var send = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [bobId], EngineFixture.Json("5")).AsTask();
         f.Chaos.FailWhen = null;
         f.Chaos.HoldWhen = null;
         firstHeld.SetResult();
@@ -237,7 +237,7 @@ public sealed class DeliveryRaceTests
         var ackHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         f.Chaos.FailWhen = op => op == "delete";
         f.Chaos.HoldWhen = op => op == "delete" ? ackHeld.Task : null;
-        var failing = f.Engine.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id, letters[2].Id]).AsTask();
+        var failing = f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id, letters[2].Id]).AsTask();
         f.Chaos.FailWhen = null;
         f.Chaos.HoldWhen = null;
         await Eventually.True(() => bob.Numbers().Count >= 7, $"the page read brings 1 and 2 back (chaos seed {f.Chaos.Seed})");
@@ -246,7 +246,7 @@ public sealed class DeliveryRaceTests
         // A second ack of 2 (say over REST, by its id) succeeds; the slot it frees starts a page read, slow to answer;
         // only then does the first ack's failure arrive.
         f.Chaos.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id]));
+        Assert.Equal(1, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id]));
         ackHeld.SetResult();
         Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => failing)).Code);
         var reads = f.Chaos.HoldReads;
@@ -260,18 +260,18 @@ public sealed class DeliveryRaceTests
         Assert.Equal(2, delivered.Count(n => n == 2));
         Assert.Equal(2, delivered.Count(n => n == 3));
         Assert.All(delivered.GroupBy(n => n), g => Assert.True(g.Count() <= 2, $"letter {g.Key} was delivered {g.Count()} times"));
-        Assert.Equal(4, await f.Engine.CountInboxAsync(EngineFixture.Tenant, bobId));
+        Assert.Equal(4, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, bobId));
 
         // Nothing is jammed: everything else can be acknowledged (2 is not among it), and the next letter arrives live.
         IReadOnlyList<QueueEntry> page;
-        while ((page = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, bobId, 0, 2)).Count > 0)
+        while ((page = await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, bobId, 0, 2)).Count > 0)
         {
             Assert.DoesNotContain(letters[1].Id, page.Select(e => e.Id));
-            Assert.Equal(page.Count, await f.Engine.AckAsync(EngineFixture.Tenant, bobId, page.Select(e => e.Id).ToList()));
+            Assert.Equal(page.Count, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, page.Select(e => e.Id).ToList()));
             await f.SettleAsync();
         }
 
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, bobId));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, bobId));
         await f.SendAsync("alice", "bob", "6");
         Assert.Equal(6, bob.Numbers().Last());
     }
@@ -291,16 +291,16 @@ public sealed class DeliveryRaceTests
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         f.Chaos!.FailWhen = op => op == "delete";
         f.Chaos.HoldWhen = op => op == "delete" ? held.Task : null;
-        var failing = f.Engine.AckAsync(EngineFixture.Tenant, bobId, [first.Id]).AsTask();
+        var failing = f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [first.Id]).AsTask();
         f.Chaos.FailWhen = null;
         f.Chaos.HoldWhen = null;
-        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, bobId, [first.Id]));
+        Assert.Equal(1, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [first.Id]));
         held.SetResult();
         Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => failing)).Code);
         await f.SettleAsync();
 
         Assert.Equal([1, 2], bob.Numbers());
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, bobId));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, bobId));
         await f.SendAsync("alice", "bob", "3");
         Assert.Equal([1, 2, 3], bob.Numbers());
     }
@@ -366,10 +366,10 @@ public sealed class DeliveryRaceTests
         await using var f = await ChaosAsync(o => o.MaxPendingWrites = 2);
         var store = f.Chaos!;
         store.HoldWrites = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"));
-        var second = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("2"));
+        var first = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"));
+        var second = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("2"));
         Assert.True(f.Engine.IsWriteBudgetSpent);
-        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("3")).AsTask());
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("3")).AsTask());
         Assert.Equal(DaakiaErrorCode.Overloaded, refused.Code);
         var room = f.Engine.WaitForWriteRoomAsync().AsTask();
         Assert.False(room.IsCompleted);
@@ -382,7 +382,7 @@ public sealed class DeliveryRaceTests
         await room.WaitAsync(Eventually.DefaultTimeout);
         Assert.False(f.Engine.IsWriteBudgetSpent);
         await f.SendAsync("alice", "bob", "3");
-        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(3, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Theory]
@@ -409,7 +409,7 @@ public sealed class DeliveryRaceTests
                 var n = (s * 1000) + i;
                 try
                 {
-                    var r = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json(n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                    var r = await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json(n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
                     accepted[r.MessageId] = n;
                 }
                 catch (DaakiaException)
@@ -433,7 +433,7 @@ public sealed class DeliveryRaceTests
             {
                 try
                 {
-                    await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), pick);
+                    await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), pick);
                     acked.UnionWith(pick);
                 }
                 catch (DaakiaException ex) when (ex.Code == DaakiaErrorCode.Unavailable)
@@ -452,7 +452,7 @@ public sealed class DeliveryRaceTests
                 var id = unseen[random.Next(unseen.Count)];
                 try
                 {
-                    await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [id]);
+                    await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [id]);
                     acked.Add(id);
                     ackedById[id] = phone.Letters.Count;
                 }
@@ -485,7 +485,7 @@ public sealed class DeliveryRaceTests
 
             foreach (var chunk in rest.Distinct().Chunk(f.Options.InboxPageSize))
             {
-                await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), chunk);
+                await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), chunk);
                 acked.UnionWith(chunk);
             }
         }
@@ -513,7 +513,7 @@ public sealed class DeliveryRaceTests
         var missing = accepted.Keys.Where(id => !onPhone.Contains(id) && !ackedById.ContainsKey(id)).Select(id => accepted[id]).Order().ToList();
         Assert.True(missing.Count == 0, $"accepted letters never delivered: {string.Join(",", missing)}; " + why);
         Assert.True(accepted.Count > 100, $"only {accepted.Count} of 240 sends were accepted; " + why);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         var (_, tablet) = await f.ConnectAsync("bob");
         Assert.Empty(tablet.Letters);
     }
@@ -541,7 +541,7 @@ public sealed class DeliveryRaceTests
             await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(3, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         Assert.Equal(0, f.Engine.PendingWrites);
         Assert.False(f.Engine.IsWriteBudgetSpent);
     }

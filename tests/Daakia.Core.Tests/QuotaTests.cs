@@ -40,7 +40,7 @@ public abstract class QuotaTests
         Assert.Equal(DaakiaErrorCode.QuotaExceeded, again.Code);
         await f.SettleAsync();
         Assert.Equal([0, 1, 3], bob.Numbers());
-        Assert.Equal(2, await f.Engine.CountInboxAsync(Tenant, Id("bob")));
+        Assert.Equal(2, await f.Engine.Letters.CountInboxAsync(Tenant, Id("bob")));
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public abstract class QuotaTests
         var headers = new[] { new KeyValuePair<string, string>("k", new string('v', 999)) };
         await using var f = await New(o => o.MaxInboxBytes = 2 * (1 + 1000 + InboxQuota.EntryOverhead)).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
-        async Task<SendReceipt> Send(string n) => await f.Engine.SendAsync(Tenant, Id("alice"), [Id("bob")], EngineFixture.Json(n), headers: headers);
+        async Task<SendReceipt> Send(string n) => await f.Engine.Letters.SendAsync(Tenant, Id("alice"), [Id("bob")], EngineFixture.Json(n), headers: headers);
         await Send("0");
         await Send("1");
         await f.SettleAsync();
@@ -82,11 +82,11 @@ public abstract class QuotaTests
         await f.SendAsync("alice", "carol", "0"); // carol, offline, is full
         var (_, bob) = await f.ConnectAsync("bob");
         var refused = await Assert.ThrowsAsync<DaakiaException>(async () =>
-            await f.Engine.SendAsync(Tenant, Id("alice"), [Id("bob"), Id("carol")], EngineFixture.Json("1")));
+            await f.Engine.Letters.SendAsync(Tenant, Id("alice"), [Id("bob"), Id("carol")], EngineFixture.Json("1")));
         Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
         await f.SettleAsync();
         Assert.Empty(bob.Letters);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(Tenant, Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(Tenant, Id("bob")));
 
         // The refusal left bob's window working: the next letter is live.
         await f.SendAsync("alice", "bob", "2");
@@ -124,7 +124,7 @@ public abstract class QuotaTests
         await again.StartAsync();
         var bob = new RecordingTarget();
         again.Start(await again.ConnectAsync(Tenant, Id("bob"), bob, new ConnectOptions("test")));
-        var refused = await Assert.ThrowsAsync<DaakiaException>(async () => await again.SendAsync(Tenant, Id("alice"), [Id("bob")], EngineFixture.Json("2")));
+        var refused = await Assert.ThrowsAsync<DaakiaException>(async () => await again.Letters.SendAsync(Tenant, Id("alice"), [Id("bob")], EngineFixture.Json("2")));
         Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
         await Eventually.True(() => bob.Letters.Count == 2, "bob gets what is stored");
         await f.SettleAsync();
@@ -140,7 +140,7 @@ public abstract class QuotaTests
         {
             try
             {
-                return (await f.Engine.SendAsync(Tenant, Id($"s{i}"), [Id("bob")], EngineFixture.Json(N(i)))).MessageId;
+                return (await f.Engine.Letters.SendAsync(Tenant, Id($"s{i}"), [Id("bob")], EngineFixture.Json(N(i)))).MessageId;
             }
             catch (DaakiaException ex) when (ex.Code == DaakiaErrorCode.QuotaExceeded)
             {
@@ -180,7 +180,7 @@ public abstract class QuotaTests
         await f.SettleAsync();
         var (_, laptop) = await f.ConnectAsync("bob");
         Assert.DoesNotContain(2, laptop.Numbers());
-        Assert.Equal(2, await f.Engine.CountInboxAsync(Tenant, Id("bob")));
+        Assert.Equal(2, await f.Engine.Letters.CountInboxAsync(Tenant, Id("bob")));
         GC.KeepAlive(bob);
     }
 
@@ -191,12 +191,12 @@ public abstract class QuotaTests
         var (_, bob) = await f.ConnectAsync("bob");
         for (var i = 0; i < 40; i++)
         {
-            await f.Engine.SendAsync(Tenant, Id("alice"), [Id("bob"), Id($"offline{i}")], EngineFixture.Json(N(i)));
+            await f.Engine.Letters.SendAsync(Tenant, Id("alice"), [Id("bob"), Id($"offline{i}")], EngineFixture.Json(N(i)));
         }
 
         await f.SettleAsync();
         Assert.Equal(40, bob.Letters.Count);
-        Assert.InRange(f.Engine.UsageRecords(Tenant), 1, 8 + 1); // the offline ones, plus bob's while he is online
+        Assert.InRange(f.Engine.Letters.UsageRecords(Tenant), 1, 8 + 1); // the offline ones, plus bob's while he is online
     }
 }
 

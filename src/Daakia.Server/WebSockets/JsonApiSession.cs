@@ -276,7 +276,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
 
         var delay = Delay(root);
         var headers = WireFormat.ReadHeaders(root, Engine.Options);
-        var send = Engine.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl, delay, headers);
+        var send = Engine.Letters.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl, delay, headers);
         if (send.IsCompletedSuccessfully)
         {
             ReplySent(id, send.Result);
@@ -322,7 +322,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         var ids = MessageIds(root);
 
         // Like sends, acks complete in the background so a receiver's acks share group commits.
-        var pending = CompleteAckAsync(id, Engine.AckAsync(_tenant, Connection!.Client, ids));
+        var pending = CompleteAckAsync(id, Engine.Letters.AckAsync(_tenant, Connection!.Client, ids));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 

@@ -2,8 +2,34 @@ using Daakia.Core.Storage;
 
 namespace Daakia.Core;
 
-public sealed partial class DaakiaEngine
+/// <summary>
+/// Letters: direct messages to clients' inboxes, the first user of the durable delivery engine
+/// (<see cref="QueueDelivery"/>). Sends, acks, releases (negative acks), inbox and dead-letter reads. Reached as
+/// <see cref="DaakiaEngine.Letters"/>; connections and the tenant lock stay with the engine.
+/// </summary>
+public sealed partial class LetterOffice
 {
+    private readonly DaakiaEngine _engine;
+    private readonly IDaakiaStore _store;
+    private readonly DaakiaCoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DaakiaMetrics _metrics;
+    private readonly WriteBudget _writes;
+    private readonly InboxQuota _quota;
+    private readonly QueueDelivery _delivery;
+
+    internal LetterOffice(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics, WriteBudget writes, QueueDelivery delivery)
+    {
+        _engine = engine;
+        _store = store;
+        _options = options;
+        _time = time;
+        _metrics = metrics;
+        _writes = writes;
+        _quota = options.Quota;
+        _delivery = delivery;
+    }
+
     /// <summary>
     /// Sends a letter to one or more clients. Online recipients get it at once; the returned task completes only
     /// once it is durably in every recipient's inbox (that is when the sender may be acknowledged).
@@ -22,11 +48,11 @@ public sealed partial class DaakiaEngine
         IReadOnlyList<KeyValuePair<string, string>>? headers = null,
         string? contentType = null)
     {
-        EnsureAccepting();
+        _engine.EnsureAccepting();
         var distinct = ValidateLetter(recipients, payload, ttl, delay);
         var headerBytes = headers is { Count: > 0 } ? ValidateHeaders(headers) : 0;
         var now = _time.GetUtcNow();
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var cost = WriteCost(payload.Length + headerBytes, distinct.Count);
         TakeBudget(cost);
         Letter letter;
@@ -101,7 +127,7 @@ public sealed partial class DaakiaEngine
                 }
             }
 
-            CloseAll(toClose, CloseReason.SlowConsumer);
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             IReadOnlyList<long> stored;
             try
             {
@@ -154,7 +180,7 @@ public sealed partial class DaakiaEngine
             }
         }
 
-        CloseAll(toClose, CloseReason.SlowConsumer);
+        _engine.CloseAll(toClose, CloseReason.SlowConsumer);
     }
 
     /// <summary>
@@ -173,7 +199,7 @@ public sealed partial class DaakiaEngine
             throw DaakiaException.Invalid($"At most {_options.InboxPageSize} message ids per ack.");
         }
 
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var cost = WriteCost(messageIds.Count * 16, 1);
         TakeBudget(cost);
         int removed;
@@ -220,7 +246,7 @@ public sealed partial class DaakiaEngine
                 }
             }
 
-            CloseAll(toClose, CloseReason.SlowConsumer);
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             try
             {
                 removed = await write;
@@ -253,7 +279,7 @@ public sealed partial class DaakiaEngine
                     }
                 }
 
-                CloseAll(toClose, CloseReason.SlowConsumer);
+                _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             }
         }
         finally
@@ -283,7 +309,7 @@ public sealed partial class DaakiaEngine
             throw DaakiaException.Invalid($"A delay must be between 0 and {_options.MaxDelay.TotalSeconds:0} seconds.");
         }
 
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var visibleAt = delay is { } wait && wait > TimeSpan.Zero ? _time.GetUtcNow() + wait : (DateTimeOffset?)null;
         var cost = WriteCost(messageIds.Count * 16, 1);
         TakeBudget(cost);
@@ -306,7 +332,7 @@ public sealed partial class DaakiaEngine
                 }
             }
 
-            CloseAll(toClose, CloseReason.SlowConsumer);
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             await write;
         }
         finally

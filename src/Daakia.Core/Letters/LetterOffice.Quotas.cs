@@ -6,12 +6,12 @@ namespace Daakia.Core;
 /// Quotas before live delivery: a send is checked against the tenant's usage bounds (<see cref="UsageLedger"/>) under
 /// the tenant lock, before it is offered to anyone. The store's own check, on its writer, stays the authority.
 /// </summary>
-public sealed partial class DaakiaEngine
+public sealed partial class LetterOffice
 {
     /// <summary>Inbox usage records the core holds for a tenant (tests check the bound).</summary>
     internal int UsageRecords(TenantId tenant)
     {
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         lock (t.Gate)
         {
             return t.Usage.Count;
@@ -19,7 +19,7 @@ public sealed partial class DaakiaEngine
     }
 
     /// <summary>Starts reading an inbox's usage (and the tenant's, if not known) from the store; caller holds the lock.</summary>
-    private void SeedUsage(TenantState t, UsageRecord inbox, ClientId client)
+    internal void SeedUsage(TenantState t, UsageRecord inbox, ClientId client)
     {
         if (!inbox.Seeded)
         {
