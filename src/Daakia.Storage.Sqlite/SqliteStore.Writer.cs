@@ -161,6 +161,7 @@ public sealed partial class SqliteStore
                 statements.Commit.Execute();
                 statements.Queues.Committed();
                 Interlocked.Increment(ref _batches);
+                Interlocked.Add(ref _committedWrites, batch.Count);
                 return null;
             }
         }

@@ -26,7 +26,9 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     private long _enqueued;
     private long _committed;
     private long _batches;
+    private long _committedWrites;
     private long _guardedReruns;
+    private readonly System.Diagnostics.Metrics.Meter _meter = new(MeterName);
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // The batch the writer has taken (touched by the writer thread only), so that a fault can fail it.
     private readonly List<WriteOp> _batch = [];
@@ -41,7 +43,13 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _readers = new ReaderPool(ConnectionString, options);
+        // Read when scraped: the writer only increments plain counters.
+        _meter.CreateObservableCounter("commits", () => Interlocked.Read(ref _batches), description: "Transactions the store's writer committed (each one fsync at durability fsync).");
+        _meter.CreateObservableCounter("writes", () => Interlocked.Read(ref _committedWrites), description: "Writes (appends, acks, returns, units of work, …) committed; writes per commit is the group commit's batch size.");
     }
+
+    /// <summary>The store's meter: <c>daakia_store_commits</c> and <c>daakia_store_writes</c> on <c>/metrics</c>.</summary>
+    public const string MeterName = "Daakia.Store";
 
     /// <summary>False once the writer thread has stopped; see <see cref="Fault"/>.</summary>
     public bool IsHealthy => _fault is null;
@@ -105,6 +113,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     {
         if (_closed)
         {
+            _meter.Dispose();
             return;
         }
 
@@ -117,6 +126,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         await _writerDone.Task;
         _writeConnection?.Dispose();
         _readers.Dispose();
+        _meter.Dispose();
     }
 
     public ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>
