@@ -115,6 +115,12 @@ public sealed partial class SqliteStore
         {
             while (true)
             {
+                statements.Unwritten = 0;
+                if (!guarded && _options.PairAcks)
+                {
+                    AckPairing.Plan(batch);
+                }
+
                 statements.Begin.Execute();
                 var rerun = false;
                 foreach (var op in batch)
@@ -141,10 +147,14 @@ public sealed partial class SqliteStore
                     }
                 }
 
+                // A paired entry still booked but not taken (its delete failed before reaching it) would commit as
+                // counted and never written: the batch runs again without pairing.
+                rerun = rerun || AckPairing.AnyLeft(batch);
                 if (rerun)
                 {
                     statements.Rollback.Execute();
                     statements.Queues.RolledBack();
+                    AckPairing.Clear(batch);
                     foreach (var op in batch)
                     {
                         op.Reset();
@@ -162,6 +172,7 @@ public sealed partial class SqliteStore
                 statements.Queues.Committed();
                 Interlocked.Increment(ref _batches);
                 Interlocked.Add(ref _committedWrites, batch.Count);
+                Interlocked.Add(ref _unwritten, statements.Unwritten);
                 return null;
             }
         }
