@@ -33,7 +33,8 @@ internal sealed class AckPair
 internal static class AckPairing
 {
     /// <summary>Pairs the one-queue appends of the batch with a later delete of the same entry; returns how many.</summary>
-    public static int Plan(List<WriteOp> batch)
+    /// <remarks><paramref name="open"/> is the writer's scratch map, emptied here and reused batch after batch.</remarks>
+    public static int Plan(List<WriteOp> batch, Dictionary<(QueueName Queue, Guid Id), QueueAppendOp?> open)
     {
         Clear(batch);
         var appends = 0;
@@ -61,7 +62,7 @@ internal static class AckPairing
         }
 
         // An id appended twice to one queue in the batch is never paired (the null marks it).
-        var open = new Dictionary<(QueueName Queue, Guid Id), QueueAppendOp?>();
+        open.Clear();
         var paired = 0;
         foreach (var op in batch)
         {
@@ -96,8 +97,17 @@ internal static class AckPairing
             }
         }
 
+        open.Clear();
+        if (open.Count == 0 && open.EnsureCapacity(0) > MaxKeptCapacity)
+        {
+            open.TrimExcess(MaxKeptCapacity);
+        }
+
         return paired;
     }
+
+    /// <summary>Past this many slots the scratch map is trimmed after a batch, so one huge batch does not pin its size.</summary>
+    private const int MaxKeptCapacity = 4096;
 
     /// <summary>Whether an append booked an entry without writing it that no delete took (its delete failed first).</summary>
     public static bool AnyLeft(List<WriteOp> batch)

@@ -118,7 +118,7 @@ public sealed partial class SqliteStore
                 statements.Unwritten = 0;
                 if (!guarded && _options.PairAcks)
                 {
-                    AckPairing.Plan(batch);
+                    AckPairing.Plan(batch, statements.PairingScratch);
                 }
 
                 statements.Begin.Execute();

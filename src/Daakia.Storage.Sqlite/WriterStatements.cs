@@ -89,6 +89,9 @@ internal sealed class WriterStatements : IDisposable
     /// </summary>
     public long PairedChanges { get; set; }
 
+    /// <summary>The writer's scratch map for <see cref="AckPairing.Plan"/>, reused batch after batch.</summary>
+    public Dictionary<(QueueName Queue, Guid Id), QueueAppendOp?> PairingScratch { get; } = [];
+
     /// <summary>Paired entries taken in this run of the batch (neither written nor deleted); reset per run.</summary>
     public long Unwritten { get; set; }
 
