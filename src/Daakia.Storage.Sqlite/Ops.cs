@@ -6,19 +6,33 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>Appends one message to one or more queues (see <see cref="QueueWrites.Append"/>).</summary>
 internal sealed class QueueAppendOp(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota) : WriteOp<IReadOnlyList<long>>
 {
+    public Letter Message => message;
+
+    public IReadOnlyList<QueueKey> Queues => queues;
+
+    /// <summary>Set when a later delete of the same batch takes this entry (<see cref="AckPairing"/>).</summary>
+    public AckPair? Pair { get; set; }
+
     // Several statements (the message, its entries, maybe new queues): all or none.
     protected override bool IsMultiStatement => true;
 
-    protected override void Run(WriterStatements s) => Result = QueueWrites.Append(s, message, queues, quota);
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Append(s, message, queues, quota, Pair);
 }
 
 /// <summary>Removes entries (acknowledged, or deleted by a consumer) from one queue.</summary>
 internal sealed class QueueDeleteOp(QueueKey queue, IReadOnlyList<Guid> ids) : WriteOp<int>
 {
+    public QueueKey Queue => queue;
+
+    public IReadOnlyList<Guid> Ids => ids;
+
+    /// <summary>The ids whose append is earlier in the same batch (<see cref="AckPairing"/>).</summary>
+    public Dictionary<Guid, AckPair>? Pairs { get; set; }
+
     // An entry and its message's reference go together, and an ack of many entries is whole or nothing.
     protected override bool IsMultiStatement => true;
 
-    protected override void Run(WriterStatements s) => Result = QueueWrites.Delete(s, queue, ids);
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Delete(s, queue, ids, Pairs);
 }
 
 /// <summary>Records entries that came back unacknowledged.</summary>

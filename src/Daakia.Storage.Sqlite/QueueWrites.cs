@@ -14,7 +14,9 @@ internal static class QueueWrites
     /// Appends one message to every queue, unless that would pass the quota for any of them: its content once (one
     /// <c>messages</c> row), and one small entry per queue at the queue's next position. Returns the positions.
     /// </summary>
-    public static long[] Append(WriterStatements s, Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota)
+    /// <remarks>With <paramref name="pair"/> (one queue, acknowledged later in this batch: <see cref="AckPairing"/>)
+    /// nothing is written unless an entry of this id is already in the queue.</remarks>
+    public static long[] Append(WriterStatements s, Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota, AckPair? pair = null)
     {
         // Checked on the writer thread against committed usage plus this batch's: exact under any concurrency.
         // A message counts its payload and headers (Letter.Size); the entries keep that size unless it is the payload's.
@@ -48,6 +50,16 @@ internal static class QueueWrites
 
         Span<byte> id = stackalloc byte[16];
         message.Id.TryWriteBytes(id);
+        if (pair is not null && !HasEntry(s, ledger.GetOrCreate(QueueName.Of(queues[0])).Qid, id))
+        {
+            var row = ledger.Push(QueueName.Of(queues[0]), entrySize);
+            ledger.Add(totalsKey, 1, tenantSize);
+            pair.PayloadBytes = payload;
+            pair.Present = true;
+            s.PairedChanges++;
+            return [row.LastPosition];
+        }
+
         var insert = s.InsertMessage;
         insert.Bind(1, id);
         insert.Bind(2, message.Author.Value);
@@ -85,7 +97,8 @@ internal static class QueueWrites
     }
 
     /// <summary>Removes the entries of the named ids from one queue; returns how many were there.</summary>
-    public static int Delete(WriterStatements s, QueueKey queue, IReadOnlyList<Guid> ids)
+    /// <remarks>An id in <paramref name="pairs"/> whose append booked it without writing it is taken from there.</remarks>
+    public static int Delete(WriterStatements s, QueueKey queue, IReadOnlyList<Guid> ids, Dictionary<Guid, AckPair>? pairs = null)
     {
         var key = QueueName.Of(queue);
         if (s.Queues.Find(key) is not { } row)
@@ -99,6 +112,16 @@ internal static class QueueWrites
         var removed = 0;
         foreach (var id in ids)
         {
+            if (pairs is not null && pairs.TryGetValue(id, out var pair) && pair.Present)
+            {
+                pair.Present = false;
+                s.PairedChanges++;
+                s.Unwritten++;
+                Booked(s, key, pair.PayloadBytes, lastReference: true);
+                removed++;
+                continue;
+            }
+
             id.TryWriteBytes(bytes);
             find.Bind(1, row.Qid);
             find.Bind(2, bytes);
@@ -248,6 +271,15 @@ internal static class QueueWrites
     {
         s.Queues.Add(queue, -1, -(contentBytes + InboxQuota.EntryOverhead));
         s.Queues.Add(QueueName.TotalsOf(queue.Tenant), -1, -((lastReference ? contentBytes : 0) + InboxQuota.EntryOverhead));
+    }
+
+    /// <summary>Whether the queue holds an entry of this id (committed, or written earlier in this batch).</summary>
+    private static bool HasEntry(WriterStatements s, long qid, ReadOnlySpan<byte> id)
+    {
+        var find = s.SelectEntryById;
+        find.Bind(1, qid);
+        find.Bind(2, id);
+        return StepTwo(find, out _, out _);
     }
 
     /// <summary>Runs a statement that returns at most one row of two integers.</summary>

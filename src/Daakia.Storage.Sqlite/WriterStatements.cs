@@ -85,6 +85,18 @@ internal sealed class WriterStatements : IDisposable
     /// <summary>Rows changed by every completed INSERT, UPDATE and DELETE of this connection so far.</summary>
     public long TotalChanges => raw.sqlite3_total_changes(_db);
 
+    /// <summary>
+    /// Entries booked or taken without being written (<see cref="AckPairing"/>) so far: counted like
+    /// <see cref="TotalChanges"/>, so that an op failing after one is rolled back with its batch.
+    /// </summary>
+    public long PairedChanges { get; set; }
+
+    /// <summary>The writer's scratch map for <see cref="AckPairing.Plan"/>, reused batch after batch.</summary>
+    public Dictionary<(QueueName Queue, Guid Id), QueueAppendOp?> PairingScratch { get; } = [];
+
+    /// <summary>Paired entries taken in this run of the batch (neither written nor deleted); reset per run.</summary>
+    public long Unwritten { get; set; }
+
     /// <summary>The rowid of the last row inserted (a new message's <c>mid</c>).</summary>
     public long LastInsertRowId => raw.sqlite3_last_insert_rowid(_db);
 
