@@ -6,8 +6,11 @@ internal sealed class AckPair
     /// <summary>Set by the append once it has booked the entry without writing it; cleared by the delete that takes it.</summary>
     public bool Present { get; set; }
 
-    /// <summary>The payload's length, what <see cref="QueueWrites.Release"/> would have read from the message row.</summary>
-    public long PayloadBytes { get; set; }
+    /// <summary>
+    /// The content bytes the append booked (payload and headers, <see cref="Core.Letter.Size"/>): what
+    /// <see cref="QueueWrites.Release"/> would have read from the entry or message row, so the delete takes off exactly that.
+    /// </summary>
+    public long ContentBytes { get; set; }
 }
 
 /// <summary>
@@ -70,6 +73,13 @@ internal static class AckPairing
             {
                 if (append.Queues.Count != 1)
                 {
+                    // A multicast is never paired, and an id it appends to a queue cancels any pair on that queue and
+                    // id: with the paired entry never written, its own append would not fail on the unique index.
+                    foreach (var q in append.Queues)
+                    {
+                        open[(QueueName.Of(q), append.Message.Id)] = null;
+                    }
+
                     continue;
                 }
 

@@ -54,7 +54,7 @@ internal static class QueueWrites
         {
             var row = ledger.Push(QueueName.Of(queues[0]), entrySize);
             ledger.Add(totalsKey, 1, tenantSize);
-            pair.PayloadBytes = payload;
+            pair.ContentBytes = message.Size;
             pair.Present = true;
             s.PairedChanges++;
             return [row.LastPosition];
@@ -117,7 +117,7 @@ internal static class QueueWrites
                 pair.Present = false;
                 s.PairedChanges++;
                 s.Unwritten++;
-                Booked(s, key, pair.PayloadBytes, lastReference: true);
+                Booked(s, key, pair.ContentBytes, lastReference: true);
                 removed++;
                 continue;
             }

@@ -40,13 +40,14 @@ public sealed class AckPairingTests : IAsyncLifetime
         await _store.OpenAsync();
     }
 
-    private static Letter NewLetter(string payload = "\"x\"") => new()
+    private static Letter NewLetter(string payload = "\"x\"", IReadOnlyList<KeyValuePair<string, string>>? headers = null, Guid? id = null, IReadOnlyList<ClientId>? recipients = null) => new()
     {
-        Id = Guid.CreateVersion7(),
+        Id = id ?? Guid.CreateVersion7(),
         Tenant = Tenant,
         Author = Alice,
-        Recipients = [Bob],
+        Recipients = recipients ?? [Bob],
         Payload = Encoding.UTF8.GetBytes(payload),
+        Headers = headers ?? [],
         Timestamp = DateTimeOffset.UtcNow,
     };
 
@@ -132,6 +133,54 @@ public sealed class AckPairingTests : IAsyncLifetime
         Assert.Equal(1, Rows("messages"));
         Assert.Equal(new InboxUsage(1, InboxQuota.StoredSize(kept)), await _store.GetUsageAsync(BobInbox));
         Assert.Equal(new InboxUsage(1, InboxQuota.StoredSize(kept)), await _store.GetTenantUsageAsync(Tenant));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ALetterWithHeaders_PairedOrNot_LeavesTheUsageOfWhatIsStored(bool pairAcks)
+    {
+        // A paired delete takes off what its append booked: payload and headers, not the payload alone.
+        await ReopenAsync(pairAcks: pairAcks);
+        var before = _store.Unwritten;
+        var acked = NewLetter("\"acked\"", [new("trace", new string('h', 300)), new("kind", "ä")]);
+        var kept = NewLetter("\"kept\"", [new("k", "v")]);
+        var (positions, deleted) = await AppendAckAppendAsync(acked, kept);
+
+        Assert.Equal([1L, 2L], positions);
+        Assert.Equal(1, deleted);
+        Assert.Equal(before + (pairAcks ? 1 : 0), _store.Unwritten);
+        Assert.Equal(new InboxUsage(1, InboxQuota.StoredSize(kept)), await _store.GetUsageAsync(BobInbox));
+        Assert.Equal(new InboxUsage(1, InboxQuota.TenantSize(kept, 1)), await _store.GetTenantUsageAsync(Tenant));
+        Assert.Equal(1, await _store.DeleteAsync(BobInbox, [kept.Id]));
+        Assert.Equal(new InboxUsage(0, 0), await _store.GetUsageAsync(BobInbox));
+        Assert.Equal(new InboxUsage(0, 0), await _store.GetTenantUsageAsync(Tenant));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AMulticastOfTheSameId_BesideAPair_FailsAsWithoutPairing(bool pairAcks)
+    {
+        // Appended to bob, then again to bob and carol, then acked by bob, in one batch: the second append must fail on
+        // the unique entry as it would with every write run one by one, and bob's ack take the first.
+        await ReopenAsync(pairAcks: pairAcks);
+        var carolInbox = QueueKey.Inbox(Tenant, ClientId.Parse("carol"));
+        var letter = NewLetter();
+        using var release = HoldNextBatch();
+        var first = _store.AppendAsync(letter, [BobInbox]).AsTask();
+        var multicast = _store.AppendAsync(NewLetter(id: letter.Id, recipients: [Bob, ClientId.Parse("carol")]), [BobInbox, carolInbox]).AsTask();
+        var ack = _store.DeleteAsync(BobInbox, [letter.Id]).AsTask();
+        release.Set();
+
+        Assert.Equal([1L], await first);
+        await Assert.ThrowsAsync<SqliteException>(() => multicast);
+        Assert.Equal(1, await ack);
+        Assert.Empty(await _store.ReadAsync(BobInbox, 0, 10));
+        Assert.Empty(await _store.ReadAsync(carolInbox, 0, 10));
+        Assert.Equal(new InboxUsage(0, 0), await _store.GetUsageAsync(BobInbox));
+        Assert.Equal(new InboxUsage(0, 0), await _store.GetTenantUsageAsync(Tenant));
+        Assert.Equal(0, Rows("messages"));
     }
 
     [Fact]
