@@ -1,0 +1,23 @@
+namespace Daakia.Storage.Sqlite.Tests;
+
+/// <summary>A test class with an opened store of its own in a fresh data directory, removed after the test.</summary>
+public abstract class SqliteStoreTestBase : IAsyncLifetime
+{
+    /// <summary>The store's data directory.</summary>
+    protected string Dir { get; } = Daakia.Testing.Unique.TempDirectory();
+
+    /// <summary>The store under test (a test may replace it, e.g. to reopen it with other options).</summary>
+    protected SqliteStore Store { get; set; } = null!;
+
+    public virtual async Task InitializeAsync()
+    {
+        Store = new SqliteStore(new SqliteStoreOptions { DataDirectory = Dir });
+        await Store.OpenAsync();
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        Directory.Delete(Dir, recursive: true);
+    }
+}
