@@ -92,15 +92,17 @@ internal static class AckPairing
             else if (op is QueueDeleteOp delete)
             {
                 var queue = QueueName.Of(delete.Queue);
-                foreach (var id in delete.Ids)
+                // By index: a foreach over the interface would allocate an enumerator per delete.
+                var ids = delete.Ids;
+                for (var i = 0; i < ids.Count; i++)
                 {
-                    var key = (queue, id);
+                    var key = (queue, ids[i]);
                     if (open.TryGetValue(key, out var match) && match is not null)
                     {
                         open.Remove(key);
                         var pair = new AckPair();
                         match.Pair = pair;
-                        (delete.Pairs ??= [])[id] = pair;
+                        (delete.Pairs ??= [])[ids[i]] = pair;
                         paired++;
                     }
                 }

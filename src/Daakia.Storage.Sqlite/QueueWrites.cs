@@ -110,8 +110,9 @@ internal static class QueueWrites
         var delete = s.DeleteEntryByPos;
         Span<byte> bytes = stackalloc byte[16];
         var removed = 0;
-        foreach (var id in ids)
+        for (var i = 0; i < ids.Count; i++)
         {
+            var id = ids[i];
             if (pairs is not null && pairs.TryGetValue(id, out var pair) && pair.Present)
             {
                 pair.Present = false;

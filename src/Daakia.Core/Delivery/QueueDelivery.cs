@@ -565,14 +565,21 @@ internal sealed class QueueDelivery(
             w.Remove(e.Id);
             metrics.LetterDeadLettered();
             EngineLog.DeadLettered(logger, w.Key.Tenant, w.Key.Name, e.Id, e.Deliveries);
-            // One unit: the count as it is now, then the move (the dead letter carries how often it was tried).
-            StoreOp[] unit = [new ReturnOp(w.Key, [new ReturnedEntry(e.Id, e.Deliveries)]), new MoveOp(w.Key, w.DeadLetters, [e.Id], ActivityKinds.DeadLettered, now)];
-            var position = e.Position;
-            background(() => new ValueTask(DeadLetterAsync(w, unit, position)), "dead-letter");
+            DeadLetterLater(w, e, now);
             return true;
         }
 
         return false;
+    }
+
+    /// <summary>Moves an entry that left the window to the dead letters, in the background. (Its own method: the
+    /// closure's captures would otherwise be allocated on every <see cref="Retire"/>.)</summary>
+    private void DeadLetterLater(DeliveryWindow w, WindowEntry e, DateTimeOffset now)
+    {
+        // One unit: the count as it is now, then the move (the dead letter carries how often it was tried).
+        StoreOp[] unit = [new ReturnOp(w.Key, [new ReturnedEntry(e.Id, e.Deliveries)]), new MoveOp(w.Key, w.DeadLetters, [e.Id], ActivityKinds.DeadLettered, now)];
+        var position = e.Position;
+        background(() => new ValueTask(DeadLetterAsync(w, unit, position)), "dead-letter");
     }
 
     private async Task DeadLetterAsync(DeliveryWindow w, StoreOp[] unit, long position)

@@ -45,7 +45,7 @@ public sealed partial class LetterOffice
     /// (<paramref name="check"/>): otherwise nobody can see it before the store decides.
     /// </summary>
     /// <remarks>A bound that cannot say yes is read again from the store (it may have drifted up), for the next send.</remarks>
-    private bool ReserveUsage(TenantState t, Letter letter, List<ClientId> recipients, ClientState? single, ClientState?[]? states, bool check)
+    private bool ReserveUsage(TenantState t, Letter letter, IReadOnlyList<ClientId> recipients, ClientState? single, ClientState?[]? states, bool check)
     {
         var usage = t.Usage;
         var size = InboxQuota.StoredSize(letter);

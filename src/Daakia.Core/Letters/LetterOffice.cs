@@ -227,12 +227,13 @@ public sealed partial class LetterOffice
                     // handed out yet (an ack by id, as REST allows) leaves only once the delete is durable: were it
                     // dropped now and the delete failed, it would never come.
                     window = cs.Window;
-                    foreach (var id in messageIds)
+                    for (var i = 0; i < messageIds.Count; i++)
                     {
+                        var id = messageIds[i];
                         if (cs.Window.ById.TryGetValue(id, out var e) && e.Out)
                         {
                             cs.Window.Remove(id);
-                            (taken ??= []).Add(e);
+                            (taken ??= new List<WindowEntry>(messageIds.Count)).Add(e);
                         }
                         else
                         {
@@ -386,7 +387,7 @@ public sealed partial class LetterOffice
         }
     }
 
-    private List<ClientId> ValidateLetter(IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl, TimeSpan? delay)
+    private IReadOnlyList<ClientId> ValidateLetter(IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl, TimeSpan? delay)
     {
         if (recipients.Count == 0)
         {
@@ -406,6 +407,12 @@ public sealed partial class LetterOffice
         if (delay is { } w && (w < TimeSpan.Zero || w > _options.MaxDelay))
         {
             throw DaakiaException.Invalid($"A delay must be between 0 and {_options.MaxDelay.TotalSeconds:0} seconds.");
+        }
+
+        if (recipients.Count == 1)
+        {
+            // The usual letter: one recipient, in an array of its own (nothing to merge).
+            return recipients[0].Value is null ? throw DaakiaException.Invalid("A recipient is missing.") : new ClientId[] { recipients[0] };
         }
 
         // Duplicates are merged first, then counted: a hundred copies of one recipient are one recipient.
