@@ -24,11 +24,16 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
     public static bool MayBe(ReadOnlySpan<byte> data) => Prefixes(data, JsonApiLine) || Prefixes(data, TextoLine);
 
     /// <summary>Reads a complete head from <paramref name="data"/>; false when it is incomplete or not of the shape taken.</summary>
-    public static bool TryParse(ReadOnlySpan<byte> data, out UpgradeHead head)
+    /// <remarks>
+    /// <paramref name="maxLength"/> and <paramref name="maxHeaders"/> are Kestrel's limits (a head past them is left
+    /// to Kestrel, which refuses it with 431). The host must be a plain ASCII name, IPv4 or bracketed IPv6 literal with
+    /// an optional port of digits: anything else (and an IDN, which ASP.NET Core compares decoded) is left to ASP.NET Core.
+    /// </remarks>
+    public static bool TryParse(ReadOnlySpan<byte> data, int maxLength, int maxHeaders, out UpgradeHead head)
     {
         head = default;
         var end = data.IndexOf("\r\n\r\n"u8);
-        if (end < 0 || end + 4 > MaxLength)
+        if (end < 0 || end + 4 > maxLength)
         {
             return false;
         }
@@ -53,8 +58,14 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
         string? host = null, origin = null, key = null, version = null;
         bool upgrade = false, connection = false, seenUpgrade = false, seenConnection = false;
         var headers = data[at..(end + 2)];
+        var count = 0;
         while (!headers.IsEmpty)
         {
+            if (++count > maxHeaders)
+            {
+                return false;
+            }
+
             var eol = headers.IndexOf("\r\n"u8);
             var line = headers[..eol];
             headers = headers[(eol + 2)..];
@@ -120,7 +131,7 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
             }
         }
 
-        if (!upgrade || !connection || version != "13" || host is not { Length: > 0 } || key is null || !IsValidKey(key))
+        if (!upgrade || !connection || version != "13" || host is null || !IsPlainHost(host) || key is null || !IsValidKey(key))
         {
             return false;
         }
@@ -184,6 +195,43 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
         }
 
         return true;
+    }
+
+    /// <summary><c>name[:port]</c>, <c>1.2.3.4[:port]</c> or <c>[v6][:port]</c> in plain ASCII; no IDN (<c>xn--</c>).</summary>
+    internal static bool IsPlainHost(string host)
+    {
+        var name = host.AsSpan();
+        var colon = name.StartsWith("[") ? name.IndexOf("]:") + 1 : name.LastIndexOf(':');
+        if (colon > 0)
+        {
+            var port = name[(colon + 1)..];
+            if (port.Length is 0 or > 5 || !int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) || p > 65535)
+            {
+                return false;
+            }
+
+            name = name[..colon];
+        }
+
+        if (name.IsEmpty)
+        {
+            return false;
+        }
+
+        if (name[0] == '[')
+        {
+            return name.Length > 2 && name[^1] == ']' && System.Net.IPAddress.TryParse(name[1..^1], out var v6) && v6.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        }
+
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '.'))
+            {
+                return false;
+            }
+        }
+
+        return !name.Contains("xn--", StringComparison.OrdinalIgnoreCase);
     }
 
     private static bool IsValidKey(string key)

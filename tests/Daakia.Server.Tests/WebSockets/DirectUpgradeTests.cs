@@ -134,6 +134,92 @@ public sealed class DirectUpgradeTests : IAsyncLifetime
         Assert.Equal(400, head.Status);
     }
 
+    [Theory]
+    [InlineData("127.0.0.1:abc", 400)]
+    [InlineData("127.0.0.1 x", 400)]
+    public async Task AMalformedHost_IsLeftToAspNetCore_AndRefusedAsBefore_WithNoErrorLogged(string host, int status)
+    {
+        var direct = Metrics.UpgradeCount(direct: true);
+        using var tcp = await ConnectAsync();
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Head("/v1/ws", host: host));
+        var head = await ReadHeadAsync(stream);
+        Assert.Equal(status, head.Status);
+        Assert.Equal(direct, Metrics.UpgradeCount(direct: true));
+        Assert.Empty(_host.LoggedErrors);
+    }
+
+    [Fact]
+    public async Task MoreHeadersThanKestrelAllows_Is431AsBefore()
+    {
+        var extra = string.Join("\r\n", Enumerable.Range(0, 150).Select(i => $"X-Filler-{i}: {i}"));
+        using var tcp = await ConnectAsync();
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Head("/v1/ws", extra));
+        var head = await ReadHeadAsync(stream);
+        Assert.Equal(431, head.Status);
+        Assert.Empty(_host.LoggedErrors);
+    }
+
+    [Theory]
+    [InlineData("Content-Length: 0")]
+    [InlineData("Host: 127.0.0.1")]
+    [InlineData("Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==")]
+    public async Task AHeadWithABodyOrARepeatedHeader_IsLeftToAspNetCore(string extra)
+    {
+        var direct = Metrics.UpgradeCount(direct: true);
+        using var tcp = await ConnectAsync();
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(Head("/v1/ws", extra));
+        var head = await ReadHeadAsync(stream);
+        Assert.NotEqual(500, head.Status);
+        Assert.Equal(direct, Metrics.UpgradeCount(direct: true));
+        Assert.Empty(_host.LoggedErrors);
+    }
+
+    [Fact]
+    public async Task AClientThatResetsBeforeItsHeadCompletes_LogsNoError()
+    {
+        using (var tcp = await ConnectAsync())
+        {
+            await tcp.GetStream().WriteAsync("GET /v1/ws HTTP/1.1\r\nHo"u8.ToArray());
+            tcp.Client.LingerState = new LingerOption(true, 0); // close with a reset
+        }
+
+        // The server is still well: a new connection upgrades directly.
+        using var client = new ClientWebSocket();
+        var direct = Metrics.UpgradeCount(direct: true);
+        await client.ConnectAsync(_host.WebSocketUri("/v1/ws"), CancellationToken.None);
+        Assert.Equal(direct + 1, Metrics.UpgradeCount(direct: true));
+        Assert.Empty(_host.LoggedErrors);
+    }
+
+    [Fact]
+    public async Task ClientWebSocket_TakesTheDirectPath()
+    {
+        var direct = Metrics.UpgradeCount(direct: true);
+        var aspNetCore = Metrics.UpgradeCount(direct: false);
+        using var client = new ClientWebSocket();
+        await client.ConnectAsync(_host.WebSocketUri("/v1/ws"), CancellationToken.None);
+        Assert.Equal(direct + 1, Metrics.UpgradeCount(direct: true));
+        Assert.Equal(aspNetCore, Metrics.UpgradeCount(direct: false));
+    }
+
+    [Fact]
+    public async Task AConnectionThatSendsNothing_DoesNotHoldUpShutdown()
+    {
+        var host = await DaakiaTestHost.StartAsync();
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(host.BaseUri.Host, host.BaseUri.Port);
+        // Kestrel has the connection once a request on another connection is served after it was accepted.
+        Assert.Equal(200, (await RawHttp.SendAsync(host.BaseUri, RawHttp.Request(host.BaseUri, "GET", "/healthz"))).Status);
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await host.DisposeAsync();
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(5), $"stopping took {stopping.Elapsed}");
+    }
+
+    private Daakia.Server.WebSockets.SessionMetrics Metrics => _host.Get<Daakia.Server.WebSockets.WebSocketSessionFactory>().Metrics;
+
     private async Task<TcpClient> ConnectAsync()
     {
         var tcp = new TcpClient();
