@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 using Prometheus;
 
 namespace Daakia.Server.Hosting;
@@ -48,17 +49,23 @@ public static class DaakiaServerExtensions
         // Header values are read as UTF-8 (invalid bytes become U+FFFD) instead of refused by Kestrel with an empty 400:
         // a non-ASCII client or tenant id then gets our problem+json answer naming it as sent, not mojibake.
         services.Configure<KestrelServerOptions>(static k => k.RequestHeaderEncodingSelector = static _ => LenientUtf8);
+        // Plain WebSocket upgrades to the two WebSocket endpoints run below ASP.NET Core's HTTP/1.1 layer, which would
+        // otherwise keep the upgrade request's state (~5 KiB) for the connection's life (DirectUpgrade). Endpoint defaults
+        // are taken when an endpoint is added (KestrelServerOptions.Listen), so this configuration goes ahead of the host's.
+        services.Insert(0, ServiceDescriptor.Singleton<IConfigureOptions<KestrelServerOptions>>(
+            new ConfigureOptions<KestrelServerOptions>(static k => k.ConfigureEndpointDefaults(DirectUpgrade.Use))));
         return services;
     }
 
     /// <summary>Maps <c>/healthz</c>, <c>/metrics</c>, <c>/openapi/v1.json</c>, the WebSocket endpoints and the REST API.</summary>
     public static WebApplication MapDaakia(this WebApplication app)
     {
-        app.UseExceptionHandler();
         // Errors that routing, binding or a bare status produce without a body (404, 405, 415, …) get one. The
-        // WebSocket endpoints answer every refusal with a body themselves, and a middleware that awaits the rest of the
-        // pipeline stays in memory for as long as an upgraded connection lives, so they skip this and the HTTP metrics
-        // (an idle connection would otherwise hold four such awaits, ~500 B; docs/benchmarks.md, idle connections).
+        // WebSocket endpoints answer every refusal with a body themselves and catch their sessions' faults, and a
+        // middleware that awaits the rest of the pipeline stays in memory for as long as an upgraded connection lives,
+        // so they skip the exception handler, this and the HTTP metrics (an idle connection would otherwise hold five
+        // such awaits, ~600 B; docs/benchmarks.md, idle connections).
+        app.UseWhen(static http => !IsWebSocketPath(http.Request.Path), static branch => branch.UseExceptionHandler());
         app.UseWhen(static http => !IsWebSocketPath(http.Request.Path), static branch => branch.UseStatusCodePages(static context =>
         {
             var http = context.HttpContext;

@@ -63,6 +63,29 @@ public sealed class EdgePolicy
     /// <summary>Whether a WebSocket upgrade carrying <paramref name="origin"/> (null: no <c>Origin</c> header) may proceed.</summary>
     public bool IsAllowedOrigin(HttpRequest request, string? origin)
     {
+        if (OriginAllowed(request.Scheme, request.Host, origin))
+        {
+            return true;
+        }
+
+        RestLog.OriginRefused(_logger, RestRequest.Excerpt(origin!));
+        return false;
+    }
+
+    /// <summary>
+    /// Whether a plain-HTTP WebSocket upgrade naming <paramref name="host"/> and <paramref name="origin"/> passes both
+    /// <see cref="FilterHostAsync"/> and <see cref="IsAllowedOrigin"/> (nothing is logged: a refusal is made, and
+    /// logged, by those).
+    /// </summary>
+    internal bool AllowsUpgrade(string host, string? origin)
+    {
+        var bound = Resolve();
+        return (bound.AnyHost || HostString.MatchesAny(new StringSegment(host), bound.Patterns))
+            && OriginAllowed(Uri.UriSchemeHttp, new HostString(host), origin);
+    }
+
+    private bool OriginAllowed(string scheme, HostString host, string? origin)
+    {
         if (origin is null || _anyOrigin || _origins.Contains(NormalizeOrigin(origin)))
         {
             return true;
@@ -75,9 +98,9 @@ public sealed class EdgePolicy
         }
 
         // Same origin (RFC 6454 §5): scheme, host and port of the page are those the request was made to.
-        var port = request.Host.Port ?? (request.IsHttps ? 443 : 80);
-        if (string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(uri.Host, request.Host.Host, StringComparison.OrdinalIgnoreCase)
+        var port = host.Port ?? (scheme == Uri.UriSchemeHttps ? 443 : 80);
+        if (string.Equals(uri.Scheme, scheme, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(uri.Host, host.Host, StringComparison.OrdinalIgnoreCase)
             && uri.Port == port)
         {
             return true;
@@ -85,13 +108,7 @@ public sealed class EdgePolicy
 
         // On loopback only, a page served from this machine (any port: a local page, or a local reverse proxy as texto
         // deploys behind nginx) is trusted as the machine's own user is.
-        if (LoopbackOnly && IsLoopbackHost(uri.Host))
-        {
-            return true;
-        }
-
-        RestLog.OriginRefused(_logger, RestRequest.Excerpt(origin));
-        return false;
+        return LoopbackOnly && IsLoopbackHost(uri.Host);
     }
 
     /// <summary><c>scheme://host[:port]</c> lower-cased without a trailing slash, as browsers send it.</summary>

@@ -30,4 +30,10 @@ internal static partial class SessionLog
 
     [LoggerMessage(3007, LogLevel.Debug, "{Protocol} session ended: {End}", EventName = "SessionClosed")]
     public static partial void SessionClosed(ILogger logger, string protocol, SessionEnd end);
+
+    [LoggerMessage(3008, LogLevel.Error, "A WebSocket upgrade failed on the server", EventName = "UpgradeFailed")]
+    public static partial void UpgradeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3009, LogLevel.Debug, "A connection ended before its first request was read: {Reason}", EventName = "EndedBeforeRequest")]
+    public static partial void EndedBeforeRequest(ILogger logger, string reason);
 }

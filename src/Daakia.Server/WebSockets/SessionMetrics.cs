@@ -17,16 +17,23 @@ internal sealed class SessionMetrics : IDisposable
     private readonly Meter _meter = new(MeterName);
     private readonly long[] _closed = new long[Protocols.Length * Reasons.Length];
     private long _unencodable;
+    private long _upgradesDirect;
+    private long _upgradesAspNetCore;
 
     public SessionMetrics()
     {
         _meter.CreateObservableCounter("sessions.closed", ClosedByReason, description: "WebSocket sessions that ended, by protocol and reason (normal closes included).");
+        _meter.CreateObservableCounter("upgrades", UpgradesByPath, description: "WebSocket upgrades accepted, by the path that took them: below ASP.NET Core's HTTP layer (direct) or through it (aspnetcore).");
         _meter.CreateObservableCounter("frames.unencodable", () => Volatile.Read(ref _unencodable), description: "Letters or publications a session could not encode (a server fault: the session was closed with 1011).");
     }
 
     public void Closed(bool texto, SessionEnd reason) => Interlocked.Increment(ref _closed[Index(texto, reason)]);
 
     public long ClosedCount(bool texto, SessionEnd reason) => Volatile.Read(ref _closed[Index(texto, reason)]);
+
+    public void Upgraded(bool direct) => Interlocked.Increment(ref direct ? ref _upgradesDirect : ref _upgradesAspNetCore);
+
+    public long UpgradeCount(bool direct) => Volatile.Read(ref direct ? ref _upgradesDirect : ref _upgradesAspNetCore);
 
     public void Unencodable() => Interlocked.Increment(ref _unencodable);
 
@@ -35,6 +42,12 @@ internal sealed class SessionMetrics : IDisposable
     public void Dispose() => _meter.Dispose();
 
     private static int Index(bool texto, SessionEnd reason) => ((texto ? 1 : 0) * Reasons.Length) + (int)reason;
+
+    private IEnumerable<Measurement<long>> UpgradesByPath()
+    {
+        yield return new Measurement<long>(UpgradeCount(direct: true), new KeyValuePair<string, object?>("path", "direct"));
+        yield return new Measurement<long>(UpgradeCount(direct: false), new KeyValuePair<string, object?>("path", "aspnetcore"));
+    }
 
     private IEnumerable<Measurement<long>> ClosedByReason()
     {

@@ -62,7 +62,7 @@ internal abstract partial class WebSocketSession
         }
         else if (Interlocked.Decrement(ref _replies) < Context.Options.OutboxCapacity / 2 && Volatile.Read(ref _wantRoom) != 0 && Interlocked.Exchange(ref _wantRoom, 0) != 0)
         {
-            _room.Release();
+            Room.Release();
         }
     }
 
@@ -70,6 +70,8 @@ internal abstract partial class WebSocketSession
     private async ValueTask WaitForReplyRoomAsync(CancellationToken token)
     {
         var capacity = Context.Options.OutboxCapacity;
+        // Made before the flag is raised, so that whoever sees the flag releases this one.
+        var room = Room;
         while (!Closing && Volatile.Read(ref _replies) >= capacity / 2)
         {
             Volatile.Write(ref _wantRoom, 1);
@@ -80,7 +82,7 @@ internal abstract partial class WebSocketSession
                 return;
             }
 
-            await _room.WaitAsync(token);
+            await room.WaitAsync(token);
         }
     }
 

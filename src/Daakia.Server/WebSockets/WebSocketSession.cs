@@ -24,7 +24,8 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     // as the outbox holds are waiting, so a client that pipelines requests is slowed by TCP, not cut off.
     private readonly FrameQueue _outbox = new();
     private readonly CancellationTokenSource _aborted = new();
-    private readonly SemaphoreSlim _room = new(0);
+    // Made when first waited on or released: most connections never fill their reply room.
+    private SemaphoreSlim? _room;
     private CancellationTokenSource? _helloTimer;
     private readonly TokenBucket _budget;
     private int _closeRequested;
@@ -73,6 +74,8 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
 
     protected CancellationToken Aborted => _aborted.Token;
 
+    private SemaphoreSlim Room => LazyInitializer.EnsureInitialized(ref _room, static () => new SemaphoreSlim(0));
+
     /// <summary>The coalescing stream under the socket, when the session owns the handshake.</summary>
     internal CoalescingStream? Output { get; set; }
 
@@ -81,7 +84,8 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     /// <summary>Runs the session until either side closes.</summary>
     public async Task RunAsync()
     {
-        var writer = Task.Run(WriteLoopAsync);
+        // Started inline: it parks at once on the empty outbox (its wake-ups run on the thread pool).
+        var writer = WriteLoopAsync();
         _ = CloseIfUnidentifiedAsync();
         SessionEnd? ended = null;
         try
@@ -126,7 +130,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
     {
         Interlocked.Exchange(ref _helloTimer, null)?.Dispose();
         _aborted.Dispose();
-        _room.Dispose();
+        _room?.Dispose();
     }
 
     /// <summary>A connection that has not identified itself in time is closed (1008): idle anonymous sockets cost memory.</summary>
@@ -219,7 +223,7 @@ internal abstract partial class WebSocketSession : IDeliveryTarget, IDisposable
         // A read loop waiting for reply room stops waiting.
         try
         {
-            _room.Release();
+            Room.Release();
         }
         catch (ObjectDisposedException)
         {

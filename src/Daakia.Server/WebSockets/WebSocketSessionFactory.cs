@@ -23,6 +23,9 @@ public sealed class WebSocketSessionFactory : IDisposable
     /// <summary>The sessions' counters (tests read them per host; the meter is process-wide).</summary>
     internal SessionMetrics Metrics => _context.Metrics;
 
+    /// <summary>The sessions' logger (the upgrade below ASP.NET Core logs there too).</summary>
+    internal ILogger Logger => _context.Logger;
+
     /// <summary>texto's resume secrets (tests make them the way a client gets them).</summary>
     internal TextoResumeSecrets ResumeSecrets => _context.ResumeSecrets;
 
@@ -57,7 +60,41 @@ public sealed class WebSocketSessionFactory : IDisposable
             return;
         }
 
-        var (socket, stream) = await WebSocketHandshake.AcceptAsync(http);
+        System.Net.WebSockets.WebSocket socket;
+        CoalescingStream? stream;
+        try
+        {
+            (socket, stream) = await WebSocketHandshake.AcceptAsync(http);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException && !http.Response.HasStarted)
+        {
+            // These paths skip the exception handler middleware (it would stay awaited for the connection's life): a
+            // fault before the upgrade is answered as that handler answers any other.
+            SessionLog.UpgradeFailed(_context.Logger, ex);
+            await RestProblem.WriteAsync(http, StatusCodes.Status500InternalServerError, ErrorCodes.Internal, "The WebSocket upgrade failed on the server.");
+            return;
+        }
+
+        _context.Metrics.Upgraded(direct: false);
+        await RunSessionAsync(socket, stream, create);
+    }
+
+    /// <summary>
+    /// Whether an upgrade read below ASP.NET Core (<see cref="DirectUpgrade"/>) would be accepted here: the checks of
+    /// <see cref="RunAsync"/> (host, origin, draining), without their refusals — a refused request is handed to
+    /// ASP.NET Core, which refuses it the usual way.
+    /// </summary>
+    internal bool MayRunDirectly(UpgradeHead head) => _context.Engine.IsAccepting && _edge.AllowsUpgrade(head.Host, head.Origin);
+
+    /// <summary>Runs a session on a WebSocket upgraded below ASP.NET Core.</summary>
+    internal Task RunDirectAsync(bool texto, System.Net.WebSockets.WebSocket socket, CoalescingStream stream)
+    {
+        _context.Metrics.Upgraded(direct: true);
+        return RunSessionAsync(socket, stream, texto ? static (s, c) => new TextoSession(s, c) : static (s, c) => new JsonApiSession(s, c));
+    }
+
+    private async Task RunSessionAsync(System.Net.WebSockets.WebSocket socket, CoalescingStream? stream, Func<System.Net.WebSockets.WebSocket, SessionContext, WebSocketSession> create)
+    {
         using var _ = socket;
         using var __ = stream;
         _tracker.Enter();
