@@ -111,6 +111,36 @@ public sealed class DeliveryRaceTests
     }
 
     [Fact]
+    public async Task APageReadThatFailsWhileTheCoreStops_IsNeitherAFaultNorRetried()
+    {
+        // At shutdown the store closes under page reads still in flight: that is not a fault to log as an error.
+        await using var f = await ChaosAsync();
+        await f.SendAsync("alice", "bob", "1");
+        var reads = 0;
+        f.Chaos!.FailWhen = op => op == "read-inbox" && Interlocked.Increment(ref reads) > 0;
+        f.Chaos.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var target = new RecordingTarget();
+        var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
+        f.Engine.Start(c);
+        await Eventually.True(() => Volatile.Read(ref reads) == 1, "the page read was called");
+        var faults = f.Engine.InboxLoadsFailed;
+
+        await f.Engine.StopAsync();
+        var hold = f.Chaos.HoldReads;
+        f.Chaos.HoldReads = null;
+        hold.SetResult();
+        for (var i = 0; i < 10; i++)
+        {
+            f.Time.Advance(TimeSpan.FromSeconds(1));
+            await f.SettleAsync();
+        }
+
+        Assert.Equal(faults, f.Engine.InboxLoadsFailed);
+        Assert.Equal(1, Volatile.Read(ref reads));
+        Assert.Empty(target.Letters);
+    }
+
+    [Fact]
     public async Task FailedStoreWrite_TheLetterLeavesTheWindows_ASecondConnectionNeverSeesIt()
     {
         await using var f = await ChaosAsync();

@@ -20,6 +20,7 @@ internal sealed class QueueDelivery(
     Action<List<ClientConnection>?> closeSlow)
 {
     private long _loadsInFlight;
+    private volatile bool _stopping;
 
     /// <summary>Page reads in flight (tests wait for them to settle).</summary>
     public bool IsBusy => Interlocked.Read(ref _loadsInFlight) > 0;
@@ -365,6 +366,9 @@ internal sealed class QueueDelivery(
         }
     }
 
+    /// <summary>The core is stopping: a page read that fails from here on is not retried (nor reported as a fault).</summary>
+    public void Stop() => _stopping = true;
+
     /// <summary>Awaits a page read outside the lock and takes it in under the lock.</summary>
     private async Task CompleteLoadAsync(DeliveryWindow w, ValueTask<IReadOnlyList<QueueEntry>> read)
     {
@@ -407,6 +411,13 @@ internal sealed class QueueDelivery(
     {
         w.EndLoad();
         w.LoadFailures++;
+        if (_stopping)
+        {
+            // The core is stopping and its store closing under it: nobody is left to deliver to, nothing to retry.
+            EngineLog.InboxLoadAbandoned(logger, w.Key.Tenant, w.Key.Name, ex.GetType().Name);
+            return;
+        }
+
         EngineLog.InboxLoadFailed(logger, ex, w.Key.Tenant, w.Key.Name, w.LoadFailures);
         metrics.InboxLoadFailed();
         if (w.Removed || w.LoadRetry is not null)

@@ -96,6 +96,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>Connections that ended, by reason (the <c>connections.closed</c> metric).</summary>
     internal long ClosedConnections(CloseReason reason) => _metrics.Closed(reason);
 
+    /// <summary>Page reads that failed as a fault (logged as errors and retried; the <c>inbox.loads_failed</c> metric).</summary>
+    internal long InboxLoadsFailed => _metrics.InboxLoadsFailed;
+
     /// <summary>Publications dropped because a subscriber's outbox was full (also the <c>publications.dropped</c> metric).</summary>
     public long PublicationsDropped => _metrics.PublicationsDropped;
 
@@ -121,6 +124,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     {
         _draining = true;
         StopTimers();
+        _delivery.Stop();
         var all = new List<ClientConnection>();
         foreach (var t in _tenants.Values)
         {
