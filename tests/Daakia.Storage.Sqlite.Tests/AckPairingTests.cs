@@ -35,26 +35,6 @@ public sealed class AckPairingTests : SqliteStoreTestBase
         Timestamp = DateTimeOffset.UtcNow,
     };
 
-    /// <summary>Holds the writer before its next batch until the returned release is set; returns once it is held.</summary>
-    private ManualResetEventSlim HoldNextBatch()
-    {
-        var entered = new ManualResetEventSlim();
-        var release = new ManualResetEventSlim();
-        var held = 0;
-        Store.BeforeBatchForTest = _ =>
-        {
-            if (Interlocked.Exchange(ref held, 1) == 0)
-            {
-                entered.Set();
-                release.Wait(TimeSpan.FromSeconds(30));
-            }
-        };
-        _ = Store.FlushAsync().AsTask();
-        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the writer took the batch");
-        entered.Dispose();
-        return release;
-    }
-
     private long Rows(string table)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Store.DatabasePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());

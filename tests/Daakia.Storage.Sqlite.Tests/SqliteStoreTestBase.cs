@@ -15,6 +15,26 @@ public abstract class SqliteStoreTestBase : IAsyncLifetime
         await Store.OpenAsync();
     }
 
+    /// <summary>Holds the writer before its next batch until the returned release is set; returns once it is held.</summary>
+    protected ManualResetEventSlim HoldNextBatch()
+    {
+        var entered = new ManualResetEventSlim();
+        var release = new ManualResetEventSlim();
+        var held = 0;
+        Store.BeforeBatchForTest = _ =>
+        {
+            if (Interlocked.Exchange(ref held, 1) == 0)
+            {
+                entered.Set();
+                release.Wait(TimeSpan.FromSeconds(30));
+            }
+        };
+        _ = Store.FlushAsync().AsTask();
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the writer took the batch");
+        entered.Dispose();
+        return release;
+    }
+
     public virtual async Task DisposeAsync()
     {
         await Store.DisposeAsync();

@@ -34,26 +34,6 @@ public sealed class UnitOfWorkBatchTests : SqliteStoreTestBase
         Timestamp = DateTimeOffset.UtcNow,
     };
 
-    /// <summary>Holds the writer before its next batch until the returned release is set; completes when it is held.</summary>
-    private ManualResetEventSlim HoldNextBatch()
-    {
-        var entered = new ManualResetEventSlim();
-        var release = new ManualResetEventSlim();
-        var held = 0;
-        Store.BeforeBatchForTest = _ =>
-        {
-            if (Interlocked.Exchange(ref held, 1) == 0)
-            {
-                entered.Set();
-                release.Wait(TimeSpan.FromSeconds(30));
-            }
-        };
-        _ = Store.FlushAsync().AsTask();
-        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)), "the writer took the batch");
-        entered.Dispose();
-        return release;
-    }
-
     private static void Poison(SqliteConnection connection, string trigger)
     {
         using var command = connection.CreateCommand();
