@@ -232,10 +232,12 @@ public abstract class LetterTests
         var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("alice", "dave", kb).AsTask());
         Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
         await f.SettleAsync();
-        // Whatever live delivery raced ahead, the refused letter is in no window: a new connection does not get it.
+        // Whatever live delivery raced ahead, the refused letter is in no window: the online recipient never saw it,
+        // and a new connection does not get it.
+        Assert.Empty(dave.Letters);
         var (_, laptop) = await f.ConnectAsync("dave");
         Assert.Empty(laptop.Letters);
-        GC.KeepAlive(dave);
+        Assert.Empty(dave.Letters);
 
         var other = TenantId.Parse("other");
         await f.Engine.Letters.SendAsync(other, EngineFixture.Id("alice"), [EngineFixture.Id("dave")], EngineFixture.Json(kb));

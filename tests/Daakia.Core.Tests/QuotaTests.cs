@@ -94,23 +94,6 @@ public abstract class QuotaTests
     }
 
     [Fact]
-    public async Task TenantFull_TheOnlineRecipientNeverSeesTheRefusedLetter()
-    {
-        var kb = "\"" + new string('x', 1000) + "\"";
-        await using var f = await New(o => o.MaxTenantStoredBytes = 3500).StartAsync();
-        var (_, dave) = await f.ConnectAsync("dave");
-        for (var i = 0; i < 3; i++)
-        {
-            await f.SendAsync("alice", $"r{i}", kb);
-        }
-
-        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.SendAsync("alice", "dave", kb).AsTask());
-        Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
-        await f.SettleAsync();
-        Assert.Empty(dave.Letters);
-    }
-
-    [Fact]
     public async Task AfterARestart_UsageIsReadFromTheStore_AndARefusedLetterIsNotSeen()
     {
         await using var f = new EngineFixture(o => o.MaxInboxLetters = 2, OnChaosStore);
