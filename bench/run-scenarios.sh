@@ -13,7 +13,8 @@
 #            msg/s, errors by code, RSS and data-directory size every 10 s; then the same with small quotas, so that
 #            refusals (EDQUOT) show
 #   nats     ws-direct on Daakia at durability os beside NATS JetStream (Debian's nats-server; file storage,
-#            publish acks, durable pull consumers acking each message), same pairs, window and payload
+#            publish acks, durable pull consumers acking each message), same pairs, window and payload, after
+#            WARMUP_ROUNDS (default 3) uncounted rounds of each
 #   idle     RSS per idle connection, JSON API and texto, each on a fresh warmed-up server
 #
 # Every scenario exits non-zero on any loss, duplicate or reordering, and so does this script.
@@ -41,6 +42,7 @@ STRESS_QUOTA_SECONDS=${STRESS_QUOTA_SECONDS:-20}
 NATS_PAIRS=${NATS_PAIRS:-16}
 NATS_MESSAGES=${NATS_MESSAGES:-10000}
 NATS_WINDOW=${NATS_WINDOW:-64}
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
 IDLE=${IDLE:-10000}
 
 . bench/lib.sh
@@ -172,8 +174,12 @@ if has nats; then
   echo "== nats: $NATS_PAIRS pairs × $NATS_MESSAGES, window $NATS_WINDOW; Daakia --durability os against JetStream"
   start_daakia nats-os os
   start_nats
-  $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
-  $LOADTEST nats-direct --nats "$NATS_URL" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
+  # Warm-up rounds of each, not counted (see WARMUP_ROUNDS in run-ws-direct.sh: with one, the JIT was still
+  # compiling Daakia's per-connection code in the first measured round).
+  for _ in $(seq "$WARMUP_ROUNDS"); do
+    $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
+    $LOADTEST nats-direct --nats "$NATS_URL" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
+  done
   for round in $(seq 1 "$ROUNDS"); do
     $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" --pid "$DAAKIA_PID" | tee "$work/os-daakia-$round.txt"
     $LOADTEST nats-direct --nats "$NATS_URL" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" --pid "$NATS_PID" | tee "$work/os-nats-$round.txt"

@@ -6,19 +6,33 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>Appends one message to one or more queues (see <see cref="QueueWrites.Append"/>).</summary>
 internal sealed class QueueAppendOp(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota) : WriteOp<IReadOnlyList<long>>
 {
+    public Letter Message => message;
+
+    public IReadOnlyList<QueueKey> Queues => queues;
+
+    /// <summary>Set when a later delete of the same batch takes this entry (<see cref="AckPairing"/>).</summary>
+    public AckPair? Pair { get; set; }
+
     // Several statements (the message, its entries, maybe new queues): all or none.
     protected override bool IsMultiStatement => true;
 
-    protected override void Run(WriterStatements s) => Result = QueueWrites.Append(s, message, queues, quota);
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Append(s, message, queues, quota, Pair);
 }
 
 /// <summary>Removes entries (acknowledged, or deleted by a consumer) from one queue.</summary>
 internal sealed class QueueDeleteOp(QueueKey queue, IReadOnlyList<Guid> ids) : WriteOp<int>
 {
+    public QueueKey Queue => queue;
+
+    public IReadOnlyList<Guid> Ids => ids;
+
+    /// <summary>The ids whose append is earlier in the same batch (<see cref="AckPairing"/>).</summary>
+    public Dictionary<Guid, AckPair>? Pairs { get; set; }
+
     // An entry and its message's reference go together, and an ack of many entries is whole or nothing.
     protected override bool IsMultiStatement => true;
 
-    protected override void Run(WriterStatements s) => Result = QueueWrites.Delete(s, queue, ids);
+    protected override void Run(WriterStatements s) => Result = QueueWrites.Delete(s, queue, ids, Pairs);
 }
 
 /// <summary>Records entries that came back unacknowledged.</summary>
@@ -82,7 +96,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
 
     protected override void Run(WriterStatements s)
     {
-        var found = new List<(ExpiredEntry Entry, QueueName Queue, long Qid, long Position, long Mid)>();
+        var found = new List<(ExpiredEntry Entry, QueueName Queue, long Qid, long Position, long Mid, long? Counted)>();
         var select = s.SelectExpired;
         select.Bind(1, Codec.Ms(now));
         select.Bind(2, Math.Min(limit, MaxPerWrite));
@@ -102,7 +116,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
                     Payload = ReadOnlyMemory<byte>.Empty,
                     Timestamp = default,
                     ExpiresAt = Codec.Time(select.Int64(7)),
-                }), queue, select.Int64(8), select.Int64(3), select.Int64(9)));
+                }), queue, select.Int64(8), select.Int64(3), select.Int64(9), select.IsNull(10) ? null : select.Int64(10)));
             }
         }
         finally
@@ -114,7 +128,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
         var record = s.InsertActivity;
         var at = Codec.Ms(now);
         var removed = new List<ExpiredEntry>(found.Count);
-        foreach (var (e, queue, qid, position, mid) in found)
+        foreach (var (e, queue, qid, position, mid, counted) in found)
         {
             delete.Bind(1, qid);
             delete.Bind(2, position);
@@ -123,7 +137,7 @@ internal sealed class RemoveExpiredOp(DateTimeOffset now, int limit) : WriteOp<I
                 continue;
             }
 
-            var (size, last) = QueueWrites.Release(s, mid);
+            var (size, last) = QueueWrites.Release(s, mid, counted);
             QueueWrites.Booked(s, queue, size, last);
             record.Bind(1, queue.Tenant);
             record.Bind(2, at);

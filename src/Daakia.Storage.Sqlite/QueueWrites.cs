@@ -14,16 +14,19 @@ internal static class QueueWrites
     /// Appends one message to every queue, unless that would pass the quota for any of them: its content once (one
     /// <c>messages</c> row), and one small entry per queue at the queue's next position. Returns the positions.
     /// </summary>
-    public static long[] Append(WriterStatements s, Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota)
+    /// <remarks>With <paramref name="pair"/> (one queue, acknowledged later in this batch: <see cref="AckPairing"/>)
+    /// nothing is written unless an entry of this id is already in the queue.</remarks>
+    public static long[] Append(WriterStatements s, Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota, AckPair? pair = null)
     {
         // Checked on the writer thread against committed usage plus this batch's: exact under any concurrency.
+        // A message counts its payload and headers (Letter.Size); the entries keep that size unless it is the payload's.
         var tenant = message.Tenant.Value;
-        var payload = message.Payload.Length;
         var entrySize = InboxQuota.StoredSize(message);
+        long? counted = message.Size != message.Payload.Length ? message.Size : null;
         var ledger = s.Queues;
         var totalsKey = QueueName.TotalsOf(tenant);
         var totals = ledger.GetOrCreate(totalsKey);
-        var tenantSize = payload + ((long)InboxQuota.EntryOverhead * queues.Count);
+        var tenantSize = InboxQuota.TenantSize(message, queues.Count);
         if (totals.Bytes + tenantSize > quota.MaxTenantBytes)
         {
             throw QuotaStore.TenantFull(message.Tenant, new InboxUsage(totals.Entries, totals.Bytes), quota);
@@ -47,6 +50,16 @@ internal static class QueueWrites
 
         Span<byte> id = stackalloc byte[16];
         message.Id.TryWriteBytes(id);
+        if (pair is not null && !HasEntry(s, ledger.GetOrCreate(QueueName.Of(queues[0])).Qid, id))
+        {
+            var row = ledger.Push(QueueName.Of(queues[0]), entrySize);
+            ledger.Add(totalsKey, 1, tenantSize);
+            pair.ContentBytes = message.Size;
+            pair.Present = true;
+            s.PairedChanges++;
+            return [row.LastPosition];
+        }
+
         var insert = s.InsertMessage;
         insert.Bind(1, id);
         insert.Bind(2, message.Author.Value);
@@ -68,6 +81,7 @@ internal static class QueueWrites
         entry.Bind(5, expires);
         entry.Bind(6, 0);
         entry.Bind(7, visibleAt);
+        entry.Bind(8, counted);
         var positions = new long[queues.Count];
         for (var i = 0; i < positions.Length; i++)
         {
@@ -83,7 +97,8 @@ internal static class QueueWrites
     }
 
     /// <summary>Removes the entries of the named ids from one queue; returns how many were there.</summary>
-    public static int Delete(WriterStatements s, QueueKey queue, IReadOnlyList<Guid> ids)
+    /// <remarks>An id in <paramref name="pairs"/> whose append booked it without writing it is taken from there.</remarks>
+    public static int Delete(WriterStatements s, QueueKey queue, IReadOnlyList<Guid> ids, Dictionary<Guid, AckPair>? pairs = null)
     {
         var key = QueueName.Of(queue);
         if (s.Queues.Find(key) is not { } row)
@@ -95,17 +110,28 @@ internal static class QueueWrites
         var delete = s.DeleteEntryByPos;
         Span<byte> bytes = stackalloc byte[16];
         var removed = 0;
-        foreach (var id in ids)
+        for (var i = 0; i < ids.Count; i++)
         {
+            var id = ids[i];
+            if (pairs is not null && pairs.TryGetValue(id, out var pair) && pair.Present)
+            {
+                pair.Present = false;
+                s.PairedChanges++;
+                s.Unwritten++;
+                Booked(s, key, pair.ContentBytes, lastReference: true);
+                removed++;
+                continue;
+            }
+
             id.TryWriteBytes(bytes);
             find.Bind(1, row.Qid);
             find.Bind(2, bytes);
-            if (StepTwo(find, out var position, out var mid))
+            if (FindOne(find, out var position, out var mid, out var counted))
             {
                 delete.Bind(1, row.Qid);
                 delete.Bind(2, position);
                 delete.Execute();
-                var (size, last) = Release(s, mid);
+                var (size, last) = Release(s, mid, counted);
                 Booked(s, key, size, last);
                 removed++;
             }
@@ -168,12 +194,13 @@ internal static class QueueWrites
             id.TryWriteBytes(bytes);
             take.Bind(1, source.Qid);
             take.Bind(2, bytes);
-            if (!TakeOne(take, out var mid, out var expires, out var deliveries))
+            if (!TakeOne(take, out var mid, out var expires, out var deliveries, out var counted))
             {
                 continue;
             }
 
-            var (author, size) = ReadMoved(s, mid);
+            var (author, payloadBytes) = ReadMoved(s, mid);
+            var size = counted ?? payloadBytes;
             s.Queues.GetOrCreate(toKey);
             // The payload stays in the tenant and keeps its references: only the two queues' own usage changes.
             s.Queues.Add(fromKey, -1, -(size + InboxQuota.EntryOverhead));
@@ -185,6 +212,7 @@ internal static class QueueWrites
             insert.Bind(5, expires);
             insert.Bind(6, deliveries);
             insert.BindNull(7);
+            insert.Bind(8, counted);
             insert.Execute();
 
             record.Bind(1, tenant);
@@ -218,13 +246,16 @@ internal static class QueueWrites
         return entries.Count;
     }
 
-    /// <summary>Deletes the message row if this was its last entry, else drops a reference; returns the payload size
-    /// and whether the message went.</summary>
-    public static (long PayloadBytes, bool Last) Release(WriterStatements s, long mid)
+    /// <summary>
+    /// Deletes the message row if this was its last entry, else drops a reference; returns the content bytes the entry
+    /// was counted with (<paramref name="counted"/>, the entry's <c>size</c>, or else the payload's length) and whether
+    /// the message went.
+    /// </summary>
+    public static (long ContentBytes, bool Last) Release(WriterStatements s, long mid, long? counted)
     {
         var select = s.SelectReferences;
         select.Bind(1, mid);
-        if (!StepTwo(select, out var references, out var size))
+        if (!StepTwo(select, out var references, out var payloadBytes))
         {
             return (0, false);
         }
@@ -233,14 +264,23 @@ internal static class QueueWrites
         var change = last ? s.DeleteMessage : s.DropReference;
         change.Bind(1, mid);
         change.Execute();
-        return (size, last);
+        return (counted ?? payloadBytes, last);
     }
 
-    /// <summary>Books the removal of one entry in the queue's and the tenant's usage.</summary>
-    public static void Booked(WriterStatements s, QueueName queue, long payloadBytes, bool lastReference)
+    /// <summary>Books the removal of one entry in the queue's and the tenant's usage: what its append added.</summary>
+    public static void Booked(WriterStatements s, QueueName queue, long contentBytes, bool lastReference)
     {
-        s.Queues.Add(queue, -1, -(payloadBytes + InboxQuota.EntryOverhead));
-        s.Queues.Add(QueueName.TotalsOf(queue.Tenant), -1, -((lastReference ? payloadBytes : 0) + InboxQuota.EntryOverhead));
+        s.Queues.Add(queue, -1, -(contentBytes + InboxQuota.EntryOverhead));
+        s.Queues.Add(QueueName.TotalsOf(queue.Tenant), -1, -((lastReference ? contentBytes : 0) + InboxQuota.EntryOverhead));
+    }
+
+    /// <summary>Whether the queue holds an entry of this id (committed, or written earlier in this batch).</summary>
+    private static bool HasEntry(WriterStatements s, long qid, ReadOnlySpan<byte> id)
+    {
+        var find = s.SelectEntryById;
+        find.Bind(1, qid);
+        find.Bind(2, id);
+        return StepTwo(find, out _, out _);
     }
 
     /// <summary>Runs a statement that returns at most one row of two integers.</summary>
@@ -266,10 +306,35 @@ internal static class QueueWrites
         return found;
     }
 
-    /// <summary>Runs <see cref="WriterStatements.TakeEntryById"/>: the removed entry's message, expiry and delivery count.</summary>
-    private static bool TakeOne(RawStatement take, out long mid, out long? expires, out long deliveries)
+    /// <summary>Runs <see cref="WriterStatements.SelectEntryById"/>: the entry's position, message and counted size.</summary>
+    private static bool FindOne(RawStatement find, out long position, out long mid, out long? counted)
     {
-        (mid, expires, deliveries) = (0, null, 0);
+        (position, mid, counted) = (0, 0, null);
+        var found = false;
+        try
+        {
+            while (find.Step())
+            {
+                position = find.Int64(0);
+                mid = find.Int64(1);
+                counted = find.IsNull(2) ? null : find.Int64(2);
+                found = true;
+            }
+        }
+        catch
+        {
+            find.Reset();
+            throw;
+        }
+
+        return found;
+    }
+
+    /// <summary>Runs <see cref="WriterStatements.TakeEntryById"/>: the removed entry's message, expiry, delivery count
+    /// and counted size.</summary>
+    private static bool TakeOne(RawStatement take, out long mid, out long? expires, out long deliveries, out long? counted)
+    {
+        (mid, expires, deliveries, counted) = (0, null, 0, null);
         var found = false;
         try
         {
@@ -278,6 +343,7 @@ internal static class QueueWrites
                 mid = take.Int64(0);
                 expires = take.IsNull(1) ? null : take.Int64(1);
                 deliveries = take.Int64(2);
+                counted = take.IsNull(3) ? null : take.Int64(3);
                 found = true;
             }
         }

@@ -6,7 +6,7 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 4;
+    public const int Version = 5;
 
     /// <summary>The <c>queues.kind</c> of a tenant's totals row (its name is <c>''</c>); no <see cref="Core.QueueKind"/> is negative.</summary>
     public const int TenantTotalsKind = -1;
@@ -33,7 +33,8 @@ internal static class Schema
     /// The layout: a message's content is one <c>messages</c> row (key <c>mid</c>, the store's own rowid) however many
     /// queues hold it; each queue is a <c>queues</c> row (integer key for tenant + kind + name, what it holds for the
     /// quotas, and the last position it gave out) and holds small <c>entries</c> (queue, position, message, id, expiry,
-    /// delivery count, visibility). The row of a tenant's totals has kind <see cref="TenantTotalsKind"/> and name
+    /// delivery count, visibility, and the content bytes — payload and headers — the entry counts in the usage, NULL when
+    /// that is the payload's length, so a removal takes off exactly what the append added). The row of a tenant's totals has kind <see cref="TenantTotalsKind"/> and name
     /// <c>''</c>. A message row goes when its last entry does (<c>refs</c>).
     /// </summary>
     /// <remarks>Older databases are moved to this layout once, in one transaction each step, when first opened; opening a
@@ -49,6 +50,11 @@ internal static class Schema
         if (TableExists(connection, "meta") && ReadVersion(connection) == 3)
         {
             MigrateFromV3(connection);
+        }
+
+        if (TableExists(connection, "meta") && ReadVersion(connection) == 4)
+        {
+            MigrateFromV4(connection);
         }
 
         Exec(connection, """
@@ -81,6 +87,7 @@ internal static class Schema
                 expires INTEGER NULL,
                 deliveries INTEGER NOT NULL DEFAULT 0,
                 visible_at INTEGER NULL,
+                size INTEGER NULL,
                 PRIMARY KEY(qid, pos)) WITHOUT ROWID;
             CREATE UNIQUE INDEX IF NOT EXISTS entries_by_id ON entries(qid, id);
             CREATE INDEX IF NOT EXISTS entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
@@ -99,7 +106,7 @@ internal static class Schema
                 subject TEXT NULL,
                 detail TEXT NULL);
             CREATE INDEX IF NOT EXISTS activity_by_tenant ON activity(tenant, id);
-            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 4);
+            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 5);
             """);
 
         var version = ReadVersion(connection);
@@ -149,6 +156,87 @@ internal static class Schema
         UPDATE meta SET value = 4 WHERE key = 'schema_version';
         COMMIT;
         """);
+
+    /// <summary>
+    /// Version 4 (a message counted its payload only in the quotas' usage) to version 5 (payload and headers). Entries
+    /// get their <c>size</c>; each message stored with headers is counted again: its entries get its content size, and
+    /// its header bytes are added to every queue holding it (once per entry) and to its tenant (once). Only messages with
+    /// headers are read (their header blobs, never a payload). One transaction: all of it or none.
+    /// </summary>
+    private static void MigrateFromV4(SqliteConnection connection)
+    {
+        Exec(connection, "BEGIN");
+        try
+        {
+            Exec(connection, """
+                ALTER TABLE entries ADD COLUMN size INTEGER NULL;
+                CREATE TEMP TABLE header_bytes(mid INTEGER PRIMARY KEY, content INTEGER NOT NULL, extra INTEGER NOT NULL);
+                """);
+            var counted = new List<(long Mid, long Content, long Extra)>();
+            using (var read = connection.CreateCommand())
+            {
+                read.CommandText = "SELECT mid, length(payload), headers FROM messages WHERE headers IS NOT NULL";
+                using var r = read.ExecuteReader();
+                while (r.Read())
+                {
+                    long extra = 0;
+                    try
+                    {
+                        foreach (var (key, value) in Codec.DecodeHeaders(r.GetFieldValue<byte[]>(2)))
+                        {
+                            extra += System.Text.Encoding.UTF8.GetByteCount(key) + System.Text.Encoding.UTF8.GetByteCount(value);
+                        }
+                    }
+                    catch (InvalidDataException)
+                    {
+                        continue; // a damaged list (reading the message fails too): left counted as it was
+                    }
+
+                    if (extra > 0)
+                    {
+                        counted.Add((r.GetInt64(0), r.GetInt64(1) + extra, extra));
+                    }
+                }
+            }
+
+            using (var insert = connection.CreateCommand())
+            {
+                insert.CommandText = "INSERT INTO header_bytes(mid, content, extra) VALUES($mid, $content, $extra)";
+                var mid = insert.Parameters.Add("$mid", SqliteType.Integer);
+                var content = insert.Parameters.Add("$content", SqliteType.Integer);
+                var extra = insert.Parameters.Add("$extra", SqliteType.Integer);
+                foreach (var c in counted)
+                {
+                    (mid.Value, content.Value, extra.Value) = (c.Mid, c.Content, c.Extra);
+                    insert.ExecuteNonQuery();
+                }
+            }
+
+            Exec(connection, $"""
+                UPDATE entries SET size = (SELECT h.content FROM header_bytes h WHERE h.mid = entries.mid)
+                    WHERE mid IN (SELECT mid FROM header_bytes);
+                CREATE TEMP TABLE queue_extra AS
+                    SELECT e.qid AS qid, sum(h.extra) AS extra FROM entries e JOIN header_bytes h ON h.mid = e.mid GROUP BY e.qid;
+                UPDATE queues SET bytes = bytes + (SELECT x.extra FROM queue_extra x WHERE x.qid = queues.qid)
+                    WHERE qid IN (SELECT qid FROM queue_extra);
+                CREATE TEMP TABLE tenant_extra AS
+                    SELECT m.tenant AS tenant, sum(m.extra) AS extra FROM (SELECT DISTINCT e.mid AS mid, q.tenant AS tenant, h.extra AS extra
+                        FROM entries e JOIN header_bytes h ON h.mid = e.mid JOIN queues q ON q.qid = e.qid) m GROUP BY m.tenant;
+                UPDATE queues SET bytes = bytes + (SELECT x.extra FROM tenant_extra x WHERE x.tenant = queues.tenant)
+                    WHERE kind = {TenantTotalsKind} AND tenant IN (SELECT tenant FROM tenant_extra);
+                DROP TABLE header_bytes;
+                DROP TABLE queue_extra;
+                DROP TABLE tenant_extra;
+                UPDATE meta SET value = 5 WHERE key = 'schema_version';
+                COMMIT;
+                """);
+        }
+        catch
+        {
+            Exec(connection, "ROLLBACK");
+            throw;
+        }
+    }
 
     /// <summary>The version 3 tables, for moving a version 1 or 2 database through them.</summary>
     private static void CreateV3(SqliteConnection connection) => Exec(connection, """

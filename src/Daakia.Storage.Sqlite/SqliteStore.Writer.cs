@@ -115,6 +115,12 @@ public sealed partial class SqliteStore
         {
             while (true)
             {
+                statements.Unwritten = 0;
+                if (!guarded && _options.PairAcks)
+                {
+                    AckPairing.Plan(batch, statements.PairingScratch);
+                }
+
                 statements.Begin.Execute();
                 var rerun = false;
                 foreach (var op in batch)
@@ -141,10 +147,14 @@ public sealed partial class SqliteStore
                     }
                 }
 
+                // A paired entry still booked but not taken (its delete failed before reaching it) would commit as
+                // counted and never written: the batch runs again without pairing.
+                rerun = rerun || AckPairing.AnyLeft(batch);
                 if (rerun)
                 {
                     statements.Rollback.Execute();
                     statements.Queues.RolledBack();
+                    AckPairing.Clear(batch);
                     foreach (var op in batch)
                     {
                         op.Reset();
@@ -161,6 +171,8 @@ public sealed partial class SqliteStore
                 statements.Commit.Execute();
                 statements.Queues.Committed();
                 Interlocked.Increment(ref _batches);
+                Interlocked.Add(ref _committedWrites, batch.Count);
+                Interlocked.Add(ref _unwritten, statements.Unwritten);
                 return null;
             }
         }

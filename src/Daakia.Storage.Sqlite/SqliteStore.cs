@@ -26,7 +26,10 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     private long _enqueued;
     private long _committed;
     private long _batches;
+    private long _committedWrites;
+    private long _unwritten;
     private long _guardedReruns;
+    private readonly System.Diagnostics.Metrics.Meter _meter = new(MeterName);
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // The batch the writer has taken (touched by the writer thread only), so that a fault can fail it.
     private readonly List<WriteOp> _batch = [];
@@ -41,7 +44,14 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         _options = options;
         _logger = logger ?? (ILogger)NullLogger.Instance;
         _readers = new ReaderPool(ConnectionString, options);
+        // Read when scraped: the writer only increments plain counters.
+        _meter.CreateObservableCounter("commits", () => Interlocked.Read(ref _batches), description: "Transactions the store's writer committed (each one fsync at durability fsync).");
+        _meter.CreateObservableCounter("writes", () => Interlocked.Read(ref _committedWrites), description: "Writes (appends, acks, returns, units of work, …) committed; writes per commit is the group commit's batch size.");
+        _meter.CreateObservableCounter("letters.unwritten", () => Interlocked.Read(ref _unwritten), description: "Letters acknowledged by their recipient within the commit that appended them: neither the letter nor its removal was written.");
     }
+
+    /// <summary>The store's meter: <c>daakia_store_commits</c> and <c>daakia_store_writes</c> on <c>/metrics</c>.</summary>
+    public const string MeterName = "Daakia.Store";
 
     /// <summary>False once the writer thread has stopped; see <see cref="Fault"/>.</summary>
     public bool IsHealthy => _fault is null;
@@ -50,6 +60,9 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
 
     /// <summary>Committed batches so far (each is one transaction and one fsync).</summary>
     internal long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Letters appended and acknowledged within one commit, so never written (<see cref="AckPairing"/>).</summary>
+    internal long Unwritten => Interlocked.Read(ref _unwritten);
 
     /// <summary>Batches rolled back and run again with a savepoint per op, because an op failed after changing rows.</summary>
     internal long GuardedReruns => Interlocked.Read(ref _guardedReruns);
@@ -105,6 +118,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     {
         if (_closed)
         {
+            _meter.Dispose();
             return;
         }
 
@@ -117,6 +131,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         await _writerDone.Task;
         _writeConnection?.Dispose();
         _readers.Dispose();
+        _meter.Dispose();
     }
 
     public ValueTask<IReadOnlyList<long>> AppendAsync(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota = null, CancellationToken cancellationToken = default) =>

@@ -23,6 +23,12 @@ public sealed record SqliteStoreOptions
     /// <summary>Read connections (reads never wait for the writer's lock in WAL mode); 1 to <see cref="ReaderPoolSizeLimit"/>.</summary>
     public int ReaderPoolSize { get; init; } = 4;
 
+    /// <summary>
+    /// Whether a letter appended and acknowledged within one batch is left unwritten (<see cref="AckPairing"/>); off
+    /// only in tests that compare the two ways.
+    /// </summary>
+    internal bool PairAcks { get; init; } = true;
+
     /// <summary>Upper bound of <see cref="MaxBatchSize"/>: past it a batch only delays its first waiter's ack.</summary>
     public const int MaxBatchSizeLimit = 100_000;
 

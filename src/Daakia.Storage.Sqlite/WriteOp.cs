@@ -66,6 +66,7 @@ internal abstract class WriteOp<T> : WriteOp
             // inserts; so the writer first runs without one and tells a failure that changed nothing (a refused quota
             // is checked before the first statement) from one that left changes behind.
             var before = statements.TotalChanges;
+            var pairedBefore = statements.PairedChanges;
             try
             {
                 Run(statements);
@@ -76,7 +77,7 @@ internal abstract class WriteOp<T> : WriteOp
                 _error = ex;
                 // A failing statement's own changes are undone by SQLite (or the whole transaction is); what counts
                 // here is the statements before it, which completed and are counted in the connection's total changes.
-                if (IsMultiStatement && statements.InTransaction && statements.TotalChanges != before)
+                if (IsMultiStatement && statements.InTransaction && (statements.TotalChanges != before || statements.PairedChanges != pairedBefore))
                 {
                     return OpOutcome.FailedWithChanges;
                 }

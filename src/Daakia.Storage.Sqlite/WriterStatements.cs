@@ -24,14 +24,16 @@ internal sealed class WriterStatements : IDisposable
         RollbackToSavepoint = new RawStatement(connection, "ROLLBACK TO op");
         InsertMessage = new RawStatement(connection,
             "INSERT INTO messages(id, author, recipients, payload, ts, refs, content_type, headers, visible_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        // size: the content bytes (payload and headers) the entry was counted with in the usage, NULL when that is the
+        // payload's length (no headers, or written before headers counted), so a removal takes off what was added.
         InsertEntry = new RawStatement(connection,
-            "INSERT INTO entries(qid, pos, mid, id, expires, deliveries, visible_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+            "INSERT INTO entries(qid, pos, mid, id, expires, deliveries, visible_at, size) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
         // The hot path's reads and deletes are separate statements rather than one DELETE … RETURNING: SQLite buffers
         // RETURNING rows in an ephemeral table (a b-tree opened and closed per execution), which measured costlier than
         // the extra statement.
-        SelectEntryById = new RawStatement(connection, "SELECT pos, mid FROM entries WHERE qid=?1 AND id=?2");
-        // A move keeps what the entry carries (expiry, delivery count) into its new queue.
-        TakeEntryById = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND id=?2 RETURNING mid, expires, deliveries");
+        SelectEntryById = new RawStatement(connection, "SELECT pos, mid, size FROM entries WHERE qid=?1 AND id=?2");
+        // A move keeps what the entry carries (expiry, delivery count, counted size) into its new queue.
+        TakeEntryById = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND id=?2 RETURNING mid, expires, deliveries, size");
         DeleteEntryByPos = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND pos=?2");
         ReturnEntry = new RawStatement(connection,
             "UPDATE entries SET deliveries=max(deliveries, ?3), visible_at=?4 WHERE qid=?1 AND id=?2");
@@ -50,7 +52,7 @@ internal sealed class WriterStatements : IDisposable
         // Only what the sweep needs, and no payload: the expiry index yields the entry; the message's id, author and
         // recipients precede its payload, which is never read.
         SelectExpired = new RawStatement(connection,
-            "SELECT q.tenant, q.kind, q.name, e.pos, e.id, m.author, m.recipients, e.expires, e.qid, e.mid " +
+            "SELECT q.tenant, q.kind, q.name, e.pos, e.id, m.author, m.recipients, e.expires, e.qid, e.mid, e.size " +
             "FROM entries e JOIN queues q ON q.qid = e.qid JOIN messages m ON m.mid = e.mid " +
             "WHERE e.expires IS NOT NULL AND e.expires <= ?1 ORDER BY e.expires LIMIT ?2");
         SelectQueue = new RawStatement(connection, "SELECT qid, letters, bytes, last_pos FROM queues WHERE tenant=?1 AND kind=?2 AND name=?3");
@@ -82,6 +84,18 @@ internal sealed class WriterStatements : IDisposable
 
     /// <summary>Rows changed by every completed INSERT, UPDATE and DELETE of this connection so far.</summary>
     public long TotalChanges => raw.sqlite3_total_changes(_db);
+
+    /// <summary>
+    /// Entries booked or taken without being written (<see cref="AckPairing"/>) so far: counted like
+    /// <see cref="TotalChanges"/>, so that an op failing after one is rolled back with its batch.
+    /// </summary>
+    public long PairedChanges { get; set; }
+
+    /// <summary>The writer's scratch map for <see cref="AckPairing.Plan"/>, reused batch after batch.</summary>
+    public Dictionary<(QueueName Queue, Guid Id), QueueAppendOp?> PairingScratch { get; } = [];
+
+    /// <summary>Paired entries taken in this run of the batch (neither written nor deleted); reset per run.</summary>
+    public long Unwritten { get; set; }
 
     /// <summary>The rowid of the last row inserted (a new message's <c>mid</c>).</summary>
     public long LastInsertRowId => raw.sqlite3_last_insert_rowid(_db);

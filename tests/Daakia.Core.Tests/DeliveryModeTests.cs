@@ -108,7 +108,7 @@ public abstract class DeliveryModeTests
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal(CloseReason.SlowConsumer, slow.Closed);
         Assert.False(f.Engine.Presence.IsOnline(EngineFixture.Tenant, EngineFixture.Id("bob")));
-        Assert.Equal(2, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(2, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Fact]

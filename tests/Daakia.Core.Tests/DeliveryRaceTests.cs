@@ -25,7 +25,7 @@ public sealed class DeliveryRaceTests
         var target = new RecordingTarget();
         var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
         f.Engine.Start(c);
-        Assert.Equal(1, await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [sent.MessageId]));
+        Assert.Equal(1, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [sent.MessageId]));
 
         var hold = store.HoldReads;
         store.HoldReads = null;
@@ -33,7 +33,7 @@ public sealed class DeliveryRaceTests
         await f.SettleAsync();
 
         Assert.Empty(target.Letters);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         // And the window is not jammed by a ghost: the next letter arrives.
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal([2], target.Numbers());
@@ -57,7 +57,7 @@ public sealed class DeliveryRaceTests
         store.HoldReads = null;
         hold.SetResult();
         await f.SettleAsync();
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
 
         // One in flight at most: an expired ghost in the window would take the only slot forever.
         await f.SendAsync("alice", "bob", "2");
@@ -111,6 +111,36 @@ public sealed class DeliveryRaceTests
     }
 
     [Fact]
+    public async Task APageReadThatFailsWhileTheCoreStops_IsNeitherAFaultNorRetried()
+    {
+        // At shutdown the store closes under page reads still in flight: that is not a fault to log as an error.
+        await using var f = await ChaosAsync();
+        await f.SendAsync("alice", "bob", "1");
+        var reads = 0;
+        f.Chaos!.FailWhen = op => op == "read-inbox" && Interlocked.Increment(ref reads) > 0;
+        f.Chaos.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var target = new RecordingTarget();
+        var c = await f.Engine.ConnectAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), target, new ConnectOptions("test"));
+        f.Engine.Start(c);
+        await Eventually.True(() => Volatile.Read(ref reads) == 1, "the page read was called");
+        var faults = f.Engine.InboxLoadsFailed;
+
+        await f.Engine.StopAsync();
+        var hold = f.Chaos.HoldReads;
+        f.Chaos.HoldReads = null;
+        hold.SetResult();
+        for (var i = 0; i < 10; i++)
+        {
+            f.Time.Advance(TimeSpan.FromSeconds(1));
+            await f.SettleAsync();
+        }
+
+        Assert.Equal(faults, f.Engine.InboxLoadsFailed);
+        Assert.Equal(1, Volatile.Read(ref reads));
+        Assert.Empty(target.Letters);
+    }
+
+    [Fact]
     public async Task FailedStoreWrite_TheLetterLeavesTheWindows_ASecondConnectionNeverSeesIt()
     {
         await using var f = await ChaosAsync();
@@ -126,7 +156,7 @@ public sealed class DeliveryRaceTests
         Assert.Empty(laptop.Letters);
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal([2], laptop.Numbers());
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Fact]
@@ -150,13 +180,13 @@ public sealed class DeliveryRaceTests
         // Still in the store, so it comes back on this connection, behind what was there, as a release would; nothing
         // else is delivered again.
         Assert.Equal([1, 2, 3, 2], bob.Numbers());
-        var stored = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), 0, 10);
+        var stored = await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), 0, 10);
         Assert.Equal(1, stored.Single(e => e.Id == second.Id).Deliveries);
 
         await f.AckAsync("bob", bob.Letters.DistinctBy(l => l.Id).ToArray());
         await f.SendAsync("alice", "bob", "4");
         Assert.Equal([1, 2, 3, 2, 4], bob.Numbers());
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Fact]
@@ -178,8 +208,8 @@ public sealed class DeliveryRaceTests
         var appendHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         f.Chaos!.FailWhen = op => op == "delete";
         f.Chaos.HoldWhen = op => op switch { "delete" => deleteHeld.Task, "append" => appendHeld.Task, _ => null };
-        var ack = f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [first.Id]).AsTask();
-        var send = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("5")).AsTask();
+        var ack = f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [first.Id]).AsTask();
+        var send = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("5")).AsTask();
         f.Chaos.FailWhen = null;
         f.Chaos.HoldWhen = null;
         Assert.Equal([1, 2, 3, 4, 5], bob.Numbers());
@@ -200,7 +230,109 @@ public sealed class DeliveryRaceTests
         Assert.Equal([1, 2, 3, 4, 5, 1], bob.Numbers());
         Assert.Equal(2, bob.DeliveryCounts.Last());
         await f.AckAsync("bob", first);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+    }
+
+    [Fact]
+    public async Task FailedAck_RacingAPageReadAndASecondAck_TheLetterComesBackAtMostOnce_AndNeverAfterTheSecondAckRemovedIt()
+    {
+        // A window of four letters whose cursor went back behind them (a failed ack of 1 into a full window, as above).
+        await using var f = await ChaosAsync(o => o.InboxPageSize = 2);
+        var bobId = EngineFixture.Id("bob");
+        var (_, bob) = await f.ConnectAsync("bob");
+        for (var i = 1; i <= 4; i++)
+        {
+            await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        var letters = bob.Letters.ToArray();
+        var appendHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos!.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op switch { "delete" => firstHeld.Task, "append" => appendHeld.Task, _ => null };
+        var ackOfOne = f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [letters[0].Id]).AsTask();
+        var send = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [bobId], EngineFixture.Json("5")).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        firstHeld.SetResult();
+        Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => ackOfOne)).Code);
+        appendHeld.SetResult();
+        await send;
+        await f.SettleAsync();
+        Assert.Equal([1, 2, 3, 4, 5], bob.Numbers());
+
+        // The ack of 2 and 3 (say over the JSON API) fails, but the client does not know yet: its delete is held. The
+        // slots it freed make the window page in, and the page read (called after the failed delete) still finds 1 and
+        // 2 in the store: both are delivered again.
+        var ackHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op == "delete" ? ackHeld.Task : null;
+        var failing = f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id, letters[2].Id]).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        await Eventually.True(() => bob.Numbers().Count >= 7, $"the page read brings 1 and 2 back (chaos seed {f.Chaos.Seed})");
+        Assert.Equal([1, 2, 3, 4, 5, 1, 2], bob.Numbers());
+
+        // A second ack of 2 (say over REST, by its id) succeeds; the slot it frees starts a page read, slow to answer;
+        // only then does the first ack's failure arrive.
+        f.Chaos.HoldReads = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Assert.Equal(1, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [letters[1].Id]));
+        ackHeld.SetResult();
+        Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => failing)).Code);
+        var reads = f.Chaos.HoldReads;
+        f.Chaos.HoldReads = null;
+        reads.SetResult();
+        await f.SettleAsync();
+
+        // 2 was delivered again once for its failed ack, and is gone: it must not come a third time. 3, whose failed ack
+        // no page read covered, comes back once.
+        var delivered = bob.Numbers();
+        Assert.Equal(2, delivered.Count(n => n == 2));
+        Assert.Equal(2, delivered.Count(n => n == 3));
+        Assert.All(delivered.GroupBy(n => n), g => Assert.True(g.Count() <= 2, $"letter {g.Key} was delivered {g.Count()} times"));
+        Assert.Equal(4, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, bobId));
+
+        // Nothing is jammed: everything else can be acknowledged (2 is not among it), and the next letter arrives live.
+        IReadOnlyList<QueueEntry> page;
+        while ((page = await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, bobId, 0, 2)).Count > 0)
+        {
+            Assert.DoesNotContain(letters[1].Id, page.Select(e => e.Id));
+            Assert.Equal(page.Count, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, page.Select(e => e.Id).ToList()));
+            await f.SettleAsync();
+        }
+
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, bobId));
+        await f.SendAsync("alice", "bob", "6");
+        Assert.Equal(6, bob.Numbers().Last());
+    }
+
+    [Fact]
+    public async Task FailedAck_WhoseFailureArrivesAfterASecondAckSucceeded_DoesNotBringTheRemovedLetterBack()
+    {
+        await using var f = await ChaosAsync();
+        var bobId = EngineFixture.Id("bob");
+        var (_, bob) = await f.ConnectAsync("bob");
+        await f.SendAsync("alice", "bob", "1");
+        await f.SendAsync("alice", "bob", "2");
+        var first = bob.Letters.First();
+
+        // The ack over the JSON API fails, late; meanwhile the client acks the same letter again over REST, by its id,
+        // and that delete (called after the failed one) removes it and completes first.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        f.Chaos!.FailWhen = op => op == "delete";
+        f.Chaos.HoldWhen = op => op == "delete" ? held.Task : null;
+        var failing = f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [first.Id]).AsTask();
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        Assert.Equal(1, await f.Engine.Letters.AckAsync(EngineFixture.Tenant, bobId, [first.Id]));
+        held.SetResult();
+        Assert.Equal(DaakiaErrorCode.Unavailable, (await Assert.ThrowsAsync<DaakiaException>(() => failing)).Code);
+        await f.SettleAsync();
+
+        Assert.Equal([1, 2], bob.Numbers());
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, bobId));
+        await f.SendAsync("alice", "bob", "3");
+        Assert.Equal([1, 2, 3], bob.Numbers());
     }
 
     [Fact]
@@ -264,10 +396,10 @@ public sealed class DeliveryRaceTests
         await using var f = await ChaosAsync(o => o.MaxPendingWrites = 2);
         var store = f.Chaos!;
         store.HoldWrites = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var first = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"));
-        var second = f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("2"));
+        var first = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"));
+        var second = f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("2"));
         Assert.True(f.Engine.IsWriteBudgetSpent);
-        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("3")).AsTask());
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("3")).AsTask());
         Assert.Equal(DaakiaErrorCode.Overloaded, refused.Code);
         var room = f.Engine.WaitForWriteRoomAsync().AsTask();
         Assert.False(room.IsCompleted);
@@ -280,7 +412,7 @@ public sealed class DeliveryRaceTests
         await room.WaitAsync(Eventually.DefaultTimeout);
         Assert.False(f.Engine.IsWriteBudgetSpent);
         await f.SendAsync("alice", "bob", "3");
-        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(3, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
     }
 
     [Theory]
@@ -307,7 +439,7 @@ public sealed class DeliveryRaceTests
                 var n = (s * 1000) + i;
                 try
                 {
-                    var r = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json(n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                    var r = await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id($"s{s}"), [EngineFixture.Id("bob")], EngineFixture.Json(n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
                     accepted[r.MessageId] = n;
                 }
                 catch (DaakiaException)
@@ -331,7 +463,7 @@ public sealed class DeliveryRaceTests
             {
                 try
                 {
-                    await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), pick);
+                    await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), pick);
                     acked.UnionWith(pick);
                 }
                 catch (DaakiaException ex) when (ex.Code == DaakiaErrorCode.Unavailable)
@@ -350,7 +482,7 @@ public sealed class DeliveryRaceTests
                 var id = unseen[random.Next(unseen.Count)];
                 try
                 {
-                    await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [id]);
+                    await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), [id]);
                     acked.Add(id);
                     ackedById[id] = phone.Letters.Count;
                 }
@@ -383,7 +515,7 @@ public sealed class DeliveryRaceTests
 
             foreach (var chunk in rest.Distinct().Chunk(f.Options.InboxPageSize))
             {
-                await f.Engine.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), chunk);
+                await f.Engine.Letters.AckAsync(EngineFixture.Tenant, EngineFixture.Id("bob"), chunk);
                 acked.UnionWith(chunk);
             }
         }
@@ -411,7 +543,7 @@ public sealed class DeliveryRaceTests
         var missing = accepted.Keys.Where(id => !onPhone.Contains(id) && !ackedById.ContainsKey(id)).Select(id => accepted[id]).Order().ToList();
         Assert.True(missing.Count == 0, $"accepted letters never delivered: {string.Join(",", missing)}; " + why);
         Assert.True(accepted.Count > 100, $"only {accepted.Count} of 240 sends were accepted; " + why);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         var (_, tablet) = await f.ConnectAsync("bob");
         Assert.Empty(tablet.Letters);
     }
@@ -439,7 +571,7 @@ public sealed class DeliveryRaceTests
             await f.SendAsync("alice", "bob", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        Assert.Equal(3, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(3, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         Assert.Equal(0, f.Engine.PendingWrites);
         Assert.False(f.Engine.IsWriteBudgetSpent);
     }

@@ -71,14 +71,14 @@ internal sealed class EngineFixture : IAsyncDisposable
 
     public async ValueTask<SendReceipt> SendAsync(string from, string to, string json = "1", TimeSpan? ttl = null)
     {
-        var receipt = await Engine.SendAsync(Tenant, Id(from), [Id(to)], Json(json), ttl);
+        var receipt = await Engine.Letters.SendAsync(Tenant, Id(from), [Id(to)], Json(json), ttl);
         await SettleAsync();
         return receipt;
     }
 
     public async ValueTask<int> AckAsync(string client, params Letter[] letters)
     {
-        var removed = await Engine.AckAsync(Tenant, Id(client), letters.Select(l => l.Id).ToList());
+        var removed = await Engine.Letters.AckAsync(Tenant, Id(client), letters.Select(l => l.Id).ToList());
         await SettleAsync();
         return removed;
     }

@@ -28,7 +28,7 @@ public sealed class HeaderBytesTests
         KeyValuePair<string, string>[] headers = [new("trace", new string('h', 1000))];
         for (var i = 0; i < 5; i++)
         {
-            await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"), headers: headers);
+            await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [EngineFixture.Id("bob")], EngineFixture.Json("1"), headers: headers);
         }
 
         // Each letter holds ~1,000 bytes of headers and a 1-byte payload: two fit in 2,500 bytes in flight, not five.

@@ -20,10 +20,10 @@ public sealed class PagingDepthTests
         await engine.StartAsync();
         for (var i = 0; i < 200; i++)
         {
-            await engine.SendAsync(TenantId.Default, ClientId.Parse("alice"), [ClientId.Parse("bob")], "1"u8.ToArray(), TimeSpan.FromSeconds(1));
+            await engine.Letters.SendAsync(TenantId.Default, ClientId.Parse("alice"), [ClientId.Parse("bob")], "1"u8.ToArray(), TimeSpan.FromSeconds(1));
         }
 
-        await engine.SendAsync(TenantId.Default, ClientId.Parse("alice"), [ClientId.Parse("bob")], "2"u8.ToArray());
+        await engine.Letters.SendAsync(TenantId.Default, ClientId.Parse("alice"), [ClientId.Parse("bob")], "2"u8.ToArray());
         time.Advance(TimeSpan.FromSeconds(2)); // 200 letters expire; no sweep has removed them yet
 
         var bob = new RecordingTarget();

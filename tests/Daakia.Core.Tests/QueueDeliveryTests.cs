@@ -27,7 +27,7 @@ public abstract class QueueDeliveryTests
             Assert.Equal([poison.MessageId], t.Letters.Select(l => l.Id));
             f.Engine.Disconnect(c);
             await f.SettleAsync();
-            var stored = Assert.Single(await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10));
+            var stored = Assert.Single(await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10));
             Assert.Equal(attempt, stored.Deliveries); // the count is durable, so it survives a restart too
         }
 
@@ -35,15 +35,15 @@ public abstract class QueueDeliveryTests
         var (_, last) = await f.ConnectAsync("bob");
         Assert.Equal([2], last.Numbers()); // the poison letter is not delivered a fourth time, and does not hold up the next
         await f.SettleAsync();
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, Bob));
-        var dead = Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, Bob));
+        var dead = Assert.Single(await f.Engine.Letters.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
         Assert.Equal(poison.MessageId, dead.Id);
         Assert.Equal(3, dead.Deliveries);
         var activity = await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 100);
         Assert.Contains(activity, a => a.Kind == ActivityKinds.DeadLettered && a.Detail == poison.MessageId.ToString() && a.Subject == "bob");
 
-        Assert.Equal(1, await f.Engine.DeleteDeadLettersAsync(EngineFixture.Tenant, Bob, [poison.MessageId]));
-        Assert.Equal(0, await f.Engine.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
+        Assert.Equal(1, await f.Engine.Letters.DeleteDeadLettersAsync(EngineFixture.Tenant, Bob, [poison.MessageId]));
+        Assert.Equal(0, await f.Engine.Letters.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
     }
 
     [Fact]
@@ -55,14 +55,14 @@ public abstract class QueueDeliveryTests
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal([1, 2], bob.Numbers());
 
-        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [first.MessageId]));
+        Assert.Equal(1, await f.Engine.Letters.ReleaseAsync(EngineFixture.Tenant, Bob, [first.MessageId]));
         await f.SettleAsync();
         Assert.Equal([1, 2, 1], bob.Numbers());
-        var stored = await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10);
+        var stored = await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10);
         Assert.Equal(1, stored.Single(e => e.Id == first.MessageId).Deliveries);
 
         // A letter not handed out (unknown here) is left alone.
-        Assert.Equal(0, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [Guid.NewGuid()]));
+        Assert.Equal(0, await f.Engine.Letters.ReleaseAsync(EngineFixture.Tenant, Bob, [Guid.NewGuid()]));
     }
 
     [Fact]
@@ -71,7 +71,7 @@ public abstract class QueueDeliveryTests
         await using var f = await New().StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         var letter = await f.SendAsync("alice", "bob", "1");
-        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId], TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, await f.Engine.Letters.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId], TimeSpan.FromSeconds(30)));
         await f.SettleAsync();
         f.Time.Advance(TimeSpan.FromSeconds(29));
         await f.SettleAsync();
@@ -86,7 +86,7 @@ public abstract class QueueDeliveryTests
     {
         await using var f = await New().StartAsync();
         var (c, bob) = await f.ConnectAsync("bob");
-        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromSeconds(10));
+        await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromSeconds(10));
         await f.SendAsync("alice", "bob", "2");
         await f.SettleAsync();
         Assert.Equal([2], bob.Numbers()); // the undelayed letter is not held up behind it
@@ -105,7 +105,7 @@ public abstract class QueueDeliveryTests
     {
         await using var f = await New(o => o.MaxDelay = TimeSpan.FromMinutes(1)).StartAsync();
         var ex = await Assert.ThrowsAsync<DaakiaException>(async () =>
-            await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromMinutes(2)));
+            await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromMinutes(2)));
         Assert.Equal(DaakiaErrorCode.InvalidArgument, ex.Code);
     }
 
@@ -122,13 +122,13 @@ public abstract class QueueDeliveryTests
         await f.SettleAsync();
         Assert.Equal(2, phone.Letters.Count + laptop.Letters.Count);
         // The store holds what came back: one delivery; the one in flight now is recorded when it comes back.
-        Assert.Equal(1, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Deliveries);
+        Assert.Equal(1, (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Deliveries);
 
         f.Time.Advance(TimeSpan.FromSeconds(11)); // delivered twice without an ack: dead-lettered, not a third time
         await f.SettleAsync();
         Assert.Equal(2, phone.Letters.Count + laptop.Letters.Count);
-        Assert.Equal(0, await f.Engine.CountInboxAsync(EngineFixture.Tenant, Bob));
-        Assert.Equal(letter.MessageId, Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10)).Id);
+        Assert.Equal(0, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, Bob));
+        Assert.Equal(letter.MessageId, Assert.Single(await f.Engine.Letters.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10)).Id);
     }
 
     [Fact]
@@ -147,13 +147,13 @@ public abstract class QueueDeliveryTests
     public async Task Positions_ArePerInbox_AndGiveTheReadOrder()
     {
         await using var f = await New().StartAsync();
-        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob, EngineFixture.Id("carol")], EngineFixture.Json("1"));
+        await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob, EngineFixture.Id("carol")], EngineFixture.Json("1"));
         await f.SendAsync("alice", "bob", "2");
         await f.SendAsync("alice", "carol", "3");
         await f.SettleAsync();
-        Assert.Equal([1L, 2], (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Select(e => e.Position));
-        Assert.Equal([1L, 2], (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("carol"), 0, 10)).Select(e => e.Position));
-        Assert.Equal(["2"], (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 1, 10)).Select(e => System.Text.Encoding.UTF8.GetString(e.Message.Payload.Span)));
+        Assert.Equal([1L, 2], (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Select(e => e.Position));
+        Assert.Equal([1L, 2], (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, EngineFixture.Id("carol"), 0, 10)).Select(e => e.Position));
+        Assert.Equal(["2"], (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 1, 10)).Select(e => System.Text.Encoding.UTF8.GetString(e.Message.Payload.Span)));
     }
 
     [Fact]
@@ -162,10 +162,10 @@ public abstract class QueueDeliveryTests
         await using var f = await New().StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         KeyValuePair<string, string>[] headers = [new("trace", "abc"), new("trace", "def"), new("lang", "de")];
-        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), headers: headers);
+        await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), headers: headers);
         await f.SettleAsync();
         Assert.Equal(headers, Assert.Single(bob.Letters).Headers);
-        Assert.Equal(headers, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Message.Headers);
+        Assert.Equal(headers, (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Message.Headers);
         Assert.Equal(Letter.JsonContentType, bob.Letters.Single().ContentType);
     }
 
@@ -173,10 +173,10 @@ public abstract class QueueDeliveryTests
     public async Task DuplicateRecipients_AreMergedBeforeTheyAreCounted()
     {
         await using var f = await New(o => o.MaxRecipients = 100).StartAsync();
-        var receipt = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), Enumerable.Repeat(Bob, 101).ToList(), EngineFixture.Json("1"));
+        var receipt = await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), Enumerable.Repeat(Bob, 101).ToList(), EngineFixture.Json("1"));
         Assert.Equal(1, receipt.Recipients);
         var many = Enumerable.Range(0, 101).Select(i => EngineFixture.Id($"c{i}")).ToList();
-        var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), many, EngineFixture.Json("1")));
+        var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), many, EngineFixture.Json("1")));
         Assert.Equal(DaakiaErrorCode.TooManyRecipients, ex.Code);
     }
 
@@ -191,7 +191,7 @@ public abstract class QueueDeliveryTests
             o.HeartbeatCheckInterval = o.ExpirySweepInterval = TimeSpan.FromHours(1); // the fake clock fires every period
         }).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob", heartbeat: TimeSpan.FromDays(100));
-        await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromDays(60));
+        await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), delay: TimeSpan.FromDays(60));
         await f.SendAsync("alice", "bob", "2");
         Assert.Equal([2], bob.Numbers());
         f.Time.Advance(TimeSpan.FromDays(59)); // past every limit of a single timer: it re-arms, at most a day ahead
@@ -209,7 +209,7 @@ public abstract class QueueDeliveryTests
         await using var f = await New(o => o.InboxPageSize = 8).StartAsync();
         for (var i = 0; i < 20; i++)
         {
-            await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json((100 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)), delay: TimeSpan.FromMinutes(10));
+            await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json((100 + i).ToString(System.Globalization.CultureInfo.InvariantCulture)), delay: TimeSpan.FromMinutes(10));
         }
 
         await f.SendAsync("alice", "bob", "1");
@@ -284,10 +284,10 @@ public abstract class QueueDeliveryTests
         await using var f = await New(o => o.MaxDeliveries = 1).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         var letter = await f.SendAsync("alice", "bob", "1");
-        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId]));
+        Assert.Equal(1, await f.Engine.Letters.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId]));
         await f.SettleAsync();
         Assert.Equal([1], bob.Numbers());
-        var dead = Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
+        var dead = Assert.Single(await f.Engine.Letters.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10));
         Assert.Equal(1, dead.Deliveries);
     }
 
@@ -306,8 +306,8 @@ public abstract class QueueDeliveryTests
         Assert.Equal(5, bob.Letters.Count); // redelivered on every change
         f.Engine.Disconnect(c);
         await f.SettleAsync();
-        Assert.Equal(1, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Deliveries);
-        Assert.Equal(0, await f.Engine.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
+        Assert.Equal(1, (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single().Deliveries);
+        Assert.Equal(0, await f.Engine.Letters.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
     }
 
     /// <summary>Acks everything a connection got, a page of ids at a time (an ack carries at most a page).</summary>
@@ -341,7 +341,7 @@ public abstract class QueueDeliveryTests
         var (_, one) = await f.ConnectAsync("bob");
         var (_, two) = await f.ConnectAsync("bob"); // mode `all`: both get it, and it counts once per round
         var letter = await f.SendAsync("alice", "bob", "1");
-        Assert.Equal(1, await f.Engine.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId]));
+        Assert.Equal(1, await f.Engine.Letters.ReleaseAsync(EngineFixture.Tenant, Bob, [letter.MessageId]));
         await f.SettleAsync();
         Assert.Equal([1, 2], one.DeliveryCounts);
         Assert.Equal([1, 2], two.DeliveryCounts);
@@ -368,10 +368,10 @@ public abstract class QueueDeliveryTests
         }).StartAsync();
         var (_, bob) = await f.ConnectAsync("bob");
         KeyValuePair<string, string>[] headers = [new("k", "v"), new("é", "😀")];
-        var sent = await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), headers: headers);
+        var sent = await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("1"), headers: headers);
         await f.SettleAsync();
         Assert.Equal(headers, bob.Letters.Single().Headers);
-        Assert.Equal(headers, (await f.Engine.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single(e => e.Id == sent.MessageId).Message.Headers);
+        Assert.Equal(headers, (await f.Engine.Letters.ReadInboxAsync(EngineFixture.Tenant, Bob, 0, 10)).Single(e => e.Id == sent.MessageId).Message.Headers);
 
         KeyValuePair<string, string>[][] bad =
         [
@@ -384,12 +384,12 @@ public abstract class QueueDeliveryTests
         ];
         foreach (var h in bad)
         {
-            var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("2"), headers: h));
+            var ex = await Assert.ThrowsAsync<DaakiaException>(async () => await f.Engine.Letters.SendAsync(EngineFixture.Tenant, EngineFixture.Id("alice"), [Bob], EngineFixture.Json("2"), headers: h));
             Assert.Equal(DaakiaErrorCode.InvalidArgument, ex.Code);
         }
 
         await f.SettleAsync();
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, Bob));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, Bob));
         Assert.Single(bob.Letters);
     }
 
@@ -407,9 +407,9 @@ public abstract class QueueDeliveryTests
         await f.SettleAsync();
         await f.ConnectAsync("bob");
         await f.SettleAsync();
-        Assert.Equal(3, await f.Engine.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
-        Assert.Single(await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10, maxBytes: 1));
-        Assert.Equal(2, (await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10, maxBytes: 210)).Count);
-        Assert.Equal(3, (await f.Engine.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10)).Count);
+        Assert.Equal(3, await f.Engine.Letters.CountDeadLettersAsync(EngineFixture.Tenant, Bob));
+        Assert.Single(await f.Engine.Letters.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10, maxBytes: 1));
+        Assert.Equal(2, (await f.Engine.Letters.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10, maxBytes: 210)).Count);
+        Assert.Equal(3, (await f.Engine.Letters.ReadDeadLettersAsync(EngineFixture.Tenant, Bob, 0, 10)).Count);
     }
 }

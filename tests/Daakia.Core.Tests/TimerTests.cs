@@ -55,7 +55,7 @@ public abstract class TimerTests
         await f.Engine.SweepExpiredAsync();
 
         await f.SettleAsync();
-        Assert.Equal(1, await f.Engine.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
+        Assert.Equal(1, await f.Engine.Letters.CountInboxAsync(EngineFixture.Tenant, EngineFixture.Id("bob")));
         var expired = (await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 10)).Single(e => e.Kind == ActivityKinds.Expired);
         Assert.Equal("bob", expired.Subject);
         Assert.Equal(receipt.MessageId.ToString(), expired.Detail);

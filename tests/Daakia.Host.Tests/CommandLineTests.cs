@@ -11,7 +11,8 @@ public sealed class CommandLineTests
         var dataDir = Unique.TempDirectory();
         await using var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]);
         Assert.NotEqual(0, server.BaseUri.Port);
-        Assert.Contains(server.Output, l => l.Contains("OPEN DEVELOPMENT TENANT", StringComparison.Ordinal));
+        // The warning is logged at start-up; its line may reach us after the bound address did.
+        await Eventually.True(() => server.Output.Any(l => l.Contains("OPEN DEVELOPMENT TENANT", StringComparison.Ordinal)), "the open-tenant warning is logged");
         using var http = new HttpClient { BaseAddress = server.BaseUri };
         await Eventually.True(async () => (await http.GetAsync("/healthz")).StatusCode == HttpStatusCode.OK, "healthz answers 200");
         var metrics = await http.GetStringAsync("/metrics");
@@ -34,6 +35,12 @@ public sealed class CommandLineTests
         Assert.Contains("daakia_letters_sent 1", metrics, StringComparison.Ordinal);
         Assert.Contains("daakia_connections 1", metrics, StringComparison.Ordinal);
         Assert.Contains("daakia_connections_closed{reason=\"HeartbeatTimeout\"} 0", metrics, StringComparison.Ordinal);
+        // The store's meter: the send above was committed, so at least one commit of at least one write.
+        Assert.True(MetricValue(metrics, "daakia_store_commits") >= 1, "daakia_store_commits counts the send's commit");
+        Assert.True(MetricValue(metrics, "daakia_store_writes") >= MetricValue(metrics, "daakia_store_commits"), "a commit holds at least one write");
+        // Only the documented meters are listened to (Daakia's and the runtime's), and the runtime's are still there.
+        Assert.Contains(metrics.Split('\n'), l => l.StartsWith("system_runtime_", StringComparison.Ordinal));
+        Assert.DoesNotContain("memory_pool", metrics, StringComparison.Ordinal);
         // HTTP requests are counted; the open WebSocket connection is not an HTTP request in progress.
         await http.GetStringAsync("/healthz");
         metrics = await http.GetStringAsync("/metrics");
@@ -65,6 +72,11 @@ public sealed class CommandLineTests
         Assert.Contains(server.ErrorOutput, l => l.Contains(
             "Daakia:Bind is 0.0.0.0, not loopback: refusing to serve the open development tenant there, it has no credentials. " +
             "Bind to loopback, or set Daakia:AllowOpenTenantOnNetwork=true knowingly. [--bind]", StringComparison.Ordinal));
+    }
+    private static double MetricValue(string metrics, string name)
+    {
+        var line = metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return double.Parse(line.AsSpan(name.Length + 1), System.Globalization.CultureInfo.InvariantCulture);
     }
 }
 

@@ -1,6 +1,5 @@
 using Daakia.Core;
 using Daakia.Core.Storage;
-using Daakia.Testing;
 
 namespace Daakia.Storage.Sqlite.Tests;
 
@@ -10,25 +9,10 @@ public sealed class RunsAlone;
 
 /// <summary>The expiry sweep runs on the writer thread, where every tenant's commits wait behind it.</summary>
 [Collection(nameof(RunsAlone))]
-public sealed class ExpirySweepTests : IAsyncLifetime
+public sealed class ExpirySweepTests : SqliteStoreTestBase
 {
     private static readonly TenantId Tenant = TenantId.Parse("t1");
     private static readonly ClientId Bob = ClientId.Parse("bob");
-
-    private readonly string _dir = Unique.TempDirectory();
-    private SqliteStore _store = null!;
-
-    public async Task InitializeAsync()
-    {
-        _store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
-        await _store.OpenAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _store.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
-    }
 
     [Fact]
     public async Task Sweep_DoesNotLoadThePayloadsOfWhatItRemoves()
@@ -50,18 +34,18 @@ public sealed class ExpirySweepTests : IAsyncLifetime
                 Timestamp = now,
                 ExpiresAt = now.AddSeconds(-1),
             };
-            await _store.AppendLetterAsync(letter, [Bob]);
+            await Store.AppendLetterAsync(letter, [Bob]);
         }
 
-        Assert.Empty(await _store.RemoveExpiredAsync(now.AddHours(-1), 1000)); // the same path once, with nothing to remove
+        Assert.Empty(await Store.RemoveExpiredAsync(now.AddHours(-1), 1000)); // the same path once, with nothing to remove
         var before = GC.GetTotalAllocatedBytes(precise: true);
-        var removed = await _store.RemoveExpiredAsync(now, 1000);
+        var removed = await Store.RemoveExpiredAsync(now, 1000);
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
 
         Assert.True(allocated < PayloadBytes * 4, $"the sweep allocated {allocated:N0} bytes");
         Assert.Equal(Letters, removed.Count);
         Assert.All(removed, e => Assert.True(e.Message.Payload.IsEmpty));
-        Assert.Equal(0, await _store.CountInboxAsync(Tenant, Bob));
+        Assert.Equal(0, await Store.CountInboxAsync(Tenant, Bob));
     }
 
     [Fact]
@@ -81,11 +65,11 @@ public sealed class ExpirySweepTests : IAsyncLifetime
                 Timestamp = now,
                 ExpiresAt = now.AddSeconds(-1),
             };
-            writes.Add(_store.AppendLetterAsync(letter, [Bob]).AsTask());
+            writes.Add(Store.AppendLetterAsync(letter, [Bob]).AsTask());
         }
 
         await Task.WhenAll(writes);
-        Assert.Equal(RemoveExpiredOp.MaxPerWrite, (await _store.RemoveExpiredAsync(now, int.MaxValue)).Count);
-        Assert.Equal(5, (await _store.RemoveExpiredAsync(now, int.MaxValue)).Count);
+        Assert.Equal(RemoveExpiredOp.MaxPerWrite, (await Store.RemoveExpiredAsync(now, int.MaxValue)).Count);
+        Assert.Equal(5, (await Store.RemoveExpiredAsync(now, int.MaxValue)).Count);
     }
 }

@@ -77,25 +77,17 @@ public sealed class StoreLayoutTests : IAsyncLifetime
     [Fact]
     public async Task DatabaseOfTheEarlierLayout_IsMovedOnOpen_WithEveryLetterUsageAndOrderKept()
     {
-        Directory.CreateDirectory(_dir);
-        var db = Path.Combine(_dir, "daakia.db");
-        using (var c = new SqliteConnection($"Data Source={db};Pooling=False"))
-        {
-            c.Open();
-            using var cmd = c.CreateCommand();
-            // The layout of schema version 1: one full row per inbox.
-            cmd.CommandText = """
-                CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE TABLE letters(tenant TEXT NOT NULL, recipient TEXT NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL,
-                    author TEXT NOT NULL, recipients TEXT NOT NULL, payload BLOB NOT NULL, ts INTEGER NOT NULL, expires INTEGER NULL,
-                    PRIMARY KEY(tenant, recipient, seq)) WITHOUT ROWID;
-                INSERT INTO meta VALUES('schema_version', 1), ('high_water', 7);
-                INSERT INTO letters VALUES('default', 'bob', 5, x'00000000000000000000000000000005', 'alice', 'bob' || char(10) || 'carol', '"five"', 1000, NULL);
-                INSERT INTO letters VALUES('default', 'carol', 5, x'00000000000000000000000000000005', 'alice', 'bob' || char(10) || 'carol', '"five"', 1000, NULL);
-                INSERT INTO letters VALUES('default', 'bob', 7, x'00000000000000000000000000000007', 'alice', 'bob', '"seven"', 2000, 99999999999999);
-                """;
-            cmd.ExecuteNonQuery();
-        }
+        // The layout of schema version 1: one full row per inbox.
+        var db = CreateDatabase("""
+            CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE letters(tenant TEXT NOT NULL, recipient TEXT NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL,
+                author TEXT NOT NULL, recipients TEXT NOT NULL, payload BLOB NOT NULL, ts INTEGER NOT NULL, expires INTEGER NULL,
+                PRIMARY KEY(tenant, recipient, seq)) WITHOUT ROWID;
+            INSERT INTO meta VALUES('schema_version', 1), ('high_water', 7);
+            INSERT INTO letters VALUES('default', 'bob', 5, x'00000000000000000000000000000005', 'alice', 'bob' || char(10) || 'carol', '"five"', 1000, NULL);
+            INSERT INTO letters VALUES('default', 'carol', 5, x'00000000000000000000000000000005', 'alice', 'bob' || char(10) || 'carol', '"five"', 1000, NULL);
+            INSERT INTO letters VALUES('default', 'bob', 7, x'00000000000000000000000000000007', 'alice', 'bob', '"seven"', 2000, 99999999999999);
+            """);
 
         var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
         await store.OpenAsync();
@@ -112,7 +104,7 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal([8L], await store.AppendLetterAsync(NewLetter(bob), [bob])); // after the old high-water mark
         await store.DisposeAsync();
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='letters'"));
-        Assert.Equal(4, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
     }
 
     private static Letter NewLetter(ClientId to) => new()
@@ -128,43 +120,35 @@ public sealed class StoreLayoutTests : IAsyncLifetime
     [Fact]
     public async Task DatabaseOfVersion3_IsMovedOnOpen_OldSequencesBecomePositions_UsageRosterAndActivityKept()
     {
-        Directory.CreateDirectory(_dir);
-        var db = Path.Combine(_dir, "daakia.db");
-        using (var c = new SqliteConnection($"Data Source={db};Pooling=False"))
-        {
-            c.Open();
-            using var cmd = c.CreateCommand();
-            // The layout of schema version 3: one store-wide sequence keys messages and orders every inbox; letter 12
-            // was acknowledged (only the high-water mark remembers it).
-            cmd.CommandText = """
-                CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE TABLE queues(qid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, name TEXT NOT NULL, letters INTEGER NOT NULL, bytes INTEGER NOT NULL);
-                CREATE UNIQUE INDEX queues_by_name ON queues(tenant, name);
-                CREATE TABLE messages(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, author TEXT NOT NULL, recipients TEXT NOT NULL,
-                    payload BLOB NOT NULL, ts INTEGER NOT NULL, refs INTEGER NOT NULL);
-                CREATE TABLE entries(qid INTEGER NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL, expires INTEGER NULL,
-                    PRIMARY KEY(qid, seq)) WITHOUT ROWID;
-                CREATE UNIQUE INDEX entries_by_id ON entries(qid, id);
-                CREATE INDEX entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
-                CREATE TABLE clients(tenant TEXT NOT NULL, client TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
-                    PRIMARY KEY(tenant, client)) WITHOUT ROWID;
-                CREATE TABLE activity(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
-                    actor TEXT NULL, subject TEXT NULL, detail TEXT NULL);
-                CREATE INDEX activity_by_tenant ON activity(tenant, id);
-                INSERT INTO meta VALUES('schema_version', 3), ('high_water', 12);
-                INSERT INTO queues VALUES(1, 'default', 'bob', 3, 402), (2, 'default', 'carol', 2, 271), (3, 'default', '', 5, 666);
-                INSERT INTO messages VALUES(3, x'00000000000000000000000000000003', 'alice', 'bob' || char(10) || 'carol', '"three"', 1000, 2);
-                INSERT INTO messages VALUES(9, x'00000000000000000000000000000009', 'alice', 'bob', '"nine"', 2000, 1);
-                INSERT INTO messages VALUES(10, x'0000000000000000000000000000000a', 'alice', 'bob', '"ten"', 2500, 1);
-                INSERT INTO messages VALUES(11, x'0000000000000000000000000000000b', 'dave', 'carol', '"eleven"', 3000, 1);
-                INSERT INTO entries VALUES(1, 3, x'00000000000000000000000000000003', NULL), (2, 3, x'00000000000000000000000000000003', NULL);
-                INSERT INTO entries VALUES(1, 9, x'00000000000000000000000000000009', 99999999999999), (1, 10, x'0000000000000000000000000000000a', 1000);
-                INSERT INTO entries VALUES(2, 11, x'0000000000000000000000000000000b', NULL);
-                INSERT INTO clients VALUES('default', 'bob', 100, 200);
-                INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES('default', 500, 'connect', 'bob', '1', 'ws');
-                """;
-            cmd.ExecuteNonQuery();
-        }
+        // The layout of schema version 3: one store-wide sequence keys messages and orders every inbox; letter 12
+        // was acknowledged (only the high-water mark remembers it).
+        var db = CreateDatabase("""
+            CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE queues(qid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, name TEXT NOT NULL, letters INTEGER NOT NULL, bytes INTEGER NOT NULL);
+            CREATE UNIQUE INDEX queues_by_name ON queues(tenant, name);
+            CREATE TABLE messages(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, author TEXT NOT NULL, recipients TEXT NOT NULL,
+                payload BLOB NOT NULL, ts INTEGER NOT NULL, refs INTEGER NOT NULL);
+            CREATE TABLE entries(qid INTEGER NOT NULL, seq INTEGER NOT NULL, id BLOB NOT NULL, expires INTEGER NULL,
+                PRIMARY KEY(qid, seq)) WITHOUT ROWID;
+            CREATE UNIQUE INDEX entries_by_id ON entries(qid, id);
+            CREATE INDEX entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
+            CREATE TABLE clients(tenant TEXT NOT NULL, client TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+            CREATE TABLE activity(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
+                actor TEXT NULL, subject TEXT NULL, detail TEXT NULL);
+            CREATE INDEX activity_by_tenant ON activity(tenant, id);
+            INSERT INTO meta VALUES('schema_version', 3), ('high_water', 12);
+            INSERT INTO queues VALUES(1, 'default', 'bob', 3, 402), (2, 'default', 'carol', 2, 271), (3, 'default', '', 5, 666);
+            INSERT INTO messages VALUES(3, x'00000000000000000000000000000003', 'alice', 'bob' || char(10) || 'carol', '"three"', 1000, 2);
+            INSERT INTO messages VALUES(9, x'00000000000000000000000000000009', 'alice', 'bob', '"nine"', 2000, 1);
+            INSERT INTO messages VALUES(10, x'0000000000000000000000000000000a', 'alice', 'bob', '"ten"', 2500, 1);
+            INSERT INTO messages VALUES(11, x'0000000000000000000000000000000b', 'dave', 'carol', '"eleven"', 3000, 1);
+            INSERT INTO entries VALUES(1, 3, x'00000000000000000000000000000003', NULL), (2, 3, x'00000000000000000000000000000003', NULL);
+            INSERT INTO entries VALUES(1, 9, x'00000000000000000000000000000009', 99999999999999), (1, 10, x'0000000000000000000000000000000a', 1000);
+            INSERT INTO entries VALUES(2, 11, x'0000000000000000000000000000000b', NULL);
+            INSERT INTO clients VALUES('default', 'bob', 100, 200);
+            INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES('default', 500, 'connect', 'bob', '1', 'ws');
+            """);
 
         var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
         await store.OpenAsync();
@@ -197,7 +181,7 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal(1, await store.DeleteLettersAsync(tenant, carol, [bobs[0].Id]));
         await store.DisposeAsync();
 
-        Assert.Equal(4, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM meta WHERE key='high_water'"));
         Assert.Equal(0, Scalar(db, "SELECT count(*) FROM messages WHERE mid IN (3, 10)"));
         Assert.Equal(3, Scalar(db, "SELECT count(*) FROM messages"));
@@ -208,5 +192,77 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         await store.OpenAsync();
         Assert.Equal([9L, 13L], (await store.ReadInboxAsync(tenant, bob, 0, 10)).Select(e => e.Position));
         await store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task DatabaseOfVersion4_IsMovedOnOpen_HeadersAreCountedInTheUsage_AndRemovalsReturnItToZero()
+    {
+        // The layout of schema version 4, whose usage counted payloads only: a multicast to bob and carol with a
+        // header of 2 + 5 bytes (payload 3 bytes), and a letter to bob without headers (payload 4 bytes).
+        var db = CreateDatabase("""
+            CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE queues(qid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind INTEGER NOT NULL, name TEXT NOT NULL,
+                letters INTEGER NOT NULL, bytes INTEGER NOT NULL, last_pos INTEGER NOT NULL DEFAULT 0);
+            CREATE UNIQUE INDEX queues_by_key ON queues(tenant, kind, name);
+            CREATE TABLE messages(mid INTEGER PRIMARY KEY, id BLOB NOT NULL, author TEXT NOT NULL, recipients TEXT NOT NULL,
+                payload BLOB NOT NULL, ts INTEGER NOT NULL, refs INTEGER NOT NULL, content_type TEXT NULL, headers BLOB NULL,
+                visible_at INTEGER NULL);
+            CREATE TABLE entries(qid INTEGER NOT NULL, pos INTEGER NOT NULL, mid INTEGER NOT NULL, id BLOB NOT NULL,
+                expires INTEGER NULL, deliveries INTEGER NOT NULL DEFAULT 0, visible_at INTEGER NULL, PRIMARY KEY(qid, pos)) WITHOUT ROWID;
+            CREATE UNIQUE INDEX entries_by_id ON entries(qid, id);
+            CREATE INDEX entries_by_expiry ON entries(expires) WHERE expires IS NOT NULL;
+            CREATE TABLE clients(tenant TEXT NOT NULL, client TEXT NOT NULL, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+                PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+            CREATE TABLE activity(id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
+                actor TEXT NULL, subject TEXT NULL, detail TEXT NULL);
+            CREATE INDEX activity_by_tenant ON activity(tenant, id);
+            INSERT INTO meta VALUES('schema_version', 4);
+            INSERT INTO queues VALUES(1, 'default', 0, 'bob', 2, 263, 2), (2, 'default', 0, 'carol', 1, 131, 1), (3, 'default', -1, '', 3, 391, 0);
+            INSERT INTO messages VALUES(1, x'00000000000000000000000000000001', 'alice', 'bob' || char(10) || 'carol', '"a"', 1000, 2, NULL, $headers, NULL);
+            INSERT INTO messages VALUES(2, x'00000000000000000000000000000002', 'alice', 'bob', '"bb"', 2000, 1, NULL, NULL, NULL);
+            INSERT INTO entries VALUES(1, 1, 1, x'00000000000000000000000000000001', NULL, 0, NULL), (2, 1, 1, x'00000000000000000000000000000001', NULL, 0, NULL);
+            INSERT INTO entries VALUES(1, 2, 2, x'00000000000000000000000000000002', NULL, 0, NULL);
+            """,
+            ("$headers", Codec.EncodeHeaders([new("k1", "value")])!));
+
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var tenant = TenantId.Default;
+        var bob = ClientId.Parse("bob");
+        var carol = ClientId.Parse("carol");
+        var bobs = await store.ReadInboxAsync(tenant, bob, 0, 10);
+        Assert.Equal([new KeyValuePair<string, string>("k1", "value")], bobs[0].Message.Headers);
+        Assert.Equal(3 + 7, bobs[0].Message.Size);
+        Assert.Equal(new InboxUsage(2, 3 + 7 + 4 + (2 * InboxQuota.EntryOverhead)), await store.GetInboxUsageAsync(tenant, bob));
+        Assert.Equal(new InboxUsage(1, 3 + 7 + InboxQuota.EntryOverhead), await store.GetInboxUsageAsync(tenant, carol));
+        Assert.Equal(new InboxUsage(3, 3 + 7 + 4 + (3 * InboxQuota.EntryOverhead)), await store.GetTenantUsageAsync(tenant));
+
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, bob, [bobs[0].Id]));
+        Assert.Equal(new InboxUsage(2, 3 + 7 + 4 + (2 * InboxQuota.EntryOverhead)), await store.GetTenantUsageAsync(tenant));
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, carol, [bobs[0].Id]));
+        Assert.Equal(1, await store.DeleteLettersAsync(tenant, bob, [bobs[1].Id]));
+        Assert.Equal(new InboxUsage(0, 0), await store.GetInboxUsageAsync(tenant, bob));
+        Assert.Equal(new InboxUsage(0, 0), await store.GetInboxUsageAsync(tenant, carol));
+        Assert.Equal(new InboxUsage(0, 0), await store.GetTenantUsageAsync(tenant));
+        await store.DisposeAsync();
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+    }
+
+    /// <summary>Creates the store's database file in the data directory with <paramref name="sql"/> (an earlier layout); returns its path.</summary>
+    private string CreateDatabase(string sql, params (string Name, object Value)[] parameters)
+    {
+        Directory.CreateDirectory(_dir);
+        var db = Path.Combine(_dir, "daakia.db");
+        using var c = new SqliteConnection($"Data Source={db};Pooling=False");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            cmd.Parameters.AddWithValue(name, value);
+        }
+
+        cmd.ExecuteNonQuery();
+        return db;
     }
 }

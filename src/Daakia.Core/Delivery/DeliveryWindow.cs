@@ -14,7 +14,7 @@ namespace Daakia.Core;
 /// removed meanwhile (acknowledged, expired, dead-lettered, failed to store) are remembered, so the page — which may
 /// have been read before a removal took effect — cannot bring them back. Identity is the message id, never a position,
 /// so a page that overlaps the window (its cursor lagged behind a live entry's position) only costs a re-read. After a
-/// rewind (a removal that did not reach the store, a failed ack's letter with no room, a delayed entry due) the window
+/// rewind (a removal that did not reach the store, a failed ack's letter, a delayed entry due) the window
 /// holds entries beyond a gap: until a page read reaches the end of the queue, only page reads move the cursor.</para>
 /// <para><b>Order.</b> <see cref="Entries"/> holds the deliverable entries by <see cref="WindowEntry.Ordinal"/>;
 /// delayed ones wait in <see cref="Delayed"/> and join the end when due.</para>
@@ -134,7 +134,7 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
 
     /// <summary>
     /// The cursor moves past an entry the window holds that no page read brought (a live entry whose position just
-    /// arrived, a failed ack's letter coming back): safe while the window mirrors a prefix of the queue, so not after a
+    /// arrived): safe while the window mirrors a prefix of the queue, so not after a
     /// rewind, until a page read reaches the end of the queue again (the entry is then read again and skipped by id).
     /// </summary>
     public void AdvanceHeld(long position)

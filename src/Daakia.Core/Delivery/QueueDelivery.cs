@@ -20,6 +20,7 @@ internal sealed class QueueDelivery(
     Action<List<ClientConnection>?> closeSlow)
 {
     private long _loadsInFlight;
+    private volatile bool _stopping;
 
     /// <summary>Page reads in flight (tests wait for them to settle).</summary>
     public bool IsBusy => Interlocked.Read(ref _loadsInFlight) > 0;
@@ -155,8 +156,11 @@ internal sealed class QueueDelivery(
     /// <summary>
     /// An ack's delete failed: the entries it took out of the window are still in the store, so they come back, once, as
     /// if released — behind what is waiting, with the delivery count of the hand-out they had (recorded in the store).
-    /// Only those: nothing else of the window is delivered again. One the window has no room for is left to the store,
-    /// and the cursor goes back to it (held entries after it are read again and skipped). Takes the lock.
+    /// Only those: nothing else of the window is delivered again. Each is left to the store and the cursor goes back to
+    /// it (held entries after it are read again and skipped): the page read is called after every write called so far,
+    /// so it brings the letter only if it is still there. Taking it back from memory instead could bring a letter a
+    /// later ack removed (a page read brought it back while this delete was in flight, and that ack took it again).
+    /// Takes the lock.
     /// </summary>
     public void Restore(DeliveryWindow w, IReadOnlyList<WindowEntry> entries)
     {
@@ -168,7 +172,6 @@ internal sealed class QueueDelivery(
                 return; // the window went with its last connection: the next one reads them from the store
             }
 
-            var now = time.GetUtcNow();
             List<ReturnedEntry>? returned = null;
             foreach (var e in entries)
             {
@@ -177,17 +180,9 @@ internal sealed class QueueDelivery(
                     continue; // a page read brought it back already
                 }
 
-                e.Out = false;
-                e.AssignedTo = null;
-                // Its count is recorded either way: one left to the store comes back with it too.
+                // Its count is recorded before the page read is called, so the letter comes back with it.
                 (returned ??= []).Add(new ReturnedEntry(e.Id, e.Deliveries, e.VisibleAt));
-                if (!HasRoom(w, e.Size))
-                {
-                    w.RewindTo(Math.Max(0, e.Position - 1));
-                    continue;
-                }
-
-                Join(w, e);
+                w.RewindTo(Math.Max(0, e.Position - 1));
             }
 
             if (returned is not null)
@@ -371,6 +366,9 @@ internal sealed class QueueDelivery(
         }
     }
 
+    /// <summary>The core is stopping: a page read that fails from here on is not retried (nor reported as a fault).</summary>
+    public void Stop() => _stopping = true;
+
     /// <summary>Awaits a page read outside the lock and takes it in under the lock.</summary>
     private async Task CompleteLoadAsync(DeliveryWindow w, ValueTask<IReadOnlyList<QueueEntry>> read)
     {
@@ -413,6 +411,13 @@ internal sealed class QueueDelivery(
     {
         w.EndLoad();
         w.LoadFailures++;
+        if (_stopping)
+        {
+            // The core is stopping and its store closing under it: nobody is left to deliver to, nothing to retry.
+            EngineLog.InboxLoadAbandoned(logger, w.Key.Tenant, w.Key.Name, ex.GetType().Name);
+            return;
+        }
+
         EngineLog.InboxLoadFailed(logger, ex, w.Key.Tenant, w.Key.Name, w.LoadFailures);
         metrics.InboxLoadFailed();
         if (w.Removed || w.LoadRetry is not null)
@@ -571,14 +576,21 @@ internal sealed class QueueDelivery(
             w.Remove(e.Id);
             metrics.LetterDeadLettered();
             EngineLog.DeadLettered(logger, w.Key.Tenant, w.Key.Name, e.Id, e.Deliveries);
-            // One unit: the count as it is now, then the move (the dead letter carries how often it was tried).
-            StoreOp[] unit = [new ReturnOp(w.Key, [new ReturnedEntry(e.Id, e.Deliveries)]), new MoveOp(w.Key, w.DeadLetters, [e.Id], ActivityKinds.DeadLettered, now)];
-            var position = e.Position;
-            background(() => new ValueTask(DeadLetterAsync(w, unit, position)), "dead-letter");
+            DeadLetterLater(w, e, now);
             return true;
         }
 
         return false;
+    }
+
+    /// <summary>Moves an entry that left the window to the dead letters, in the background. (Its own method: the
+    /// closure's captures would otherwise be allocated on every <see cref="Retire"/>.)</summary>
+    private void DeadLetterLater(DeliveryWindow w, WindowEntry e, DateTimeOffset now)
+    {
+        // One unit: the count as it is now, then the move (the dead letter carries how often it was tried).
+        StoreOp[] unit = [new ReturnOp(w.Key, [new ReturnedEntry(e.Id, e.Deliveries)]), new MoveOp(w.Key, w.DeadLetters, [e.Id], ActivityKinds.DeadLettered, now)];
+        var position = e.Position;
+        background(() => new ValueTask(DeadLetterAsync(w, unit, position)), "dead-letter");
     }
 
     private async Task DeadLetterAsync(DeliveryWindow w, StoreOp[] unit, long position)

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Daakia.Core;
 
 /// <summary>
-/// The routing core, and the one object an adapter holds: it connects and disconnects clients and sends and acks
-/// letters (durable, on <see cref="QueueDelivery"/>); each other capability is its own surface — <see cref="Topics"/>,
+/// The routing core, and the one object an adapter holds: it connects and disconnects clients; each capability is its
+/// own surface — <see cref="Letters"/> (durable, on <see cref="QueueDelivery"/>), <see cref="Topics"/>,
 /// <see cref="Presence"/>, <see cref="Activity"/>. No I/O of its own beyond the store seam.
 /// </summary>
 /// <remarks>
@@ -29,6 +29,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly TopicRouter _topics;
     private readonly PresenceDirectory _presence;
     private readonly ActivityLog _activity;
+    private readonly LetterOffice _letters;
     private long _connectionCount;
     private volatile bool _running;
     private volatile bool _draining;
@@ -46,7 +47,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _topics = new TopicRouter(this, options, time, _metrics);
         _presence = new PresenceDirectory(this, _topics, store, options, time);
         _activity = new ActivityLog(store, options);
+        _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
     }
+
+    /// <summary>Letters: send, ack, release, read inboxes and dead letters (durable direct messages).</summary>
+    public LetterOffice Letters => _letters;
 
     /// <summary>Topics: subscribe, unsubscribe, publish (non-durable pub/sub).</summary>
     public TopicRouter Topics => _topics;
@@ -91,6 +96,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>Connections that ended, by reason (the <c>connections.closed</c> metric).</summary>
     internal long ClosedConnections(CloseReason reason) => _metrics.Closed(reason);
 
+    /// <summary>Page reads that failed as a fault (logged as errors and retried; the <c>inbox.loads_failed</c> metric).</summary>
+    internal long InboxLoadsFailed => _metrics.InboxLoadsFailed;
+
     /// <summary>Publications dropped because a subscriber's outbox was full (also the <c>publications.dropped</c> metric).</summary>
     public long PublicationsDropped => _metrics.PublicationsDropped;
 
@@ -116,6 +124,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     {
         _draining = true;
         StopTimers();
+        _delivery.Stop();
         var all = new List<ClientConnection>();
         foreach (var t in _tenants.Values)
         {
@@ -178,7 +187,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             if (!t.Clients.TryGetValue(client, out var cs))
             {
                 t.Clients[client] = cs = new ClientState(tenant, client, t.Gate, t.Usage.Pin(client));
-                SeedUsage(t, cs.Usage, client);
+                _letters.SeedUsage(t, cs.Usage, client);
             }
             else if (cs.Connections.Count >= _options.MaxConnectionsPerClient)
             {
@@ -365,7 +374,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         }
     }
 
-    private void CloseAll(List<ClientConnection>? connections, CloseReason reason)
+    internal void CloseAll(List<ClientConnection>? connections, CloseReason reason)
     {
         if (connections is null)
         {

@@ -73,6 +73,8 @@ internal sealed class DaakiaMetrics : IDisposable
 
     public void InboxLoadFailed() => Interlocked.Increment(ref _inboxLoadsFailed);
 
+    public long InboxLoadsFailed => Volatile.Read(ref _inboxLoadsFailed);
+
     public void Publication() => Interlocked.Increment(ref _publications);
 
     public void PublicationDropped() => Interlocked.Increment(ref _publicationsDropped);

@@ -34,4 +34,7 @@ internal static partial class EngineLog
 
     [LoggerMessage(1009, LogLevel.Warning, "Letter {MessageId} of {Tenant}/{Queue} was handed out {Deliveries} times without an ack: moved to the dead letters", EventName = "DeadLettered")]
     public static partial void DeadLettered(ILogger logger, TenantId tenant, string queue, Guid messageId, int deliveries);
+
+    [LoggerMessage(1010, LogLevel.Debug, "Loading the queue {Tenant}/{Queue} ended with {Error} while the core stopped; not retried", EventName = "InboxLoadAbandoned")]
+    public static partial void InboxLoadAbandoned(ILogger logger, TenantId tenant, string queue, string error);
 }

@@ -41,7 +41,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     {
         var size = InboxQuota.StoredSize(message);
         var tenant = TenantUsage(message.Tenant);
-        if (tenant.Bytes + message.Payload.Length + ((long)InboxQuota.EntryOverhead * queues.Count) > quota.MaxTenantBytes)
+        if (tenant.Bytes + InboxQuota.TenantSize(message, queues.Count) > quota.MaxTenantBytes)
         {
             return QuotaStore.TenantFull(message.Tenant, tenant, quota);
         }
@@ -127,7 +127,8 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         return new InboxUsage(q.Entries.Count, bytes);
     }
 
-    /// <summary>Usage of a whole tenant: each entry's overhead, each payload once (caller holds the lock).</summary>
+    /// <summary>Usage of a whole tenant: each entry's overhead, each message's content (payload and headers) once (caller
+    /// holds the lock).</summary>
     private InboxUsage TenantUsage(TenantId tenant)
     {
         long letters = 0, bytes = 0;
@@ -142,7 +143,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
             letters += q.Entries.Count;
             foreach (var e in q.Entries.Values)
             {
-                bytes += InboxQuota.EntryOverhead + (payloads.Add(e.Id) ? e.Message.Payload.Length : 0);
+                bytes += InboxQuota.EntryOverhead + (payloads.Add(e.Id) ? e.Message.Size : 0);
             }
         }
 

@@ -7,7 +7,7 @@ namespace Daakia.Core.Storage;
 /// </summary>
 /// <param name="MaxLetters">Most letters one inbox holds.</param>
 /// <param name="MaxBytes">Most bytes one inbox holds (each letter counts <see cref="StoredSize"/>).</param>
-/// <param name="MaxTenantBytes">Most bytes all inboxes of one tenant hold together.</param>
+/// <param name="MaxTenantBytes">Most bytes all inboxes of one tenant hold together (a letter counts <see cref="TenantSize"/>).</param>
 public sealed record InboxQuota(long MaxLetters, long MaxBytes, long MaxTenantBytes)
 {
     /// <summary>What an inbox entry counts as beyond its payload (ids, author, timestamps, index entries).</summary>
@@ -16,6 +16,15 @@ public sealed record InboxQuota(long MaxLetters, long MaxBytes, long MaxTenantBy
     /// <summary>No limits.</summary>
     public static readonly InboxQuota None = new(long.MaxValue, long.MaxValue, long.MaxValue);
 
-    /// <summary>The bytes one inbox entry of <paramref name="letter"/> counts against a quota.</summary>
-    public static long StoredSize(Letter letter) => letter.Payload.Length + EntryOverhead;
+    /// <summary>
+    /// The bytes one inbox entry of <paramref name="letter"/> counts against a quota: its content (payload and the UTF-8
+    /// bytes of every header key and value, <see cref="Letter.Size"/>) plus <see cref="EntryOverhead"/>.
+    /// </summary>
+    public static long StoredSize(Letter letter) => letter.Size + EntryOverhead;
+
+    /// <summary>
+    /// The bytes appending <paramref name="letter"/> to <paramref name="queues"/> queues adds to its tenant's usage: its
+    /// content once (it is stored once however many queues hold it) plus <see cref="EntryOverhead"/> per entry.
+    /// </summary>
+    public static long TenantSize(Letter letter, int queues) => letter.Size + ((long)EntryOverhead * queues);
 }

@@ -103,7 +103,7 @@ internal sealed class UsageLedger(int capacity)
     private readonly Dictionary<ClientId, UsageRecord> _inboxes = [];
     private int _pinned;
 
-    /// <summary>The whole tenant's stored bytes (a payload once, each entry <see cref="InboxQuota.EntryOverhead"/>).</summary>
+    /// <summary>The whole tenant's stored bytes (a message's payload and headers once, each entry <see cref="InboxQuota.EntryOverhead"/>).</summary>
     public UsageRecord Tenant { get; } = new();
 
     /// <summary>Inbox records held (tests check the bound).</summary>

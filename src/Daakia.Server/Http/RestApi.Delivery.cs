@@ -35,7 +35,7 @@ public static partial class RestApi
             throw RestException.Invalid($"'delay' must be a number of seconds from 0 to {engine.Options.MaxDelay.TotalSeconds:0}.");
         }
 
-        var released = await engine.ReleaseAsync(tenant, id, ids, delay);
+        var released = await engine.Letters.ReleaseAsync(tenant, id, ids, delay);
         return JsonResult.Number(200, "released", released);
     }
 
@@ -45,12 +45,12 @@ public static partial class RestApi
         var id = RestRequest.PathClient(client);
         var max = engine.Options.InboxPageSize;
         var take = RestRequest.Limit(limit, Math.Min(100, max), max);
-        return await ReadPageAsync(engine, budget, take, http, () => engine.ReadDeadLettersAsync(tenant, id, after ?? 0, take, http.RequestAborted));
+        return await ReadPageAsync(engine, budget, take, http, () => engine.Letters.ReadDeadLettersAsync(tenant, id, after ?? 0, take, http.RequestAborted));
     }
 
     private static async Task<IResult> CountDeadLettersAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
     {
-        var count = await engine.CountDeadLettersAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
+        var count = await engine.Letters.CountDeadLettersAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
         return JsonResult.Number(200, "count", count);
     }
 
@@ -59,7 +59,7 @@ public static partial class RestApi
         var tenant = RestRequest.Tenant(http, tenants);
         var id = RestRequest.PathClient(client);
         using var body = await RestRequest.BodyAsync(http, options);
-        var removed = await engine.DeleteDeadLettersAsync(tenant, id, MessageIds(body.RootElement, engine));
+        var removed = await engine.Letters.DeleteDeadLettersAsync(tenant, id, MessageIds(body.RootElement, engine));
         return JsonResult.Number(200, "acknowledged", removed);
     }
 

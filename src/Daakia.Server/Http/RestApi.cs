@@ -90,7 +90,7 @@ public static partial class RestApi
         }
 
         var headers = WireFormat.ReadHeaders(root, engine.Options);
-        var receipt = await engine.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl, delay, headers);
+        var receipt = await engine.Letters.SendAsync(tenant, author, recipients, RestRequest.Payload(root, engine.Options.MaxPayloadBytes), ttl, delay, headers);
         // No Location: a letter has no resource of its own (it is `message_id` in each recipient's inbox).
         return JsonResult.Write(201, receipt, static (w, r) =>
         {
@@ -108,7 +108,7 @@ public static partial class RestApi
         var id = RestRequest.PathClient(client);
         var max = engine.Options.InboxPageSize;
         var take = RestRequest.Limit(limit, Math.Min(100, max), max);
-        return await ReadPageAsync(engine, budget, take, http, () => engine.ReadInboxAsync(tenant, id, after ?? 0, take, http.RequestAborted));
+        return await ReadPageAsync(engine, budget, take, http, () => engine.Letters.ReadInboxAsync(tenant, id, after ?? 0, take, http.RequestAborted));
     }
 
     /// <summary>Reads one page of a queue within the server-wide read budget and streams it out.</summary>
@@ -149,7 +149,7 @@ public static partial class RestApi
 
     private static async Task<IResult> CountInboxAsync(HttpContext http, string client, DaakiaEngine engine, TenantResolver tenants)
     {
-        var count = await engine.CountInboxAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
+        var count = await engine.Letters.CountInboxAsync(RestRequest.Tenant(http, tenants), RestRequest.PathClient(client), http.RequestAborted);
         return JsonResult.Number(200, "count", count);
     }
 
@@ -160,7 +160,7 @@ public static partial class RestApi
         using var body = await RestRequest.BodyAsync(http, options);
         var raw = RestRequest.Strings(body.RootElement, "message_ids", engine.Options.InboxPageSize, ErrorCodes.LimitExceeded);
         var ids = raw.ConvertAll(s => Guid.TryParse(s, out var g) ? g : throw RestException.Invalid($"'{s}' is not a message id."));
-        var acknowledged = await engine.AckAsync(tenant, id, ids);
+        var acknowledged = await engine.Letters.AckAsync(tenant, id, ids);
         return JsonResult.Number(200, "acknowledged", acknowledged);
     }
 
@@ -169,7 +169,7 @@ public static partial class RestApi
         var tenant = RestRequest.Tenant(http, tenants);
         var id = RestRequest.PathClient(client);
         var message = Guid.TryParse(messageId, out var g) ? g : throw RestException.Invalid($"'{messageId}' is not a message id.");
-        var removed = await engine.AckAsync(tenant, id, [message]);
+        var removed = await engine.Letters.AckAsync(tenant, id, [message]);
         return removed > 0 ? Results.NoContent() : RestProblem.Of(404, ErrorCodes.NotFound, $"Message {message} is not in {id}'s inbox.");
     }
 }

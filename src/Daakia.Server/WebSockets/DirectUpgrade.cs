@@ -77,7 +77,7 @@ internal static class DirectUpgrade
         }
         catch (Exception ex) when (IsClientEnd(ex))
         {
-            SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+            SessionLog.TransportError(state.Logger, WebSocketError.ConnectionClosedPrematurely, ex.Message);
         }
     }
 
@@ -89,9 +89,10 @@ internal static class DirectUpgrade
         try
         {
             // Until the first bytes come, the connection ends as Kestrel ends one that sends no request: at its
-            // keep-alive timeout, or at once when the server asks it to close (shutting down).
+            // keep-alive timeout, or at once when the server asks it to close (shutting down) or the connection is
+            // aborted.
             var closing = connection.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(closing);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(closing, connection.ConnectionClosed);
             wait.CancelAfter(state.FirstBytesTimeout);
             try
             {
@@ -99,13 +100,13 @@ internal static class DirectUpgrade
             }
             catch (OperationCanceledException)
             {
-                SessionLog.DirectUpgradeNoRequest(state.Logger, connection.ConnectionId);
+                SessionLog.NoRequest(state.Logger, connection.ConnectionId);
                 return Outcome.Ended;
             }
         }
         catch (Exception ex) when (IsClientEnd(ex))
         {
-            SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+            SessionLog.EndedBeforeRequest(state.Logger, connection.ConnectionId, ex.Message);
             return Outcome.Ended;
         }
 
@@ -119,11 +120,10 @@ internal static class DirectUpgrade
         {
             take = !result.IsCanceled && TryRead(data, state.Limits, out head) && sessions.MayRunDirectly(head);
         }
-#pragma warning disable CA1031 // Anything the fast path cannot read is ASP.NET Core's to answer, as it would without it.
-        catch (Exception ex)
-#pragma warning restore CA1031
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            SessionLog.DirectUpgradeDeclined(state.Logger, connection.ConnectionId, ex.Message);
+            // Anything the fast path cannot read is ASP.NET Core's to answer, as it would be without it.
+            SessionLog.UpgradeLeftToAspNetCore(state.Logger, connection.ConnectionId, ex.Message);
             take = false;
         }
 
@@ -143,7 +143,7 @@ internal static class DirectUpgrade
         }
         catch (Exception ex) when (IsClientEnd(ex))
         {
-            SessionLog.DirectUpgradeAborted(state.Logger, connection.ConnectionId, ex.Message);
+            SessionLog.EndedBeforeRequest(state.Logger, connection.ConnectionId, ex.Message);
             return Outcome.Ended;
         }
     }

@@ -9,20 +9,8 @@ internal sealed class EncodedFrames
 
     public byte[]? Texto { get; set; }
 
-    public static EncodedFrames Of(Letter letter) => Slot(letter.EncodedCache, c => letter.EncodedCache = c);
+    // Two writer loops may race here; the loser's bytes are equal, so either result is right.
+    public static EncodedFrames Of(Letter letter) => letter.EncodedCache as EncodedFrames ?? (EncodedFrames)(letter.EncodedCache = new EncodedFrames());
 
-    public static EncodedFrames Of(Publication publication) => Slot(publication.EncodedCache, c => publication.EncodedCache = c);
-
-    private static EncodedFrames Slot(object? current, Action<EncodedFrames> set)
-    {
-        if (current is EncodedFrames frames)
-        {
-            return frames;
-        }
-
-        // Two writer loops may race here; the loser's bytes are equal, so either result is right.
-        frames = new EncodedFrames();
-        set(frames);
-        return frames;
-    }
+    public static EncodedFrames Of(Publication publication) => publication.EncodedCache as EncodedFrames ?? (EncodedFrames)(publication.EncodedCache = new EncodedFrames());
 }

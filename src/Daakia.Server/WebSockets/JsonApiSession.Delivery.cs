@@ -15,14 +15,14 @@ internal sealed partial class JsonApiSession
         var delay = Delay(root);
 
         // Like acks, off the read loop: the count is durable before the reply.
-        var pending = CompleteCountAsync(id, "release", ReleasedField, Engine.ReleaseAsync(_tenant, Connection!.Client, ids, delay));
+        var pending = CompleteCountAsync(id, "release", ReleasedField, Engine.Letters.ReleaseAsync(_tenant, Connection!.Client, ids, delay));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 
     private ValueTask DeadLettersAckAsync(byte[] id, JsonElement root)
     {
         var ids = MessageIds(root);
-        var pending = CompleteCountAsync(id, "dead_letters_ack", AcknowledgedField, Engine.DeleteDeadLettersAsync(_tenant, Connection!.Client, ids));
+        var pending = CompleteCountAsync(id, "dead_letters_ack", AcknowledgedField, Engine.Letters.DeleteDeadLettersAsync(_tenant, Connection!.Client, ids));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 
@@ -51,7 +51,7 @@ internal sealed partial class JsonApiSession
 
     private async ValueTask DeadLettersCountAsync(byte[] id)
     {
-        var count = await Engine.CountDeadLettersAsync(_tenant, Connection!.Client, Aborted);
+        var count = await Engine.Letters.CountDeadLettersAsync(_tenant, Connection!.Client, Aborted);
         Send(FrameEncoder.Encode((id, count), static (w, s) =>
         {
             StartAck(w, s.id);
@@ -86,7 +86,7 @@ internal sealed partial class JsonApiSession
             throw new RequestException(ErrorCodes.Overloaded, "This connection has too many replies waiting to be read; read them, then ask again.");
         }
 
-        var page = await Engine.ReadDeadLettersAsync(_tenant, Connection!.Client, after, limit, pageBytes, Aborted);
+        var page = await Engine.Letters.ReadDeadLettersAsync(_tenant, Connection!.Client, after, limit, pageBytes, Aborted);
         foreach (var entry in page)
         {
             RequireUtf8(entry.Message.Payload.Span, "dead letter");

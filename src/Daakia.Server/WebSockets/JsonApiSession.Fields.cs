@@ -49,17 +49,92 @@ internal sealed partial class JsonApiSession
         }));
     }
 
-    /// <summary>The required <c>message_ids</c>: 1 to <c>InboxPageSize</c> message ids.</summary>
-    private Guid[] MessageIds(JsonElement root)
+    /// <summary>The request types, so that a known <c>type</c> costs no new string per request.</summary>
+    private static readonly string[] KnownTypes = ["send", "ack", "hello", "ping", "release", "dead_letters", "dead_letters_count", "dead_letters_ack", "delivery_mode", "presence", "presence_query", "roster", "subscribe", "unsubscribe", "publish"];
+
+    /// <summary>The <c>type</c> string: one of <see cref="KnownTypes"/> when it equals it, else as sent.</summary>
+    private static string TypeName(JsonElement type)
     {
-        var raw = Strings(root, "message_ids", 1, Engine.Options.InboxPageSize);
-        var ids = new Guid[raw.Count];
-        for (var i = 0; i < ids.Length; i++)
+        foreach (var known in KnownTypes)
         {
-            ids[i] = Guid.TryParse(raw[i], out var g) ? g : throw Invalid($"message_ids[{i}] is not a message id.");
+            if (type.ValueEquals(known))
+            {
+                return known;
+            }
+        }
+
+        return type.GetString()!;
+    }
+
+    /// <summary>Whether a string <c>id</c> has at most <paramref name="max"/> characters (UTF-16), read without a string
+    /// when its raw bytes are few enough: every character takes at least one byte of JSON.</summary>
+    private static bool IdFits(JsonElement id, int max) =>
+        JsonMarshal.GetRawUtf8Value(id).Length - 2 <= max || id.GetString()!.Length <= max;
+
+    private ClientId _lastRecipient;
+
+    /// <summary>The required <c>recipients</c>: 1 to <c>MaxRecipients</c> client ids.</summary>
+    private ClientId[] Recipients(JsonElement root)
+    {
+        var e = Array(root, "recipients", 1, Engine.Options.MaxRecipients, TooManyRecipients);
+        var ids = new ClientId[e.GetArrayLength()];
+        var i = 0;
+        foreach (var item in e.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                throw Invalid("'recipients' must contain only strings.");
+            }
+
+            // A connection mostly writes to the same few clients: the last valid id is reused when equal, not read again.
+            if (_lastRecipient.Value is { } last && item.ValueEquals(last))
+            {
+                ids[i] = _lastRecipient;
+            }
+            else if (ClientId.TryCreate(item.GetString()!, out var r))
+            {
+                ids[i] = _lastRecipient = r;
+            }
+
+            i++;
+        }
+
+        // Every item is a string before any is judged as a client id, as before.
+        for (i = 0; i < ids.Length; i++)
+        {
+            if (ids[i].Value is null)
+            {
+                throw Invalid($"recipients[{i}] is not a valid client id.");
+            }
         }
 
         return ids;
+    }
+
+    /// <summary>The required <c>message_ids</c>: 1 to <c>InboxPageSize</c> message ids.</summary>
+    private Guid[] MessageIds(JsonElement root)
+    {
+        var e = Array(root, "message_ids", 1, Engine.Options.InboxPageSize);
+        var ids = new Guid[e.GetArrayLength()];
+        var bad = -1;
+        var i = 0;
+        foreach (var item in e.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.String)
+            {
+                throw Invalid("'message_ids' must contain only strings.");
+            }
+
+            // The usual form ("D") without a string; any other form Guid.TryParse takes, through one.
+            if (!item.TryGetGuid(out ids[i]) && !Guid.TryParse(item.GetString(), out ids[i]) && bad < 0)
+            {
+                bad = i;
+            }
+
+            i++;
+        }
+
+        return bad < 0 ? ids : throw Invalid($"message_ids[{bad}] is not a message id.");
     }
 
     /// <summary>The optional <c>delay</c>: seconds from 0 to <c>Core:MaxDelay</c>.</summary>
@@ -125,6 +200,19 @@ internal sealed partial class JsonApiSession
     /// <summary>A required array of strings with <paramref name="min"/> to <paramref name="max"/> items.</summary>
     private static List<string> Strings(JsonElement root, string name, int min, int max, string tooManyCode = ErrorCodes.LimitExceeded)
     {
+        var e = Array(root, name, min, max, tooManyCode);
+        var result = new List<string>(e.GetArrayLength());
+        foreach (var item in e.EnumerateArray())
+        {
+            result.Add(item.ValueKind == JsonValueKind.String ? item.GetString()! : throw Invalid($"'{name}' must contain only strings."));
+        }
+
+        return result;
+    }
+
+    /// <summary>A required array with <paramref name="min"/> to <paramref name="max"/> items.</summary>
+    private static JsonElement Array(JsonElement root, string name, int min, int max, string tooManyCode = ErrorCodes.LimitExceeded)
+    {
         if (!root.TryGetProperty(name, out var e) || e.ValueKind != JsonValueKind.Array)
         {
             throw Invalid($"'{name}' is required and must be an array of strings.");
@@ -141,12 +229,6 @@ internal sealed partial class JsonApiSession
             throw new RequestException(tooManyCode, $"'{name}' may have at most {max} items.");
         }
 
-        var result = new List<string>(count);
-        foreach (var item in e.EnumerateArray())
-        {
-            result.Add(item.ValueKind == JsonValueKind.String ? item.GetString()! : throw Invalid($"'{name}' must contain only strings."));
-        }
-
-        return result;
+        return e;
     }
 }

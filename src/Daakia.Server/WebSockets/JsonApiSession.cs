@@ -42,7 +42,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
             byte[]? id = null;
             if (root.TryGetProperty("id"u8, out var idElement))
             {
-                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number) || idElement.ValueKind == JsonValueKind.String && idElement.GetString()!.Length > Context.Options.MaxRequestIdLength)
+                if (idElement.ValueKind is not (JsonValueKind.String or JsonValueKind.Number) || idElement.ValueKind == JsonValueKind.String && !IdFits(idElement, Context.Options.MaxRequestIdLength))
                 {
                     Error(null, ErrorCodes.InvalidArgument, $"'id' must be a string (at most {Context.Options.MaxRequestIdLength} characters) or a number.");
                     return ValueTask.CompletedTask;
@@ -63,7 +63,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 return ValueTask.CompletedTask;
             }
 
-            var type = typeElement.GetString()!;
+            var type = TypeName(typeElement);
             try
             {
                 var task = Dispatch(type, id, root);
@@ -259,12 +259,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
 
     private ValueTask SendAsync(byte[] id, JsonElement root)
     {
-        var recipients = Strings(root, "recipients", 1, Engine.Options.MaxRecipients, TooManyRecipients);
-        var ids = new ClientId[recipients.Count];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            ids[i] = ClientId.TryCreate(recipients[i], out var r) ? r : throw Invalid($"recipients[{i}] is not a valid client id.");
-        }
+        var ids = Recipients(root);
 
         TimeSpan? ttl = null;
         if (root.TryGetProperty("ttl"u8, out var ttlElement) && ttlElement.ValueKind != JsonValueKind.Null)
@@ -276,7 +271,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
 
         var delay = Delay(root);
         var headers = WireFormat.ReadHeaders(root, Engine.Options);
-        var send = Engine.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl, delay, headers);
+        var send = Engine.Letters.SendAsync(_tenant, Connection!.Client, ids, Payload(root), ttl, delay, headers);
         if (send.IsCompletedSuccessfully)
         {
             ReplySent(id, send.Result);
@@ -312,7 +307,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         w.WritePropertyName("id"u8);
         w.WriteRawValue(s.id, skipInputValidation: true);
         w.WriteString("message_id"u8, s.receipt.MessageId);
-        w.WriteString("timestamp"u8, WireFormat.Timestamp(s.receipt.Timestamp));
+        WireFormat.WriteTimestamp(w, "timestamp"u8, s.receipt.Timestamp);
         w.WriteNumber("recipients"u8, s.receipt.Recipients);
         w.WriteEndObject();
     }));
@@ -322,7 +317,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         var ids = MessageIds(root);
 
         // Like sends, acks complete in the background so a receiver's acks share group commits.
-        var pending = CompleteAckAsync(id, Engine.AckAsync(_tenant, Connection!.Client, ids));
+        var pending = CompleteAckAsync(id, Engine.Letters.AckAsync(_tenant, Connection!.Client, ids));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 

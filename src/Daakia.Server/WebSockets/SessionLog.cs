@@ -33,12 +33,15 @@ internal static partial class SessionLog
     [LoggerMessage(3007, LogLevel.Debug, "{Protocol} session ended: {End}", EventName = "SessionClosed")]
     public static partial void SessionClosed(ILogger logger, string protocol, SessionEnd end);
 
-    [LoggerMessage(3008, LogLevel.Debug, "Connection {ConnectionId} ended by the client before its first request was answered: {Message}", EventName = "UpgradeAborted")]
-    public static partial void DirectUpgradeAborted(ILogger logger, string connectionId, string message);
+    // 3008 (UpgradeFailed) is retired: a fault before a session is logged and answered as the exception handler does
+    // it (Daakia.Http RequestFailed or BadRequest).
 
-    [LoggerMessage(3009, LogLevel.Debug, "Connection {ConnectionId} sent no request before its keep-alive timeout or the server's shutdown; closed", EventName = "NoRequest")]
-    public static partial void DirectUpgradeNoRequest(ILogger logger, string connectionId);
+    [LoggerMessage(3009, LogLevel.Debug, "Connection {ConnectionId} was ended by the client before its first request was answered: {Reason}", EventName = "EndedBeforeRequest")]
+    public static partial void EndedBeforeRequest(ILogger logger, string connectionId, string reason);
 
-    [LoggerMessage(3010, LogLevel.Debug, "Connection {ConnectionId}: the first request is left to ASP.NET Core ({Message})", EventName = "UpgradeLeftToAspNetCore")]
-    public static partial void DirectUpgradeDeclined(ILogger logger, string connectionId, string message);
+    [LoggerMessage(3010, LogLevel.Debug, "Connection {ConnectionId} sent no request before its keep-alive timeout, the server's shutdown or its abort; closed", EventName = "NoRequest")]
+    public static partial void NoRequest(ILogger logger, string connectionId);
+
+    [LoggerMessage(3011, LogLevel.Debug, "Connection {ConnectionId}: the first request is left to ASP.NET Core ({Reason})", EventName = "UpgradeLeftToAspNetCore")]
+    public static partial void UpgradeLeftToAspNetCore(ILogger logger, string connectionId, string reason);
 }

@@ -178,7 +178,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
         // The letter's payload is the text as a JSON string, so the JSON API and REST see the same letter.
         var payload = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(text).ToArray();
         var from = Connection!.Client;
-        var send = Engine.SendAsync(_tenant, from, [to], payload, delay: delay, headers: headers);
+        var send = Engine.Letters.SendAsync(_tenant, from, [to], payload, delay: delay, headers: headers);
         var pending = CompleteSendAsync(from, id, send);
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
@@ -202,7 +202,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
 
         // As with sends, the read loop does not wait for the ack's store write: this connection's next acks join the
         // same group commit. Past the limit, the loop waits, which pushes back on a pipelining client.
-        var pending = CompleteAckAsync(id!, Engine.AckAsync(_tenant, Connection!.Client, [messageId]));
+        var pending = CompleteAckAsync(id!, Engine.Letters.AckAsync(_tenant, Connection!.Client, [messageId]));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 
@@ -225,7 +225,7 @@ internal sealed partial class TextoSession(WebSocket socket, SessionContext cont
             return ValueTask.CompletedTask;
         }
 
-        var pending = CompleteReleaseAsync(id!, Engine.ReleaseAsync(_tenant, Connection!.Client, [messageId], delay));
+        var pending = CompleteReleaseAsync(id!, Engine.Letters.ReleaseAsync(_tenant, Connection!.Client, [messageId], delay));
         return Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
     }
 

@@ -143,7 +143,7 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
             }
         }
 
-        if (!upgrade || !connection || version != "13" || host is null || !IsValidHost(host) || key is null || !IsValidKey(key))
+        if (!upgrade || !connection || version != "13" || host is null || !IsPlainHost(host) || key is null || !IsValidKey(key))
         {
             return false;
         }
@@ -210,11 +210,13 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
     }
 
     /// <summary>
-    /// A strict subset of what Kestrel accepts as <c>Host</c> (RFC 9110 §7.2, RFC 3986 §3.2.2): a name of letters,
-    /// digits, <c>-</c>, <c>.</c> and <c>_</c>, an IPv4 address, or a bracketed IPv6 address, then optionally <c>:</c>
-    /// and 1–5 digits. Anything else — a space, an empty or non-numeric port, user info — goes the general way.
+    /// A strict subset of what Kestrel accepts as <c>Host</c> (RFC 9110 §7.2, RFC 3986 §3.2.2), in plain ASCII: a name
+    /// of letters, digits, <c>-</c> and <c>.</c> (an IDN in its <c>xn--</c> form included), an IPv4 address, or a
+    /// bracketed IPv6 address of hex digits, <c>:</c> and <c>.</c> (no zone), then optionally <c>:</c> and a port of
+    /// 1–5 digits up to 65535. Anything else — a space, an underscore, an empty or non-numeric port, user info — goes
+    /// the general way.
     /// </summary>
-    internal static bool IsValidHost(string host)
+    internal static bool IsPlainHost(string host)
     {
         var name = host.AsSpan();
         var colon = name.StartsWith('[') ? name.IndexOf("]:") + 1 : name.LastIndexOf(':');
@@ -249,7 +251,7 @@ internal readonly record struct UpgradeHead(bool Texto, string Host, string? Ori
     }
 
     private static readonly System.Buffers.SearchValues<char> NameChars =
-        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._");
+        System.Buffers.SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
 
     private static readonly System.Buffers.SearchValues<char> Ipv6Chars =
         System.Buffers.SearchValues.Create("abcdefABCDEF0123456789:.");

@@ -98,3 +98,46 @@ public sealed class QuotaTests : IAsyncLifetime
         Assert.Equal(2, (int)JsonNode.Parse(await _host.Http.GetStringAsync($"/v1/clients/{receiver}/inbox/count"))!["count"]!);
     }
 }
+
+/// <summary>A letter's headers count in its inbox's stored bytes: a letter whose payload fits but not with them is refused.</summary>
+public sealed class HeaderQuotaTests : IAsyncLifetime
+{
+    private DaakiaTestHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync(c => c["Daakia:Core:MaxInboxBytes"] = "2048");
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task<HttpResponseMessage> PostAsync(string recipient, string payload, string? headers)
+    {
+        var withHeaders = headers is null ? "" : $$""","headers":{{headers}}""";
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+        {
+            Content = new StringContent($$"""{"recipients":["{{recipient}}"],"payload":{{payload}}{{withHeaders}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Daakia-Client", "alice");
+        return await _host.Http.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Rest_ALetterWhosePayloadFitsTheInboxButNotWithItsHeaders_Is507_AndNothingIsStored()
+    {
+        var bob = Unique.Name("bob");
+        var payload = "\"" + new string('p', 1498) + "\""; // 1500 bytes: with the 128 bytes a letter counts, 1628 of 2048
+        var headers = $$"""{"trace":"{{new string('h', 995)}}"}"""; // 5 + 995 bytes of header text: 2628 of 2048
+
+        using var refused = await PostAsync(bob, payload, headers);
+        Assert.Equal((HttpStatusCode)507, refused.StatusCode);
+        var body = JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+        Assert.Equal("quota_exceeded", (string?)body["code"]);
+        Assert.Contains(bob, (string?)body["detail"], StringComparison.Ordinal);
+        Assert.Equal(0, (int)JsonNode.Parse(await _host.Http.GetStringAsync($"/v1/clients/{bob}/inbox/count"))!["count"]!);
+
+        // The same payload without the headers fits; with small headers too, until the inbox's bytes are spent.
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(bob, payload, null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await PostAsync(bob, "1", """{"a":"b"}""")).StatusCode);
+        using var full = await PostAsync(bob, "1", $$"""{"trace":"{{new string('h', 300)}}"}""");
+        Assert.Equal((HttpStatusCode)507, full.StatusCode);
+        Assert.Equal(2, (int)JsonNode.Parse(await _host.Http.GetStringAsync($"/v1/clients/{bob}/inbox/count"))!["count"]!);
+    }
+}

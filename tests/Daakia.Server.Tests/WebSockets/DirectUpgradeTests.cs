@@ -14,7 +14,7 @@ namespace Daakia.Server.Tests.WebSockets;
 /// WebSocket upgrades that are run below ASP.NET Core's HTTP layer (a plain upgrade head in the connection's first
 /// bytes) and those that are not, over raw loopback sockets: both upgrade and work, refusals are the usual ones, and
 /// nothing the client does is logged as a server error. Which way an upgrade went is read from
-/// <c>daakia_websockets_upgrades{path}</c>'s counts.
+/// <c>daakia_websockets_upgrades{protocol,path}</c>'s counts.
 /// </summary>
 public sealed class DirectUpgradeTests : IAsyncLifetime
 {

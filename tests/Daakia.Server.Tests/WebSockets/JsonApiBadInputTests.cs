@@ -12,6 +12,7 @@ public sealed class JsonApiBadInputTests : IAsyncLifetime
         c["Daakia:Core:MaxRecipients"] = "3";
         c["Daakia:Core:MaxPayloadBytes"] = "1000";
         c["Daakia:MaxFrameBytes"] = "8192";
+        c["Daakia:MaxRequestIdLength"] = "64";
         c["Daakia:MaxRequestsPerSecond"] = "5";
         c["Daakia:RequestBurst"] = "20";
     });
@@ -67,6 +68,39 @@ public sealed class JsonApiBadInputTests : IAsyncLifetime
         Assert.Equal("too_many_recipients", (string?)many["code"]);
         var big = await alice.RequestAsync("send", new { recipients = new[] { "a" }, payload = new string('x', 2000) });
         Assert.Equal("payload_too_large", (string?)big["code"]);
+    }
+
+    [Fact]
+    public async Task RequestFields_AreReadByTheirJsonValue_EscapedOrNot()
+    {
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        await using var bob = await WsTestClient.HelloAsync(_host, "bob");
+
+        // An id is limited in characters, however it is escaped: 64 escaped characters fit, 65 do not.
+        var escaped = string.Concat(Enumerable.Repeat("\\u0061", 64));
+        await alice.SendTextAsync("{\"id\":\"" + escaped + "\",\"type\":\"ping\"}");
+        Assert.Equal(new string('a', 64), (string?)(await alice.NextAsync("ack"))["id"]);
+        await alice.SendTextAsync("{\"id\":\"" + escaped + "b\",\"type\":\"ping\"}");
+        Assert.Equal("invalid_argument", (string?)(await alice.NextAsync("error"))["code"]);
+
+        // An escaped type and recipient are the plain ones; a recipient sent twice in a row is the same client.
+        await alice.SendTextAsync("{\"id\":\"s1\",\"type\":\"\\u0073end\",\"recipients\":[\"b\\u006fb\"],\"payload\":1}");
+        Assert.Equal(1, (int?)(await alice.NextAsync("ack"))["recipients"]);
+        var first = await bob.NextAsync("letter");
+        var second = await alice.RequestAsync("send", new { recipients = new[] { "bob", "bob" }, payload = 2 });
+        Assert.Equal(1, (int?)second["recipients"]);
+        var again = await bob.NextAsync("letter");
+        var bad = await alice.RequestAsync("send", new { recipients = new[] { "bob", "bad/id" }, payload = 3 });
+        Assert.Equal("invalid_argument", (string?)bad["code"]);
+        Assert.Contains("recipients[1]", (string?)bad["description"]);
+
+        // Message ids in any form a GUID is written in; a bad one is named by its index.
+        var braced = "{" + (string?)first["message_id"] + "}";
+        var acked = await bob.RequestAsync("ack", new { message_ids = new[] { braced, ((string?)again["message_id"])!.Replace("-", "", StringComparison.Ordinal) } });
+        Assert.Equal(2, (int?)acked["acknowledged"]);
+        var wrong = await bob.RequestAsync("ack", new { message_ids = new[] { (string?)first["message_id"], "nope" } });
+        Assert.Equal("invalid_argument", (string?)wrong["code"]);
+        Assert.Contains("message_ids[1]", (string?)wrong["description"]);
     }
 
     [Fact]

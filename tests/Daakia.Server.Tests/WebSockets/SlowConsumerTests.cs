@@ -41,8 +41,9 @@ public sealed class SlowConsumerTests
         await sink.RequestAsync("""{"id":"s","type":"subscribe","topics":["news/#"]}""");
         await using var publisher = await WsTestClient.HelloAsync(host, "publisher");
 
-        // The sink reads nothing from here on: publications fill the kernel's buffers, then its outbox.
-        await PublishUntilDroppedAsync(host, publisher);
+        // The sink reads nothing from here on: publications fill the kernel's buffers, then its outbox. Several drops in
+        // a row: the first can come while the writer is still moving frames into the kernel, which would leave room.
+        await PublishUntilDroppedAsync(host, publisher, inARow: 3);
         var sent = new List<string>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!log.SawSlowConsumer)
@@ -98,20 +99,27 @@ public sealed class SlowConsumerTests
         Assert.Empty(host.LoggedErrors);
     }
 
-    /// <summary>Publishes 100 kB publications to <c>news/a</c> until the server reports one dropped; returns how many.</summary>
-    private static async Task<int> PublishUntilDroppedAsync(DaakiaTestHost host, WsTestClient publisher)
+    /// <summary>
+    /// Publishes 100 kB publications to <c>news/a</c> until the server reports <paramref name="inARow"/> of them dropped
+    /// one after another; returns how many were published.
+    /// </summary>
+    private static async Task<int> PublishUntilDroppedAsync(DaakiaTestHost host, WsTestClient publisher, int inARow = 1)
     {
         var payload = new string('p', PayloadChars);
-        var before = await DroppedAsync(host);
+        var last = await DroppedAsync(host);
         var published = 0;
+        var dropsInARow = 0;
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (await DroppedAsync(host) == before)
+        while (dropsInARow < inARow)
         {
-            Assert.True(DateTime.UtcNow < deadline, $"no publication dropped after {published}");
+            Assert.True(DateTime.UtcNow < deadline, $"not {inARow} publications dropped in a row after {published}");
             Assert.True(published < 5_000, "the outbox never filled");
             var reply = await publisher.RequestAsync("publish", new JsonObject { ["topic"] = "news/a", ["payload"] = payload });
             Assert.Equal("ack", (string?)reply["type"]);
             published++;
+            var dropped = await DroppedAsync(host);
+            dropsInARow = dropped > last ? dropsInARow + 1 : 0;
+            last = dropped;
         }
 
         return published;

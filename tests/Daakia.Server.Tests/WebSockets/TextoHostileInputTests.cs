@@ -141,7 +141,7 @@ public sealed class TextoHostileInputTests : IAsyncLifetime
     {
         await using var recipient = await TextoTestClient.ConnectAsync(_host);
         // Legal JSON text that is no .NET string: REST and the core may hold such a payload.
-        await Engine.SendAsync(_host.Get<TenantResolver>().Default, ClientId.Parse("rest-user"), [ClientId.Parse(recipient.Id)], "\"a\\ud800b\""u8.ToArray());
+        await Engine.Letters.SendAsync(_host.Get<TenantResolver>().Default, ClientId.Parse("rest-user"), [ClientId.Parse(recipient.Id)], "\"a\\ud800b\""u8.ToArray());
         var receive = await recipient.NextAsync("receive");
         var raw = recipient.Socket.RawFrames.Single(f => f.Contains("\"receive\"", StringComparison.Ordinal));
         Assert.Contains("\"text\":\"a\\ud800b\"", raw, StringComparison.Ordinal);
@@ -159,7 +159,7 @@ public sealed class TextoHostileInputTests : IAsyncLifetime
         _host.ExpectErrors = true;
         await using var recipient = await TextoTestClient.ConnectAsync(_host);
         byte[] poison = [(byte)'"', 0xff, (byte)'"'];
-        await Engine.SendAsync(_host.Get<TenantResolver>().Default, ClientId.Parse("rest-user"), [ClientId.Parse(recipient.Id)], poison);
+        await Engine.Letters.SendAsync(_host.Get<TenantResolver>().Default, ClientId.Parse("rest-user"), [ClientId.Parse(recipient.Id)], poison);
 
         await recipient.Socket.Closed.Task.WaitAsync(Eventually.DefaultTimeout);
         Assert.Equal(WebSocketCloseStatus.InternalServerError, recipient.Socket.CloseStatus);
@@ -190,7 +190,7 @@ public sealed class TextoHostileInputTests : IAsyncLifetime
         _host.ExpectErrors = true;
         var bob = Unique.Name("bob");
         await using var client = await WsTestClient.HelloAsync(_host, bob);
-        await Engine.SendAsync(_host.Get<TenantResolver>().Default, ClientId.Parse("rest-user"), [ClientId.Parse(bob)], new byte[] { (byte)'"', 0xc0, (byte)'"' });
+        await Engine.Letters.SendAsync(_host.Get<TenantResolver>().Default, ClientId.Parse("rest-user"), [ClientId.Parse(bob)], new byte[] { (byte)'"', 0xc0, (byte)'"' });
         await client.Closed.Task.WaitAsync(Eventually.DefaultTimeout);
         Assert.Equal(WebSocketCloseStatus.InternalServerError, client.CloseStatus);
         Assert.Equal(1, Metrics.UnencodableCount);

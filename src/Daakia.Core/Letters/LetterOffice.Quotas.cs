@@ -6,12 +6,12 @@ namespace Daakia.Core;
 /// Quotas before live delivery: a send is checked against the tenant's usage bounds (<see cref="UsageLedger"/>) under
 /// the tenant lock, before it is offered to anyone. The store's own check, on its writer, stays the authority.
 /// </summary>
-public sealed partial class DaakiaEngine
+public sealed partial class LetterOffice
 {
     /// <summary>Inbox usage records the core holds for a tenant (tests check the bound).</summary>
     internal int UsageRecords(TenantId tenant)
     {
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         lock (t.Gate)
         {
             return t.Usage.Count;
@@ -19,7 +19,7 @@ public sealed partial class DaakiaEngine
     }
 
     /// <summary>Starts reading an inbox's usage (and the tenant's, if not known) from the store; caller holds the lock.</summary>
-    private void SeedUsage(TenantState t, UsageRecord inbox, ClientId client)
+    internal void SeedUsage(TenantState t, UsageRecord inbox, ClientId client)
     {
         if (!inbox.Seeded)
         {
@@ -45,11 +45,11 @@ public sealed partial class DaakiaEngine
     /// (<paramref name="check"/>): otherwise nobody can see it before the store decides.
     /// </summary>
     /// <remarks>A bound that cannot say yes is read again from the store (it may have drifted up), for the next send.</remarks>
-    private bool ReserveUsage(TenantState t, Letter letter, List<ClientId> recipients, ClientState? single, ClientState?[]? states, bool check)
+    private bool ReserveUsage(TenantState t, Letter letter, IReadOnlyList<ClientId> recipients, ClientState? single, ClientState?[]? states, bool check)
     {
         var usage = t.Usage;
         var size = InboxQuota.StoredSize(letter);
-        var tenantBytes = letter.Payload.Length + ((long)InboxQuota.EntryOverhead * recipients.Count);
+        var tenantBytes = InboxQuota.TenantSize(letter, recipients.Count);
         var certain = true;
         if (check && !usage.Tenant.Fits(0, tenantBytes, long.MaxValue, _quota.MaxTenantBytes))
         {
@@ -90,8 +90,9 @@ public sealed partial class DaakiaEngine
 
     /// <summary>
     /// What an ack takes off the usage bounds, applied when the delete is called (the store applies it before any later
-    /// append) and put back if it fails: for each letter the window held, its size; the tenant's payload only for a
-    /// letter with one recipient (a multicast's payload stays while another inbox holds it).
+    /// append) and put back if it fails: for each letter the window held, its stored size (payload and headers plus the
+    /// entry's overhead); the tenant's content only for a letter with one recipient (a multicast's content stays while
+    /// another inbox holds it).
     /// </summary>
     private readonly record struct UsageRelease(UsageRecord? Inbox, int InboxGeneration, int TenantGeneration, int Letters, long Bytes, long TenantBytes)
     {
@@ -108,8 +109,8 @@ public sealed partial class DaakiaEngine
         long bytes = 0, tenantBytes = 0;
         foreach (var e in acked)
         {
-            bytes += e.Size;
-            tenantBytes += InboxQuota.EntryOverhead + (e.Message.Recipients.Count == 1 ? e.Message.Payload.Length : 0);
+            bytes += InboxQuota.StoredSize(e.Message);
+            tenantBytes += InboxQuota.EntryOverhead + (e.Message.Recipients.Count == 1 ? e.Message.Size : 0);
         }
 
         var inbox = cs?.Usage;

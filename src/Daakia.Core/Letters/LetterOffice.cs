@@ -2,8 +2,34 @@ using Daakia.Core.Storage;
 
 namespace Daakia.Core;
 
-public sealed partial class DaakiaEngine
+/// <summary>
+/// Letters: direct messages to clients' inboxes, the first user of the durable delivery engine
+/// (<see cref="QueueDelivery"/>). Sends, acks, releases (negative acks), inbox and dead-letter reads. Reached as
+/// <see cref="DaakiaEngine.Letters"/>; connections and the tenant lock stay with the engine.
+/// </summary>
+public sealed partial class LetterOffice
 {
+    private readonly DaakiaEngine _engine;
+    private readonly IDaakiaStore _store;
+    private readonly DaakiaCoreOptions _options;
+    private readonly TimeProvider _time;
+    private readonly DaakiaMetrics _metrics;
+    private readonly WriteBudget _writes;
+    private readonly InboxQuota _quota;
+    private readonly QueueDelivery _delivery;
+
+    internal LetterOffice(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics, WriteBudget writes, QueueDelivery delivery)
+    {
+        _engine = engine;
+        _store = store;
+        _options = options;
+        _time = time;
+        _metrics = metrics;
+        _writes = writes;
+        _quota = options.Quota;
+        _delivery = delivery;
+    }
+
     /// <summary>
     /// Sends a letter to one or more clients. Online recipients get it at once; the returned task completes only
     /// once it is durably in every recipient's inbox (that is when the sender may be acknowledged).
@@ -22,11 +48,11 @@ public sealed partial class DaakiaEngine
         IReadOnlyList<KeyValuePair<string, string>>? headers = null,
         string? contentType = null)
     {
-        EnsureAccepting();
+        _engine.EnsureAccepting();
         var distinct = ValidateLetter(recipients, payload, ttl, delay);
         var headerBytes = headers is { Count: > 0 } ? ValidateHeaders(headers) : 0;
         var now = _time.GetUtcNow();
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var cost = WriteCost(payload.Length + headerBytes, distinct.Count);
         TakeBudget(cost);
         Letter letter;
@@ -101,7 +127,7 @@ public sealed partial class DaakiaEngine
                 }
             }
 
-            CloseAll(toClose, CloseReason.SlowConsumer);
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             IReadOnlyList<long> stored;
             try
             {
@@ -154,7 +180,7 @@ public sealed partial class DaakiaEngine
             }
         }
 
-        CloseAll(toClose, CloseReason.SlowConsumer);
+        _engine.CloseAll(toClose, CloseReason.SlowConsumer);
     }
 
     /// <summary>
@@ -173,7 +199,7 @@ public sealed partial class DaakiaEngine
             throw DaakiaException.Invalid($"At most {_options.InboxPageSize} message ids per ack.");
         }
 
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var cost = WriteCost(messageIds.Count * 16, 1);
         TakeBudget(cost);
         int removed;
@@ -201,12 +227,13 @@ public sealed partial class DaakiaEngine
                     // handed out yet (an ack by id, as REST allows) leaves only once the delete is durable: were it
                     // dropped now and the delete failed, it would never come.
                     window = cs.Window;
-                    foreach (var id in messageIds)
+                    for (var i = 0; i < messageIds.Count; i++)
                     {
+                        var id = messageIds[i];
                         if (cs.Window.ById.TryGetValue(id, out var e) && e.Out)
                         {
                             cs.Window.Remove(id);
-                            (taken ??= []).Add(e);
+                            (taken ??= new List<WindowEntry>(messageIds.Count)).Add(e);
                         }
                         else
                         {
@@ -220,7 +247,7 @@ public sealed partial class DaakiaEngine
                 }
             }
 
-            CloseAll(toClose, CloseReason.SlowConsumer);
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             try
             {
                 removed = await write;
@@ -253,7 +280,7 @@ public sealed partial class DaakiaEngine
                     }
                 }
 
-                CloseAll(toClose, CloseReason.SlowConsumer);
+                _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             }
         }
         finally
@@ -283,7 +310,7 @@ public sealed partial class DaakiaEngine
             throw DaakiaException.Invalid($"A delay must be between 0 and {_options.MaxDelay.TotalSeconds:0} seconds.");
         }
 
-        var t = Tenant(tenant);
+        var t = _engine.Tenant(tenant);
         var visibleAt = delay is { } wait && wait > TimeSpan.Zero ? _time.GetUtcNow() + wait : (DateTimeOffset?)null;
         var cost = WriteCost(messageIds.Count * 16, 1);
         TakeBudget(cost);
@@ -306,7 +333,7 @@ public sealed partial class DaakiaEngine
                 }
             }
 
-            CloseAll(toClose, CloseReason.SlowConsumer);
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
             await write;
         }
         finally
@@ -360,7 +387,7 @@ public sealed partial class DaakiaEngine
         }
     }
 
-    private List<ClientId> ValidateLetter(IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl, TimeSpan? delay)
+    private IReadOnlyList<ClientId> ValidateLetter(IReadOnlyList<ClientId> recipients, ReadOnlyMemory<byte> payload, TimeSpan? ttl, TimeSpan? delay)
     {
         if (recipients.Count == 0)
         {
@@ -380,6 +407,12 @@ public sealed partial class DaakiaEngine
         if (delay is { } w && (w < TimeSpan.Zero || w > _options.MaxDelay))
         {
             throw DaakiaException.Invalid($"A delay must be between 0 and {_options.MaxDelay.TotalSeconds:0} seconds.");
+        }
+
+        if (recipients.Count == 1)
+        {
+            // The usual letter: one recipient, in an array of its own (nothing to merge).
+            return recipients[0].Value is null ? throw DaakiaException.Invalid("A recipient is missing.") : new ClientId[] { recipients[0] };
         }
 
         // Duplicates are merged first, then counted: a hundred copies of one recipient are one recipient.
