@@ -14,7 +14,7 @@
 #            refusals (EDQUOT) show
 #   nats     ws-direct on Daakia at durability os beside NATS JetStream (Debian's nats-server; file storage,
 #            publish acks, durable pull consumers acking each message), same pairs, window and payload, after
-#            WARMUP_ROUNDS (default 3) uncounted rounds of each
+#            WARMUP_ROUNDS (default 6) uncounted rounds of each
 #   idle     RSS per idle connection, JSON API and texto, each on a fresh warmed-up server
 #
 # Every scenario exits non-zero on any loss, duplicate or reordering, and so does this script.
@@ -42,7 +42,7 @@ STRESS_QUOTA_SECONDS=${STRESS_QUOTA_SECONDS:-20}
 NATS_PAIRS=${NATS_PAIRS:-16}
 NATS_MESSAGES=${NATS_MESSAGES:-10000}
 NATS_WINDOW=${NATS_WINDOW:-64}
-WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-6}
 IDLE=${IDLE:-10000}
 
 . bench/lib.sh
@@ -174,8 +174,8 @@ if has nats; then
   echo "== nats: $NATS_PAIRS pairs × $NATS_MESSAGES, window $NATS_WINDOW; Daakia --durability os against JetStream"
   start_daakia nats-os os
   start_nats
-  # Warm-up rounds of each, not counted (see WARMUP_ROUNDS in run-ws-direct.sh: with one, the JIT was still
-  # compiling Daakia's per-connection code in the first measured round).
+  # Warm-up rounds of each, not counted: Daakia's CPU per message falls for about six rounds of this workload while
+  # tiered compilation with dynamic PGO re-compiles hot code (docs/benchmarks.md, 2026-12-02 22:10).
   for _ in $(seq "$WARMUP_ROUNDS"); do
     $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
     $LOADTEST nats-direct --nats "$NATS_URL" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
