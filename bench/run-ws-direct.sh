@@ -4,7 +4,7 @@
 # plus the disk's raw fsync rate and Daakia's memory per idle WebSocket connection. Fails when any run loses,
 # duplicates or reorders a message.
 #
-#   bench/run-ws-direct.sh                  # defaults: PAIRS=16 MESSAGES=10000 PAYLOAD=256 WINDOW=64 IDLE=10000 WARMUP_ROUNDS=3
+#   bench/run-ws-direct.sh                  # defaults: PAIRS=16 MESSAGES=10000 PAYLOAD=256 WINDOW=64 IDLE=10000 WARMUP_ROUNDS=6
 #   PAIRS=32 MESSAGES=5000 bench/run-ws-direct.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,12 +32,12 @@ echo
 $LOADTEST fsync --dir "$DAAKIA_DIR" --seconds 3 | tee "$work/fsync.txt"
 # Warm-up of each broker with the same workload, not counted: a long-running server is measured in its steady
 # state (.NET's tiered JIT and PGO settle within the first few hundred thousand requests; RabbitMQ's queues and
-# page cache warm too). WARMUP_ROUNDS rounds each (default 3): code run once per connection (the handshake, the
+# page cache warm too). WARMUP_ROUNDS rounds each (default 6): code run once per connection (the handshake, the
 # session's set-up) reaches the JIT's second tier only after ~30 connections, i.e. after two rounds of 2×PAIRS
 # connections at the small sizes; with one round, a profile of the measured run showed 15-45 % of Daakia's CPU in
-# the JIT compiling it.
+# the JIT compiling it, and CPU per message still fell through the sixth round (docs/benchmarks.md, 2026-12-02 22:10).
 WARMUP=${WARMUP:-$MESSAGES}
-WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-6}
 for _ in $(seq "$WARMUP_ROUNDS"); do
   $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
   $LOADTEST texto-direct --url "$DAAKIA_TEXTO" --pairs "$PAIRS" --messages "$WARMUP" --payload "$PAYLOAD" --window "$WINDOW" >/dev/null
