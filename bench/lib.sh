@@ -58,7 +58,7 @@ start_daakia() {
   local name=$1 durability=$2
   shift 2
   DAAKIA_DIR="$work/$name"
-  env "$@" dotnet src/Daakia.Host/bin/Release/net10.0/daakia.dll serve --http-port 0 --data-dir "$DAAKIA_DIR" --durability "$durability" > "$work/$name.out" 2>&1 &
+  env "$@" dotnet src/Daakia.Host/bin/Release/net10.0/daakia.dll serve --http-port 0 --mqtt-port 0 --data-dir "$DAAKIA_DIR" --durability "$durability" > "$work/$name.out" 2>&1 &
   DAAKIA_PID=$!
   pids+=("$DAAKIA_PID")
   local deadline=$((SECONDS + 60))
@@ -67,6 +67,7 @@ start_daakia() {
     sleep 0.2
   done
   DAAKIA_HTTP=$(grep -o 'http=http://[^ ,]*' "$work/$name.out" | head -n1 | cut -d= -f2)
+  DAAKIA_MQTT=$(grep -o 'mqtt=mqtt://[^ ,]*' "$work/$name.out" | head -n1 | cut -d/ -f3)
   DAAKIA_WS="ws://${DAAKIA_HTTP#http://}/v1/ws"
   DAAKIA_TEXTO="ws://${DAAKIA_HTTP#http://}/v1/texto"
 }

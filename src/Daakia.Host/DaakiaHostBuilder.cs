@@ -81,6 +81,8 @@ public static partial class DaakiaHostBuilder
                     listen.UseDaakiaDirectUpgrades();
                 }
             });
+            // MQTT over TCP (3.1.1 and 5.0), after the HTTP listener: BoundAddresses lists HTTP first, then MQTT.
+            k.Listen(bind, settings.MqttPort, listen => listen.UseDaakiaMqtt());
             k.Limits.MaxRequestBodySize = serverOptions.MaxRequestBodyBytes;
             k.AddServerHeader = false;
         });
@@ -124,14 +126,16 @@ public static partial class DaakiaHostBuilder
     private static void Announce(WebApplication app, DaakiaHostSettings settings, SqliteStoreOptions store, DaakiaServerOptions server)
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Daakia");
-        var http = string.Join(", ", BoundAddresses(app));
-        LogListening(logger, http, store.DataDirectory, store.Durability.ToString().ToLowerInvariant());
+        var addresses = BoundAddresses(app);
+        var http = addresses.Count > 0 ? addresses[0] : "";
+        var mqtt = addresses.Count > 1 ? "mqtt://" + new Uri(addresses[1]).Authority : "";
+        LogListening(logger, http, mqtt, store.DataDirectory, store.Durability.ToString().ToLowerInvariant());
         var tenants = server.OpenTenants.Count > 0 ? string.Join(", ", server.OpenTenants) : TenantId.Default.Value;
         LogOpenTenant(logger, tenants, settings.Bind);
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Daakia listening: http={Http} (REST /v1, WebSocket /v1/ws and /v1/texto, /healthz, /metrics, /openapi/v1.json); data={DataDir} durability={Durability}", EventName = "Listening")]
-    private static partial void LogListening(ILogger logger, string http, string dataDir, string durability);
+    [LoggerMessage(1, LogLevel.Information, "Daakia listening: http={Http} (REST /v1, WebSocket /v1/ws and /v1/texto, /healthz, /metrics, /openapi/v1.json), mqtt={Mqtt} (MQTT 3.1.1 and 5.0); data={DataDir} durability={Durability}", EventName = "Listening")]
+    private static partial void LogListening(ILogger logger, string http, string mqtt, string dataDir, string durability);
 
     [LoggerMessage(2, LogLevel.Warning, "*** OPEN DEVELOPMENT TENANT '{Tenants}': no credentials, any client may connect and claim any client id. Bound to {Bind} only. Do not expose this to a network. ***", EventName = "OpenTenant")]
     private static partial void LogOpenTenant(ILogger logger, string tenants, string bind);

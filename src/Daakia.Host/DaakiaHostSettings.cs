@@ -6,7 +6,7 @@ public sealed class DaakiaHostSettings
     /// <summary>HTTP + WebSocket port; 0 picks a free one (the bound address is logged).</summary>
     public int HttpPort { get; set; } = 8398;
 
-    /// <summary>MQTT port (its listener arrives with the MQTT broker).</summary>
+    /// <summary>MQTT port (MQTT 3.1.1 and 5.0 over TCP); 0 picks a free one (the bound address is logged).</summary>
     public int MqttPort { get; set; } = 1883;
 
     /// <summary>Address to bind; loopback by default.</summary>

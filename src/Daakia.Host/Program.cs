@@ -12,7 +12,7 @@ if (!string.Equals(Environment.GetEnvironmentVariable("DAAKIA_InlineIo") ?? Envi
 // `daakia serve [--http-port N] [--mqtt-port N] [--data-dir PATH] [--bind ADDR]`: flags win over DAAKIA_ environment
 // variables, which win over appsettings.json.
 var httpPort = new Option<int>("--http-port") { Description = "HTTP + WebSocket port (default 8398; 0 picks a free port)." };
-var mqttPort = new Option<int>("--mqtt-port") { Description = "MQTT port (default 1883; the MQTT listener arrives with the MQTT broker)." };
+var mqttPort = new Option<int>("--mqtt-port") { Description = "MQTT port (default 1883; 0 picks a free one; MQTT 3.1.1 and 5.0 over TCP)." };
 var dataDir = new Option<string>("--data-dir") { Description = "Data directory of the embedded store (default ./daakia-data)." };
 var bind = new Option<string>("--bind") { Description = "Address to bind (default 127.0.0.1)." };
 var durability = new Option<string>("--durability") { Description = "fsync (default: survives power loss) or os (survives a process crash)." };
@@ -57,6 +57,6 @@ serve.SetAction(async (parse, cancellationToken) =>
     return 0;
 });
 
-var root = new RootCommand("Daakia: a multi-tenant messaging server (WebSocket JSON API, texto, REST; MQTT next).") { serve };
+var root = new RootCommand("Daakia: a multi-tenant messaging server (MQTT 3.1.1 and 5.0, WebSocket JSON API, texto, REST).") { serve };
 // The generic host handles SIGTERM/Ctrl+C itself (drain, then exit 0); System.CommandLine must not race it.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });

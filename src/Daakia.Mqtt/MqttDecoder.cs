@@ -147,11 +147,12 @@ internal static class MqttDecoder
             if (version == MqttVersion.V500)
             {
                 block = r.ReadSlice(r.ReadVarInt());
-                MqttProperties.Validate(block, PropertyContext.Publish);
+                ulong seen = 0;
                 var e = new MqttPropertyEnumerator(block);
                 while (e.MoveNext())
                 {
                     var p = e.Current;
+                    MqttProperties.Check(p, PropertyContext.Publish, ref seen);
                     switch (p.Id)
                     {
                         case MqttPropertyId.TopicAlias: alias = (ushort)p.Number; break;

@@ -116,24 +116,29 @@ internal sealed class MqttProperties
         var e = new MqttPropertyEnumerator(block);
         while (e.MoveNext())
         {
-            var p = e.Current;
-            var id = (byte)p.Id;
-            if ((Allowed[id] & context) == 0)
-            {
-                throw MqttDecodeException.Protocol($"Property 0x{id:X2} is not allowed in this packet.");
-            }
-
-            var repeatable = p.Id == MqttPropertyId.UserProperty
-                || (p.Id == MqttPropertyId.SubscriptionIdentifier && context == PropertyContext.Publish);
-            var bit = 1UL << id;
-            if (!repeatable && (seen & bit) != 0)
-            {
-                throw MqttDecodeException.Protocol($"Property 0x{id:X2} appears more than once.");
-            }
-
-            seen |= bit;
-            CheckValue(p);
+            Check(e.Current, context, ref seen);
         }
+    }
+
+    /// <summary>One step of <see cref="Validate"/>, for a reader that takes the values in the same pass (PUBLISH).</summary>
+    public static void Check(in MqttProperty p, PropertyContext context, ref ulong seen)
+    {
+        var id = (byte)p.Id;
+        if ((Allowed[id] & context) == 0)
+        {
+            throw MqttDecodeException.Protocol($"Property 0x{id:X2} is not allowed in this packet.");
+        }
+
+        var repeatable = p.Id == MqttPropertyId.UserProperty
+            || (p.Id == MqttPropertyId.SubscriptionIdentifier && context == PropertyContext.Publish);
+        var bit = 1UL << id;
+        if (!repeatable && (seen & bit) != 0)
+        {
+            throw MqttDecodeException.Protocol($"Property 0x{id:X2} appears more than once.");
+        }
+
+        seen |= bit;
+        CheckValue(p);
     }
 
     private static void CheckValue(in MqttProperty p)

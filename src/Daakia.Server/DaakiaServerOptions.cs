@@ -46,6 +46,9 @@ public sealed class DaakiaServerOptions
     /// </summary>
     public string? TextoResumeKey { get; set; }
 
+    /// <summary>The MQTT listener's limits (<c>Daakia:Mqtt</c>).</summary>
+    public Mqtt.MqttOptions Mqtt { get; set; } = new();
+
     /// <summary>Seconds to wait for connections to close during a drain before the store is flushed anyway.</summary>
     public int DrainTimeoutSeconds { get; set; } = 10;
 

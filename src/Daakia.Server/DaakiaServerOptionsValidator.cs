@@ -33,6 +33,15 @@ public static class DaakiaServerOptionsValidator
         v.Between(o.MaxRequestIdLength, 1, 1024);
         v.Between(o.MaxRequestBodyBytes, 256, 128 * MiB);
         v.Between(o.DrainTimeoutSeconds, 0, 3600);
+        var m = o.Mqtt;
+        v.Require(m.MaxPacketSize is >= 64 and <= 268_435_460, "Mqtt:MaxPacketSize", "be between 64 and 268435460", m.MaxPacketSize);
+        v.Require(m.ConnectTimeoutSeconds is >= 1 and <= 3600, "Mqtt:ConnectTimeoutSeconds", "be between 1 and 3600", m.ConnectTimeoutSeconds);
+        v.Require(m.MaxKeepAliveSeconds is >= 1 and <= 65_535, "Mqtt:MaxKeepAliveSeconds", "be between 1 and 65535", m.MaxKeepAliveSeconds);
+        v.Require(m.MaxInflight is >= 1 and <= 65_535, "Mqtt:MaxInflight", "be between 1 and 65535", m.MaxInflight);
+        v.Require(m.ReceiveMaximum is >= 1 and <= 65_535, "Mqtt:ReceiveMaximum", "be between 1 and 65535", m.ReceiveMaximum);
+        v.Require(m.TopicAliasMaximum is >= 0 and <= 65_535, "Mqtt:TopicAliasMaximum", "be between 0 and 65535", m.TopicAliasMaximum);
+        v.Require(m.OutboxCapacity is >= 8 and <= 1_048_576, "Mqtt:OutboxCapacity", "be between 8 and 1048576", m.OutboxCapacity);
+        v.Require(m.OutboxBytes is >= 64L * 1024 and <= 4096L * MiB, "Mqtt:OutboxBytes", "be between 65536 and 4294967296", m.OutboxBytes);
         // The key itself is a secret: the failure names the rule, never the value.
         v.Require(o.TextoResumeKey is null || TextoResumeSecrets.TryDecodeKey(o.TextoResumeKey, out _), nameof(o.TextoResumeKey),
             $"be base64 of at least {TextoResumeSecrets.MinKeyBytes} bytes", "(not shown)");

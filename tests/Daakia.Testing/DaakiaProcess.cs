@@ -115,6 +115,8 @@ public sealed partial class DaakiaProcess : IAsyncDisposable
             info.ArgumentList.Add(a);
         }
 
+        // A free MQTT port unless the test names one (a flag or the caller's variable wins), so parallel tests never share 1883.
+        info.Environment["DAAKIA_MqttPort"] = "0";
         foreach (var (k, v) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[k] = v;

@@ -22,11 +22,16 @@ public sealed class DaakiaTestHost : IAsyncDisposable
         _errors = errors;
         DataDirectory = dataDirectory;
         _ownsDirectory = ownsDirectory;
-        BaseUri = new Uri(DaakiaHostBuilder.BoundAddresses(app)[0].Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/");
+        var addresses = DaakiaHostBuilder.BoundAddresses(app);
+        BaseUri = new Uri(addresses[0].Replace("[::]", "127.0.0.1", StringComparison.Ordinal) + "/");
+        MqttPort = new Uri(addresses[1]).Port;
         Http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public Uri BaseUri { get; }
+
+    /// <summary>The MQTT listener's port (on 127.0.0.1).</summary>
+    public int MqttPort { get; }
 
     public HttpClient Http { get; }
 
@@ -52,6 +57,7 @@ public sealed class DaakiaTestHost : IAsyncDisposable
         var settings = new Dictionary<string, string?>
         {
             ["Daakia:HttpPort"] = "0",
+            ["Daakia:MqttPort"] = "0",
             ["Daakia:DataDir"] = dir,
             ["Daakia:Bind"] = "127.0.0.1",
             ["Logging:LogLevel:Default"] = "Warning",

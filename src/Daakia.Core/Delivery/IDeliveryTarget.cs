@@ -22,3 +22,14 @@ public interface IDeliveryTarget
     /// <summary>Asks the connection to close (after flushing what is queued, where the protocol allows).</summary>
     void Close(CloseReason reason);
 }
+
+/// <summary>
+/// A delivery target that needs to know which of its subscriptions a publication matched (MQTT: the QoS to deliver at
+/// is the highest of theirs, capped by the publication's, and 5.0 sends every matching subscription identifier).
+/// </summary>
+public interface ISubscriptionAwareTarget : IDeliveryTarget
+{
+    /// <summary>Queues a publication that matched <paramref name="matched"/> (one or more of this connection's
+    /// subscriptions). Same rules as <see cref="IDeliveryTarget.TryPublish"/>.</summary>
+    bool TryPublish(Publication publication, ReadOnlySpan<Subscription> matched);
+}

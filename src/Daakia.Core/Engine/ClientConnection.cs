@@ -90,9 +90,10 @@ public sealed class ClientConnection : ISubscriber
     /// <summary>Marks that the adapter stopped (or resumed) reading on the server's behalf (backpressure).</summary>
     public void PauseHeartbeat(bool paused) => Volatile.Write(ref _heartbeatPaused, paused ? 1 : 0);
 
-    // The protocol adapter renders a publication the same way whichever of its subscriptions matched; an adapter that
-    // needs them (MQTT's QoS and subscription identifiers) will get them through its delivery target.
-    bool ISubscriber.TryPublish(Publication publication, ReadOnlySpan<Subscription> matched) => Target.TryPublish(publication);
+    // The JSON API renders a publication the same way whichever of its subscriptions matched; MQTT needs them (the
+    // QoS to deliver at, the subscription identifiers), so a target that says so gets them.
+    bool ISubscriber.TryPublish(Publication publication, ReadOnlySpan<Subscription> matched) =>
+        Target is ISubscriptionAwareTarget aware ? aware.TryPublish(publication, matched) : Target.TryPublish(publication);
 
     /// <summary>Records activity (any frame received) for the heartbeat deadline.</summary>
     public void Touch(TimeProvider time) => Volatile.Write(ref _lastActivityTicks, time.GetUtcNow().UtcTicks);

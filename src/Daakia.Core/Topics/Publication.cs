@@ -11,8 +11,22 @@ public sealed class Publication
     /// <summary>The publishing client; null for events the server makes (presence).</summary>
     public ClientId? Author { get; init; }
 
-    /// <summary>The payload as UTF-8 JSON text; empty when <see cref="Presence"/> carries the content.</summary>
+    /// <summary>The payload's bytes; empty when <see cref="Presence"/> carries the content. Its meaning is
+    /// <see cref="ContentType"/>'s: UTF-8 JSON text from the JSON API and REST, opaque bytes from MQTT.</summary>
     public ReadOnlyMemory<byte> Payload { get; init; }
+
+    /// <summary>
+    /// The payload's media type: <see cref="Letter.JsonContentType"/> (the JSON API, REST, presence) is known to be one
+    /// JSON value; anything else (MQTT's publications: <see cref="OpaqueContentType"/> unless MQTT 5 names one) may be
+    /// any bytes.
+    /// </summary>
+    public string ContentType { get; init; } = Letter.JsonContentType;
+
+    /// <summary>The QoS it was published with (MQTT); a subscriber gets the lower of this and its subscription's maximum.</summary>
+    public QualityOfService Qos { get; init; }
+
+    /// <summary>The content type of bytes whose type nobody named (an MQTT 3.1.1 payload).</summary>
+    public const string OpaqueContentType = "application/octet-stream";
 
     /// <summary>For presence events on <c>$presence/{client}</c>: the new presence, rendered by each adapter.</summary>
     public PresenceInfo? Presence { get; init; }

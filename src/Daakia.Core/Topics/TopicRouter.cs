@@ -126,7 +126,14 @@ public sealed class TopicRouter
     /// Publishes to a topic (non-durable): every connection subscribed now gets it once, and each shared subscription
     /// group once. Topics starting with <c>$</c> are the server's. Returns the number of connections it was queued for.
     /// </summary>
-    public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload)
+    public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload) =>
+        Publish(tenant, author, topic, payload, Letter.JsonContentType, QualityOfService.AtMostOnce);
+
+    /// <summary>
+    /// Publishes bytes of a given content type at a QoS (MQTT): the same routing as the JSON one; each subscriber gets
+    /// it at the lower of <paramref name="qos"/> and its subscription's maximum.
+    /// </summary>
+    public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload, string contentType, QualityOfService qos)
     {
         _engine.EnsureAccepting();
         if (!TopicNames.IsValidName(topic, _options, out var error))
@@ -150,6 +157,8 @@ public sealed class TopicRouter
             Topic = topic,
             Author = author,
             Payload = payload,
+            ContentType = contentType,
+            Qos = qos,
             Timestamp = _time.GetUtcNow(),
         };
         return Route(_engine.Tenant(tenant), publication);

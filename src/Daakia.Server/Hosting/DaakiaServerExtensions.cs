@@ -3,6 +3,7 @@ using Daakia.Core.Storage;
 using Daakia.Server.Http;
 using Daakia.Server.WebSockets;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -33,6 +34,7 @@ public static class DaakiaServerExtensions
         services.AddSingleton<ConnectionTracker>();
         services.AddSingleton(new TenantResolver(serverOptions));
         services.AddSingleton<WebSocketSessionFactory>();
+        services.AddSingleton<Mqtt.MqttSessionRegistry>();
         services.AddSingleton<EdgePolicy>();
         services.AddSingleton(new RestReadBudget(serverOptions.MaxConcurrentReadBytes));
         services.AddHostedService<DaakiaLifecycle>();
@@ -62,6 +64,14 @@ public static class DaakiaServerExtensions
     {
         ArgumentNullException.ThrowIfNull(listen);
         DirectUpgrade.Use(listen);
+        return listen;
+    }
+
+    /// <summary>Serves MQTT (3.1.1 and 5.0) on this endpoint: every connection is an MQTT session on the core.</summary>
+    public static ListenOptions UseDaakiaMqtt(this ListenOptions listen)
+    {
+        ArgumentNullException.ThrowIfNull(listen);
+        listen.UseConnectionHandler<Mqtt.MqttConnectionHandler>();
         return listen;
     }
 

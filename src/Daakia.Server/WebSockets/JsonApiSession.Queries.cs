@@ -129,10 +129,19 @@ internal sealed partial class JsonApiSession
             return cached;
         }
 
-        RequireUtf8(publication.Payload.Span, "publication");
-
-        var bytes = FrameEncoder.Encode(publication, static (w, p) =>
+        // A JSON publication is embedded as it is; bytes of another type (MQTT's) are embedded when they are one JSON
+        // value, else sent as base64, so a subscriber always gets valid JSON and the exact bytes.
+        var embed = publication.Presence is not null || publication.ContentType == Letter.JsonContentType
+            ? EmbedPayload.Json
+            : IsJsonValue(publication.Payload.Span) ? EmbedPayload.JsonOfOtherType : EmbedPayload.Base64;
+        if (embed == EmbedPayload.Json)
         {
+            RequireUtf8(publication.Payload.Span, "publication");
+        }
+
+        var bytes = FrameEncoder.Encode((publication, embed), static (w, s) =>
+        {
+            var p = s.publication;
             w.WriteStartObject();
             w.WriteString("type"u8, "publication"u8);
             w.WriteString("topic"u8, p.Topic);
@@ -145,13 +154,23 @@ internal sealed partial class JsonApiSession
                 w.WriteNull("author"u8);
             }
 
-            w.WritePropertyName("payload"u8);
+            if (s.embed != EmbedPayload.Json)
+            {
+                w.WriteString("content_type"u8, p.ContentType);
+            }
+
             if (p.Presence is { } presence)
             {
+                w.WritePropertyName("payload"u8);
                 WireFormat.WritePresence(w, presence);
+            }
+            else if (s.embed == EmbedPayload.Base64)
+            {
+                w.WriteBase64String("payload_base64"u8, p.Payload.Span);
             }
             else
             {
+                w.WritePropertyName("payload"u8);
                 w.WriteRawValue(p.Payload.Span, skipInputValidation: true);
             }
 
@@ -160,5 +179,35 @@ internal sealed partial class JsonApiSession
         });
         EncodedFrames.Of(publication).JsonApi = bytes;
         return bytes;
+    }
+
+    private enum EmbedPayload
+    {
+        Json,
+        JsonOfOtherType,
+        Base64,
+    }
+
+    /// <summary>Whether the bytes are exactly one JSON value (UTF-8), as an MQTT client's JSON payload is.</summary>
+    private static bool IsJsonValue(ReadOnlySpan<byte> payload)
+    {
+        if (payload.IsEmpty || !System.Text.Unicode.Utf8.IsValid(payload))
+        {
+            return false;
+        }
+
+        try
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(payload, new System.Text.Json.JsonReaderOptions { MaxDepth = 64 });
+            while (reader.Read())
+            {
+            }
+
+            return true;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
     }
 }

@@ -1,0 +1,32 @@
+namespace Daakia.Server.Mqtt;
+
+/// <summary>The MQTT listener's limits (the <c>Daakia:Mqtt</c> section); each is listed in docs/configuration.md.</summary>
+public sealed class MqttOptions
+{
+    /// <summary>Largest packet accepted from a client, in bytes (CONNACK's Maximum Packet Size); larger ones end the
+    /// connection (5.0: DISCONNECT 0x95) before they are buffered.</summary>
+    public int MaxPacketSize { get; set; } = 1024 * 1024 + 1024;
+
+    /// <summary>Seconds a new connection has to send CONNECT before it is closed.</summary>
+    public int ConnectTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Largest keep-alive a client may ask for, in seconds; a larger one (or 0, none) gets this as the Server Keep Alive (5.0).</summary>
+    public int MaxKeepAliveSeconds { get; set; } = 3600;
+
+    /// <summary>QoS 1 and 2 publications in flight to one client (no PUBACK / PUBCOMP yet), at most; also capped by the
+    /// client's Receive Maximum.</summary>
+    public int MaxInflight { get; set; } = 64;
+
+    /// <summary>QoS 2 publications from one client awaiting PUBREL, at most (CONNACK's Receive Maximum); one more is
+    /// DISCONNECT 0x93.</summary>
+    public int ReceiveMaximum { get; set; } = 64;
+
+    /// <summary>Topic aliases a 5.0 client may set (CONNACK's Topic Alias Maximum); 0 turns them off.</summary>
+    public int TopicAliasMaximum { get; set; } = 32;
+
+    /// <summary>Packets queued for one connection before publications to it are dropped (a slow consumer).</summary>
+    public int OutboxCapacity { get; set; } = 4096;
+
+    /// <summary>Bytes queued for one connection before publications to it are dropped (a slow consumer).</summary>
+    public long OutboxBytes { get; set; } = 16 * 1024 * 1024;
+}

@@ -1,0 +1,53 @@
+using System.Collections.Concurrent;
+using Daakia.Core;
+
+namespace Daakia.Server.Mqtt;
+
+/// <summary>The live MQTT session of each client id, so a second CONNECT with the same id takes the first one over
+/// (MQTT-3.1.4-3); and pending wills with a delay, which a reconnect of the same client id cancels.</summary>
+internal sealed class MqttSessionRegistry
+{
+    private readonly ConcurrentDictionary<(TenantId, ClientId), MqttSession> _sessions = new();
+    private readonly ConcurrentDictionary<(TenantId, ClientId), ITimer> _wills = new();
+
+    /// <summary>Makes <paramref name="session"/> the client's session; returns the one it replaces, if any.</summary>
+    public MqttSession? Register(TenantId tenant, ClientId client, MqttSession session)
+    {
+        CancelWill(tenant, client);
+        MqttSession? previous = null;
+        _sessions.AddOrUpdate((tenant, client), session, (_, old) =>
+        {
+            previous = old;
+            return session;
+        });
+        return previous;
+    }
+
+    public void Remove(TenantId tenant, ClientId client, MqttSession session) =>
+        _sessions.TryRemove(new KeyValuePair<(TenantId, ClientId), MqttSession>((tenant, client), session));
+
+    /// <summary>Keeps a delayed will until it fires or the client reconnects.</summary>
+    public void HoldWill(TenantId tenant, ClientId client, ITimer timer)
+    {
+        if (_wills.TryGetValue((tenant, client), out var old))
+        {
+            old.Dispose();
+        }
+
+        _wills[(tenant, client)] = timer;
+    }
+
+    public void WillDone(TenantId tenant, ClientId client, ITimer timer) =>
+        _wills.TryRemove(new KeyValuePair<(TenantId, ClientId), ITimer>((tenant, client), timer));
+
+    private void CancelWill(TenantId tenant, ClientId client)
+    {
+        if (_wills.TryRemove((tenant, client), out var timer))
+        {
+            timer.Dispose();
+        }
+    }
+
+    /// <summary>Live sessions (the <c>$SYS</c> figures and tests).</summary>
+    public int Count => _sessions.Count;
+}

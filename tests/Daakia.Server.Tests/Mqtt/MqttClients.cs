@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Text;
+using Daakia.Testing;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace Daakia.Server.Tests.Mqtt;
+
+/// <summary>A real MQTTnet client against the host's MQTT listener, collecting what it receives.</summary>
+internal sealed class MqttTestClient : IAsyncDisposable
+{
+    private MqttTestClient(IMqttClient client)
+    {
+        Client = client;
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            Received.Enqueue(e.ApplicationMessage);
+            return Task.CompletedTask;
+        };
+        client.DisconnectedAsync += e =>
+        {
+            Disconnected.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+    }
+
+    public IMqttClient Client { get; }
+
+    public MqttClientConnectResult? ConnectResult { get; private set; }
+
+    public ConcurrentQueue<MqttApplicationMessage> Received { get; } = new();
+
+    public TaskCompletionSource<MqttClientDisconnectedEventArgs> Disconnected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static async Task<MqttTestClient> ConnectAsync(DaakiaTestHost host, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500,
+        Action<MqttClientOptionsBuilder>? configure = null)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var builder = new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", host.MqttPort)
+            .WithClientId(clientId)
+            .WithProtocolVersion(version)
+            .WithCleanSession()
+            .WithTimeout(TimeSpan.FromSeconds(15));
+        configure?.Invoke(builder);
+        var c = new MqttTestClient(client);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        c.ConnectResult = await client.ConnectAsync(builder.Build(), cts.Token);
+        return c;
+    }
+
+    public async Task SubscribeAsync(string filter, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce, uint? subscriptionId = null)
+    {
+        var options = new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(filter).WithQualityOfServiceLevel(qos));
+        if (subscriptionId is { } id)
+        {
+            options.WithSubscriptionIdentifier(id);
+        }
+
+        var result = await Client.SubscribeAsync(options.Build());
+        var code = result.Items.Single().ResultCode;
+        Assert.True((int)code <= 2, $"SUBACK {code}");
+    }
+
+    public Task<MqttClientPublishResult> PublishAsync(string topic, string payload, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce) =>
+        Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(qos).Build());
+
+    /// <summary>The payloads received so far, as text, in order.</summary>
+    public List<string> Payloads => Received.Select(m => Encoding.UTF8.GetString(m.Payload)).ToList();
+
+    public async Task WaitForAsync(int count, string because) =>
+        await Eventually.True(() => Received.Count >= count, $"{because} ({Received.Count} of {count} received)");
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Client.IsConnected)
+        {
+            try
+            {
+                await Client.DisconnectAsync();
+            }
+            catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException or InvalidOperationException)
+            {
+            }
+        }
+
+        Client.Dispose();
+    }
+}
+
+/// <summary>Raw bytes to and from the MQTT port, for what a well-behaved client never sends.</summary>
+internal sealed class RawMqttSocket : IAsyncDisposable
+{
+    private readonly TcpClient _tcp = new();
+
+    public NetworkStream Stream => _tcp.GetStream();
+
+    public static async Task<RawMqttSocket> ConnectAsync(DaakiaTestHost host)
+    {
+        var raw = new RawMqttSocket();
+        await raw._tcp.ConnectAsync("127.0.0.1", host.MqttPort);
+        return raw;
+    }
+
+    public Task SendAsync(params byte[] bytes) => Stream.WriteAsync(bytes).AsTask();
+
+    /// <summary>Reads until the server closes the connection (or the deadline passes: then fails), returning all it sent.</summary>
+    public async Task<byte[]> ReadUntilClosedAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        var all = new List<byte>();
+        var buffer = new byte[4096];
+        try
+        {
+            while (true)
+            {
+                var n = await Stream.ReadAsync(buffer, cts.Token);
+                if (n == 0)
+                {
+                    return [.. all];
+                }
+
+                all.AddRange(buffer.AsSpan(0, n).ToArray());
+            }
+        }
+        catch (IOException)
+        {
+            return [.. all]; // a reset is a close too
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"The server did not close the connection; it sent {Convert.ToHexString([.. all])}.");
+        }
+    }
+
+    /// <summary>A CONNECT of the given level with a client id and keep-alive (no will, clean).</summary>
+    public static byte[] Connect(string clientId, byte level = 4, ushort keepAlive = 60)
+    {
+        var id = Encoding.UTF8.GetBytes(clientId);
+        var body = new List<byte> { 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', level, 0x02, (byte)(keepAlive >> 8), (byte)keepAlive };
+        if (level == 5)
+        {
+            body.Add(0); // no properties
+        }
+
+        body.Add((byte)(id.Length >> 8));
+        body.Add((byte)id.Length);
+        body.AddRange(id);
+        return [0x10, (byte)body.Count, .. body];
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _tcp.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
