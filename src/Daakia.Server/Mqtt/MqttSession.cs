@@ -19,7 +19,7 @@ namespace Daakia.Server.Mqtt;
 /// durable); the write loop drains the outbox — control packets first, then publications while the client's in-flight
 /// window has room — encoding straight into the transport's pipe.
 /// </remarks>
-[SuppressMessage("Design", "CA1001", Justification = "Neither is disposed: the core and queued work items may still signal or cancel them after the session ended, and neither holds an OS resource (no wait handle is asked for, no timer is set on the source).")]
+[SuppressMessage("Design", "CA1001", Justification = "None is disposed: the core and queued work items may still signal or cancel them after the session ended, and none holds an OS resource (no wait handle is asked for, no timer is set on the source).")]
 internal sealed class MqttSession : ISubscriptionAwareTarget
 {
     private readonly DaakiaEngine _engine;
@@ -39,6 +39,8 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly Queue<Outgoing> _publications = new();
     private readonly Dictionary<ushort, Outgoing> _inflight = [];
     private readonly SemaphoreSlim _signal = new(0);
+    private readonly SemaphoreSlim _drained = new(0);
+    private volatile bool _readerWaiting;
     private long _queuedBytes;
     private ushort _nextPacketId;
     private bool _closing;
@@ -256,6 +258,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             var buffer = read.Buffer;
             while (true)
             {
+                await WaitForOutboxRoomAsync(cancellationToken);
                 var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
                 if (status == MqttFrameStatus.Incomplete)
                 {
@@ -285,6 +288,44 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// Backpressure: every packet a client sends may queue an answer (PUBACK, PINGRESP, SUBACK…), so while half the
+    /// outbox is answers the client has not read, its next packet is not read either — TCP slows it down, and the
+    /// answers stay bounded. The heartbeat scan skips the connection meanwhile.
+    /// </summary>
+    private async ValueTask WaitForOutboxRoomAsync(CancellationToken cancellationToken)
+    {
+        var paused = false;
+        while (true)
+        {
+            _readerWaiting = true; // before the check, so a drain between the check and the wait still wakes us
+            bool full;
+            lock (_gate)
+            {
+                full = _controls.Count >= _options.OutboxCapacity / 2;
+            }
+
+            if (!full)
+            {
+                _readerWaiting = false;
+                break;
+            }
+
+            if (!paused)
+            {
+                paused = true;
+                _connection!.PauseHeartbeat(true);
+            }
+
+            await _drained.WaitAsync(cancellationToken);
+        }
+
+        if (paused)
+        {
+            _connection!.PauseHeartbeat(false);
         }
     }
 
@@ -722,6 +763,12 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                     {
                         return;
                     }
+                }
+
+                if (_readerWaiting)
+                {
+                    _readerWaiting = false;
+                    _drained.Release();
                 }
 
                 if (ending)
