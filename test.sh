@@ -5,6 +5,8 @@ set -uo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
+# The MQTT interop tests run Debian's mosquitto_pub / mosquitto_sub against the server.
+command -v mosquitto_pub >/dev/null && command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
 # (Later suites add: redis-server for cluster tests, chromium for browser tests.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"
