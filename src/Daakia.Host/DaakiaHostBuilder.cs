@@ -1,3 +1,4 @@
+using System.Net;
 using Daakia.Core;
 using Daakia.Core.Storage;
 using Daakia.Server;
@@ -5,6 +6,7 @@ using Daakia.Server.Hosting;
 using Daakia.Storage.Sqlite;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 
 namespace Daakia.Host;
 
@@ -15,6 +17,9 @@ namespace Daakia.Host;
 public static partial class DaakiaHostBuilder
 {
     public const string Section = "Daakia";
+
+    private const int IpProtoTcp = 6; // IPPROTO_TCP
+    private const int TcpMaxSeg = 2; // TCP_MAXSEG (Linux)
 
     /// <summary>Prefix of the environment variables read into the <c>Daakia</c> section.</summary>
     public const string EnvironmentPrefix = "DAAKIA_";
@@ -89,7 +94,24 @@ public static partial class DaakiaHostBuilder
         // Protocol code runs on the socket I/O threads instead of hopping to the thread pool per read: measured
         // ~25% more durable messages/s on 2 cores (docs/benchmarks.md). Safe because nothing in the adapters blocks:
         // store writes complete on the store's own thread and store reads yield before touching disk.
-        builder.WebHost.UseSockets(o => o.UnsafePreferInlineScheduling = settings.InlineIo);
+        builder.WebHost.UseSockets(o =>
+        {
+            o.UnsafePreferInlineScheduling = settings.InlineIo;
+            if (settings.TcpMaxSegmentSize > 0 && OperatingSystem.IsLinux())
+            {
+                // Kept below small clients' receive windows, which would otherwise stall (Daakia:TcpMaxSegmentSize).
+                o.CreateBoundListenSocket = endpoint =>
+                {
+                    var socket = SocketTransportOptions.CreateDefaultBoundListenSocket(endpoint);
+                    if (endpoint is IPEndPoint)
+                    {
+                        socket.SetRawSocketOption(IpProtoTcp, TcpMaxSeg, BitConverter.GetBytes(settings.TcpMaxSegmentSize));
+                    }
+
+                    return socket;
+                };
+            }
+        });
 
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(storeOptions);

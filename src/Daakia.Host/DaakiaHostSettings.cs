@@ -33,6 +33,15 @@ public sealed class DaakiaHostSettings
     /// </summary>
     public bool DirectUpgrades { get; set; } = true;
 
+    /// <summary>
+    /// Largest TCP segment the listeners send (Linux <c>TCP_MAXSEG</c> on the listening sockets, inherited by every
+    /// accepted connection); 0 leaves it to the kernel. A client whose receive window is smaller than the segment size
+    /// stalls on Linux whenever data is queued (the kernel waits for a full segment's window and backs off its probes):
+    /// on loopback (64 KiB MTU) that is any client with an 8 KiB socket buffer, such as MQTTnet's default. Networks
+    /// with a 1,500-byte MTU already send smaller segments, so the default changes nothing there.
+    /// </summary>
+    public int TcpMaxSegmentSize { get; set; } = 4096;
+
     /// <summary>Allows an open (credential-free) tenant on a non-loopback address. Off: such a bind refuses to start.</summary>
     public bool AllowOpenTenantOnNetwork { get; set; }
 }

@@ -20,6 +20,9 @@ public static class DaakiaHostSettingsValidator
         v.Between(s.MqttPort, 0, 65_535);
         v.Require(s.MqttPort == 0 || s.MqttPort != s.HttpPort, nameof(s.MqttPort), $"differ from {v.Key(nameof(s.HttpPort))}", s.MqttPort);
 
+        v.Require(s.TcpMaxSegmentSize == 0 || s.TcpMaxSegmentSize is >= 536 and <= 32_767, nameof(s.TcpMaxSegmentSize),
+            "be 0 (the kernel's choice) or between 536 and 32767", s.TcpMaxSegmentSize);
+
         var bind = ParseBind(s.Bind);
         v.Require(bind is not null, nameof(s.Bind), "be an IP address such as 127.0.0.1, ::1 or 0.0.0.0", s.Bind);
         if (bind is not null && !IPAddress.IsLoopback(bind) && !s.AllowOpenTenantOnNetwork)

@@ -52,6 +52,7 @@ public sealed class ConfigurationValidationTests
     [InlineData("Daakia:HttpPort", "-1", "Daakia:HttpPort must be between 0 and 65535 (was -1)")]
     [InlineData("Daakia:HttpPort", "eighty", "Daakia:HttpPort must be a whole number (was 'eighty')")]
     [InlineData("Daakia:MqttPort", "70000", "Daakia:MqttPort must be between 0 and 65535 (was 70000)")]
+    [InlineData("Daakia:TcpMaxSegmentSize", "100", "Daakia:TcpMaxSegmentSize must be 0 (the kernel's choice) or between 536 and 32767 (was 100)")]
     [InlineData("Daakia:Bind", "localhost", "Daakia:Bind must be an IP address such as 127.0.0.1, ::1 or 0.0.0.0 (was 'localhost')")]
     [InlineData("Daakia:Bind", "1", "Daakia:Bind must be an IP address")]
     [InlineData("Daakia:Bind", "10.1.2.3", "Daakia:Bind is 10.1.2.3, not loopback: refusing to serve the open development tenant there")]

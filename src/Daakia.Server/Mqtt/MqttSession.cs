@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Text;
@@ -31,6 +32,9 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly string? _remote;
     private readonly Action _abort;
     private readonly MqttFrameReader _frames;
+
+    /// <summary>Bytes of packets the write loop hands the pipe between two flushes, about.</summary>
+    private const int FlushBytes = 64 * 1024;
     private readonly CancellationTokenSource _stop = new();
 
     // The outbox, guarded by _gate.
@@ -41,6 +45,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly SemaphoreSlim _signal = new(0);
     private readonly SemaphoreSlim _drained = new(0);
     private volatile bool _readerWaiting;
+    private bool _wakePending; // the read loop's: it queued for the writer since its last wake
     private long _queuedBytes;
     private ushort _nextPacketId;
     private bool _closing;
@@ -256,38 +261,65 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         {
             var read = await input.ReadAsync(cancellationToken);
             var buffer = read.Buffer;
-            while (true)
+            try
             {
-                await WaitForOutboxRoomAsync(cancellationToken);
-                var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
-                if (status == MqttFrameStatus.Incomplete)
+                if (!await HandleFramesAsync(input, buffer, cancellationToken))
                 {
-                    break;
-                }
-
-                if (status == MqttFrameStatus.Error)
-                {
-                    Violation(error);
-                    input.AdvanceTo(buffer.End);
                     return;
                 }
-
-                _connection!.Touch(_engine.Time);
-                var ok = Handle(frame);
-                buffer = buffer.Slice(consumed);
-                if (!ok)
-                {
-                    input.AdvanceTo(buffer.End);
-                    return;
-                }
+            }
+            finally
+            {
+                WakeWriter(); // once per read, not per packet: the answers to a whole read leave in one write
             }
 
             if (read.IsCompleted)
             {
                 return;
             }
+        }
+    }
 
-            input.AdvanceTo(buffer.Start, buffer.End);
+    /// <summary>Handles every whole packet of one read and advances past them; false ends the connection.</summary>
+    private async ValueTask<bool> HandleFramesAsync(PipeReader input, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await WaitForOutboxRoomAsync(cancellationToken);
+            var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
+            if (status == MqttFrameStatus.Incomplete)
+            {
+                break;
+            }
+
+            if (status == MqttFrameStatus.Error)
+            {
+                Violation(error);
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
+
+            _connection!.Touch(_engine.Time);
+            var ok = Handle(frame);
+            buffer = buffer.Slice(consumed);
+            if (!ok)
+            {
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
+        }
+
+        input.AdvanceTo(buffer.Start, buffer.End);
+        return true;
+    }
+
+    /// <summary>Wakes the write loop for what the read loop queued since the last wake.</summary>
+    private void WakeWriter()
+    {
+        if (_wakePending)
+        {
+            _wakePending = false;
+            _signal.Release();
         }
     }
 
@@ -320,6 +352,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                 _connection!.PauseHeartbeat(true);
             }
 
+            WakeWriter(); // what is queued must leave for room to come
             await _drained.WaitAsync(cancellationToken);
         }
 
@@ -514,7 +547,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                     }
                 }
 
-                _signal.Release();
+                _wakePending = true;
                 return;
             default: // PUBACK (QoS 1) or PUBCOMP (QoS 2): the flow is complete and the id free
                 lock (_gate)
@@ -522,7 +555,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                     _inflight.Remove(ack.PacketId);
                 }
 
-                _signal.Release();
+                _wakePending = true;
                 return;
         }
     }
@@ -702,6 +735,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
 
     // ---- Writing ------------------------------------------------------------------------------------------------
 
+    /// <summary>Queues an answer from the read loop; the writer wakes when the read's packets are handled.</summary>
     private void Send(Control control)
     {
         lock (_gate)
@@ -709,7 +743,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             _controls.Enqueue(control);
         }
 
-        _signal.Release();
+        _wakePending = true;
     }
 
     private async Task WriteLoopAsync()
@@ -718,15 +752,24 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var maxInflight = Math.Min(_options.MaxInflight, _clientReceiveMaximum);
         try
         {
+            var more = false;
             while (true)
             {
-                await _signal.WaitAsync(_stop.Token);
+                if (!more)
+                {
+                    await _signal.WaitAsync(_stop.Token);
+                }
+
+                more = false;
                 var wrote = false;
                 var ending = false;
+                var batch = 0;
                 lock (_gate)
                 {
-                    while (_controls.TryDequeue(out var c))
+                    // At most FlushBytes leave per flush, so what waits stays in the bounded outbox, not in the pipe.
+                    while (batch < FlushBytes && _controls.TryDequeue(out var c))
                     {
+                        batch += 16;
                         WriteControl(output, c);
                         wrote = true;
                         if (c.Type == MqttPacketType.Disconnect)
@@ -737,9 +780,10 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                         }
                     }
 
-                    while (!ending && _publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight))
+                    while (!ending && batch < FlushBytes && _publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight))
                     {
                         var o = _publications.Dequeue();
+                        batch += o.Size;
                         _queuedBytes -= o.Size;
                         if (o.Qos > 0)
                         {
@@ -754,6 +798,8 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
 
                         wrote = true;
                     }
+
+                    more = !ending && (_controls.Count > 0 || (_publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight)));
                 }
 
                 if (wrote)

@@ -283,4 +283,60 @@ public class MqttBrokerTests
         await pub.PublishAsync("t", "still fine");
         await sub.WaitForAsync(1, "the other connections are unaffected");
     }
+
+    /// <summary>
+    /// A burst queues far more than a subscriber's socket takes. MQTTnet's default 8 KiB socket buffer makes a receive
+    /// window smaller than loopback's 64 KiB segments, which stalled Linux's sender for seconds to minutes at a time
+    /// (Daakia:TcpMaxSegmentSize keeps segments below it; with it set to 0 this test timed out in about one run of three).
+    /// Everything must arrive, promptly, in order.
+    /// </summary>
+    [Theory]
+    [InlineData(MqttQualityOfServiceLevel.AtMostOnce)]
+    [InlineData(MqttQualityOfServiceLevel.AtLeastOnce)]
+    public async Task ABurstToASubscriberWithASmallSocketBuffer_ArrivesWhole_InOrder(MqttQualityOfServiceLevel qos)
+    {
+        const int publishers = 8, messages = 10_000, window = 64;
+        await using var host = await DaakiaTestHost.StartAsync(s => s["Daakia:Mqtt:OutboxCapacity"] = "100000");
+        await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
+        await sub.SubscribeAsync("burst", qos);
+        var clients = new List<MqttTestClient>();
+        for (var p = 0; p < publishers; p++)
+        {
+            clients.Add(await MqttTestClient.ConnectAsync(host, $"pub-{p}"));
+        }
+
+        var pad = new string('x', 200);
+        await Task.WhenAll(clients.Select((c, p) => Task.Run(async () =>
+        {
+            var inflight = new Queue<Task<MqttClientPublishResult>>();
+            for (var i = 0; i < messages; i++)
+            {
+                inflight.Enqueue(c.PublishAsync("burst", $"{p}:{i}:{pad}", qos));
+                if (inflight.Count >= window)
+                {
+                    Assert.True((await inflight.Dequeue()).IsSuccess);
+                }
+            }
+
+            while (inflight.Count > 0)
+            {
+                Assert.True((await inflight.Dequeue()).IsSuccess);
+            }
+        })));
+
+        await Eventually.True(() => sub.Received.Count >= publishers * messages, $"the whole burst ({sub.Received.Count} of {publishers * messages})", TimeSpan.FromSeconds(45));
+        var next = new int[publishers];
+        foreach (var payload in sub.Payloads)
+        {
+            var parts = payload.Split(':');
+            var p = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(next[p]++, int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        Assert.All(next, n => Assert.Equal(messages, n));
+        foreach (var c in clients)
+        {
+            await c.DisposeAsync();
+        }
+    }
 }
