@@ -21,6 +21,9 @@ public sealed class SlowConsumerTests
 {
     private const int PayloadChars = 100_000;
 
+    /// <summary>A letter's payload: three fit the letters' in-flight bound (half the outbox), a fourth does not.</summary>
+    private const int LetterChars = 40_000;
+
     private static Task<DaakiaTestHost> StartAsync(CloseLog log) => DaakiaTestHost.StartAsync(
         c =>
         {
@@ -43,20 +46,27 @@ public sealed class SlowConsumerTests
 
         // The sink reads nothing from here on: publications fill the kernel's buffers, then its outbox. Several drops in
         // a row: the first can come while the writer is still moving frames into the kernel, which would leave room.
-        await PublishUntilDroppedAsync(host, publisher, inARow: 3);
+        // A letter may still fit while the writer moves frames into the kernel; it then waits in flight, and the
+        // outbox is filled again before the next (letters are small enough for three in flight).
         var sent = new List<string>();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (!log.SawSlowConsumer)
         {
             Assert.True(DateTime.UtcNow < deadline, $"no slow-consumer close after {sent.Count} letters");
+            Assert.True(sent.Count < 3, "three letters in flight and no close");
+            await PublishUntilDroppedAsync(host, publisher, inARow: 3);
             sent.Add(await SendLetterAsync(host, "sink", sent.Count));
+            await Eventually.True(() => log.SawSlowConsumer || sent.Count < 3, "the close for the third letter");
         }
 
         // Reading again, the sink gets what was already on its way, then a close frame that names the reason.
         var frames = await sink.ReadUntilCloseAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, sink.CloseStatus);
         Assert.Equal("slow consumer", sink.CloseDescription);
-        Assert.DoesNotContain(frames, f => (string?)f["type"] == "letter");
+        // Only letters that fit came before the close, in order; the one that did not fit never did.
+        var delivered = frames.Where(f => (string?)f["type"] == "letter").Select(f => (string)f["message_id"]!).ToList();
+        Assert.True(delivered.Count < sent.Count, $"{delivered.Count} of {sent.Count} letters delivered before the close");
+        Assert.Equal(sent.Take(delivered.Count), delivered);
         Assert.Contains(frames, f => (string?)f["type"] == "publication");
         await Eventually.True(() => metrics.ClosedCount(texto: false, SessionEnd.SlowConsumer) == before + 1, "the close is counted once");
 
@@ -127,7 +137,7 @@ public sealed class SlowConsumerTests
 
     private static async Task<string> SendLetterAsync(DaakiaTestHost host, string recipient, int n)
     {
-        var body = new JsonObject { ["recipients"] = new JsonArray(recipient), ["payload"] = new JsonObject { ["n"] = n, ["pad"] = new string('x', PayloadChars) } };
+        var body = new JsonObject { ["recipients"] = new JsonArray(recipient), ["payload"] = new JsonObject { ["n"] = n, ["pad"] = new string('x', LetterChars) } };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
         request.Headers.Add("X-Daakia-Client", "sender");
         using var response = await host.Http.SendAsync(request);
