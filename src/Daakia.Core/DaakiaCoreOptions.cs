@@ -18,6 +18,12 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most topic filters one connection may hold.</summary>
     public int MaxSubscriptionsPerConnection { get; set; } = 1000;
 
+    /// <summary>Most retained messages one tenant keeps (one per topic); a retained publish past it is refused.</summary>
+    public int MaxRetainedPerTenant { get; set; } = 100_000;
+
+    /// <summary>Most bytes (payload, topic and content type) of one tenant's retained messages, all held in memory.</summary>
+    public long MaxRetainedBytesPerTenant { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Longest topic name or filter, in characters.</summary>
     public int MaxTopicLength { get; set; } = 1024;
 

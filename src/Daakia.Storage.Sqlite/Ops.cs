@@ -71,11 +71,35 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
                 ReturnOp r => new StoreOpResult(QueueWrites.Return(s, r.Queue, r.Entries)),
                 MoveOp m => new StoreOpResult(QueueWrites.Move(s, m.From, m.To, m.Ids, m.ActivityKind, m.At)),
                 ActivityOp x => new StoreOpResult(QueueWrites.Record(s, x.Entries)),
+                RetainOp r => new StoreOpResult(Retain(s, r.Message)),
+                ClearRetainedOp c => new StoreOpResult(ClearRetained(s, c.Tenant, c.Topic)),
                 _ => throw new NotSupportedException($"Unknown store op {ops[i].GetType().Name}."),
             };
         }
 
         Result = results;
+    }
+
+    private static int Retain(WriterStatements s, RetainedMessage m)
+    {
+        var upsert = s.UpsertRetained;
+        upsert.Bind(1, m.Tenant.Value);
+        upsert.Bind(2, m.Topic);
+        upsert.Bind(3, WriterStatements.Text(m.Author), nullable: true);
+        upsert.Bind(4, m.Payload.Span);
+        upsert.Bind(5, m.ContentType);
+        upsert.Bind(6, (long)m.Qos);
+        upsert.Bind(7, Codec.Ms(m.Timestamp));
+        upsert.Bind(8, m.ExpiresAt is { } e ? Codec.Ms(e) : null);
+        return upsert.Execute();
+    }
+
+    private static int ClearRetained(WriterStatements s, TenantId tenant, string topic)
+    {
+        var delete = s.DeleteRetained;
+        delete.Bind(1, tenant.Value);
+        delete.Bind(2, topic);
+        return delete.Execute();
     }
 }
 

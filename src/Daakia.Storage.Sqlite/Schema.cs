@@ -106,6 +106,16 @@ internal static class Schema
                 subject TEXT NULL,
                 detail TEXT NULL);
             CREATE INDEX IF NOT EXISTS activity_by_tenant ON activity(tenant, id);
+            CREATE TABLE IF NOT EXISTS retained(
+                tenant TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                author TEXT NULL,
+                payload BLOB NOT NULL,
+                content_type TEXT NOT NULL,
+                qos INTEGER NOT NULL,
+                ts INTEGER NOT NULL,
+                expires INTEGER NULL,
+                PRIMARY KEY(tenant, topic)) WITHOUT ROWID;
             INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 5);
             """);
 

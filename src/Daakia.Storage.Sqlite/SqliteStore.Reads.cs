@@ -126,6 +126,34 @@ public sealed partial class SqliteStore
         return result;
     }
 
+    public async ValueTask<IReadOnlyList<RetainedMessage>> ReadRetainedAsync((TenantId Tenant, string Topic)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync(cancellationToken);
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT tenant, topic, author, payload, content_type, qos, ts, expires FROM retained " +
+            "WHERE (tenant, topic) > ($t, $topic) ORDER BY tenant, topic LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", after?.Tenant.Value ?? "");
+        cmd.Parameters.AddWithValue("$topic", after?.Topic ?? "");
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<RetainedMessage>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(new RetainedMessage(
+                TenantId.Parse(r.GetString(0)),
+                r.GetString(1),
+                r.IsDBNull(2) ? null : ClientId.Parse(r.GetString(2)),
+                (byte[])r.GetValue(3),
+                r.GetString(4),
+                (QualityOfService)r.GetInt64(5),
+                Codec.Time(r.GetInt64(6)),
+                r.IsDBNull(7) ? null : Codec.Time(r.GetInt64(7))));
+        }
+
+        return result;
+    }
+
     /// <summary>The order contract: a read starts after every write called before it has committed.</summary>
     /// <remarks>The query itself always runs after a yield, so a caller holding a lock never waits for disk under it.</remarks>
     private async ValueTask BeginReadAsync(CancellationToken cancellationToken)

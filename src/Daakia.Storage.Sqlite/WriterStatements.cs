@@ -59,6 +59,9 @@ internal sealed class WriterStatements : IDisposable
         InsertQueue = new RawStatement(connection, "INSERT INTO queues(tenant, kind, name, letters, bytes, last_pos) VALUES(?1, ?2, ?3, 0, 0, 0)");
         UpdateQueue = new RawStatement(connection, "UPDATE queues SET letters=?1, bytes=?2, last_pos=?3 WHERE qid=?4");
         Queues = new QueueLedger(_db, SelectQueue, InsertQueue, UpdateQueue, maxCached: 100_000);
+        UpsertRetained = new RawStatement(connection,
+            "INSERT OR REPLACE INTO retained(tenant, topic, author, payload, content_type, qos, ts, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        DeleteRetained = new RawStatement(connection, "DELETE FROM retained WHERE tenant=?1 AND topic=?2");
     }
 
     public SqliteConnection Connection { get; }
@@ -134,6 +137,10 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement UpdateQueue { get; }
 
+    public RawStatement UpsertRetained { get; }
+
+    public RawStatement DeleteRetained { get; }
+
     /// <summary>Queue keys and usage (see <see cref="QueueLedger"/>).</summary>
     public QueueLedger Queues { get; }
 
@@ -164,5 +171,7 @@ internal sealed class WriterStatements : IDisposable
         SelectQueue.Dispose();
         InsertQueue.Dispose();
         UpdateQueue.Dispose();
+        UpsertRetained.Dispose();
+        DeleteRetained.Dispose();
     }
 }

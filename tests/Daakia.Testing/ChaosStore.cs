@@ -125,6 +125,9 @@ public sealed class ChaosStore : IDaakiaStore
     public ValueTask<int> PruneActivityAsync(DateTimeOffset olderThan, long keepEntries, int limit, CancellationToken cancellationToken = default) =>
         Write("prune", () => Done(_inner.PruneActivityAsync(olderThan, keepEntries, limit, cancellationToken)));
 
+    public ValueTask<IReadOnlyList<RetainedMessage>> ReadRetainedAsync((TenantId Tenant, string Topic)? after, int limit, CancellationToken cancellationToken = default) =>
+        Read("read-retained", () => _inner.ReadRetainedAsync(after, limit, cancellationToken));
+
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default) =>
         Read("read-activity", () => _inner.ReadActivityAsync(tenant, afterId, limit, cancellationToken));
 

@@ -43,6 +43,9 @@ public sealed partial class DaakiaProcess : IAsyncDisposable
     /// <summary>The HTTP base address the server logged.</summary>
     public Uri BaseUri => _listening.Task.IsCompletedSuccessfully ? _listening.Task.Result : throw new InvalidOperationException("Not listening yet.");
 
+    /// <summary>The MQTT listener's port (from the listening line).</summary>
+    public int MqttPort { get; private set; }
+
     public Uri WebSocketUri(string path) => new($"ws://{BaseUri.Authority}/{path.TrimStart('/')}");
 
     /// <summary>The built <c>daakia.dll</c> of the same configuration as the running tests.</summary>
@@ -157,9 +160,14 @@ public sealed partial class DaakiaProcess : IAsyncDisposable
         var m = ListeningLine().Match(line);
         if (m.Success)
         {
+            var mqtt = MqttAddress().Match(line);
+            MqttPort = mqtt.Success ? int.Parse(mqtt.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
             _listening.TrySetResult(new Uri(m.Groups[1].Value + "/"));
         }
     }
+
+    [GeneratedRegex(@"mqtt=mqtt://[^\s,]+:(\d+)")]
+    private static partial Regex MqttAddress();
 
     [GeneratedRegex(@"Daakia listening: http=(http://[^\s,]+)")]
     private static partial Regex ListeningLine();

@@ -111,7 +111,24 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>Opens the core on an opened store and starts the heartbeat and expiry timers.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        await Task.CompletedTask.WaitAsync(cancellationToken);
+        // Retained messages are held in memory (bounded per tenant): read back in pages before anything connects.
+        (TenantId Tenant, string Topic)? after = null;
+        while (true)
+        {
+            var page = await _store.ReadRetainedAsync(after, 1000, cancellationToken);
+            foreach (var m in page)
+            {
+                Topics.Restore(m);
+            }
+
+            if (page.Count < 1000)
+            {
+                break;
+            }
+
+            after = (page[^1].Tenant, page[^1].Topic);
+        }
+
         StartTimers();
         _running = true;
     }
@@ -345,6 +362,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The store the core runs on.</summary>
+    internal IDaakiaStore Store => _store;
 
     internal TenantState Tenant(TenantId id) => _tenants.GetOrAdd(id, static (k, o) => new TenantState(k, o), _options);
 

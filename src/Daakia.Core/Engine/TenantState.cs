@@ -20,6 +20,12 @@ internal sealed class TenantState
 
     public TopicTrie Topics { get; }
 
+    /// <summary>Retained messages by topic (under <see cref="Gate"/>), each as the publication a new subscription gets.</summary>
+    public Dictionary<string, Publication> Retained { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>What <see cref="Retained"/> holds, as <see cref="RetainedMessage.Size"/> counts it.</summary>
+    public long RetainedBytes { get; set; }
+
     /// <summary>Usage bounds of the tenant and of the inboxes sends are checked against before live delivery.</summary>
     public Storage.UsageLedger Usage { get; }
 }

@@ -14,7 +14,7 @@ namespace Daakia.Core.Storage;
 /// (fsync by default). Writes may be batched into shared transactions (group commit); a failed batch faults the
 /// task of every write in it.</para>
 /// </remarks>
-public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IAsyncDisposable
+public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IRetainedStore, IAsyncDisposable
 {
     /// <summary>Opens (creating if needed) the store. Called once before anything else.</summary>
     ValueTask OpenAsync(CancellationToken cancellationToken = default);
@@ -110,6 +110,19 @@ public interface IRosterStore
 
     /// <summary>One roster entry, or null if the client was never seen.</summary>
     ValueTask<RosterEntry?> GetClientAsync(TenantId tenant, ClientId client, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Retained messages, one per tenant and topic. They are written as ops of a unit of work (<see cref="RetainOp"/>,
+/// <see cref="ClearRetainedOp"/>) and read in full when the core starts.
+/// </summary>
+public interface IRetainedStore
+{
+    /// <summary>
+    /// Up to <paramref name="limit"/> retained messages after <paramref name="after"/> (null: from the start), ordered by
+    /// tenant and then topic (ordinal).
+    /// </summary>
+    ValueTask<IReadOnlyList<RetainedMessage>> ReadRetainedAsync((TenantId Tenant, string Topic)? after, int limit, CancellationToken cancellationToken = default);
 }
 
 /// <summary>The append-only activity log.</summary>

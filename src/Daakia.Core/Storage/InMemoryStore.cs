@@ -10,6 +10,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     private readonly Dictionary<QueueKey, MemoryQueue> _queues = [];
     private readonly Dictionary<(TenantId, ClientId), RosterEntry> _roster = [];
     private readonly List<ActivityEntry> _activity = [];
+    private readonly SortedDictionary<(string Tenant, string Topic), RetainedMessage> _retained = new(RetainedOrder.Instance);
     private long _activityIds;
 
     /// <summary>Always true: nothing in memory can fault the way a disk or a writer thread can.</summary>
@@ -279,6 +280,12 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
                 }
 
+                if (ops[i] is RetainOp or ClearRetainedOp)
+                {
+                    results[i] = new StoreOpResult(0); // applied below, once no op of the unit can refuse
+                    continue;
+                }
+
                 results[i] = ops[i] switch
                 {
                     AppendOp a => new StoreOpResult(a.Queues.Count, Append(a.Message, a.Queues)),
@@ -290,7 +297,46 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                 };
             }
 
+            foreach (var op in ops)
+            {
+                if (op is RetainOp r)
+                {
+                    _retained[(r.Message.Tenant.Value, r.Message.Topic)] = r.Message with { Payload = r.Message.Payload.ToArray() };
+                }
+                else if (op is ClearRetainedOp c)
+                {
+                    _retained.Remove((c.Tenant.Value, c.Topic));
+                }
+            }
+
             return ValueTask.FromResult<IReadOnlyList<StoreOpResult>>(results);
+        }
+    }
+
+    public ValueTask<IReadOnlyList<RetainedMessage>> ReadRetainedAsync((TenantId Tenant, string Topic)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IEnumerable<RetainedMessage> all = _retained.Values;
+            if (after is { } a)
+            {
+                var key = (a.Tenant.Value, a.Topic);
+                all = _retained.Where(e => RetainedOrder.Instance.Compare(e.Key, key) > 0).Select(e => e.Value);
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<RetainedMessage>>([.. all.Take(limit)]);
+        }
+    }
+
+    /// <summary>Tenant, then topic, ordinal: the order the SQLite store reads them in.</summary>
+    private sealed class RetainedOrder : IComparer<(string Tenant, string Topic)>
+    {
+        public static readonly RetainedOrder Instance = new();
+
+        public int Compare((string Tenant, string Topic) x, (string Tenant, string Topic) y)
+        {
+            var t = string.CompareOrdinal(x.Tenant, y.Tenant);
+            return t != 0 ? t : string.CompareOrdinal(x.Topic, y.Topic);
         }
     }
 

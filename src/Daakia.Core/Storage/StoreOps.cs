@@ -26,6 +26,12 @@ public sealed record MoveOp(QueueKey From, QueueKey To, IReadOnlyList<Guid> Ids,
 /// <summary>Appends activity entries.</summary>
 public sealed record ActivityOp(IReadOnlyList<ActivityEntry> Entries) : StoreOp;
 
+/// <summary>Keeps <paramref name="Message"/> as its topic's retained message, replacing the one there.</summary>
+public sealed record RetainOp(RetainedMessage Message) : StoreOp;
+
+/// <summary>Removes a topic's retained message, if it has one.</summary>
+public sealed record ClearRetainedOp(TenantId Tenant, string Topic) : StoreOp;
+
 /// <summary>
 /// What one op of a unit of work did: for an append, the position the message got in each of its queues (in the order
 /// of <see cref="AppendOp.Queues"/>); for a delete, return or move, how many entries it found.

@@ -25,6 +25,15 @@ public sealed class Publication
     /// <summary>The QoS it was published with (MQTT); a subscriber gets the lower of this and its subscription's maximum.</summary>
     public QualityOfService Qos { get; init; }
 
+    /// <summary>Published with the retain flag (MQTT): it is also kept as the topic's retained message.</summary>
+    public bool Retain { get; init; }
+
+    /// <summary>
+    /// This copy is a retained message handed to a new subscription (MQTT sends it with the retain flag set; the JSON
+    /// API marks it <c>"retained": true</c>), not a live publication.
+    /// </summary>
+    public bool IsRetainedCopy { get; init; }
+
     /// <summary>The content type of bytes whose type nobody named (an MQTT 3.1.1 payload).</summary>
     public const string OpaqueContentType = "application/octet-stream";
 

@@ -1,3 +1,4 @@
+using Daakia.Core.Storage;
 using System.Buffers;
 using System.Runtime.CompilerServices;
 
@@ -101,9 +102,51 @@ public sealed class TopicRouter
                     t.Topics.Replace(old, s);
                 }
             }
+
+            if (t.Retained.Count > 0)
+            {
+                for (var i = 0; i < requests.Count; i++)
+                {
+                    SendRetained(t, connection, subscriptions[requests[i].Filter], isNew[i]);
+                }
+            }
         }
 
         return isNew;
+    }
+
+    /// <summary>
+    /// Hands a new subscription the retained messages its filter matches, by its retain handling (MQTT-3.3.1-9/10/11);
+    /// a shared subscription gets none (MQTT-4.8.2-6). Under the tenant lock, so the set is the one of this moment.
+    /// </summary>
+    /// <remarks>An exact filter is one lookup; a wildcard filter tests every retained topic of the tenant.</remarks>
+    private void SendRetained(TenantState t, ClientConnection connection, Subscription subscription, bool isNew)
+    {
+        var handling = subscription.Options.RetainHandling;
+        if (handling == RetainHandling.DoNotSend || (handling == RetainHandling.SendIfNew && !isNew)
+            || subscription.Filter.StartsWith(TopicNames.SharePrefix, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var one = new ReadOnlySpan<Subscription>(in subscription);
+        if (!TopicNames.HasWildcard(subscription.Filter))
+        {
+            if (t.Retained.TryGetValue(subscription.Filter, out var exact))
+            {
+                Offer(connection, exact, one);
+            }
+
+            return;
+        }
+
+        foreach (var (topic, retained) in t.Retained)
+        {
+            if (TopicNames.Matches(subscription.Filter, topic))
+            {
+                Offer(connection, retained, one);
+            }
+        }
     }
 
     /// <summary>Removes topic filters from a connection; unknown filters are ignored.</summary>
@@ -133,7 +176,19 @@ public sealed class TopicRouter
     /// Publishes bytes of a given content type at a QoS (MQTT): the same routing as the JSON one; each subscriber gets
     /// it at the lower of <paramref name="qos"/> and its subscription's maximum.
     /// </summary>
-    public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload, string contentType, QualityOfService qos)
+    public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload, string contentType, QualityOfService qos) =>
+        Publish(tenant, author, topic, payload, contentType, qos, retain: false, out _);
+
+    /// <summary>
+    /// Publishes as above; with <paramref name="retain"/> the publication also becomes the topic's retained message (an
+    /// empty payload removes it instead, and is still delivered). <paramref name="stored"/> completes when that change is
+    /// durable (at once without <paramref name="retain"/>): acknowledge a retained publish only after it.
+    /// </summary>
+    /// <exception cref="DaakiaException"><see cref="DaakiaErrorCode.QuotaExceeded"/>: the tenant's retained messages are at
+    /// <see cref="DaakiaCoreOptions.MaxRetainedPerTenant"/> or <see cref="DaakiaCoreOptions.MaxRetainedBytesPerTenant"/>;
+    /// nothing was published.</exception>
+    public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload, string contentType, QualityOfService qos,
+        bool retain, out Task stored)
     {
         _engine.EnsureAccepting();
         if (!TopicNames.IsValidName(topic, _options, out var error))
@@ -159,9 +214,78 @@ public sealed class TopicRouter
             Payload = payload,
             ContentType = contentType,
             Qos = qos,
+            Retain = retain,
             Timestamp = _time.GetUtcNow(),
         };
-        return Route(_engine.Tenant(tenant), publication);
+        var t = _engine.Tenant(tenant);
+        stored = retain ? Retain(t, publication) : Task.CompletedTask;
+        return Route(t, publication);
+    }
+
+    /// <summary>Sets or clears the topic's retained message, in memory and (started under the lock, so in the same order) in the store.</summary>
+    private Task Retain(TenantState t, Publication p)
+    {
+        lock (t.Gate)
+        {
+            var size = p.Payload.Length + p.Topic.Length + p.ContentType.Length;
+            var oldSize = t.Retained.TryGetValue(p.Topic, out var old) ? old.Payload.Length + old.Topic.Length + old.ContentType.Length : -1;
+            if (p.Payload.IsEmpty)
+            {
+                if (oldSize < 0)
+                {
+                    return Task.CompletedTask;
+                }
+
+                t.Retained.Remove(p.Topic);
+                t.RetainedBytes -= oldSize;
+                return _engine.Store.WriteAsync([new ClearRetainedOp(t.Id, p.Topic)]).AsTask();
+            }
+
+            if (oldSize < 0 && t.Retained.Count >= _options.MaxRetainedPerTenant)
+            {
+                throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant keeps at most {_options.MaxRetainedPerTenant} retained messages.");
+            }
+
+            if (t.RetainedBytes - Math.Max(0, oldSize) + size > _options.MaxRetainedBytesPerTenant)
+            {
+                throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant's retained messages may hold at most {_options.MaxRetainedBytesPerTenant} bytes.");
+            }
+
+            var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp);
+            t.Retained[p.Topic] = RetainedCopy(message);
+            t.RetainedBytes += size - Math.Max(0, oldSize);
+            return _engine.Store.WriteAsync([new RetainOp(message)]).AsTask();
+        }
+    }
+
+    /// <summary>The publication a new subscription gets for a retained message.</summary>
+    internal static Publication RetainedCopy(RetainedMessage m) => new()
+    {
+        Tenant = m.Tenant,
+        Topic = m.Topic,
+        Author = m.Author,
+        Payload = m.Payload,
+        ContentType = m.ContentType,
+        Qos = m.Qos,
+        Retain = true,
+        IsRetainedCopy = true,
+        Timestamp = m.Timestamp,
+    };
+
+    /// <summary>Puts retained messages read from the store back (at start-up, before any connection).</summary>
+    internal void Restore(RetainedMessage m)
+    {
+        var t = _engine.Tenant(m.Tenant);
+        lock (t.Gate)
+        {
+            if (t.Retained.TryGetValue(m.Topic, out var old))
+            {
+                t.RetainedBytes -= old.Payload.Length + old.Topic.Length + old.ContentType.Length;
+            }
+
+            t.Retained[m.Topic] = RetainedCopy(m);
+            t.RetainedBytes += m.Size;
+        }
     }
 
     /// <summary>

@@ -80,7 +80,14 @@ public static partial class RestApi
         var topic = root.TryGetProperty("topic"u8, out var t) && t.ValueKind == System.Text.Json.JsonValueKind.String
             ? t.GetString()!
             : throw RestException.Invalid("'topic' is required and must be a string.");
-        var delivered = engine.Topics.Publish(tenant, author, topic, RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
+        // "retain": true keeps it as the topic's retained message (answered once durable); without a payload it removes it.
+        var retain = root.TryGetProperty("retain"u8, out var r) && (r.ValueKind == System.Text.Json.JsonValueKind.True
+            || (r.ValueKind != System.Text.Json.JsonValueKind.False ? throw RestException.Invalid("'retain' must be true or false.") : false));
+        var clear = retain && !root.TryGetProperty("payload"u8, out _);
+        var payload = clear ? ReadOnlyMemory<byte>.Empty : RestRequest.Payload(root, engine.Options.MaxPayloadBytes);
+        var delivered = engine.Topics.Publish(tenant, author, topic, payload, clear ? Publication.OpaqueContentType : Letter.JsonContentType,
+            QualityOfService.AtMostOnce, retain, out var stored);
+        await stored;
         return JsonResult.Number(202, "delivered", delivered);
     }
 

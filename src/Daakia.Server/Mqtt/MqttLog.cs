@@ -18,4 +18,7 @@ internal static partial class MqttLog
 
     [LoggerMessage(4005, LogLevel.Warning, "The will of MQTT client '{Client}' on '{Topic}' could not be published: {Reason}", EventName = "MqttWillFailed")]
     public static partial void WillFailed(ILogger logger, string client, string topic, string reason);
+
+    [LoggerMessage(4006, LogLevel.Error, "The retained message of MQTT client '{Client}' could not be stored; answered with an error", EventName = "MqttRetainFailed")]
+    public static partial void StoreFailed(ILogger logger, Exception exception, string client);
 }

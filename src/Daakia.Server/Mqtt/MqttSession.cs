@@ -46,6 +46,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly SemaphoreSlim _drained = new(0);
     private volatile bool _readerWaiting;
     private bool _wakePending; // the read loop's: it queued for the writer since its last wake
+    private (Task Stored, ushort PacketId, byte Qos, MqttReasonCode Reason)? _storing; // the read loop's: a retained publish not yet durable
     private long _queuedBytes;
     private ushort _nextPacketId;
     private bool _closing;
@@ -235,7 +236,6 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                 ReceiveMaximum = (ushort)_options.ReceiveMaximum,
                 MaximumPacketSize = (uint)_options.MaxPacketSize,
                 TopicAliasMaximum = (ushort)_options.TopicAliasMaximum,
-                RetainAvailable = 0,
                 AssignedClientIdentifier = assigned ? id : null,
                 ServerKeepAlive = keepAlive != connect.KeepAlive ? (ushort)keepAlive : null,
             };
@@ -302,6 +302,11 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             _connection!.Touch(_engine.Time);
             var ok = Handle(frame);
             buffer = buffer.Slice(consumed);
+            if (_storing is not null)
+            {
+                await AcknowledgeStoredAsync();
+            }
+
             if (!ok)
             {
                 input.AdvanceTo(buffer.End);
@@ -472,28 +477,59 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             }
         }
 
-        var reason = Route(topic, p);
-        switch (p.Qos)
+        var reason = Route(topic, p, out var stored);
+        if (p.Qos > 0 && !stored.IsCompleted)
+        {
+            // A retained message is acknowledged once it is durable; the read loop waits for it (acks stay in order).
+            _storing = (stored, p.PacketId, p.Qos, reason);
+            return true;
+        }
+
+        Acknowledge(p.PacketId, p.Qos, stored.IsFaulted ? MqttReasonCode.UnspecifiedError : reason);
+        return true;
+    }
+
+    private void Acknowledge(ushort packetId, byte qos, MqttReasonCode reason)
+    {
+        switch (qos)
         {
             case 1:
-                Send(new Control(MqttPacketType.PubAck, p.PacketId, reason));
+                Send(new Control(MqttPacketType.PubAck, packetId, reason));
                 break;
             case 2:
                 if (reason < MqttReasonCode.UnspecifiedError)
                 {
-                    _awaitingRelease.Add(p.PacketId);
+                    _awaitingRelease.Add(packetId);
                 }
 
-                Send(new Control(MqttPacketType.PubRec, p.PacketId, reason));
+                Send(new Control(MqttPacketType.PubRec, packetId, reason));
                 break;
         }
+    }
 
-        return true;
+    /// <summary>Waits for the retained message the last packet stored, then acknowledges it.</summary>
+    private async ValueTask AcknowledgeStoredAsync()
+    {
+        var (stored, packetId, qos, reason) = _storing!.Value;
+        _storing = null;
+        WakeWriter(); // what earlier packets queued leaves meanwhile
+        try
+        {
+            await stored;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            MqttLog.StoreFailed(_logger, ex, _client.Value);
+            reason = MqttReasonCode.UnspecifiedError;
+        }
+
+        Acknowledge(packetId, qos, reason);
     }
 
     /// <summary>Publishes on the core's topics; the reason code to acknowledge with.</summary>
-    private MqttReasonCode Route(string topic, in PublishPacket p)
+    private MqttReasonCode Route(string topic, in PublishPacket p, out Task stored)
     {
+        stored = Task.CompletedTask;
         if (topic.StartsWith('$'))
         {
             return MqttReasonCode.NotAuthorized; // $ topics are the server's (MQTT-4.7.2-1); 3.1.1 acknowledges and drops
@@ -502,13 +538,14 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var contentType = p.HasContentType ? Encoding.UTF8.GetString(p.ContentType.Span) : Publication.OpaqueContentType;
         try
         {
-            var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos);
+            var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored);
             return delivered == 0 ? MqttReasonCode.NoMatchingSubscribers : MqttReasonCode.Success;
         }
         catch (DaakiaException ex)
         {
             return ex.Code switch
             {
+                DaakiaErrorCode.QuotaExceeded => MqttReasonCode.QuotaExceeded,
                 DaakiaErrorCode.PayloadTooLarge => MqttReasonCode.PacketTooLarge,
                 DaakiaErrorCode.InvalidArgument => MqttReasonCode.TopicNameInvalid,
                 DaakiaErrorCode.Forbidden => MqttReasonCode.NotAuthorized,
@@ -642,11 +679,17 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     {
         var max = QualityOfService.AtMostOnce;
         var ids = 0;
+        var asPublished = false;
         foreach (var s in matched)
         {
             max = s.Options.MaxQos > max ? s.Options.MaxQos : max;
             ids += s.Options.SubscriptionIdentifier is null ? 0 : 1;
+            asPublished |= s.Options.RetainAsPublished;
         }
+
+        // The retain flag: set on a retained message sent for a new subscription; on a live one only in 5.0 with
+        // Retain As Published (MQTT-3.3.1-12/13; 3.1.1 clears it, MQTT-3.3.1-9).
+        var retain = publication.IsRetainedCopy || (publication.Retain && asPublished && V5);
 
         int[] identifiers = [];
         if (ids > 0 && V5)
@@ -663,10 +706,10 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         }
 
         // Delivered at the lower of the published QoS and the highest granted one (MQTT-3.8.4-8).
-        return Offer(publication, publication.Qos < max ? publication.Qos : max, identifiers);
+        return Offer(publication, publication.Qos < max ? publication.Qos : max, identifiers, retain);
     }
 
-    private bool Offer(Publication publication, QualityOfService qos, int[] identifiers)
+    private bool Offer(Publication publication, QualityOfService qos, int[] identifiers, bool retain = false)
     {
         var size = publication.Payload.Length + publication.Topic.Length + 64;
         lock (_gate)
@@ -676,7 +719,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                 return false;
             }
 
-            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size));
+            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain));
             _queuedBytes += size;
         }
 
@@ -853,7 +896,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var p = o.Publication;
         var slot = WebSockets.EncodedFrames.Of(p);
         var cache = slot.Mqtt as MqttEncoded ?? (MqttEncoded)(slot.Mqtt = MqttEncoded.For(p));
-        return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, retain: false, dup: false, o.PacketId,
+        return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, dup: false, o.PacketId,
             V5 ? cache.Properties : [], 0, o.Identifiers, _clientMaxPacketSize);
     }
 
@@ -944,7 +987,13 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     {
         try
         {
-            _engine.Topics.Publish(_tenant, _client, will.Topic, will.Payload, will.Properties?.ContentType ?? Publication.OpaqueContentType, (QualityOfService)will.Qos);
+            _engine.Topics.Publish(_tenant, _client, will.Topic, will.Payload, will.Properties?.ContentType ?? Publication.OpaqueContentType,
+                (QualityOfService)will.Qos, will.Retain, out var stored);
+            stored.ContinueWith(static (t, s) =>
+            {
+                var (logger, client, topic) = ((ILogger, string, string))s!;
+                MqttLog.WillFailed(logger, client, topic, t.Exception!.GetBaseException().Message);
+            }, (_logger, _client.Value, will.Topic), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
         catch (DaakiaException ex)
         {
@@ -956,7 +1005,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly record struct Control(MqttPacketType Type, ushort PacketId, MqttReasonCode Reason, byte[]? Codes = null);
 
     /// <summary>A publication on its way to this client, and once sent at QoS 1/2, in flight under its packet id.</summary>
-    private readonly record struct Outgoing(Publication Publication, byte Qos, int[] Identifiers, int Size)
+    private readonly record struct Outgoing(Publication Publication, byte Qos, int[] Identifiers, int Size, bool Retain = false)
     {
         public ushort PacketId { get; init; }
 

@@ -145,6 +145,10 @@ internal sealed partial class JsonApiSession
             w.WriteStartObject();
             w.WriteString("type"u8, "publication"u8);
             w.WriteString("topic"u8, p.Topic);
+            if (p.IsRetainedCopy)
+            {
+                w.WriteBoolean("retained"u8, true);
+            }
             if (p.Author is { } author)
             {
                 w.WriteString("author"u8, author.Value);

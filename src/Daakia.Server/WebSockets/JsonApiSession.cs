@@ -189,12 +189,37 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 Ack(id);
                 return ValueTask.CompletedTask;
             case "publish":
-                Engine.Topics.Publish(_tenant, Connection.Client, RequiredString(root, "topic"), Payload(root));
-                Ack(id);
-                return ValueTask.CompletedTask;
+                return PublishAsync(id, root);
             default:
                 throw new RequestException(ErrorCodes.UnknownType, $"Unknown type '{Truncate(type)}'.");
         }
+    }
+
+    /// <summary>
+    /// <c>publish</c>: to the topic's subscribers now; with <c>"retain": true</c> also kept as the topic's retained
+    /// message (acknowledged once durable), and <c>"retain": true</c> without a payload removes it.
+    /// </summary>
+    private ValueTask PublishAsync(byte[] id, JsonElement root)
+    {
+        var topic = RequiredString(root, "topic");
+        var retain = OptionalBool(root, "retain") == true;
+        var clear = retain && !root.TryGetProperty("payload"u8, out _);
+        var payload = clear ? ReadOnlyMemory<byte>.Empty : Payload(root);
+        Engine.Topics.Publish(_tenant, Connection!.Client, topic, payload, clear ? Publication.OpaqueContentType : Letter.JsonContentType,
+            QualityOfService.AtMostOnce, retain, out var stored);
+        if (stored.IsCompletedSuccessfully)
+        {
+            Ack(id);
+            return ValueTask.CompletedTask;
+        }
+
+        return AckWhenStoredAsync(id, stored);
+    }
+
+    private async ValueTask AckWhenStoredAsync(byte[] id, Task stored)
+    {
+        await stored;
+        Ack(id);
     }
 
     private static bool IsKnownType(string type) => type is "send" or "ack" or "release" or "dead_letters" or "dead_letters_count" or "dead_letters_ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish";

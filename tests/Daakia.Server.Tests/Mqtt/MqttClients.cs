@@ -34,12 +34,15 @@ internal sealed class MqttTestClient : IAsyncDisposable
 
     public TaskCompletionSource<MqttClientDisconnectedEventArgs> Disconnected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public static async Task<MqttTestClient> ConnectAsync(DaakiaTestHost host, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500,
+    public static Task<MqttTestClient> ConnectAsync(DaakiaTestHost host, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500,
+        Action<MqttClientOptionsBuilder>? configure = null) => ConnectAsync(host.MqttPort, clientId, version, configure);
+
+    public static async Task<MqttTestClient> ConnectAsync(int port, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500,
         Action<MqttClientOptionsBuilder>? configure = null)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer("127.0.0.1", host.MqttPort)
+            .WithTcpServer("127.0.0.1", port)
             .WithClientId(clientId)
             .WithProtocolVersion(version)
             .WithCleanSession()
