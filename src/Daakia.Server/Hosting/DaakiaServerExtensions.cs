@@ -35,6 +35,7 @@ public static class DaakiaServerExtensions
         services.AddSingleton(new TenantResolver(serverOptions));
         services.AddSingleton<WebSocketSessionFactory>();
         services.AddSingleton<Mqtt.MqttSessionRegistry>();
+        services.AddSingleton<Mqtt.MqttWebSocketEndpoint>();
         services.AddSingleton<EdgePolicy>();
         services.AddSingleton(new RestReadBudget(serverOptions.MaxConcurrentReadBytes));
         services.AddHostedService<DaakiaLifecycle>();
@@ -123,6 +124,7 @@ public static class DaakiaServerExtensions
         app.MapOpenApi("/openapi/{documentName}.json");
         app.Map(JsonApiPath, (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunJsonApiAsync(ctx)).ExcludeFromDescription();
         app.Map(TextoPath, (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunTextoAsync(ctx)).ExcludeFromDescription();
+        app.Map(Mqtt.MqttWebSocketEndpoint.Path, (HttpContext ctx, Mqtt.MqttWebSocketEndpoint mqtt) => mqtt.RunAsync(ctx)).ExcludeFromDescription();
         app.MapDaakiaRest();
         return app;
     }
@@ -136,6 +138,7 @@ public static class DaakiaServerExtensions
     {
         var value = path.Value.AsSpan();
         value = value.EndsWith('/') ? value[..^1] : value;
-        return value.Equals(JsonApiPath, StringComparison.OrdinalIgnoreCase) || value.Equals(TextoPath, StringComparison.OrdinalIgnoreCase);
+        return value.Equals(JsonApiPath, StringComparison.OrdinalIgnoreCase) || value.Equals(TextoPath, StringComparison.OrdinalIgnoreCase)
+            || value.Equals(Mqtt.MqttWebSocketEndpoint.Path, StringComparison.OrdinalIgnoreCase);
     }
 }
