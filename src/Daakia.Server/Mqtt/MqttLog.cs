@@ -21,4 +21,7 @@ internal static partial class MqttLog
 
     [LoggerMessage(4006, LogLevel.Error, "The retained message of MQTT client '{Client}' could not be stored; answered with an error", EventName = "MqttRetainFailed")]
     public static partial void StoreFailed(ILogger logger, Exception exception, string client);
+
+    [LoggerMessage(4007, LogLevel.Warning, "Letters PUBACKed by MQTT client '{Client}' could not be acknowledged in its inbox; they come again", EventName = "MqttLetterAckFailed")]
+    public static partial void LetterAckFailed(ILogger logger, Exception exception, string client);
 }

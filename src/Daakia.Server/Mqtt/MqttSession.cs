@@ -46,6 +46,9 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly SemaphoreSlim _drained = new(0);
     private volatile bool _readerWaiting;
     private bool _wakePending; // the read loop's: it queued for the writer since its last wake
+    private List<Guid>? _letterAcks; // under _gate: letters whose PUBACK came, acknowledged in the inbox after the read
+    private bool _inbox; // the client subscribed to its letters
+    private const string InboxFilter = "$inbox/#";
     private (Task Stored, ushort PacketId, byte Qos, MqttReasonCode Reason)? _storing; // the read loop's: a retained publish not yet durable
     private long _queuedBytes;
     private ushort _nextPacketId;
@@ -271,6 +274,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             finally
             {
                 WakeWriter(); // once per read, not per packet: the answers to a whole read leave in one write
+                AckLetters();
             }
 
             if (read.IsCompleted)
@@ -316,6 +320,35 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
 
         input.AdvanceTo(buffer.Start, buffer.End);
         return true;
+    }
+
+    /// <summary>Acknowledges in the inbox the letters whose PUBACK this read brought, in one call (one group commit).</summary>
+    private void AckLetters()
+    {
+        List<Guid>? ids;
+        lock (_gate)
+        {
+            ids = _letterAcks;
+            _letterAcks = null;
+        }
+
+        if (ids is not null)
+        {
+            _ = AckLettersAsync(ids);
+        }
+    }
+
+    private async Task AckLettersAsync(List<Guid> ids)
+    {
+        try
+        {
+            await _engine.Letters.AckAsync(_tenant, _client, ids);
+        }
+        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
+        {
+            // Not acknowledged: the letters stay in the inbox and come again (at least once).
+            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
+        }
     }
 
     /// <summary>Wakes the write loop for what the read loop queued since the last wake.</summary>
@@ -589,7 +622,10 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             default: // PUBACK (QoS 1) or PUBCOMP (QoS 2): the flow is complete and the id free
                 lock (_gate)
                 {
-                    _inflight.Remove(ack.PacketId);
+                    if (_inflight.Remove(ack.PacketId, out var done) && done.LetterId != Guid.Empty && ack.Type == MqttPacketType.PubAck)
+                    {
+                        (_letterAcks ??= []).Add(done.LetterId); // acknowledged in the inbox once the read is handled
+                    }
                 }
 
                 _wakePending = true;
@@ -603,9 +639,18 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var requests = new List<SubscriptionRequest>(codes.Length);
         var indexes = new List<int>(codes.Length);
         var id = subscribe.Properties?.SubscriptionIdentifiers?[0];
+        var startInbox = false;
         for (var i = 0; i < codes.Length; i++)
         {
             var f = subscribe.Filters[i];
+            if (f.Filter is InboxFilter or "$inbox/+")
+            {
+                // The client's letters (docs/protocols/mqtt.md, letters): at least once, so QoS 1 at most and not 0.
+                codes[i] = f.Qos == 0 ? (V5 ? (byte)MqttReasonCode.ImplementationSpecificError : (byte)0x80) : (byte)1;
+                startInbox |= f.Qos > 0;
+                continue;
+            }
+
             var options = new SubscriptionOptions
             {
                 MaxQos = (QualityOfService)f.Qos,
@@ -649,6 +694,11 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         }
 
         Send(new Control(MqttPacketType.SubAck, subscribe.PacketId, 0, codes));
+        if (startInbox && !_inbox)
+        {
+            _inbox = true;
+            _engine.Start(_connection!); // letters flow from the inbox: TryDeliver
+        }
     }
 
     /// <summary>Ends the connection for a protocol violation: 5.0 says why in a DISCONNECT (MQTT-4.13.1-1), 3.1.1 just closes.</summary>
@@ -671,7 +721,32 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
 
     // ---- The core's side ----------------------------------------------------------------------------------------
 
-    public bool TryDeliver(Letter letter, int deliveries) => false; // letters reach MQTT with the inbox topic (docs/mqtt-design.md)
+    /// <summary>
+    /// A letter from the client's inbox (after it subscribed to <c>$inbox/#</c>): a QoS 1 PUBLISH on
+    /// <c>$inbox/{author}</c>, DUP when it comes again; its PUBACK acknowledges it in the inbox.
+    /// </summary>
+    public bool TryDeliver(Letter letter, int deliveries)
+    {
+        var p = new Publication
+        {
+            Tenant = letter.Tenant,
+            Topic = "$inbox/" + letter.Author.Value,
+            Author = letter.Author,
+            Payload = letter.Payload,
+            ContentType = letter.ContentType,
+            Qos = QualityOfService.AtLeastOnce,
+            Timestamp = letter.Timestamp,
+        };
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return true; // unacknowledged, it goes back to the inbox with the connection
+            }
+        }
+
+        return Offer(p, QualityOfService.AtLeastOnce, [], retain: false, letter.Id, dup: deliveries > 1);
+    }
 
     public bool TryPublish(Publication publication) => Offer(publication, QualityOfService.AtMostOnce, []);
 
@@ -709,7 +784,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         return Offer(publication, publication.Qos < max ? publication.Qos : max, identifiers, retain);
     }
 
-    private bool Offer(Publication publication, QualityOfService qos, int[] identifiers, bool retain = false)
+    private bool Offer(Publication publication, QualityOfService qos, int[] identifiers, bool retain = false, Guid letterId = default, bool dup = false)
     {
         var size = publication.Payload.Length + publication.Topic.Length + 64;
         lock (_gate)
@@ -719,7 +794,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                 return false;
             }
 
-            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain));
+            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
             _queuedBytes += size;
         }
 
@@ -896,7 +971,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var p = o.Publication;
         var slot = WebSockets.EncodedFrames.Of(p);
         var cache = slot.Mqtt as MqttEncoded ?? (MqttEncoded)(slot.Mqtt = MqttEncoded.For(p));
-        return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, dup: false, o.PacketId,
+        return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
             V5 ? cache.Properties : [], 0, o.Identifiers, _clientMaxPacketSize);
     }
 
@@ -1007,6 +1082,12 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     /// <summary>A publication on its way to this client, and once sent at QoS 1/2, in flight under its packet id.</summary>
     private readonly record struct Outgoing(Publication Publication, byte Qos, int[] Identifiers, int Size, bool Retain = false)
     {
+        /// <summary>The letter this PUBLISH carries (on <c>$inbox/…</c>), acknowledged by its PUBACK; empty for a publication.</summary>
+        public Guid LetterId { get; init; }
+
+        /// <summary>A letter handed out before (MQTT's DUP flag).</summary>
+        public bool Dup { get; init; }
+
         public ushort PacketId { get; init; }
 
         /// <summary>QoS 2: PUBREC came and PUBREL went; waiting for PUBCOMP.</summary>

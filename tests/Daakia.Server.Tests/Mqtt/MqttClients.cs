@@ -16,6 +16,7 @@ internal sealed class MqttTestClient : IAsyncDisposable
         Client = client;
         client.ApplicationMessageReceivedAsync += e =>
         {
+            e.AutoAcknowledge = Acknowledge;
             Received.Enqueue(e.ApplicationMessage);
             return Task.CompletedTask;
         };
@@ -27,6 +28,9 @@ internal sealed class MqttTestClient : IAsyncDisposable
     }
 
     public IMqttClient Client { get; }
+
+    /// <summary>False: QoS 1/2 publications are received but never acknowledged (no PUBACK / PUBREC).</summary>
+    public bool Acknowledge { get; set; } = true;
 
     public MqttClientConnectResult? ConnectResult { get; private set; }
 
@@ -48,9 +52,17 @@ internal sealed class MqttTestClient : IAsyncDisposable
             .WithCleanSession()
             .WithTimeout(TimeSpan.FromSeconds(15));
         configure?.Invoke(builder);
+        var options = builder.Build();
+        if (options.ChannelOptions is MqttClientTcpOptions tcp)
+        {
+            // MQTTnet closes with linger 0, a reset, and Linux drops what the server had not read yet: a DISCONNECT
+            // just written could vanish under load (its will then sent). A plain close keeps the tests deterministic.
+            tcp.LingerState = new LingerOption(false, 0);
+        }
+
         var c = new MqttTestClient(client);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        c.ConnectResult = await client.ConnectAsync(builder.Build(), cts.Token);
+        c.ConnectResult = await client.ConnectAsync(options, cts.Token);
         return c;
     }
 
