@@ -69,6 +69,12 @@ public sealed class DaakiaCoreOptions
     /// <summary>How often expired letters are removed from inboxes and recorded in the activity log.</summary>
     public TimeSpan ExpirySweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Period of the <c>$SYS/broker/…</c> statistics (Mosquitto's <c>sys_interval</c>): each tenant's, as retained
+    /// publications on its own topics. Zero turns them off.
+    /// </summary>
+    public TimeSpan SysInterval { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Longest wait between retries of a failed inbox page read (retries start at 50 ms and double).</summary>
     public TimeSpan InboxLoadRetryMax { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -34,6 +34,8 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.HeartbeatCheckInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromDays(1));
         v.NotAbove(o.HeartbeatCheckInterval, o.MinHeartbeat);
         v.Between(o.ExpirySweepInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromDays(1));
+        v.Require(o.SysInterval == TimeSpan.Zero || (o.SysInterval >= TimeSpan.FromMilliseconds(100) && o.SysInterval <= TimeSpan.FromDays(1)),
+            nameof(o.SysInterval), "be 00:00:00 (off) or between 00:00:00.1 and 1.00:00:00", o.SysInterval);
         v.Between(o.MaxTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(3650));
 
         // Byte bounds of what one client and one connection hold in memory, and of uncommitted writes server-wide.

@@ -4,6 +4,13 @@ public sealed partial class DaakiaEngine
 {
     private ITimer? _heartbeatTimer;
     private ITimer? _expiryTimer;
+    private ITimer? _sysTimer;
+    private DateTimeOffset _started;
+
+    /// <summary>What <c>$SYS/broker/version</c> says.</summary>
+    private static readonly string Version = "daakia " + (typeof(DaakiaEngine).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+        .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0] ?? "0");
     private int _sweeping;
     private DateTimeOffset _lastPrune;
 
@@ -12,12 +19,52 @@ public sealed partial class DaakiaEngine
         // One timer for all heartbeats and one for expiry: idle connections cost no timer of their own.
         _heartbeatTimer = _time.CreateTimer(_ => CheckHeartbeats(), null, _options.HeartbeatCheckInterval, _options.HeartbeatCheckInterval);
         _expiryTimer = _time.CreateTimer(_ => _ = SweepExpiredAsync(), null, _options.ExpirySweepInterval, _options.ExpirySweepInterval);
+        _started = _time.GetUtcNow();
+        if (_options.SysInterval > TimeSpan.Zero)
+        {
+            _sysTimer = _time.CreateTimer(_ => PublishSys(), null, _options.SysInterval, _options.SysInterval);
+        }
+    }
+
+    /// <summary>
+    /// The <c>$SYS/broker/…</c> topics Mosquitto publishes, per tenant and about that tenant only: version, uptime,
+    /// clients connected, publications received and sent, retained messages.
+    /// </summary>
+    internal void PublishSys()
+    {
+        var now = _time.GetUtcNow();
+        var uptime = ((long)(now - _started).TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture) + " seconds";
+        foreach (var t in _tenants.Values)
+        {
+            int connected, retained;
+            lock (t.Gate)
+            {
+                connected = t.Clients.Count;
+                retained = 0;
+                foreach (var topic in t.Retained.Keys)
+                {
+                    retained += topic.StartsWith('$') ? 0 : 1;
+                }
+            }
+
+            var received = Interlocked.Read(ref t.Received).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var sent = Interlocked.Read(ref t.Sent).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _topics.PublishServerValue(t, "$SYS/broker/version", Version, now);
+            _topics.PublishServerValue(t, "$SYS/broker/uptime", uptime, now);
+            _topics.PublishServerValue(t, "$SYS/broker/clients/connected", connected.ToString(System.Globalization.CultureInfo.InvariantCulture), now);
+            _topics.PublishServerValue(t, "$SYS/broker/messages/received", received, now);
+            _topics.PublishServerValue(t, "$SYS/broker/messages/sent", sent, now);
+            _topics.PublishServerValue(t, "$SYS/broker/publish/messages/received", received, now);
+            _topics.PublishServerValue(t, "$SYS/broker/publish/messages/sent", sent, now);
+            _topics.PublishServerValue(t, "$SYS/broker/retained messages/count", retained.ToString(System.Globalization.CultureInfo.InvariantCulture), now);
+        }
     }
 
     private void StopTimers()
     {
         _heartbeatTimer?.Dispose();
         _expiryTimer?.Dispose();
+        _sysTimer?.Dispose();
     }
 
     /// <summary>

@@ -26,6 +26,12 @@ internal sealed class TenantState
     /// <summary>What <see cref="Retained"/> holds, as <see cref="RetainedMessage.Size"/> counts it.</summary>
     public long RetainedBytes { get; set; }
 
+    /// <summary>Publications clients of this tenant published (<c>$SYS/broker/messages/received</c>); interlocked.</summary>
+    public long Received;
+
+    /// <summary>Publications queued for this tenant's subscribers (<c>$SYS/broker/messages/sent</c>); interlocked.</summary>
+    public long Sent;
+
     /// <summary>Usage bounds of the tenant and of the inboxes sends are checked against before live delivery.</summary>
     public Storage.UsageLedger Usage { get; }
 }

@@ -218,45 +218,97 @@ public sealed class TopicRouter
             Timestamp = _time.GetUtcNow(),
         };
         var t = _engine.Tenant(tenant);
-        stored = retain ? Retain(t, publication) : Task.CompletedTask;
-        return Route(t, publication);
-    }
+        Interlocked.Increment(ref t.Received);
+        if (!retain)
+        {
+            stored = Task.CompletedTask;
+            return Route(t, publication);
+        }
 
-    /// <summary>Sets or clears the topic's retained message, in memory and (started under the lock, so in the same order) in the store.</summary>
-    private Task Retain(TenantState t, Publication p)
-    {
+        // Routed under the lock that changes the retained message, so a subscription made meanwhile gets it either as
+        // the retained copy or live, never both.
         lock (t.Gate)
         {
-            var size = p.Payload.Length + p.Topic.Length + p.ContentType.Length;
-            var oldSize = t.Retained.TryGetValue(p.Topic, out var old) ? old.Payload.Length + old.Topic.Length + old.ContentType.Length : -1;
-            if (p.Payload.IsEmpty)
-            {
-                if (oldSize < 0)
-                {
-                    return Task.CompletedTask;
-                }
-
-                t.Retained.Remove(p.Topic);
-                t.RetainedBytes -= oldSize;
-                return _engine.Store.WriteAsync([new ClearRetainedOp(t.Id, p.Topic)]).AsTask();
-            }
-
-            if (oldSize < 0 && t.Retained.Count >= _options.MaxRetainedPerTenant)
-            {
-                throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant keeps at most {_options.MaxRetainedPerTenant} retained messages.");
-            }
-
-            if (t.RetainedBytes - Math.Max(0, oldSize) + size > _options.MaxRetainedBytesPerTenant)
-            {
-                throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant's retained messages may hold at most {_options.MaxRetainedBytesPerTenant} bytes.");
-            }
-
-            var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp);
-            t.Retained[p.Topic] = RetainedCopy(message);
-            t.RetainedBytes += size - Math.Max(0, oldSize);
-            return _engine.Store.WriteAsync([new RetainOp(message)]).AsTask();
+            stored = Retain(t, publication);
+            return Route(t, publication);
         }
     }
+
+    /// <summary>
+    /// Sets or clears the topic's retained message (caller holds the tenant lock): the store write is started first
+    /// (so a store that refuses at once changes nothing, and the store's order is the map's), then the map changes; if
+    /// the write fails later, the change is undone unless a later one replaced it.
+    /// </summary>
+    private Task Retain(TenantState t, Publication p)
+    {
+        var size = p.Payload.Length + p.Topic.Length + p.ContentType.Length;
+        var had = t.Retained.TryGetValue(p.Topic, out var old);
+        var oldSize = had ? old!.Payload.Length + old.Topic.Length + old.ContentType.Length : 0;
+        if (p.Payload.IsEmpty)
+        {
+            if (!had)
+            {
+                return Task.CompletedTask;
+            }
+
+            var clearing = _engine.Store.WriteAsync([new ClearRetainedOp(t.Id, p.Topic)]).AsTask();
+            t.Retained.Remove(p.Topic);
+            t.RetainedBytes -= oldSize;
+            return UndoOnFailure(t, p.Topic, clearing, null, old);
+        }
+
+        if (!had && t.Retained.Count >= _options.MaxRetainedPerTenant)
+        {
+            throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant keeps at most {_options.MaxRetainedPerTenant} retained messages.");
+        }
+
+        if (t.RetainedBytes - oldSize + size > _options.MaxRetainedBytesPerTenant)
+        {
+            throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant's retained messages may hold at most {_options.MaxRetainedBytesPerTenant} bytes.");
+        }
+
+        var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp);
+        var writing = _engine.Store.WriteAsync([new RetainOp(message)]).AsTask();
+        var copy = RetainedCopy(message);
+        t.Retained[p.Topic] = copy;
+        t.RetainedBytes += size - oldSize;
+        return UndoOnFailure(t, p.Topic, writing, copy, old);
+    }
+
+    private static Task UndoOnFailure(TenantState t, string topic, Task write, Publication? now, Publication? before)
+    {
+        if (write.IsCompletedSuccessfully)
+        {
+            return write;
+        }
+
+        _ = write.ContinueWith(static (w, s) =>
+        {
+            var (t, topic, now, before) = ((TenantState, string, Publication?, Publication?))s!;
+            lock (t.Gate)
+            {
+                var current = t.Retained.GetValueOrDefault(topic);
+                if (!ReferenceEquals(current, now))
+                {
+                    return; // a later change replaced this one
+                }
+
+                t.RetainedBytes -= current is null ? 0 : Size(current);
+                if (before is null)
+                {
+                    t.Retained.Remove(topic);
+                }
+                else
+                {
+                    t.Retained[topic] = before;
+                    t.RetainedBytes += Size(before);
+                }
+            }
+        }, (t, topic, now, before), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return write;
+    }
+
+    private static long Size(Publication p) => p.Payload.Length + p.Topic.Length + p.ContentType.Length;
 
     /// <summary>The publication a new subscription gets for a retained message.</summary>
     internal static Publication RetainedCopy(RetainedMessage m) => new()
@@ -271,6 +323,30 @@ public sealed class TopicRouter
         IsRetainedCopy = true,
         Timestamp = m.Timestamp,
     };
+
+    /// <summary>
+    /// A server topic's value (<c>$SYS/…</c>): kept as its retained message in memory only (it is made again after a
+    /// restart) and delivered to current subscribers.
+    /// </summary>
+    internal void PublishServerValue(TenantState t, string topic, string value, DateTimeOffset now)
+    {
+        var message = new RetainedMessage(t.Id, topic, null, System.Text.Encoding.UTF8.GetBytes(value), "text/plain", QualityOfService.AtMostOnce, now);
+        var copy = RetainedCopy(message);
+        lock (t.Gate)
+        {
+            t.Retained[topic] = copy;
+        }
+
+        Route(t, new Publication
+        {
+            Tenant = t.Id,
+            Topic = topic,
+            Payload = message.Payload,
+            ContentType = message.ContentType,
+            Retain = true,
+            Timestamp = now,
+        });
+    }
 
     /// <summary>Puts retained messages read from the store back (at start-up, before any connection).</summary>
     internal void Restore(RetainedMessage m)
@@ -323,6 +399,11 @@ public sealed class TopicRouter
         }
 
         _metrics.Publication();
+        if (queued > 0)
+        {
+            Interlocked.Add(ref t.Sent, queued);
+        }
+
         return queued;
     }
 

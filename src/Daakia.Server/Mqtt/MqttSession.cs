@@ -46,6 +46,8 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     private readonly SemaphoreSlim _drained = new(0);
     private volatile bool _readerWaiting;
     private bool _wakePending; // the read loop's: it queued for the writer since its last wake
+    private int _signaled; // 1 while a wake of the writer is pending (Signal)
+    private Task _lastLetterAck = Task.CompletedTask; // the read loop's: awaited before the connection's letters go back
     private List<Guid>? _letterAcks; // under _gate: letters whose PUBACK came, acknowledged in the inbox after the read
     private bool _inbox; // the client subscribed to its letters
     private const string InboxFilter = "$inbox/#";
@@ -308,7 +310,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             buffer = buffer.Slice(consumed);
             if (_storing is not null)
             {
-                await AcknowledgeStoredAsync();
+                await AcknowledgeStoredAsync(cancellationToken);
             }
 
             if (!ok)
@@ -334,7 +336,9 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
 
         if (ids is not null)
         {
-            _ = AckLettersAsync(ids);
+            var previous = _lastLetterAck;
+            var ack = AckLettersAsync(ids);
+            _lastLetterAck = previous.IsCompleted ? ack : Task.WhenAll(previous, ack);
         }
     }
 
@@ -351,13 +355,25 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         }
     }
 
+    /// <summary>
+    /// Wakes the write loop: at most one wake is pending (the writer clears the flag before it drains), so the
+    /// semaphore's count stays at one however many packets were queued meanwhile.
+    /// </summary>
+    private void Signal()
+    {
+        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        {
+            _signal.Release();
+        }
+    }
+
     /// <summary>Wakes the write loop for what the read loop queued since the last wake.</summary>
     private void WakeWriter()
     {
         if (_wakePending)
         {
             _wakePending = false;
-            _signal.Release();
+            Signal();
         }
     }
 
@@ -511,9 +527,10 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         }
 
         var reason = Route(topic, p, out var stored);
-        if (p.Qos > 0 && !stored.IsCompleted)
+        if (!stored.IsCompleted)
         {
-            // A retained message is acknowledged once it is durable; the read loop waits for it (acks stay in order).
+            // A retained message is acknowledged once it is durable; the read loop waits for it (acks stay in order,
+            // and a flood of retained QoS 0 publications waits for the store instead of queueing in it).
             _storing = (stored, p.PacketId, p.Qos, reason);
             return true;
         }
@@ -541,14 +558,14 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     }
 
     /// <summary>Waits for the retained message the last packet stored, then acknowledges it.</summary>
-    private async ValueTask AcknowledgeStoredAsync()
+    private async ValueTask AcknowledgeStoredAsync(CancellationToken cancellationToken)
     {
         var (stored, packetId, qos, reason) = _storing!.Value;
         _storing = null;
         WakeWriter(); // what earlier packets queued leaves meanwhile
         try
         {
-            await stored;
+            await stored.WaitAsync(cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -713,7 +730,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                 _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
             }
 
-            _signal.Release();
+            Signal();
         }
 
         return false;
@@ -798,7 +815,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             _queuedBytes += size;
         }
 
-        _signal.Release();
+        Signal();
         return true;
     }
 
@@ -843,7 +860,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             }
         }
 
-        _signal.Release();
+        Signal();
         if (!V5)
         {
             // Not inline: this may run under the core's tenant lock, and the read loop's end must not.
@@ -877,6 +894,8 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
                 {
                     await _signal.WaitAsync(_stop.Token);
                 }
+
+                Volatile.Write(ref _signaled, 0); // before the drain: what is queued after it signals again
 
                 more = false;
                 var wrote = false;
@@ -1003,6 +1022,9 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
     {
         if (_connection is { } c)
         {
+            // Letters the client acknowledged are acknowledged in the inbox before the rest go back to it (else they
+            // would come again). AckLettersAsync never throws.
+            await Task.WhenAny(_lastLetterAck, Task.Delay(TimeSpan.FromSeconds(5)));
             _engine.Disconnect(c);
             _registry.Remove(_tenant, _client, this);
             if (!_disconnectedNormally && _will is { } will)
@@ -1017,7 +1039,7 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
             _finishing = true;
         }
 
-        _signal.Release();
+        Signal();
         if (writer is not null)
         {
             // Let what is queued (a DISCONNECT with its reason) leave, briefly.

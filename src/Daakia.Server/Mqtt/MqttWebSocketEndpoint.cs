@@ -72,12 +72,14 @@ internal sealed class MqttWebSocketEndpoint(DaakiaEngine engine, TenantResolver 
         var input = new Pipe(new PipeOptions(pauseWriterThreshold: limit, resumeWriterThreshold: limit / 2, useSynchronizationContext: false));
         var output = new Pipe(new PipeOptions(pauseWriterThreshold: 1024 * 1024, resumeWriterThreshold: 512 * 1024, useSynchronizationContext: false));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        var session = new MqttSession(engine, tenants, mqtt, registry, logger, new Transport(input.Reader, output.Writer), remote, socket.Abort);
+        // The session's abort ends the connection: here the pumps stop a moment later, so what it wrote last still leaves.
+        var session = new MqttSession(engine, tenants, mqtt, registry, logger, new Transport(input.Reader, output.Writer), remote,
+            () => stop.CancelAfter(TimeSpan.FromSeconds(2)));
         var receiving = ReceiveAsync(socket, input.Writer, stop.Token);
         var sending = SendAsync(socket, output.Reader, stop.Token);
         await session.RunAsync(stop.Token);
         await output.Writer.CompleteAsync();
-        await sending; // what the session wrote last (a DISCONNECT, a CONNACK with a refusal) leaves first
+        await sending; // what the session wrote last (a DISCONNECT, a CONNACK with a refusal) leaves first (bounded: stop)
         await stop.CancelAsync();
         await receiving;
         try
