@@ -20,6 +20,7 @@ WINDOW=${WINDOW:-64}
 PAYLOAD=${PAYLOAD:-256}
 WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
 SOCKET_BUFFER=${SOCKET_BUFFER:-8192}
+IDLE=${IDLE:-10000}
 
 . bench/lib.sh
 build_all
@@ -65,6 +66,10 @@ for qos in 0 1; do
   run mosquitto "127.0.0.1:$MOSQUITTO_PORT" "$MOSQUITTO_PID" "$qos" "mosquitto-q$qos"
 done
 
+# Idle connections last, on the brokers the fan-in rounds warmed: connection rate and RSS per idle connection.
+$LOADTEST mqtt-idle --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" --connections "$IDLE" | tee "$work/daakia-idle.txt"
+$LOADTEST mqtt-idle --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" --connections "$IDLE" | tee "$work/mosquitto-idle.txt"
+
 echo
 echo "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B"
 echo
@@ -75,4 +80,13 @@ for qos in 0 1; do
     d=$(field "$work/daakia-q$qos.txt" "${m#*:}"); n=$(field "$work/mosquitto-q$qos.txt" "${m#*:}")
     awk -v q="$qos" -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s |\n", q, l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
   done
+done
+echo
+echo "idle: $IDLE MQTT 3.1.1 connections"
+echo
+echo "| metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
+echo "|---|---|---|---|"
+for m in "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"; do
+  d=$(field "$work/daakia-idle.txt" "${m#*:}"); n=$(field "$work/mosquitto-idle.txt" "${m#*:}")
+  awk -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s |\n", l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
 done

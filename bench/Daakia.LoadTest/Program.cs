@@ -2,11 +2,11 @@ using Daakia.LoadTest;
 
 // dotnet run -c Release --project bench/Daakia.LoadTest -- <scenario> [--key value …]
 // Scenarios: ws-direct, texto-direct, rabbit-direct, nats-direct, fanout-durable, rabbit-fanout, texto-stress,
-// ws-idle, texto-idle, fsync, mqtt-fanin. Exits non-zero when a throughput scenario loses, duplicates or reorders a message, or a
+// ws-idle, texto-idle, fsync, mqtt-fanin, mqtt-idle. Exits non-zero when a throughput scenario loses, duplicates or reorders a message, or a
 // send fails.
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|nats-direct|fanout-durable|rabbit-fanout|texto-stress|ws-idle|texto-idle|fsync|mqtt-fanin> [--key value …]");
+    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|nats-direct|fanout-durable|rabbit-fanout|texto-stress|ws-idle|texto-idle|fsync|mqtt-fanin|mqtt-idle> [--key value …]");
     return 2;
 }
 
@@ -24,5 +24,6 @@ return args[0] switch
     "texto-idle" => await WsIdleScenario.RunAsync(options, texto: true),
     "fsync" => FsyncScenario.Run(options),
     "mqtt-fanin" => await MqttFanInScenario.RunAsync(options),
+    "mqtt-idle" => await MqttIdleScenario.RunAsync(options),
     _ => throw new ArgumentException($"unknown scenario '{args[0]}'"),
 };

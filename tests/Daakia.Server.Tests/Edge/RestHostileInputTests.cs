@@ -212,11 +212,13 @@ public sealed class RestHostileInputTests : IAsyncLifetime
 
         try
         {
-            await Eventually.True(() => _logs.Has("RequestAborted") || _logs.Has("BadRequest"), "the server notices the unfinished body");
+            // Our handler sees the body read fail (RequestAborted / BadRequest), or Kestrel, having read the end of the
+            // connection with the request's head, closes it without dispatching the request (ConnectionStop).
+            await Eventually.True(() => _logs.Has("RequestAborted") || _logs.Has("BadRequest") || _logs.Has("ConnectionStop"), "the server notices the unfinished body");
         }
         catch (TimeoutException ex)
         {
-            // Seen once in a full run under load: say what was logged instead.
+            // Say what was logged instead.
             throw new TimeoutException($"{ex.Message}; logged: {string.Join(", ", _logs.Entries.Select(e => $"{e.Category}/{e.EventName}").Distinct())}", ex);
         }
         await AssertStillFineAsync();
