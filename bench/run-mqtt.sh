@@ -57,6 +57,14 @@ run() { # broker endpoint pid qos label
   $LOADTEST mqtt-fanin --mqtt "$2" --pid "$3" --qos "$4" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER" | tee "$work/$5.txt"
 }
 
+# Idle connections first, on fresh brokers (after the fan-in, freed queue memory would hide what connections take):
+# connection rate and RSS per idle connection; they close before the fan-in.
+# One uncounted round of 1,000 first, so that Daakia's JIT and pools are not counted as connection memory.
+$LOADTEST mqtt-idle --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" --connections 1000 >/dev/null
+$LOADTEST mqtt-idle --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" --connections 1000 >/dev/null
+$LOADTEST mqtt-idle --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" --connections "$IDLE" | tee "$work/daakia-idle.txt"
+$LOADTEST mqtt-idle --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" --connections "$IDLE" | tee "$work/mosquitto-idle.txt"
+
 for qos in 0 1; do
   for _ in $(seq "$WARMUP_ROUNDS"); do
     $LOADTEST mqtt-fanin --mqtt "$DAAKIA_MQTT" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER" >/dev/null
@@ -66,9 +74,6 @@ for qos in 0 1; do
   run mosquitto "127.0.0.1:$MOSQUITTO_PORT" "$MOSQUITTO_PID" "$qos" "mosquitto-q$qos"
 done
 
-# Idle connections last, on the brokers the fan-in rounds warmed: connection rate and RSS per idle connection.
-$LOADTEST mqtt-idle --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" --connections "$IDLE" | tee "$work/daakia-idle.txt"
-$LOADTEST mqtt-idle --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" --connections "$IDLE" | tee "$work/mosquitto-idle.txt"
 
 echo
 echo "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B"
