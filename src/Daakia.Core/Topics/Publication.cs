@@ -25,6 +25,12 @@ public sealed class Publication
     /// <summary>The QoS it was published with (MQTT); a subscriber gets the lower of this and its subscription's maximum.</summary>
     public QualityOfService Qos { get; init; }
 
+    /// <summary>The publisher's response topic, correlation data and user properties (MQTT 5); null when none.</summary>
+    public PublicationProperties? Properties { get; init; }
+
+    /// <summary>When it expires (MQTT 5's Message Expiry Interval): not delivered after, and sent with what remains.</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
     /// <summary>Published with the retain flag (MQTT): it is also kept as the topic's retained message.</summary>
     public bool Retain { get; init; }
 

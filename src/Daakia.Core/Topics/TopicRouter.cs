@@ -130,9 +130,10 @@ public sealed class TopicRouter
         }
 
         var one = new ReadOnlySpan<Subscription>(in subscription);
+        var now = _time.GetUtcNow();
         if (!TopicNames.HasWildcard(subscription.Filter))
         {
-            if (t.Retained.TryGetValue(subscription.Filter, out var exact))
+            if (t.Retained.TryGetValue(subscription.Filter, out var exact) && !(exact.ExpiresAt <= now))
             {
                 Offer(connection, exact, one);
             }
@@ -142,7 +143,7 @@ public sealed class TopicRouter
 
         foreach (var (topic, retained) in t.Retained)
         {
-            if (TopicNames.Matches(subscription.Filter, topic))
+            if (TopicNames.Matches(subscription.Filter, topic) && !(retained.ExpiresAt <= now))
             {
                 Offer(connection, retained, one);
             }
@@ -188,7 +189,7 @@ public sealed class TopicRouter
     /// <see cref="DaakiaCoreOptions.MaxRetainedPerTenant"/> or <see cref="DaakiaCoreOptions.MaxRetainedBytesPerTenant"/>;
     /// nothing was published.</exception>
     public int Publish(TenantId tenant, ClientId? author, string topic, ReadOnlyMemory<byte> payload, string contentType, QualityOfService qos,
-        bool retain, out Task stored)
+        bool retain, out Task stored, PublicationProperties? properties = null, TimeSpan? expiry = null)
     {
         _engine.EnsureAccepting();
         if (!TopicNames.IsValidName(topic, _options, out var error))
@@ -215,8 +216,25 @@ public sealed class TopicRouter
             ContentType = contentType,
             Qos = qos,
             Retain = retain,
+            Properties = properties,
             Timestamp = _time.GetUtcNow(),
         };
+        if (expiry is { } e)
+        {
+            publication = new Publication
+            {
+                Tenant = tenant,
+                Topic = topic,
+                Author = author,
+                Payload = payload,
+                ContentType = contentType,
+                Qos = qos,
+                Retain = retain,
+                Properties = properties,
+                Timestamp = publication.Timestamp,
+                ExpiresAt = publication.Timestamp + e,
+            };
+        }
         var t = _engine.Tenant(tenant);
         Interlocked.Increment(ref t.Received);
         if (!retain)
@@ -267,7 +285,7 @@ public sealed class TopicRouter
             throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant's retained messages may hold at most {_options.MaxRetainedBytesPerTenant} bytes.");
         }
 
-        var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp);
+        var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp, p.ExpiresAt);
         var writing = _engine.Store.WriteAsync([new RetainOp(message)]).AsTask();
         var copy = RetainedCopy(message);
         t.Retained[p.Topic] = copy;
@@ -322,6 +340,7 @@ public sealed class TopicRouter
         Retain = true,
         IsRetainedCopy = true,
         Timestamp = m.Timestamp,
+        ExpiresAt = m.ExpiresAt,
     };
 
     /// <summary>

@@ -576,6 +576,37 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         Acknowledge(packetId, qos, reason);
     }
 
+    /// <summary>A 5.0 PUBLISH's response topic, correlation data, user properties and payload format, for every subscriber.</summary>
+    private static PublicationProperties? PropertiesOf(in PublishPacket p)
+    {
+        if (!p.HasResponseTopic && !p.HasCorrelationData && !p.HasUserProperties && p.PayloadFormatIndicator is null)
+        {
+            return null;
+        }
+
+        List<KeyValuePair<string, string>>? user = null;
+        if (p.HasUserProperties)
+        {
+            var properties = p.EnumerateProperties();
+            while (properties.MoveNext())
+            {
+                var property = properties.Current;
+                if (property.Id == MqttPropertyId.UserProperty)
+                {
+                    (user ??= []).Add(new(property.String, property.PairValue));
+                }
+            }
+        }
+
+        return new PublicationProperties
+        {
+            PayloadFormat = p.PayloadFormatIndicator,
+            ResponseTopic = p.HasResponseTopic ? Encoding.UTF8.GetString(p.ResponseTopic.Span) : null,
+            CorrelationData = p.HasCorrelationData ? p.CorrelationData.ToArray() : null,
+            UserProperties = user ?? [],
+        };
+    }
+
     /// <summary>Publishes on the core's topics; the reason code to acknowledge with.</summary>
     private MqttReasonCode Route(string topic, in PublishPacket p, out Task stored)
     {
@@ -588,7 +619,8 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var contentType = p.HasContentType ? Encoding.UTF8.GetString(p.ContentType.Span) : Publication.OpaqueContentType;
         try
         {
-            var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored);
+            var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored,
+                V5 ? PropertiesOf(p) : null, p.MessageExpiryInterval is { } expiry ? TimeSpan.FromSeconds(expiry) : null);
             return delivered == 0 ? MqttReasonCode.NoMatchingSubscribers : MqttReasonCode.Success;
         }
         catch (DaakiaException ex)
@@ -990,8 +1022,21 @@ internal sealed class MqttSession : ISubscriptionAwareTarget
         var p = o.Publication;
         var slot = WebSockets.EncodedFrames.Of(p);
         var cache = slot.Mqtt as MqttEncoded ?? (MqttEncoded)(slot.Mqtt = MqttEncoded.For(p));
+        var properties = V5 ? cache.Properties : [];
+        if (p.ExpiresAt is { } expires)
+        {
+            // Not sent once expired (MQTT-3.3.2-5); sent with the time that remains (MQTT-3.3.2-6), encoded per delivery.
+            var remaining = expires - _engine.Time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            properties = V5 ? MqttEncoded.PropertiesOf(p, (uint)Math.Ceiling(remaining.TotalSeconds)) : properties;
+        }
+
         return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
-            V5 ? cache.Properties : [], 0, o.Identifiers, _clientMaxPacketSize);
+            properties, 0, o.Identifiers, _clientMaxPacketSize);
     }
 
     private void WriteControl(PipeWriter output, in Control c)
@@ -1131,11 +1176,26 @@ internal sealed class MqttEncoded
 
     public byte[] Properties { get; }
 
-    public static MqttEncoded For(Publication p)
+    public static MqttEncoded For(Publication p) => new(Encoding.UTF8.GetBytes(p.Topic), PropertiesOf(p, null));
+
+    /// <summary>The 5.0 property block of a publication: content type, payload format, response topic, correlation data,
+    /// user properties, and the message expiry that remains when given.</summary>
+    public static byte[] PropertiesOf(Publication p, uint? expiry)
     {
-        var props = p.ContentType is Publication.OpaqueContentType
-            ? []
-            : MqttEncoder.EncodeProperties(new MqttProperties { ContentType = p.ContentType });
-        return new MqttEncoded(Encoding.UTF8.GetBytes(p.Topic), props);
+        var x = p.Properties;
+        if (p.ContentType is Publication.OpaqueContentType && x is null && expiry is null)
+        {
+            return [];
+        }
+
+        return MqttEncoder.EncodeProperties(new MqttProperties
+        {
+            ContentType = p.ContentType is Publication.OpaqueContentType ? null : p.ContentType,
+            PayloadFormatIndicator = x?.PayloadFormat,
+            ResponseTopic = x?.ResponseTopic,
+            CorrelationData = x?.CorrelationData?.ToArray(),
+            UserProperties = x is { UserProperties.Count: > 0 } ? [.. x.UserProperties] : null,
+            MessageExpiryInterval = expiry,
+        });
     }
 }

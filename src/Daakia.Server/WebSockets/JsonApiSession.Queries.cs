@@ -163,6 +163,37 @@ internal sealed partial class JsonApiSession
                 w.WriteString("content_type"u8, p.ContentType);
             }
 
+            if (p.Properties is { } x)
+            {
+                // An MQTT 5 publisher's request/response and user properties, as sent.
+                w.WriteStartObject("properties"u8);
+                if (x.ResponseTopic is { } responseTopic)
+                {
+                    w.WriteString("response_topic"u8, responseTopic);
+                }
+
+                if (x.CorrelationData is { } correlation)
+                {
+                    w.WriteBase64String("correlation_data_base64"u8, correlation.Span);
+                }
+
+                if (x.UserProperties.Count > 0)
+                {
+                    w.WriteStartArray("user_properties"u8);
+                    foreach (var (name, value) in x.UserProperties)
+                    {
+                        w.WriteStartArray();
+                        w.WriteStringValue(name);
+                        w.WriteStringValue(value);
+                        w.WriteEndArray();
+                    }
+
+                    w.WriteEndArray();
+                }
+
+                w.WriteEndObject();
+            }
+
             if (p.Presence is { } presence)
             {
                 w.WritePropertyName("payload"u8);
