@@ -207,6 +207,7 @@ public sealed class TopicRouter
             throw new DaakiaException(DaakiaErrorCode.PayloadTooLarge, $"The payload is {payload.Length} bytes; at most {_options.MaxPayloadBytes} are allowed.");
         }
 
+        var now = _time.GetUtcNow();
         var publication = new Publication
         {
             Tenant = tenant,
@@ -217,24 +218,10 @@ public sealed class TopicRouter
             Qos = qos,
             Retain = retain,
             Properties = properties,
-            Timestamp = _time.GetUtcNow(),
+            Timestamp = now,
+            ExpiresAt = expiry is { } e ? now + e : null,
         };
-        if (expiry is { } e)
-        {
-            publication = new Publication
-            {
-                Tenant = tenant,
-                Topic = topic,
-                Author = author,
-                Payload = payload,
-                ContentType = contentType,
-                Qos = qos,
-                Retain = retain,
-                Properties = properties,
-                Timestamp = publication.Timestamp,
-                ExpiresAt = publication.Timestamp + e,
-            };
-        }
+
         var t = _engine.Tenant(tenant);
         Interlocked.Increment(ref t.Received);
         if (!retain)
