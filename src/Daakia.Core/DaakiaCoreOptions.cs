@@ -15,6 +15,9 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most simultaneous connections of one client.</summary>
     public int MaxConnectionsPerClient { get; set; } = 64;
 
+    /// <summary>Most simultaneous connections in one tenant, of every protocol.</summary>
+    public int MaxConnectionsPerTenant { get; set; } = 100_000;
+
     /// <summary>Most topic filters one connection may hold.</summary>
     public int MaxSubscriptionsPerConnection { get; set; } = 1000;
 

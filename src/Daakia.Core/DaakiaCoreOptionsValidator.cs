@@ -13,6 +13,7 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxPayloadBytes, 1, 64 * MiB);
         v.Between(o.MaxRecipients, 1, 10_000);
         v.Between(o.MaxConnectionsPerClient, 1, 10_000);
+        v.Between(o.MaxConnectionsPerTenant, 1, 10_000_000);
         v.Between(o.MaxSubscriptionsPerConnection, 1, 100_000);
         v.Between(o.MaxRetainedPerTenant, 0, 10_000_000);
         v.Between(o.MaxRetainedBytesPerTenant, 0, 64L * 1024 * MiB);

@@ -201,6 +201,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         List<ClientConnection>? toClose = null;
         lock (t.Gate)
         {
+            if (t.Connections >= _options.MaxConnectionsPerTenant)
+            {
+                throw new DaakiaException(DaakiaErrorCode.LimitExceeded, $"The tenant has {t.Connections} connections (limit {_options.MaxConnectionsPerTenant}).");
+            }
+
             if (!t.Clients.TryGetValue(client, out var cs))
             {
                 t.Clients[client] = cs = new ClientState(tenant, client, t.Gate, t.Usage.Pin(client));
@@ -213,6 +218,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
             connection = new ClientConnection(tenant, client, options.Protocol, target, heartbeat, now);
             cs.Connections.Add(connection);
+            t.Connections++;
             Interlocked.Increment(ref _connectionCount);
             if (options.DeliveryMode is { } mode && mode != cs.Mode)
             {
@@ -288,7 +294,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             }
             if (t.Clients.TryGetValue(connection.Client, out var cs))
             {
-                cs.Connections.Remove(connection);
+                if (cs.Connections.Remove(connection))
+                {
+                    t.Connections--;
+                }
+
                 foreach (var e in cs.Window.Entries)
                 {
                     if (ReferenceEquals(e.AssignedTo, connection))

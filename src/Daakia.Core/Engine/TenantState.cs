@@ -15,6 +15,9 @@ internal sealed class TenantState
     /// <summary>Guards clients, connections, inbox windows and topic changes of this tenant.</summary>
     public Lock Gate { get; } = new();
 
+    /// <summary>Connections of every client of the tenant (under <see cref="Gate"/>).</summary>
+    public int Connections { get; set; }
+
     /// <summary>Clients with at least one connection (or one being set up).</summary>
     public Dictionary<ClientId, ClientState> Clients { get; } = [];
 

@@ -1,0 +1,117 @@
+using Daakia.Testing;
+using MQTTnet.Formatter;
+
+namespace Daakia.Server.Tests.Mqtt;
+
+/// <summary>Limits and the rest of the hostile-input list: a tenant's connections, a PUBREL for an unknown id, a SUBSCRIBE flood.</summary>
+public class MqttLimitTests
+{
+    [Fact]
+    public async Task ATenantsConnectionLimit_CountsEveryProtocol_AndRefusesWithQuotaExceeded()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s => s["Daakia:Core:MaxConnectionsPerTenant"] = "2");
+        await using var ws = await WsTestClient.HelloAsync(host, "web");
+        await using var first = await MqttTestClient.ConnectAsync(host, "one");
+        await using (var refused = await MqttTestClient.ConnectAsync(host, "two"))
+        {
+            Assert.Equal(MQTTnet.MqttClientConnectResultCode.QuotaExceeded, refused.ConnectResult!.ResultCode);
+        }
+
+        await using (var raw = await RawMqttSocket.ConnectAsync(host))
+        {
+            await raw.SendAsync(RawMqttSocket.Connect("three")); // 3.1.1: return code 3, server unavailable
+            Assert.Equal(new byte[] { 0x20, 0x02, 0x00, 0x03 }, await raw.ReadUntilClosedAsync());
+        }
+
+        await first.DisposeAsync();
+        await Eventually.True(async () =>
+        {
+            try
+            {
+                await using var again = await MqttTestClient.ConnectAsync(host, "four");
+                return again.ConnectResult!.ResultCode == MQTTnet.MqttClientConnectResultCode.Success;
+            }
+            catch (MQTTnet.Adapter.MqttConnectingFailedException)
+            {
+                return false;
+            }
+        }, "room again once one left");
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task APubRelForAnUnknownId_IsAnsweredWithPubComp_NotAClose(MqttProtocolVersion version)
+    {
+        await using var host = await DaakiaTestHost.StartAsync();
+        await using var raw = await RawMqttSocket.ConnectAsync(host);
+        var v5 = version == MqttProtocolVersion.V500;
+        await raw.SendAsync(RawMqttSocket.Connect("relay", v5 ? (byte)5 : (byte)4));
+        var connack = new byte[v5 ? 5 : 4];
+        await raw.Stream.ReadExactlyAsync(connack.AsMemory(0, 2));
+        var rest = new byte[connack[1]];
+        await raw.Stream.ReadExactlyAsync(rest);
+        Assert.Equal(0, rest[1]); // accepted
+
+        await raw.SendAsync(0x62, 0x02, 0x12, 0x34); // PUBREL, packet id 0x1234, never published
+        var pubcomp = new byte[2];
+        await raw.Stream.ReadExactlyAsync(pubcomp);
+        Assert.Equal(0x70, pubcomp[0]);
+        var body = new byte[pubcomp[1]];
+        await raw.Stream.ReadExactlyAsync(body);
+        Assert.Equal(new byte[] { 0x12, 0x34 }, body[..2]);
+        if (v5)
+        {
+            Assert.Equal(0x92, body[2]); // Packet Identifier not found
+        }
+
+        await raw.SendAsync(0xC0, 0x00); // and the connection still answers
+        var pong = new byte[2];
+        await raw.Stream.ReadExactlyAsync(pong);
+        Assert.Equal(new byte[] { 0xD0, 0x00 }, pong);
+    }
+
+    [Fact]
+    public async Task AFloodOfSubscribes_FromAClientThatReadsNothing_IsHeldBack_AndTheLimitIsQuotaExceeded()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxCapacity"] = "64";
+            s["Daakia:Core:MaxSubscriptionsPerConnection"] = "100";
+        });
+        await using var raw = await RawMqttSocket.ConnectAsync(host);
+        await raw.SendAsync(RawMqttSocket.Connect("flood"));
+        var connack = new byte[4];
+        await raw.Stream.ReadExactlyAsync(connack);
+
+        // 20,000 SUBSCRIBEs written without reading a SUBACK: the server stops reading once half its outbox (64) is
+        // answers, so the writes back up in TCP instead of in the server, and other connections go on.
+        var flood = new List<byte>();
+        for (var i = 1; i <= 20_000; i++)
+        {
+            var filter = System.Text.Encoding.ASCII.GetBytes($"f/{i % 200}");
+            flood.AddRange([0x82, (byte)(2 + 2 + filter.Length + 1), (byte)(i >> 8), (byte)i, 0, (byte)filter.Length, .. filter, 0]);
+        }
+
+        var writing = raw.Stream.WriteAsync(flood.ToArray()).AsTask();
+        await using var other = await MqttTestClient.ConnectAsync(host, "other");
+        await other.SubscribeAsync("t");
+        await other.PublishAsync("t", "unaffected");
+        await other.WaitForAsync(1, "another connection's publication, during the flood");
+
+        // Reading the answers lets it go on; filters past the 100th get 0x80 (3.1.1's failure code).
+        var codes = new List<byte>();
+        var buffer = new byte[5];
+        while (codes.Count < 20_000)
+        {
+            await raw.Stream.ReadExactlyAsync(buffer); // SUBACK: 0x90, 3, id, id, code
+            Assert.Equal(0x90, buffer[0]);
+            codes.Add(buffer[4]);
+        }
+
+        await writing;
+        Assert.Equal(20_000, codes.Count);
+        Assert.Contains((byte)0x80, codes);
+        Assert.Equal(100, codes.Take(200).Count(c => c == 0));
+    }
+}
