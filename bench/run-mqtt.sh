@@ -21,6 +21,8 @@ PAYLOAD=${PAYLOAD:-256}
 WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
 SOCKET_BUFFER=${SOCKET_BUFFER:-8192}
 IDLE=${IDLE:-10000}
+SUBSCRIBERS=${SUBSCRIBERS:-100}
+FANOUT_MESSAGES=${FANOUT_MESSAGES:-2000}
 
 . bench/lib.sh
 build_all
@@ -75,6 +77,16 @@ for qos in 0 1; do
 done
 
 
+# Fan-out: one publisher → SUBSCRIBERS subscribers, QoS 0 and 1, one uncounted round each first.
+for qos in 0 1; do
+  for target in "$DAAKIA_MQTT:$DAAKIA_PID:daakia" "127.0.0.1:$MOSQUITTO_PORT:$MOSQUITTO_PID:mosquitto"; do
+    IFS=: read -r h p pid name <<< "$target"
+    fanout=(mqtt-fanout --mqtt "$h:$p" --pid "$pid" --qos "$qos" --subscribers "$SUBSCRIBERS" --messages "$FANOUT_MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+    $LOADTEST "${fanout[@]}" >/dev/null
+    $LOADTEST "${fanout[@]}" | tee "$work/$name-out-q$qos.txt"
+  done
+done
+
 echo
 echo "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B"
 echo
@@ -94,4 +106,15 @@ echo "|---|---|---|---|"
 for m in "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"; do
   d=$(field "$work/daakia-idle.txt" "${m#*:}"); n=$(field "$work/mosquitto-idle.txt" "${m#*:}")
   awk -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s |\n", l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
+done
+echo
+echo "fan-out: 1 publisher × $FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers"
+echo
+echo "| QoS | metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
+echo "|---|---|---|---|---|"
+for qos in 0 1; do
+  for m in "deliveries/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/delivery:cpu_us_per_msg" "lost (QoS 0):lost_qos0"; do
+    d=$(field "$work/daakia-out-q$qos.txt" "${m#*:}"); n=$(field "$work/mosquitto-out-q$qos.txt" "${m#*:}")
+    awk -v q="$qos" -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s |\n", q, l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
+  done
 done
