@@ -87,6 +87,14 @@ for qos in 0 1; do
   done
 done
 
+# QoS 1 latency unloaded: one publisher waiting for each PUBACK (window 1) → one subscriber, 5,000 messages.
+for target in "$DAAKIA_MQTT:$DAAKIA_PID:daakia" "127.0.0.1:$MOSQUITTO_PORT:$MOSQUITTO_PID:mosquitto"; do
+  IFS=: read -r h p pid name <<< "$target"
+  rtt=(mqtt-fanout --mqtt "$h:$p" --pid "$pid" --qos 1 --subscribers 1 --messages 5000 --window 1 --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+  $LOADTEST "${rtt[@]}" >/dev/null
+  $LOADTEST "${rtt[@]}" | tee "$work/$name-rtt.txt"
+done
+
 echo
 echo "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B"
 echo
@@ -117,4 +125,13 @@ for qos in 0 1; do
     d=$(field "$work/daakia-out-q$qos.txt" "${m#*:}"); n=$(field "$work/mosquitto-out-q$qos.txt" "${m#*:}")
     awk -v q="$qos" -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s |\n", q, l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
   done
+done
+echo
+echo "QoS 1 latency: one publisher, each PUBLISH after the last one's PUBACK → one subscriber, 5,000 messages"
+echo
+echo "| metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
+echo "|---|---|---|---|"
+for m in "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "msg/s:msgs_per_sec"; do
+  d=$(field "$work/daakia-rtt.txt" "${m#*:}"); n=$(field "$work/mosquitto-rtt.txt" "${m#*:}")
+  awk -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s |\n", l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
 done
