@@ -95,43 +95,39 @@ for target in "$DAAKIA_MQTT:$DAAKIA_PID:daakia" "127.0.0.1:$MOSQUITTO_PORT:$MOSQ
   $LOADTEST "${rtt[@]}" | tee "$work/$name-rtt.txt"
 done
 
-echo
-echo "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B"
-echo
-echo "| QoS | metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
-echo "|---|---|---|---|---|"
-for qos in 0 1; do
-  for m in "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"; do
-    d=$(field "$work/daakia-q$qos.txt" "${m#*:}"); n=$(field "$work/mosquitto-q$qos.txt" "${m#*:}")
-    awk -v q="$qos" -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s |\n", q, l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
-  done
-done
-echo
-echo "idle: $IDLE MQTT 3.1.1 connections"
-echo
-echo "| metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
-echo "|---|---|---|---|"
-for m in "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"; do
-  d=$(field "$work/daakia-idle.txt" "${m#*:}"); n=$(field "$work/mosquitto-idle.txt" "${m#*:}")
-  awk -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s |\n", l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
-done
-echo
-echo "fan-out: 1 publisher × $FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers"
-echo
-echo "| QoS | metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
-echo "|---|---|---|---|---|"
-for qos in 0 1; do
-  for m in "deliveries/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/delivery:cpu_us_per_msg" "lost (QoS 0):lost_qos0"; do
-    d=$(field "$work/daakia-out-q$qos.txt" "${m#*:}"); n=$(field "$work/mosquitto-out-q$qos.txt" "${m#*:}")
-    awk -v q="$qos" -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s |\n", q, l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
-  done
-done
-echo
-echo "QoS 1 latency: one publisher, each PUBLISH after the last one's PUBACK → one subscriber, 5,000 messages"
-echo
-echo "| metric | Daakia | mosquitto | Daakia ÷ mosquitto |"
-echo "|---|---|---|---|"
-for m in "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "msg/s:msgs_per_sec"; do
-  d=$(field "$work/daakia-rtt.txt" "${m#*:}"); n=$(field "$work/mosquitto-rtt.txt" "${m#*:}")
-  awk -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s |\n", l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
-done
+# row LABEL DAAKIA-FILE MOSQUITTO-FILE FIELD [QOS]: one table row, Daakia beside mosquitto and their ratio.
+row() {
+  local d n
+  d=$(field "$2" "$4"); n=$(field "$3" "$4")
+  awk -v q="${5:-}" -v l="$1" -v d="$d" -v n="$n" 'BEGIN{printf "|%s %s | %s | %s | %s |\n", (q==""?"":" " q " |"), l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
+}
+
+# table TITLE PREFIX-DAAKIA PREFIX-MOSQUITTO QOS-LIST METRIC…: a table of METRIC ("label:field") per QoS (files PREFIX-qQOS.txt,
+# or PREFIX.txt when QOS-LIST is "-").
+table() {
+  local title=$1 daakia=$2 mosquitto=$3 qoses=$4
+  shift 4
+  echo
+  echo "$title"
+  echo
+  if [ "$qoses" = "-" ]; then
+    echo "| metric | Daakia | mosquitto | Daakia ÷ mosquitto |"; echo "|---|---|---|---|"
+    for m in "$@"; do row "${m%%:*}" "$daakia.txt" "$mosquitto.txt" "${m#*:}"; done
+  else
+    echo "| QoS | metric | Daakia | mosquitto | Daakia ÷ mosquitto |"; echo "|---|---|---|---|---|"
+    for qos in $qoses; do
+      for m in "$@"; do row "${m%%:*}" "$daakia-q$qos.txt" "$mosquitto-q$qos.txt" "${m#*:}" "$qos"; done
+    done
+  fi
+}
+
+table "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B" \
+  "$work/daakia" "$work/mosquitto" "0 1" \
+  "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
+table "idle: $IDLE MQTT 3.1.1 connections" "$work/daakia-idle" "$work/mosquitto-idle" - \
+  "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"
+table "fan-out: 1 publisher × $FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers" "$work/daakia-out" "$work/mosquitto-out" "0 1" \
+  "deliveries/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/delivery:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
+table "QoS 1 latency: one publisher, each PUBLISH after the last one's PUBACK → one subscriber, 5,000 messages" \
+  "$work/daakia-rtt" "$work/mosquitto-rtt" - \
+  "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "msg/s:msgs_per_sec"
