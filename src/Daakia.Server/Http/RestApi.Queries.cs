@@ -85,8 +85,9 @@ public static partial class RestApi
             || (r.ValueKind != System.Text.Json.JsonValueKind.False ? throw RestException.Invalid("'retain' must be true or false.") : false));
         var clear = retain && !root.TryGetProperty("payload"u8, out _);
         var payload = clear ? ReadOnlyMemory<byte>.Empty : RestRequest.Payload(root, engine.Options.MaxPayloadBytes);
+        var properties = Json.WireFormat.ReadPublicationProperties(root, RestException.Invalid);
         var delivered = engine.Topics.Publish(tenant, author, topic, payload, clear ? Publication.OpaqueContentType : Letter.JsonContentType,
-            QualityOfService.AtMostOnce, retain, out var stored);
+            QualityOfService.AtMostOnce, retain, out var stored, properties);
         await stored;
         return JsonResult.Number(202, "delivered", delivered);
     }

@@ -247,4 +247,66 @@ public static class WireFormat
 
         return headers;
     }
+
+    /// <summary>Most user properties one publication may carry from the JSON API or REST.</summary>
+    public const int MaxUserProperties = 100;
+
+    /// <summary>
+    /// A publish request's optional <c>"properties"</c> (the shape publications are rendered with): <c>response_topic</c>,
+    /// <c>correlation_data_base64</c>, <c>user_properties</c> as <c>[[name, value], …]</c>. Null when absent; a wrong shape
+    /// is <paramref name="invalid"/>'s exception.
+    /// </summary>
+    public static PublicationProperties? ReadPublicationProperties(JsonElement root, Func<string, Exception> invalid)
+    {
+        if (!root.TryGetProperty("properties"u8, out var p) || p.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (p.ValueKind != JsonValueKind.Object)
+        {
+            throw invalid("'properties' must be an object.");
+        }
+
+        string? responseTopic = null;
+        if (p.TryGetProperty("response_topic"u8, out var rt))
+        {
+            responseTopic = rt.ValueKind == JsonValueKind.String && rt.GetString() is { Length: > 0 } t && t.AsSpan().IndexOfAny('+', '#') < 0
+                ? t
+                : throw invalid("'properties.response_topic' must be a topic name (a non-empty string without wildcards).");
+        }
+
+        byte[]? correlation = null;
+        if (p.TryGetProperty("correlation_data_base64"u8, out var cd))
+        {
+            if (cd.ValueKind != JsonValueKind.String || !cd.TryGetBytesFromBase64(out correlation) || correlation.Length > ushort.MaxValue)
+            {
+                throw invalid("'properties.correlation_data_base64' must be base64 of at most 65535 bytes.");
+            }
+        }
+
+        List<KeyValuePair<string, string>>? user = null;
+        if (p.TryGetProperty("user_properties"u8, out var up))
+        {
+            if (up.ValueKind != JsonValueKind.Array || up.GetArrayLength() > MaxUserProperties)
+            {
+                throw invalid($"'properties.user_properties' must be an array of at most {MaxUserProperties} [name, value] pairs.");
+            }
+
+            user = new List<KeyValuePair<string, string>>(up.GetArrayLength());
+            foreach (var pair in up.EnumerateArray())
+            {
+                if (pair.ValueKind != JsonValueKind.Array || pair.GetArrayLength() != 2 || pair[0].ValueKind != JsonValueKind.String || pair[1].ValueKind != JsonValueKind.String)
+                {
+                    throw invalid("Each of 'properties.user_properties' must be a [name, value] pair of strings.");
+                }
+
+                user.Add(new(pair[0].GetString()!, pair[1].GetString()!));
+            }
+        }
+
+        return responseTopic is null && correlation is null && user is not { Count: > 0 }
+            ? null
+            : new PublicationProperties { ResponseTopic = responseTopic, CorrelationData = correlation, UserProperties = user ?? [] };
+    }
 }

@@ -205,8 +205,9 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         var retain = OptionalBool(root, "retain") == true;
         var clear = retain && !root.TryGetProperty("payload"u8, out _);
         var payload = clear ? ReadOnlyMemory<byte>.Empty : Payload(root);
+        var properties = WireFormat.ReadPublicationProperties(root, Invalid);
         Engine.Topics.Publish(_tenant, Connection!.Client, topic, payload, clear ? Publication.OpaqueContentType : Letter.JsonContentType,
-            QualityOfService.AtMostOnce, retain, out var stored);
+            QualityOfService.AtMostOnce, retain, out var stored, properties);
         if (stored.IsCompletedSuccessfully)
         {
             Ack(id);

@@ -61,4 +61,40 @@ public class MqttPropertiesTests
         await late.WaitForAsync(1, "the fresh publication");
         Assert.Equal(["fresh"], late.Payloads); // the expired retained message was not sent
     }
+
+    [Fact]
+    public async Task TheJsonApiAndRest_SetTheSameProperties_ForAnMqttSubscriber_AndBadOnesAreRefused()
+    {
+        await using var host = await DaakiaTestHost.StartAsync();
+        await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
+        await sub.SubscribeAsync("rpc/#");
+        await using var ws = await WsTestClient.HelloAsync(host, "web");
+        var sent = await ws.RequestAsync("publish", new
+        {
+            topic = "rpc/ask",
+            payload = new { q = 1 },
+            properties = new { response_topic = "rpc/answers/web", correlation_data_base64 = "AQI=", user_properties = new[] { new[] { "k", "v" } } },
+        });
+        Assert.Equal("ack", (string?)sent["type"]);
+        using (var rest = new HttpRequestMessage(HttpMethod.Post, "/v1/topics/publish")
+        {
+            Content = new StringContent("""{"topic":"rpc/rest","payload":2,"properties":{"user_properties":[["via","rest"]]}}""", System.Text.Encoding.UTF8, "application/json"),
+        })
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, (await host.Http.SendAsync(rest)).StatusCode);
+        }
+
+        await sub.WaitForAsync(2, "both publications");
+        var fromWs = sub.Received.First();
+        Assert.Equal("rpc/answers/web", fromWs.ResponseTopic);
+        Assert.Equal(new byte[] { 1, 2 }, fromWs.CorrelationData);
+        Assert.Equal([("k", "v")], fromWs.UserProperties.Select(u => (u.Name, System.Text.Encoding.UTF8.GetString(u.ValueBuffer.Span))).ToList());
+        Assert.Equal([("via", "rest")], sub.Received.Last().UserProperties.Select(u => (u.Name, System.Text.Encoding.UTF8.GetString(u.ValueBuffer.Span))).ToList());
+
+        foreach (var bad in new object[] { "x", new { response_topic = "a/#" }, new { correlation_data_base64 = "!!" }, new { user_properties = new[] { new[] { "only-a-name" } } } })
+        {
+            var refused = await ws.RequestAsync("publish", new { topic = "rpc/bad", payload = 1, properties = bad });
+            Assert.Equal(("error", "invalid_argument"), ((string?)refused["type"], (string?)refused["code"]));
+        }
+    }
 }
