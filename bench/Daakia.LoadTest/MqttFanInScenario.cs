@@ -161,7 +161,8 @@ internal static class MqttFanInScenario
         return (int.Parse(parts[0], CultureInfo.InvariantCulture), long.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
     }
 
-    private static (string Host, int Port) Endpoint(string value)
+    /// <summary><c>host:port</c> of <c>--mqtt</c>.</summary>
+    internal static (string Host, int Port) Endpoint(string value)
     {
         var i = value.LastIndexOf(':');
         return (value[..i], int.Parse(value[(i + 1)..], CultureInfo.InvariantCulture));

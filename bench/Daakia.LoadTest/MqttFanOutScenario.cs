@@ -15,9 +15,7 @@ internal static class MqttFanOutScenario
 {
     public static async Task<int> RunAsync(Args args)
     {
-        var endpoint = args.String("mqtt", "127.0.0.1:1883");
-        var i0 = endpoint.LastIndexOf(':');
-        var (host, port) = (endpoint[..i0], int.Parse(endpoint[(i0 + 1)..], CultureInfo.InvariantCulture));
+        var (host, port) = MqttFanInScenario.Endpoint(args.String("mqtt", "127.0.0.1:1883"));
         var subscribers = args.Int("subscribers", 100);
         var messages = args.Int("messages", 2_000);
         var window = args.Int("window", 64);

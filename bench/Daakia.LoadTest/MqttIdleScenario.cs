@@ -14,9 +14,7 @@ internal static class MqttIdleScenario
 {
     public static async Task<int> RunAsync(Args args)
     {
-        var endpoint = args.String("mqtt", "127.0.0.1:1883");
-        var i0 = endpoint.LastIndexOf(':');
-        var (host, port) = (endpoint[..i0], int.Parse(endpoint[(i0 + 1)..], CultureInfo.InvariantCulture));
+        var (host, port) = MqttFanInScenario.Endpoint(args.String("mqtt", "127.0.0.1:1883"));
         var count = args.Int("connections", 10_000);
         var pid = args.OptionalInt("pid") ?? throw new ArgumentException("--pid (the broker's process id) is required");
         var run = Guid.NewGuid().ToString("N")[..8];

@@ -271,7 +271,7 @@ public static class WireFormat
         string? responseTopic = null;
         if (p.TryGetProperty("response_topic"u8, out var rt))
         {
-            responseTopic = rt.ValueKind == JsonValueKind.String && rt.GetString() is { Length: > 0 } t && t.AsSpan().IndexOfAny('+', '#') < 0
+            responseTopic = rt.ValueKind == JsonValueKind.String && rt.GetString() is { Length: > 0 } t && t.AsSpan().IndexOfAny('+', '#', '\0') < 0
                 ? t
                 : throw invalid("'properties.response_topic' must be a topic name (a non-empty string without wildcards).");
         }
@@ -301,7 +301,13 @@ public static class WireFormat
                     throw invalid("Each of 'properties.user_properties' must be a [name, value] pair of strings.");
                 }
 
-                user.Add(new(pair[0].GetString()!, pair[1].GetString()!));
+                var (name, value) = (pair[0].GetString()!, pair[1].GetString()!);
+                if (name.Contains('\0', StringComparison.Ordinal) || value.Contains('\0', StringComparison.Ordinal))
+                {
+                    throw invalid("'properties.user_properties' may not contain U+0000 (MQTT refuses it).");
+                }
+
+                user.Add(new(name, value));
             }
         }
 

@@ -91,7 +91,7 @@ public class MqttPropertiesTests
         Assert.Equal([("k", "v")], fromWs.UserProperties.Select(u => (u.Name, System.Text.Encoding.UTF8.GetString(u.ValueBuffer.Span))).ToList());
         Assert.Equal([("via", "rest")], sub.Received.Last().UserProperties.Select(u => (u.Name, System.Text.Encoding.UTF8.GetString(u.ValueBuffer.Span))).ToList());
 
-        foreach (var bad in new object[] { "x", new { response_topic = "a/#" }, new { correlation_data_base64 = "!!" }, new { user_properties = new[] { new[] { "only-a-name" } } } })
+        foreach (var bad in new object[] { "x", new { response_topic = "a/#" }, new { correlation_data_base64 = "!!" }, new { user_properties = new[] { new[] { "only-a-name" } } }, new { user_properties = new[] { new[] { "nul", "a\0b" } } }, new { response_topic = "a\0b" } })
         {
             var refused = await ws.RequestAsync("publish", new { topic = "rpc/bad", payload = 1, properties = bad });
             Assert.Equal(("error", "invalid_argument"), ((string?)refused["type"], (string?)refused["code"]));

@@ -1,0 +1,138 @@
+using Daakia.Core;
+using Daakia.Mqtt;
+
+namespace Daakia.Server.Mqtt;
+
+/// <summary>The core's side: letters and publications offered to the outbox, closes and takeover.</summary>
+internal sealed partial class MqttSession
+{
+    /// <summary>
+    /// A letter from the client's inbox (after it subscribed to <c>$inbox/#</c>): a QoS 1 PUBLISH on
+    /// <c>$inbox/{author}</c>, DUP when it comes again; its PUBACK acknowledges it in the inbox.
+    /// </summary>
+    public bool TryDeliver(Letter letter, int deliveries)
+    {
+        var p = new Publication
+        {
+            Tenant = letter.Tenant,
+            Topic = "$inbox/" + letter.Author.Value,
+            Author = letter.Author,
+            Payload = letter.Payload,
+            ContentType = letter.ContentType,
+            Qos = QualityOfService.AtLeastOnce,
+            Timestamp = letter.Timestamp,
+        };
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return true; // unacknowledged, it goes back to the inbox with the connection
+            }
+        }
+
+        return Offer(p, QualityOfService.AtLeastOnce, [], retain: false, letter.Id, dup: deliveries > 1);
+    }
+
+    public bool TryPublish(Publication publication) => Offer(publication, QualityOfService.AtMostOnce, []);
+
+    public bool TryPublish(Publication publication, ReadOnlySpan<Subscription> matched)
+    {
+        var max = QualityOfService.AtMostOnce;
+        var ids = 0;
+        var asPublished = false;
+        foreach (var s in matched)
+        {
+            max = s.Options.MaxQos > max ? s.Options.MaxQos : max;
+            ids += s.Options.SubscriptionIdentifier is null ? 0 : 1;
+            asPublished |= s.Options.RetainAsPublished;
+        }
+
+        // The retain flag: set on a retained message sent for a new subscription; on a live one only in 5.0 with
+        // Retain As Published (MQTT-3.3.1-12/13; 3.1.1 clears it, MQTT-3.3.1-9).
+        var retain = publication.IsRetainedCopy || (publication.Retain && asPublished && V5);
+
+        int[] identifiers = [];
+        if (ids > 0 && V5)
+        {
+            identifiers = new int[ids];
+            var n = 0;
+            foreach (var s in matched)
+            {
+                if (s.Options.SubscriptionIdentifier is { } id)
+                {
+                    identifiers[n++] = id;
+                }
+            }
+        }
+
+        // Delivered at the lower of the published QoS and the highest granted one (MQTT-3.8.4-8).
+        return Offer(publication, publication.Qos < max ? publication.Qos : max, identifiers, retain);
+    }
+
+    private bool Offer(Publication publication, QualityOfService qos, int[] identifiers, bool retain = false, Guid letterId = default, bool dup = false)
+    {
+        var size = publication.Payload.Length + publication.Topic.Length + (publication.Properties?.Size ?? 0) + 64;
+        lock (_gate)
+        {
+            if (_closing || _controls.Count + _publications.Count >= _options.OutboxCapacity || _queuedBytes + size > _options.OutboxBytes)
+            {
+                return false;
+            }
+
+            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
+            _queuedBytes += size;
+        }
+
+        Signal();
+        return true;
+    }
+
+    public void Close(CloseReason reason)
+    {
+        var code = reason switch
+        {
+            CloseReason.ServerShutdown => MqttReasonCode.ServerShuttingDown,
+            CloseReason.HeartbeatTimeout => MqttReasonCode.KeepAliveTimeout,
+            CloseReason.SlowConsumer => MqttReasonCode.QuotaExceeded,
+            _ => MqttReasonCode.Success,
+        };
+        CloseWith(code);
+    }
+
+    /// <summary>Another connection with this client id connected: this one ends (5.0: DISCONNECT 0x8E, MQTT-3.1.4-3).</summary>
+    public void TakeOver()
+    {
+        MqttLog.TakenOver(_logger, _client.Value);
+        _disconnectedNormally = true; // the session moves on; its will is not sent
+        if (_connection is { } c)
+        {
+            _engine.Disconnect(c);
+        }
+
+        CloseWith(MqttReasonCode.SessionTakenOver);
+    }
+
+    private void CloseWith(MqttReasonCode code)
+    {
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return;
+            }
+
+            _closing = true;
+            if (V5)
+            {
+                _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, code));
+            }
+        }
+
+        Signal();
+        if (!V5)
+        {
+            // Not inline: this may run under the core's tenant lock, and the read loop's end must not.
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cancel(), _stop, preferLocal: false);
+        }
+    }
+}

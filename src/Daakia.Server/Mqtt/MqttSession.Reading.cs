@@ -1,0 +1,520 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using Daakia.Core;
+using Daakia.Mqtt;
+
+namespace Daakia.Server.Mqtt;
+
+/// <summary>The read loop: packets decoded and handled in order, with the outbox's backpressure.</summary>
+internal sealed partial class MqttSession
+{
+    private async Task ReadLoopAsync(CancellationToken cancellationToken)
+    {
+        var input = _transport.Input;
+        while (true)
+        {
+            var read = await input.ReadAsync(cancellationToken);
+            var buffer = read.Buffer;
+            try
+            {
+                if (!await HandleFramesAsync(input, buffer, cancellationToken))
+                {
+                    return;
+                }
+            }
+            finally
+            {
+                WakeWriter(); // once per read, not per packet: the answers to a whole read leave in one write
+                AckLetters();
+            }
+
+            if (read.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Handles every whole packet of one read and advances past them; false ends the connection.</summary>
+    private async ValueTask<bool> HandleFramesAsync(PipeReader input, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await WaitForOutboxRoomAsync(cancellationToken);
+            var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
+            if (status == MqttFrameStatus.Incomplete)
+            {
+                break;
+            }
+
+            if (status == MqttFrameStatus.Error)
+            {
+                Violation(error);
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
+
+            _connection!.Touch(_engine.Time);
+            var ok = Handle(frame);
+            buffer = buffer.Slice(consumed);
+            if (_storing is not null)
+            {
+                await AcknowledgeStoredAsync(cancellationToken);
+            }
+
+            if (!ok)
+            {
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
+        }
+
+        input.AdvanceTo(buffer.Start, buffer.End);
+        return true;
+    }
+
+    /// <summary>Acknowledges in the inbox the letters whose PUBACK this read brought, in one call (one group commit).</summary>
+    private void AckLetters()
+    {
+        List<Guid>? ids;
+        lock (_gate)
+        {
+            ids = _letterAcks;
+            _letterAcks = null;
+        }
+
+        if (ids is not null)
+        {
+            var previous = _lastLetterAck;
+            var ack = AckLettersAsync(ids);
+            _lastLetterAck = previous.IsCompleted ? ack : Task.WhenAll(previous, ack);
+        }
+    }
+
+    private async Task AckLettersAsync(List<Guid> ids)
+    {
+        try
+        {
+            await _engine.Letters.AckAsync(_tenant, _client, ids);
+        }
+        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
+        {
+            // Not acknowledged: the letters stay in the inbox and come again (at least once).
+            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
+        }
+    }
+
+    /// <summary>
+    /// Wakes the write loop: at most one wake is pending (the writer clears the flag before it drains), so the
+    /// semaphore's count stays at one however many packets were queued meanwhile.
+    /// </summary>
+    private void Signal()
+    {
+        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        {
+            _signal.Release();
+        }
+    }
+
+    /// <summary>Wakes the write loop for what the read loop queued since the last wake.</summary>
+    private void WakeWriter()
+    {
+        if (_wakePending)
+        {
+            _wakePending = false;
+            Signal();
+        }
+    }
+
+    /// <summary>
+    /// Backpressure: every packet a client sends may queue an answer (PUBACK, PINGRESP, SUBACK…), so while half the
+    /// outbox is answers the client has not read, its next packet is not read either — TCP slows it down, and the
+    /// answers stay bounded. The heartbeat scan skips the connection meanwhile.
+    /// </summary>
+    private async ValueTask WaitForOutboxRoomAsync(CancellationToken cancellationToken)
+    {
+        var paused = false;
+        while (true)
+        {
+            _readerWaiting = true; // before the check, so a drain between the check and the wait still wakes us
+            bool full;
+            lock (_gate)
+            {
+                full = _controls.Count >= _options.OutboxCapacity / 2;
+            }
+
+            if (!full)
+            {
+                _readerWaiting = false;
+                break;
+            }
+
+            if (!paused)
+            {
+                paused = true;
+                _connection!.PauseHeartbeat(true);
+            }
+
+            WakeWriter(); // what is queued must leave for room to come
+            await _drained.WaitAsync(cancellationToken);
+        }
+
+        if (paused)
+        {
+            _connection!.PauseHeartbeat(false);
+        }
+    }
+
+    /// <summary>Handles one packet; false ends the connection.</summary>
+    private bool Handle(in MqttFrame frame)
+    {
+        MqttError error;
+        switch (frame.Type)
+        {
+            case MqttPacketType.Publish:
+                if (!MqttDecoder.TryDecodePublish(frame, _version, out var publish, out error))
+                {
+                    return Violation(error);
+                }
+
+                return OnPublish(publish);
+            case MqttPacketType.PubAck or MqttPacketType.PubRec or MqttPacketType.PubRel or MqttPacketType.PubComp:
+                if (!MqttDecoder.TryDecodeAck(frame, _version, out var ack, out error))
+                {
+                    return Violation(error);
+                }
+
+                OnAck(ack);
+                return true;
+            case MqttPacketType.Subscribe:
+                if (!MqttDecoder.TryDecodeSubscribe(frame, _version, out var subscribe, out error))
+                {
+                    return Violation(error);
+                }
+
+                OnSubscribe(subscribe);
+                return true;
+            case MqttPacketType.Unsubscribe:
+                if (!MqttDecoder.TryDecodeUnsubscribe(frame, _version, out var unsubscribe, out error))
+                {
+                    return Violation(error);
+                }
+
+                _engine.Topics.Unsubscribe(_connection!, unsubscribe.Filters);
+                var codes = new byte[unsubscribe.Filters.Count];
+                Send(new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, codes));
+                return true;
+            case MqttPacketType.PingReq:
+                if (!MqttDecoder.TryDecodeEmpty(frame, out error))
+                {
+                    return Violation(error);
+                }
+
+                Send(new Control(MqttPacketType.PingResp, 0, 0));
+                return true;
+            case MqttPacketType.Disconnect:
+                if (!MqttDecoder.TryDecodeReason(frame, _version, out var disconnect, out error))
+                {
+                    return Violation(error);
+                }
+
+                // A normal DISCONNECT discards the will (MQTT-3.14.4-3); 5.0's 0x04 asks for it to be sent.
+                _disconnectedNormally = disconnect.Reason != MqttReasonCode.DisconnectWithWill;
+                return false;
+            case MqttPacketType.Connect:
+                return Violation(MqttError.Protocol("A second CONNECT [MQTT-3.1.0-2]."));
+            case MqttPacketType.Auth when V5:
+                return Violation(MqttError.Protocol("AUTH without enhanced authentication [MQTT-4.12.0-1]."));
+            default:
+                return Violation(MqttError.Protocol($"A {frame.Type} packet is not one a client sends."));
+        }
+    }
+
+    private bool OnPublish(in PublishPacket p)
+    {
+        string topic;
+        if (p.TopicAlias != 0)
+        {
+            if (p.TopicAlias >= _aliases.Length)
+            {
+                return Violation(new MqttError(MqttReasonCode.TopicAliasInvalid, $"Topic alias {p.TopicAlias} is above the maximum {_aliases.Length - 1} [MQTT-3.3.2-9]."));
+            }
+
+            if (p.Topic.IsEmpty)
+            {
+                if (_aliases[p.TopicAlias] is not { } known)
+                {
+                    return Violation(MqttError.Protocol($"Topic alias {p.TopicAlias} was never set [MQTT-3.3.2-7]."));
+                }
+
+                topic = known;
+            }
+            else
+            {
+                topic = p.TopicString();
+                _aliases[p.TopicAlias] = topic;
+            }
+        }
+        else
+        {
+            topic = p.TopicString();
+        }
+
+        if (p.Qos == 2)
+        {
+            if (_awaitingRelease.Contains(p.PacketId))
+            {
+                // A resend of a message not yet released: routed once only (MQTT-4.3.3-10).
+                Send(new Control(MqttPacketType.PubRec, p.PacketId, 0));
+                return true;
+            }
+
+            if (_awaitingRelease.Count >= _options.ReceiveMaximum)
+            {
+                return Violation(new MqttError(MqttReasonCode.ReceiveMaximumExceeded, $"More than {_options.ReceiveMaximum} QoS 2 messages awaiting PUBREL [MQTT-3.3.4-9]."));
+            }
+        }
+
+        var reason = Route(topic, p, out var stored);
+        if (!stored.IsCompleted)
+        {
+            // A retained message is acknowledged once it is durable; the read loop waits for it (acks stay in order,
+            // and a flood of retained QoS 0 publications waits for the store instead of queueing in it).
+            _storing = (stored, p.PacketId, p.Qos, reason);
+            return true;
+        }
+
+        Acknowledge(p.PacketId, p.Qos, stored.IsFaulted ? MqttReasonCode.UnspecifiedError : reason);
+        return true;
+    }
+
+    private void Acknowledge(ushort packetId, byte qos, MqttReasonCode reason)
+    {
+        switch (qos)
+        {
+            case 1:
+                Send(new Control(MqttPacketType.PubAck, packetId, reason));
+                break;
+            case 2:
+                if (reason < MqttReasonCode.UnspecifiedError)
+                {
+                    _awaitingRelease.Add(packetId);
+                }
+
+                Send(new Control(MqttPacketType.PubRec, packetId, reason));
+                break;
+        }
+    }
+
+    /// <summary>Waits for the retained message the last packet stored, then acknowledges it.</summary>
+    private async ValueTask AcknowledgeStoredAsync(CancellationToken cancellationToken)
+    {
+        var (stored, packetId, qos, reason) = _storing!.Value;
+        _storing = null;
+        WakeWriter(); // what earlier packets queued leaves meanwhile
+        try
+        {
+            await stored.WaitAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            MqttLog.StoreFailed(_logger, ex, _client.Value);
+            reason = MqttReasonCode.UnspecifiedError;
+        }
+
+        Acknowledge(packetId, qos, reason);
+    }
+
+    /// <summary>A 5.0 PUBLISH's response topic, correlation data, user properties and payload format, for every subscriber.</summary>
+    private static PublicationProperties? PropertiesOf(in PublishPacket p)
+    {
+        if (!p.HasResponseTopic && !p.HasCorrelationData && !p.HasUserProperties && p.PayloadFormatIndicator is null)
+        {
+            return null;
+        }
+
+        List<KeyValuePair<string, string>>? user = null;
+        if (p.HasUserProperties)
+        {
+            var properties = p.EnumerateProperties();
+            while (properties.MoveNext())
+            {
+                var property = properties.Current;
+                if (property.Id == MqttPropertyId.UserProperty)
+                {
+                    (user ??= []).Add(new(property.String, property.PairValue));
+                }
+            }
+        }
+
+        return new PublicationProperties
+        {
+            PayloadFormat = p.PayloadFormatIndicator,
+            ResponseTopic = p.HasResponseTopic ? Encoding.UTF8.GetString(p.ResponseTopic.Span) : null,
+            CorrelationData = p.HasCorrelationData ? p.CorrelationData.ToArray() : null,
+            UserProperties = user ?? [],
+        };
+    }
+
+    /// <summary>Publishes on the core's topics; the reason code to acknowledge with.</summary>
+    private MqttReasonCode Route(string topic, in PublishPacket p, out Task stored)
+    {
+        stored = Task.CompletedTask;
+        if (topic.StartsWith('$'))
+        {
+            return MqttReasonCode.NotAuthorized; // $ topics are the server's (MQTT-4.7.2-1); 3.1.1 acknowledges and drops
+        }
+
+        var contentType = p.HasContentType ? Encoding.UTF8.GetString(p.ContentType.Span) : Publication.OpaqueContentType;
+        try
+        {
+            var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored,
+                V5 ? PropertiesOf(p) : null, p.MessageExpiryInterval is { } expiry ? TimeSpan.FromSeconds(expiry) : null);
+            return delivered == 0 ? MqttReasonCode.NoMatchingSubscribers : MqttReasonCode.Success;
+        }
+        catch (DaakiaException ex)
+        {
+            return ex.Code switch
+            {
+                DaakiaErrorCode.QuotaExceeded => MqttReasonCode.QuotaExceeded,
+                DaakiaErrorCode.PayloadTooLarge => MqttReasonCode.PacketTooLarge,
+                DaakiaErrorCode.InvalidArgument => MqttReasonCode.TopicNameInvalid,
+                DaakiaErrorCode.Forbidden => MqttReasonCode.NotAuthorized,
+                _ => MqttReasonCode.UnspecifiedError,
+            };
+        }
+    }
+
+    private void OnAck(in AckPacket ack)
+    {
+        switch (ack.Type)
+        {
+            case MqttPacketType.PubRel:
+                // Released: the id may be used again (MQTT-4.3.3-13). Unknown in 5.0 is 0x92.
+                var known = _awaitingRelease.Remove(ack.PacketId);
+                Send(new Control(MqttPacketType.PubComp, ack.PacketId, known ? 0 : MqttReasonCode.PacketIdentifierNotFound));
+                return;
+            case MqttPacketType.PubRec:
+                lock (_gate)
+                {
+                    if (_inflight.TryGetValue(ack.PacketId, out var o) && o.Qos == 2 && !o.Released)
+                    {
+                        if (ack.Reason >= MqttReasonCode.UnspecifiedError)
+                        {
+                            _inflight.Remove(ack.PacketId); // the client refused it: the flow ends here
+                        }
+                        else
+                        {
+                            _inflight[ack.PacketId] = o with { Released = true };
+                            _controls.Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, 0));
+                        }
+                    }
+                    else
+                    {
+                        _controls.Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, MqttReasonCode.PacketIdentifierNotFound));
+                    }
+                }
+
+                _wakePending = true;
+                return;
+            default: // PUBACK (QoS 1) or PUBCOMP (QoS 2): the flow is complete and the id free
+                lock (_gate)
+                {
+                    if (_inflight.Remove(ack.PacketId, out var done) && done.LetterId != Guid.Empty && ack.Type == MqttPacketType.PubAck)
+                    {
+                        (_letterAcks ??= []).Add(done.LetterId); // acknowledged in the inbox once the read is handled
+                    }
+                }
+
+                _wakePending = true;
+                return;
+        }
+    }
+
+    private void OnSubscribe(SubscribePacket subscribe)
+    {
+        var codes = new byte[subscribe.Filters.Count];
+        var requests = new List<SubscriptionRequest>(codes.Length);
+        var indexes = new List<int>(codes.Length);
+        var id = subscribe.Properties?.SubscriptionIdentifiers?[0];
+        var startInbox = false;
+        for (var i = 0; i < codes.Length; i++)
+        {
+            var f = subscribe.Filters[i];
+            if (f.Filter is InboxFilter or "$inbox/+")
+            {
+                // The client's letters (docs/protocols/mqtt.md, letters): at least once, so QoS 1 at most and not 0.
+                codes[i] = f.Qos == 0 ? (V5 ? (byte)MqttReasonCode.ImplementationSpecificError : (byte)0x80) : (byte)1;
+                startInbox |= f.Qos > 0;
+                continue;
+            }
+
+            var options = new SubscriptionOptions
+            {
+                MaxQos = (QualityOfService)f.Qos,
+                NoLocal = f.NoLocal,
+                RetainAsPublished = f.RetainAsPublished,
+                RetainHandling = (RetainHandling)f.RetainHandling,
+                SubscriptionIdentifier = id,
+            };
+            var shared = f.Filter.StartsWith(TopicNames.SharePrefix, StringComparison.Ordinal);
+            if (!TopicNames.IsValidFilter(f.Filter, _engine.Options, out _))
+            {
+                codes[i] = V5 ? (byte)MqttReasonCode.TopicFilterInvalid : (byte)0x80;
+                continue;
+            }
+
+            if (shared && f.NoLocal)
+            {
+                codes[i] = V5 ? (byte)MqttReasonCode.ProtocolError : (byte)0x80; // MQTT-3.8.3-4
+                continue;
+            }
+
+            codes[i] = f.Qos;
+            requests.Add(new SubscriptionRequest(f.Filter, options));
+            indexes.Add(i);
+        }
+
+        if (requests.Count > 0)
+        {
+            try
+            {
+                _engine.Topics.Subscribe(_connection!, requests);
+            }
+            catch (DaakiaException ex)
+            {
+                var code = ex.Code == DaakiaErrorCode.LimitExceeded ? MqttReasonCode.QuotaExceeded : MqttReasonCode.UnspecifiedError;
+                foreach (var i in indexes)
+                {
+                    codes[i] = V5 ? (byte)code : (byte)0x80;
+                }
+            }
+        }
+
+        Send(new Control(MqttPacketType.SubAck, subscribe.PacketId, 0, codes));
+        if (startInbox && !_inbox)
+        {
+            _inbox = true;
+            _engine.Start(_connection!); // letters flow from the inbox: TryDeliver
+        }
+    }
+
+    /// <summary>Ends the connection for a protocol violation: 5.0 says why in a DISCONNECT (MQTT-4.13.1-1), 3.1.1 just closes.</summary>
+    private bool Violation(in MqttError error)
+    {
+        MqttLog.ProtocolError(_logger, _client.Value ?? "?", _remote, error.Message);
+        if (V5)
+        {
+            lock (_gate)
+            {
+                _closing = true;
+                _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
+            }
+
+            Signal();
+        }
+
+        return false;
+    }
+}

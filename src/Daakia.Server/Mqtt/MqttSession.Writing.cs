@@ -1,0 +1,188 @@
+using System.IO.Pipelines;
+using Daakia.Core;
+using Daakia.Mqtt;
+using Microsoft.AspNetCore.Connections;
+
+namespace Daakia.Server.Mqtt;
+
+/// <summary>The write loop: control packets first, then publications while the in-flight window has room.</summary>
+internal sealed partial class MqttSession
+{
+    /// <summary>Queues an answer from the read loop; the writer wakes when the read's packets are handled.</summary>
+    private void Send(Control control)
+    {
+        lock (_gate)
+        {
+            _controls.Enqueue(control);
+        }
+
+        _wakePending = true;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var output = _transport.Output;
+        var maxInflight = Math.Min(_options.MaxInflight, _clientReceiveMaximum);
+        try
+        {
+            var more = false;
+            while (true)
+            {
+                if (!more)
+                {
+                    await _signal.WaitAsync(_stop.Token);
+                }
+
+                Volatile.Write(ref _signaled, 0); // before the drain: what is queued after it signals again
+
+                more = false;
+                var wrote = false;
+                var ending = false;
+                var batch = 0;
+                lock (_gate)
+                {
+                    // At most FlushBytes leave per flush, so what waits stays in the bounded outbox, not in the pipe.
+                    while (batch < FlushBytes && _controls.TryDequeue(out var c))
+                    {
+                        batch += 16;
+                        WriteControl(output, c);
+                        wrote = true;
+                        if (c.Type == MqttPacketType.Disconnect)
+                        {
+                            ending = true;
+                            _publications.Clear();
+                            break;
+                        }
+                    }
+
+                    while (!ending && batch < FlushBytes && _publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight))
+                    {
+                        var o = _publications.Dequeue();
+                        batch += o.Size;
+                        _queuedBytes -= o.Size;
+                        if (o.Qos > 0)
+                        {
+                            o = o with { PacketId = NextPacketId() };
+                            _inflight[o.PacketId] = o;
+                        }
+
+                        if (!WritePublish(output, o) && o.Qos > 0)
+                        {
+                            _inflight.Remove(o.PacketId); // over the client's Maximum Packet Size: discarded (MQTT-3.1.2-24)
+                        }
+
+                        wrote = true;
+                    }
+
+                    more = !ending && (_controls.Count > 0 || (_publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight)));
+                }
+
+                if (wrote)
+                {
+                    var flush = await output.FlushAsync(_stop.Token);
+                    if (flush.IsCompleted)
+                    {
+                        return;
+                    }
+                }
+
+                if (_readerWaiting)
+                {
+                    _readerWaiting = false;
+                    _drained.Release();
+                }
+
+                if (ending)
+                {
+                    _stop.Cancel();
+                    return;
+                }
+
+                lock (_gate)
+                {
+                    if (_finishing && _controls.Count == 0)
+                    {
+                        return; // the session ended and what it had queued has left
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionAbortedException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The connection ended.
+        }
+    }
+
+    private ushort NextPacketId()
+    {
+        do
+        {
+            _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
+        }
+        while (_inflight.ContainsKey(_nextPacketId));
+        return _nextPacketId;
+    }
+
+    private bool WritePublish(PipeWriter output, in Outgoing o)
+    {
+        var p = o.Publication;
+        var slot = WebSockets.EncodedFrames.Of(p);
+        var cache = slot.Mqtt as MqttEncoded ?? (MqttEncoded)(slot.Mqtt = MqttEncoded.For(p));
+        var properties = V5 ? cache.Properties : [];
+        if (p.ExpiresAt is { } expires)
+        {
+            // Not sent once expired (MQTT-3.3.2-5); sent with the time that remains (MQTT-3.3.2-6), encoded per delivery.
+            var remaining = expires - _engine.Time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                return false;
+            }
+
+            properties = V5 ? MqttEncoded.PropertiesOf(p, (uint)Math.Ceiling(remaining.TotalSeconds)) : properties;
+        }
+
+        return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
+            properties, 0, o.Identifiers, _clientMaxPacketSize);
+    }
+
+    private void WriteControl(PipeWriter output, in Control c)
+    {
+        switch (c.Type)
+        {
+            case MqttPacketType.PingResp:
+                MqttEncoder.WritePingResp(output);
+                break;
+            case MqttPacketType.SubAck:
+                MqttEncoder.TryWriteSubAck(output, _version, c.PacketId, c.Codes, null, _clientMaxPacketSize);
+                break;
+            case MqttPacketType.UnsubAck:
+                MqttEncoder.TryWriteUnsubAck(output, _version, c.PacketId, c.Codes, null, _clientMaxPacketSize);
+                break;
+            case MqttPacketType.Disconnect:
+                MqttEncoder.TryWriteReason(output, _version, MqttPacketType.Disconnect, c.Reason, null, _clientMaxPacketSize);
+                break;
+            default:
+                MqttEncoder.TryWriteAck(output, _version, c.Type, c.PacketId, V5 ? c.Reason : 0, null, _clientMaxPacketSize);
+                break;
+        }
+    }
+
+
+    /// <summary>A control packet to send: an acknowledgement, SUBACK/UNSUBACK with their codes, PINGRESP, DISCONNECT.</summary>
+    private readonly record struct Control(MqttPacketType Type, ushort PacketId, MqttReasonCode Reason, byte[]? Codes = null);
+
+    /// <summary>A publication on its way to this client, and once sent at QoS 1/2, in flight under its packet id.</summary>
+    private readonly record struct Outgoing(Publication Publication, byte Qos, int[] Identifiers, int Size, bool Retain = false)
+    {
+        /// <summary>The letter this PUBLISH carries (on <c>$inbox/…</c>), acknowledged by its PUBACK; empty for a publication.</summary>
+        public Guid LetterId { get; init; }
+
+        /// <summary>A letter handed out before (MQTT's DUP flag).</summary>
+        public bool Dup { get; init; }
+
+        public ushort PacketId { get; init; }
+
+        /// <summary>QoS 2: PUBREC came and PUBREL went; waiting for PUBCOMP.</summary>
+        public bool Released { get; init; }
+    }
+}
