@@ -27,6 +27,17 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most bytes (payload, topic and content type) of one tenant's retained messages, all held in memory.</summary>
     public long MaxRetainedBytesPerTenant { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>Most MQTT persistent sessions one tenant keeps (online and offline); a CONNECT that would make one more is
+    /// refused.</summary>
+    public int MaxSessionsPerTenant { get; set; } = 100_000;
+
+    /// <summary>Most messages queued for one persistent session (mosquitto's <c>max_queued_messages</c>); a message past it
+    /// is dropped for that session only, and counted.</summary>
+    public int MaxSessionQueuedMessages { get; set; } = 1000;
+
+    /// <summary>Most bytes (payload, topic, properties) queued for one persistent session; past it as above.</summary>
+    public long MaxSessionQueuedBytes { get; set; } = 64L * 1024 * 1024;
+
     /// <summary>Longest topic name or filter, in characters.</summary>
     public int MaxTopicLength { get; set; } = 1024;
 

@@ -17,6 +17,9 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxSubscriptionsPerConnection, 1, 100_000);
         v.Between(o.MaxRetainedPerTenant, 0, 10_000_000);
         v.Between(o.MaxRetainedBytesPerTenant, 0, 64L * 1024 * MiB);
+        v.Between(o.MaxSessionsPerTenant, 0, 10_000_000);
+        v.Between(o.MaxSessionQueuedMessages, 1, 10_000_000);
+        v.Between(o.MaxSessionQueuedBytes, 1024, 64L * 1024 * MiB);
         v.Between(o.MaxTopicLength, 1, 65_535);
         v.Between(o.MaxTopicLevels, 1, 1024);
         v.Between(o.MaxInflightPerConnection, 1, 65_536);

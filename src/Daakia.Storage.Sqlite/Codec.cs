@@ -127,6 +127,7 @@ internal static class Codec
             ContentType = r.IsDBNull(9) ? Letter.JsonContentType : r.GetString(9),
             Headers = r.IsDBNull(10) ? [] : DecodeHeaders(r.GetFieldValue<byte[]>(10)),
             VisibleAt = r.IsDBNull(11) ? null : Time(r.GetInt64(11)),
+            Envelope = r.IsDBNull(12) ? null : DecodeEnvelope(r.GetFieldValue<byte[]>(12)),
         },
         r.GetInt64(0),
         r.GetInt32(2),
@@ -134,5 +135,142 @@ internal static class Codec
 
     /// <remarks>Over <c>entries e JOIN messages m</c>.</remarks>
     public const string EntryColumns =
-        "e.pos, e.id, e.deliveries, e.visible_at, e.expires, m.author, m.recipients, m.payload, m.ts, m.content_type, m.headers, m.visible_at";
+        "e.pos, e.id, e.deliveries, e.visible_at, e.expires, m.author, m.recipients, m.payload, m.ts, m.content_type, m.headers, m.visible_at, m.envelope";
+
+    /// <summary>
+    /// A session message's envelope as one blob: a version byte (1), the QoS and retain flag, the payload format (0xFF:
+    /// not said), then the topic, the response topic and the correlation data, each as a 4-byte little-endian length
+    /// (-1: absent) and its bytes.
+    /// </summary>
+    public static byte[]? EncodeEnvelope(PublicationEnvelope? e)
+    {
+        if (e is null)
+        {
+            return null;
+        }
+
+        var topic = Encoding.UTF8.GetBytes(e.Topic);
+        var response = e.ResponseTopic is { } rt ? Encoding.UTF8.GetBytes(rt) : null;
+        var correlation = e.CorrelationData;
+        var blob = new byte[3 + 12 + topic.Length + (response?.Length ?? 0) + (correlation?.Length ?? 0)];
+        blob[0] = 1;
+        blob[1] = (byte)((int)e.Qos | (e.Retain ? 4 : 0));
+        blob[2] = e.PayloadFormat ?? 0xFF;
+        var span = blob.AsSpan(3);
+        span = Put(span, topic, present: true);
+        span = Put(span, response, response is not null);
+        Put(span, correlation is { } c ? c.Span : default, correlation is not null);
+        return blob;
+
+        static Span<byte> Put(Span<byte> span, ReadOnlySpan<byte> bytes, bool present)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(span, present ? bytes.Length : -1);
+            if (present)
+            {
+                bytes.CopyTo(span[4..]);
+                return span[(4 + bytes.Length)..];
+            }
+
+            return span[4..];
+        }
+    }
+
+    /// <summary>The envelope of <see cref="EncodeEnvelope"/>; throws on a blob it did not write.</summary>
+    public static PublicationEnvelope DecodeEnvelope(ReadOnlySpan<byte> blob)
+    {
+        if (blob.Length < 15 || blob[0] != 1)
+        {
+            throw new InvalidDataException("A stored envelope is damaged.");
+        }
+
+        var flags = blob[1];
+        var format = blob[2];
+        blob = blob[3..];
+        var topic = Take(ref blob) ?? throw new InvalidDataException("A stored envelope has no topic.");
+        var response = Take(ref blob);
+        var correlation = Take(ref blob);
+        return new PublicationEnvelope(Encoding.UTF8.GetString(topic), (QualityOfService)(flags & 3), (flags & 4) != 0)
+        {
+            PayloadFormat = format == 0xFF ? null : format,
+            ResponseTopic = response is null ? null : Encoding.UTF8.GetString(response),
+            CorrelationData = correlation is null ? null : correlation,
+        };
+
+        static byte[]? Take(ref ReadOnlySpan<byte> blob)
+        {
+            var n = blob.Length < 4 ? -2 : BinaryPrimitives.ReadInt32LittleEndian(blob);
+            if (n < -1 || n > blob.Length - 4)
+            {
+                throw new InvalidDataException("A stored envelope is damaged.");
+            }
+
+            if (n == -1)
+            {
+                blob = blob[4..];
+                return null;
+            }
+
+            var bytes = blob.Slice(4, n).ToArray();
+            blob = blob[(4 + n)..];
+            return bytes;
+        }
+    }
+
+    /// <summary>
+    /// A session's subscriptions as one blob: for each, the filter (a 4-byte length and its UTF-8), one byte of options
+    /// (QoS in bits 0-1, no-local bit 2, retain as published bit 3, retain handling bits 4-5) and the subscription
+    /// identifier (4 bytes, 0: none).
+    /// </summary>
+    public static byte[] EncodeSubscriptions(IReadOnlyList<SubscriptionRequest> subscriptions)
+    {
+        var size = 0;
+        foreach (var s in subscriptions)
+        {
+            size += 9 + Encoding.UTF8.GetByteCount(s.Filter);
+        }
+
+        var blob = new byte[size];
+        var span = blob.AsSpan();
+        foreach (var s in subscriptions)
+        {
+            var n = Encoding.UTF8.GetBytes(s.Filter, span[4..]);
+            BinaryPrimitives.WriteInt32LittleEndian(span, n);
+            span = span[(4 + n)..];
+            var o = s.Options;
+            span[0] = (byte)((int)o.MaxQos | (o.NoLocal ? 4 : 0) | (o.RetainAsPublished ? 8 : 0) | ((int)o.RetainHandling << 4));
+            BinaryPrimitives.WriteInt32LittleEndian(span[1..], o.SubscriptionIdentifier ?? 0);
+            span = span[5..];
+        }
+
+        return blob;
+    }
+
+    /// <summary>The subscriptions of <see cref="EncodeSubscriptions"/>; throws on a blob it did not write.</summary>
+    public static IReadOnlyList<SubscriptionRequest> DecodeSubscriptions(ReadOnlySpan<byte> blob)
+    {
+        var result = new List<SubscriptionRequest>();
+        while (!blob.IsEmpty)
+        {
+            var n = blob.Length < 4 ? -1 : BinaryPrimitives.ReadInt32LittleEndian(blob);
+            if (n < 0 || n > blob.Length - 9)
+            {
+                throw new InvalidDataException("A stored subscription list is damaged.");
+            }
+
+            var filter = Encoding.UTF8.GetString(blob.Slice(4, n));
+            var flags = blob[4 + n];
+            var id = BinaryPrimitives.ReadInt32LittleEndian(blob[(5 + n)..]);
+            result.Add(new SubscriptionRequest(filter, new SubscriptionOptions
+            {
+                MaxQos = (QualityOfService)(flags & 3),
+                NoLocal = (flags & 4) != 0,
+                RetainAsPublished = (flags & 8) != 0,
+                RetainHandling = (RetainHandling)((flags >> 4) & 3),
+                SubscriptionIdentifier = id == 0 ? null : id,
+            }));
+            blob = blob[(9 + n)..];
+        }
+
+        return result;
+    }
 }

@@ -73,6 +73,8 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
                 ActivityOp x => new StoreOpResult(QueueWrites.Record(s, x.Entries)),
                 RetainOp r => new StoreOpResult(Retain(s, r.Message)),
                 ClearRetainedOp c => new StoreOpResult(ClearRetained(s, c.Tenant, c.Topic)),
+                SaveSessionOp save => new StoreOpResult(SaveSession(s, save.Session)),
+                DeleteSessionOp d => new StoreOpResult(DeleteSession(s, d.Tenant, d.Client)),
                 _ => throw new NotSupportedException($"Unknown store op {ops[i].GetType().Name}."),
             };
         }
@@ -92,6 +94,47 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
         upsert.Bind(7, Codec.Ms(m.Timestamp));
         upsert.Bind(8, m.ExpiresAt is { } e ? Codec.Ms(e) : null);
         return upsert.Execute();
+    }
+
+    private static int SaveSession(WriterStatements s, SessionRecord session)
+    {
+        var upsert = s.UpsertSession;
+        upsert.Bind(1, session.Tenant.Value);
+        upsert.Bind(2, session.Client.Value);
+        upsert.Bind(3, (long)session.ExpirySeconds);
+        upsert.Bind(4, Codec.EncodeSubscriptions(session.Subscriptions));
+        return upsert.Execute();
+    }
+
+    /// <summary>The session's record, then its queue's entries (each as an ack would remove it: references and usage).</summary>
+    private static int DeleteSession(WriterStatements s, TenantId tenant, ClientId client)
+    {
+        var delete = s.DeleteSession;
+        delete.Bind(1, tenant.Value);
+        delete.Bind(2, client.Value);
+        delete.Execute();
+        var queue = new QueueKey(tenant, QueueKind.Session, client.Value);
+        if (s.Queues.Find(QueueName.Of(queue)) is not { } row)
+        {
+            return 0;
+        }
+
+        var ids = new List<Guid>();
+        var select = s.SelectQueueIds;
+        select.Bind(1, row.Qid);
+        try
+        {
+            while (select.Step())
+            {
+                ids.Add(new Guid(select.Blob(0)));
+            }
+        }
+        finally
+        {
+            select.Reset();
+        }
+
+        return ids.Count == 0 ? 0 : QueueWrites.Delete(s, queue, ids);
     }
 
     private static int ClearRetained(WriterStatements s, TenantId tenant, string topic)

@@ -71,6 +71,7 @@ internal static class QueueWrites
         insert.BindBlobOrNull(8, Codec.EncodeHeaders(message.Headers));
         long? visibleAt = message.VisibleAt is { } v ? Codec.Ms(v) : null;
         insert.Bind(9, visibleAt);
+        insert.BindBlobOrNull(10, Codec.EncodeEnvelope(message.Envelope));
         insert.Execute();
         var mid = s.LastInsertRowId;
 

@@ -6,7 +6,7 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 5;
+    public const int Version = 6;
 
     /// <summary>The <c>queues.kind</c> of a tenant's totals row (its name is <c>''</c>); no <see cref="Core.QueueKind"/> is negative.</summary>
     public const int TenantTotalsKind = -1;
@@ -57,6 +57,11 @@ internal static class Schema
             MigrateFromV4(connection);
         }
 
+        if (TableExists(connection, "meta") && ReadVersion(connection) == 5)
+        {
+            MigrateFromV5(connection);
+        }
+
         Exec(connection, """
             CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS queues(
@@ -78,7 +83,8 @@ internal static class Schema
                 refs INTEGER NOT NULL,
                 content_type TEXT NULL,
                 headers BLOB NULL,
-                visible_at INTEGER NULL);
+                visible_at INTEGER NULL,
+                envelope BLOB NULL);
             CREATE TABLE IF NOT EXISTS entries(
                 qid INTEGER NOT NULL,
                 pos INTEGER NOT NULL,
@@ -116,7 +122,13 @@ internal static class Schema
                 ts INTEGER NOT NULL,
                 expires INTEGER NULL,
                 PRIMARY KEY(tenant, topic)) WITHOUT ROWID;
-            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 5);
+            CREATE TABLE IF NOT EXISTS sessions(
+                tenant TEXT NOT NULL,
+                client TEXT NOT NULL,
+                expiry INTEGER NOT NULL,
+                subscriptions BLOB NOT NULL,
+                PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 6);
             """);
 
         var version = ReadVersion(connection);
@@ -125,6 +137,23 @@ internal static class Schema
             throw new InvalidOperationException($"The database is of schema version {version}; this build reads version {Version}.");
         }
     }
+
+    /// <summary>
+    /// Version 5 to version 6: messages queued for MQTT persistent sessions keep their topic side (<c>envelope</c>), and
+    /// the sessions' records get their table. Nothing is rewritten. One transaction.
+    /// </summary>
+    private static void MigrateFromV5(SqliteConnection connection) => Exec(connection, """
+        BEGIN;
+        ALTER TABLE messages ADD COLUMN envelope BLOB NULL;
+        CREATE TABLE sessions(
+            tenant TEXT NOT NULL,
+            client TEXT NOT NULL,
+            expiry INTEGER NOT NULL,
+            subscriptions BLOB NOT NULL,
+            PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+        UPDATE meta SET value = 6 WHERE key = 'schema_version';
+        COMMIT;
+        """);
 
     /// <summary>
     /// Version 3 (one store-wide sequence, allocated by the core, keyed messages and ordered every inbox) to version 4

@@ -154,6 +154,30 @@ public sealed partial class SqliteStore
         return result;
     }
 
+    public async ValueTask<IReadOnlyList<SessionRecord>> ReadSessionsAsync((TenantId Tenant, ClientId Client)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync(cancellationToken);
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT tenant, client, expiry, subscriptions FROM sessions " +
+            "WHERE (tenant, client) > ($t, $c) ORDER BY tenant, client LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", after?.Tenant.Value ?? "");
+        cmd.Parameters.AddWithValue("$c", after?.Client.Value ?? "");
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<SessionRecord>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(new SessionRecord(
+                TenantId.Parse(r.GetString(0)),
+                ClientId.Parse(r.GetString(1)),
+                (uint)r.GetInt64(2),
+                Codec.DecodeSubscriptions((byte[])r.GetValue(3))));
+        }
+
+        return result;
+    }
+
     /// <summary>The order contract: a read starts after every write called before it has committed.</summary>
     /// <remarks>The query itself always runs after a yield, so a caller holding a lock never waits for disk under it.</remarks>
     private async ValueTask BeginReadAsync(CancellationToken cancellationToken)

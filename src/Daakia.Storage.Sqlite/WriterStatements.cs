@@ -23,7 +23,7 @@ internal sealed class WriterStatements : IDisposable
         ReleaseSavepoint = new RawStatement(connection, "RELEASE op");
         RollbackToSavepoint = new RawStatement(connection, "ROLLBACK TO op");
         InsertMessage = new RawStatement(connection,
-            "INSERT INTO messages(id, author, recipients, payload, ts, refs, content_type, headers, visible_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+            "INSERT INTO messages(id, author, recipients, payload, ts, refs, content_type, headers, visible_at, envelope) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
         // size: the content bytes (payload and headers) the entry was counted with in the usage, NULL when that is the
         // payload's length (no headers, or written before headers counted), so a removal takes off what was added.
         InsertEntry = new RawStatement(connection,
@@ -62,7 +62,18 @@ internal sealed class WriterStatements : IDisposable
         UpsertRetained = new RawStatement(connection,
             "INSERT OR REPLACE INTO retained(tenant, topic, author, payload, content_type, qos, ts, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
         DeleteRetained = new RawStatement(connection, "DELETE FROM retained WHERE tenant=?1 AND topic=?2");
+        UpsertSession = new RawStatement(connection,
+            "INSERT OR REPLACE INTO sessions(tenant, client, expiry, subscriptions) VALUES(?1, ?2, ?3, ?4)");
+        DeleteSession = new RawStatement(connection, "DELETE FROM sessions WHERE tenant=?1 AND client=?2");
+        SelectQueueIds = new RawStatement(connection, "SELECT id FROM entries WHERE qid=?1");
     }
+
+    public RawStatement UpsertSession { get; }
+
+    public RawStatement DeleteSession { get; }
+
+    /// <summary>The message ids of every entry of one queue (a session's queue, when the session ends).</summary>
+    public RawStatement SelectQueueIds { get; }
 
     public SqliteConnection Connection { get; }
 
@@ -173,5 +184,8 @@ internal sealed class WriterStatements : IDisposable
         UpdateQueue.Dispose();
         UpsertRetained.Dispose();
         DeleteRetained.Dispose();
+        UpsertSession.Dispose();
+        DeleteSession.Dispose();
+        SelectQueueIds.Dispose();
     }
 }

@@ -128,6 +128,9 @@ public sealed class ChaosStore : IDaakiaStore
     public ValueTask<IReadOnlyList<RetainedMessage>> ReadRetainedAsync((TenantId Tenant, string Topic)? after, int limit, CancellationToken cancellationToken = default) =>
         Read("read-retained", () => _inner.ReadRetainedAsync(after, limit, cancellationToken));
 
+    public ValueTask<IReadOnlyList<SessionRecord>> ReadSessionsAsync((TenantId Tenant, ClientId Client)? after, int limit, CancellationToken cancellationToken = default) =>
+        Read("read-sessions", () => _inner.ReadSessionsAsync(after, limit, cancellationToken));
+
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default) =>
         Read("read-activity", () => _inner.ReadActivityAsync(tenant, afterId, limit, cancellationToken));
 

@@ -37,6 +37,10 @@ internal sealed class DeliveryWindow(QueueKey key, QueueKey deadLetters, Lock ga
 
     public DeliveryMode Mode { get; set; } = DeliveryMode.All;
 
+    /// <summary>Whether entries delivered <see cref="DaakiaCoreOptions.MaxDeliveries"/> times go to
+    /// <see cref="DeadLetters"/> (inboxes); an MQTT session's queue redelivers for as long as it lives.</summary>
+    public bool DeadLettering { get; init; } = true;
+
     /// <summary>Set once the window is dropped; late completions must leave it alone.</summary>
     public bool Removed { get; set; }
 

@@ -571,7 +571,7 @@ internal sealed class QueueDelivery(
             return true;
         }
 
-        if (options.MaxDeliveries > 0 && e.Deliveries >= options.MaxDeliveries)
+        if (options.MaxDeliveries > 0 && e.Deliveries >= options.MaxDeliveries && w.DeadLettering)
         {
             w.Remove(e.Id);
             metrics.LetterDeadLettered();

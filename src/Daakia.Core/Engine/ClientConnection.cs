@@ -36,6 +36,13 @@ public sealed class ClientConnection : ISubscriber
 
     internal IDeliveryTarget Target { get; }
 
+    /// <summary>For the consumer handle of a persistent session's queue: the connection it stands for (closing the
+    /// handle closes that). Null on a connection.</summary>
+    internal ClientConnection? Main { get; init; }
+
+    /// <summary>The persistent session attached to this connection, if any (under the tenant lock).</summary>
+    internal PersistentSession? Session { get; set; }
+
     internal DateTimeOffset LastActivity => new(Volatile.Read(ref _lastActivityTicks), TimeSpan.Zero);
 
     // The fields below are guarded by the tenant lock.

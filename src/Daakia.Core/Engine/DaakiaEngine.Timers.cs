@@ -123,6 +123,12 @@ public sealed partial class DaakiaEngine
 
                 foreach (var e in expired)
                 {
+                    if (e.Queue.Kind == QueueKind.Session)
+                    {
+                        _sessions.Expired(e);
+                        continue;
+                    }
+
                     if (e.Queue.Kind != QueueKind.Inbox)
                     {
                         continue;
@@ -146,6 +152,7 @@ public sealed partial class DaakiaEngine
             }
             while (expired.Count == Batch);
 
+            _sessions.SweepExpired(_tenants.Values, _time.GetUtcNow());
             await PruneActivityAsync();
         }
         catch (Exception ex)

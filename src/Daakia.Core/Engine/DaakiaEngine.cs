@@ -30,6 +30,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly PresenceDirectory _presence;
     private readonly ActivityLog _activity;
     private readonly LetterOffice _letters;
+    private readonly SessionKeeper _sessions;
     private long _connectionCount;
     private volatile bool _running;
     private volatile bool _draining;
@@ -48,7 +49,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _presence = new PresenceDirectory(this, _topics, store, options, time);
         _activity = new ActivityLog(store, options);
         _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
+        _sessions = new SessionKeeper(this, store, options, time, _metrics, _delivery, _logger);
     }
+
+    /// <summary>MQTT persistent sessions: open, subscribe, ack (durable session queues on the delivery engine).</summary>
+    public SessionKeeper Sessions => _sessions;
 
     /// <summary>Letters: send, ack, release, read inboxes and dead letters (durable direct messages).</summary>
     public LetterOffice Letters => _letters;
@@ -129,6 +134,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             after = (page[^1].Tenant, page[^1].Topic);
         }
 
+        // Persistent sessions next: their subscriptions route from the first publish on.
+        await _sessions.RestoreAsync(cancellationToken);
         StartTimers();
         _running = true;
     }
@@ -292,6 +299,12 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
                 connection.Subscriptions.Clear();
             }
+
+            if (connection.Session is not null)
+            {
+                _sessions.Detach(t, connection, now);
+            }
+
             if (t.Clients.TryGetValue(connection.Client, out var cs))
             {
                 if (cs.Connections.Remove(connection))
@@ -411,12 +424,16 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             return;
         }
 
-        foreach (var c in connections)
+        foreach (var handle in connections)
         {
+            var c = handle.Main ?? handle; // a session queue's consumer stands for its connection
             CloseConnection(c, reason);
             Disconnect(c);
         }
     }
+
+    /// <summary>A store write nobody waits for, counted against the write budget (see <see cref="Background"/>).</summary>
+    internal void RunInBackground(Func<ValueTask> start, string what) => Background(start, what);
 
     private void RecordActivity(ActivityEntry entry) => Background(() => _store.AppendActivityAsync([entry], CancellationToken.None), "activity");
 

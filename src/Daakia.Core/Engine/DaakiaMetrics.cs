@@ -26,6 +26,9 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _inboxLoadsFailed;
     private long _readsPaused;
     private long _lettersHeldForQuota;
+    private long _sessionQueued;
+    private long _sessionDropped;
+    private long _sessionsExpired;
 
     public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
@@ -43,6 +46,9 @@ internal sealed class DaakiaMetrics : IDisposable
         _meter.CreateObservableCounter("leases.expired", () => Volatile.Read(ref _leasesExpired), description: "Letters redelivered because their lease timed out.");
         _meter.CreateObservableCounter("publications", () => Volatile.Read(ref _publications), description: "Topic publications routed.");
         _meter.CreateObservableCounter("publications.dropped", () => Volatile.Read(ref _publicationsDropped), description: "Publications dropped because a subscriber's outbox was full.");
+        _meter.CreateObservableCounter("sessions.queued", () => Volatile.Read(ref _sessionQueued), description: "Messages stored for MQTT persistent sessions (one per session a publication reached).");
+        _meter.CreateObservableCounter("sessions.dropped", () => Volatile.Read(ref _sessionDropped), description: "Messages not queued for a persistent session because its queue was full.");
+        _meter.CreateObservableCounter("sessions.expired", () => Volatile.Read(ref _sessionsExpired), description: "Persistent sessions removed because their client stayed away past their expiry interval.");
         _meter.CreateObservableCounter("connections.closed", ClosedByReason, description: "Connections the server closed, by reason.");
         _meter.CreateObservableGauge("connections", connections, description: "Live connections.");
     }
@@ -80,6 +86,14 @@ internal sealed class DaakiaMetrics : IDisposable
     public void PublicationDropped() => Interlocked.Increment(ref _publicationsDropped);
 
     public long PublicationsDropped => Volatile.Read(ref _publicationsDropped);
+
+    public void SessionQueued(int count) => Interlocked.Add(ref _sessionQueued, count);
+
+    public void SessionDropped() => Interlocked.Increment(ref _sessionDropped);
+
+    public long SessionsDropped => Volatile.Read(ref _sessionDropped);
+
+    public void SessionsExpired(int count) => Interlocked.Add(ref _sessionsExpired, count);
 
     public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
 

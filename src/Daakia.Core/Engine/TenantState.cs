@@ -23,6 +23,9 @@ internal sealed class TenantState
 
     public TopicTrie Topics { get; }
 
+    /// <summary>MQTT persistent sessions, online and offline, by client id (under <see cref="Gate"/>).</summary>
+    public Dictionary<ClientId, PersistentSession> Sessions { get; } = [];
+
     /// <summary>Retained messages by topic (under <see cref="Gate"/>), each as the publication a new subscription gets.</summary>
     public Dictionary<string, Publication> Retained { get; } = new(StringComparer.Ordinal);
 

@@ -27,6 +27,10 @@ public sealed class Letter
     /// <summary>Headers (MQTT 5 user properties, application metadata), in the sender's order; empty for most letters.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
 
+    /// <summary>For a message queued for an MQTT persistent session: its topic, QoS, retain flag and MQTT 5
+    /// properties (user properties are <see cref="Headers"/>). Null on a letter.</summary>
+    public PublicationEnvelope? Envelope { get; init; }
+
     /// <summary>Not delivered before this time (a delayed message); null: at once.</summary>
     public DateTimeOffset? VisibleAt { get; init; }
 
@@ -58,6 +62,7 @@ public sealed class Letter
                     size += System.Text.Encoding.UTF8.GetByteCount(key) + System.Text.Encoding.UTF8.GetByteCount(value);
                 }
 
+                size += Envelope?.Size ?? 0;
                 _size = size + 1; // 0 means "not computed yet"
             }
 

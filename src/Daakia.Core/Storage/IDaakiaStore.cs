@@ -14,7 +14,7 @@ namespace Daakia.Core.Storage;
 /// (fsync by default). Writes may be batched into shared transactions (group commit); a failed batch faults the
 /// task of every write in it.</para>
 /// </remarks>
-public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IRetainedStore, IAsyncDisposable
+public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IRetainedStore, ISessionStore, IAsyncDisposable
 {
     /// <summary>Opens (creating if needed) the store. Called once before anything else.</summary>
     ValueTask OpenAsync(CancellationToken cancellationToken = default);

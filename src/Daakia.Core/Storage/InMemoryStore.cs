@@ -11,6 +11,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     private readonly Dictionary<(TenantId, ClientId), RosterEntry> _roster = [];
     private readonly List<ActivityEntry> _activity = [];
     private readonly SortedDictionary<(string Tenant, string Topic), RetainedMessage> _retained = new(RetainedOrder.Instance);
+    private readonly SortedDictionary<(string Tenant, string Topic), SessionRecord> _sessions = new(RetainedOrder.Instance);
     private long _activityIds;
 
     /// <summary>Always true: nothing in memory can fault the way a disk or a writer thread can.</summary>
@@ -280,7 +281,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
                 }
 
-                if (ops[i] is RetainOp or ClearRetainedOp)
+                if (ops[i] is RetainOp or ClearRetainedOp or SaveSessionOp)
                 {
                     results[i] = new StoreOpResult(0); // applied below, once no op of the unit can refuse
                     continue;
@@ -293,6 +294,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     ReturnOp r => new StoreOpResult(Return(r.Queue, r.Entries)),
                     MoveOp m => new StoreOpResult(Move(m.From, m.To, m.Ids, m.ActivityKind, m.At)),
                     ActivityOp x => new StoreOpResult(Record(x.Entries)),
+                    DeleteSessionOp d => new StoreOpResult(DeleteSession(d.Tenant, d.Client)),
                     _ => throw new ArgumentException($"Unknown store op {ops[i].GetType().Name}.", nameof(ops)),
                 };
             }
@@ -306,6 +308,14 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                 else if (op is ClearRetainedOp c)
                 {
                     _retained.Remove((c.Tenant.Value, c.Topic));
+                }
+                else if (op is SaveSessionOp save)
+                {
+                    _sessions[(save.Session.Tenant.Value, save.Session.Client.Value)] = save.Session with { Subscriptions = [.. save.Session.Subscriptions] };
+                }
+                else if (op is DeleteSessionOp gone)
+                {
+                    _sessions.Remove((gone.Tenant.Value, gone.Client.Value));
                 }
             }
 
@@ -329,6 +339,34 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     }
 
     /// <summary>Tenant, then topic, ordinal: the order the SQLite store reads them in.</summary>
+    /// <summary>Empties a session's queue (caller holds the lock; the record goes once the unit cannot refuse); how many
+    /// entries the queue held.</summary>
+    private int DeleteSession(TenantId tenant, ClientId client)
+    {
+        var key = new QueueKey(tenant, QueueKind.Session, client.Value);
+        if (!_queues.TryGetValue(key, out var q))
+        {
+            return 0;
+        }
+
+        return Delete(key, [.. q.Entries.Values.Select(e => e.Id)]);
+    }
+
+    public ValueTask<IReadOnlyList<SessionRecord>> ReadSessionsAsync((TenantId Tenant, ClientId Client)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IEnumerable<KeyValuePair<(string Tenant, string Topic), SessionRecord>> all = _sessions;
+            if (after is { } a)
+            {
+                var key = (a.Tenant.Value, a.Client.Value);
+                all = all.Where(e => RetainedOrder.Instance.Compare(e.Key, key) > 0);
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<SessionRecord>>([.. all.Take(limit).Select(e => e.Value)]);
+        }
+    }
+
     private sealed class RetainedOrder : IComparer<(string Tenant, string Topic)>
     {
         public static readonly RetainedOrder Instance = new();

@@ -42,6 +42,24 @@ public sealed class TopicRouter
     /// </summary>
     public bool[] Subscribe(ClientConnection connection, IReadOnlyList<SubscriptionRequest> requests)
     {
+        var isNew = Validate(requests);
+        var t = _engine.Tenant(connection.Tenant);
+        lock (t.Gate)
+        {
+            if (connection.Removed)
+            {
+                throw new DaakiaException(DaakiaErrorCode.Unavailable, "The connection is closed.");
+            }
+
+            Add(t, connection, connection.Subscriptions, requests, isNew);
+        }
+
+        return isNew;
+    }
+
+    /// <summary>Checks every request; returns, per request, whether its filter is named here for the first time.</summary>
+    internal bool[] Validate(IReadOnlyList<SubscriptionRequest> requests)
+    {
         foreach (var r in requests)
         {
             if (!TopicNames.IsValidFilter(r.Filter, _options, out var error)
@@ -66,53 +84,69 @@ public sealed class TopicRouter
             }
         }
 
-        var t = _engine.Tenant(connection.Tenant);
-        lock (t.Gate)
+        return isNew;
+    }
+
+    /// <summary>
+    /// Adds or replaces an owner's subscriptions (a connection's, or a persistent session's) and hands the new ones their
+    /// retained messages; <paramref name="isNew"/> (from <see cref="Validate"/>) becomes "new to the owner". Caller holds
+    /// the tenant lock.
+    /// </summary>
+    internal void Add(TenantState t, ISubscriber owner, Dictionary<string, Subscription> subscriptions, IReadOnlyList<SubscriptionRequest> requests, bool[] isNew,
+        bool sendRetained = true)
+    {
+        var adding = 0;
+        for (var i = 0; i < requests.Count; i++)
         {
-            if (connection.Removed)
-            {
-                throw new DaakiaException(DaakiaErrorCode.Unavailable, "The connection is closed.");
-            }
+            isNew[i] = isNew[i] && !subscriptions.ContainsKey(requests[i].Filter);
+            adding += isNew[i] ? 1 : 0;
+        }
 
-            var subscriptions = connection.Subscriptions;
-            var adding = 0;
-            for (var i = 0; i < requests.Count; i++)
-            {
-                isNew[i] = isNew[i] && !subscriptions.ContainsKey(requests[i].Filter);
-                adding += isNew[i] ? 1 : 0;
-            }
+        if (subscriptions.Count + adding > _options.MaxSubscriptionsPerConnection)
+        {
+            throw new DaakiaException(DaakiaErrorCode.LimitExceeded, $"At most {_options.MaxSubscriptionsPerConnection} subscriptions per connection.");
+        }
 
-            if (subscriptions.Count + adding > _options.MaxSubscriptionsPerConnection)
+        foreach (var r in requests)
+        {
+            if (!subscriptions.TryGetValue(r.Filter, out var old))
             {
-                throw new DaakiaException(DaakiaErrorCode.LimitExceeded, $"At most {_options.MaxSubscriptionsPerConnection} subscriptions per connection.");
+                var s = new Subscription(owner, r.Filter, r.Options);
+                subscriptions.Add(r.Filter, s);
+                t.Topics.Add(s);
             }
-
-            foreach (var r in requests)
+            else if (old.Options != r.Options)
             {
-                if (!subscriptions.TryGetValue(r.Filter, out var old))
-                {
-                    var s = new Subscription(connection, r.Filter, r.Options);
-                    subscriptions.Add(r.Filter, s);
-                    t.Topics.Add(s);
-                }
-                else if (old.Options != r.Options)
-                {
-                    var s = new Subscription(connection, r.Filter, r.Options);
-                    subscriptions[r.Filter] = s;
-                    t.Topics.Replace(old, s);
-                }
-            }
-
-            if (t.Retained.Count > 0)
-            {
-                for (var i = 0; i < requests.Count; i++)
-                {
-                    SendRetained(t, connection, subscriptions[requests[i].Filter], isNew[i]);
-                }
+                var s = new Subscription(owner, r.Filter, r.Options);
+                subscriptions[r.Filter] = s;
+                t.Topics.Replace(old, s);
             }
         }
 
-        return isNew;
+        if (sendRetained && t.Retained.Count > 0)
+        {
+            for (var i = 0; i < requests.Count; i++)
+            {
+                SendRetained(t, owner, subscriptions[requests[i].Filter], isNew[i]);
+            }
+        }
+    }
+
+    /// <summary>Removes an owner's subscriptions by filter (unknown ones are ignored); caller holds the tenant lock.
+    /// Returns whether any went.</summary>
+    internal static bool Remove(TenantState t, Dictionary<string, Subscription> subscriptions, IReadOnlyList<string> filters)
+    {
+        var removed = false;
+        foreach (var f in filters)
+        {
+            if (subscriptions.Remove(f, out var s))
+            {
+                t.Topics.Remove(s);
+                removed = true;
+            }
+        }
+
+        return removed;
     }
 
     /// <summary>
@@ -120,7 +154,7 @@ public sealed class TopicRouter
     /// a shared subscription gets none (MQTT-4.8.2-6). Under the tenant lock, so the set is the one of this moment.
     /// </summary>
     /// <remarks>An exact filter is one lookup; a wildcard filter tests every retained topic of the tenant.</remarks>
-    private void SendRetained(TenantState t, ClientConnection connection, Subscription subscription, bool isNew)
+    private void SendRetained(TenantState t, ISubscriber connection, Subscription subscription, bool isNew)
     {
         var handling = subscription.Options.RetainHandling;
         if (handling == RetainHandling.DoNotSend || (handling == RetainHandling.SendIfNew && !isNew)
@@ -156,12 +190,9 @@ public sealed class TopicRouter
         var t = _engine.Tenant(connection.Tenant);
         lock (t.Gate)
         {
-            foreach (var f in filters)
+            if (connection.HasSubscriptions)
             {
-                if (connection.HasSubscriptions && connection.Subscriptions.Remove(f, out var s))
-                {
-                    t.Topics.Remove(s);
-                }
+                Remove(t, connection.Subscriptions, filters);
             }
         }
     }
@@ -226,16 +257,19 @@ public sealed class TopicRouter
         Interlocked.Increment(ref t.Received);
         if (!retain)
         {
-            stored = Task.CompletedTask;
-            return Route(t, publication);
+            return Route(t, publication, out stored);
         }
 
         // Routed under the lock that changes the retained message, so a subscription made meanwhile gets it either as
         // the retained copy or live, never both.
         lock (t.Gate)
         {
-            stored = Retain(t, publication);
-            return Route(t, publication);
+            var retained = Retain(t, publication);
+            var queued = Route(t, publication, out var queuedForSessions);
+            stored = queuedForSessions.IsCompletedSuccessfully ? retained
+                : retained.IsCompletedSuccessfully ? queuedForSessions
+                : Task.WhenAll(retained, queuedForSessions);
+            return queued;
         }
     }
 
@@ -374,7 +408,13 @@ public sealed class TopicRouter
     /// Hands a publication to everything subscribed: each subscriber once, with all its matching subscriptions; each
     /// shared group once, to the next member in turn that has room. Reads the route cache without locking.
     /// </summary>
-    internal int Route(TenantState t, Publication publication)
+    internal int Route(TenantState t, Publication publication) => Route(t, publication, out _);
+
+    /// <summary>
+    /// Routes as above; <paramref name="durable"/> completes once the publication is in the queue of every persistent
+    /// session it reached at QoS 1 or 2 (at once when none): acknowledge a publish only after it.
+    /// </summary>
+    internal int Route(TenantState t, Publication publication, out Task durable)
     {
         var match = t.Topics.Match(publication.Topic);
         var queued = 0;
@@ -410,6 +450,7 @@ public sealed class TopicRouter
             Interlocked.Add(ref t.Sent, queued);
         }
 
+        durable = SessionRoute.Take() is { } sessions ? _engine.Sessions.Enqueue(t, publication, sessions) : Task.CompletedTask;
         return queued;
     }
 

@@ -4,7 +4,7 @@ using Daakia.Mqtt;
 namespace Daakia.Server.Mqtt;
 
 /// <summary>The core's side: letters and publications offered to the outbox, closes and takeover.</summary>
-internal sealed partial class MqttSession
+internal sealed partial class MqttSession : ISessionTarget
 {
     /// <summary>
     /// A letter from the client's inbox (after it subscribed to <c>$inbox/#</c>): a QoS 1 PUBLISH on
@@ -32,6 +32,97 @@ internal sealed partial class MqttSession
 
         return Offer(p, QualityOfService.AtLeastOnce, [], retain: false, letter.Id, dup: deliveries > 1);
     }
+
+    /// <summary>
+    /// A message of the persistent session's queue: a PUBLISH at the lower of its QoS and the highest matching
+    /// subscription's (its own QoS if none matches any more), with their subscription identifiers, DUP and its earlier
+    /// packet id when it was sent before. Its PUBACK (QoS 1) or PUBREC (QoS 2) takes it out of the queue. Not refused
+    /// for room: the core's window bounds how many are out.
+    /// </summary>
+    public bool TryDeliver(PersistentSession session, Letter message, int deliveries, ReadOnlySpan<Subscription> matched)
+    {
+        var envelope = message.Envelope!;
+        var publication = message.EncodedCache as Publication ?? (Publication)(message.EncodedCache = PublicationOf(message, envelope));
+        var qos = envelope.Qos;
+        if (matched.Length > 0)
+        {
+            var max = QualityOfService.AtMostOnce;
+            foreach (var s in matched)
+            {
+                max = s.Options.MaxQos > max ? s.Options.MaxQos : max;
+            }
+
+            qos = qos < max ? qos : max;
+        }
+
+        if (qos == QualityOfService.AtMostOnce)
+        {
+            qos = QualityOfService.AtLeastOnce; // queued at 1 or 2 for a subscription since downgraded: still acknowledged
+        }
+
+        var asPublished = false;
+        var ids = 0;
+        foreach (var s in matched)
+        {
+            asPublished |= s.Options.RetainAsPublished;
+            ids += s.Options.SubscriptionIdentifier is null ? 0 : 1;
+        }
+
+        int[] identifiers = [];
+        if (ids > 0 && V5)
+        {
+            identifiers = new int[ids];
+            var n = 0;
+            foreach (var s in matched)
+            {
+                if (s.Options.SubscriptionIdentifier is { } id)
+                {
+                    identifiers[n++] = id;
+                }
+            }
+        }
+
+        var size = publication.Payload.Length + publication.Topic.Length + (publication.Properties?.Size ?? 0) + 64;
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return true; // unacknowledged, it goes back to the queue with the connection
+            }
+
+            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, envelope.Retain && asPublished && V5)
+            {
+                LetterId = message.Id,
+                FromSession = true,
+                Dup = deliveries > 1,
+                PacketId = deliveries > 1 ? _state.PacketIdOf(message.Id) : (ushort)0,
+            });
+            _queuedBytes += size;
+        }
+
+        Signal();
+        return true;
+    }
+
+    private static Publication PublicationOf(Letter m, PublicationEnvelope e) => new()
+    {
+        Tenant = m.Tenant,
+        Topic = e.Topic,
+        Author = m.Author,
+        Payload = m.Payload,
+        ContentType = m.ContentType,
+        Qos = e.Qos,
+        Retain = e.Retain,
+        Timestamp = m.Timestamp,
+        ExpiresAt = m.ExpiresAt,
+        Properties = e.PayloadFormat is null && e.ResponseTopic is null && e.CorrelationData is null && m.Headers.Count == 0 ? null : new PublicationProperties
+        {
+            PayloadFormat = e.PayloadFormat,
+            ResponseTopic = e.ResponseTopic,
+            CorrelationData = e.CorrelationData,
+            UserProperties = m.Headers,
+        },
+    };
 
     public bool TryPublish(Publication publication) => Offer(publication, QualityOfService.AtMostOnce, []);
 

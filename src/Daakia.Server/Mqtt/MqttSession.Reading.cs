@@ -58,9 +58,9 @@ internal sealed partial class MqttSession
             _connection!.Touch(_engine.Time);
             var ok = Handle(frame);
             buffer = buffer.Slice(consumed);
-            if (_storing is not null)
+            if (ok && _pending.Count >= MaxPendingAcks)
             {
-                await AcknowledgeStoredAsync(cancellationToken);
+                ok = await FlushPendingAsync(cancellationToken);
             }
 
             if (!ok)
@@ -70,25 +70,137 @@ internal sealed partial class MqttSession
             }
         }
 
+        // Answers that wait for the store (a publish some persistent session or a retained message keeps, a persistent
+        // session's SUBSCRIBE) go once their writes are durable: all of one read's in one group commit, in order.
+        if (_pending.Count > 0 && !await FlushPendingAsync(cancellationToken))
+        {
+            input.AdvanceTo(buffer.End);
+            return false;
+        }
+
         input.AdvanceTo(buffer.Start, buffer.End);
         return true;
     }
 
-    /// <summary>Acknowledges in the inbox the letters whose PUBACK this read brought, in one call (one group commit).</summary>
+    /// <summary>Most answers one read holds back for the store before it waits for them.</summary>
+    private const int MaxPendingAcks = 1024;
+
+    /// <summary>
+    /// Sends <paramref name="ack"/> once <paramref name="stored"/> is durable, after the answers held back before it
+    /// (acknowledgements go in the order of their packets, MQTT-4.6.0-2); if the write fails, <paramref name="failed"/>
+    /// goes instead, or with none (MQTT 3.1.1 has no way to say a PUBLISH failed) the connection ends unacknowledged.
+    /// </summary>
+    private void AckAfter(Task stored, Control? ack, Control? failed, bool endOnFailure = false, int release = -1)
+    {
+        if (_pending.Count == 0 && stored.IsCompletedSuccessfully)
+        {
+            if (ack is { } now)
+            {
+                Send(now);
+            }
+
+            return;
+        }
+
+        _pending.Add(new PendingAck(stored, ack, failed, endOnFailure, release));
+    }
+
+    /// <summary>Waits for the held-back answers' writes, in order, and sends each; false ends the connection.</summary>
+    private async ValueTask<bool> FlushPendingAsync(CancellationToken cancellationToken)
+    {
+        WakeWriter(); // what is queued already leaves meanwhile
+        try
+        {
+            foreach (var p in _pending)
+            {
+                var ok = true;
+                try
+                {
+                    await p.Stored.WaitAsync(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    MqttLog.StoreFailed(_logger, ex, _client.Value);
+                    ok = false;
+                }
+
+                if (ok)
+                {
+                    if (p.Ack is { } ack)
+                    {
+                        Send(ack);
+                    }
+
+                    continue;
+                }
+
+                if (p.Release >= 0)
+                {
+                    _state.Release((ushort)p.Release); // not routed after all: a resend is new
+                }
+
+                if (p.Failed is { } failed)
+                {
+                    Send(failed);
+                }
+                else if (p.EndOnFailure)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            _pending.Clear();
+            WakeWriter();
+        }
+    }
+
+    /// <summary>An answer held back until a store write is durable.</summary>
+    private readonly record struct PendingAck(Task Stored, Control? Ack, Control? Failed, bool EndOnFailure, int Release);
+
+    /// <summary>Acknowledges in the inbox the letters whose PUBACK this read brought, in one call (one group commit),
+    /// and in the persistent session's queue the messages whose PUBACK or PUBREC it brought.</summary>
     private void AckLetters()
     {
-        List<Guid>? ids;
+        List<Guid>? ids, sessionIds;
         lock (_gate)
         {
             ids = _letterAcks;
             _letterAcks = null;
+            sessionIds = _sessionAcks;
+            _sessionAcks = null;
         }
 
         if (ids is not null)
         {
+            Chain(AckLettersAsync(ids));
+        }
+
+        if (sessionIds is not null && _session is { } session)
+        {
+            Chain(AckSessionAsync(session, sessionIds));
+        }
+
+        void Chain(Task ack)
+        {
             var previous = _lastLetterAck;
-            var ack = AckLettersAsync(ids);
             _lastLetterAck = previous.IsCompleted ? ack : Task.WhenAll(previous, ack);
+        }
+    }
+
+    private async Task AckSessionAsync(PersistentSession session, List<Guid> ids)
+    {
+        try
+        {
+            await _engine.Sessions.AckAsync(session, _connection!, ids);
+        }
+        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
+        {
+            // Not acknowledged: the messages stay in the session's queue and come again (at least once).
+            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
         }
     }
 
@@ -201,9 +313,20 @@ internal sealed partial class MqttSession
                     return Violation(error);
                 }
 
-                _engine.Topics.Unsubscribe(_connection!, unsubscribe.Filters);
                 var codes = new byte[unsubscribe.Filters.Count];
-                Send(new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, codes));
+                if (_session is { } persistent)
+                {
+                    // A persistent session's subscriptions are in its record: UNSUBACK once the record says so.
+                    _engine.Sessions.Unsubscribe(persistent, unsubscribe.Filters, out var removed);
+                    AckAfter(removed, new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, codes),
+                        new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, V5 ? Fill(codes.Length, (byte)MqttReasonCode.UnspecifiedError) : codes));
+                }
+                else
+                {
+                    _engine.Topics.Unsubscribe(_connection!, unsubscribe.Filters);
+                    Send(new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, codes));
+                }
+
                 return true;
             case MqttPacketType.PingReq:
                 if (!MqttDecoder.TryDecodeEmpty(frame, out error))
@@ -263,67 +386,35 @@ internal sealed partial class MqttSession
 
         if (p.Qos == 2)
         {
-            if (_awaitingRelease.Contains(p.PacketId))
+            if (_state.IsAwaitingRelease(p.PacketId))
             {
-                // A resend of a message not yet released: routed once only (MQTT-4.3.3-10).
-                Send(new Control(MqttPacketType.PubRec, p.PacketId, 0));
+                // A resend of a message not yet released: routed once only (MQTT-4.3.3-10), also across reconnects of a
+                // persistent session. Answered after whatever is held back for the store (its first PUBREC may be).
+                AckAfter(Task.CompletedTask, new Control(MqttPacketType.PubRec, p.PacketId, 0), null);
                 return true;
             }
 
-            if (_awaitingRelease.Count >= _options.ReceiveMaximum)
+            if (_state.AwaitingReleaseCount >= _options.ReceiveMaximum)
             {
                 return Violation(new MqttError(MqttReasonCode.ReceiveMaximumExceeded, $"More than {_options.ReceiveMaximum} QoS 2 messages awaiting PUBREL [MQTT-3.3.4-9]."));
             }
         }
 
         var reason = Route(topic, p, out var stored);
-        if (!stored.IsCompleted)
+        var type = p.Qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck;
+        var release = -1;
+        if (p.Qos == 2 && reason < MqttReasonCode.UnspecifiedError)
         {
-            // A retained message is acknowledged once it is durable; the read loop waits for it (acks stay in order,
-            // and a flood of retained QoS 0 publications waits for the store instead of queueing in it).
-            _storing = (stored, p.PacketId, p.Qos, reason);
-            return true;
+            _state.StartRelease(p.PacketId); // at once: a resend in this same read is not routed again
+            release = p.PacketId;
         }
 
-        Acknowledge(p.PacketId, p.Qos, stored.IsFaulted ? MqttReasonCode.UnspecifiedError : reason);
+        // Acknowledged once durable where something keeps it (a persistent session's queue, a retained message); a
+        // retained QoS 0 publish still holds the read loop back, so a flood waits for the store instead of queueing in it.
+        Control? ack = p.Qos == 0 ? null : new Control(type, p.PacketId, reason);
+        Control? failed = p.Qos == 0 || !V5 ? null : new Control(type, p.PacketId, MqttReasonCode.UnspecifiedError);
+        AckAfter(stored, ack, failed, endOnFailure: p.Qos > 0, release);
         return true;
-    }
-
-    private void Acknowledge(ushort packetId, byte qos, MqttReasonCode reason)
-    {
-        switch (qos)
-        {
-            case 1:
-                Send(new Control(MqttPacketType.PubAck, packetId, reason));
-                break;
-            case 2:
-                if (reason < MqttReasonCode.UnspecifiedError)
-                {
-                    _awaitingRelease.Add(packetId);
-                }
-
-                Send(new Control(MqttPacketType.PubRec, packetId, reason));
-                break;
-        }
-    }
-
-    /// <summary>Waits for the retained message the last packet stored, then acknowledges it.</summary>
-    private async ValueTask AcknowledgeStoredAsync(CancellationToken cancellationToken)
-    {
-        var (stored, packetId, qos, reason) = _storing!.Value;
-        _storing = null;
-        WakeWriter(); // what earlier packets queued leaves meanwhile
-        try
-        {
-            await stored.WaitAsync(cancellationToken);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            MqttLog.StoreFailed(_logger, ex, _client.Value);
-            reason = MqttReasonCode.UnspecifiedError;
-        }
-
-        Acknowledge(packetId, qos, reason);
     }
 
     /// <summary>A 5.0 PUBLISH's response topic, correlation data, user properties and payload format, for every subscriber.</summary>
@@ -391,15 +482,30 @@ internal sealed partial class MqttSession
         switch (ack.Type)
         {
             case MqttPacketType.PubRel:
-                // Released: the id may be used again (MQTT-4.3.3-13). Unknown in 5.0 is 0x92.
-                var known = _awaitingRelease.Remove(ack.PacketId);
-                Send(new Control(MqttPacketType.PubComp, ack.PacketId, known ? 0 : MqttReasonCode.PacketIdentifierNotFound));
+                // Released: the id may be used again (MQTT-4.3.3-13). Unknown in 5.0 is 0x92. After the PUBREC it
+                // answers, which may be held back for the store.
+                var known = _state.Release(ack.PacketId);
+                AckAfter(Task.CompletedTask, new Control(MqttPacketType.PubComp, ack.PacketId, known ? 0 : MqttReasonCode.PacketIdentifierNotFound), null);
                 return;
             case MqttPacketType.PubRec:
                 lock (_gate)
                 {
                     if (_inflight.TryGetValue(ack.PacketId, out var o) && o.Qos == 2 && !o.Released)
                     {
+                        if (o.FromSession)
+                        {
+                            // The client has it: it leaves the session's queue, and its id waits for PUBCOMP.
+                            (_sessionAcks ??= []).Add(o.LetterId);
+                            if (ack.Reason >= MqttReasonCode.UnspecifiedError)
+                            {
+                                _state.Done(o.LetterId);
+                            }
+                            else
+                            {
+                                _state.Received(o.LetterId, ack.PacketId);
+                            }
+                        }
+
                         if (ack.Reason >= MqttReasonCode.UnspecifiedError)
                         {
                             _inflight.Remove(ack.PacketId); // the client refused it: the flow ends here
@@ -410,6 +516,7 @@ internal sealed partial class MqttSession
                             _controls.Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, 0));
                         }
                     }
+
                     else
                     {
                         _controls.Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, MqttReasonCode.PacketIdentifierNotFound));
@@ -423,8 +530,21 @@ internal sealed partial class MqttSession
                 {
                     if (_inflight.Remove(ack.PacketId, out var done) && done.LetterId != Guid.Empty && ack.Type == MqttPacketType.PubAck)
                     {
-                        (_letterAcks ??= []).Add(done.LetterId); // acknowledged in the inbox once the read is handled
+                        if (done.FromSession)
+                        {
+                            (_sessionAcks ??= []).Add(done.LetterId); // acknowledged in the session's queue after the read
+                            _state.Done(done.LetterId);
+                        }
+                        else
+                        {
+                            (_letterAcks ??= []).Add(done.LetterId); // acknowledged in the inbox once the read is handled
+                        }
                     }
+                }
+
+                if (ack.Type == MqttPacketType.PubComp)
+                {
+                    _state.Completed(ack.PacketId);
                 }
 
                 _wakePending = true;
@@ -476,11 +596,19 @@ internal sealed partial class MqttSession
             indexes.Add(i);
         }
 
+        var stored = Task.CompletedTask;
         if (requests.Count > 0)
         {
             try
             {
-                _engine.Topics.Subscribe(_connection!, requests);
+                if (_session is { } persistent)
+                {
+                    _engine.Sessions.Subscribe(persistent, requests, out stored);
+                }
+                else
+                {
+                    _engine.Topics.Subscribe(_connection!, requests);
+                }
             }
             catch (DaakiaException ex)
             {
@@ -492,12 +620,26 @@ internal sealed partial class MqttSession
             }
         }
 
-        Send(new Control(MqttPacketType.SubAck, subscribe.PacketId, 0, codes));
+        // A persistent session's subscriptions are in its record: SUBACK once they are durable (0x80 each if not).
+        var refused = (byte[])codes.Clone();
+        foreach (var i in indexes)
+        {
+            refused[i] = V5 ? (byte)MqttReasonCode.UnspecifiedError : (byte)0x80;
+        }
+
+        AckAfter(stored, new Control(MqttPacketType.SubAck, subscribe.PacketId, 0, codes), new Control(MqttPacketType.SubAck, subscribe.PacketId, 0, refused));
         if (startInbox && !_inbox)
         {
             _inbox = true;
             _engine.Start(_connection!); // letters flow from the inbox: TryDeliver
         }
+    }
+
+    private static byte[] Fill(int count, byte value)
+    {
+        var codes = new byte[count];
+        Array.Fill(codes, value);
+        return codes;
     }
 
     /// <summary>Ends the connection for a protocol violation: 5.0 says why in a DISCONNECT (MQTT-4.13.1-1), 3.1.1 just closes.</summary>

@@ -62,13 +62,28 @@ internal sealed partial class MqttSession
                         _queuedBytes -= o.Size;
                         if (o.Qos > 0)
                         {
-                            o = o with { PacketId = NextPacketId() };
+                            // A persistent session's message sent before keeps its packet id (MQTT-4.4.0-1).
+                            if (o.PacketId == 0 || _inflight.ContainsKey(o.PacketId))
+                            {
+                                o = o with { PacketId = NextPacketId() };
+                            }
+
                             _inflight[o.PacketId] = o;
+                            if (o.FromSession)
+                            {
+                                _state.Sent(o.LetterId, o.PacketId);
+                            }
                         }
 
                         if (!WritePublish(output, o) && o.Qos > 0)
                         {
-                            _inflight.Remove(o.PacketId); // over the client's Maximum Packet Size: discarded (MQTT-3.1.2-24)
+                            // Over the client's Maximum Packet Size, or expired: discarded (MQTT-3.1.2-24, MQTT-3.3.2-5).
+                            _inflight.Remove(o.PacketId);
+                            if (o.FromSession)
+                            {
+                                (_sessionAcks ??= []).Add(o.LetterId); // and out of the session's queue
+                                _state.Done(o.LetterId);
+                            }
                         }
 
                         wrote = true;
@@ -119,7 +134,7 @@ internal sealed partial class MqttSession
         {
             _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
         }
-        while (_inflight.ContainsKey(_nextPacketId));
+        while (_inflight.ContainsKey(_nextPacketId) || _state.IsReserved(_nextPacketId));
         return _nextPacketId;
     }
 
@@ -176,6 +191,9 @@ internal sealed partial class MqttSession
     {
         /// <summary>The letter this PUBLISH carries (on <c>$inbox/…</c>), acknowledged by its PUBACK; empty for a publication.</summary>
         public Guid LetterId { get; init; }
+
+        /// <summary>A message of the persistent session's queue (<see cref="LetterId"/> is its id there), not a letter.</summary>
+        public bool FromSession { get; init; }
 
         /// <summary>A letter handed out before (MQTT's DUP flag).</summary>
         public bool Dup { get; init; }

@@ -49,15 +49,22 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private List<Guid>? _letterAcks; // under _gate: letters whose PUBACK came, acknowledged in the inbox after the read
     private bool _inbox; // the client subscribed to its letters
     private const string InboxFilter = "$inbox/#";
-    private (Task Stored, ushort PacketId, byte Qos, MqttReasonCode Reason)? _storing; // the read loop's: a retained publish not yet durable
+    private List<Guid>? _sessionAcks; // under _gate: session messages whose PUBACK/PUBREC came, acknowledged after the read
     private long _queuedBytes;
     private ushort _nextPacketId;
     private bool _closing;
     private bool _finishing;
 
     // Read-loop state.
-    private readonly HashSet<ushort> _awaitingRelease = [];
+    private readonly List<PendingAck> _pending = [];
     private string?[] _aliases = [];
+
+    // The session: a clean session's state is the connection's; a persistent session's outlives it (the core keeps it).
+    private MqttSessionState _state = new();
+    private PersistentSession? _session;
+    private bool _cleanStart;
+    private uint _expiry;
+    private MqttProperties? _connAckProps;
 
     private MqttVersion _version;
     private TenantId _tenant;
@@ -101,6 +108,11 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             // inbox topic arrives, docs/mqtt-design.md); publications flow at once.
             await _transport.Output.FlushAsync(linked.Token); // the CONNACK
             writer = WriteLoopAsync();
+            if (_session is { } session)
+            {
+                Resume(session);
+            }
+
             await ReadLoopAsync(linked.Token);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionAbortedException or ObjectDisposedException)
@@ -159,8 +171,57 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
             var accepted = Accept(frame);
             input.AdvanceTo(consumed);
-            return accepted;
+            return accepted && await OpenSessionAsync();
         }
+    }
+
+    /// <summary>
+    /// The session (docs/mqtt-design.md, persistent sessions): 3.1.1's clean session 0 and 5.0's session expiry above 0
+    /// keep one in the core, durable before CONNACK; clean start discards the one there was. Then CONNACK, with Session
+    /// Present when one was resumed.
+    /// </summary>
+    private async Task<bool> OpenSessionAsync()
+    {
+        var present = false;
+        try
+        {
+            var opened = await _engine.Sessions.OpenAsync(_connection!, _cleanStart, _expiry);
+            if (opened.Session is { } session)
+            {
+                _session = session;
+                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState());
+                present = opened.Present;
+            }
+        }
+        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
+        {
+            var quota = ex is DaakiaException { Code: DaakiaErrorCode.LimitExceeded };
+            return Refuse(quota ? MqttReasonCode.QuotaExceeded : MqttReasonCode.ServerUnavailable, MqttConnectReturnCode.ServerUnavailable, ex.Message);
+        }
+
+        MqttEncoder.TryWriteConnAck(_transport.Output, _version, sessionPresent: present, 0, _connAckProps);
+        return true;
+    }
+
+    /// <summary>A persistent session's connection starts: PUBRELs still awaiting PUBCOMP go again first, then the queue
+    /// resends what was in flight (DUP, same packet ids) and goes on with what waited.</summary>
+    private void Resume(PersistentSession session)
+    {
+        var releases = _state.AwaitingComplete();
+        if (releases.Length > 0)
+        {
+            lock (_gate)
+            {
+                foreach (var id in releases)
+                {
+                    _controls.Enqueue(new Control(MqttPacketType.PubRel, id, 0));
+                }
+            }
+
+            Signal();
+        }
+
+        _engine.Sessions.Start(session);
     }
 
     private bool Accept(in MqttFrame frame)
@@ -229,13 +290,13 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
                 MqttConnectReturnCode.ServerUnavailable, ex.Message);
         }
 
-        MqttProperties? ackProps = null;
+        // 3.1.1: clean session 0 keeps the session for ever (as mosquitto's default); 5.0: as long as the client asks.
+        _cleanStart = connect.CleanStart;
+        _expiry = V5 ? props?.SessionExpiryInterval ?? 0 : connect.CleanStart ? 0 : Core.Storage.SessionRecord.Never;
         if (V5)
         {
-            ackProps = new MqttProperties
+            _connAckProps = new MqttProperties
             {
-                // Sessions end with their connection here for now (docs/mqtt-design.md): the expiry the client gets is 0.
-                SessionExpiryInterval = props?.SessionExpiryInterval is > 0 ? 0u : null,
                 ReceiveMaximum = (ushort)_options.ReceiveMaximum,
                 MaximumPacketSize = (uint)_options.MaxPacketSize,
                 TopicAliasMaximum = (ushort)_options.TopicAliasMaximum,
@@ -244,7 +305,6 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             };
         }
 
-        MqttEncoder.TryWriteConnAck(_transport.Output, _version, sessionPresent: false, 0, ackProps);
         return true;
     }
 

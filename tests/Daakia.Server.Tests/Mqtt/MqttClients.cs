@@ -17,6 +17,7 @@ internal sealed class MqttTestClient : IAsyncDisposable
         client.ApplicationMessageReceivedAsync += e =>
         {
             e.AutoAcknowledge = Acknowledge;
+            PacketIds.Enqueue(e.PacketIdentifier);
             Received.Enqueue(e.ApplicationMessage);
             return Task.CompletedTask;
         };
@@ -36,13 +37,16 @@ internal sealed class MqttTestClient : IAsyncDisposable
 
     public ConcurrentQueue<MqttApplicationMessage> Received { get; } = new();
 
+    /// <summary>The packet id of each received message, in the order of <see cref="Received"/> (0 at QoS 0).</summary>
+    public ConcurrentQueue<ushort> PacketIds { get; } = new();
+
     public TaskCompletionSource<MqttClientDisconnectedEventArgs> Disconnected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public static Task<MqttTestClient> ConnectAsync(DaakiaTestHost host, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500,
         Action<MqttClientOptionsBuilder>? configure = null) => ConnectAsync(host.MqttPort, clientId, version, configure);
 
     public static async Task<MqttTestClient> ConnectAsync(int port, string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500,
-        Action<MqttClientOptionsBuilder>? configure = null)
+        Action<MqttClientOptionsBuilder>? configure = null, bool acknowledge = true)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var builder = new MqttClientOptionsBuilder()
@@ -60,7 +64,7 @@ internal sealed class MqttTestClient : IAsyncDisposable
             tcp.LingerState = new LingerOption(false, 0);
         }
 
-        var c = new MqttTestClient(client);
+        var c = new MqttTestClient(client) { Acknowledge = acknowledge };
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         c.ConnectResult = await client.ConnectAsync(options, cts.Token);
         return c;
