@@ -537,6 +537,16 @@ public sealed class SessionKeeper
         SessionLog.Restored(_logger, restored);
     }
 
+    /// <summary>Whether the session has a subscription with exactly this filter.</summary>
+    public bool HasSubscription(PersistentSession session, string filter)
+    {
+        var t = _engine.Tenant(session.Tenant);
+        lock (t.Gate)
+        {
+            return session.Subscriptions.ContainsKey(filter);
+        }
+    }
+
     /// <summary>Persistent sessions of one tenant, online and offline.</summary>
     public int Count(TenantId tenant)
     {

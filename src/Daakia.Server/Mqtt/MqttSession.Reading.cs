@@ -596,6 +596,13 @@ internal sealed partial class MqttSession
             indexes.Add(i);
         }
 
+        if (startInbox && _session is not null)
+        {
+            // Kept with a persistent session's subscriptions, so its letters flow again when it resumes (even after a
+            // restart); the $ filter matches nothing routed (clients cannot publish on $ topics).
+            requests.Add(new SubscriptionRequest(InboxFilter, new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce }));
+        }
+
         var stored = Task.CompletedTask;
         if (requests.Count > 0)
         {

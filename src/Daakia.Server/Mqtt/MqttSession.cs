@@ -222,6 +222,11 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
 
         _engine.Sessions.Start(session);
+        if (_engine.Sessions.HasSubscription(session, InboxFilter) && !_inbox)
+        {
+            _inbox = true;
+            _engine.Start(_connection!); // its letters, as when it subscribed to them
+        }
     }
 
     private bool Accept(in MqttFrame frame)

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json.Nodes;
 using Daakia.Core;
 using Daakia.Testing;
 using MQTTnet;
@@ -274,6 +275,39 @@ public class MqttSessionTests
                 Assert.Equal(got.Order().ToList(), got); // in publish order
                 Assert.Equal(got.Distinct().Count(), got.Count); // nothing twice
             }
+        }
+
+        Directory.Delete(dataDir, recursive: true);
+    }
+
+    [Fact]
+    public async Task APersistentSessionSubscribedToItsLetters_GetsThemAgainOnResume_WithoutSubscribingAgain_AlsoAfterARestart()
+    {
+        var dataDir = Unique.TempDirectory();
+        await using (var host = await DaakiaTestHost.StartAsync(dataDirectory: dataDir))
+        {
+            await using (var device = await ResumeAsync(host.MqttPort, "device", MqttProtocolVersion.V311))
+            {
+                await device.SubscribeAsync("$inbox/#");
+            }
+
+            await using var web = await WsTestClient.HelloAsync(host, "web");
+            await web.RequestAsync("send", new System.Text.Json.Nodes.JsonObject { ["recipients"] = new System.Text.Json.Nodes.JsonArray("device"), ["payload"] = "one" });
+            await using (var back = await ResumeAsync(host.MqttPort, "device", MqttProtocolVersion.V311))
+            {
+                await back.WaitForAsync(1, "the letter, on resume");
+                Assert.Equal(("$inbox/web", "\"one\""), (back.Received.Single().Topic, back.Payloads.Single()));
+                await Eventually.True(async () => JsonNode.Parse(await host.Http.GetStringAsync("/v1/clients/device/inbox/count"))!["count"]!.GetValue<long>() == 0, "acknowledged");
+            }
+
+            await web.RequestAsync("send", new System.Text.Json.Nodes.JsonObject { ["recipients"] = new System.Text.Json.Nodes.JsonArray("device"), ["payload"] = "two" });
+        }
+
+        await using (var host = await DaakiaTestHost.StartAsync(dataDirectory: dataDir))
+        {
+            await using var back = await ResumeAsync(host.MqttPort, "device", MqttProtocolVersion.V311);
+            await back.WaitForAsync(1, "the letter sent before the restart");
+            Assert.Equal("\"two\"", back.Payloads.Last());
         }
 
         Directory.Delete(dataDir, recursive: true);
