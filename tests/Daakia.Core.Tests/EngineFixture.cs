@@ -12,11 +12,11 @@ namespace Daakia.Core.Tests;
 /// </summary>
 internal sealed class EngineFixture : IAsyncDisposable
 {
-    public EngineFixture(Action<DaakiaCoreOptions>? configure = null, bool chaos = false)
+    public EngineFixture(Action<DaakiaCoreOptions>? configure = null, bool chaos = false, int seed = 0)
     {
         Options = new DaakiaCoreOptions();
         configure?.Invoke(Options);
-        Chaos = chaos ? new ChaosStore() : null;
+        Chaos = chaos ? new ChaosStore(seed) : null;
         Store = Chaos ?? (IDaakiaStore)new InMemoryStore();
         Engine = new DaakiaEngine(Store, Options, Time);
     }
