@@ -155,10 +155,10 @@ internal sealed class RawMqttSocket : IAsyncDisposable
     }
 
     /// <summary>A CONNECT of the given level with a client id and keep-alive (no will, clean).</summary>
-    public static byte[] Connect(string clientId, byte level = 4, ushort keepAlive = 60)
+    public static byte[] Connect(string clientId, byte level = 4, ushort keepAlive = 60, bool clean = true)
     {
         var id = Encoding.UTF8.GetBytes(clientId);
-        var body = new List<byte> { 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', level, 0x02, (byte)(keepAlive >> 8), (byte)keepAlive };
+        var body = new List<byte> { 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', level, clean ? (byte)0x02 : (byte)0x00, (byte)(keepAlive >> 8), (byte)keepAlive };
         if (level == 5)
         {
             body.Add(0); // no properties
@@ -168,6 +168,15 @@ internal sealed class RawMqttSocket : IAsyncDisposable
         body.Add((byte)id.Length);
         body.AddRange(id);
         return [0x10, (byte)body.Count, .. body];
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes (or fails after the deadline).</summary>
+    public async Task<byte[]> ReadExactlyAsync(int count, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(15));
+        var buffer = new byte[count];
+        await Stream.ReadExactlyAsync(buffer, cts.Token);
+        return buffer;
     }
 
     public ValueTask DisposeAsync()

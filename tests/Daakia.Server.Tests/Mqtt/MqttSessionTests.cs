@@ -312,4 +312,34 @@ public class MqttSessionTests
 
         Directory.Delete(dataDir, recursive: true);
     }
+
+    [Fact]
+    public async Task AQos2MessageFromTheClient_IsRoutedOnce_WhenItsResendComesOnTheNextConnection()
+    {
+        await using var host = await DaakiaTestHost.StartAsync();
+        await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
+        await sub.SubscribeAsync("t", MqttQualityOfServiceLevel.ExactlyOnce);
+        byte[] publish = [0x34, 6, 0, 1, (byte)'t', 0, 7, (byte)'x'];
+        await using (var first = await RawMqttSocket.ConnectAsync(host))
+        {
+            await first.SendAsync(RawMqttSocket.Connect("q2", clean: false));
+            Assert.Equal([0x20, 2, 0, 0], await first.ReadExactlyAsync(4)); // a new session
+            await first.SendAsync(publish);
+            Assert.Equal([0x50, 2, 0, 7], await first.ReadExactlyAsync(4)); // PUBREC; the connection drops before PUBREL
+        }
+
+        await using var second = await RawMqttSocket.ConnectAsync(host);
+        await second.SendAsync(RawMqttSocket.Connect("q2", clean: false));
+        Assert.Equal([0x20, 2, 1, 0], await second.ReadExactlyAsync(4)); // session present
+        publish[0] |= 0x08; // DUP
+        await second.SendAsync(publish);
+        Assert.Equal([0x50, 2, 0, 7], await second.ReadExactlyAsync(4));
+        await second.SendAsync(0x62, 2, 0, 7); // PUBREL
+        Assert.Equal([0x70, 2, 0, 7], await second.ReadExactlyAsync(4)); // PUBCOMP
+        await second.SendAsync(0x34, 6, 0, 1, (byte)'t', 0, 7, (byte)'y'); // the id is free again: a new message
+        Assert.Equal([0x50, 2, 0, 7], await second.ReadExactlyAsync(4));
+        await sub.WaitForAsync(2, "the two distinct messages");
+        await sub.Client.PingAsync();
+        Assert.Equal(["x", "y"], sub.Payloads);
+    }
 }
