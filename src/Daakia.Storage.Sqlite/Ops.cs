@@ -75,6 +75,8 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
                 ClearRetainedOp c => new StoreOpResult(ClearRetained(s, c.Tenant, c.Topic)),
                 SaveSessionOp save => new StoreOpResult(SaveSession(s, save.Session)),
                 DeleteSessionOp d => new StoreOpResult(DeleteSession(s, d.Tenant, d.Client)),
+                SessionReleaseOp r => new StoreOpResult(Release(s.InsertRelease, r.Tenant, r.Client, r.PacketId)),
+                SessionCompleteOp c => new StoreOpResult(Release(s.DeleteRelease, c.Tenant, c.Client, c.PacketId)),
                 _ => throw new NotSupportedException($"Unknown store op {ops[i].GetType().Name}."),
             };
         }
@@ -106,13 +108,23 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
         return upsert.Execute();
     }
 
+    private static int Release(RawStatement statement, TenantId tenant, ClientId client, ushort packetId)
+    {
+        statement.Bind(1, tenant.Value);
+        statement.Bind(2, client.Value);
+        statement.Bind(3, (long)packetId);
+        return statement.Execute();
+    }
+
     /// <summary>The session's record, then its queue's entries (each as an ack would remove it: references and usage).</summary>
     private static int DeleteSession(WriterStatements s, TenantId tenant, ClientId client)
     {
-        var delete = s.DeleteSession;
-        delete.Bind(1, tenant.Value);
-        delete.Bind(2, client.Value);
-        delete.Execute();
+        foreach (var delete in new[] { s.DeleteSession, s.DeleteReleases })
+        {
+            delete.Bind(1, tenant.Value);
+            delete.Bind(2, client.Value);
+            delete.Execute();
+        }
         var queue = new QueueKey(tenant, QueueKind.Session, client.Value);
         if (s.Queues.Find(QueueName.Of(queue)) is not { } row)
         {

@@ -128,6 +128,11 @@ internal static class Schema
                 expiry INTEGER NOT NULL,
                 subscriptions BLOB NOT NULL,
                 PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS session_releases(
+                tenant TEXT NOT NULL,
+                client TEXT NOT NULL,
+                packet_id INTEGER NOT NULL,
+                PRIMARY KEY(tenant, client, packet_id)) WITHOUT ROWID;
             INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 6);
             """);
 
@@ -140,7 +145,7 @@ internal static class Schema
 
     /// <summary>
     /// Version 5 to version 6: messages queued for MQTT persistent sessions keep their topic side (<c>envelope</c>), and
-    /// the sessions' records get their table. Nothing is rewritten. One transaction.
+    /// the sessions' records get their table, and the QoS 2 ids awaiting PUBCOMP theirs. Nothing is rewritten. One transaction.
     /// </summary>
     private static void MigrateFromV5(SqliteConnection connection) => Exec(connection, """
         BEGIN;
@@ -151,6 +156,11 @@ internal static class Schema
             expiry INTEGER NOT NULL,
             subscriptions BLOB NOT NULL,
             PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+        CREATE TABLE session_releases(
+            tenant TEXT NOT NULL,
+            client TEXT NOT NULL,
+            packet_id INTEGER NOT NULL,
+            PRIMARY KEY(tenant, client, packet_id)) WITHOUT ROWID;
         UPDATE meta SET value = 6 WHERE key = 'schema_version';
         COMMIT;
         """);

@@ -165,14 +165,38 @@ public sealed partial class SqliteStore
         cmd.Parameters.AddWithValue("$c", after?.Client.Value ?? "");
         cmd.Parameters.AddWithValue("$limit", limit);
         var result = new List<SessionRecord>();
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
+        using (var r = cmd.ExecuteReader())
         {
-            result.Add(new SessionRecord(
-                TenantId.Parse(r.GetString(0)),
-                ClientId.Parse(r.GetString(1)),
-                (uint)r.GetInt64(2),
-                Codec.DecodeSubscriptions((byte[])r.GetValue(3))));
+            while (r.Read())
+            {
+                result.Add(new SessionRecord(
+                    TenantId.Parse(r.GetString(0)),
+                    ClientId.Parse(r.GetString(1)),
+                    (uint)r.GetInt64(2),
+                    Codec.DecodeSubscriptions((byte[])r.GetValue(3))));
+            }
+        }
+
+        // The few QoS 2 ids awaiting PUBCOMP, per session (most have none: one indexed probe each).
+        using var releases = lease.Connection.CreateCommand();
+        releases.CommandText = "SELECT packet_id FROM session_releases WHERE tenant=$t AND client=$c ORDER BY packet_id";
+        var t = releases.Parameters.Add("$t", Microsoft.Data.Sqlite.SqliteType.Text);
+        var c = releases.Parameters.Add("$c", Microsoft.Data.Sqlite.SqliteType.Text);
+        for (var i = 0; i < result.Count; i++)
+        {
+            t.Value = result[i].Tenant.Value;
+            c.Value = result[i].Client.Value;
+            List<ushort>? ids = null;
+            using var r = releases.ExecuteReader();
+            while (r.Read())
+            {
+                (ids ??= []).Add((ushort)r.GetInt64(0));
+            }
+
+            if (ids is not null)
+            {
+                result[i] = result[i] with { AwaitingComplete = ids };
+            }
         }
 
         return result;

@@ -66,7 +66,16 @@ internal sealed class WriterStatements : IDisposable
             "INSERT OR REPLACE INTO sessions(tenant, client, expiry, subscriptions) VALUES(?1, ?2, ?3, ?4)");
         DeleteSession = new RawStatement(connection, "DELETE FROM sessions WHERE tenant=?1 AND client=?2");
         SelectQueueIds = new RawStatement(connection, "SELECT id FROM entries WHERE qid=?1");
+        InsertRelease = new RawStatement(connection, "INSERT OR IGNORE INTO session_releases(tenant, client, packet_id) VALUES(?1, ?2, ?3)");
+        DeleteRelease = new RawStatement(connection, "DELETE FROM session_releases WHERE tenant=?1 AND client=?2 AND packet_id=?3");
+        DeleteReleases = new RawStatement(connection, "DELETE FROM session_releases WHERE tenant=?1 AND client=?2");
     }
+
+    public RawStatement InsertRelease { get; }
+
+    public RawStatement DeleteRelease { get; }
+
+    public RawStatement DeleteReleases { get; }
 
     public RawStatement UpsertSession { get; }
 
@@ -187,5 +196,8 @@ internal sealed class WriterStatements : IDisposable
         UpsertSession.Dispose();
         DeleteSession.Dispose();
         SelectQueueIds.Dispose();
+        InsertRelease.Dispose();
+        DeleteRelease.Dispose();
+        DeleteReleases.Dispose();
     }
 }

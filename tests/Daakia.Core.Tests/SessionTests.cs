@@ -26,7 +26,7 @@ public sealed class SessionTests
         var target = new RecordingTarget();
         var c = await f.Engine.ConnectAsync(T, EngineFixture.Id(client), target, new ConnectOptions("test"));
         var opened = await f.Engine.Sessions.OpenAsync(c, cleanStart: false, expiry);
-        f.Engine.Sessions.Start(opened.Session!);
+        f.Engine.Sessions.Start(opened.Session!, c);
         return (c, target, opened.Session!, opened.Present);
     }
 
@@ -40,7 +40,7 @@ public sealed class SessionTests
         var chaos = f.Chaos!;
         var (c, _, session, present) = await OpenAsync(f, "dev");
         Assert.False(present);
-        f.Engine.Sessions.Subscribe(session, [new SubscriptionRequest("a/#", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })], out var subscribed);
+        f.Engine.Sessions.Subscribe(session, c, [new SubscriptionRequest("a/#", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })], out var subscribed);
         await subscribed;
         f.Engine.Disconnect(c);
 
@@ -105,7 +105,7 @@ public sealed class SessionTests
     {
         await using var f = await new EngineFixture(chaos: true).StartAsync();
         var (c, target, session, _) = await OpenAsync(f, "dev");
-        f.Engine.Sessions.Subscribe(session, [new SubscriptionRequest("x", new SubscriptionOptions { MaxQos = QualityOfService.ExactlyOnce })], out var subscribed);
+        f.Engine.Sessions.Subscribe(session, c, [new SubscriptionRequest("x", new SubscriptionOptions { MaxQos = QualityOfService.ExactlyOnce })], out var subscribed);
         await subscribed;
         for (var n = 0; n < 6; n++)
         {
@@ -135,7 +135,7 @@ public sealed class SessionTests
         var (c2, _, s2, _) = await OpenAsync(f, "two", expiry: 60);
         foreach (var s in new[] { s1, s2 })
         {
-            f.Engine.Sessions.Subscribe(s, [new SubscriptionRequest("t", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })], out var stored);
+            f.Engine.Sessions.Subscribe(s, s == s1 ? c1 : c2, [new SubscriptionRequest("t", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })], out var stored);
             await stored;
         }
 

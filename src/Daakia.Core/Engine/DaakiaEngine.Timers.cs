@@ -121,13 +121,9 @@ public sealed partial class DaakiaEngine
                     break;
                 }
 
+                _sessions.Expired(expired);
                 foreach (var e in expired)
                 {
-                    if (e.Queue.Kind == QueueKind.Session)
-                    {
-                        _sessions.Expired(e);
-                        continue;
-                    }
 
                     if (e.Queue.Kind != QueueKind.Inbox)
                     {

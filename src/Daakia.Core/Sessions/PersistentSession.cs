@@ -32,6 +32,10 @@ public sealed class PersistentSession : ISubscriber
     /// </summary>
     public object? AdapterState { get; set; }
 
+    /// <summary>QoS 2 packet ids that awaited PUBCOMP when the session was read back at start-up (the adapter resends
+    /// their PUBREL); empty for a session made since.</summary>
+    public IReadOnlyList<ushort> RestoredReleases { get; internal init; } = [];
+
     internal QueueKey Queue { get; }
 
     /// <summary>Subscriptions by filter; their owner is the session, so they route while it is offline.</summary>
@@ -75,13 +79,13 @@ public sealed class PersistentSession : ISubscriber
         return list;
     }
 
-    /// <summary>The session's subscriptions that match <paramref name="topic"/> now (no-local left out for
-    /// <paramref name="author"/>'s own messages), for a queued message about to be delivered.</summary>
+    /// <summary>The session's subscriptions that match <paramref name="topic"/> now, shared ones included (no-local left
+    /// out for <paramref name="author"/>'s own messages), for a queued message about to be delivered.</summary>
     internal void Matching(string topic, ClientId author, List<Subscription> into)
     {
         foreach (var s in Subscriptions.Values)
         {
-            if (s.ShareGroup is null && !(s.Options.NoLocal && author == Client) && TopicNames.Matches(s.TopicFilter, topic))
+            if (!(s.Options.NoLocal && author == Client) && TopicNames.Matches(s.TopicFilter, topic))
             {
                 into.Add(s);
             }

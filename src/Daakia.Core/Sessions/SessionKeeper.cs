@@ -61,6 +61,10 @@ public sealed class SessionKeeper
             if (session?.Connection is { } previous)
             {
                 Detach(t, previous, _time.GetUtcNow()); // taken over: the new connection has it now
+                if (session.Ended)
+                {
+                    session = null; // its expiry was 0: it ended with that connection
+                }
             }
 
             if (session is not null && cleanStart)
@@ -106,10 +110,61 @@ public sealed class SessionKeeper
 
         if (writes.Count > 0)
         {
-            await _store.WriteAsync(writes, CancellationToken.None);
+            try
+            {
+                await _store.WriteAsync(writes, CancellationToken.None);
+            }
+            catch when (session is not null && !present)
+            {
+                // The new session's record is not stored: it does not stay in memory either (the connection is refused).
+                lock (t.Gate)
+                {
+                    if (ReferenceEquals(session.Connection, connection))
+                    {
+                        Detach(t, connection, _time.GetUtcNow());
+                    }
+
+                    if (!session.Ended)
+                    {
+                        End(t, session);
+                    }
+                }
+
+                throw;
+            }
         }
 
+        if (session is null)
+        {
+            return default;
+        }
+
+        lock (t.Gate)
+        {
+            if (!ReferenceEquals(session.Connection, connection))
+            {
+                // Taken over (or closed) while the record was written: the session is the newer connection's.
+                throw new DaakiaException(DaakiaErrorCode.Unavailable, "The session was taken over by another connection.");
+            }
+        }
+
+        await ResyncAsync(t, session);
         return new SessionOpened(session, present);
+    }
+
+    /// <summary>
+    /// Reads the queue's size from the store into the session's bounds (at start-up and at each attach, and after the
+    /// sweep expired some of its entries): counts moved by removals the core could not size (an ack by a connection
+    /// already taken over, an expiry while offline) come right. Writes in flight meanwhile may be counted or not.
+    /// </summary>
+    private async Task ResyncAsync(TenantState t, PersistentSession s)
+    {
+        var usage = await _store.GetUsageAsync(s.Queue, CancellationToken.None);
+        lock (t.Gate)
+        {
+            s.Queued = usage.Letters;
+            s.QueuedBytes = usage.Bytes;
+        }
     }
 
     /// <summary>The session's queue's window for a new connection: a consumer handle of its own, not ready yet.</summary>
@@ -128,15 +183,16 @@ public sealed class SessionKeeper
 
     /// <summary>Lets the session's queued messages flow to its connection (call after CONNACK is queued): those it had
     /// in flight come first, in queue order, marked as sent before.</summary>
-    public void Start(PersistentSession session)
+    public void Start(PersistentSession session, ClientConnection connection)
     {
         var t = _engine.Tenant(session.Tenant);
         List<ClientConnection>? toClose = null;
         lock (t.Gate)
         {
-            if (session.Window is not { Removed: false } w || session.Consumer is not { } consumer)
+            if (!ReferenceEquals(session.Connection, connection) || session.Window is not { Removed: false } w
+                || session.Consumer is not { Ready: false } consumer)
             {
-                return;
+                return; // taken over meanwhile, or started already
             }
 
             consumer.Ready = true;
@@ -151,15 +207,15 @@ public sealed class SessionKeeper
     /// does to a connection); <paramref name="stored"/> completes once the session's record holds them (answer SUBSCRIBE
     /// after it). Returns, per request, whether the subscription is new.
     /// </summary>
-    public bool[] Subscribe(PersistentSession session, IReadOnlyList<SubscriptionRequest> requests, out Task stored)
+    public bool[] Subscribe(PersistentSession session, ClientConnection connection, IReadOnlyList<SubscriptionRequest> requests, out Task stored)
     {
         var isNew = _engine.Topics.Validate(requests);
         var t = _engine.Tenant(session.Tenant);
         lock (t.Gate)
         {
-            if (session.Ended)
+            if (session.Ended || !ReferenceEquals(session.Connection, connection))
             {
-                throw new DaakiaException(DaakiaErrorCode.Unavailable, "The session has ended.");
+                throw new DaakiaException(DaakiaErrorCode.Unavailable, "The session has ended or moved to another connection.");
             }
 
             _engine.Topics.Add(t, session, session.Subscriptions, requests, isNew);
@@ -170,12 +226,13 @@ public sealed class SessionKeeper
     }
 
     /// <summary>Removes subscriptions of a persistent session; <paramref name="stored"/> completes once the record says so.</summary>
-    public void Unsubscribe(PersistentSession session, IReadOnlyList<string> filters, out Task stored)
+    public void Unsubscribe(PersistentSession session, ClientConnection connection, IReadOnlyList<string> filters, out Task stored)
     {
         var t = _engine.Tenant(session.Tenant);
         lock (t.Gate)
         {
-            stored = !session.Ended && TopicRouter.Remove(t, session.Subscriptions, filters) ? SaveLocked(t, session) : Task.CompletedTask;
+            stored = !session.Ended && ReferenceEquals(session.Connection, connection) && TopicRouter.Remove(t, session.Subscriptions, filters)
+                ? SaveLocked(t, session) : Task.CompletedTask;
         }
     }
 
@@ -209,12 +266,13 @@ public sealed class SessionKeeper
         var size = letter.Size + WindowEntry.Overhead;
         List<ClientConnection>? toClose = null;
         List<PersistentSession> reached = new(sessions.Count);
+        HashSet<PersistentSession>? seen = sessions.Count > 8 ? new(sessions.Count, ReferenceEqualityComparer.Instance) : null;
         Task<IReadOnlyList<long>> write;
         lock (t.Gate)
         {
             foreach (var s in sessions)
             {
-                if (s.Ended || reached.Contains(s))
+                if (s.Ended || (seen is null ? reached.Contains(s) : !seen.Add(s)))
                 {
                     continue; // ended meanwhile, or reached twice (a subscription and a shared group): one copy
                 }
@@ -309,7 +367,8 @@ public sealed class SessionKeeper
     /// at QoS 2): they leave the queue durably before the task completes. If the delete fails they come back, once.
     /// Returns how many were in the queue.
     /// </summary>
-    public async ValueTask<int> AckAsync(PersistentSession session, ClientConnection connection, IReadOnlyList<Guid> messageIds)
+    public async ValueTask<int> AckAsync(PersistentSession session, ClientConnection connection, IReadOnlyList<Guid> messageIds,
+        IReadOnlyList<ushort>? awaitingComplete = null)
     {
         if (messageIds.Count == 0)
         {
@@ -320,10 +379,26 @@ public sealed class SessionKeeper
         List<ClientConnection>? toClose = null;
         List<WindowEntry>? taken = null;
         DeliveryWindow? window = null;
-        ValueTask<int> write;
+        Task<int> write;
         lock (t.Gate)
         {
-            write = _store.DeleteAsync(session.Queue, messageIds, CancellationToken.None);
+            if (awaitingComplete is { Count: > 0 })
+            {
+                // QoS 2 at PUBREC: out of the queue and "awaiting PUBCOMP" in one unit, so a crash keeps one or the other.
+                var ops = new StoreOp[1 + awaitingComplete.Count];
+                ops[0] = new DeleteOp(session.Queue, messageIds);
+                for (var i = 0; i < awaitingComplete.Count; i++)
+                {
+                    ops[i + 1] = new SessionReleaseOp(session.Tenant, session.Client, awaitingComplete[i]);
+                }
+
+                write = CountOf(_store.WriteAsync(ops, CancellationToken.None));
+            }
+            else
+            {
+                write = _store.DeleteAsync(session.Queue, messageIds, CancellationToken.None).AsTask();
+            }
+
             if (ReferenceEquals(session.Connection, connection) && session.Window is { Removed: false } w)
             {
                 window = w;
@@ -345,7 +420,13 @@ public sealed class SessionKeeper
         _engine.CloseAll(toClose, CloseReason.SlowConsumer);
         try
         {
-            return await write;
+            var removed = await write;
+            if (removed != (taken?.Count ?? 0))
+            {
+                await ResyncAsync(t, session); // some were not in the window: the bounds do not know their sizes
+            }
+
+            return removed;
         }
         catch
         {
@@ -366,6 +447,13 @@ public sealed class SessionKeeper
             throw;
         }
     }
+
+    private static async Task<int> CountOf(ValueTask<IReadOnlyList<StoreOpResult>> unit) => (await unit)[0].Count;
+
+    /// <summary>The PUBCOMP of a QoS 2 message came: its packet id no longer awaits one (nobody waits for the write; if it
+    /// is lost, the PUBREL is sent once more after a restart and answered).</summary>
+    public void Complete(PersistentSession session, ushort packetId) =>
+        _engine.RunInBackground(() => new ValueTask(_store.WriteAsync([new SessionCompleteOp(session.Tenant, session.Client, packetId)], CancellationToken.None).AsTask()), "session-complete");
 
     /// <summary>The connection went (caller holds the tenant lock): what it had in flight goes back to the queue with its
     /// delivery count, and the session's expiry starts; a session with expiry 0 ends now.</summary>
@@ -459,28 +547,38 @@ public sealed class SessionKeeper
     }
 
     /// <summary>An entry of a session's queue expired in the store (the sweep removed it): it leaves the window and the bounds.</summary>
-    internal void Expired(ExpiredEntry e)
+    internal void Expired(IReadOnlyList<ExpiredEntry> entries)
     {
-        var t = _engine.Tenant(e.Queue.Tenant);
-        List<ClientConnection>? toClose = null;
-        lock (t.Gate)
+        HashSet<PersistentSession>? touched = null;
+        foreach (var e in entries)
         {
-            if (ClientId.TryCreate(e.Queue.Name, out var client) && t.Sessions.TryGetValue(client, out var s))
+            if (e.Queue.Kind != QueueKind.Session)
             {
-                s.Queued = Math.Max(0, s.Queued - 1);
-                if (s.Window is { Removed: false } w)
-                {
-                    if (w.ById.TryGetValue(e.Message.Id, out var held))
-                    {
-                        s.QueuedBytes = Math.Max(0, s.QueuedBytes - held.Size);
-                    }
+                continue;
+            }
 
-                    _delivery.Remove(w, e.Message.Id, ref toClose);
+            var t = _engine.Tenant(e.Queue.Tenant);
+            List<ClientConnection>? toClose = null;
+            lock (t.Gate)
+            {
+                if (ClientId.TryCreate(e.Queue.Name, out var client) && t.Sessions.TryGetValue(client, out var s))
+                {
+                    (touched ??= new(ReferenceEqualityComparer.Instance)).Add(s);
+                    if (s.Window is { Removed: false } w)
+                    {
+                        _delivery.Remove(w, e.Message.Id, ref toClose);
+                    }
                 }
             }
+
+            _engine.CloseAll(toClose, CloseReason.SlowConsumer);
         }
 
-        _engine.CloseAll(toClose, CloseReason.SlowConsumer);
+        // The sweep's entries carry no payload to size them by: the bounds are read again from the store.
+        foreach (var s in touched ?? [])
+        {
+            _engine.RunInBackground(() => new ValueTask(ResyncAsync(_engine.Tenant(s.Tenant), s)), "session-usage");
+        }
     }
 
     /// <summary>
@@ -500,7 +598,7 @@ public sealed class SessionKeeper
             foreach (var record in page)
             {
                 var t = _engine.Tenant(record.Tenant);
-                var s = new PersistentSession(record.Tenant, record.Client, record.ExpirySeconds) { DetachedAt = now };
+                var s = new PersistentSession(record.Tenant, record.Client, record.ExpirySeconds) { DetachedAt = now, RestoredReleases = record.AwaitingComplete };
                 if (record.ExpirySeconds == 0)
                 {
                     s.Ended = true;

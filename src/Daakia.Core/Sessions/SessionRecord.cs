@@ -10,6 +10,11 @@ namespace Daakia.Core.Storage;
 /// <param name="ExpirySeconds">The session expiry interval in seconds; <see cref="Never"/>: it never expires.</param>
 public sealed record SessionRecord(TenantId Tenant, ClientId Client, uint ExpirySeconds, IReadOnlyList<SubscriptionRequest> Subscriptions)
 {
+    /// <summary>Packet ids of QoS 2 messages the client has received (PUBREC) and whose PUBCOMP has not come, in id order:
+    /// their PUBREL is sent again when the session resumes. Read back with the record; written by
+    /// <see cref="SessionReleaseOp"/> and <see cref="SessionCompleteOp"/>, not by <see cref="SaveSessionOp"/>.</summary>
+    public IReadOnlyList<ushort> AwaitingComplete { get; init; } = [];
+
     /// <summary>The expiry of a session that never expires (MQTT 5's 0xFFFFFFFF; MQTT 3.1.1's clean session 0).</summary>
     public const uint Never = uint.MaxValue;
 }
@@ -22,6 +27,13 @@ public sealed record SaveSessionOp(SessionRecord Session) : StoreOp;
 /// result is the number of entries removed.
 /// </summary>
 public sealed record DeleteSessionOp(TenantId Tenant, ClientId Client) : StoreOp;
+
+/// <summary>Records that the QoS 2 message sent with <paramref name="PacketId"/> awaits PUBCOMP (put in the unit that takes
+/// it out of the session's queue at PUBREC).</summary>
+public sealed record SessionReleaseOp(TenantId Tenant, ClientId Client, ushort PacketId) : StoreOp;
+
+/// <summary>The PUBCOMP of <paramref name="PacketId"/> came: it no longer awaits one.</summary>
+public sealed record SessionCompleteOp(TenantId Tenant, ClientId Client, ushort PacketId) : StoreOp;
 
 /// <summary>MQTT persistent sessions' records, written as ops of a unit of work and read in full at start-up.</summary>
 public interface ISessionStore

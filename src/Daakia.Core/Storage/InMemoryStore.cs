@@ -281,7 +281,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
                 }
 
-                if (ops[i] is RetainOp or ClearRetainedOp or SaveSessionOp)
+                if (ops[i] is RetainOp or ClearRetainedOp or SaveSessionOp or SessionReleaseOp or SessionCompleteOp)
                 {
                     results[i] = new StoreOpResult(0); // applied below, once no op of the unit can refuse
                     continue;
@@ -311,11 +311,21 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                 }
                 else if (op is SaveSessionOp save)
                 {
-                    _sessions[(save.Session.Tenant.Value, save.Session.Client.Value)] = save.Session with { Subscriptions = [.. save.Session.Subscriptions] };
+                    var key = (save.Session.Tenant.Value, save.Session.Client.Value);
+                    var pending = _sessions.TryGetValue(key, out var had) ? had.AwaitingComplete : [];
+                    _sessions[key] = save.Session with { Subscriptions = [.. save.Session.Subscriptions], AwaitingComplete = pending };
                 }
                 else if (op is DeleteSessionOp gone)
                 {
                     _sessions.Remove((gone.Tenant.Value, gone.Client.Value));
+                }
+                else if (op is SessionReleaseOp rel && _sessions.TryGetValue((rel.Tenant.Value, rel.Client.Value), out var released))
+                {
+                    _sessions[(rel.Tenant.Value, rel.Client.Value)] = released with { AwaitingComplete = [.. released.AwaitingComplete.Append(rel.PacketId).Distinct().Order()] };
+                }
+                else if (op is SessionCompleteOp done && _sessions.TryGetValue((done.Tenant.Value, done.Client.Value), out var completed))
+                {
+                    _sessions[(done.Tenant.Value, done.Client.Value)] = completed with { AwaitingComplete = [.. completed.AwaitingComplete.Where(id => id != done.PacketId)] };
                 }
             }
 

@@ -416,6 +416,23 @@ public sealed class TopicRouter
     /// </summary>
     internal int Route(TenantState t, Publication publication, out Task durable)
     {
+        int queued;
+        try
+        {
+            queued = Offer(t, publication);
+        }
+        catch
+        {
+            SessionRoute.Take(); // what this route collected must not reach the next one on this thread
+            throw;
+        }
+
+        durable = SessionRoute.Take() is { } sessions ? _engine.Sessions.Enqueue(t, publication, sessions) : Task.CompletedTask;
+        return queued;
+    }
+
+    private int Offer(TenantState t, Publication publication)
+    {
         var match = t.Topics.Match(publication.Topic);
         var queued = 0;
         if (match.OnePerSubscriber is { } single && !match.HasNoLocal)
@@ -450,7 +467,6 @@ public sealed class TopicRouter
             Interlocked.Add(ref t.Sent, queued);
         }
 
-        durable = SessionRoute.Take() is { } sessions ? _engine.Sessions.Enqueue(t, publication, sessions) : Task.CompletedTask;
         return queued;
     }
 

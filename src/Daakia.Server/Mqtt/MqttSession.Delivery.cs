@@ -35,7 +35,7 @@ internal sealed partial class MqttSession : ISessionTarget
 
     /// <summary>
     /// A message of the persistent session's queue: a PUBLISH at the lower of its QoS and the highest matching
-    /// subscription's (its own QoS if none matches any more), with their subscription identifiers, DUP and its earlier
+    /// subscription's (QoS 1 at most if none matches any more), with their subscription identifiers, DUP and its earlier
     /// packet id when it was sent before. Its PUBACK (QoS 1) or PUBREC (QoS 2) takes it out of the queue. Not refused
     /// for room: the core's window bounds how many are out.
     /// </summary>
@@ -43,7 +43,8 @@ internal sealed partial class MqttSession : ISessionTarget
     {
         var envelope = message.Envelope!;
         var publication = message.EncodedCache as Publication ?? (Publication)(message.EncodedCache = PublicationOf(message, envelope));
-        var qos = envelope.Qos;
+        // Unsubscribed since it was queued: at least once (the QoS it was granted is not kept with the entry).
+        var qos = envelope.Qos > QualityOfService.AtLeastOnce ? QualityOfService.AtLeastOnce : envelope.Qos;
         if (matched.Length > 0)
         {
             var max = QualityOfService.AtMostOnce;
@@ -52,7 +53,7 @@ internal sealed partial class MqttSession : ISessionTarget
                 max = s.Options.MaxQos > max ? s.Options.MaxQos : max;
             }
 
-            qos = qos < max ? qos : max;
+            qos = envelope.Qos < max ? envelope.Qos : max;
         }
 
         if (qos == QualityOfService.AtMostOnce)

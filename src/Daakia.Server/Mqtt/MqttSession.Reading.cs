@@ -166,12 +166,15 @@ internal sealed partial class MqttSession
     private void AckLetters()
     {
         List<Guid>? ids, sessionIds;
+        List<(Guid Message, ushort PacketId)>? releases;
         lock (_gate)
         {
             ids = _letterAcks;
             _letterAcks = null;
             sessionIds = _sessionAcks;
             _sessionAcks = null;
+            releases = _sessionReleases;
+            _sessionReleases = null;
         }
 
         if (ids is not null)
@@ -184,11 +187,46 @@ internal sealed partial class MqttSession
             Chain(AckSessionAsync(session, sessionIds));
         }
 
+        if (releases is not null && _session is { } releasing)
+        {
+            Chain(ReleaseSessionAsync(releasing, releases));
+        }
+
         void Chain(Task ack)
         {
             var previous = _lastLetterAck;
             _lastLetterAck = previous.IsCompleted ? ack : Task.WhenAll(previous, ack);
         }
+    }
+
+    /// <summary>QoS 2 PUBRECs of session messages: out of the queue and awaiting PUBCOMP durably, then their PUBRELs.</summary>
+    private async Task ReleaseSessionAsync(PersistentSession session, List<(Guid Message, ushort PacketId)> releases)
+    {
+        try
+        {
+            await _engine.Sessions.AckAsync(session, _connection!, [.. releases.Select(r => r.Message)], [.. releases.Select(r => r.PacketId)]);
+        }
+        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
+        {
+            // Not stored: the messages stay in the queue and come again on the next connection (no PUBREL now).
+            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_closing)
+            {
+                return; // the next connection sends them (the ids are awaiting PUBCOMP)
+            }
+
+            foreach (var (_, id) in releases)
+            {
+                _controls.Enqueue(new Control(MqttPacketType.PubRel, id, 0));
+            }
+        }
+
+        Signal();
     }
 
     private async Task AckSessionAsync(PersistentSession session, List<Guid> ids)
@@ -317,7 +355,7 @@ internal sealed partial class MqttSession
                 if (_session is { } persistent)
                 {
                     // A persistent session's subscriptions are in its record: UNSUBACK once the record says so.
-                    _engine.Sessions.Unsubscribe(persistent, unsubscribe.Filters, out var removed);
+                    _engine.Sessions.Unsubscribe(persistent, _connection!, unsubscribe.Filters, out var removed);
                     AckAfter(removed, new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, codes),
                         new Control(MqttPacketType.UnsubAck, unsubscribe.PacketId, 0, V5 ? Fill(codes.Length, (byte)MqttReasonCode.UnspecifiedError) : codes));
                 }
@@ -386,11 +424,11 @@ internal sealed partial class MqttSession
 
         if (p.Qos == 2)
         {
-            if (_state.IsAwaitingRelease(p.PacketId))
+            if (_state.IsAwaitingRelease(p.PacketId, out var first))
             {
                 // A resend of a message not yet released: routed once only (MQTT-4.3.3-10), also across reconnects of a
-                // persistent session. Answered after whatever is held back for the store (its first PUBREC may be).
-                AckAfter(Task.CompletedTask, new Control(MqttPacketType.PubRec, p.PacketId, 0), null);
+                // persistent session; answered once what the first copy reached is durable.
+                AckAfter(first, new Control(MqttPacketType.PubRec, p.PacketId, 0), V5 ? new Control(MqttPacketType.PubRec, p.PacketId, MqttReasonCode.UnspecifiedError) : null, endOnFailure: true);
                 return true;
             }
 
@@ -405,7 +443,7 @@ internal sealed partial class MqttSession
         var release = -1;
         if (p.Qos == 2 && reason < MqttReasonCode.UnspecifiedError)
         {
-            _state.StartRelease(p.PacketId); // at once: a resend in this same read is not routed again
+            _state.StartRelease(p.PacketId, stored); // at once: a resend (in this read, or the next connection's) is not routed again
             release = p.PacketId;
         }
 
@@ -494,16 +532,24 @@ internal sealed partial class MqttSession
                     {
                         if (o.FromSession)
                         {
-                            // The client has it: it leaves the session's queue, and its id waits for PUBCOMP.
-                            (_sessionAcks ??= []).Add(o.LetterId);
+                            // The client has it: it leaves the session's queue, and its id waits for PUBCOMP, durably in
+                            // one unit; the PUBREL goes once that is stored (AckSessionAsync), so a crash between
+                            // cannot lose the message nor leave its id behind.
                             if (ack.Reason >= MqttReasonCode.UnspecifiedError)
                             {
+                                (_sessionAcks ??= []).Add(o.LetterId);
                                 _state.Done(o.LetterId);
+                                _inflight.Remove(ack.PacketId);
                             }
                             else
                             {
+                                (_sessionReleases ??= []).Add((o.LetterId, ack.PacketId));
                                 _state.Received(o.LetterId, ack.PacketId);
+                                _inflight[ack.PacketId] = o with { Released = true };
                             }
+
+                            _wakePending = true;
+                            return;
                         }
 
                         if (ack.Reason >= MqttReasonCode.UnspecifiedError)
@@ -542,9 +588,9 @@ internal sealed partial class MqttSession
                     }
                 }
 
-                if (ack.Type == MqttPacketType.PubComp)
+                if (ack.Type == MqttPacketType.PubComp && _state.Completed(ack.PacketId) && _session is { } completed)
                 {
-                    _state.Completed(ack.PacketId);
+                    _engine.Sessions.Complete(completed, ack.PacketId);
                 }
 
                 _wakePending = true;
@@ -610,7 +656,7 @@ internal sealed partial class MqttSession
             {
                 if (_session is { } persistent)
                 {
-                    _engine.Sessions.Subscribe(persistent, requests, out stored);
+                    _engine.Sessions.Subscribe(persistent, _connection!, requests, out stored);
                 }
                 else
                 {

@@ -36,6 +36,7 @@ internal sealed partial class MqttSession
                 Volatile.Write(ref _signaled, 0); // before the drain: what is queued after it signals again
 
                 more = false;
+                List<Guid>? discarded = null;
                 var wrote = false;
                 var ending = false;
                 var batch = 0;
@@ -81,8 +82,10 @@ internal sealed partial class MqttSession
                             _inflight.Remove(o.PacketId);
                             if (o.FromSession)
                             {
-                                (_sessionAcks ??= []).Add(o.LetterId); // and out of the session's queue
+                                // And out of the session's queue now (after the lock: the core is not called under
+                                // it): its slot in the window is not to wait for the next read.
                                 _state.Done(o.LetterId);
+                                (discarded ??= []).Add(o.LetterId);
                             }
                         }
 
@@ -90,6 +93,11 @@ internal sealed partial class MqttSession
                     }
 
                     more = !ending && (_controls.Count > 0 || (_publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight)));
+                }
+
+                if (discarded is not null && _session is { } session)
+                {
+                    _ = AckSessionAsync(session, discarded);
                 }
 
                 if (wrote)
@@ -130,12 +138,17 @@ internal sealed partial class MqttSession
 
     private ushort NextPacketId()
     {
-        do
+        for (var tries = 0; tries < ushort.MaxValue; tries++)
         {
             _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
+            if (!_inflight.ContainsKey(_nextPacketId) && !_state.IsReserved(_nextPacketId))
+            {
+                return _nextPacketId;
+            }
         }
-        while (_inflight.ContainsKey(_nextPacketId) || _state.IsReserved(_nextPacketId));
-        return _nextPacketId;
+
+        // Every id is held (cannot happen within the in-flight bounds): the connection ends rather than reuse one.
+        throw new InvalidOperationException("No MQTT packet id is free.");
     }
 
     private bool WritePublish(PipeWriter output, in Outgoing o)

@@ -49,7 +49,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private List<Guid>? _letterAcks; // under _gate: letters whose PUBACK came, acknowledged in the inbox after the read
     private bool _inbox; // the client subscribed to its letters
     private const string InboxFilter = "$inbox/#";
-    private List<Guid>? _sessionAcks; // under _gate: session messages whose PUBACK/PUBREC came, acknowledged after the read
+    private List<Guid>? _sessionAcks; // under _gate: session messages whose PUBACK came (or discarded), acknowledged after the read
+    private List<(Guid Message, ushort PacketId)>? _sessionReleases; // under _gate: session messages whose PUBREC came
     private long _queuedBytes;
     private ushort _nextPacketId;
     private bool _closing;
@@ -189,7 +190,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             if (opened.Session is { } session)
             {
                 _session = session;
-                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState());
+                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState(session.RestoredReleases));
+                _state.NewConnection();
                 present = opened.Present;
             }
         }
@@ -221,7 +223,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             Signal();
         }
 
-        _engine.Sessions.Start(session);
+        _engine.Sessions.Start(session, _connection!);
         if (_engine.Sessions.HasSubscription(session, InboxFilter) && !_inbox)
         {
             _inbox = true;

@@ -10,17 +10,46 @@ namespace Daakia.Server.Mqtt;
 internal sealed class MqttSessionState
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<Guid, ushort> _sent = [];
-    private readonly HashSet<ushort> _reserved = [];
+    private Dictionary<Guid, ushort> _sent = [];
+    private Dictionary<Guid, ushort> _sentBefore = [];
     private readonly HashSet<ushort> _awaitingComplete = [];
-    private readonly HashSet<ushort> _awaitingRelease = [];
+    private readonly Dictionary<ushort, Task> _awaitingRelease = [];
+    private readonly Dictionary<ushort, int> _held = []; // ids of _sent and _sentBefore, counted
+
+    /// <param name="awaitingComplete">QoS 2 ids awaiting PUBCOMP when the session was read back at start-up.</param>
+    public MqttSessionState(IReadOnlyList<ushort>? awaitingComplete = null)
+    {
+        foreach (var id in awaitingComplete ?? [])
+        {
+            _awaitingComplete.Add(id);
+        }
+    }
+
+    /// <summary>
+    /// A new connection of the session begins: what the last one sent and got no answer for may be resent with its id;
+    /// what the one before it sent and this one never resent has left the queue meanwhile (expired, dropped) and its id
+    /// is free. So the map holds at most two connections' worth of in-flight messages.
+    /// </summary>
+    public void NewConnection()
+    {
+        lock (_gate)
+        {
+            foreach (var id in _sentBefore.Values)
+            {
+                Unhold(id);
+            }
+
+            _sentBefore = _sent;
+            _sent = [];
+        }
+    }
 
     /// <summary>The packet id a queued message was last sent with, or 0.</summary>
     public ushort PacketIdOf(Guid message)
     {
         lock (_gate)
         {
-            return _sent.GetValueOrDefault(message);
+            return _sent.TryGetValue(message, out var id) || _sentBefore.TryGetValue(message, out id) ? id : (ushort)0;
         }
     }
 
@@ -29,7 +58,7 @@ internal sealed class MqttSessionState
     {
         lock (_gate)
         {
-            return _reserved.Contains(packetId);
+            return _awaitingComplete.Contains(packetId) || _held.ContainsKey(packetId);
         }
     }
 
@@ -38,43 +67,58 @@ internal sealed class MqttSessionState
     {
         lock (_gate)
         {
+            Forget(message);
             _sent[message] = packetId;
-            _reserved.Add(packetId);
+            _held[packetId] = _held.GetValueOrDefault(packetId) + 1;
         }
     }
 
-    /// <summary>QoS 1 PUBACK (or a refused QoS 2): the message's flow is over and its id free.</summary>
+    /// <summary>Takes a message out of both maps, freeing its id (caller holds the lock).</summary>
+    private void Forget(Guid message)
+    {
+        if (_sent.Remove(message, out var id) || _sentBefore.Remove(message, out id))
+        {
+            Unhold(id);
+        }
+    }
+
+    private void Unhold(ushort id)
+    {
+        if (_held.TryGetValue(id, out var n) && n > 1)
+        {
+            _held[id] = n - 1;
+        }
+        else
+        {
+            _held.Remove(id);
+        }
+    }
+
+    /// <summary>QoS 1 PUBACK (or a refused or discarded message): the message's flow is over and its id free.</summary>
     public void Done(Guid message)
     {
         lock (_gate)
         {
-            if (_sent.Remove(message, out var id) && !_awaitingComplete.Contains(id))
-            {
-                _reserved.Remove(id);
-            }
+            Forget(message);
         }
     }
 
-    /// <summary>QoS 2 PUBREC: the message left the queue; its id waits for PUBCOMP.</summary>
+    /// <summary>QoS 2 PUBREC: the message leaves the queue; its id waits for PUBCOMP.</summary>
     public void Received(Guid message, ushort packetId)
     {
         lock (_gate)
         {
-            _sent.Remove(message);
+            Forget(message);
             _awaitingComplete.Add(packetId);
-            _reserved.Add(packetId);
         }
     }
 
-    /// <summary>QoS 2 PUBCOMP: the id is free.</summary>
-    public void Completed(ushort packetId)
+    /// <summary>QoS 2 PUBCOMP: the id is free. False if it was not awaiting one.</summary>
+    public bool Completed(ushort packetId)
     {
         lock (_gate)
         {
-            if (_awaitingComplete.Remove(packetId))
-            {
-                _reserved.Remove(packetId);
-            }
+            return _awaitingComplete.Remove(packetId);
         }
     }
 
@@ -89,20 +133,29 @@ internal sealed class MqttSessionState
         }
     }
 
-    /// <summary>Inbound QoS 2: true if the id was not awaiting PUBREL yet (the message is new and routed).</summary>
-    public bool StartRelease(ushort packetId)
+    /// <summary>Inbound QoS 2: the message with this id is routed; <paramref name="stored"/> completes when what it
+    /// reached is durable (a resend is answered only after it).</summary>
+    public void StartRelease(ushort packetId, Task stored)
     {
         lock (_gate)
         {
-            return _awaitingRelease.Add(packetId);
+            _awaitingRelease[packetId] = stored;
         }
     }
 
-    public bool IsAwaitingRelease(ushort packetId)
+    /// <summary>Inbound QoS 2: whether the id awaits PUBREL (a resend: not routed again), and the write its PUBREC waits for.</summary>
+    public bool IsAwaitingRelease(ushort packetId, out Task stored)
     {
         lock (_gate)
         {
-            return _awaitingRelease.Contains(packetId);
+            if (_awaitingRelease.TryGetValue(packetId, out var task))
+            {
+                stored = task;
+                return true;
+            }
+
+            stored = Task.CompletedTask;
+            return false;
         }
     }
 

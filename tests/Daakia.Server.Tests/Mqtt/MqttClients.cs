@@ -116,10 +116,12 @@ internal sealed class RawMqttSocket : IAsyncDisposable
 
     public NetworkStream Stream => _tcp.GetStream();
 
-    public static async Task<RawMqttSocket> ConnectAsync(DaakiaTestHost host)
+    public static Task<RawMqttSocket> ConnectAsync(DaakiaTestHost host) => ConnectAsync(host.MqttPort);
+
+    public static async Task<RawMqttSocket> ConnectAsync(int port)
     {
         var raw = new RawMqttSocket();
-        await raw._tcp.ConnectAsync("127.0.0.1", host.MqttPort);
+        await raw._tcp.ConnectAsync("127.0.0.1", port);
         return raw;
     }
 

@@ -342,4 +342,41 @@ public class MqttSessionTests
         await sub.Client.PingAsync();
         Assert.Equal(["x", "y"], sub.Payloads);
     }
+
+    [Fact]
+    public async Task AQos2MessageTheClientReceived_StillGetsItsPubRel_AfterKillDashNine_AndIsNotSentAgain()
+    {
+        var dataDir = Unique.TempDirectory();
+        byte[] id;
+        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        {
+            await using var raw = await RawMqttSocket.ConnectAsync(server.MqttPort);
+            await raw.SendAsync(RawMqttSocket.Connect("r2", clean: false));
+            Assert.Equal([0x20, 2, 0, 0], await raw.ReadExactlyAsync(4));
+            await raw.SendAsync(0x82, 6, 0, 1, 0, 1, (byte)'z', 2); // SUBSCRIBE z at QoS 2
+            Assert.Equal([0x90, 3, 0, 1, 2], await raw.ReadExactlyAsync(5));
+            await using var pub = await MqttTestClient.ConnectAsync(server.MqttPort, "pub");
+            Assert.True((await pub.PublishAsync("z", "m", MqttQualityOfServiceLevel.ExactlyOnce)).IsSuccess);
+            var publish = await raw.ReadExactlyAsync(8);
+            Assert.Equal([0x34, 6, 0, 1, (byte)'z'], publish[..5]);
+            Assert.Equal((byte)'m', publish[7]);
+            id = publish[5..7];
+            await raw.SendAsync([0x50, 2, .. id]); // PUBREC
+            Assert.Equal([0x62, 2, .. id], await raw.ReadExactlyAsync(4)); // PUBREL: sent once that is durable
+            await server.KillHardAsync(); // no PUBCOMP
+        }
+
+        await using (var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        {
+            await using var raw = await RawMqttSocket.ConnectAsync(restarted.MqttPort);
+            await raw.SendAsync(RawMqttSocket.Connect("r2", clean: false));
+            Assert.Equal([0x20, 2, 1, 0], await raw.ReadExactlyAsync(4));
+            Assert.Equal([0x62, 2, .. id], await raw.ReadExactlyAsync(4)); // the PUBREL again, first (MQTT-4.4.0-1)
+            await raw.SendAsync([0x70, 2, .. id]); // PUBCOMP
+            await raw.SendAsync(0xC0, 0); // PINGREQ
+            Assert.Equal([0xD0, 0], await raw.ReadExactlyAsync(2)); // and the message itself is not sent again
+        }
+
+        Directory.Delete(dataDir, recursive: true);
+    }
 }

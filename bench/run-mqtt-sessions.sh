@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Persistent sessions beside Debian's mosquitto, in one run: SESSIONS offline MQTT 5.0 sessions (clean start 0,
+# session expiry 1 h) subscribed at QoS 1 to one topic, one publisher sending MESSAGES QoS 1 messages (window WINDOW)
+# while they are away, then every session back to drain its queue (the mqtt-sessions load scenario). Prints each
+# broker's figures and Daakia ÷ mosquitto, and exits non-zero on any loss, duplicate or reordering.
+#
+#   bench/run-mqtt-sessions.sh
+#   SESSIONS=1000 MESSAGES=200 bench/run-mqtt-sessions.sh
+#
+# mosquitto runs with persistence on (its queues are in memory and written to mosquitto.db every autosave_interval,
+# its default 1800 s: a crash loses what came since), max_queued_messages raised to hold every message. Daakia runs
+# twice: durability `os` (each commit written, not fsynced: the closest to mosquitto) and `fsync` (its default: each
+# PUBACK after an fsync).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SESSIONS=${SESSIONS:-1000}
+MESSAGES=${MESSAGES:-100}
+WINDOW=${WINDOW:-64}
+PAYLOAD=${PAYLOAD:-256}
+
+. bench/lib.sh
+build_all
+if ! command -v mosquitto >/dev/null; then
+  echo "Installing mosquitto (Debian)…"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto
+fi
+service mosquitto stop >/dev/null 2>&1 || true
+
+echo
+echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "mosquitto: $(mosquitto -h 2>/dev/null | head -n1); data on $(fstype "$work")"
+echo
+
+MOSQUITTO_PORT=$(free_port)
+mkdir -p "$work/mosquitto-data"
+cat > "$work/mosquitto.conf" <<CONF
+listener $MOSQUITTO_PORT 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $work/mosquitto-data/
+max_queued_messages $((MESSAGES * 2))
+max_inflight_messages 64
+CONF
+mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.out" 2>&1 &
+MOSQUITTO_PID=$!
+pids+=("$MOSQUITTO_PID")
+wait_port "$MOSQUITTO_PORT" 30
+
+scenario=(mqtt-sessions --sessions "$SESSIONS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD")
+status=0
+for durability in os fsync; do
+  start_daakia "daakia-$durability" "$durability" DAAKIA_Core__MaxSessionQueuedMessages=$((MESSAGES * 2))
+  # One uncounted round with a tenth of the sessions first (JIT, pools), on Daakia and once on mosquitto.
+  $LOADTEST mqtt-sessions --mqtt "$DAAKIA_MQTT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
+  if [ "$durability" = os ]; then
+    $LOADTEST mqtt-sessions --mqtt "127.0.0.1:$MOSQUITTO_PORT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
+  fi
+  $LOADTEST "${scenario[@]}" --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" | tee "$work/daakia-$durability.txt" || status=1
+  stop_pid "$DAAKIA_PID"
+done
+$LOADTEST "${scenario[@]}" --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" | tee "$work/mosquitto.txt" || status=1
+
+echo
+echo "$SESSIONS offline sessions × $MESSAGES QoS 1 messages of ~$PAYLOAD B (window $WINDOW), MQTT 5.0"
+echo
+echo "| metric | Daakia (os) | Daakia (fsync) | mosquitto (persistence on) | Daakia os ÷ mosquitto | Daakia fsync ÷ mosquitto |"
+echo "|---|---|---|---|---|---|"
+for m in "publish msg/s (each PUBACK = $SESSIONS copies kept):publish_msgs_per_sec" "copies queued/s:queued_copies_per_sec" \
+         "copies drained/s on reconnect:drain_copies_per_sec" "server CPU µs per queued copy:cpu_us_per_queued_copy" \
+         "server CPU µs per drained copy:cpu_us_per_drained_copy" "RSS growth B per queued copy:rss_bytes_per_queued_copy"; do
+  label=${m%%:*}; key=${m#*:}
+  o=$(field "$work/daakia-os.txt" "$key"); f=$(field "$work/daakia-fsync.txt" "$key"); n=$(field "$work/mosquitto.txt" "$key")
+  awk -v l="$label" -v o="$o" -v f="$f" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s | %s |\n", l, o, f, n, (n>0?sprintf("%.2f×", o/n):"–"), (n>0?sprintf("%.2f×", f/n):"–")}'
+done
+exit $status
