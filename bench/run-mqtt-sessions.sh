@@ -69,7 +69,8 @@ echo "| metric | Daakia (os) | Daakia (fsync) | mosquitto (persistence on) | Daa
 echo "|---|---|---|---|---|---|"
 for m in "publish msg/s (each PUBACK = $SESSIONS copies kept):publish_msgs_per_sec" "copies queued/s:queued_copies_per_sec" \
          "copies drained/s on reconnect:drain_copies_per_sec" "server CPU µs per queued copy:cpu_us_per_queued_copy" \
-         "server CPU µs per drained copy:cpu_us_per_drained_copy" "RSS growth B per queued copy:rss_bytes_per_queued_copy"; do
+         "server CPU µs per drained copy:cpu_us_per_drained_copy" "RSS growth B per queued copy:rss_bytes_per_queued_copy" \
+         "bytes written to disk per message (/proc/PID/io):write_bytes_per_msg"; do
   label=${m%%:*}; key=${m#*:}
   o=$(field "$work/daakia-os.txt" "$key"); f=$(field "$work/daakia-fsync.txt" "$key"); n=$(field "$work/mosquitto.txt" "$key")
   awk -v l="$label" -v o="$o" -v f="$f" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s | %s |\n", l, o, f, n, (n>0?sprintf("%.2f×", o/n):"–"), (n>0?sprintf("%.2f×", f/n):"–")}'

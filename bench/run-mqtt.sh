@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# MQTT beside Debian's mosquitto, in one run on one machine: fan-in (PUBLISHERS publishers → one subscriber) at QoS 0
-# and QoS 1, MQTT 5.0, the same load-generator run against each broker after WARMUP_ROUNDS uncounted rounds. Prints a
-# table with each broker's figures and Daakia ÷ mosquitto, and exits non-zero on any duplicate, reordering, failed
-# publish or (QoS 1) lost message.
+# MQTT beside Debian's mosquitto and MQTTnet.Server 5.2 (the library we chose not to build on, in a minimal console
+# host: bench/MqttNetBroker), in one run on one machine: idle connections, fan-in (PUBLISHERS publishers → one
+# subscriber) and fan-out (one publisher → SUBSCRIBERS subscribers) at QoS 0 and 1, and the QoS 1 round trip, MQTT 5.0,
+# the same load-generator run against each broker after WARMUP_ROUNDS uncounted rounds. Prints tables with each
+# broker's figures and Daakia ÷ each, and exits non-zero on any duplicate, reordering, failed publish or (QoS 1) lost
+# message.
 #
 #   bench/run-mqtt.sh
 #   PUBLISHERS=16 MESSAGES=20000 WINDOW=64 bench/run-mqtt.sh
@@ -10,7 +12,8 @@
 #
 # mosquitto runs on a private port with a minimal config in the work directory (no persistence: these are clean
 # sessions; max_queued_messages raised so that it queues rather than drops what a busy subscriber has not taken yet,
-# and Daakia gets the same bound: Daakia:Mqtt:OutboxCapacity 1,000,000 packets).
+# and Daakia gets the same bound: Daakia:Mqtt:OutboxCapacity 1,000,000 packets; MQTTnet.Server the same as its
+# MaxPendingMessagesPerClient). Persistent sessions: bench/run-mqtt-sessions.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,7 @@ FANOUT_MESSAGES=${FANOUT_MESSAGES:-2000}
 
 . bench/lib.sh
 build_all
+dotnet build -c Release -nologo -v quiet bench/MqttNetBroker >/dev/null
 if ! command -v mosquitto >/dev/null; then
   echo "Installing mosquitto (Debian)…"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -51,83 +55,87 @@ MOSQUITTO_PID=$!
 pids+=("$MOSQUITTO_PID")
 wait_port "$MOSQUITTO_PORT" 30
 
-# The same queue bound on both: a subscriber's outbox of up to 1,000,000 packets (mosquitto's max_queued_messages above).
-start_daakia mqtt os DAAKIA_Mqtt__OutboxCapacity=1000000 DAAKIA_Mqtt__OutboxBytes=1073741824
-echo "Daakia MQTT on $DAAKIA_MQTT, mosquitto on 127.0.0.1:$MOSQUITTO_PORT"
+MQTTNET_PORT=$(free_port)
+dotnet bench/MqttNetBroker/bin/Release/net10.0/MqttNetBroker.dll "$MQTTNET_PORT" 1000000 > "$work/mqttnet.out" 2>&1 &
+MQTTNET_PID=$!
+pids+=("$MQTTNET_PID")
+wait_port "$MQTTNET_PORT" 60
 
-run() { # broker endpoint pid qos label
-  $LOADTEST mqtt-fanin --mqtt "$2" --pid "$3" --qos "$4" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER" | tee "$work/$5.txt"
-}
+# The same queue bound on all: a subscriber's outbox of up to 1,000,000 packets (mosquitto's max_queued_messages above).
+start_daakia mqtt os DAAKIA_Mqtt__OutboxCapacity=1000000 DAAKIA_Mqtt__OutboxBytes=1073741824
+echo "Daakia MQTT on $DAAKIA_MQTT, mosquitto on 127.0.0.1:$MOSQUITTO_PORT, MQTTnet.Server on 127.0.0.1:$MQTTNET_PORT"
+
+# The brokers as "endpoint:pid:name", Daakia first.
+brokers=("$DAAKIA_MQTT:$DAAKIA_PID:daakia" "127.0.0.1:$MOSQUITTO_PORT:$MOSQUITTO_PID:mosquitto" "127.0.0.1:$MQTTNET_PORT:$MQTTNET_PID:mqttnet")
 
 # Idle connections first, on fresh brokers (after the fan-in, freed queue memory would hide what connections take):
 # connection rate and RSS per idle connection; they close before the fan-in.
-# One uncounted round of 1,000 first, so that Daakia's JIT and pools are not counted as connection memory.
-$LOADTEST mqtt-idle --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" --connections 1000 >/dev/null
-$LOADTEST mqtt-idle --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" --connections 1000 >/dev/null
-$LOADTEST mqtt-idle --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" --connections "$IDLE" | tee "$work/daakia-idle.txt"
-$LOADTEST mqtt-idle --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" --connections "$IDLE" | tee "$work/mosquitto-idle.txt"
-
-for qos in 0 1; do
-  for _ in $(seq "$WARMUP_ROUNDS"); do
-    $LOADTEST mqtt-fanin --mqtt "$DAAKIA_MQTT" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER" >/dev/null
-    $LOADTEST mqtt-fanin --mqtt "127.0.0.1:$MOSQUITTO_PORT" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER" >/dev/null
-  done
-  run daakia "$DAAKIA_MQTT" "$DAAKIA_PID" "$qos" "daakia-q$qos"
-  run mosquitto "127.0.0.1:$MOSQUITTO_PORT" "$MOSQUITTO_PID" "$qos" "mosquitto-q$qos"
+# One uncounted round of 1,000 first, so that JIT and pools are not counted as connection memory.
+for b in "${brokers[@]}"; do
+  IFS=: read -r h p pid name <<< "$b"
+  $LOADTEST mqtt-idle --mqtt "$h:$p" --pid "$pid" --connections 1000 >/dev/null
+  $LOADTEST mqtt-idle --mqtt "$h:$p" --pid "$pid" --connections "$IDLE" | tee "$work/$name-idle.txt"
 done
 
+for qos in 0 1; do
+  for b in "${brokers[@]}"; do
+    IFS=: read -r h p pid name <<< "$b"
+    fanin=(mqtt-fanin --mqtt "$h:$p" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+    for _ in $(seq "$WARMUP_ROUNDS"); do $LOADTEST "${fanin[@]}" >/dev/null; done
+    $LOADTEST "${fanin[@]}" --pid "$pid" | tee "$work/$name-q$qos.txt"
+  done
+done
 
 # Fan-out: one publisher → SUBSCRIBERS subscribers, QoS 0 and 1, one uncounted round each first.
 for qos in 0 1; do
-  for target in "$DAAKIA_MQTT:$DAAKIA_PID:daakia" "127.0.0.1:$MOSQUITTO_PORT:$MOSQUITTO_PID:mosquitto"; do
-    IFS=: read -r h p pid name <<< "$target"
-    fanout=(mqtt-fanout --mqtt "$h:$p" --pid "$pid" --qos "$qos" --subscribers "$SUBSCRIBERS" --messages "$FANOUT_MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+  for b in "${brokers[@]}"; do
+    IFS=: read -r h p pid name <<< "$b"
+    fanout=(mqtt-fanout --mqtt "$h:$p" --qos "$qos" --subscribers "$SUBSCRIBERS" --messages "$FANOUT_MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
     $LOADTEST "${fanout[@]}" >/dev/null
-    $LOADTEST "${fanout[@]}" | tee "$work/$name-out-q$qos.txt"
+    $LOADTEST "${fanout[@]}" --pid "$pid" | tee "$work/$name-out-q$qos.txt"
   done
 done
 
 # QoS 1 latency unloaded: one publisher waiting for each PUBACK (window 1) → one subscriber, 5,000 messages.
-for target in "$DAAKIA_MQTT:$DAAKIA_PID:daakia" "127.0.0.1:$MOSQUITTO_PORT:$MOSQUITTO_PID:mosquitto"; do
-  IFS=: read -r h p pid name <<< "$target"
-  rtt=(mqtt-fanout --mqtt "$h:$p" --pid "$pid" --qos 1 --subscribers 1 --messages 5000 --window 1 --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+for b in "${brokers[@]}"; do
+  IFS=: read -r h p pid name <<< "$b"
+  rtt=(mqtt-fanout --mqtt "$h:$p" --qos 1 --subscribers 1 --messages 5000 --window 1 --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
   $LOADTEST "${rtt[@]}" >/dev/null
-  $LOADTEST "${rtt[@]}" | tee "$work/$name-rtt.txt"
+  $LOADTEST "${rtt[@]}" --pid "$pid" | tee "$work/$name-rtt.txt"
 done
 
-# row LABEL DAAKIA-FILE MOSQUITTO-FILE FIELD [QOS]: one table row, Daakia beside mosquitto and their ratio.
+# row LABEL FILE-SUFFIX FIELD [QOS]: one table row, Daakia beside mosquitto and MQTTnet.Server and its ratio to each.
 row() {
-  local d n
-  d=$(field "$2" "$4"); n=$(field "$3" "$4")
-  awk -v q="${5:-}" -v l="$1" -v d="$d" -v n="$n" 'BEGIN{printf "|%s %s | %s | %s | %s |\n", (q==""?"":" " q " |"), l, d, n, (n>0?sprintf("%.2f×", d/n):"–")}'
+  local d n m
+  d=$(field "$work/daakia$2.txt" "$3"); n=$(field "$work/mosquitto$2.txt" "$3"); m=$(field "$work/mqttnet$2.txt" "$3")
+  awk -v q="${4:-}" -v l="$1" -v d="$d" -v n="$n" -v m="$m" 'BEGIN{printf "|%s %s | %s | %s | %s | %s | %s |\n", (q==""?"":" " q " |"), l, d, n, m, (n>0?sprintf("%.2f×", d/n):"–"), (m>0?sprintf("%.2f×", d/m):"–")}'
 }
 
-# table TITLE PREFIX-DAAKIA PREFIX-MOSQUITTO QOS-LIST METRIC…: a table of METRIC ("label:field") per QoS (files PREFIX-qQOS.txt,
-# or PREFIX.txt when QOS-LIST is "-").
+# table TITLE SUFFIX QOS-LIST METRIC…: a table of METRIC ("label:field") per QoS (files NAME-SUFFIX-qQOS.txt, or
+# NAME-SUFFIX.txt when QOS-LIST is "-"; SUFFIX may be empty).
 table() {
-  local title=$1 daakia=$2 mosquitto=$3 qoses=$4
-  shift 4
+  local title=$1 suffix=$2 qoses=$3
+  shift 3
   echo
   echo "$title"
   echo
   if [ "$qoses" = "-" ]; then
-    echo "| metric | Daakia | mosquitto | Daakia ÷ mosquitto |"; echo "|---|---|---|---|"
-    for m in "$@"; do row "${m%%:*}" "$daakia.txt" "$mosquitto.txt" "${m#*:}"; done
+    echo "| metric | Daakia | mosquitto | MQTTnet.Server | Daakia ÷ mosquitto | Daakia ÷ MQTTnet |"; echo "|---|---|---|---|---|---|"
+    for m in "$@"; do row "${m%%:*}" "$suffix" "${m#*:}"; done
   else
-    echo "| QoS | metric | Daakia | mosquitto | Daakia ÷ mosquitto |"; echo "|---|---|---|---|---|"
+    echo "| QoS | metric | Daakia | mosquitto | MQTTnet.Server | Daakia ÷ mosquitto | Daakia ÷ MQTTnet |"; echo "|---|---|---|---|---|---|---|"
     for qos in $qoses; do
-      for m in "$@"; do row "${m%%:*}" "$daakia-q$qos.txt" "$mosquitto-q$qos.txt" "${m#*:}" "$qos"; done
+      for m in "$@"; do row "${m%%:*}" "$suffix-q$qos" "${m#*:}" "$qos"; done
     done
   fi
 }
 
 table "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B" \
-  "$work/daakia" "$work/mosquitto" "0 1" \
+  "" "0 1" \
   "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
-table "idle: $IDLE MQTT 3.1.1 connections" "$work/daakia-idle" "$work/mosquitto-idle" - \
+table "idle: $IDLE MQTT 3.1.1 connections" "-idle" - \
   "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"
-table "fan-out: 1 publisher × $FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers" "$work/daakia-out" "$work/mosquitto-out" "0 1" \
+table "fan-out: 1 publisher × $FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers" "-out" "0 1" \
   "deliveries/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/delivery:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
-table "QoS 1 latency: one publisher, each PUBLISH after the last one's PUBACK → one subscriber, 5,000 messages" \
-  "$work/daakia-rtt" "$work/mosquitto-rtt" - \
+table "QoS 1 latency: one publisher, each PUBLISH after the last one's PUBACK → one subscriber, 5,000 messages" "-rtt" - \
   "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "msg/s:msgs_per_sec"

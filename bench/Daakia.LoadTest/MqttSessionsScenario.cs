@@ -44,6 +44,7 @@ internal static class MqttSessionsScenario
 
         var rss0 = pid is { } p0 ? ProcStats.RssKib(p0) : 0;
         var cpu0 = ProcStats.CpuSeconds(pid);
+        var written0 = ProcStats.WriteBytes(pid);
         using var publisher = factory.CreateMqttClient();
         await publisher.ConnectAsync(Options($"lt-{run}-pub", persistent: false));
         var pad = new string('x', Math.Max(0, payloadSize - 12));
@@ -70,6 +71,7 @@ internal static class MqttSessionsScenario
 
         var published = publishing.Elapsed;
         var cpuQueued = ProcStats.CpuSeconds(pid) - cpu0;
+        var written = ProcStats.WriteBytes(pid) - written0;
         var rssQueued = pid is { } p1 ? ProcStats.RssKib(p1) : 0;
         await publisher.DisconnectAsync();
 
@@ -151,9 +153,11 @@ internal static class MqttSessionsScenario
             ["cpu_us_per_drained_copy"] = Math.Round(cpuDrained * 1e6 / Math.Max(1, got), 2),
             ["rss_bytes_per_queued_copy"] = pid is null ? 0 : Math.Round((rssQueued - rss0) * 1024.0 / copies, 1),
             ["sessions_not_present"] = notPresent,
+            ["write_bytes_per_msg"] = Math.Round((double)written / messages),
+            ["write_bytes_per_copy"] = Math.Round(written / copies, 1),
         };
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"mqtt-sessions: published {messages} in {published.TotalSeconds:0.00} s ({extra["publish_msgs_per_sec"]} msg/s, {extra["queued_copies_per_sec"]} copies/s queued); drained {got} of {expected} in {drained.TotalSeconds:0.00} s ({extra["drain_copies_per_sec"]} copies/s); RSS {extra["rss_bytes_per_queued_copy"]} B per queued copy; sessions not present {notPresent}"));
+            $"mqtt-sessions: published {messages} in {published.TotalSeconds:0.00} s ({extra["publish_msgs_per_sec"]} msg/s, {extra["queued_copies_per_sec"]} copies/s queued); drained {got} of {expected} in {drained.TotalSeconds:0.00} s ({extra["drain_copies_per_sec"]} copies/s); RSS {extra["rss_bytes_per_queued_copy"]} B per queued copy; {extra["write_bytes_per_msg"]} B written per message; sessions not present {notPresent}"));
         return Report.Throughput("mqtt-sessions", got, published + drained, new Latencies(), new Latencies(), cpuQueued + cpuDrained, duplicates, missing, outOfOrder, errors + notPresent, extra);
     }
 }

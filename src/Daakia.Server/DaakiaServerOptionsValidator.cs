@@ -40,6 +40,7 @@ public static class DaakiaServerOptionsValidator
         v.Require(m.MaxInflight is >= 1 and <= 65_535, "Mqtt:MaxInflight", "be between 1 and 65535", m.MaxInflight);
         v.Require(m.ReceiveMaximum is >= 1 and <= 65_535, "Mqtt:ReceiveMaximum", "be between 1 and 65535", m.ReceiveMaximum);
         v.Require(m.TopicAliasMaximum is >= 0 and <= 65_535, "Mqtt:TopicAliasMaximum", "be between 0 and 65535", m.TopicAliasMaximum);
+        v.Require(m.MaxOutboundTopicAliases is >= 0 and <= 65_535, "Mqtt:MaxOutboundTopicAliases", "be between 0 and 65535", m.MaxOutboundTopicAliases);
         v.Require(m.OutboxCapacity is >= 8 and <= 1_048_576, "Mqtt:OutboxCapacity", "be between 8 and 1048576", m.OutboxCapacity);
         v.Require(m.OutboxBytes is >= 64L * 1024 and <= 4096L * MiB, "Mqtt:OutboxBytes", "be between 65536 and 4294967296", m.OutboxBytes);
         // The key itself is a secret: the failure names the rule, never the value.

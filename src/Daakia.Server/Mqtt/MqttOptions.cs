@@ -24,6 +24,12 @@ public sealed class MqttOptions
     /// <summary>Topic aliases a 5.0 client may set (CONNACK's Topic Alias Maximum); 0 turns them off.</summary>
     public int TopicAliasMaximum { get; set; } = 32;
 
+    /// <summary>Most topic aliases the server sets towards one 5.0 client (never more than the client's Topic Alias
+    /// Maximum): the first topics it sends get one and are sent as a 2-byte alias from then on. 0 (the default): none,
+    /// because several clients announce a Topic Alias Maximum and then hand their application an empty topic (MQTTnet
+    /// 5.2 among them).</summary>
+    public int MaxOutboundTopicAliases { get; set; }
+
     /// <summary>Packets queued for one connection before publications to it are dropped (a slow consumer).</summary>
     public int OutboxCapacity { get; set; } = 4096;
 

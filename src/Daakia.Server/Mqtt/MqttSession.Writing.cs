@@ -169,6 +169,35 @@ internal sealed partial class MqttSession
             properties = V5 ? MqttEncoded.PropertiesOf(p, (uint)Math.Ceiling(remaining.TotalSeconds)) : properties;
         }
 
+        if (_clientTopicAliasMaximum == 0)
+        {
+            return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
+                properties, 0, o.Identifiers, _clientMaxPacketSize);
+        }
+
+        // Topic aliases (MQTT-3.3.2-10 onwards): a topic the client knows an alias for goes as the alias alone; the first
+        // topics, while aliases are left, go with the topic and a new alias (known to the client once that packet is
+        // written). The rest go as they are.
+        var aliases = _outAliases ??= new(StringComparer.Ordinal);
+        if (aliases.TryGetValue(p.Topic, out var alias))
+        {
+            return MqttEncoder.TryWritePublish(output, _version, [], p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
+                properties, alias, o.Identifiers, _clientMaxPacketSize);
+        }
+
+        if (aliases.Count < _clientTopicAliasMaximum)
+        {
+            alias = (ushort)(aliases.Count + 1);
+            if (!MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
+                properties, alias, o.Identifiers, _clientMaxPacketSize))
+            {
+                return false;
+            }
+
+            aliases[p.Topic] = alias;
+            return true;
+        }
+
         return MqttEncoder.TryWritePublish(output, _version, cache.Topic, p.Payload.Span, o.Qos, o.Retain, o.Dup, o.PacketId,
             properties, 0, o.Identifiers, _clientMaxPacketSize);
     }

@@ -76,6 +76,10 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private int _clientReceiveMaximum = 65_535;
     private int _clientMaxPacketSize = MqttEncoder.NoLimit;
 
+    // Topic aliases towards the client (5.0, up to its Topic Alias Maximum): the write loop's.
+    private int _clientTopicAliasMaximum;
+    private Dictionary<string, ushort>? _outAliases;
+
     public MqttSession(DaakiaEngine engine, TenantResolver tenants, MqttOptions options, MqttSessionRegistry registry, ILogger logger,
         IDuplexPipe transport, string? remote, Action abort)
     {
@@ -275,6 +279,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         _client = client;
         _clientReceiveMaximum = props?.ReceiveMaximum ?? 65_535;
         _clientMaxPacketSize = props?.MaximumPacketSize is { } max ? (int)Math.Min(max, int.MaxValue) : MqttEncoder.NoLimit;
+        _clientTopicAliasMaximum = Math.Min(props?.TopicAliasMaximum ?? 0, _options.MaxOutboundTopicAliases);
         _aliases = new string?[_options.TopicAliasMaximum + 1];
         _will = connect.Will;
 

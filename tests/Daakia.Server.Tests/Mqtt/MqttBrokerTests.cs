@@ -1,3 +1,4 @@
+using System.Text;
 using Daakia.Testing;
 using MQTTnet;
 using MQTTnet.Formatter;
@@ -102,6 +103,77 @@ public class MqttBrokerTests
         await pub.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("").WithTopicAlias(1).WithPayload("second").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
         await sub.WaitForAsync(2, "both publications");
         Assert.Equal(["first", "second"], sub.Payloads);
+    }
+
+    [Fact]
+    public async Task TopicAliases_TowardsA50ClientThatAllowsThem_AreSetOnFirstUse_AndSentAlone_AfterThat()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s => s["Daakia:Mqtt:MaxOutboundTopicAliases"] = "8");
+        await using var raw = await RawMqttSocket.ConnectAsync(host);
+        // CONNECT 5.0, clean, keep-alive 60, Topic Alias Maximum 2, client id "raw".
+        await raw.SendAsync(0x10, 19, 0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T', 5, 0x02, 0, 60, 3, 0x22, 0, 2, 0, 3, (byte)'r', (byte)'a', (byte)'w');
+        var connack = await raw.ReadExactlyAsync(2);
+        Assert.Equal(0x20, connack[0]);
+        Assert.Equal(0, (await raw.ReadExactlyAsync(connack[1]))[1]); // success
+        ushort id = 1;
+        foreach (var filter in new[] { "a/b", "c/d", "e/f" })
+        {
+            await raw.SendAsync(0x82, 9, 0, (byte)id, 0, 0, 3, (byte)filter[0], (byte)'/', (byte)filter[2], 0); // SUBSCRIBE at QoS 0
+            Assert.Equal([0x90, 4, 0, (byte)id, 0, 0], await raw.ReadExactlyAsync(6));
+            id++;
+        }
+
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+        foreach (var (topic, payload) in new[] { ("a/b", "1"), ("a/b", "2"), ("c/d", "3"), ("e/f", "4"), ("a/b", "5"), ("e/f", "6") })
+        {
+            await pub.PublishAsync(topic, payload, MqttQualityOfServiceLevel.AtMostOnce);
+        }
+
+        var got = new List<(string Topic, int Alias, string Payload)>();
+        for (var i = 0; i < 6; i++)
+        {
+            var head = await raw.ReadExactlyAsync(2);
+            Assert.Equal(0x30, head[0]);
+            var body = await raw.ReadExactlyAsync(head[1]);
+            var topicLength = (body[0] << 8) | body[1];
+            var topic = Encoding.UTF8.GetString(body, 2, topicLength);
+            var at = 2 + topicLength;
+            var propsLength = body[at];
+            var alias = 0;
+            for (var p = at + 1; p < at + 1 + propsLength;)
+            {
+                if (body[p] == 0x23)
+                {
+                    alias = (body[p + 1] << 8) | body[p + 2];
+                    p += 3;
+                }
+                else
+                {
+                    break; // another property: the alias, if any, came first or not at all
+                }
+            }
+
+            got.Add((topic, alias, Encoding.UTF8.GetString(body, at + 1 + propsLength, body.Length - (at + 1 + propsLength))));
+        }
+
+        Assert.Equal([("a/b", 1, "1"), ("", 1, "2"), ("c/d", 2, "3"), ("e/f", 0, "4"), ("", 1, "5"), ("e/f", 0, "6")], got);
+    }
+
+    [Fact]
+    public async Task TopicAliases_AreNotSentToClients_ByDefault_EvenWhenTheyAllowThem()
+    {
+        // MQTTnet 5.2's client announces a Topic Alias Maximum but hands an aliased PUBLISH on with an empty topic.
+        await using var host = await DaakiaTestHost.StartAsync();
+        await using var sub = await MqttTestClient.ConnectAsync(host, "sub", configure: b => b.WithTopicAliasMaximum(4));
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+        await sub.SubscribeAsync("t/#");
+        for (var i = 0; i < 6; i++)
+        {
+            await pub.PublishAsync($"t/{i % 2}", $"{i}");
+        }
+
+        await sub.WaitForAsync(6, "all six");
+        Assert.Equal(["t/0", "t/1", "t/0", "t/1", "t/0", "t/1"], sub.Received.Select(m => m.Topic).ToList());
     }
 
     [Fact]
