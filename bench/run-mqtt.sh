@@ -9,6 +9,7 @@
 #   bench/run-mqtt.sh
 #   PUBLISHERS=16 MESSAGES=20000 WINDOW=64 bench/run-mqtt.sh
 #   SOCKET_BUFFER=262144 bench/run-mqtt.sh    # the clients' socket buffers (MQTTnet's default is 8192)
+#   PACE_BYTES=0 bench/run-mqtt.sh            # Daakia without publisher pacing (Daakia:Mqtt:PaceBytes, default 262144)
 #
 # mosquitto runs on a private port with a minimal config in the work directory (no persistence: these are clean
 # sessions; max_queued_messages raised so that it queues rather than drops what a busy subscriber has not taken yet,
@@ -26,6 +27,7 @@ SOCKET_BUFFER=${SOCKET_BUFFER:-8192}
 IDLE=${IDLE:-10000}
 SUBSCRIBERS=${SUBSCRIBERS:-100}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-2000}
+PACE_BYTES=${PACE_BYTES:-262144}
 
 . bench/lib.sh
 build_all
@@ -62,7 +64,7 @@ pids+=("$MQTTNET_PID")
 wait_port "$MQTTNET_PORT" 60
 
 # The same queue bound on all: a subscriber's outbox of up to 1,000,000 packets (mosquitto's max_queued_messages above).
-start_daakia mqtt os DAAKIA_Mqtt__OutboxCapacity=1000000 DAAKIA_Mqtt__OutboxBytes=1073741824
+start_daakia mqtt os DAAKIA_Mqtt__OutboxCapacity=1000000 DAAKIA_Mqtt__OutboxBytes=1073741824 DAAKIA_Mqtt__PaceBytes="$PACE_BYTES"
 echo "Daakia MQTT on $DAAKIA_MQTT, mosquitto on 127.0.0.1:$MOSQUITTO_PORT, MQTTnet.Server on 127.0.0.1:$MQTTNET_PORT"
 
 # The brokers as "endpoint:pid:name", Daakia first.

@@ -43,6 +43,8 @@ public static class DaakiaServerOptionsValidator
         v.Require(m.MaxOutboundTopicAliases is >= 0 and <= 65_535, "Mqtt:MaxOutboundTopicAliases", "be between 0 and 65535", m.MaxOutboundTopicAliases);
         v.Require(m.OutboxCapacity is >= 8 and <= 1_048_576, "Mqtt:OutboxCapacity", "be between 8 and 1048576", m.OutboxCapacity);
         v.Require(m.OutboxBytes is >= 64L * 1024 and <= 4096L * MiB, "Mqtt:OutboxBytes", "be between 65536 and 4294967296", m.OutboxBytes);
+        v.Require(m.PaceBytes >= 0 && m.PaceBytes <= m.OutboxBytes, "Mqtt:PaceBytes", "be between 0 and Mqtt:OutboxBytes", m.PaceBytes);
+        v.Require(m.PaceWaitMilliseconds is >= 1 and <= 60_000, "Mqtt:PaceWaitMilliseconds", "be between 1 and 60000", m.PaceWaitMilliseconds);
         // The key itself is a secret: the failure names the rule, never the value.
         v.Require(o.TextoResumeKey is null || TextoResumeSecrets.TryDecodeKey(o.TextoResumeKey, out _), nameof(o.TextoResumeKey),
             $"be base64 of at least {TextoResumeSecrets.MinKeyBytes} bytes", "(not shown)");

@@ -30,6 +30,17 @@ public sealed class MqttOptions
     /// 5.2 among them).</summary>
     public int MaxOutboundTopicAliases { get; set; }
 
+    /// <summary>
+    /// Pacing: once more than this many bytes wait in a subscriber's outbox, a client whose publication went into it
+    /// is not read further until that outbox is down to half (or <see cref="PaceWaitMilliseconds"/> passed), so
+    /// publishers go at the pace of their subscribers instead of queueing in the server. 0 turns it off.
+    /// </summary>
+    public long PaceBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Longest a paced publisher waits for one subscriber (a subscriber that reads nothing must not stop its
+    /// publishers for good; its outbox bound drops what it cannot take).</summary>
+    public int PaceWaitMilliseconds { get; set; } = 1000;
+
     /// <summary>Packets queued for one connection before publications to it are dropped (a slow consumer).</summary>
     public int OutboxCapacity { get; set; } = 4096;
 

@@ -6,6 +6,8 @@ namespace Daakia.Server.Mqtt;
 /// <summary>The core's side: letters and publications offered to the outbox, closes and takeover.</summary>
 internal sealed partial class MqttSession : ISessionTarget
 {
+    private TaskCompletionSource? _drained2; // under _gate: paced publishers waiting for this outbox to come down
+
     /// <summary>
     /// A letter from the client's inbox (after it subscribed to <c>$inbox/#</c>): a QoS 1 PUBLISH on
     /// <c>$inbox/{author}</c>, DUP when it comes again; its PUBACK acknowledges it in the inbox.
@@ -84,6 +86,10 @@ internal sealed partial class MqttSession : ISessionTarget
         }
 
         var size = publication.Payload.Length + publication.Topic.Length + (publication.Properties?.Size ?? 0) + 64;
+        // Handed out before, but DUP only if it was written (it has a packet id), or may have been (before a restart):
+        // a message handed to a connection that was already closing never left (MQTT-3.3.1-1).
+        var sentWith = deliveries > 1 ? _state.PacketIdOf(message.Id) : (ushort)0;
+        var dup = deliveries > 1 && (sentWith != 0 || _state.FromRestart);
         lock (_gate)
         {
             if (_closing)
@@ -95,8 +101,8 @@ internal sealed partial class MqttSession : ISessionTarget
             {
                 LetterId = message.Id,
                 FromSession = true,
-                Dup = deliveries > 1,
-                PacketId = deliveries > 1 ? _state.PacketIdOf(message.Id) : (ushort)0,
+                Dup = dup,
+                PacketId = sentWith,
             });
             _queuedBytes += size;
         }
@@ -173,10 +179,38 @@ internal sealed partial class MqttSession : ISessionTarget
 
             _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
             _queuedBytes += size;
+            if (_options.PaceBytes > 0 && _queuedBytes > _options.PaceBytes)
+            {
+                MqttPacing.Note(this); // the publisher routing this waits for the outbox to come down
+            }
         }
 
         Signal();
         return true;
+    }
+
+    /// <summary>Completes once this outbox is down to half of <see cref="MqttOptions.PaceBytes"/> (or the session ended).</summary>
+    private Task DrainedAsync()
+    {
+        lock (_gate)
+        {
+            if (_closing || _queuedBytes <= _options.PaceBytes / 2)
+            {
+                return Task.CompletedTask;
+            }
+
+            return (_drained2 ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    /// <summary>The writer took packets out (caller holds the lock): paced publishers go on once the outbox is low enough.</summary>
+    private void ReleasePacedLocked()
+    {
+        if (_drained2 is { } waiting && (_closing || _queuedBytes <= _options.PaceBytes / 2))
+        {
+            _drained2 = null;
+            waiting.TrySetResult();
+        }
     }
 
     public void Close(CloseReason reason)
@@ -214,6 +248,7 @@ internal sealed partial class MqttSession : ISessionTarget
             }
 
             _closing = true;
+            ReleasePacedLocked();
             if (V5)
             {
                 _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, code));
@@ -226,5 +261,35 @@ internal sealed partial class MqttSession : ISessionTarget
             // Not inline: this may run under the core's tenant lock, and the read loop's end must not.
             ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cancel(), _stop, preferLocal: false);
         }
+    }
+}
+
+/// <summary>The subscribers' outboxes one route filled past <see cref="MqttOptions.PaceBytes"/>, collected on the routing
+/// thread (routing is synchronous) for the publisher that routed it.</summary>
+internal static class MqttPacing
+{
+    [ThreadStatic]
+    private static List<MqttSession>? t_full;
+
+    public static void Note(MqttSession subscriber)
+    {
+        var list = t_full ??= [];
+        if (!list.Contains(subscriber))
+        {
+            list.Add(subscriber);
+        }
+    }
+
+    /// <summary>What the route noted (null: nothing), leaving the thread's list empty.</summary>
+    public static List<MqttSession>? Take()
+    {
+        var list = t_full;
+        if (list is not { Count: > 0 })
+        {
+            return null;
+        }
+
+        t_full = null;
+        return list;
     }
 }

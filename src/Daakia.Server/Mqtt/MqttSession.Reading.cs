@@ -58,8 +58,11 @@ internal sealed partial class MqttSession
             _connection!.Touch(_engine.Time);
             var ok = Handle(frame);
             buffer = buffer.Slice(consumed);
-            if (ok && _pending.Count >= MaxPendingAcks)
+            if (ok && (_pending.Count >= MaxPendingAcks || _paced))
             {
+                // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
+                // not by a read's worth.
+                _paced = false;
                 ok = await FlushPendingAsync(cancellationToken);
             }
 
@@ -116,6 +119,11 @@ internal sealed partial class MqttSession
                 var ok = true;
                 try
                 {
+                    if (!p.Stored.IsCompleted)
+                    {
+                        WakeWriter(); // the answers sent so far leave while this one waits
+                    }
+
                     await p.Stored.WaitAsync(cancellationToken);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
@@ -452,7 +460,34 @@ internal sealed partial class MqttSession
         Control? ack = p.Qos == 0 ? null : new Control(type, p.PacketId, reason);
         Control? failed = p.Qos == 0 || !V5 ? null : new Control(type, p.PacketId, MqttReasonCode.UnspecifiedError);
         AckAfter(stored, ack, failed, endOnFailure: p.Qos > 0, release);
+        if (_pace is { } pace)
+        {
+            // This publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes: nothing more is read from this
+            // client until it is down to half (its acknowledgement above still goes first).
+            _pace = null;
+            _paced = true;
+            AckAfter(pace, null, null);
+        }
+
         return true;
+    }
+
+    /// <summary>Waits until the outboxes this client filled are down to half of the pacing bound, each at most
+    /// <see cref="MqttOptions.PaceWaitMilliseconds"/>; never faults.</summary>
+    private async Task PaceAsync(List<MqttSession> full)
+    {
+        _registry.Paced();
+        foreach (var subscriber in full)
+        {
+            try
+            {
+                await subscriber.DrainedAsync().WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
+            }
+            catch (TimeoutException)
+            {
+                // A subscriber that does not read: its own bound drops what it cannot take; this client goes on.
+            }
+        }
     }
 
     /// <summary>A 5.0 PUBLISH's response topic, correlation data, user properties and payload format, for every subscriber.</summary>
@@ -498,8 +533,14 @@ internal sealed partial class MqttSession
         var contentType = p.HasContentType ? Encoding.UTF8.GetString(p.ContentType.Span) : Publication.OpaqueContentType;
         try
         {
+            MqttPacing.Take(); // left by a route of the server's own on this thread, if any: not this client's
             var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored,
                 V5 ? PropertiesOf(p) : null, p.MessageExpiryInterval is { } expiry ? TimeSpan.FromSeconds(expiry) : null);
+            if (MqttPacing.Take() is { } full)
+            {
+                _pace = PaceAsync(full);
+            }
+
             return delivered == 0 ? MqttReasonCode.NoMatchingSubscribers : MqttReasonCode.Success;
         }
         catch (DaakiaException ex)
@@ -704,6 +745,7 @@ internal sealed partial class MqttSession
             lock (_gate)
             {
                 _closing = true;
+                ReleasePacedLocked();
                 _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
             }
 

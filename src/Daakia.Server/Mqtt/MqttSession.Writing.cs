@@ -93,6 +93,7 @@ internal sealed partial class MqttSession
                     }
 
                     more = !ending && (_controls.Count > 0 || (_publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight)));
+                    ReleasePacedLocked();
                 }
 
                 if (discarded is not null && _session is { } session)

@@ -58,6 +58,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
     // Read-loop state.
     private readonly List<PendingAck> _pending = [];
+    private Task? _pace; // the read loop's: set by a route that filled a subscriber's outbox past PaceBytes
+    private bool _paced; // the read loop's: a pace wait is pending; wait before the next packet
     private string?[] _aliases = [];
 
     // The session: a clean session's state is the connection's; a persistent session's outlives it (the core keeps it).
@@ -194,7 +196,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             if (opened.Session is { } session)
             {
                 _session = session;
-                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState(session.RestoredReleases));
+                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState(session.RestoredReleases, fromRestart: present));
                 _state.NewConnection();
                 present = opened.Present;
             }
@@ -348,6 +350,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         {
             _closing = true;
             _finishing = true;
+            ReleasePacedLocked();
         }
 
         Signal();

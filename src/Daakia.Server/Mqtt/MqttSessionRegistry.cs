@@ -5,8 +5,24 @@ namespace Daakia.Server.Mqtt;
 
 /// <summary>The live MQTT session of each client id, so a second CONNECT with the same id takes the first one over
 /// (MQTT-3.1.4-3); and pending wills with a delay, which a reconnect of the same client id cancels.</summary>
-internal sealed class MqttSessionRegistry
+internal sealed class MqttSessionRegistry : IDisposable
 {
+    private readonly System.Diagnostics.Metrics.Meter _meter = new("Daakia.Mqtt");
+    private long _paced;
+
+    public MqttSessionRegistry()
+    {
+        _meter.CreateObservableCounter("publishers.paced", () => Volatile.Read(ref _paced),
+            description: "Times an MQTT client's reading paused because its publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes.");
+    }
+
+    /// <summary>A publisher was paced (also the <c>daakia_mqtt_publishers_paced</c> metric).</summary>
+    public void Paced() => Interlocked.Increment(ref _paced);
+
+    public long PacedCount => Volatile.Read(ref _paced);
+
+    public void Dispose() => _meter.Dispose();
+
     private readonly ConcurrentDictionary<(TenantId, ClientId), MqttSession> _sessions = new();
     private readonly ConcurrentDictionary<(TenantId, ClientId), ITimer> _wills = new();
 

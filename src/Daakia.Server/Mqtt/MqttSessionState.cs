@@ -17,13 +17,18 @@ internal sealed class MqttSessionState
     private readonly Dictionary<ushort, int> _held = []; // ids of _sent and _sentBefore, counted
 
     /// <param name="awaitingComplete">QoS 2 ids awaiting PUBCOMP when the session was read back at start-up.</param>
-    public MqttSessionState(IReadOnlyList<ushort>? awaitingComplete = null)
+    /// <param name="fromRestart">The session was read back at start-up (see <see cref="FromRestart"/>).</param>
+    public MqttSessionState(IReadOnlyList<ushort>? awaitingComplete = null, bool fromRestart = false)
     {
+        FromRestart = fromRestart;
         foreach (var id in awaitingComplete ?? [])
         {
             _awaitingComplete.Add(id);
         }
     }
+
+    /// <summary>Made for a session read back at start-up: what was sent before the restart is not known here.</summary>
+    public bool FromRestart { get; }
 
     /// <summary>
     /// A new connection of the session begins: what the last one sent and got no answer for may be resent with its id;

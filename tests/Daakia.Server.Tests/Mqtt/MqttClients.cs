@@ -116,13 +116,53 @@ internal sealed class RawMqttSocket : IAsyncDisposable
 
     public NetworkStream Stream => _tcp.GetStream();
 
-    public static Task<RawMqttSocket> ConnectAsync(DaakiaTestHost host) => ConnectAsync(host.MqttPort);
+    public static Task<RawMqttSocket> ConnectAsync(DaakiaTestHost host, int receiveBuffer = 0) => ConnectAsync(host.MqttPort, receiveBuffer);
 
-    public static async Task<RawMqttSocket> ConnectAsync(int port)
+    /// <param name="port">The MQTT port.</param>
+    /// <param name="receiveBuffer">The socket's receive buffer (0: the system's, which grows): small, a client that
+    /// stops reading stops the server's writes soon.</param>
+    public static async Task<RawMqttSocket> ConnectAsync(int port, int receiveBuffer = 0)
     {
         var raw = new RawMqttSocket();
+        if (receiveBuffer > 0)
+        {
+            raw._tcp.ReceiveBufferSize = receiveBuffer;
+        }
+
         await raw._tcp.ConnectAsync("127.0.0.1", port);
         return raw;
+    }
+
+    /// <summary>Reads whole packets until <paramref name="count"/> of type <paramref name="type"/> (the high nibble of
+    /// the first byte, e.g. 3 for PUBLISH) came; returns how many packets were read in all.</summary>
+    public async Task<int> ReadPacketsAsync(int type, int count, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        var seen = 0;
+        var all = 0;
+        var one = new byte[1];
+        var body = new byte[64 * 1024];
+        while (seen < count)
+        {
+            await Stream.ReadExactlyAsync(one, cts.Token);
+            var first = one[0];
+            var length = 0;
+            for (var shift = 0; ; shift += 7)
+            {
+                await Stream.ReadExactlyAsync(one, cts.Token);
+                length |= (one[0] & 0x7F) << shift;
+                if ((one[0] & 0x80) == 0)
+                {
+                    break;
+                }
+            }
+
+            await Stream.ReadExactlyAsync(body.AsMemory(0, length), cts.Token);
+            all++;
+            seen += first >> 4 == type ? 1 : 0;
+        }
+
+        return all;
     }
 
     public Task SendAsync(params byte[] bytes) => Stream.WriteAsync(bytes).AsTask();

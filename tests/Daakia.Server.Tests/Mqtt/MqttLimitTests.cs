@@ -114,4 +114,71 @@ public class MqttLimitTests
         Assert.Contains((byte)0x80, codes);
         Assert.Equal(100, codes.Take(200).Count(c => c == 0));
     }
+
+    private static async Task<int> PublishAllAsync(MqttTestClient pub, int count)
+    {
+        var payload = new string('x', 1024);
+        for (var i = 0; i < count; i++)
+        {
+            await pub.PublishAsync("paced", payload, MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce);
+        }
+
+        return count;
+    }
+
+    /// <summary>A raw 3.1.1 subscriber of <c>paced</c> at QoS 0 with a small receive buffer, which reads only when told.</summary>
+    private static async Task<RawMqttSocket> QuietSubscriberAsync(DaakiaTestHost host, string client)
+    {
+        var raw = await RawMqttSocket.ConnectAsync(host, receiveBuffer: 4096);
+        await raw.SendAsync(RawMqttSocket.Connect(client));
+        Assert.Equal([0x20, 2, 0, 0], await raw.ReadExactlyAsync(4));
+        await raw.SendAsync(0x82, 10, 0, 1, 0, 5, (byte)'p', (byte)'a', (byte)'c', (byte)'e', (byte)'d', 0);
+        Assert.Equal([0x90, 3, 0, 1, 0], await raw.ReadExactlyAsync(5));
+        return raw;
+    }
+
+    [Fact]
+    public async Task APublisher_IsPacedByASubscriberThatStopsReading_SoNothingIsDropped_AndGoesOnWhenItReadsAgain()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "1048576";
+            s["Daakia:Mqtt:PaceBytes"] = "65536";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "60000";
+        });
+        var registry = host.Get<Daakia.Server.Mqtt.MqttSessionRegistry>();
+        var engine = host.Get<Daakia.Core.DaakiaEngine>();
+        await using var sub = await QuietSubscriberAsync(host, "slow");
+        await using var pub = await MqttTestClient.ConnectAsync(host, "fast");
+
+        // 4 MiB at QoS 0 into a subscriber that reads nothing: four times its outbox.
+        const int Count = 4000;
+        var publishing = PublishAllAsync(pub, Count);
+        await Eventually.True(() => registry.PacedCount > 0, "the publisher paced");
+        Assert.False(publishing.IsCompleted, "the publisher waits for the subscriber");
+
+        Assert.Equal(Count, await sub.ReadPacketsAsync(3, Count)); // every publication, and nothing else
+        Assert.Equal(Count, await publishing.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, engine.PublicationsDropped); // paced, not dropped
+    }
+
+    [Fact]
+    public async Task ASubscriberThatNeverReads_SlowsItsPublisher_OnlyForPaceWaitMilliseconds_AndItsBoundDropsTheRest()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "65536";
+            s["Daakia:Mqtt:PaceBytes"] = "32768";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "50";
+        });
+        var engine = host.Get<Daakia.Core.DaakiaEngine>();
+        await using var stuck = await QuietSubscriberAsync(host, "stuck");
+        await using var other = await MqttTestClient.ConnectAsync(host, "other");
+        await other.SubscribeAsync("paced", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce);
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+
+        Assert.Equal(3000, await PublishAllAsync(pub, 3000).WaitAsync(TimeSpan.FromSeconds(60)));
+        await Eventually.True(() => other.Received.Count >= 3000, $"the reading subscriber gets all ({other.Received.Count})", TimeSpan.FromSeconds(30));
+        Assert.True(engine.PublicationsDropped > 0, "the stuck subscriber's outbox dropped what it could not hold");
+    }
 }
