@@ -196,7 +196,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             if (opened.Session is { } session)
             {
                 _session = session;
-                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState(session.RestoredReleases, fromRestart: present));
+                _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState(session.RestoredReleases, fromRestart: opened.Present));
                 _state.NewConnection();
                 present = opened.Present;
             }
