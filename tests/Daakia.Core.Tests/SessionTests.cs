@@ -162,4 +162,62 @@ public sealed class SessionTests
         await f.SettleAsync();
         Assert.Equal(0, (await f.Store.GetTenantUsageAsync(T)).Letters);
     }
+
+    [Fact]
+    public async Task ANewSessionWhoseRecordFailed_IsNotEnded_WhenAnotherConnectionTookItOverMeanwhile()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var chaos = f.Chaos!;
+        var firstWrite = new TaskCompletionSource();
+        var writes = 0;
+        chaos.FailWhen = op => op == "write" && Interlocked.Increment(ref writes) == 1;
+        chaos.HoldWhen = op => op == "write" && Volatile.Read(ref writes) == 1 ? firstWrite.Task : null;
+
+        // A makes the session; its record's write fails, but only after B took the session over.
+        var a = await f.Engine.ConnectAsync(T, EngineFixture.Id("dev"), new RecordingTarget(), new ConnectOptions("test"));
+        var opening = f.Engine.Sessions.OpenAsync(a, cleanStart: false, 3600).AsTask();
+        var (b, target, session, present) = await OpenAsync(f, "dev");
+        Assert.True(present);
+        firstWrite.SetResult();
+        await Assert.ThrowsAnyAsync<DaakiaException>(() => opening);
+
+        // B's session goes on: subscribing stores its record, and a QoS 1 publication reaches it.
+        Assert.Equal(1, f.Engine.Sessions.Count(T));
+        f.Engine.Sessions.Subscribe(session, b, [new SubscriptionRequest("t", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })], out var subscribed);
+        await subscribed;
+        await Publish(f, "pub", "t", 7);
+        await Eventually.True(() => target.Letters.Count == 1, "B's session delivers");
+        Assert.Single(await f.Store.ReadSessionsAsync(null, 10));
+    }
+
+    private sealed class RemovedRecorder : ISessionAdapterState
+    {
+        public ConcurrentQueue<Guid> Removed { get; } = new();
+
+        void ISessionAdapterState.Removed(Guid messageId) => Removed.Enqueue(messageId);
+    }
+
+    [Fact]
+    public async Task AQueuedMessageThatExpires_IsReportedToTheAdapterState_SoItsPacketIdCanBeFreed()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var (c, target, session, _) = await OpenAsync(f, "dev");
+        var recorder = new RemovedRecorder();
+        session.AdapterState = recorder;
+        f.Engine.Sessions.Subscribe(session, c, [new SubscriptionRequest("t", new SubscriptionOptions { MaxQos = QualityOfService.AtLeastOnce })], out var subscribed);
+        await subscribed;
+
+        f.Engine.Topics.Publish(T, EngineFixture.Id("pub"), "t", "1"u8.ToArray(), "text/plain", QualityOfService.AtLeastOnce, retain: false, out var stored,
+            expiry: TimeSpan.FromSeconds(10));
+        await stored;
+        await Eventually.True(() => target.Letters.Count == 1, "sent once, never acknowledged");
+        var id = target.Letters.Single().Id;
+        f.Engine.Disconnect(c);
+
+        f.Time.Advance(TimeSpan.FromSeconds(11));
+        await f.Engine.SweepExpiredAsync();
+        await f.SettleAsync();
+        Assert.Equal([id], recorder.Removed.ToArray());
+        Assert.Equal(0, await f.Store.CountAsync(new QueueKey(T, QueueKind.Session, "dev")));
+    }
 }

@@ -30,6 +30,8 @@ public sealed class PersistentSession : ISubscriber
     /// The adapter's own state of the session that must outlive a connection but not the server (MQTT: packet ids of
     /// messages in flight, QoS 2 flows awaiting their next packet). The core never looks inside.
     /// </summary>
+    /// <remarks>If it implements <see cref="ISessionAdapterState"/>, the core tells it of messages that leave the queue
+    /// without the adapter's doing.</remarks>
     public object? AdapterState { get; set; }
 
     /// <summary>QoS 2 packet ids that awaited PUBCOMP when the session was read back at start-up (the adapter resends
@@ -115,6 +117,15 @@ public sealed class PersistentSession : ISubscriber
         SessionRoute.Collect(this);
         return true;
     }
+}
+
+/// <summary>A persistent session's adapter state (<see cref="PersistentSession.AdapterState"/>) that tracks queued
+/// messages it sent.</summary>
+public interface ISessionAdapterState
+{
+    /// <summary>A message left the session's queue without the adapter's doing (it expired in the store). Called
+    /// outside the core's locks.</summary>
+    void Removed(Guid messageId);
 }
 
 /// <summary>The sessions one route reached at QoS 1 or 2, collected on the routing thread (routing is synchronous and

@@ -116,7 +116,8 @@ public sealed class SessionKeeper
             }
             catch when (session is not null && !present)
             {
-                // The new session's record is not stored: it does not stay in memory either (the connection is refused).
+                // The new session's record is not stored: it does not stay in memory either (the connection is refused),
+                // unless another connection took it over meanwhile: then it is that one's (its next write stores it).
                 lock (t.Gate)
                 {
                     if (ReferenceEquals(session.Connection, connection))
@@ -124,7 +125,7 @@ public sealed class SessionKeeper
                         Detach(t, connection, _time.GetUtcNow());
                     }
 
-                    if (!session.Ended)
+                    if (!session.Ended && session.Connection is null)
                     {
                         End(t, session);
                     }
@@ -550,6 +551,7 @@ public sealed class SessionKeeper
     internal void Expired(IReadOnlyList<ExpiredEntry> entries)
     {
         HashSet<PersistentSession>? touched = null;
+        List<(ISessionAdapterState, Guid)>? removed = null;
         foreach (var e in entries)
         {
             if (e.Queue.Kind != QueueKind.Session)
@@ -564,6 +566,11 @@ public sealed class SessionKeeper
                 if (ClientId.TryCreate(e.Queue.Name, out var client) && t.Sessions.TryGetValue(client, out var s))
                 {
                     (touched ??= new(ReferenceEqualityComparer.Instance)).Add(s);
+                    if (s.AdapterState is ISessionAdapterState state)
+                    {
+                        (removed ??= []).Add((state, e.Message.Id));
+                    }
+
                     if (s.Window is { Removed: false } w)
                     {
                         _delivery.Remove(w, e.Message.Id, ref toClose);
@@ -572,6 +579,11 @@ public sealed class SessionKeeper
             }
 
             _engine.CloseAll(toClose, CloseReason.SlowConsumer);
+        }
+
+        foreach (var (state, id) in removed ?? [])
+        {
+            state.Removed(id);
         }
 
         // The sweep's entries carry no payload to size them by: the bounds are read again from the store.

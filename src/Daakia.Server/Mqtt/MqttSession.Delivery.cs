@@ -179,7 +179,7 @@ internal sealed partial class MqttSession : ISessionTarget
 
             _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
             _queuedBytes += size;
-            if (_options.PaceBytes > 0 && _queuedBytes > _options.PaceBytes)
+            if (_options.PaceBytes > 0 && _queuedBytes > _options.PaceBytes && !_paceExempt)
             {
                 MqttPacing.Note(this); // the publisher routing this waits for the outbox to come down
             }
@@ -194,7 +194,7 @@ internal sealed partial class MqttSession : ISessionTarget
     {
         lock (_gate)
         {
-            if (_closing || _queuedBytes <= _options.PaceBytes / 2)
+            if (IsDrainedLocked)
             {
                 return Task.CompletedTask;
             }
@@ -203,10 +203,32 @@ internal sealed partial class MqttSession : ISessionTarget
         }
     }
 
-    /// <summary>The writer took packets out (caller holds the lock): paced publishers go on once the outbox is low enough.</summary>
+    private bool IsDrainedLocked => _closing || _writerEnded || _queuedBytes <= _options.PaceBytes / 2;
+
+    /// <summary>
+    /// A publisher waited <see cref="MqttOptions.PaceWaitMilliseconds"/> for this outbox in vain: until it is down to half
+    /// again, it paces nobody (its own bound drops what it cannot hold), so a subscriber that stays slow does not hold
+    /// its publishers back for good.
+    /// </summary>
+    private void ExemptFromPacing()
+    {
+        lock (_gate)
+        {
+            _paceExempt = !IsDrainedLocked;
+        }
+    }
+
+    /// <summary>The writer took packets out, or ended (caller holds the lock): paced publishers go on once the outbox is
+    /// low enough.</summary>
     private void ReleasePacedLocked()
     {
-        if (_drained2 is { } waiting && (_closing || _queuedBytes <= _options.PaceBytes / 2))
+        if (!IsDrainedLocked)
+        {
+            return;
+        }
+
+        _paceExempt = false;
+        if (_drained2 is { } waiting)
         {
             _drained2 = null;
             waiting.TrySetResult();
@@ -264,32 +286,45 @@ internal sealed partial class MqttSession : ISessionTarget
     }
 }
 
-/// <summary>The subscribers' outboxes one route filled past <see cref="MqttOptions.PaceBytes"/>, collected on the routing
-/// thread (routing is synchronous) for the publisher that routed it.</summary>
+/// <summary>
+/// The subscribers' outboxes one MQTT client's publication filled past <see cref="MqttOptions.PaceBytes"/>, collected on
+/// the routing thread (routing is synchronous) between <see cref="Begin"/> and <see cref="End"/>. Routes of anything else
+/// (wills, the JSON API, REST) collect nothing, and a publisher is never paced on its own outbox (its acknowledgements
+/// are what would drain it).
+/// </summary>
 internal static class MqttPacing
 {
     [ThreadStatic]
-    private static List<MqttSession>? t_full;
+    private static MqttSession? t_publisher;
+
+    [ThreadStatic]
+    private static HashSet<MqttSession>? t_full;
+
+    public static void Begin(MqttSession publisher)
+    {
+        t_publisher = publisher;
+        t_full?.Clear();
+    }
 
     public static void Note(MqttSession subscriber)
     {
-        var list = t_full ??= [];
-        if (!list.Contains(subscriber))
+        if (t_publisher is { } publisher && !ReferenceEquals(publisher, subscriber))
         {
-            list.Add(subscriber);
+            (t_full ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).Add(subscriber);
         }
     }
 
-    /// <summary>What the route noted (null: nothing), leaving the thread's list empty.</summary>
-    public static List<MqttSession>? Take()
+    /// <summary>What the route noted since <see cref="Begin"/> (null: nothing); collecting stops.</summary>
+    public static MqttSession[]? End()
     {
-        var list = t_full;
-        if (list is not { Count: > 0 })
+        t_publisher = null;
+        if (t_full is not { Count: > 0 } full)
         {
             return null;
         }
 
-        t_full = null;
-        return list;
+        var noted = full.ToArray();
+        full.Clear();
+        return noted;
     }
 }

@@ -472,21 +472,40 @@ internal sealed partial class MqttSession
         return true;
     }
 
-    /// <summary>Waits until the outboxes this client filled are down to half of the pacing bound, each at most
-    /// <see cref="MqttOptions.PaceWaitMilliseconds"/>; never faults.</summary>
-    private async Task PaceAsync(List<MqttSession> full)
+    /// <summary>
+    /// Waits until the outboxes this client filled are down to half of the pacing bound, all together at most
+    /// <see cref="MqttOptions.PaceWaitMilliseconds"/> (the heartbeat paused meanwhile: not reading is the server's
+    /// doing); an outbox still full then is exempt from pacing until it drains. Never faults.
+    /// </summary>
+    private async Task PaceAsync(MqttSession[] full)
     {
         _registry.Paced();
-        foreach (var subscriber in full)
+        var connection = _connection;
+        connection?.PauseHeartbeat(true);
+        var drained = new Task[full.Length];
+        for (var i = 0; i < full.Length; i++)
         {
-            try
+            drained[i] = full[i].DrainedAsync();
+        }
+
+        try
+        {
+            await Task.WhenAll(drained).WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
+        }
+        catch (TimeoutException)
+        {
+            for (var i = 0; i < full.Length; i++)
             {
-                await subscriber.DrainedAsync().WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
+                if (!drained[i].IsCompleted)
+                {
+                    full[i].ExemptFromPacing();
+                }
             }
-            catch (TimeoutException)
-            {
-                // A subscriber that does not read: its own bound drops what it cannot take; this client goes on.
-            }
+        }
+        finally
+        {
+            connection?.PauseHeartbeat(false);
+            connection?.Touch(_engine.Time);
         }
     }
 
@@ -531,17 +550,22 @@ internal sealed partial class MqttSession
         }
 
         var contentType = p.HasContentType ? Encoding.UTF8.GetString(p.ContentType.Span) : Publication.OpaqueContentType;
+        int delivered;
         try
         {
-            MqttPacing.Take(); // left by a route of the server's own on this thread, if any: not this client's
-            var delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored,
-                V5 ? PropertiesOf(p) : null, p.MessageExpiryInterval is { } expiry ? TimeSpan.FromSeconds(expiry) : null);
-            if (MqttPacing.Take() is { } full)
+            MqttPacing.Begin(this);
+            try
             {
-                _pace = PaceAsync(full);
+                delivered = _engine.Topics.Publish(_tenant, _client, topic, p.Payload.ToArray(), contentType, (QualityOfService)p.Qos, p.Retain, out stored,
+                    V5 ? PropertiesOf(p) : null, p.MessageExpiryInterval is { } expiry ? TimeSpan.FromSeconds(expiry) : null);
             }
-
-            return delivered == 0 ? MqttReasonCode.NoMatchingSubscribers : MqttReasonCode.Success;
+            finally
+            {
+                if (MqttPacing.End() is { } full)
+                {
+                    _pace = PaceAsync(full);
+                }
+            }
         }
         catch (DaakiaException ex)
         {
@@ -554,6 +578,8 @@ internal sealed partial class MqttSession
                 _ => MqttReasonCode.UnspecifiedError,
             };
         }
+
+        return delivered == 0 ? MqttReasonCode.NoMatchingSubscribers : MqttReasonCode.Success;
     }
 
     private void OnAck(in AckPacket ack)

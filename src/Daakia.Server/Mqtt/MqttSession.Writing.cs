@@ -135,6 +135,14 @@ internal sealed partial class MqttSession
         {
             // The connection ended.
         }
+        finally
+        {
+            lock (_gate)
+            {
+                _writerEnded = true;
+                ReleasePacedLocked(); // publishers paced on this outbox go on: it will not drain
+            }
+        }
     }
 
     private ushort NextPacketId()

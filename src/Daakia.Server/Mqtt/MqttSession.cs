@@ -55,6 +55,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private ushort _nextPacketId;
     private bool _closing;
     private bool _finishing;
+    private bool _writerEnded; // under _gate: nothing leaves the outbox any more, so nobody is paced on it
+    private bool _paceExempt; // under _gate: a publisher waited for this outbox in vain; it paces nobody until drained
 
     // Read-loop state.
     private readonly List<PendingAck> _pending = [];
@@ -197,7 +199,6 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             {
                 _session = session;
                 _state = session.AdapterState as MqttSessionState ?? (MqttSessionState)(session.AdapterState = new MqttSessionState(session.RestoredReleases, fromRestart: opened.Present));
-                _state.NewConnection();
                 present = opened.Present;
             }
         }

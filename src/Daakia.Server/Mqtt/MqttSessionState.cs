@@ -7,14 +7,13 @@ namespace Daakia.Server.Mqtt;
 /// resent first on reconnect; and QoS 2 messages from the client awaiting PUBREL, which are not routed again
 /// (MQTT-4.3.3-10). A takeover can leave the old connection finishing while the new one starts, so it has its own lock.
 /// </summary>
-internal sealed class MqttSessionState
+internal sealed class MqttSessionState : Core.ISessionAdapterState
 {
     private readonly Lock _gate = new();
-    private Dictionary<Guid, ushort> _sent = [];
-    private Dictionary<Guid, ushort> _sentBefore = [];
+    private readonly Dictionary<Guid, ushort> _sent = []; // queued messages sent (in any connection) and not answered
     private readonly HashSet<ushort> _awaitingComplete = [];
     private readonly Dictionary<ushort, Task> _awaitingRelease = [];
-    private readonly Dictionary<ushort, int> _held = []; // ids of _sent and _sentBefore, counted
+    private readonly Dictionary<ushort, int> _held = []; // ids of _sent, counted
 
     /// <param name="awaitingComplete">QoS 2 ids awaiting PUBCOMP when the session was read back at start-up.</param>
     /// <param name="fromRestart">The session was read back at start-up (see <see cref="FromRestart"/>).</param>
@@ -30,31 +29,12 @@ internal sealed class MqttSessionState
     /// <summary>Made for a session read back at start-up: what was sent before the restart is not known here.</summary>
     public bool FromRestart { get; }
 
-    /// <summary>
-    /// A new connection of the session begins: what the last one sent and got no answer for may be resent with its id;
-    /// what the one before it sent and this one never resent has left the queue meanwhile (expired, dropped) and its id
-    /// is free. So the map holds at most two connections' worth of in-flight messages.
-    /// </summary>
-    public void NewConnection()
-    {
-        lock (_gate)
-        {
-            foreach (var id in _sentBefore.Values)
-            {
-                Unhold(id);
-            }
-
-            _sentBefore = _sent;
-            _sent = [];
-        }
-    }
-
     /// <summary>The packet id a queued message was last sent with, or 0.</summary>
     public ushort PacketIdOf(Guid message)
     {
         lock (_gate)
         {
-            return _sent.TryGetValue(message, out var id) || _sentBefore.TryGetValue(message, out id) ? id : (ushort)0;
+            return _sent.TryGetValue(message, out var id) ? id : (ushort)0;
         }
     }
 
@@ -81,7 +61,7 @@ internal sealed class MqttSessionState
     /// <summary>Takes a message out of both maps, freeing its id (caller holds the lock).</summary>
     private void Forget(Guid message)
     {
-        if (_sent.Remove(message, out var id) || _sentBefore.Remove(message, out id))
+        if (_sent.Remove(message, out var id))
         {
             Unhold(id);
         }
@@ -98,6 +78,11 @@ internal sealed class MqttSessionState
             _held.Remove(id);
         }
     }
+
+    /// <summary>A queued message left the queue without an answer from the client (it expired): its id is free. Sent
+    /// messages' ids are held until then, across any number of connections, so a resend keeps its id and no other
+    /// message takes an id the client may still hold a QoS 2 message under.</summary>
+    public void Removed(Guid messageId) => Done(messageId);
 
     /// <summary>QoS 1 PUBACK (or a refused or discarded message): the message's flow is over and its id free.</summary>
     public void Done(Guid message)

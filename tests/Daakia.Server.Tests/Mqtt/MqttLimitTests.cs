@@ -181,4 +181,56 @@ public class MqttLimitTests
         await Eventually.True(() => other.Received.Count >= 3000, $"the reading subscriber gets all ({other.Received.Count})", TimeSpan.FromSeconds(30));
         Assert.True(engine.PublicationsDropped > 0, "the stuck subscriber's outbox dropped what it could not hold");
     }
+
+    [Fact]
+    public async Task APublisherSubscribedToItsOwnTopic_IsNeverPacedOnItsOwnOutbox()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "65536";
+            s["Daakia:Mqtt:PaceBytes"] = "32768";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "60000";
+        });
+        var engine = host.Get<Daakia.Core.DaakiaEngine>();
+        await using var other = await MqttTestClient.ConnectAsync(host, "other");
+        await other.SubscribeAsync("paced", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce);
+
+        // A subscriber of "paced" that publishes to "paced" and reads nothing: its own outbox fills.
+        await using var self = await QuietSubscriberAsync(host, "self");
+        var publish = new byte[3 + 2 + 5 + 1024];
+        publish[0] = 0x30;
+        publish[1] = 0x87; // remaining length 1031
+        publish[2] = 0x08;
+        publish[4] = 5;
+        "paced"u8.CopyTo(publish.AsSpan(5));
+        for (var i = 0; i < 3000; i++)
+        {
+            await self.SendAsync(publish);
+        }
+
+        // Paced on its own outbox it would wait PaceWaitMilliseconds (a minute) per publication; on "other" only briefly.
+        await Eventually.True(() => other.Received.Count >= 3000, $"every publication routed ({other.Received.Count})", TimeSpan.FromSeconds(30));
+        Assert.True(engine.PublicationsDropped > 0, "its own outbox filled past its bound");
+    }
+
+    [Fact]
+    public async Task SubscribersThatStaySlow_PaceTheirPublisherOnce_NotForEveryPublication()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "65536";
+            s["Daakia:Mqtt:PaceBytes"] = "32768";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "1500";
+        });
+        var registry = host.Get<Daakia.Server.Mqtt.MqttSessionRegistry>();
+        await using var a = await QuietSubscriberAsync(host, "a");
+        await using var b = await QuietSubscriberAsync(host, "b");
+        await using var c = await QuietSubscriberAsync(host, "c");
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+
+        // Once a stuck outbox made the publisher wait in vain it is exempt until it drains: without that every
+        // publication after would wait 1.5 s, and 3000 would take over an hour.
+        Assert.Equal(3000, await PublishAllAsync(pub, 3000).WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.InRange(registry.PacedCount, 1, 100);
+    }
 }
