@@ -3,6 +3,7 @@ using System.Net;
 using System.Reflection;
 using Daakia.Core;
 using Daakia.Server;
+using Daakia.Storage.Journal;
 using Daakia.Storage.Sqlite;
 
 namespace Daakia.Host;
@@ -17,8 +18,14 @@ internal sealed record DaakiaConfiguration(
     DaakiaServerOptions Server,
     DaakiaCoreOptions Core,
     SqliteStoreOptions Store,
+    JournalStoreOptions Journal,
     IPAddress Bind)
 {
+    public const string JournalSection = "Journal";
+
+    /// <summary>Whether the journal store is chosen (<c>Daakia:Storage</c>).</summary>
+    public bool UsesJournal => string.Equals(Host.Storage, "journal", StringComparison.OrdinalIgnoreCase);
+
     public const string CoreSection = "Core";
 
     public const string StoreSection = "Store";
@@ -30,6 +37,7 @@ internal sealed record DaakiaConfiguration(
         var v = new OptionsValidation(DaakiaHostBuilder.Section);
         var core = v.Child(CoreSection);
         var store = v.Child(StoreSection);
+        var journal = v.Child(JournalSection);
 
         var host = BindSection(section, v, () => new DaakiaHostSettings());
         var server = BindSection(section, v, () => new DaakiaServerOptions());
@@ -41,17 +49,30 @@ internal sealed record DaakiaConfiguration(
             Durability = string.Equals(host.Durability, "os", StringComparison.OrdinalIgnoreCase) ? SqliteDurability.Os : SqliteDurability.Fsync,
         };
 
+        var journalSection = section.GetSection(JournalSection);
+        var journalOptions = BindSection(journalSection, journal, () => new JournalStoreOptions { DataDirectory = "" }) with
+        {
+            DataDirectory = storeOptions.DataDirectory,
+            Durability = storeOptions.Durability == SqliteDurability.Os ? JournalDurability.Os : JournalDurability.Fsync,
+        };
+
         // The core's own rules first: the adapters' rules relate to core values already known to be in range.
         DaakiaHostSettingsValidator.Validate(host, v);
         DaakiaCoreOptionsValidator.Validate(coreOptions, core);
         DaakiaServerOptionsValidator.Validate(server, coreOptions, v);
         SqliteStoreOptionsValidator.Validate(storeOptions, store);
+        JournalStoreOptionsValidator.Validate(journalOptions, journal);
         // The store's directory and durability are host settings (Daakia:DataDir, Daakia:Durability), not Store keys.
         foreach (var (key, instead) in new[] { (nameof(SqliteStoreOptions.DataDirectory), "DataDir"), (nameof(SqliteStoreOptions.Durability), "Durability") })
         {
             if (storeSection[key] is not null)
             {
                 store.Fail(key, $"is not a setting; use {v.Key(instead)}");
+            }
+
+            if (journalSection[key] is not null)
+            {
+                journal.Fail(key, $"is not a setting; use {v.Key(instead)}");
             }
         }
 
@@ -66,7 +87,7 @@ internal sealed record DaakiaConfiguration(
             throw new DaakiaConfigurationException(problems);
         }
 
-        return new DaakiaConfiguration(host, server, coreOptions, storeOptions, DaakiaHostSettingsValidator.ParseBind(host.Bind)!);
+        return new DaakiaConfiguration(host, server, coreOptions, storeOptions, journalOptions, DaakiaHostSettingsValidator.ParseBind(host.Bind)!);
     }
 
     /// <summary>

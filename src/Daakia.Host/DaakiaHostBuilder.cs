@@ -3,6 +3,7 @@ using Daakia.Core;
 using Daakia.Core.Storage;
 using Daakia.Server;
 using Daakia.Server.Hosting;
+using Daakia.Storage.Journal;
 using Daakia.Storage.Sqlite;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -58,7 +59,8 @@ public static partial class DaakiaHostBuilder
             builder.Configuration,
             overridden,
             environment.ToDictionary(e => e.Key, e => e.Value.Name, StringComparer.OrdinalIgnoreCase));
-        var (settings, serverOptions, coreOptions, storeOptions, bind) = DaakiaConfiguration.Read(builder.Configuration, origins.Describe);
+        var configuration = DaakiaConfiguration.Read(builder.Configuration, origins.Describe);
+        var (settings, serverOptions, coreOptions, storeOptions, journalOptions, bind) = configuration;
 
         builder.Logging.ClearProviders();
         if (settings.LogFormat.Equals("json", StringComparison.OrdinalIgnoreCase))
@@ -115,7 +117,14 @@ public static partial class DaakiaHostBuilder
 
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(storeOptions);
-        builder.Services.AddSingleton<IDaakiaStore>(sp => new SqliteStore(storeOptions, sp.GetRequiredService<ILogger<SqliteStore>>()));
+        if (configuration.UsesJournal)
+        {
+            builder.Services.AddSingleton<IDaakiaStore>(sp => new JournalStore(journalOptions, sp.GetRequiredService<ILogger<JournalStore>>()));
+        }
+        else
+        {
+            builder.Services.AddSingleton<IDaakiaStore>(sp => new SqliteStore(storeOptions, sp.GetRequiredService<ILogger<SqliteStore>>()));
+        }
         builder.Services.AddDaakiaServer(serverOptions, coreOptions);
         customize?.Invoke(builder);
 
@@ -151,13 +160,13 @@ public static partial class DaakiaHostBuilder
         var addresses = BoundAddresses(app);
         var http = addresses.Count > 0 ? addresses[0] : "";
         var mqtt = addresses.Count > 1 ? "mqtt://" + new Uri(addresses[1]).Authority : "";
-        LogListening(logger, http, mqtt, store.DataDirectory, store.Durability.ToString().ToLowerInvariant());
+        LogListening(logger, http, mqtt, store.DataDirectory, settings.Storage.ToLowerInvariant(), store.Durability.ToString().ToLowerInvariant());
         var tenants = server.OpenTenants.Count > 0 ? string.Join(", ", server.OpenTenants) : TenantId.Default.Value;
         LogOpenTenant(logger, tenants, settings.Bind);
     }
 
-    [LoggerMessage(1, LogLevel.Information, "Daakia listening: http={Http} (REST /v1, WebSocket /v1/ws and /v1/texto, /healthz, /metrics, /openapi/v1.json), mqtt={Mqtt} (MQTT 3.1.1 and 5.0); data={DataDir} durability={Durability}", EventName = "Listening")]
-    private static partial void LogListening(ILogger logger, string http, string mqtt, string dataDir, string durability);
+    [LoggerMessage(1, LogLevel.Information, "Daakia listening: http={Http} (REST /v1, WebSocket /v1/ws and /v1/texto, /healthz, /metrics, /openapi/v1.json), mqtt={Mqtt} (MQTT 3.1.1 and 5.0); data={DataDir} storage={Storage} durability={Durability}", EventName = "Listening")]
+    private static partial void LogListening(ILogger logger, string http, string mqtt, string dataDir, string storage, string durability);
 
     [LoggerMessage(2, LogLevel.Warning, "*** OPEN DEVELOPMENT TENANT '{Tenants}': no credentials, any client may connect and claim any client id. Bound to {Bind} only. Do not expose this to a network. ***", EventName = "OpenTenant")]
     private static partial void LogOpenTenant(ILogger logger, string tenants, string bind);

@@ -15,6 +15,12 @@ public sealed class DaakiaHostSettings
     /// <summary>The embedded store's directory.</summary>
     public string DataDir { get; set; } = "./daakia-data";
 
+    /// <summary>
+    /// The embedded store: <c>sqlite</c> (one SQLite database) or <c>journal</c> (the state in memory, an append-only
+    /// journal on disk; see docs/journal-store.md). Both keep the same contract.
+    /// </summary>
+    public string Storage { get; set; } = "sqlite";
+
     /// <summary><c>fsync</c> (survives power loss) or <c>os</c> (survives a process crash).</summary>
     public string Durability { get; set; } = "fsync";
 

@@ -12,6 +12,8 @@ public static class DaakiaHostSettingsValidator
 {
     public static readonly string[] Durabilities = ["fsync", "os"];
 
+    public static readonly string[] Storages = ["sqlite", "journal"];
+
     public static readonly string[] LogFormats = ["simple", "json"];
 
     public static void Validate(DaakiaHostSettings s, OptionsValidation v)
@@ -34,6 +36,7 @@ public static class DaakiaHostSettingsValidator
         var dataDir = DataDirectoryProblem(s.DataDir);
         v.Require(dataDir is null, nameof(s.DataDir), "be a directory path", s.DataDir, dataDir);
         v.OneOf(s.Durability, Durabilities);
+        v.OneOf(s.Storage, Storages);
         v.OneOf(s.LogFormat, LogFormats);
     }
 

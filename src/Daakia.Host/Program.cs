@@ -17,7 +17,9 @@ var dataDir = new Option<string>("--data-dir") { Description = "Data directory o
 var bind = new Option<string>("--bind") { Description = "Address to bind (default 127.0.0.1)." };
 var durability = new Option<string>("--durability") { Description = "fsync (default: survives power loss) or os (survives a process crash)." };
 
-var serve = new Command("serve", "Run the Daakia server.") { httpPort, mqttPort, dataDir, bind, durability };
+var storage = new Option<string>("--storage") { Description = "sqlite (default) or journal: the embedded store's engine." };
+
+var serve = new Command("serve", "Run the Daakia server.") { httpPort, mqttPort, dataDir, bind, durability, storage };
 serve.SetAction(async (parse, cancellationToken) =>
 {
     var overrides = new List<KeyValuePair<string, string?>>();
@@ -36,6 +38,7 @@ serve.SetAction(async (parse, cancellationToken) =>
     Flag(dataDir, "DataDir");
     Flag(bind, "Bind");
     Flag(durability, "Durability");
+    Flag(storage, "Storage");
     WebApplication app;
     try
     {

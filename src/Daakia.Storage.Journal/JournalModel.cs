@@ -1,0 +1,156 @@
+using Daakia.Core;
+
+namespace Daakia.Storage.Journal;
+
+/// <summary>A stored message: held once however many queues have an entry of it; gone with its last entry.</summary>
+internal sealed class JMessage(Letter letter)
+{
+    public Letter Letter { get; } = letter;
+
+    public int Refs { get; set; }
+}
+
+/// <summary>One queue entry: its message, position, deliveries and visibility.</summary>
+internal sealed class JEntry(JQueue queue, JMessage message, long position) : IPositioned
+{
+    public JQueue Queue { get; } = queue;
+
+    public JMessage Message { get; } = message;
+
+    public long Position { get; } = position;
+
+    public int Deliveries { get; set; }
+
+    public DateTimeOffset? VisibleAt { get; set; }
+
+    public bool Removed { get; set; }
+
+    /// <summary>Tie-break in the expiry index.</summary>
+    public long Sequence { get; init; }
+
+    public QueueEntry ToQueueEntry() => new(Message.Letter, Position, Deliveries, VisibleAt);
+}
+
+/// <summary>One durable queue: entries by position and by message id, the last position given out, its usage.</summary>
+internal sealed class JQueue(QueueKey key)
+{
+    public QueueKey Key { get; } = key;
+
+    public PositionList<JEntry> Entries { get; } = new();
+
+    public Dictionary<Guid, JEntry> ById { get; } = [];
+
+    /// <summary>Positions are never reused, even once the queue is empty.</summary>
+    public long LastPosition { get; set; }
+
+    /// <summary>Sum of <see cref="Core.Storage.InboxQuota.StoredSize"/> of its entries.</summary>
+    public long Bytes { get; set; }
+
+    /// <summary>The queue's number in the journal file of <see cref="FileGeneration"/> (0: not defined there yet).</summary>
+    public int FileId { get; set; }
+
+    public int FileGeneration { get; set; }
+}
+
+/// <summary>What all queues of one tenant hold: entries, and bytes with each message's content counted once.</summary>
+internal sealed class JTenant
+{
+    public long Entries { get; set; }
+
+    public long Bytes { get; set; }
+
+    public SortedList<string, RosterEntry> Roster { get; } = new(StringComparer.Ordinal);
+
+    public PositionList<JActivity> Activity { get; } = new();
+}
+
+/// <summary>An activity log entry in the log's lists (global and per tenant).</summary>
+internal sealed class JActivity(ActivityEntry entry) : IPositioned
+{
+    public ActivityEntry Entry { get; } = entry;
+
+    public long Position => Entry.Id;
+
+    public bool Removed { get; set; }
+}
+
+/// <summary>Orders entries by when their message expires, then by <see cref="JEntry.Sequence"/>.</summary>
+internal sealed class ExpiryOrder : IComparer<JEntry>
+{
+    public static readonly ExpiryOrder Instance = new();
+
+    public int Compare(JEntry? x, JEntry? y)
+    {
+        var a = x!.Message.Letter.ExpiresAt!.Value.UtcTicks;
+        var b = y!.Message.Letter.ExpiresAt!.Value.UtcTicks;
+        return a != b ? a.CompareTo(b) : x.Sequence.CompareTo(y.Sequence);
+    }
+}
+
+/// <summary>Tenant, then key (topic or client id), ordinal: the order retained messages and sessions are read in.</summary>
+internal sealed class PairOrder : IComparer<(string Tenant, string Key)>
+{
+    public static readonly PairOrder Instance = new();
+
+    public int Compare((string Tenant, string Key) x, (string Tenant, string Key) y)
+    {
+        var t = string.CompareOrdinal(x.Tenant, y.Tenant);
+        return t != 0 ? t : string.CompareOrdinal(x.Key, y.Key);
+    }
+}
+
+/// <summary>The journal's record kinds (one byte before each effect).</summary>
+internal enum Effect : byte
+{
+    /// <summary>Queue number, tenant, kind, name: later effects of the same file name the queue by number.</summary>
+    DefineQueue = 1,
+
+    /// <summary>A message and its entries: (queue, position) for each, 0 deliveries, visible at the message's time.</summary>
+    Append = 2,
+
+    /// <summary>Queue, count, message ids: entries removed.</summary>
+    Remove = 3,
+
+    /// <summary>Queue, count, (message id, deliveries, visible at): entries that came back unacknowledged.</summary>
+    Return = 4,
+
+    /// <summary>From, to, count, (message id, new position): entries moved, keeping their deliveries, visible at once.</summary>
+    Move = 5,
+
+    /// <summary>One activity entry, with its id.</summary>
+    Activity = 6,
+
+    /// <summary>Count, ids: activity entries pruned.</summary>
+    Prune = 7,
+
+    /// <summary>A roster entry (tenant, client, first seen, last seen).</summary>
+    Seen = 8,
+
+    Retain = 9,
+
+    ClearRetained = 10,
+
+    /// <summary>A session's record without its awaiting-complete ids (those stay as they were).</summary>
+    SaveSession = 11,
+
+    DeleteSession = 12,
+
+    SessionRelease = 13,
+
+    SessionComplete = 14,
+
+    /// <summary>Snapshot only: a queue's last position.</summary>
+    QueueHigh = 15,
+
+    /// <summary>Snapshot only: the last activity id given out.</summary>
+    ActivityHigh = 16,
+
+    /// <summary>Snapshot only: a session's whole record, awaiting-complete ids included.</summary>
+    Session = 17,
+
+    /// <summary>Snapshot only: a message (its entries follow as <see cref="Entry"/>).</summary>
+    Message = 18,
+
+    /// <summary>Snapshot only: queue, message id, position, deliveries, visible at.</summary>
+    Entry = 19,
+}

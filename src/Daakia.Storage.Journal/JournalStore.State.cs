@@ -1,0 +1,491 @@
+using Daakia.Core;
+using Daakia.Core.Storage;
+
+namespace Daakia.Storage.Journal;
+
+/// <summary>The live state and the effects that change it. Every effect is applied under <c>_gate</c> and, while a
+/// record is open (<c>_log</c> set), encoded into it; replay applies the same effects with no record open.</summary>
+public sealed partial class JournalStore
+{
+    private readonly Dictionary<QueueKey, JQueue> _queues = [];
+    private readonly Dictionary<TenantId, JTenant> _tenants = [];
+    private readonly SortedSet<JEntry> _expiry = new(ExpiryOrder.Instance);
+    private readonly PositionList<JActivity> _activity = new();
+    private readonly SortedList<(string Tenant, string Key), RetainedMessage> _retained = new(PairOrder.Instance);
+    private readonly SortedList<(string Tenant, string Key), SessionRecord> _sessions = new(PairOrder.Instance);
+    private long _activityIds;
+    private long _sequence;
+    private long _retainedBytes;
+
+    // The record being written (null: replaying, or no write in progress).
+    private RecordBuffer? _log;
+    private int _fileGeneration = 1;
+    private int _nextFileId;
+    private readonly List<JQueue> _definedInRecord = [];
+
+    private JQueue QueueOf(QueueKey key)
+    {
+        if (!_queues.TryGetValue(key, out var q))
+        {
+            _queues[key] = q = new JQueue(key);
+        }
+
+        return q;
+    }
+
+    private JTenant TenantOf(TenantId tenant)
+    {
+        if (!_tenants.TryGetValue(tenant, out var t))
+        {
+            _tenants[tenant] = t = new JTenant();
+        }
+
+        return t;
+    }
+
+    /// <summary>Names the queue in the open record by its number, defining the number first if this file lacks it.</summary>
+    private void Define(JQueue q)
+    {
+        if (_log is not { } log || q.FileGeneration == _fileGeneration)
+        {
+            return;
+        }
+
+        q.FileGeneration = _fileGeneration;
+        q.FileId = ++_nextFileId;
+        _definedInRecord.Add(q);
+        log.Byte((byte)Effect.DefineQueue);
+        log.Varint((ulong)q.FileId);
+        log.String(q.Key.Tenant.Value);
+        log.Byte((byte)q.Key.Kind);
+        log.String(q.Key.Name);
+    }
+
+    private JEntry PutEntry(JQueue q, JMessage m, long position, int deliveries, DateTimeOffset? visibleAt, List<Action>? undo)
+    {
+        var e = new JEntry(q, m, position) { Deliveries = deliveries, VisibleAt = visibleAt, Sequence = ++_sequence };
+        var last = q.LastPosition;
+        q.Entries.Add(e);
+        q.ById[m.Letter.Id] = e;
+        q.LastPosition = Math.Max(q.LastPosition, position);
+        Count(e, +1);
+        if (undo is not null)
+        {
+            undo.Add(() =>
+            {
+                TakeEntry(e, null);
+                q.LastPosition = last;
+            });
+        }
+
+        return e;
+    }
+
+    private void TakeEntry(JEntry e, List<Action>? undo)
+    {
+        e.Removed = true;
+        e.Queue.Entries.Removed(e);
+        e.Queue.ById.Remove(e.Message.Letter.Id);
+        Count(e, -1);
+        undo?.Add(() =>
+        {
+            e.Queue.Entries.Insert(e);
+            e.Queue.ById[e.Message.Letter.Id] = e;
+            Count(e, +1);
+        });
+    }
+
+    /// <summary>Moves the usage, references and expiry index by one entry in (+1) or out (-1).</summary>
+    private void Count(JEntry e, int sign)
+    {
+        var m = e.Message;
+        var letter = m.Letter;
+        var t = TenantOf(e.Queue.Key.Tenant);
+        e.Queue.Bytes += sign * InboxQuota.StoredSize(letter);
+        t.Entries += sign;
+        t.Bytes += sign * InboxQuota.EntryOverhead;
+        if (sign > 0 && m.Refs++ == 0)
+        {
+            t.Bytes += letter.Size;
+        }
+        else if (sign < 0 && --m.Refs == 0)
+        {
+            t.Bytes -= letter.Size;
+        }
+
+        if (letter.ExpiresAt is not null)
+        {
+            if (sign > 0)
+            {
+                _expiry.Add(e);
+            }
+            else
+            {
+                _expiry.Remove(e);
+            }
+        }
+    }
+
+    /// <summary>Why appending would pass a quota, or null.</summary>
+    private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota)
+    {
+        if (quota is null)
+        {
+            return null;
+        }
+
+        var size = InboxQuota.StoredSize(message);
+        var tenant = TenantUsage(message.Tenant);
+        if (tenant.Bytes + InboxQuota.TenantSize(message, queues.Count) > quota.MaxTenantBytes)
+        {
+            return QuotaStore.TenantFull(message.Tenant, tenant, quota);
+        }
+
+        foreach (var key in queues)
+        {
+            var usage = Usage(key);
+            if (usage.Letters + 1 > quota.MaxLetters || usage.Bytes + size > quota.MaxBytes)
+            {
+                return QuotaStore.InboxFull(key, usage, quota);
+            }
+        }
+
+        return null;
+    }
+
+    private InboxUsage Usage(QueueKey key) => _queues.TryGetValue(key, out var q) ? new InboxUsage(q.Entries.Count, q.Bytes) : default;
+
+    private InboxUsage TenantUsage(TenantId tenant) => _tenants.TryGetValue(tenant, out var t) ? new InboxUsage(t.Entries, t.Bytes) : default;
+
+    private long[] Append(Letter message, IReadOnlyList<QueueKey> queues, List<Action>? undo)
+    {
+        var m = new JMessage(message);
+        var targets = new JQueue[queues.Count];
+        for (var i = 0; i < targets.Length; i++)
+        {
+            targets[i] = QueueOf(queues[i]);
+            Define(targets[i]);
+        }
+
+        if (_log is { } log)
+        {
+            log.Byte((byte)Effect.Append);
+            WriteLetter(log, message);
+            log.Varint((ulong)targets.Length);
+        }
+
+        var positions = new long[targets.Length];
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var q = targets[i];
+            positions[i] = q.LastPosition + 1;
+            if (q.ById.TryGetValue(message.Id, out var twice))
+            {
+                TakeEntry(twice, undo); // a message once per queue: a repeated queue keeps the later position
+            }
+
+            PutEntry(q, m, positions[i], 0, message.VisibleAt, undo);
+            if (_log is { } l)
+            {
+                l.Varint((ulong)q.FileId);
+                l.Varint(positions[i]);
+            }
+        }
+
+        return positions;
+    }
+
+    /// <summary>Removes the entries of <paramref name="ids"/> from one queue; how many were there.</summary>
+    private int Remove(QueueKey key, IReadOnlyList<Guid> ids, List<Action>? undo)
+    {
+        if (!_queues.TryGetValue(key, out var q))
+        {
+            return 0;
+        }
+
+        List<JEntry>? found = null;
+        foreach (var id in ids)
+        {
+            if (q.ById.TryGetValue(id, out var e))
+            {
+                (found ??= []).Add(e);
+                TakeEntry(e, undo);
+            }
+        }
+
+        if (found is null)
+        {
+            return 0;
+        }
+
+        LogRemoved(q, found);
+        return found.Count;
+    }
+
+    private void LogRemoved(JQueue q, List<JEntry> removed)
+    {
+        if (_log is null)
+        {
+            return;
+        }
+
+        Define(q);
+        var log = _log;
+        log.Byte((byte)Effect.Remove);
+        log.Varint((ulong)q.FileId);
+        log.Varint((ulong)removed.Count);
+        foreach (var e in removed)
+        {
+            log.Guid(e.Message.Letter.Id);
+        }
+    }
+
+    private int Return(QueueKey key, IReadOnlyList<ReturnedEntry> entries, List<Action>? undo)
+    {
+        if (!_queues.TryGetValue(key, out var q))
+        {
+            return 0;
+        }
+
+        List<JEntry>? found = null;
+        foreach (var r in entries)
+        {
+            if (q.ById.TryGetValue(r.Id, out var e))
+            {
+                var (deliveries, visible) = (e.Deliveries, e.VisibleAt);
+                e.Deliveries = Math.Max(e.Deliveries, r.Deliveries);
+                e.VisibleAt = r.VisibleAt;
+                undo?.Add(() => (e.Deliveries, e.VisibleAt) = (deliveries, visible));
+                (found ??= []).Add(e);
+            }
+        }
+
+        if (found is null)
+        {
+            return 0;
+        }
+
+        if (_log is not null)
+        {
+            Define(q);
+            var log = _log;
+            log.Byte((byte)Effect.Return);
+            log.Varint((ulong)q.FileId);
+            log.Varint((ulong)found.Count);
+            foreach (var e in found)
+            {
+                log.Guid(e.Message.Letter.Id);
+                log.Varint((ulong)e.Deliveries);
+                log.OptionalTime(e.VisibleAt);
+            }
+        }
+
+        return found.Count;
+    }
+
+    private int Move(QueueKey from, QueueKey to, IReadOnlyList<Guid> ids, string kind, DateTimeOffset at, List<Action>? undo)
+    {
+        if (!_queues.TryGetValue(from, out var source))
+        {
+            return 0;
+        }
+
+        var target = QueueOf(to);
+        List<(JEntry Old, JEntry New)>? moved = null;
+        foreach (var id in ids)
+        {
+            if (source.ById.TryGetValue(id, out var e))
+            {
+                TakeEntry(e, undo);
+                if (target.ById.TryGetValue(id, out var there))
+                {
+                    TakeEntry(there, undo);
+                }
+
+                var n = PutEntry(target, e.Message, target.LastPosition + 1, e.Deliveries, null, undo);
+                (moved ??= []).Add((e, n));
+            }
+        }
+
+        if (moved is null)
+        {
+            return 0;
+        }
+
+        if (_log is not null)
+        {
+            Define(source);
+            Define(target);
+            var log = _log;
+            log.Byte((byte)Effect.Move);
+            log.Varint((ulong)source.FileId);
+            log.Varint((ulong)target.FileId);
+            log.Varint((ulong)moved.Count);
+            foreach (var (old, n) in moved)
+            {
+                log.Guid(old.Message.Letter.Id);
+                log.Varint(n.Position);
+            }
+        }
+
+        foreach (var (old, _) in moved)
+        {
+            // Recorded in the same record as the move: no reader sees one without the other.
+            AddActivity(new ActivityEntry(0, from.Tenant, at, kind, old.Message.Letter.Author, from.Name, old.Message.Letter.Id.ToString()), undo);
+        }
+
+        return moved.Count;
+    }
+
+    /// <summary>Appends an activity entry with the next id (or, replaying, the id it had).</summary>
+    private void AddActivity(ActivityEntry entry, List<Action>? undo, bool keepId = false)
+    {
+        var before = _activityIds;
+        var e = keepId ? entry : entry with { Id = ++_activityIds };
+        _activityIds = Math.Max(_activityIds, e.Id);
+        var a = new JActivity(e);
+        _activity.Add(a);
+        var t = TenantOf(e.Tenant);
+        t.Activity.Add(a);
+        if (_log is { } log)
+        {
+            log.Byte((byte)Effect.Activity);
+            WriteActivity(log, e);
+        }
+
+        undo?.Add(() =>
+        {
+            a.Removed = true;
+            _activity.Removed(a);
+            t.Activity.Removed(a);
+            _activityIds = before;
+        });
+    }
+
+    private void RemoveActivity(JActivity a)
+    {
+        a.Removed = true;
+        _activity.Removed(a);
+        TenantOf(a.Entry.Tenant).Activity.Removed(a);
+    }
+
+    private void Seen(TenantId tenant, ClientId client, DateTimeOffset first, DateTimeOffset last)
+    {
+        var roster = TenantOf(tenant).Roster;
+        var entry = roster.TryGetValue(client.Value, out var e)
+            ? e with { LastSeen = last > e.LastSeen ? last : e.LastSeen }
+            : new RosterEntry(client, first, last);
+        roster[client.Value] = entry;
+        if (_log is { } log)
+        {
+            log.Byte((byte)Effect.Seen);
+            log.String(tenant.Value);
+            log.String(client.Value);
+            log.Time(entry.FirstSeen);
+            log.Time(entry.LastSeen);
+        }
+    }
+
+    private void Retain(RetainedMessage message)
+    {
+        var key = (message.Tenant.Value, message.Topic);
+        if (_retained.TryGetValue(key, out var old))
+        {
+            _retainedBytes -= old.Size;
+        }
+
+        _retained[key] = message;
+        _retainedBytes += message.Size;
+        if (_log is { } log)
+        {
+            log.Byte((byte)Effect.Retain);
+            WriteRetained(log, message);
+        }
+    }
+
+    private void ClearRetained(TenantId tenant, string topic)
+    {
+        if (_retained.Remove((tenant.Value, topic), out var old))
+        {
+            _retainedBytes -= old.Size;
+            if (_log is { } log)
+            {
+                log.Byte((byte)Effect.ClearRetained);
+                log.String(tenant.Value);
+                log.String(topic);
+            }
+        }
+    }
+
+    private void SaveSession(SessionRecord record)
+    {
+        var key = (record.Tenant.Value, record.Client.Value);
+        var pending = _sessions.TryGetValue(key, out var had) ? had.AwaitingComplete : [];
+        _sessions[key] = record with { Subscriptions = [.. record.Subscriptions], AwaitingComplete = pending };
+        if (_log is { } log)
+        {
+            log.Byte((byte)Effect.SaveSession);
+            WriteSession(log, record, withAwaiting: false);
+        }
+    }
+
+    /// <summary>Empties a session's queue (entries logged as removed); the record goes with <see cref="DropSessionRecord"/>.</summary>
+    private int EmptySessionQueue(TenantId tenant, ClientId client, List<Action>? undo)
+    {
+        if (!_queues.TryGetValue(new QueueKey(tenant, QueueKind.Session, client.Value), out var q) || q.Entries.Count == 0)
+        {
+            return 0;
+        }
+
+        var all = q.Entries.First(int.MaxValue).ToList();
+        foreach (var e in all)
+        {
+            TakeEntry(e, undo);
+        }
+
+        LogRemoved(q, all);
+        return all.Count;
+    }
+
+    private void DropSessionRecord(TenantId tenant, ClientId client)
+    {
+        if (_sessions.Remove((tenant.Value, client.Value)) && _log is { } log)
+        {
+            log.Byte((byte)Effect.DeleteSession);
+            log.String(tenant.Value);
+            log.String(client.Value);
+        }
+    }
+
+    private void SessionRelease(TenantId tenant, ClientId client, ushort packetId, bool release)
+    {
+        var key = (tenant.Value, client.Value);
+        if (!_sessions.TryGetValue(key, out var s))
+        {
+            return;
+        }
+
+        _sessions[key] = release
+            ? s with { AwaitingComplete = [.. s.AwaitingComplete.Append(packetId).Distinct().Order()] }
+            : s with { AwaitingComplete = [.. s.AwaitingComplete.Where(id => id != packetId)] };
+        if (_log is { } log)
+        {
+            log.Byte((byte)(release ? Effect.SessionRelease : Effect.SessionComplete));
+            log.String(tenant.Value);
+            log.String(client.Value);
+            log.Varint(packetId);
+        }
+    }
+
+    /// <summary>A rough size of what is alive (payloads, entries, records), to decide when the journal is worth compacting.</summary>
+    private long LiveBytes()
+    {
+        long bytes = _retainedBytes + (_activity.Count * 96L) + (_sessions.Count * 128L);
+        foreach (var t in _tenants.Values)
+        {
+            bytes += t.Bytes + (t.Roster.Count * 64L);
+        }
+
+        return bytes;
+    }
+}

@@ -1,0 +1,740 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using Daakia.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Daakia.Storage.Journal;
+
+/// <summary>The journal file: records, group commit on the writer thread, replay at open, compaction.</summary>
+public sealed partial class JournalStore
+{
+    private const string FileName = "daakia.journal";
+    private const string CompactName = "daakia.journal.compact";
+    private const int HeaderSize = 8; // body length, CRC-32 of the body
+    private const int MaxRecordBytes = 1 << 30;
+
+    private RecordBuffer _pending = new();
+    private RecordBuffer _spare = new();
+    private List<Waiter> _waiters = [];
+    private List<Waiter> _spareWaiters = [];
+    private bool _writing; // the writer holds a batch it has not finished
+    private bool _awake; // the writer was woken (or is working) and will look at the pending batch again
+    private readonly SemaphoreSlim _wake = new(0);
+    private FileStream? _file;
+    private long _fileLength;
+    private Thread? _writer;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // ---- Records.
+
+    private int BeginRecord()
+    {
+        var start = _pending.Length;
+        _pending.UInt32(0);
+        _pending.UInt32(0);
+        _log = _pending;
+        return start;
+    }
+
+    /// <summary>Closes the record begun at <paramref name="start"/>; false if it holds nothing (nothing to write).</summary>
+    private bool EndRecord(int start)
+    {
+        _log = null;
+        _definedInRecord.Clear();
+        var body = _pending.Length - start - HeaderSize;
+        if (body == 0)
+        {
+            _pending.Truncate(start);
+            return false;
+        }
+
+        _pending.UInt32At(start, (uint)body);
+        _pending.UInt32At(start + 4, Crc32.HashToUInt32(_pending.From(start + HeaderSize)));
+        return true;
+    }
+
+    private void AbandonRecord(int start)
+    {
+        _log = null;
+        _pending.Truncate(start);
+        foreach (var q in _definedInRecord)
+        {
+            q.FileGeneration = 0; // its definition went with the record
+        }
+
+        _definedInRecord.Clear();
+    }
+
+    /// <summary>Closes the record and answers with <paramref name="result"/> once it is durable (at once if it wrote nothing).</summary>
+    private ValueTask<T> Commit<T>(int start, T result)
+    {
+        if (!EndRecord(start))
+        {
+            return ValueTask.FromResult(result);
+        }
+
+        var w = new Waiter<T>(result);
+        _waiters.Add(w);
+        WakeWriter();
+        return new ValueTask<T>(w.Task);
+    }
+
+    private void WakeWriter()
+    {
+        if (!_awake)
+        {
+            _awake = true;
+            _wake.Release();
+        }
+    }
+
+    private abstract class Waiter
+    {
+        public abstract void Succeed();
+
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class Waiter<T>(T result) : Waiter
+    {
+        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<T> Task => _done.Task;
+
+        public override void Succeed() => _done.TrySetResult(result);
+
+        public override void Fail(Exception error) => _done.TrySetException(error);
+    }
+
+    // ---- Open: replay, then the writer thread.
+
+    public ValueTask OpenAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_opened)
+            {
+                throw new InvalidOperationException("The store is open already.");
+            }
+
+            Directory.CreateDirectory(_options.DataDirectory);
+            var compact = Path.Combine(_options.DataDirectory, CompactName);
+            if (File.Exists(compact))
+            {
+                File.Delete(compact); // a compaction that did not finish: the journal it would have replaced is whole
+            }
+
+            // FileShare.None: a second process on the same data directory fails here instead of corrupting it.
+            _file = new FileStream(JournalPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            var (records, kept) = Replay(_file);
+            if (kept < _file.Length)
+            {
+                JournalLog.TornTail(_logger, JournalPath, kept, _file.Length - kept);
+                _file.SetLength(kept);
+                _file.Flush(flushToDisk: true);
+            }
+
+            _file.Position = kept;
+            _fileLength = kept;
+            _opened = true;
+            JournalLog.Opened(_logger, JournalPath, _options.Durability.ToString().ToLowerInvariant(), records, kept);
+        }
+
+        _writer = new Thread(WriterLoop) { IsBackground = true, Name = "daakia-journal" };
+        _writer.Start();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Applies every whole record of the journal; returns how many and the length of the whole ones (a torn
+    /// or damaged tail after them, left by a crash mid-write, is cut off by the caller).</summary>
+    private (long Records, long Length) Replay(FileStream file)
+    {
+        file.Position = 0;
+        var header = new byte[HeaderSize];
+        var body = new byte[64 * 1024];
+        long offset = 0, records = 0;
+        var messages = new Dictionary<(TenantId, Guid), JMessage>();
+        var ids = new Dictionary<int, JQueue>();
+        while (true)
+        {
+            if (file.ReadAtLeast(header, HeaderSize, throwOnEndOfStream: false) < HeaderSize)
+            {
+                return (records, offset);
+            }
+
+            var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
+            var crc = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
+            if (length == 0 || length > MaxRecordBytes || length > file.Length - offset - HeaderSize)
+            {
+                return (records, offset);
+            }
+
+            if (body.Length < length)
+            {
+                body = new byte[Math.Max(length, body.Length * 2)];
+            }
+
+            var span = body.AsSpan(0, (int)length);
+            file.ReadExactly(span);
+            if (Crc32.HashToUInt32(span) != crc)
+            {
+                return (records, offset);
+            }
+
+            ApplyRecord(span, ids, messages);
+            offset += HeaderSize + length;
+            records++;
+        }
+    }
+
+    /// <summary>Applies one record's effects (replaying: nothing is logged).</summary>
+    private void ApplyRecord(ReadOnlySpan<byte> body, Dictionary<int, JQueue> ids, Dictionary<(TenantId, Guid), JMessage> messages)
+    {
+        var r = new RecordReader(body);
+        while (!r.End)
+        {
+            var effect = (Effect)r.Byte();
+            switch (effect)
+            {
+                case Effect.DefineQueue:
+                {
+                    var id = r.Int();
+                    var tenant = TenantId.Parse(r.String());
+                    var kind = (QueueKind)r.Byte();
+                    var q = QueueOf(new QueueKey(tenant, kind, r.String()));
+                    ids[id] = q;
+                    _nextFileId = Math.Max(_nextFileId, id);
+                    q.FileId = id;
+                    q.FileGeneration = _fileGeneration;
+                    break;
+                }
+
+                case Effect.Append:
+                {
+                    var m = new JMessage(ReadLetter(ref r));
+                    var n = r.Int();
+                    for (var i = 0; i < n; i++)
+                    {
+                        var q = Queue(ids, r.Int());
+                        var position = r.Long();
+                        if (q.ById.TryGetValue(m.Letter.Id, out var twice))
+                        {
+                            TakeEntry(twice, null);
+                        }
+
+                        PutEntry(q, m, position, 0, m.Letter.VisibleAt, null);
+                    }
+
+                    break;
+                }
+
+                case Effect.Remove:
+                {
+                    var q = Queue(ids, r.Int());
+                    var n = r.Int();
+                    for (var i = 0; i < n; i++)
+                    {
+                        if (q.ById.TryGetValue(r.Guid(), out var e))
+                        {
+                            TakeEntry(e, null);
+                        }
+                    }
+
+                    break;
+                }
+
+                case Effect.Return:
+                {
+                    var q = Queue(ids, r.Int());
+                    var n = r.Int();
+                    for (var i = 0; i < n; i++)
+                    {
+                        var id = r.Guid();
+                        var deliveries = r.Int();
+                        var visible = r.OptionalTime();
+                        if (q.ById.TryGetValue(id, out var e))
+                        {
+                            e.Deliveries = deliveries;
+                            e.VisibleAt = visible;
+                        }
+                    }
+
+                    break;
+                }
+
+                case Effect.Move:
+                {
+                    var from = Queue(ids, r.Int());
+                    var to = Queue(ids, r.Int());
+                    var n = r.Int();
+                    for (var i = 0; i < n; i++)
+                    {
+                        var id = r.Guid();
+                        var position = r.Long();
+                        if (from.ById.TryGetValue(id, out var e))
+                        {
+                            TakeEntry(e, null);
+                            if (to.ById.TryGetValue(id, out var there))
+                            {
+                                TakeEntry(there, null);
+                            }
+
+                            PutEntry(to, e.Message, position, e.Deliveries, null, null);
+                        }
+                    }
+
+                    break;
+                }
+
+                case Effect.Activity:
+                    AddActivity(ReadActivity(ref r), null, keepId: true);
+                    break;
+
+                case Effect.Prune:
+                {
+                    var n = r.Int();
+                    var gone = new HashSet<long>();
+                    for (var i = 0; i < n; i++)
+                    {
+                        gone.Add(r.Long());
+                    }
+
+                    foreach (var a in _activity.First(int.MaxValue).Where(a => gone.Contains(a.Entry.Id)).ToList())
+                    {
+                        RemoveActivity(a);
+                    }
+
+                    break;
+                }
+
+                case Effect.Seen:
+                {
+                    var tenant = TenantId.Parse(r.String());
+                    var client = ClientId.Parse(r.String());
+                    var first = r.Time();
+                    Seen(tenant, client, first, r.Time());
+                    break;
+                }
+
+                case Effect.Retain:
+                    Retain(ReadRetained(ref r));
+                    break;
+
+                case Effect.ClearRetained:
+                {
+                    var tenant = TenantId.Parse(r.String());
+                    ClearRetained(tenant, r.String());
+                    break;
+                }
+
+                case Effect.SaveSession:
+                    SaveSession(ReadSession(ref r, withAwaiting: false));
+                    break;
+
+                case Effect.Session:
+                {
+                    var s = ReadSession(ref r, withAwaiting: true);
+                    _sessions[(s.Tenant.Value, s.Client.Value)] = s;
+                    break;
+                }
+
+                case Effect.DeleteSession:
+                {
+                    var tenant = TenantId.Parse(r.String());
+                    DropSessionRecord(tenant, ClientId.Parse(r.String()));
+                    break;
+                }
+
+                case Effect.SessionRelease or Effect.SessionComplete:
+                {
+                    var tenant = TenantId.Parse(r.String());
+                    var client = ClientId.Parse(r.String());
+                    SessionRelease(tenant, client, checked((ushort)r.Varint()), release: effect == Effect.SessionRelease);
+                    break;
+                }
+
+                case Effect.QueueHigh:
+                {
+                    var q = Queue(ids, r.Int());
+                    q.LastPosition = Math.Max(q.LastPosition, r.Long());
+                    break;
+                }
+
+                case Effect.ActivityHigh:
+                    _activityIds = Math.Max(_activityIds, r.Long());
+                    break;
+
+                case Effect.Message:
+                {
+                    var letter = ReadLetter(ref r);
+                    messages[(letter.Tenant, letter.Id)] = new JMessage(letter);
+                    break;
+                }
+
+                case Effect.Entry:
+                {
+                    var q = Queue(ids, r.Int());
+                    var id = r.Guid();
+                    var position = r.Long();
+                    var deliveries = r.Int();
+                    var visible = r.OptionalTime();
+                    if (!messages.TryGetValue((q.Key.Tenant, id), out var m))
+                    {
+                        throw new InvalidDataException($"The journal's snapshot names message {id} before it.");
+                    }
+
+                    PutEntry(q, m, position, deliveries, visible, null);
+                    break;
+                }
+
+                default:
+                    throw new InvalidDataException($"The journal holds an effect of unknown kind {(byte)effect}.");
+            }
+        }
+    }
+
+    private static JQueue Queue(Dictionary<int, JQueue> ids, int id) =>
+        ids.TryGetValue(id, out var q) ? q : throw new InvalidDataException($"The journal names queue {id} before defining it.");
+
+    // ---- The writer thread.
+
+    private void WriterLoop()
+    {
+        List<Waiter>? waiters = null; // the batch being written: failed with the store if its write fails
+        try
+        {
+            while (true)
+            {
+                _wake.Wait();
+                while (true)
+                {
+                    RecordBuffer batch;
+                    bool compact;
+                    lock (_gate)
+                    {
+                        if (_pending.Length == 0 && _waiters.Count == 0)
+                        {
+                            _awake = false;
+                            _writing = false;
+                            break;
+                        }
+
+                        batch = _pending;
+                        waiters = _waiters;
+                        _pending = _spare;
+                        _waiters = _spareWaiters;
+                        _writing = true;
+                        compact = _fileLength > _options.CompactBytes && _fileLength > 2 * LiveBytes();
+                    }
+
+                    if (compact)
+                    {
+                        Compact(batch, waiters);
+                    }
+                    else
+                    {
+                        WriteBatch(batch.Written);
+                    }
+
+                    Interlocked.Increment(ref _batches);
+                    Interlocked.Add(ref _committedWrites, waiters.Count);
+                    foreach (var w in waiters)
+                    {
+                        w.Succeed();
+                    }
+
+                    batch.Clear();
+                    batch.Shrink(1024 * 1024);
+                    waiters.Clear();
+                    lock (_gate)
+                    {
+                        _spare = batch;
+                        _spareWaiters = waiters;
+                    }
+
+                    waiters = null;
+                }
+
+                if (_closed)
+                {
+                    return;
+                }
+            }
+        }
+#pragma warning disable CA1031 // Whatever stops the writer must fault the store loudly, not kill the process or hang its callers.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            EnterFaultedState(ex, waiters);
+        }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
+    }
+
+    /// <summary>Tests: an error the next batch's write throws (a full or failing disk).</summary>
+    internal Func<Exception?>? FailWrites { get; set; }
+
+    /// <summary>Compactions since open.</summary>
+    internal int Compactions { get; private set; }
+
+    private void WriteBatch(ReadOnlySpan<byte> bytes)
+    {
+        if (FailWrites?.Invoke() is { } injected)
+        {
+            throw injected;
+        }
+
+        var file = _file!;
+        if (!bytes.IsEmpty)
+        {
+            file.Write(bytes);
+            _fileLength += bytes.Length;
+        }
+
+        if (_options.Durability == JournalDurability.Fsync && !bytes.IsEmpty)
+        {
+            file.Flush(flushToDisk: true);
+        }
+    }
+
+    /// <summary>
+    /// Rewrites the journal as a snapshot of the live state (which already holds <paramref name="batch"/>'s effects, so
+    /// its bytes are not written): encoded under the lock, written to a new file, fsynced and renamed over the journal.
+    /// Writes called meanwhile go to the next batch, numbered for the new file.
+    /// </summary>
+    private void Compact(RecordBuffer batch, List<Waiter> waiters)
+    {
+        _ = waiters;
+        RecordBuffer snapshot;
+        long before;
+        lock (_gate)
+        {
+            before = _fileLength;
+            _fileGeneration++;
+            _nextFileId = 0;
+            snapshot = EncodeSnapshot();
+            batch.Clear();
+        }
+
+        var path = Path.Combine(_options.DataDirectory, CompactName);
+        var next = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        try
+        {
+            next.Write(snapshot.Written);
+            next.Flush(flushToDisk: true);
+            File.Move(path, JournalPath, overwrite: true);
+            SyncDirectory(_options.DataDirectory);
+        }
+        catch
+        {
+            next.Dispose();
+            throw;
+        }
+
+        _file!.Dispose();
+        _file = next;
+        _fileLength = snapshot.Length;
+        Compactions++;
+        JournalLog.Compacted(_logger, before, _fileLength);
+    }
+
+    /// <summary>The whole live state as records (caller holds the lock): queues with their last positions, each message
+    /// once with its entries, roster, activity, retained messages, sessions.</summary>
+    private RecordBuffer EncodeSnapshot()
+    {
+        var buffer = new RecordBuffer(1024 * 1024);
+        var emitted = new HashSet<JMessage>(ReferenceEqualityComparer.Instance);
+        var start = Begin(buffer);
+        foreach (var q in _queues.Values)
+        {
+            start = Split(buffer, start);
+            _log = buffer;
+            Define(q);
+            buffer.Byte((byte)Effect.QueueHigh);
+            buffer.Varint((ulong)q.FileId);
+            buffer.Varint(q.LastPosition);
+            foreach (var e in q.Entries.First(int.MaxValue))
+            {
+                start = Split(buffer, start);
+                if (emitted.Add(e.Message))
+                {
+                    buffer.Byte((byte)Effect.Message);
+                    WriteLetter(buffer, e.Message.Letter);
+                }
+
+                buffer.Byte((byte)Effect.Entry);
+                buffer.Varint((ulong)q.FileId);
+                buffer.Guid(e.Message.Letter.Id);
+                buffer.Varint(e.Position);
+                buffer.Varint((ulong)e.Deliveries);
+                buffer.OptionalTime(e.VisibleAt);
+            }
+        }
+
+        _log = null;
+        _definedInRecord.Clear();
+        foreach (var (tenant, t) in _tenants)
+        {
+            foreach (var entry in t.Roster.Values)
+            {
+                start = Split(buffer, start);
+                buffer.Byte((byte)Effect.Seen);
+                buffer.String(tenant.Value);
+                buffer.String(entry.Client.Value);
+                buffer.Time(entry.FirstSeen);
+                buffer.Time(entry.LastSeen);
+            }
+        }
+
+        foreach (var a in _activity.First(int.MaxValue))
+        {
+            start = Split(buffer, start);
+            buffer.Byte((byte)Effect.Activity);
+            WriteActivity(buffer, a.Entry);
+        }
+
+        buffer.Byte((byte)Effect.ActivityHigh);
+        buffer.Varint(_activityIds);
+        foreach (var m in _retained.Values)
+        {
+            start = Split(buffer, start);
+            buffer.Byte((byte)Effect.Retain);
+            WriteRetained(buffer, m);
+        }
+
+        foreach (var s in _sessions.Values)
+        {
+            start = Split(buffer, start);
+            buffer.Byte((byte)Effect.Session);
+            WriteSession(buffer, s, withAwaiting: true);
+        }
+
+        End(buffer, start);
+        return buffer;
+
+        static int Begin(RecordBuffer b)
+        {
+            var s = b.Length;
+            b.UInt32(0);
+            b.UInt32(0);
+            return s;
+        }
+
+        static void End(RecordBuffer b, int s)
+        {
+            var body = b.Length - s - HeaderSize;
+            if (body == 0)
+            {
+                b.Truncate(s);
+                return;
+            }
+
+            b.UInt32At(s, (uint)body);
+            b.UInt32At(s + 4, Crc32.HashToUInt32(b.From(s + HeaderSize)));
+        }
+
+        // Records of about 1 MiB: a snapshot is only renamed into place whole, so its records need not be atomic.
+        static int Split(RecordBuffer b, int s)
+        {
+            if (b.Length - s < 1024 * 1024)
+            {
+                return s;
+            }
+
+            End(b, s);
+            return Begin(b);
+        }
+    }
+
+    private void EnterFaultedState(Exception cause, List<Waiter>? writing)
+    {
+        var reason = "The journal could not be written: " + cause.Message;
+        List<Waiter> failed;
+        lock (_gate)
+        {
+            _fault = reason;
+            failed = [.. writing ?? [], .. _waiters];
+            _waiters.Clear();
+            _pending.Clear();
+        }
+
+        JournalLog.WriterFaulted(_logger, cause, reason);
+        var error = new DaakiaException(DaakiaErrorCode.Unavailable, reason);
+        foreach (var w in failed)
+        {
+            w.Fail(error);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        lock (_gate)
+        {
+            if (!_opened || _closed)
+            {
+                _closed = true;
+                _file?.Dispose();
+                return;
+            }
+
+            _closed = true;
+            WakeWriter();
+        }
+
+        if (_writer is not null)
+        {
+            _wake.Release(); // once more, in case the writer was awake and is about to wait again
+            await _stopped.Task.ConfigureAwait(false);
+        }
+
+        _file?.Dispose();
+        _wake.Dispose();
+        _meter.Dispose();
+    }
+
+    /// <summary>fsync of a directory, so a rename in it is durable (Linux; elsewhere nothing).</summary>
+    private static void SyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var fd = NativeMethods.open(directory, 0 /* O_RDONLY */);
+        if (fd >= 0)
+        {
+            _ = NativeMethods.fsync(fd);
+            _ = NativeMethods.close(fd);
+        }
+    }
+
+    private static partial class NativeMethods
+    {
+        [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int open(string path, int flags);
+
+        [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+        internal static partial int fsync(int fd);
+
+        [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+        internal static partial int close(int fd);
+    }
+}
+
+internal static partial class JournalLog
+{
+    [LoggerMessage(4100, LogLevel.Information, "Journal store opened at {Path} (durability {Durability}): {Records} records, {Bytes} bytes replayed", EventName = "JournalOpened")]
+    public static partial void Opened(ILogger logger, string path, string durability, long records, long bytes);
+
+    [LoggerMessage(4101, LogLevel.Warning, "The journal {Path} ends in a torn or damaged record at byte {Offset}; {Dropped} bytes after it were cut off (a write the crash interrupted, never acknowledged)", EventName = "JournalTornTail")]
+    public static partial void TornTail(ILogger logger, string path, long offset, long dropped);
+
+    [LoggerMessage(4102, LogLevel.Information, "Journal compacted from {Before} to {After} bytes", EventName = "JournalCompacted")]
+    public static partial void Compacted(ILogger logger, long before, long after);
+
+    [LoggerMessage(4103, LogLevel.Critical, "The journal's writer stopped; every store call fails until the process restarts. {Reason}", EventName = "JournalWriterFaulted")]
+    public static partial void WriterFaulted(ILogger logger, Exception exception, string reason);
+}
