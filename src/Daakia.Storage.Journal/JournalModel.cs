@@ -25,8 +25,8 @@ internal sealed class JEntry(JQueue queue, JMessage message, long position) : IP
 
     public bool Removed { get; set; }
 
-    /// <summary>Tie-break in the expiry index.</summary>
-    public long Sequence { get; init; }
+    /// <summary>The expiry index's bucket holding this entry, if its message expires.</summary>
+    public HashSet<JEntry>? ExpiryBucket { get; set; }
 
     public QueueEntry ToQueueEntry() => new(Message.Letter, Position, Deliveries, VisibleAt);
 }
@@ -74,16 +74,85 @@ internal sealed class JActivity(ActivityEntry entry) : IPositioned
     public bool Removed { get; set; }
 }
 
-/// <summary>Orders entries by when their message expires, then by <see cref="JEntry.Sequence"/>.</summary>
-internal sealed class ExpiryOrder : IComparer<JEntry>
+/// <summary>
+/// Entries whose message expires, in one-second buckets (a set each, so adding and removing an entry is O(1); most
+/// entries of a second land in the bucket used last). The sweep walks the buckets in order.
+/// </summary>
+internal sealed class ExpiryIndex
 {
-    public static readonly ExpiryOrder Instance = new();
+    private readonly SortedDictionary<long, HashSet<JEntry>> _buckets = [];
+    private long _lastKey = long.MinValue;
+    private HashSet<JEntry>? _last;
 
-    public int Compare(JEntry? x, JEntry? y)
+    public int Count { get; private set; }
+
+    private static long KeyOf(JEntry e) => e.Message.Letter.ExpiresAt!.Value.UtcTicks / TimeSpan.TicksPerSecond;
+
+    public void Add(JEntry e)
     {
-        var a = x!.Message.Letter.ExpiresAt!.Value.UtcTicks;
-        var b = y!.Message.Letter.ExpiresAt!.Value.UtcTicks;
-        return a != b ? a.CompareTo(b) : x.Sequence.CompareTo(y.Sequence);
+        var key = KeyOf(e);
+        if (key != _lastKey || _last is null)
+        {
+            if (!_buckets.TryGetValue(key, out var bucket))
+            {
+                _buckets[key] = bucket = new HashSet<JEntry>(ReferenceEqualityComparer.Instance);
+            }
+
+            (_lastKey, _last) = (key, bucket);
+        }
+
+        _last.Add(e);
+        e.ExpiryBucket = _last;
+        Count++;
+    }
+
+    public void Remove(JEntry e)
+    {
+        if (e.ExpiryBucket is not { } bucket || !bucket.Remove(e))
+        {
+            return;
+        }
+
+        e.ExpiryBucket = null;
+        Count--;
+        if (bucket.Count == 0)
+        {
+            var key = KeyOf(e);
+            _buckets.Remove(key);
+            if (ReferenceEquals(bucket, _last))
+            {
+                _last = null;
+            }
+        }
+    }
+
+    /// <summary>Up to <paramref name="limit"/> entries expired at or before <paramref name="now"/>, earliest buckets first.</summary>
+    public List<JEntry> Due(DateTimeOffset now, int limit)
+    {
+        var due = new List<JEntry>();
+        var nowKey = now.UtcTicks / TimeSpan.TicksPerSecond;
+        foreach (var (key, bucket) in _buckets)
+        {
+            if (key > nowKey || due.Count >= limit)
+            {
+                break;
+            }
+
+            foreach (var e in bucket)
+            {
+                if (due.Count >= limit)
+                {
+                    break;
+                }
+
+                if (e.Message.Letter.ExpiresAt <= now)
+                {
+                    due.Add(e);
+                }
+            }
+        }
+
+        return due;
     }
 }
 

@@ -9,12 +9,11 @@ public sealed partial class JournalStore
 {
     private readonly Dictionary<QueueKey, JQueue> _queues = [];
     private readonly Dictionary<TenantId, JTenant> _tenants = [];
-    private readonly SortedSet<JEntry> _expiry = new(ExpiryOrder.Instance);
+    private readonly ExpiryIndex _expiry = new();
     private readonly PositionList<JActivity> _activity = new();
     private readonly SortedList<(string Tenant, string Key), RetainedMessage> _retained = new(PairOrder.Instance);
     private readonly SortedList<(string Tenant, string Key), SessionRecord> _sessions = new(PairOrder.Instance);
     private long _activityIds;
-    private long _sequence;
     private long _retainedBytes;
 
     // The record being written (null: replaying, or no write in progress).
@@ -63,7 +62,7 @@ public sealed partial class JournalStore
 
     private JEntry PutEntry(JQueue q, JMessage m, long position, int deliveries, DateTimeOffset? visibleAt, List<Action>? undo)
     {
-        var e = new JEntry(q, m, position) { Deliveries = deliveries, VisibleAt = visibleAt, Sequence = ++_sequence };
+        var e = new JEntry(q, m, position) { Deliveries = deliveries, VisibleAt = visibleAt };
         var last = q.LastPosition;
         q.Entries.Add(e);
         q.ById[m.Letter.Id] = e;

@@ -216,16 +216,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         lock (_gate)
         {
             ThrowIfUnavailable();
-            var expired = new List<JEntry>();
-            foreach (var e in _expiry)
-            {
-                if (expired.Count >= Math.Min(limit, 1000) || e.Message.Letter.ExpiresAt > now)
-                {
-                    break;
-                }
-
-                expired.Add(e);
-            }
+            var expired = _expiry.Due(now, Math.Min(limit, 1000));
 
             var start = BeginRecord();
             var result = new List<ExpiredEntry>(expired.Count);
