@@ -32,6 +32,13 @@ for proj in tests/*.Tests/*.csproj; do
     --blame-hang-timeout 5m -- RunConfiguration.TreatNoTestsAsError=false || status=1
 done
 
+# The server's suite again on the journal store (Daakia:Storage=journal), leaving out the tests that are about SQLite
+# itself (trait Store=sqlite): every protocol feature on both embedded stores.
+echo "Running Daakia.Server.Tests on the journal store…"
+DAAKIA_Storage=journal dotnet test tests/Daakia.Server.Tests/Daakia.Server.Tests.csproj -c Release --no-build -nologo \
+  --filter "Store!=sqlite" --logger "trx;LogFileName=Daakia.Server.Tests.journal.trx" --results-directory "$results" \
+  --blame-hang-timeout 5m -- RunConfiguration.TreatNoTestsAsError=false || status=1
+
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue

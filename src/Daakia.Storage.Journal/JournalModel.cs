@@ -32,9 +32,12 @@ internal sealed class JEntry(JQueue queue, JMessage message, long position) : IP
 }
 
 /// <summary>One durable queue: entries by position and by message id, the last position given out, its usage.</summary>
-internal sealed class JQueue(QueueKey key)
+internal sealed class JQueue(QueueKey key, JTenant tenant)
 {
     public QueueKey Key { get; } = key;
+
+    /// <summary>The tenant's totals, which every entry of the queue moves.</summary>
+    public JTenant Tenant { get; } = tenant;
 
     public PositionList<JEntry> Entries { get; } = new();
 

@@ -26,7 +26,7 @@ public sealed partial class JournalStore
     {
         if (!_queues.TryGetValue(key, out var q))
         {
-            _queues[key] = q = new JQueue(key);
+            _queues[key] = q = new JQueue(key, TenantOf(key.Tenant));
         }
 
         return q;
@@ -99,7 +99,7 @@ public sealed partial class JournalStore
     {
         var m = e.Message;
         var letter = m.Letter;
-        var t = TenantOf(e.Queue.Key.Tenant);
+        var t = e.Queue.Tenant;
         e.Queue.Bytes += sign * InboxQuota.StoredSize(letter);
         t.Entries += sign;
         t.Bytes += sign * InboxQuota.EntryOverhead;

@@ -428,6 +428,7 @@ public sealed partial class JournalStore
                         compact = _fileLength > _options.CompactBytes && _fileLength > 2 * LiveBytes();
                     }
 
+                    BeforeBatchForTest?.Invoke(waiters.Count);
                     if (compact)
                     {
                         Compact(batch, waiters);
@@ -473,6 +474,9 @@ public sealed partial class JournalStore
             _stopped.TrySetResult();
         }
     }
+
+    /// <summary>Tests: runs on the writer before each batch (with its number of writes): may stall it, or throw.</summary>
+    internal Action<int>? BeforeBatchForTest { get; set; }
 
     /// <summary>Tests: an error the next batch's write throws (a full or failing disk).</summary>
     internal Func<Exception?>? FailWrites { get; set; }

@@ -7,12 +7,14 @@ namespace Daakia.Host.Tests;
 
 public sealed class CrashSafetyTests(ITestOutputHelper output)
 {
-    [Fact]
-    public async Task KillDashNine_AfterAcks_LosesNothingAndDeliversEachLetterOnceInSendOrder()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("journal")]
+    public async Task KillDashNine_AfterAcks_LosesNothingAndDeliversEachLetterOnceInSendOrder(string storage)
     {
         const int N = 300;
         var dataDir = Unique.TempDirectory();
-        var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]);
+        var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]);
         string[] acked;
         await using (var sender = await PipelinedSender.ConnectAsync(server.WebSocketUri("/v1/ws"), "sender"))
         {
@@ -31,7 +33,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         }
 
         await server.DisposeAsync();
-        await using var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]);
+        await using var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]);
         await using var receiver = await WsTestClient.ConnectAsync(restarted.WebSocketUri("/v1/ws"));
         await receiver.RequestAsync("hello", new { author = "receiver" });
         var received = new List<string>();
@@ -54,15 +56,17 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         Directory.Delete(dataDir, recursive: true);
     }
 
-    [Fact]
-    public async Task KillDashNine_WhileSendsAreInFlight_KeepsEveryAckedLetterOnce_InSendOrderPerSender()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("journal")]
+    public async Task KillDashNine_WhileSendsAreInFlight_KeepsEveryAckedLetterOnce_InSendOrderPerSender(string storage)
     {
         const int Senders = 4;
         string[] recipients = ["online", "offline"];
         var dataDir = Unique.TempDirectory();
         // No pipelined send may be refused by the rate limit: every send either reached the store or was lost in the crash.
         var environment = new Dictionary<string, string> { ["DAAKIA_MaxRequestsPerSecond"] = "10000000", ["DAAKIA_RequestBurst"] = "10000000" };
-        var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir], environment);
+        var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage], environment);
 
         var senders = new List<PipelinedSender>();
         Dictionary<string, Dictionary<int, string>> acked;
@@ -121,7 +125,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         }
 
         await server.DisposeAsync();
-        await using var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]);
+        await using var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]);
         using var http = new HttpClient { BaseAddress = restarted.BaseUri };
         var inboxes = new Dictionary<string, List<(string Id, string Author, int N)>>();
         foreach (var recipient in recipients)

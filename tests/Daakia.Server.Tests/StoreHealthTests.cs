@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using Daakia.Core;
 using Daakia.Core.Storage;
-using Daakia.Storage.Sqlite;
 using Daakia.Testing;
 
 namespace Daakia.Server.Tests;
@@ -19,9 +18,9 @@ public sealed class StoreHealthTests
             Assert.Equal("ok\n", await host.Http.GetStringAsync("/healthz"));
 
             host.ExpectErrors = true; // the store logs its fault at Critical, on purpose here
-            var store = (SqliteStore)host.Get<IDaakiaStore>();
-            store.BeforeBatchForTest = _ => throw new IOException("simulated disk failure");
-            await Assert.ThrowsAsync<DaakiaException>(() => store.FlushAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(15)));
+            var store = host.Get<IDaakiaStore>();
+            StoreHooks.BeforeBatch(store, _ => throw new IOException("simulated disk failure"));
+            await Assert.ThrowsAsync<DaakiaException>(() => store.RecordSeenAsync(TenantId.Default, ClientId.Parse("probe"), DateTimeOffset.UtcNow).AsTask().WaitAsync(TimeSpan.FromSeconds(15)));
 
             using var response = await host.Http.GetAsync("/healthz");
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);

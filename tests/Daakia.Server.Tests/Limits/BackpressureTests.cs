@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Daakia.Core;
 using Daakia.Core.Storage;
-using Daakia.Storage.Sqlite;
 using Daakia.Testing;
 
 namespace Daakia.Server.Tests.Limits;
@@ -21,7 +20,7 @@ public sealed class BackpressureTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await DaakiaTestHost.StartAsync(c => c["Daakia:Core:MaxPendingWrites"] = Budget.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        ((SqliteStore)_host.Get<IDaakiaStore>()).BeforeBatchForTest = _ => _writer.Wait(TimeSpan.FromSeconds(30));
+        StoreHooks.BeforeBatch(_host.Get<IDaakiaStore>(), _ => _writer.Wait(TimeSpan.FromSeconds(30)));
     }
 
     public async Task DisposeAsync()

@@ -123,11 +123,13 @@ public class MqttRetainedTests
         Assert.False(late.TryPeekEvent(out var extra), $"nothing else is retained: {extra?.ToJsonString()}");
     }
 
-    [Fact]
-    public async Task AnAcknowledgedRetainedMessage_SurvivesKillDashNine()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("journal")]
+    public async Task AnAcknowledgedRetainedMessage_SurvivesKillDashNine(string storage)
     {
         var dataDir = Unique.TempDirectory();
-        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]))
         {
             await using var pub = await MqttTestClient.ConnectAsync(server.MqttPort, "pub");
             for (var i = 0; i < 20; i++)
@@ -142,7 +144,7 @@ public class MqttRetainedTests
             var acked = Enumerable.Range(0, 20).ToList();
             acked.AddRange(Enumerable.Range(20, 30).Where(i => last[i - 20].IsCompletedSuccessfully && last[i - 20].Result.IsSuccess));
 
-            await using var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]);
+            await using var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]);
             await using var sub = await MqttTestClient.ConnectAsync(restarted.MqttPort, "sub");
             await SubscribeAsync(sub, "fleet/#");
             await sub.WaitForAsync(acked.Count, "every acknowledged retained message");

@@ -228,12 +228,14 @@ public class MqttSessionTests
         Directory.Delete(dataDir, recursive: true);
     }
 
-    [Fact]
-    public async Task EveryAcknowledgedPublish_ToAnOfflineSession_SurvivesKillDashNine_InOrder()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("journal")]
+    public async Task EveryAcknowledgedPublish_ToAnOfflineSession_SurvivesKillDashNine_InOrder(string storage)
     {
         var dataDir = Unique.TempDirectory();
         var acked = new List<int>();
-        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]))
         {
             foreach (var id in new[] { "s1", "s2", "s3" })
             {
@@ -262,7 +264,7 @@ public class MqttSessionTests
         }
 
         Assert.NotEmpty(acked);
-        await using (var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        await using (var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]))
         {
             foreach (var id in new[] { "s1", "s2", "s3" })
             {
@@ -343,12 +345,14 @@ public class MqttSessionTests
         Assert.Equal(["x", "y"], sub.Payloads);
     }
 
-    [Fact]
-    public async Task AQos2MessageTheClientReceived_StillGetsItsPubRel_AfterKillDashNine_AndIsNotSentAgain()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("journal")]
+    public async Task AQos2MessageTheClientReceived_StillGetsItsPubRel_AfterKillDashNine_AndIsNotSentAgain(string storage)
     {
         var dataDir = Unique.TempDirectory();
         byte[] id;
-        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        await using (var server = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]))
         {
             await using var raw = await RawMqttSocket.ConnectAsync(server.MqttPort);
             await raw.SendAsync(RawMqttSocket.Connect("r2", clean: false));
@@ -366,7 +370,7 @@ public class MqttSessionTests
             await server.KillHardAsync(); // no PUBCOMP
         }
 
-        await using (var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir]))
+        await using (var restarted = await DaakiaProcess.StartAsync(["--http-port", "0", "--data-dir", dataDir, "--storage", storage]))
         {
             await using var raw = await RawMqttSocket.ConnectAsync(restarted.MqttPort);
             await raw.SendAsync(RawMqttSocket.Connect("r2", clean: false));
