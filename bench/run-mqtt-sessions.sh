@@ -9,8 +9,8 @@
 #
 # mosquitto runs with persistence on (its queues are in memory and written to mosquitto.db every autosave_interval,
 # its default 1800 s: a crash loses what came since), max_queued_messages raised to hold every message. Daakia runs
-# twice: durability `os` (each commit written, not fsynced: the closest to mosquitto) and `fsync` (its default: each
-# PUBACK after an fsync).
+# on each store of STORAGES (default "sqlite journal") at durability `os` (each commit written, not fsynced: the
+# closest to mosquitto) and `fsync` (its default: each PUBACK after an fsync).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,7 @@ SESSIONS=${SESSIONS:-1000}
 MESSAGES=${MESSAGES:-100}
 WINDOW=${WINDOW:-64}
 PAYLOAD=${PAYLOAD:-256}
+STORAGES=${STORAGES:-"sqlite journal"}
 
 . bench/lib.sh
 build_all
@@ -50,29 +51,44 @@ wait_port "$MOSQUITTO_PORT" 30
 
 scenario=(mqtt-sessions --sessions "$SESSIONS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD")
 status=0
-for durability in os fsync; do
-  start_daakia "daakia-$durability" "$durability" DAAKIA_Core__MaxSessionQueuedMessages=$((MESSAGES * 2))
-  # One uncounted round with a tenth of the sessions first (JIT, pools), on Daakia and once on mosquitto.
-  $LOADTEST mqtt-sessions --mqtt "$DAAKIA_MQTT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
-  if [ "$durability" = os ]; then
-    $LOADTEST mqtt-sessions --mqtt "127.0.0.1:$MOSQUITTO_PORT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
-  fi
-  $LOADTEST "${scenario[@]}" --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" | tee "$work/daakia-$durability.txt" || status=1
-  stop_pid "$DAAKIA_PID"
+configs=()
+first=1
+for storage in $STORAGES; do
+  for durability in os fsync; do
+    c="$storage-$durability"; configs+=("$c")
+    start_daakia "daakia-$c" "$durability" DAAKIA_Storage="$storage" DAAKIA_Core__MaxSessionQueuedMessages=$((MESSAGES * 2))
+    # One uncounted round with a tenth of the sessions first (JIT, pools), on Daakia and once on mosquitto.
+    $LOADTEST mqtt-sessions --mqtt "$DAAKIA_MQTT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
+    if [ "$first" = 1 ]; then
+      $LOADTEST mqtt-sessions --mqtt "127.0.0.1:$MOSQUITTO_PORT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
+      first=0
+    fi
+    $LOADTEST "${scenario[@]}" --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" | tee "$work/daakia-$c.txt" || status=1
+    stop_pid "$DAAKIA_PID"
+  done
 done
 $LOADTEST "${scenario[@]}" --mqtt "127.0.0.1:$MOSQUITTO_PORT" --pid "$MOSQUITTO_PID" | tee "$work/mosquitto.txt" || status=1
 
 echo
 echo "$SESSIONS offline sessions × $MESSAGES QoS 1 messages of ~$PAYLOAD B (window $WINDOW), MQTT 5.0"
 echo
-echo "| metric | Daakia (os) | Daakia (fsync) | mosquitto (persistence on) | Daakia os ÷ mosquitto | Daakia fsync ÷ mosquitto |"
-echo "|---|---|---|---|---|---|"
+header="| metric |"; rule="|---|"
+for c in "${configs[@]}"; do header+=" Daakia $c |"; rule+="---|"; done
+header+=" mosquitto (persistence on) |"; rule+="---|"
+for c in "${configs[@]}"; do header+=" $c ÷ mosquitto |"; rule+="---|"; done
+echo "$header"; echo "$rule"
 for m in "publish msg/s (each PUBACK = $SESSIONS copies kept):publish_msgs_per_sec" "copies queued/s:queued_copies_per_sec" \
          "copies drained/s on reconnect:drain_copies_per_sec" "server CPU µs per queued copy:cpu_us_per_queued_copy" \
          "server CPU µs per drained copy:cpu_us_per_drained_copy" "RSS growth B per queued copy:rss_bytes_per_queued_copy" \
          "bytes written to disk per message (/proc/PID/io):write_bytes_per_msg"; do
   label=${m%%:*}; key=${m#*:}
-  o=$(field "$work/daakia-os.txt" "$key"); f=$(field "$work/daakia-fsync.txt" "$key"); n=$(field "$work/mosquitto.txt" "$key")
-  awk -v l="$label" -v o="$o" -v f="$f" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s | %s |\n", l, o, f, n, (n>0?sprintf("%.2f×", o/n):"–"), (n>0?sprintf("%.2f×", f/n):"–")}'
+  n=$(field "$work/mosquitto.txt" "$key")
+  row="| $label |"; ratios=""
+  for c in "${configs[@]}"; do
+    d=$(field "$work/daakia-$c.txt" "$key")
+    row+=" $d |"
+    ratios+=$(awk -v d="$d" -v n="$n" 'BEGIN{printf " %s |", (n>0?sprintf("%.2f×", d/n):"–")}')
+  done
+  echo "$row $n |$ratios"
 done
 exit $status

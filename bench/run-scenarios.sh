@@ -12,7 +12,8 @@
 #            random UUID (STRESS_RECIPIENT=per-connection: one UUID per connection, as texto's tool does); accepted
 #            msg/s, errors by code, RSS and data-directory size every 10 s; then the same with small quotas, so that
 #            refusals (EDQUOT) show
-#   nats     ws-direct on Daakia at durability os beside NATS JetStream (Debian's nats-server; file storage,
+#   nats     ws-direct on Daakia at durability os, on each store of NATS_STORAGES (default "sqlite journal"), beside
+#            NATS JetStream (Debian's nats-server; file storage,
 #            publish acks, durable pull consumers acking each message), same pairs, window and payload, after
 #            WARMUP_ROUNDS (default 6) uncounted rounds of each
 #   idle     RSS per idle connection, JSON API and texto, each on a fresh warmed-up server
@@ -42,6 +43,7 @@ STRESS_QUOTA_SECONDS=${STRESS_QUOTA_SECONDS:-20}
 NATS_PAIRS=${NATS_PAIRS:-16}
 NATS_MESSAGES=${NATS_MESSAGES:-10000}
 NATS_WINDOW=${NATS_WINDOW:-64}
+NATS_STORAGES=${NATS_STORAGES:-"sqlite journal"}
 WARMUP_ROUNDS=${WARMUP_ROUNDS:-6}
 IDLE=${IDLE:-10000}
 
@@ -171,30 +173,41 @@ fi
 
 # --- NATS JetStream against Daakia at durability os ----------------------------------------------------------------
 if has nats; then
-  echo "== nats: $NATS_PAIRS pairs × $NATS_MESSAGES, window $NATS_WINDOW; Daakia --durability os against JetStream"
-  start_daakia nats-os os
+  echo "== nats: $NATS_PAIRS pairs × $NATS_MESSAGES, window $NATS_WINDOW; Daakia --durability os (stores: $NATS_STORAGES) against JetStream"
+  # One Daakia per store, all up beside JetStream for the whole run; rounds alternate between them.
+  declare -A store_pid store_ws
+  for s in $NATS_STORAGES; do
+    start_daakia "nats-os-$s" os DAAKIA_Storage="$s"
+    store_pid[$s]=$DAAKIA_PID; store_ws[$s]=$DAAKIA_WS
+  done
   start_nats
   # Warm-up rounds of each, not counted: Daakia's CPU per message falls for about six rounds of this workload while
   # tiered compilation with dynamic PGO re-compiles hot code (docs/benchmarks.md, 2026-12-02 22:10).
   for _ in $(seq "$WARMUP_ROUNDS"); do
-    $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
+    for s in $NATS_STORAGES; do
+      $LOADTEST ws-direct --url "${store_ws[$s]}" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
+    done
     $LOADTEST nats-direct --nats "$NATS_URL" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" >/dev/null
   done
   for round in $(seq 1 "$ROUNDS"); do
-    $LOADTEST ws-direct --url "$DAAKIA_WS" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" --pid "$DAAKIA_PID" | tee "$work/os-daakia-$round.txt"
+    for s in $NATS_STORAGES; do
+      $LOADTEST ws-direct --url "${store_ws[$s]}" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" --pid "${store_pid[$s]}" | tee "$work/os-daakia-$s-$round.txt"
+    done
     $LOADTEST nats-direct --nats "$NATS_URL" --pairs "$NATS_PAIRS" --messages "$NATS_MESSAGES" --payload "$PAYLOAD" --window "$NATS_WINDOW" --pid "$NATS_PID" | tee "$work/os-nats-$round.txt"
   done
-  stop_pid "$DAAKIA_PID"
+  for s in $NATS_STORAGES; do stop_pid "${store_pid[$s]}"; done
   stop_pid "$NATS_PID"
   say
   say "durability os: Daakia ws-direct against NATS JetStream $NATS_VERSION (file storage; fsync every 2 min by default): $NATS_PAIRS pairs × $NATS_MESSAGES, ~$PAYLOAD B, window $NATS_WINDOW"
   say
-  say "| round | metric | Daakia (os) | NATS JetStream | Daakia ÷ NATS |"
-  say "|---|---|---|---|---|"
+  say "| round | metric | store | Daakia (os) | NATS JetStream | Daakia ÷ NATS |"
+  say "|---|---|---|---|---|---|"
   for round in $(seq 1 "$ROUNDS"); do
     for m in "msg/s:msgs_per_sec" "send→receive p50 ms:p50_ms" "send→receive p99 ms:p99_ms" "send→ack p50 ms:ack_p50_ms" "send→ack p99 ms:ack_p99_ms" "server CPU µs/msg:cpu_us_per_msg"; do
-      d=$(field "$work/os-daakia-$round.txt" "${m#*:}"); n=$(field "$work/os-nats-$round.txt" "${m#*:}")
-      awk -v r="$round" -v l="${m%%:*}" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %.2f× |\n", r, l, d, n, (n>0?d/n:0)}' | tee -a "$summary"
+      for s in $NATS_STORAGES; do
+        d=$(field "$work/os-daakia-$s-$round.txt" "${m#*:}"); n=$(field "$work/os-nats-$round.txt" "${m#*:}")
+        awk -v r="$round" -v l="${m%%:*}" -v st="$s" -v d="$d" -v n="$n" 'BEGIN{printf "| %s | %s | %s | %s | %s | %.2f× |\n", r, l, st, d, n, (n>0?d/n:0)}' | tee -a "$summary"
+      done
     done
   done
   say
