@@ -271,7 +271,7 @@ internal sealed partial class MqttSession
     {
         if (Interlocked.Exchange(ref _signaled, 1) == 0)
         {
-            _signal.Release();
+            _signal.Set();
         }
     }
 

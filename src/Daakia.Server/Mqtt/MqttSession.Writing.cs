@@ -30,7 +30,7 @@ internal sealed partial class MqttSession
             {
                 if (!more)
                 {
-                    await _signal.WaitAsync(_stop.Token);
+                    await _signal.WaitAsync();
                 }
 
                 Volatile.Write(ref _signaled, 0); // before the drain: what is queued after it signals again

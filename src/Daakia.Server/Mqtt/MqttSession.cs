@@ -40,7 +40,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private readonly Queue<Control> _controls = new();
     private readonly Queue<Outgoing> _publications = new();
     private readonly Dictionary<ushort, Outgoing> _inflight = [];
-    private readonly SemaphoreSlim _signal = new(0);
+    private readonly AsyncSignal _signal = new();
     private readonly SemaphoreSlim _drained = new(0);
     private volatile bool _readerWaiting;
     private bool _wakePending; // the read loop's: it queued for the writer since its last wake
@@ -96,6 +96,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         _remote = remote;
         _abort = abort;
         _frames = new MqttFrameReader(options.MaxPacketSize);
+        _stop.Token.UnsafeRegister(static s => ((AsyncSignal)s!).Cancel(), _signal); // the write loop's wait ends with the session
     }
 
     private bool V5 => _version == MqttVersion.V500;

@@ -10,10 +10,11 @@ namespace Daakia.Server.Mqtt;
 internal sealed class MqttSessionState : Core.ISessionAdapterState
 {
     private readonly Lock _gate = new();
-    private readonly Dictionary<Guid, ushort> _sent = []; // queued messages sent (in any connection) and not answered
-    private readonly HashSet<ushort> _awaitingComplete = [];
-    private readonly Dictionary<ushort, Task> _awaitingRelease = [];
-    private readonly Dictionary<ushort, int> _held = []; // ids of _sent, counted
+    // Each made on first use: most connections never hold a QoS 1/2 flow, and an idle one holds none of them.
+    private Dictionary<Guid, ushort>? _sent; // queued messages sent (in any connection) and not answered
+    private HashSet<ushort>? _awaitingComplete;
+    private Dictionary<ushort, Task>? _awaitingRelease;
+    private Dictionary<ushort, int>? _held; // ids of _sent, counted
 
     /// <param name="awaitingComplete">QoS 2 ids awaiting PUBCOMP when the session was read back at start-up.</param>
     /// <param name="fromRestart">The session was read back at start-up (see <see cref="FromRestart"/>).</param>
@@ -22,7 +23,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
         FromRestart = fromRestart;
         foreach (var id in awaitingComplete ?? [])
         {
-            _awaitingComplete.Add(id);
+            (_awaitingComplete ??= []).Add(id);
         }
     }
 
@@ -34,7 +35,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            return _sent.TryGetValue(message, out var id) ? id : (ushort)0;
+            return _sent is not null && _sent.TryGetValue(message, out var id) ? id : (ushort)0;
         }
     }
 
@@ -43,7 +44,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            return _awaitingComplete.Contains(packetId) || _held.ContainsKey(packetId);
+            return _awaitingComplete?.Contains(packetId) == true || _held?.ContainsKey(packetId) == true;
         }
     }
 
@@ -53,7 +54,8 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
         lock (_gate)
         {
             Forget(message);
-            _sent[message] = packetId;
+            (_sent ??= [])[message] = packetId;
+            _held ??= [];
             _held[packetId] = _held.GetValueOrDefault(packetId) + 1;
         }
     }
@@ -61,7 +63,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     /// <summary>Takes a message out of both maps, freeing its id (caller holds the lock).</summary>
     private void Forget(Guid message)
     {
-        if (_sent.Remove(message, out var id))
+        if (_sent is not null && _sent.Remove(message, out var id))
         {
             Unhold(id);
         }
@@ -69,6 +71,11 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
 
     private void Unhold(ushort id)
     {
+        if (_held is null)
+        {
+            return;
+        }
+
         if (_held.TryGetValue(id, out var n) && n > 1)
         {
             _held[id] = n - 1;
@@ -99,7 +106,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
         lock (_gate)
         {
             Forget(message);
-            _awaitingComplete.Add(packetId);
+            (_awaitingComplete ??= []).Add(packetId);
         }
     }
 
@@ -108,7 +115,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            return _awaitingComplete.Remove(packetId);
+            return _awaitingComplete?.Remove(packetId) == true;
         }
     }
 
@@ -117,7 +124,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            var ids = _awaitingComplete.ToArray();
+            var ids = _awaitingComplete?.ToArray() ?? [];
             Array.Sort(ids);
             return ids;
         }
@@ -129,7 +136,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            _awaitingRelease[packetId] = stored;
+            (_awaitingRelease ??= [])[packetId] = stored;
         }
     }
 
@@ -138,7 +145,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            if (_awaitingRelease.TryGetValue(packetId, out var task))
+            if (_awaitingRelease is not null && _awaitingRelease.TryGetValue(packetId, out var task))
             {
                 stored = task;
                 return true;
@@ -155,7 +162,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
         {
             lock (_gate)
             {
-                return _awaitingRelease.Count;
+                return _awaitingRelease?.Count ?? 0;
             }
         }
     }
@@ -165,7 +172,7 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
     {
         lock (_gate)
         {
-            return _awaitingRelease.Remove(packetId);
+            return _awaitingRelease?.Remove(packetId) == true;
         }
     }
 }
