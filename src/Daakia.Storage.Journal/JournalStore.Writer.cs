@@ -300,7 +300,22 @@ public sealed partial class JournalStore
                         gone.Add(r.Long());
                     }
 
-                    foreach (var a in _activity.First(int.MaxValue).Where(a => gone.Contains(a.Entry.Id)).ToList())
+                    // They were among the oldest when pruned, so they are found near the head.
+                    var found = new List<JActivity>(n);
+                    foreach (var a in _activity.First(int.MaxValue))
+                    {
+                        if (found.Count == gone.Count)
+                        {
+                            break;
+                        }
+
+                        if (gone.Contains(a.Entry.Id))
+                        {
+                            found.Add(a);
+                        }
+                    }
+
+                    foreach (var a in found)
                     {
                         RemoveActivity(a);
                     }
@@ -410,7 +425,8 @@ public sealed partial class JournalStore
                 while (true)
                 {
                     RecordBuffer batch;
-                    bool compact;
+                    RecordBuffer? snapshot = null;
+                    long before = 0;
                     lock (_gate)
                     {
                         if (_pending.Length == 0 && _waiters.Count == 0)
@@ -425,13 +441,21 @@ public sealed partial class JournalStore
                         _pending = _spare;
                         _waiters = _spareWaiters;
                         _writing = true;
-                        compact = _fileLength > _options.CompactBytes && _fileLength > 2 * LiveBytes();
+                        if (CompactionDue())
+                        {
+                            // In the same hold of the lock as the swap: the snapshot holds exactly the effects of the
+                            // records written so far and of this batch (whose bytes it replaces), and every call after
+                            // it is numbered for the new file.
+                            before = _fileLength;
+                            snapshot = EncodeSnapshot();
+                            batch.Clear();
+                        }
                     }
 
                     BeforeBatchForTest?.Invoke(waiters.Count);
-                    if (compact)
+                    if (snapshot is not null)
                     {
-                        Compact(batch, waiters);
+                        ReplaceWith(snapshot, before);
                     }
                     else
                     {
@@ -504,25 +528,28 @@ public sealed partial class JournalStore
         }
     }
 
-    /// <summary>
-    /// Rewrites the journal as a snapshot of the live state (which already holds <paramref name="batch"/>'s effects, so
-    /// its bytes are not written): encoded under the lock, written to a new file, fsynced and renamed over the journal.
-    /// Writes called meanwhile go to the next batch, numbered for the new file.
-    /// </summary>
-    private void Compact(RecordBuffer batch, List<Waiter> waiters)
+    /// <summary>Whether the journal is past its bound and mostly dead (caller holds the lock). The live size is
+    /// summed again only after the file grew by a sixteenth of the bound since the last look.</summary>
+    private bool CompactionDue()
     {
-        _ = waiters;
-        RecordBuffer snapshot;
-        long before;
-        lock (_gate)
+        if (_fileLength <= _options.CompactBytes || _fileLength - _lastCompactionCheck < _options.CompactBytes / 16)
         {
-            before = _fileLength;
-            _fileGeneration++;
-            _nextFileId = 0;
-            snapshot = EncodeSnapshot();
-            batch.Clear();
+            return false;
         }
 
+        _lastCompactionCheck = _fileLength;
+        return _fileLength > 2 * LiveBytes();
+    }
+
+    private long _lastCompactionCheck;
+
+    /// <summary>
+    /// Puts <paramref name="snapshot"/> (encoded under the lock, see <see cref="EncodeSnapshot"/>) in the journal's place:
+    /// written to a new file, fsynced, renamed over the journal, the directory fsynced. Calls made meanwhile are in the
+    /// next batch, numbered for the new file.
+    /// </summary>
+    private void ReplaceWith(RecordBuffer snapshot, long before)
+    {
         var path = Path.Combine(_options.DataDirectory, CompactName);
         var next = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         try
@@ -541,6 +568,7 @@ public sealed partial class JournalStore
         _file!.Dispose();
         _file = next;
         _fileLength = snapshot.Length;
+        _lastCompactionCheck = _fileLength;
         Compactions++;
         JournalLog.Compacted(_logger, before, _fileLength);
     }
@@ -549,6 +577,8 @@ public sealed partial class JournalStore
     /// once with its entries, roster, activity, retained messages, sessions.</summary>
     private RecordBuffer EncodeSnapshot()
     {
+        _fileGeneration++;
+        _nextFileId = 0;
         var buffer = new RecordBuffer(1024 * 1024);
         var emitted = new HashSet<JMessage>(ReferenceEqualityComparer.Instance);
         var start = Begin(buffer);

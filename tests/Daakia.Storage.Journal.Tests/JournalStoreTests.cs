@@ -46,6 +46,18 @@ public sealed class JournalStoreTests : IAsyncLifetime
         ExpiresAt = expires,
     };
 
+    /// <summary>Small writes until the writer compacts (it looks again each time the file grew by a sixteenth of the
+    /// bound); fails after 30 s.</summary>
+    private static async Task WriteUntilCompactedAsync(JournalStore store, ClientId client)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (store.Compactions == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the journal compacts once past its bound and mostly dead");
+            await store.RecordSeenAsync(T, client, DateTimeOffset.UtcNow);
+        }
+    }
+
     private static string Text(QueueEntry e) => Encoding.UTF8.GetString(e.Message.Payload.Span);
 
     [Fact]
@@ -124,11 +136,8 @@ public sealed class JournalStoreTests : IAsyncLifetime
         ]);
 
         // Compaction runs on the writer once the file is past the bound and mostly dead: a few more writes get there.
-        await Eventually.True(async () =>
-        {
-            await store.RecordSeenAsync(T, Bob, DateTimeOffset.UtcNow);
-            return store.Compactions > 0;
-        }, "compacted");
+        await store.RecordSeenAsync(T, Bob, DateTimeOffset.UtcNow);
+        await WriteUntilCompactedAsync(store, Bob);
         Assert.True(new FileInfo(store.JournalPath).Length < 100_000, $"the journal holds the live data only ({new FileInfo(store.JournalPath).Length} bytes)");
         await store.DisposeAsync();
 
@@ -242,6 +251,44 @@ public sealed class JournalStoreTests : IAsyncLifetime
         Assert.Equal(["first"], (await store.ReadInboxAsync(T, Bob, 0, 10)).Select(Text));
         Assert.Empty(await store.ReadActivityAsync(T, 0, 10));
         Assert.Equal([2L], await store.AppendLetterAsync(NewLetter("second"), [Bob]));
+        await store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ACallMadeWhileTheWriterTakesABatchToCompact_IsInTheNewJournalOnce()
+    {
+        var store = await OpenAsync(compactBytes: JournalStoreOptions.MinCompactBytes);
+        var payload = new string('x', 1000);
+        var ids = new List<Guid>();
+        for (var i = 0; i < 1500; i++)
+        {
+            var letter = NewLetter(payload);
+            ids.Add(letter.Id);
+            await store.AppendLetterAsync(letter, [Bob]);
+        }
+
+        // On the writer, after it took each batch: one activity entry written at that moment (not awaited there).
+        var written = new System.Collections.Concurrent.ConcurrentQueue<Task>();
+        store.BeforeBatchForTest = _ =>
+        {
+            if (written.Count < 50)
+            {
+                written.Enqueue(store.AppendActivityAsync([new ActivityEntry(0, T, DateTimeOffset.UtcNow, "gap", Alice, null, null)]).AsTask());
+            }
+        };
+        await store.DeleteAsync(QueueKey.Inbox(T, Bob), ids); // most of the file dead: compaction comes
+        await WriteUntilCompactedAsync(store, Alice);
+        store.BeforeBatchForTest = null;
+        await Task.WhenAll(written);
+        Assert.NotEmpty(written);
+        var before = await store.ReadActivityAsync(T, 0, 1000);
+        await store.DisposeAsync();
+
+        store = await OpenAsync();
+        var after = await store.ReadActivityAsync(T, 0, 1000);
+        Assert.Equal(written.Count, after.Count);
+        Assert.Equal(before.Select(a => a.Id), after.Select(a => a.Id));
+        Assert.Equal(after.Count, after.Select(a => a.Id).Distinct().Count());
         await store.DisposeAsync();
     }
 }
