@@ -475,16 +475,4 @@ public sealed partial class JournalStore
             log.Varint(packetId);
         }
     }
-
-    /// <summary>A rough size of what is alive (payloads, entries, records), to decide when the journal is worth compacting.</summary>
-    private long LiveBytes()
-    {
-        long bytes = _retainedBytes + (_activity.Count * 96L) + (_sessions.Count * 128L);
-        foreach (var t in _tenants.Values)
-        {
-            bytes += t.Bytes + (t.Roster.Count * 64L);
-        }
-
-        return bytes;
-    }
 }

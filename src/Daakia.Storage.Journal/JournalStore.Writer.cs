@@ -49,6 +49,11 @@ public sealed partial class JournalStore
             return false;
         }
 
+        if (body > MaxRecordBytes)
+        {
+            throw new InsufficientMemoryException($"One store call's record would be {body} bytes, above the journal's {MaxRecordBytes}.");
+        }
+
         _pending.UInt32At(start, (uint)body);
         _pending.UInt32At(start + 4, Crc32.HashToUInt32(_pending.From(start + HeaderSize)));
         return true;
@@ -66,12 +71,40 @@ public sealed partial class JournalStore
         _definedInRecord.Clear();
     }
 
+    /// <summary>
+    /// Ends a call's record however the call ends: if it is still open (the call threw part way), its bytes are dropped
+    /// and its effects undone when they were tracked; when they were not, memory may hold part of the call that the
+    /// journal does not, so the store faults (everything acknowledged is in the journal; a restart reads it back).
+    /// </summary>
+    private readonly ref struct RecordScope(JournalStore store, int start, List<Action>? undo)
+    {
+        public void Dispose()
+        {
+            if (store._log is null)
+            {
+                return; // committed or abandoned
+            }
+
+            for (var u = (undo?.Count ?? 0) - 1; u >= 0; u--)
+            {
+                undo![u]();
+            }
+
+            store.AbandonRecord(start);
+            if (undo is null)
+            {
+                store._fault ??= "A store call failed part way through; the store stopped so that memory and the journal cannot differ (a restart reads the journal back).";
+                JournalLog.CallFailed(store._logger, store._fault);
+            }
+        }
+    }
+
     /// <summary>Closes the record and answers with <paramref name="result"/> once it is durable (at once if it wrote nothing).</summary>
     private ValueTask<T> Commit<T>(int start, T result)
     {
-        if (!EndRecord(start))
+        if (!EndRecord(start) && _pending.Length == 0 && !_writing)
         {
-            return ValueTask.FromResult(result);
+            return ValueTask.FromResult(result); // changed nothing, and nothing before it waits to be durable
         }
 
         var w = new Waiter<T>(result);
@@ -127,10 +160,23 @@ public sealed partial class JournalStore
 
             // FileShare.None: a second process on the same data directory fails here instead of corrupting it.
             _file = new FileStream(JournalPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
-            var (records, kept) = Replay(_file);
+            // Read ahead a megabyte at a time; not disposed, which would close the journal under it.
+            var buffered = new BufferedStream(_file, 1 << 20);
+            var (records, kept) = Replay(buffered, _file.Length);
+
             if (kept < _file.Length)
             {
-                JournalLog.TornTail(_logger, JournalPath, kept, _file.Length - kept);
+                // Kept aside before it is cut off: a torn last write is worth nothing, but damage in the middle of the
+                // file (a disk error) would take the records after it along, and those can be read out of the copy.
+                var aside = $"{JournalPath}.damaged-{kept}";
+                _file.Position = kept;
+                using (var copy = new FileStream(aside, FileMode.Create, FileAccess.Write))
+                {
+                    _file.CopyTo(copy);
+                    copy.Flush(flushToDisk: true);
+                }
+
+                JournalLog.TornTail(_logger, JournalPath, kept, _file.Length - kept, aside);
                 _file.SetLength(kept);
                 _file.Flush(flushToDisk: true);
             }
@@ -148,7 +194,7 @@ public sealed partial class JournalStore
 
     /// <summary>Applies every whole record of the journal; returns how many and the length of the whole ones (a torn
     /// or damaged tail after them, left by a crash mid-write, is cut off by the caller).</summary>
-    private (long Records, long Length) Replay(FileStream file)
+    private (long Records, long Length) Replay(Stream file, long fileLength)
     {
         file.Position = 0;
         var header = new byte[HeaderSize];
@@ -165,7 +211,7 @@ public sealed partial class JournalStore
 
             var length = BinaryPrimitives.ReadUInt32LittleEndian(header);
             var crc = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(4));
-            if (length == 0 || length > MaxRecordBytes || length > file.Length - offset - HeaderSize)
+            if (length == 0 || length > MaxRecordBytes || length > fileLength - offset - HeaderSize)
             {
                 return (records, offset);
             }
@@ -447,8 +493,11 @@ public sealed partial class JournalStore
                             // records written so far and of this batch (whose bytes it replaces), and every call after
                             // it is numbered for the new file.
                             before = _fileLength;
-                            snapshot = EncodeSnapshot();
-                            batch.Clear();
+                            snapshot = TryEncodeSnapshot();
+                            if (snapshot is not null)
+                            {
+                                batch.Clear();
+                            }
                         }
                     }
 
@@ -528,20 +577,11 @@ public sealed partial class JournalStore
         }
     }
 
-    /// <summary>Whether the journal is past its bound and mostly dead (caller holds the lock). The live size is
-    /// summed again only after the file grew by a sixteenth of the bound since the last look.</summary>
-    private bool CompactionDue()
-    {
-        if (_fileLength <= _options.CompactBytes || _fileLength - _lastCompactionCheck < _options.CompactBytes / 16)
-        {
-            return false;
-        }
+    /// <summary>Whether the journal is due for compaction (caller holds the lock): past its bound and more than twice the
+    /// last snapshot, so compaction never writes more than about twice what it reclaims.</summary>
+    private bool CompactionDue() => _fileLength > Math.Max(_options.CompactBytes, 2 * _lastSnapshotLength);
 
-        _lastCompactionCheck = _fileLength;
-        return _fileLength > 2 * LiveBytes();
-    }
-
-    private long _lastCompactionCheck;
+    private long _lastSnapshotLength;
 
     /// <summary>
     /// Puts <paramref name="snapshot"/> (encoded under the lock, see <see cref="EncodeSnapshot"/>) in the journal's place:
@@ -568,9 +608,40 @@ public sealed partial class JournalStore
         _file!.Dispose();
         _file = next;
         _fileLength = snapshot.Length;
-        _lastCompactionCheck = _fileLength;
+        _lastSnapshotLength = _fileLength;
         Compactions++;
         JournalLog.Compacted(_logger, before, _fileLength);
+    }
+
+    /// <summary>
+    /// <see cref="EncodeSnapshot"/>, or null if the state is too large for one buffer: then the journal keeps growing (the
+    /// log says so) and the file numbering is put back as it was.
+    /// </summary>
+    private RecordBuffer? TryEncodeSnapshot()
+    {
+        var (generation, nextId) = (_fileGeneration, _nextFileId);
+        try
+        {
+            return EncodeSnapshot();
+        }
+        catch (Exception ex) when (ex is InsufficientMemoryException or OutOfMemoryException)
+        {
+            var failed = _fileGeneration;
+            (_fileGeneration, _nextFileId) = (generation, nextId);
+            foreach (var q in _queues.Values)
+            {
+                if (q.FileGeneration == failed)
+                {
+                    q.FileGeneration = 0; // defined again, with a fresh number, at its next use in this file
+                }
+            }
+
+            _log = null;
+            _definedInRecord.Clear();
+            _lastSnapshotLength = _fileLength; // not again before the file doubles
+            JournalLog.CompactionSkipped(_logger, ex.Message);
+            return null;
+        }
     }
 
     /// <summary>The whole live state as records (caller holds the lock): queues with their last positions, each message
@@ -711,6 +782,7 @@ public sealed partial class JournalStore
             {
                 _closed = true;
                 _file?.Dispose();
+                _meter.Dispose();
                 return;
             }
 
@@ -738,10 +810,17 @@ public sealed partial class JournalStore
         }
 
         var fd = NativeMethods.open(directory, 0 /* O_RDONLY */);
-        if (fd >= 0)
+        if (fd < 0)
         {
-            _ = NativeMethods.fsync(fd);
-            _ = NativeMethods.close(fd);
+            throw new IOException($"Could not open {directory} to fsync it (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        var synced = NativeMethods.fsync(fd);
+        var errno = Marshal.GetLastPInvokeError();
+        _ = NativeMethods.close(fd);
+        if (synced != 0)
+        {
+            throw new IOException($"Could not fsync {directory} (errno {errno}).");
         }
     }
 
@@ -763,11 +842,17 @@ internal static partial class JournalLog
     [LoggerMessage(4100, LogLevel.Information, "Journal store opened at {Path} (durability {Durability}): {Records} records, {Bytes} bytes replayed", EventName = "JournalOpened")]
     public static partial void Opened(ILogger logger, string path, string durability, long records, long bytes);
 
-    [LoggerMessage(4101, LogLevel.Warning, "The journal {Path} ends in a torn or damaged record at byte {Offset}; {Dropped} bytes after it were cut off (a write the crash interrupted, never acknowledged)", EventName = "JournalTornTail")]
-    public static partial void TornTail(ILogger logger, string path, long offset, long dropped);
+    [LoggerMessage(4101, LogLevel.Warning, "The journal {Path} ends in a torn or damaged record at byte {Offset}; the {Dropped} bytes from there were cut off and kept in {Aside} (after a crash: a write it interrupted, never acknowledged)", EventName = "JournalTornTail")]
+    public static partial void TornTail(ILogger logger, string path, long offset, long dropped, string aside);
+
+    [LoggerMessage(4105, LogLevel.Warning, "Journal compaction skipped: {Reason}", EventName = "JournalCompactionSkipped")]
+    public static partial void CompactionSkipped(ILogger logger, string reason);
 
     [LoggerMessage(4102, LogLevel.Information, "Journal compacted from {Before} to {After} bytes", EventName = "JournalCompacted")]
     public static partial void Compacted(ILogger logger, long before, long after);
+
+    [LoggerMessage(4104, LogLevel.Critical, "{Reason}", EventName = "JournalCallFailed")]
+    public static partial void CallFailed(ILogger logger, string reason);
 
     [LoggerMessage(4103, LogLevel.Critical, "The journal's writer stopped; every store call fails until the process restarts. {Reason}", EventName = "JournalWriterFaulted")]
     public static partial void WriterFaulted(ILogger logger, Exception exception, string reason);

@@ -78,6 +78,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
     {
         ArgumentNullException.ThrowIfNull(message);
         ArgumentNullException.ThrowIfNull(queues);
+        SameTenant(message, queues);
         lock (_gate)
         {
             ThrowIfUnavailable();
@@ -87,6 +88,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             }
 
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             var positions = Append(message, queues, null);
             return Commit<IReadOnlyList<long>>(start, positions);
         }
@@ -99,6 +101,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         {
             ThrowIfUnavailable();
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             return Commit(start, Remove(queue, messageIds, null));
         }
     }
@@ -110,6 +113,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         {
             ThrowIfUnavailable();
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             return Commit(start, Return(queue, entries, null));
         }
     }
@@ -121,6 +125,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         {
             ThrowIfUnavailable();
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             return Commit(start, Move(from, to, messageIds, ActivityKinds.DeadLettered, at, null));
         }
     }
@@ -131,6 +136,11 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         lock (_gate)
         {
             ThrowIfUnavailable();
+
+            foreach (var op in ops)
+            {
+                Validate(op);
+            }
 
             // A unit is all or nothing: an append refused by its quota undoes what the unit's earlier ops did (only
             // tracked when such an append follows another op: the first op can be checked before anything happens).
@@ -144,6 +154,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             }
 
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, undo);
             var results = new StoreOpResult[ops.Count];
             for (var i = 0; i < ops.Count; i++)
             {
@@ -201,6 +212,59 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         }
     }
 
+    /// <summary>Refuses, before anything of the unit happens, an op the store cannot apply whole.</summary>
+    private static void Validate(StoreOp op)
+    {
+        switch (op)
+        {
+            case AppendOp a:
+                ArgumentNullException.ThrowIfNull(a.Message, nameof(op));
+                ArgumentNullException.ThrowIfNull(a.Queues, nameof(op));
+                SameTenant(a.Message, a.Queues);
+                break;
+            case DeleteOp d:
+                ArgumentNullException.ThrowIfNull(d.Ids, nameof(op));
+                break;
+            case ReturnOp r:
+                ArgumentNullException.ThrowIfNull(r.Entries, nameof(op));
+                break;
+            case MoveOp m:
+                ArgumentNullException.ThrowIfNull(m.Ids, nameof(op));
+                ArgumentNullException.ThrowIfNull(m.ActivityKind, nameof(op));
+                break;
+            case ActivityOp x:
+                ArgumentNullException.ThrowIfNull(x.Entries, nameof(op));
+                foreach (var e in x.Entries)
+                {
+                    ArgumentNullException.ThrowIfNull(e?.Kind, nameof(op));
+                }
+
+                break;
+            case RetainOp r:
+                ArgumentNullException.ThrowIfNull(r.Message, nameof(op));
+                break;
+            case SaveSessionOp s:
+                ArgumentNullException.ThrowIfNull(s.Session, nameof(op));
+                break;
+            case ClearRetainedOp or DeleteSessionOp or SessionReleaseOp or SessionCompleteOp:
+                break;
+            default:
+                throw new ArgumentException($"Unknown store op {op?.GetType().Name ?? "null"}.", nameof(op));
+        }
+    }
+
+    /// <summary>Every queue must be of the message's tenant (the tenant's usage counts its payload).</summary>
+    private static void SameTenant(Letter message, IReadOnlyList<QueueKey> queues)
+    {
+        foreach (var q in queues)
+        {
+            if (q.Tenant != message.Tenant)
+            {
+                throw new ArgumentException($"Queue {q} is not of the message's tenant {message.Tenant}.", nameof(queues));
+            }
+        }
+    }
+
     private int Record(IReadOnlyList<ActivityEntry> entries, List<Action>? undo)
     {
         foreach (var e in entries)
@@ -219,6 +283,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             var expired = _expiry.Due(now, Math.Min(limit, 1000));
 
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             var result = new List<ExpiredEntry>(expired.Count);
             foreach (var e in expired)
             {
@@ -240,6 +305,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         {
             ThrowIfUnavailable();
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             Seen(tenant, client, at, at);
             return new ValueTask(Commit(start, true).AsTask());
         }
@@ -248,10 +314,16 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
     public ValueTask AppendActivityAsync(IReadOnlyList<ActivityEntry> entries, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entries);
+        foreach (var e in entries)
+        {
+            ArgumentNullException.ThrowIfNull(e?.Kind, nameof(entries));
+        }
+
         lock (_gate)
         {
             ThrowIfUnavailable();
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             Record(entries, null);
             var done = Commit(start, true);
             return done.IsCompletedSuccessfully ? ValueTask.CompletedTask : new ValueTask(done.AsTask());
@@ -266,6 +338,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             var floor = _activityIds - keepEntries;
             var gone = _activity.First(limit).Where(a => a.Entry.At <= olderThan || a.Entry.Id <= floor).ToList();
             var start = BeginRecord();
+            using var scope = new RecordScope(this, start, null);
             if (gone.Count > 0)
             {
                 foreach (var a in gone)

@@ -39,9 +39,15 @@ internal sealed class RecordBuffer
 
     private Span<byte> Take(int n)
     {
-        if (Length + n > _bytes.Length)
+        if ((long)Length + n > _bytes.Length)
         {
-            Array.Resize(ref _bytes, Math.Max(_bytes.Length * 2, Length + n));
+            var wanted = Math.Max((long)_bytes.Length * 2, (long)Length + n);
+            if ((long)Length + n > Array.MaxLength)
+            {
+                throw new InsufficientMemoryException($"A journal batch would pass {Array.MaxLength} bytes.");
+            }
+
+            Array.Resize(ref _bytes, (int)Math.Min(wanted, Array.MaxLength));
         }
 
         var span = _bytes.AsSpan(Length, n);

@@ -46,15 +46,22 @@ public sealed class JournalStoreTests : IAsyncLifetime
         ExpiresAt = expires,
     };
 
-    /// <summary>Small writes until the writer compacts (it looks again each time the file grew by a sixteenth of the
-    /// bound); fails after 30 s.</summary>
+    /// <summary>
+    /// Writes that leave nothing alive (an 8 KiB letter to a scratch inbox, deleted at once) until the writer has
+    /// compacted once more than it had (it compacts once the file is past its bound and twice the last snapshot);
+    /// fails after 30 s.
+    /// </summary>
     private static async Task WriteUntilCompactedAsync(JournalStore store, ClientId client)
     {
+        var had = store.Compactions;
+        var scratch = ClientId.Parse("scratch-" + client.Value);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (store.Compactions == 0)
+        while (store.Compactions == had)
         {
-            Assert.True(DateTime.UtcNow < deadline, "the journal compacts once past its bound and mostly dead");
-            await store.RecordSeenAsync(T, client, DateTimeOffset.UtcNow);
+            Assert.True(DateTime.UtcNow < deadline, "the journal compacts once past its bound and twice its last snapshot");
+            var letter = NewLetter(new string('s', 8192));
+            await store.AppendLetterAsync(letter, [scratch]);
+            await store.DeleteAsync(QueueKey.Inbox(T, scratch), [letter.Id]);
         }
     }
 
@@ -289,6 +296,52 @@ public sealed class JournalStoreTests : IAsyncLifetime
         Assert.Equal(written.Count, after.Count);
         Assert.Equal(before.Select(a => a.Id), after.Select(a => a.Id));
         Assert.Equal(after.Count, after.Select(a => a.Id).Distinct().Count());
+        await store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ACallThatChangesNothing_StillWaitsForTheWritesBeforeIt()
+    {
+        var store = await OpenAsync();
+        using var writer = new ManualResetEventSlim(initialState: false);
+        store.BeforeBatchForTest = _ => writer.Wait(TimeSpan.FromSeconds(30));
+        var append = store.AppendLetterAsync(NewLetter("first"), [Bob]).AsTask();
+        var nothing = store.DeleteAsync(QueueKey.Inbox(T, Bob), [Guid.NewGuid()]).AsTask();
+        // The writer is held: the append is not durable, so neither may the no-op after it be answered.
+        Assert.False(nothing.IsCompleted, "a no-op answered before the append before it was durable");
+        writer.Set();
+        await append;
+        Assert.Equal(0, await nothing);
+        store.BeforeBatchForTest = null;
+        await store.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task ACallThatFailsPartWay_StopsTheStore_AndTheJournalHoldsEverythingAcknowledgedBeforeIt()
+    {
+        var store = await OpenAsync();
+        await store.AppendLetterAsync(NewLetter("acknowledged"), [Bob]);
+        var broken = new Letter
+        {
+            Id = Guid.CreateVersion7(),
+            Tenant = T,
+            Author = default, // no id: the record cannot be written whole
+            Recipients = [Bob],
+            Payload = "x"u8.ToArray(),
+            Timestamp = DateTimeOffset.UtcNow,
+        };
+        await Assert.ThrowsAnyAsync<Exception>(async () => await store.AppendLetterAsync(broken, [Bob]));
+        Assert.False(store.IsHealthy);
+        var later = await Assert.ThrowsAsync<DaakiaException>(async () => await store.AppendLetterAsync(NewLetter("refused"), [Bob]));
+        Assert.Equal(DaakiaErrorCode.Unavailable, later.Code);
+        await store.DisposeAsync();
+
+        store = await OpenAsync();
+        Assert.Equal(["acknowledged"], (await store.ReadInboxAsync(T, Bob, 0, 10)).Select(Text));
+        await store.AppendLetterAsync(NewLetter("after"), [Bob]);
+        await store.DisposeAsync();
+        store = await OpenAsync();
+        Assert.Equal(["acknowledged", "after"], (await store.ReadInboxAsync(T, Bob, 0, 10)).Select(Text));
         await store.DisposeAsync();
     }
 }
