@@ -126,31 +126,10 @@ public sealed partial class JournalStore
     }
 
     /// <summary>Why appending would pass a quota, or null.</summary>
-    private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota)
-    {
-        if (quota is null)
-        {
-            return null;
-        }
+    private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota) =>
+        quota is null ? null : QuotaStore.Refusal(message, queues, quota, TenantUsage(message.Tenant), _usageOf ??= Usage);
 
-        var size = InboxQuota.StoredSize(message);
-        var tenant = TenantUsage(message.Tenant);
-        if (tenant.Bytes + InboxQuota.TenantSize(message, queues.Count) > quota.MaxTenantBytes)
-        {
-            return QuotaStore.TenantFull(message.Tenant, tenant, quota);
-        }
-
-        foreach (var key in queues)
-        {
-            var usage = Usage(key);
-            if (usage.Letters + 1 > quota.MaxLetters || usage.Bytes + size > quota.MaxBytes)
-            {
-                return QuotaStore.InboxFull(key, usage, quota);
-            }
-        }
-
-        return null;
-    }
+    private Func<QueueKey, InboxUsage>? _usageOf;
 
     private InboxUsage Usage(QueueKey key) => _queues.TryGetValue(key, out var q) ? new InboxUsage(q.Entries.Count, q.Bytes) : default;
 

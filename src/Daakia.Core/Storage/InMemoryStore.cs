@@ -39,26 +39,10 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     }
 
     /// <summary>Why appending would pass a quota, or null (caller holds the lock).</summary>
-    private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota)
-    {
-        var size = InboxQuota.StoredSize(message);
-        var tenant = TenantUsage(message.Tenant);
-        if (tenant.Bytes + InboxQuota.TenantSize(message, queues.Count) > quota.MaxTenantBytes)
-        {
-            return QuotaStore.TenantFull(message.Tenant, tenant, quota);
-        }
+    private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota) =>
+        QuotaStore.Refusal(message, queues, quota, TenantUsage(message.Tenant), _usageOf ??= Usage);
 
-        foreach (var q in queues)
-        {
-            var usage = Usage(q);
-            if (usage.Letters + 1 > quota.MaxLetters || usage.Bytes + size > quota.MaxBytes)
-            {
-                return QuotaStore.InboxFull(q, usage, quota);
-            }
-        }
-
-        return null;
-    }
+    private Func<QueueKey, InboxUsage>? _usageOf;
 
     private long[] Append(Letter message, IReadOnlyList<QueueKey> queues)
     {

@@ -10,4 +10,33 @@ public static class QuotaStore
     public static DaakiaException TenantFull(TenantId tenant, InboxUsage usage, InboxQuota quota) => new(
         DaakiaErrorCode.QuotaExceeded,
         $"Tenant '{tenant}' has used its storage quota ({usage.Bytes} of {quota.MaxTenantBytes} bytes).");
+
+    /// <summary>
+    /// Why appending <paramref name="message"/> to <paramref name="queues"/> would pass <paramref name="quota"/>, or null:
+    /// the tenant's bytes (its content once, an entry's overhead per queue) and each queue's letters and bytes, checked
+    /// against what the store holds (<paramref name="tenant"/>, <paramref name="usageOf"/>).
+    /// </summary>
+    public static DaakiaException? Refusal(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota, InboxUsage tenant, Func<QueueKey, InboxUsage> usageOf)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(queues);
+        ArgumentNullException.ThrowIfNull(quota);
+        ArgumentNullException.ThrowIfNull(usageOf);
+        if (tenant.Bytes + InboxQuota.TenantSize(message, queues.Count) > quota.MaxTenantBytes)
+        {
+            return TenantFull(message.Tenant, tenant, quota);
+        }
+
+        var size = InboxQuota.StoredSize(message);
+        foreach (var q in queues)
+        {
+            var usage = usageOf(q);
+            if (usage.Letters + 1 > quota.MaxLetters || usage.Bytes + size > quota.MaxBytes)
+            {
+                return InboxFull(q, usage, quota);
+            }
+        }
+
+        return null;
+    }
 }
