@@ -140,3 +140,24 @@ start_nats() {
   NATS_URL="nats://127.0.0.1:$port"
   NATS_VERSION=$(nats-server --version 2>/dev/null | sed 's/^nats-server: //')
 }
+
+# start_mosquitto [extra mosquitto.conf line …]: Debian's mosquitto (installed if missing; the system service stopped)
+# on a private loopback port with a minimal config in $work plus the given lines. Sets MOSQUITTO_PORT, MOSQUITTO_PID.
+start_mosquitto() {
+  if ! command -v mosquitto >/dev/null; then
+    echo "Installing mosquitto (Debian)…"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto
+  fi
+  service mosquitto stop >/dev/null 2>&1 || true
+  MOSQUITTO_PORT=$(free_port)
+  {
+    echo "listener $MOSQUITTO_PORT 127.0.0.1"
+    echo "allow_anonymous true"
+    printf '%s\n' "$@"
+  } > "$work/mosquitto.conf"
+  mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.out" 2>&1 &
+  MOSQUITTO_PID=$!
+  pids+=("$MOSQUITTO_PID")
+  wait_port "$MOSQUITTO_PORT" 30
+}

@@ -22,32 +22,13 @@ STORAGES=${STORAGES:-"sqlite journal"}
 
 . bench/lib.sh
 build_all
-if ! command -v mosquitto >/dev/null; then
-  echo "Installing mosquitto (Debian)…"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto
-fi
-service mosquitto stop >/dev/null 2>&1 || true
+mkdir -p "$work/mosquitto-data"
+start_mosquitto "persistence true" "persistence_location $work/mosquitto-data/" "max_queued_messages $((MESSAGES * 2))" "max_inflight_messages 64"
 
 echo
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mosquitto: $(mosquitto -h 2>/dev/null | head -n1); data on $(fstype "$work")"
 echo
-
-MOSQUITTO_PORT=$(free_port)
-mkdir -p "$work/mosquitto-data"
-cat > "$work/mosquitto.conf" <<CONF
-listener $MOSQUITTO_PORT 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $work/mosquitto-data/
-max_queued_messages $((MESSAGES * 2))
-max_inflight_messages 64
-CONF
-mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.out" 2>&1 &
-MOSQUITTO_PID=$!
-pids+=("$MOSQUITTO_PID")
-wait_port "$MOSQUITTO_PORT" 30
 
 scenario=(mqtt-sessions --sessions "$SESSIONS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD")
 status=0

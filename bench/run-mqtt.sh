@@ -32,30 +32,12 @@ PACE_BYTES=${PACE_BYTES:-262144}
 . bench/lib.sh
 build_all
 dotnet build -c Release -nologo -v quiet bench/MqttNetBroker >/dev/null
-if ! command -v mosquitto >/dev/null; then
-  echo "Installing mosquitto (Debian)…"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto
-fi
-service mosquitto stop >/dev/null 2>&1 || true
+start_mosquitto "persistence false" "max_queued_messages 1000000" "max_inflight_messages 64"
 
 echo
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "mosquitto: $(mosquitto -h 2>/dev/null | head -n1)"
 echo
-
-MOSQUITTO_PORT=$(free_port)
-cat > "$work/mosquitto.conf" <<CONF
-listener $MOSQUITTO_PORT 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 1000000
-max_inflight_messages 64
-CONF
-mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.out" 2>&1 &
-MOSQUITTO_PID=$!
-pids+=("$MOSQUITTO_PID")
-wait_port "$MOSQUITTO_PORT" 30
 
 MQTTNET_PORT=$(free_port)
 dotnet bench/MqttNetBroker/bin/Release/net10.0/MqttNetBroker.dll "$MQTTNET_PORT" 1000000 > "$work/mqttnet.out" 2>&1 &
