@@ -2,6 +2,7 @@ using System.Text;
 using BenchmarkDotNet.Attributes;
 using Daakia.Core;
 using Daakia.Core.Storage;
+using Daakia.Storage.Journal;
 using Daakia.Storage.Sqlite;
 
 namespace Daakia.Benchmarks;
@@ -9,24 +10,30 @@ namespace Daakia.Benchmarks;
 /// <summary>
 /// A letter's whole life in the store, as the direct path drives it: appended to one inbox (with the default TTL), then
 /// acknowledged (its entry and message deleted), by many concurrent writers, so the group-commit writer's own cost per
-/// letter is what is measured (at durability <c>os</c> the single writer thread is the bottleneck).
+/// letter is what is measured (at durability <c>os</c> the single writer thread is the bottleneck). On both embedded
+/// stores, SQLite and the journal.
 /// </summary>
 [MemoryDiagnoser]
 [SimpleJob(warmupCount: 2, iterationCount: 8)]
 public class StoreCycleBenchmarks
 {
-    private SqliteStore _store = null!;
+    private IDaakiaStore _store = null!;
     private string _dir = null!;
     private readonly byte[] _payload = Encoding.UTF8.GetBytes("{\"text\":\"" + new string('x', 240) + "\"}");
 
     [Params(SqliteDurability.Os)]
     public SqliteDurability Durability { get; set; }
 
+    [Params("sqlite", "journal")]
+    public string Storage { get; set; } = "sqlite";
+
     [GlobalSetup]
     public void Setup()
     {
         _dir = Path.Combine(Path.GetTempPath(), "daakia-bench-" + Guid.NewGuid().ToString("N"));
-        _store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir, Durability = Durability });
+        _store = Storage == "journal"
+            ? new JournalStore(new JournalStoreOptions { DataDirectory = _dir, Durability = Durability == SqliteDurability.Os ? JournalDurability.Os : JournalDurability.Fsync })
+            : new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir, Durability = Durability });
         _store.OpenAsync().AsTask().GetAwaiter().GetResult();
     }
 
