@@ -49,8 +49,7 @@ internal sealed class PositionList<T> where T : class, IPositioned
             _items.Insert(i, item);
         }
 
-        item.Removed = false;
-        _head = Math.Min(_head, i);
+        item.Removed = false; // (the seek starts at the head, so the head never moves back)
         Count++;
     }
 
