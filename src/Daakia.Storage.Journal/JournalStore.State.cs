@@ -14,6 +14,7 @@ public sealed partial class JournalStore
     private readonly SortedList<(string Tenant, string Key), RetainedMessage> _retained = new(PairOrder.Instance);
     private readonly SortedList<(string Tenant, string Key), SessionRecord> _sessions = new(PairOrder.Instance);
     private long _activityIds;
+    private List<JEntry> _removedScratch = [];
     private long _retainedBytes;
 
     // The record being written (null: replaying, or no write in progress).
@@ -70,15 +71,19 @@ public sealed partial class JournalStore
         Count(e, +1);
         if (undo is not null)
         {
-            undo.Add(() =>
-            {
-                TakeEntry(e, null);
-                q.LastPosition = last;
-            });
+            UndoPut(undo, e, last);
         }
 
         return e;
     }
+
+    // The undo closures are made in methods of their own: a lambda in the method itself would allocate its captures on
+    // every call, also the (usual) ones that track no undo.
+    private void UndoPut(List<Action> undo, JEntry e, long last) => undo.Add(() =>
+    {
+        TakeEntry(e, null);
+        e.Queue.LastPosition = last;
+    });
 
     private void TakeEntry(JEntry e, List<Action>? undo)
     {
@@ -86,13 +91,18 @@ public sealed partial class JournalStore
         e.Queue.Entries.Removed(e);
         e.Queue.ById.Remove(e.Message.Letter.Id);
         Count(e, -1);
-        undo?.Add(() =>
+        if (undo is not null)
         {
-            e.Queue.Entries.Insert(e);
-            e.Queue.ById[e.Message.Letter.Id] = e;
-            Count(e, +1);
-        });
+            UndoTake(undo, e);
+        }
     }
+
+    private void UndoTake(List<Action> undo, JEntry e) => undo.Add(() =>
+    {
+        e.Queue.Entries.Insert(e);
+        e.Queue.ById[e.Message.Letter.Id] = e;
+        Count(e, +1);
+    });
 
     /// <summary>Moves the usage, references and expiry index by one entry in (+1) or out (-1).</summary>
     private void Count(JEntry e, int sign)
@@ -181,23 +191,31 @@ public sealed partial class JournalStore
             return 0;
         }
 
-        List<JEntry>? found = null;
-        foreach (var id in ids)
+        // Under the store's lock: one scratch list serves every call.
+        var found = _removedScratch;
+        found.Clear();
+        for (var i = 0; i < ids.Count; i++)
         {
-            if (q.ById.TryGetValue(id, out var e))
+            if (q.ById.TryGetValue(ids[i], out var e))
             {
-                (found ??= []).Add(e);
+                found.Add(e);
                 TakeEntry(e, undo);
             }
         }
 
-        if (found is null)
+        var n = found.Count;
+        if (n > 0)
         {
-            return 0;
+            LogRemoved(q, found);
         }
 
-        LogRemoved(q, found);
-        return found.Count;
+        found.Clear();
+        if (found.Capacity > 1024)
+        {
+            _removedScratch = [];
+        }
+
+        return n;
     }
 
     private void LogRemoved(JQueue q, List<JEntry> removed)
@@ -218,6 +236,9 @@ public sealed partial class JournalStore
         }
     }
 
+    private static void UndoReturn(List<Action> undo, JEntry e, int deliveries, DateTimeOffset? visible) =>
+        undo.Add(() => (e.Deliveries, e.VisibleAt) = (deliveries, visible));
+
     private int Return(QueueKey key, IReadOnlyList<ReturnedEntry> entries, List<Action>? undo)
     {
         if (!_queues.TryGetValue(key, out var q))
@@ -233,7 +254,10 @@ public sealed partial class JournalStore
                 var (deliveries, visible) = (e.Deliveries, e.VisibleAt);
                 e.Deliveries = Math.Max(e.Deliveries, r.Deliveries);
                 e.VisibleAt = r.VisibleAt;
-                undo?.Add(() => (e.Deliveries, e.VisibleAt) = (deliveries, visible));
+                if (undo is not null)
+                {
+                    UndoReturn(undo, e, deliveries, visible);
+                }
                 (found ??= []).Add(e);
             }
         }
@@ -331,14 +355,19 @@ public sealed partial class JournalStore
             WriteActivity(log, e);
         }
 
-        undo?.Add(() =>
+        if (undo is not null)
         {
-            a.Removed = true;
-            _activity.Removed(a);
-            t.Activity.Removed(a);
-            _activityIds = before;
-        });
+            UndoActivity(undo, a, t, before);
+        }
     }
+
+    private void UndoActivity(List<Action> undo, JActivity a, JTenant t, long before) => undo.Add(() =>
+    {
+        a.Removed = true;
+        _activity.Removed(a);
+        t.Activity.Removed(a);
+        _activityIds = before;
+    });
 
     private void RemoveActivity(JActivity a)
     {

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.IO.Hashing;
+using System.Threading.Tasks.Sources;
 using Daakia.Core;
 
 namespace Daakia.Storage.Journal;
@@ -104,10 +106,10 @@ public sealed partial class JournalStore
             return ValueTask.FromResult(result); // changed nothing, and nothing before it waits to be durable
         }
 
-        var w = new Waiter<T>(result);
+        var w = Waiter<T>.Rent(result);
         _waiters.Add(w);
         WakeWriter();
-        return new ValueTask<T>(w.Task);
+        return w.Task;
     }
 
     private void WakeWriter()
@@ -126,15 +128,61 @@ public sealed partial class JournalStore
         public abstract void Fail(Exception error);
     }
 
-    private sealed class Waiter<T>(T result) : Waiter
+    /// <summary>
+    /// One call's wait for its commit: a reusable value-task source (a call allocates nothing to wait), taken from a
+    /// small pool and given back once its caller has read the result. Its continuation never runs on the writer thread.
+    /// </summary>
+    private sealed class Waiter<T> : Waiter, IValueTaskSource<T>
     {
-        private readonly TaskCompletionSource<T> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private const int PoolSize = 256;
+        private static readonly ConcurrentQueue<Waiter<T>> Pool = new();
 
-        public Task<T> Task => _done.Task;
+        private ManualResetValueTaskSourceCore<T> _core = new() { RunContinuationsAsynchronously = true };
+        private T _result = default!;
 
-        public override void Succeed() => _done.TrySetResult(result);
+        public ValueTask<T> Task => new(this, _core.Version);
 
-        public override void Fail(Exception error) => _done.TrySetException(error);
+        public static Waiter<T> Rent(T result)
+        {
+            if (!Pool.TryDequeue(out var w))
+            {
+                w = new Waiter<T>();
+            }
+
+            w._result = result;
+            return w;
+        }
+
+        public override void Succeed() => _core.SetResult(_result);
+
+        public override void Fail(Exception error) => _core.SetException(error);
+
+        T IValueTaskSource<T>.GetResult(short token)
+        {
+            var current = token == _core.Version; // a stale token throws below and must not recycle a live wait
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                if (current)
+                {
+                    // Read once (the ValueTask contract): the source may serve the next call.
+                    _core.Reset();
+                    _result = default!;
+                    if (Pool.Count < PoolSize)
+                    {
+                        Pool.Enqueue(this);
+                    }
+                }
+            }
+        }
+
+        ValueTaskSourceStatus IValueTaskSource<T>.GetStatus(short token) => _core.GetStatus(token);
+
+        void IValueTaskSource<T>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
     }
 
     // ---- Open: replay, then the writer thread.
@@ -245,21 +293,23 @@ public sealed partial class JournalStore
 
                     Interlocked.Increment(ref _batches);
                     Interlocked.Add(ref _committedWrites, waiters.Count);
-                    foreach (var w in waiters)
+
+                    // Answered now, so never failed later: an answered wait may already serve another call.
+                    var answered = waiters;
+                    waiters = null;
+                    foreach (var w in answered)
                     {
                         w.Succeed();
                     }
 
                     batch.Clear();
                     batch.Shrink(1024 * 1024);
-                    waiters.Clear();
+                    answered.Clear();
                     lock (_gate)
                     {
                         _spare = batch;
-                        _spareWaiters = waiters;
+                        _spareWaiters = answered;
                     }
-
-                    waiters = null;
                 }
 
                 if (_closed)

@@ -369,10 +369,10 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
                 return ValueTask.CompletedTask;
             }
 
-            var w = new Waiter<bool>(true);
+            var w = Waiter<bool>.Rent(true);
             _waiters.Add(w);
             WakeWriter();
-            return new ValueTask(w.Task);
+            return new ValueTask(w.Task.AsTask());
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Daakia.Core.Storage;
 
 namespace Daakia.Core;
@@ -38,6 +39,7 @@ public sealed partial class LetterOffice
     /// <paramref name="delay"/> holds the letter back from delivery; <paramref name="headers"/> travel with it;
     /// <paramref name="contentType"/> names the payload's type (default <see cref="Letter.JsonContentType"/>).
     /// </remarks>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SendReceipt> SendAsync(
         TenantId tenant,
         ClientId author,
@@ -59,7 +61,8 @@ public sealed partial class LetterOffice
         try
         {
             List<ClientConnection>? toClose = null;
-            Task<IReadOnlyList<long>> write;
+            ValueTask<IReadOnlyList<long>> write;
+            IReadOnlyList<long>? positions = null;
             var online = false;
             letter = new Letter
             {
@@ -99,15 +102,23 @@ public sealed partial class LetterOffice
 
                 // The append takes its place in store order under the tenant lock, before the offers below: each inbox is
                 // in the same order in the store, in memory and on the wire. The store allocates the positions.
-                write = _store.AppendAsync(letter, queues, _quota, CancellationToken.None).AsTask();
+                // Read once (a store's task may be a pooled source): its state now, then either its result here or one
+                // await below, never both.
+#pragma warning disable CA2012 // Consumed exactly once: Result when already complete, else the single await after the lock.
+                write = _store.AppendAsync(letter, queues, _quota, CancellationToken.None);
+#pragma warning restore CA2012
+                var faulted = write.IsFaulted;
+                if (write.IsCompletedSuccessfully)
+                {
+                    positions = write.Result;
+                }
 
                 // Live delivery does not wait for the commit. A letter that may pass a quota is not offered: the online
                 // recipients' windows leave it (and what follows) to the store and read it once the store has decided, so
                 // a refused letter reaches nobody. A write that fails later is withdrawn from the windows. A write the
                 // store refused at once is not offered at all.
-                if (online && !write.IsFaulted)
+                if (online && !faulted)
                 {
-                    var positions = write.IsCompletedSuccessfully ? write.Result : null;
                     for (var i = 0; i < distinct.Count; i++)
                     {
                         if ((states is null ? single : states[i]) is { } cs)
@@ -131,7 +142,7 @@ public sealed partial class LetterOffice
             IReadOnlyList<long> stored;
             try
             {
-                stored = await write;
+                stored = positions ?? await write;
             }
             catch
             {
@@ -187,6 +198,7 @@ public sealed partial class LetterOffice
     /// Acknowledges letters of <paramref name="client"/>'s inbox: they leave it durably before the task completes.
     /// Returns how many of the ids were in the inbox.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> AckAsync(TenantId tenant, ClientId client, IReadOnlyList<Guid> messageIds)
     {
         if (messageIds.Count == 0)
@@ -418,8 +430,9 @@ public sealed partial class LetterOffice
         // Duplicates are merged first, then counted: a hundred copies of one recipient are one recipient.
         var distinct = new List<ClientId>(Math.Min(recipients.Count, _options.MaxRecipients));
         HashSet<ClientId>? seen = recipients.Count > 8 ? new(recipients.Count) : null;
-        foreach (var r in recipients)
+        for (var i = 0; i < recipients.Count; i++)
         {
+            var r = recipients[i];
             if (r.Value is null)
             {
                 throw DaakiaException.Invalid("A recipient is missing.");

@@ -28,8 +28,9 @@ public static class QuotaStore
         }
 
         var size = InboxQuota.StoredSize(message);
-        foreach (var q in queues)
+        for (var i = 0; i < queues.Count; i++) // not foreach: an interface's enumerator is an allocation per send
         {
+            var q = queues[i];
             var usage = usageOf(q);
             if (usage.Letters + 1 > quota.MaxLetters || usage.Bytes + size > quota.MaxBytes)
             {

@@ -13,13 +13,15 @@ internal sealed class FrameQueue : IValueTaskSource<bool>
 {
     private const int InitialSlots = 4;
 
-    // Past a burst this large the ring is let go once the writer loop has drained it, so one burst does not pin its
-    // size on an idle connection.
+    // A ring larger than this is let go once the writer loop has drained it after a burst that used at most a quarter
+    // of it: one burst does not pin its size on a connection that went quiet, and a busy one keeps its ring instead of
+    // growing it again after every drain.
     private const int KeptSlots = 16;
 
     private OutboundFrame[]? _ring;
     private int _head;
     private int _count;
+    private int _peak; // the most frames queued at once since the writer loop last waited
     private bool _completed;
     private bool _waiting;
     private ManualResetValueTaskSourceCore<bool> _waiter = new() { RunContinuationsAsynchronously = true };
@@ -43,6 +45,7 @@ internal sealed class FrameQueue : IValueTaskSource<bool>
 
             ring[(_head + _count) % ring.Length] = frame;
             _count++;
+            _peak = Math.Max(_peak, _count);
             wake = _waiting;
             _waiting = false;
         }
@@ -93,11 +96,13 @@ internal sealed class FrameQueue : IValueTaskSource<bool>
                 return new ValueTask<bool>(false);
             }
 
-            if (_ring is { Length: > KeptSlots })
+            if (_ring is { Length: > KeptSlots } ring && _peak <= ring.Length / 4)
             {
                 _ring = null;
                 _head = 0;
             }
+
+            _peak = 0;
 
             _waiter.Reset();
             _waiting = true;
