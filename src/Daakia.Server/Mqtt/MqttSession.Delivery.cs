@@ -97,7 +97,7 @@ internal sealed partial class MqttSession : ISessionTarget
                 return true; // unacknowledged, it goes back to the queue with the connection
             }
 
-            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, envelope.Retain && asPublished && V5)
+            (_publications ??= new()).Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, envelope.Retain && asPublished && V5)
             {
                 LetterId = message.Id,
                 FromSession = true,
@@ -172,12 +172,12 @@ internal sealed partial class MqttSession : ISessionTarget
         var size = publication.Payload.Length + publication.Topic.Length + (publication.Properties?.Size ?? 0) + 64;
         lock (_gate)
         {
-            if (_closing || _controls.Count + _publications.Count >= _options.OutboxCapacity || _queuedBytes + size > _options.OutboxBytes)
+            if (_closing || (_controls?.Count ?? 0) + (_publications?.Count ?? 0) >= _options.OutboxCapacity || _queuedBytes + size > _options.OutboxBytes)
             {
                 return false;
             }
 
-            _publications.Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
+            (_publications ??= new()).Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
             _queuedBytes += size;
             if (_options.PaceBytes > 0 && _queuedBytes > _options.PaceBytes && !_paceExempt)
             {
@@ -273,7 +273,7 @@ internal sealed partial class MqttSession : ISessionTarget
             ReleasePacedLocked();
             if (V5)
             {
-                _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, code));
+                (_controls ??= new()).Enqueue(new Control(MqttPacketType.Disconnect, 0, code));
             }
         }
 

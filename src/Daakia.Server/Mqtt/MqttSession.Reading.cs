@@ -58,7 +58,7 @@ internal sealed partial class MqttSession
             _connection!.Touch(_engine.Time);
             var ok = Handle(frame);
             buffer = buffer.Slice(consumed);
-            if (ok && (_pending.Count >= MaxPendingAcks || _paced))
+            if (ok && ((_pending?.Count ?? 0) >= MaxPendingAcks || _paced))
             {
                 // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
                 // not by a read's worth.
@@ -75,7 +75,7 @@ internal sealed partial class MqttSession
 
         // Answers that wait for the store (a publish some persistent session or a retained message keeps, a persistent
         // session's SUBSCRIBE) go once their writes are durable: all of one read's in one group commit, in order.
-        if (_pending.Count > 0 && !await FlushPendingAsync(cancellationToken))
+        if (_pending is { Count: > 0 } && !await FlushPendingAsync(cancellationToken))
         {
             input.AdvanceTo(buffer.End);
             return false;
@@ -95,7 +95,7 @@ internal sealed partial class MqttSession
     /// </summary>
     private void AckAfter(Task stored, Control? ack, Control? failed, bool endOnFailure = false, int release = -1)
     {
-        if (_pending.Count == 0 && stored.IsCompletedSuccessfully)
+        if ((_pending?.Count ?? 0) == 0 && stored.IsCompletedSuccessfully)
         {
             if (ack is { } now)
             {
@@ -105,7 +105,7 @@ internal sealed partial class MqttSession
             return;
         }
 
-        _pending.Add(new PendingAck(stored, ack, failed, endOnFailure, release));
+        (_pending ??= []).Add(new PendingAck(stored, ack, failed, endOnFailure, release));
     }
 
     /// <summary>Waits for the held-back answers' writes, in order, and sends each; false ends the connection.</summary>
@@ -114,7 +114,7 @@ internal sealed partial class MqttSession
         WakeWriter(); // what is queued already leaves meanwhile
         try
         {
-            foreach (var p in _pending)
+            foreach (var p in _pending!)
             {
                 var ok = true;
                 try
@@ -161,7 +161,7 @@ internal sealed partial class MqttSession
         }
         finally
         {
-            _pending.Clear();
+            _pending?.Clear();
             WakeWriter();
         }
     }
@@ -230,7 +230,7 @@ internal sealed partial class MqttSession
 
             foreach (var (_, id) in releases)
             {
-                _controls.Enqueue(new Control(MqttPacketType.PubRel, id, 0));
+                (_controls ??= new()).Enqueue(new Control(MqttPacketType.PubRel, id, 0));
             }
         }
 
@@ -293,13 +293,14 @@ internal sealed partial class MqttSession
     private async ValueTask WaitForOutboxRoomAsync(CancellationToken cancellationToken)
     {
         var paused = false;
+        var drained = _drained ??= new SemaphoreSlim(0); // made by the read loop before it first says it waits
         while (true)
         {
             _readerWaiting = true; // before the check, so a drain between the check and the wait still wakes us
             bool full;
             lock (_gate)
             {
-                full = _controls.Count >= _options.OutboxCapacity / 2;
+                full = (_controls?.Count ?? 0) >= _options.OutboxCapacity / 2;
             }
 
             if (!full)
@@ -315,7 +316,7 @@ internal sealed partial class MqttSession
             }
 
             WakeWriter(); // what is queued must leave for room to come
-            await _drained.WaitAsync(cancellationToken);
+            await drained.WaitAsync(cancellationToken);
         }
 
         if (paused)
@@ -405,14 +406,16 @@ internal sealed partial class MqttSession
         string topic;
         if (p.TopicAlias != 0)
         {
-            if (p.TopicAlias >= _aliases.Length)
+            if (p.TopicAlias > _aliasMaximum)
             {
-                return Violation(new MqttError(MqttReasonCode.TopicAliasInvalid, $"Topic alias {p.TopicAlias} is above the maximum {_aliases.Length - 1} [MQTT-3.3.2-9]."));
+                return Violation(new MqttError(MqttReasonCode.TopicAliasInvalid, $"Topic alias {p.TopicAlias} is above the maximum {_aliasMaximum} [MQTT-3.3.2-9]."));
             }
 
+            // Made on first use: most clients never set an alias.
+            var aliases = _aliases ??= new string?[_aliasMaximum + 1];
             if (p.Topic.IsEmpty)
             {
-                if (_aliases[p.TopicAlias] is not { } known)
+                if (aliases[p.TopicAlias] is not { } known)
                 {
                     return Violation(MqttError.Protocol($"Topic alias {p.TopicAlias} was never set [MQTT-3.3.2-7]."));
                 }
@@ -422,7 +425,7 @@ internal sealed partial class MqttSession
             else
             {
                 topic = p.TopicString();
-                _aliases[p.TopicAlias] = topic;
+                aliases[p.TopicAlias] = topic;
             }
         }
         else
@@ -595,7 +598,7 @@ internal sealed partial class MqttSession
             case MqttPacketType.PubRec:
                 lock (_gate)
                 {
-                    if (_inflight.TryGetValue(ack.PacketId, out var o) && o.Qos == 2 && !o.Released)
+                    if (_inflight is { } inflight && inflight.TryGetValue(ack.PacketId, out var o) && o.Qos == 2 && !o.Released)
                     {
                         if (o.FromSession)
                         {
@@ -606,13 +609,13 @@ internal sealed partial class MqttSession
                             {
                                 (_sessionAcks ??= []).Add(o.LetterId);
                                 _state.Done(o.LetterId);
-                                _inflight.Remove(ack.PacketId);
+                                _inflight?.Remove(ack.PacketId);
                             }
                             else
                             {
                                 (_sessionReleases ??= []).Add((o.LetterId, ack.PacketId));
                                 _state.Received(o.LetterId, ack.PacketId);
-                                _inflight[ack.PacketId] = o with { Released = true };
+                                (_inflight ??= [])[ack.PacketId] = o with { Released = true };
                             }
 
                             _wakePending = true;
@@ -621,18 +624,18 @@ internal sealed partial class MqttSession
 
                         if (ack.Reason >= MqttReasonCode.UnspecifiedError)
                         {
-                            _inflight.Remove(ack.PacketId); // the client refused it: the flow ends here
+                            _inflight?.Remove(ack.PacketId); // the client refused it: the flow ends here
                         }
                         else
                         {
-                            _inflight[ack.PacketId] = o with { Released = true };
-                            _controls.Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, 0));
+                            (_inflight ??= [])[ack.PacketId] = o with { Released = true };
+                            (_controls ??= new()).Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, 0));
                         }
                     }
 
                     else
                     {
-                        _controls.Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, MqttReasonCode.PacketIdentifierNotFound));
+                        (_controls ??= new()).Enqueue(new Control(MqttPacketType.PubRel, ack.PacketId, MqttReasonCode.PacketIdentifierNotFound));
                     }
                 }
 
@@ -641,7 +644,7 @@ internal sealed partial class MqttSession
             default: // PUBACK (QoS 1) or PUBCOMP (QoS 2): the flow is complete and the id free
                 lock (_gate)
                 {
-                    if (_inflight.Remove(ack.PacketId, out var done) && done.LetterId != Guid.Empty && ack.Type == MqttPacketType.PubAck)
+                    if (_inflight is { } sent && sent.Remove(ack.PacketId, out var done) && done.LetterId != Guid.Empty && ack.Type == MqttPacketType.PubAck)
                     {
                         if (done.FromSession)
                         {
@@ -772,7 +775,7 @@ internal sealed partial class MqttSession
             {
                 _closing = true;
                 ReleasePacedLocked();
-                _controls.Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
+                (_controls ??= new()).Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
             }
 
             Signal();

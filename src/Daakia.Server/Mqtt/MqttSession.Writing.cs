@@ -13,7 +13,7 @@ internal sealed partial class MqttSession
     {
         lock (_gate)
         {
-            _controls.Enqueue(control);
+            (_controls ??= new()).Enqueue(control);
         }
 
         _wakePending = true;
@@ -43,7 +43,7 @@ internal sealed partial class MqttSession
                 lock (_gate)
                 {
                     // At most FlushBytes leave per flush, so what waits stays in the bounded outbox, not in the pipe.
-                    while (batch < FlushBytes && _controls.TryDequeue(out var c))
+                    while (batch < FlushBytes && _controls is { } controls && controls.TryDequeue(out var c))
                     {
                         batch += 16;
                         WriteControl(output, c);
@@ -51,25 +51,25 @@ internal sealed partial class MqttSession
                         if (c.Type == MqttPacketType.Disconnect)
                         {
                             ending = true;
-                            _publications.Clear();
+                            _publications?.Clear();
                             break;
                         }
                     }
 
-                    while (!ending && batch < FlushBytes && _publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight))
+                    while (!ending && batch < FlushBytes && (_publications?.Count ?? 0) > 0 && (_publications!.Peek().Qos == 0 || (_inflight?.Count ?? 0) < maxInflight))
                     {
-                        var o = _publications.Dequeue();
+                        var o = _publications!.Dequeue();
                         batch += o.Size;
                         _queuedBytes -= o.Size;
                         if (o.Qos > 0)
                         {
                             // A persistent session's message sent before keeps its packet id (MQTT-4.4.0-1).
-                            if (o.PacketId == 0 || _inflight.ContainsKey(o.PacketId))
+                            if (o.PacketId == 0 || _inflight?.ContainsKey(o.PacketId) == true)
                             {
                                 o = o with { PacketId = NextPacketId() };
                             }
 
-                            _inflight[o.PacketId] = o;
+                            (_inflight ??= [])[o.PacketId] = o;
                             if (o.FromSession)
                             {
                                 _state.Sent(o.LetterId, o.PacketId);
@@ -79,7 +79,7 @@ internal sealed partial class MqttSession
                         if (!WritePublish(output, o) && o.Qos > 0)
                         {
                             // Over the client's Maximum Packet Size, or expired: discarded (MQTT-3.1.2-24, MQTT-3.3.2-5).
-                            _inflight.Remove(o.PacketId);
+                            _inflight?.Remove(o.PacketId);
                             if (o.FromSession)
                             {
                                 // And out of the session's queue now (after the lock: the core is not called under
@@ -92,7 +92,7 @@ internal sealed partial class MqttSession
                         wrote = true;
                     }
 
-                    more = !ending && (_controls.Count > 0 || (_publications.Count > 0 && (_publications.Peek().Qos == 0 || _inflight.Count < maxInflight)));
+                    more = !ending && ((_controls?.Count ?? 0) > 0 || ((_publications?.Count ?? 0) > 0 && (_publications!.Peek().Qos == 0 || (_inflight?.Count ?? 0) < maxInflight)));
                     ReleasePacedLocked();
                 }
 
@@ -113,7 +113,7 @@ internal sealed partial class MqttSession
                 if (_readerWaiting)
                 {
                     _readerWaiting = false;
-                    _drained.Release();
+                    _drained!.Release();
                 }
 
                 if (ending)
@@ -124,7 +124,7 @@ internal sealed partial class MqttSession
 
                 lock (_gate)
                 {
-                    if (_finishing && _controls.Count == 0)
+                    if (_finishing && (_controls?.Count ?? 0) == 0)
                     {
                         return; // the session ended and what it had queued has left
                     }
@@ -150,7 +150,7 @@ internal sealed partial class MqttSession
         for (var tries = 0; tries < ushort.MaxValue; tries++)
         {
             _nextPacketId = _nextPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_nextPacketId + 1);
-            if (!_inflight.ContainsKey(_nextPacketId) && !_state.IsReserved(_nextPacketId))
+            if (_inflight?.ContainsKey(_nextPacketId) != true && !_state.IsReserved(_nextPacketId))
             {
                 return _nextPacketId;
             }

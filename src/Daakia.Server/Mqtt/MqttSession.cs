@@ -37,11 +37,12 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
     // The outbox, guarded by _gate.
     private readonly Lock _gate = new();
-    private readonly Queue<Control> _controls = new();
-    private readonly Queue<Outgoing> _publications = new();
-    private readonly Dictionary<ushort, Outgoing> _inflight = [];
+    // Made on first use, so an idle connection holds none of them.
+    private Queue<Control>? _controls;
+    private Queue<Outgoing>? _publications;
+    private Dictionary<ushort, Outgoing>? _inflight;
     private readonly AsyncSignal _signal = new();
-    private readonly SemaphoreSlim _drained = new(0);
+    private SemaphoreSlim? _drained; // the read loop waits on it for outbox room (made on its first wait)
     private volatile bool _readerWaiting;
     private bool _wakePending; // the read loop's: it queued for the writer since its last wake
     private int _signaled; // 1 while a wake of the writer is pending (Signal)
@@ -59,10 +60,11 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private bool _paceExempt; // under _gate: a publisher waited for this outbox in vain; it paces nobody until drained
 
     // Read-loop state.
-    private readonly List<PendingAck> _pending = [];
+    private List<PendingAck>? _pending; // made on the first answer held back
     private Task? _pace; // the read loop's: set by a route that filled a subscriber's outbox past PaceBytes
     private bool _paced; // the read loop's: a pace wait is pending; wait before the next packet
-    private string?[] _aliases = [];
+    private string?[]? _aliases; // topic aliases from the client, up to _aliasMaximum: made when the first is set
+    private int _aliasMaximum;
 
     // The session: a clean session's state is the connection's; a persistent session's outlives it (the core keeps it).
     private MqttSessionState _state = new();
@@ -104,11 +106,14 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     /// <summary>Runs the connection to its end.</summary>
     public async Task RunAsync(CancellationToken aborted)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stop.Token);
+        // The transport's end stops the session too (one registration, where a linked source would be one more object
+        // and two registrations on every idle connection).
+        using var abortion = aborted.UnsafeRegister(static s => ((MqttSession)s!).StopOnAbort(), this);
+        var stop = _stop.Token;
         Task? writer = null;
         try
         {
-            if (!await ConnectAsync(linked.Token))
+            if (!await ConnectAsync(stop))
             {
                 await _transport.Output.FlushAsync(CancellationToken.None);
                 return;
@@ -116,14 +121,14 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
             // The connection takes no letters yet (the core's Start is not called: letters wait in the inbox until the
             // inbox topic arrives, docs/mqtt-design.md); publications flow at once.
-            await _transport.Output.FlushAsync(linked.Token); // the CONNACK
+            await _transport.Output.FlushAsync(stop); // the CONNACK
             writer = WriteLoopAsync();
             if (_session is { } session)
             {
                 Resume(session);
             }
 
-            await ReadLoopAsync(linked.Token);
+            await ReadLoopAsync(stop);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ConnectionAbortedException or ObjectDisposedException)
         {
@@ -224,7 +229,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             {
                 foreach (var id in releases)
                 {
-                    _controls.Enqueue(new Control(MqttPacketType.PubRel, id, 0));
+                    (_controls ??= new()).Enqueue(new Control(MqttPacketType.PubRel, id, 0));
                 }
             }
 
@@ -284,7 +289,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         _clientReceiveMaximum = props?.ReceiveMaximum ?? 65_535;
         _clientMaxPacketSize = props?.MaximumPacketSize is { } max ? (int)Math.Min(max, int.MaxValue) : MqttEncoder.NoLimit;
         _clientTopicAliasMaximum = Math.Min(props?.TopicAliasMaximum ?? 0, _options.MaxOutboundTopicAliases);
-        _aliases = new string?[_options.TopicAliasMaximum + 1];
+        _aliasMaximum = _options.TopicAliasMaximum;
         _will = connect.Will;
 
         var keepAlive = connect.KeepAlive == 0 || connect.KeepAlive > _options.MaxKeepAliveSeconds ? _options.MaxKeepAliveSeconds : connect.KeepAlive;
@@ -332,6 +337,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     }
 
     // ---- The end ------------------------------------------------------------------------------------------------
+
+    private void StopOnAbort() => _stop.Cancel();
 
     private async Task EndAsync(Task? writer)
     {
