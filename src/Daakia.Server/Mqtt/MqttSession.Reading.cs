@@ -114,7 +114,7 @@ internal sealed partial class MqttSession
         WakeWriter(); // what is queued already leaves meanwhile
         try
         {
-            foreach (var p in _pending!)
+            foreach (var p in _pending ?? [])
             {
                 var ok = true;
                 try
@@ -467,9 +467,13 @@ internal sealed partial class MqttSession
         {
             // This publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes: nothing more is read from this
             // client until it is down to half (its acknowledgement above still goes first).
+            // A pace already over (the outbox drained before this) holds nothing back.
             _pace = null;
-            _paced = true;
-            AckAfter(pace, null, null);
+            if (!pace.IsCompleted)
+            {
+                _paced = true;
+                AckAfter(pace, null, null);
+            }
         }
 
         return true;

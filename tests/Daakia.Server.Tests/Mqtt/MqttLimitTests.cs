@@ -163,6 +163,52 @@ public class MqttLimitTests
     }
 
     [Fact]
+    public async Task APaceThatIsOverBeforeItIsWaitedFor_LeavesThePublisherConnected_AndEveryPublicationArrives()
+    {
+        // A tiny pacing mark and a subscriber that reads as fast as it can: most paces are over (the outbox drained
+        // below half) before the publisher's read loop gets to wait for them, with nothing else held back.
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:PaceBytes"] = "8192";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "60000";
+        });
+        var registry = host.Get<Daakia.Server.Mqtt.MqttSessionRegistry>();
+        await using var sub = await MqttTestClient.ConnectAsync(host, "fast-reader");
+        await sub.SubscribeAsync("paced", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce);
+
+        // Bare 3.1.1 clients that only publish at QoS 0: nothing of theirs ever waits for the store.
+        const int Publishers = 8, Count = 3000;
+        var publish = new byte[3 + 2 + 5 + 1024];
+        publish[0] = 0x30;
+        publish[1] = 0x87; // remaining length 1031
+        publish[2] = 0x08;
+        publish[4] = 5;
+        "paced"u8.CopyTo(publish.AsSpan(5));
+        await Task.WhenAll(Enumerable.Range(0, Publishers).Select(n => Task.Run(async () =>
+        {
+            await using var pub = await RawMqttSocket.ConnectAsync(host);
+            await pub.SendAsync(RawMqttSocket.Connect($"bare-{n}"));
+            Assert.Equal([0x20, 2, 0, 0], await pub.ReadExactlyAsync(4));
+            var burst = new byte[publish.Length * 10];
+            for (var i = 0; i < 10; i++)
+            {
+                publish.CopyTo(burst, i * publish.Length);
+            }
+
+            for (var i = 0; i < Count / 10; i++)
+            {
+                await pub.SendAsync(burst);
+            }
+
+            await pub.SendAsync(0xC0, 0); // PINGREQ after the last: answered only by a session that lived through them all
+            Assert.Equal([0xD0, 0], await pub.ReadExactlyAsync(2, TimeSpan.FromSeconds(60)));
+        })));
+        await Eventually.True(() => sub.Received.Count >= Publishers * Count, $"every publication arrives ({sub.Received.Count})", TimeSpan.FromSeconds(30));
+        Assert.Equal(Publishers * Count, sub.Received.Count);
+        Assert.True(registry.PacedCount > 0, "the publisher was paced");
+    }
+
+    [Fact]
     public async Task ASubscriberThatNeverReads_SlowsItsPublisher_OnlyForPaceWaitMilliseconds_AndItsBoundDropsTheRest()
     {
         await using var host = await DaakiaTestHost.StartAsync(s =>
