@@ -159,7 +159,9 @@ public sealed partial class JournalStore
 
         T IValueTaskSource<T>.GetResult(short token)
         {
-            var current = token == _core.Version; // a stale token throws below and must not recycle a live wait
+            // A stale token, or a wait not answered yet (a misuse: Result before completion), throws below and must not
+            // recycle a wait the writer still holds.
+            var current = token == _core.Version && _core.GetStatus(token) != ValueTaskSourceStatus.Pending;
             try
             {
                 return _core.GetResult(token);

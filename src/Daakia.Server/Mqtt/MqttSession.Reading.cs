@@ -293,6 +293,14 @@ internal sealed partial class MqttSession
     private async ValueTask WaitForOutboxRoomAsync(CancellationToken cancellationToken)
     {
         var paused = false;
+        lock (_gate)
+        {
+            if ((_controls?.Count ?? 0) < _options.OutboxCapacity / 2)
+            {
+                return; // room: the usual case, and nothing made for it
+            }
+        }
+
         var drained = _drained ??= new SemaphoreSlim(0); // made by the read loop before it first says it waits
         while (true)
         {

@@ -106,10 +106,10 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     /// <summary>Runs the connection to its end.</summary>
     public async Task RunAsync(CancellationToken aborted)
     {
-        // The transport's end stops the session too (one registration, where a linked source would be one more object
-        // and two registrations on every idle connection).
-        using var abortion = aborted.UnsafeRegister(static s => ((MqttSession)s!).StopOnAbort(), this);
-        var stop = _stop.Token;
+        // The read side ends with the transport or the session; the write loop only with the session (_stop), so what
+        // is queued when the client half-closes still leaves.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stop.Token);
+        var stop = linked.Token;
         Task? writer = null;
         try
         {
@@ -337,8 +337,6 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     }
 
     // ---- The end ------------------------------------------------------------------------------------------------
-
-    private void StopOnAbort() => _stop.Cancel();
 
     private async Task EndAsync(Task? writer)
     {

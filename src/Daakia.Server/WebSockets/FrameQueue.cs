@@ -13,9 +13,10 @@ internal sealed class FrameQueue : IValueTaskSource<bool>
 {
     private const int InitialSlots = 4;
 
-    // A ring larger than this is let go once the writer loop has drained it after a burst that used at most a quarter
-    // of it: one burst does not pin its size on a connection that went quiet, and a busy one keeps its ring instead of
-    // growing it again after every drain.
+    // A ring larger than this is let go when the writer loop has drained a burst that used at most a quarter of it: a
+    // busy connection keeps its ring instead of growing it again after every drain. The burst that grew a ring filled
+    // it, so the ring stays until a later, smaller burst has drained: a connection that goes quiet right after a large
+    // burst holds it meanwhile (16 bytes a slot, at most about twice its outbox's frames).
     private const int KeptSlots = 16;
 
     private OutboundFrame[]? _ring;

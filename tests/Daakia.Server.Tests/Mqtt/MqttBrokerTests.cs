@@ -233,6 +233,24 @@ public class MqttBrokerTests
     }
 
     [Fact]
+    public async Task AClientThatHalfClosesAfterItsPackets_StillGetsTheirAnswers()
+    {
+        await using var host = await DaakiaTestHost.StartAsync();
+        for (var round = 0; round < 20; round++)
+        {
+            // CONNECT, a QoS 1 PUBLISH (id 7) and a PINGREQ, then FIN: the transport's end must not cut off the answers
+            // already queued for it (the write loop drains what is queued; only the read side ends at once).
+            await using var raw = await RawMqttSocket.ConnectAsync(host);
+            await raw.SendAsync(RawMqttSocket.Connect($"half-{round}"));
+            Assert.Equal([0x20, 2, 0, 0], await raw.ReadExactlyAsync(4));
+            await raw.SendAsync(0x32, 7, 0, 3, (byte)'a', (byte)'/', (byte)'b', 0, 7, 0xC0, 0);
+            raw.Stream.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+            var answers = await raw.ReadUntilClosedAsync();
+            Assert.Equal([0x40, 2, 0, 7, 0xD0, 0], answers);
+        }
+    }
+
+    [Fact]
     public async Task ASocketThatNeverSendsConnect_IsClosedAfterTheConnectTimeout()
     {
         await using var host = await DaakiaTestHost.StartAsync(s => s["Daakia:Mqtt:ConnectTimeoutSeconds"] = "1");

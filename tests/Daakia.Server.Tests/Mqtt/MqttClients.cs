@@ -113,8 +113,10 @@ internal sealed class MqttTestClient : IAsyncDisposable
 internal sealed class RawMqttSocket : IAsyncDisposable
 {
     private readonly TcpClient _tcp = new();
+    private NetworkStream? _stream;
 
-    public NetworkStream Stream => _tcp.GetStream();
+    // Kept: TcpClient refuses to hand out its stream once the socket has shut down its sending side.
+    public NetworkStream Stream => _stream ??= _tcp.GetStream();
 
     public static Task<RawMqttSocket> ConnectAsync(DaakiaTestHost host, int receiveBuffer = 0) => ConnectAsync(host.MqttPort, receiveBuffer);
 
