@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # MQTT beside Debian's mosquitto and MQTTnet.Server 5.2 (the library we chose not to build on, in a minimal console
 # host: bench/MqttNetBroker), in one run on one machine: idle connections, fan-in (PUBLISHERS publishers → one
-# subscriber) and fan-out (one publisher → SUBSCRIBERS subscribers) at QoS 0 and 1, and the QoS 1 round trip, MQTT 5.0,
+# subscriber; with MQTTnet clients and with bare socket clients) and fan-out (one publisher → SUBSCRIBERS subscribers) at QoS 0 and 1, and the QoS 1 round trip, MQTT 5.0,
 # the same load-generator run against each broker after WARMUP_ROUNDS uncounted rounds. Prints tables with each
 # broker's figures and Daakia ÷ each, and exits non-zero on any duplicate, reordering, failed publish or (QoS 1) lost
 # message.
@@ -61,12 +61,17 @@ for b in "${brokers[@]}"; do
   $LOADTEST mqtt-idle --mqtt "$h:$p" --pid "$pid" --connections "$IDLE" | tee "$work/$name-idle.txt"
 done
 
-for qos in 0 1; do
-  for b in "${brokers[@]}"; do
-    IFS=: read -r h p pid name <<< "$b"
-    fanin=(mqtt-fanin --mqtt "$h:$p" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
-    for _ in $(seq "$WARMUP_ROUNDS"); do $LOADTEST "${fanin[@]}" >/dev/null; done
-    $LOADTEST "${fanin[@]}" --pid "$pid" | tee "$work/$name-q$qos.txt"
+# Fan-in with MQTTnet clients, then with bare socket clients (--client raw: packets written by hand, several per send),
+# which leave more of the two cores to the broker, so that its own cost decides more of the rate.
+for client in mqttnet raw; do
+  suffix=$([ "$client" = raw ] && echo "-raw" || true)
+  for qos in 0 1; do
+    for b in "${brokers[@]}"; do
+      IFS=: read -r h p pid name <<< "$b"
+      fanin=(mqtt-fanin --client "$client" --mqtt "$h:$p" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+      for _ in $(seq "$WARMUP_ROUNDS"); do $LOADTEST "${fanin[@]}" >/dev/null; done
+      $LOADTEST "${fanin[@]}" --pid "$pid" | tee "$work/$name$suffix-q$qos.txt"
+    done
   done
 done
 
@@ -116,6 +121,9 @@ table() {
 
 table "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B" \
   "" "0 1" \
+  "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
+table "fan-in, bare socket clients (--client raw): $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, socket buffers $SOCKET_BUFFER B" \
+  "-raw" "0 1" \
   "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
 table "idle: $IDLE MQTT 3.1.1 connections" "-idle" - \
   "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"

@@ -12,12 +12,18 @@ namespace Daakia.LoadTest;
 /// <c>mqtt-fanin</c>: P publishers → one subscriber on any MQTT broker (<c>--mqtt host:port</c>). Each publisher sends
 /// M messages carrying its index, a sequence number and a send timestamp, with at most W unacknowledged (QoS 1/2) at a
 /// time; the subscriber checks per-publisher order and counts duplicates and gaps. QoS 1 and 2 must lose nothing; at
-/// QoS 0 the loss is reported (a broker may drop), duplicates and reordering still fail the run.
+/// QoS 0 the loss is reported (a broker may drop), duplicates and reordering still fail the run. MQTTnet clients by
+/// default; <c>--client raw</c>: bare socket clients (<see cref="MqttRawFanIn"/>).
 /// </summary>
 internal static class MqttFanInScenario
 {
     public static async Task<int> RunAsync(Args args)
     {
+        if (args.String("client", "mqttnet") == "raw")
+        {
+            return await MqttRawFanIn.RunAsync(args);
+        }
+
         var (host, port) = Endpoint(args.String("mqtt", "127.0.0.1:1883"));
         var publishers = args.Int("publishers", 8);
         var messages = args.Int("messages", 10_000);
