@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MQTT beside Debian's mosquitto and MQTTnet.Server 5.2 (the library we chose not to build on, in a minimal console
 # host: bench/MqttNetBroker), in one run on one machine: idle connections, fan-in (PUBLISHERS publishers → one
-# subscriber; with MQTTnet clients and with bare socket clients) and fan-out (one publisher → SUBSCRIBERS subscribers) at QoS 0 and 1, and the QoS 1 round trip, MQTT 5.0,
+# subscriber) and fan-out (one publisher → SUBSCRIBERS subscribers) at QoS 0 and 1, each with MQTTnet clients and with
+# bare socket clients (--client raw), and the QoS 1 round trip, MQTT 5.0,
 # the same load-generator run against each broker after WARMUP_ROUNDS uncounted rounds. Prints tables with each
 # broker's figures and Daakia ÷ each, and exits non-zero on any duplicate, reordering, failed publish or (QoS 1) lost
 # message.
@@ -28,6 +29,8 @@ IDLE=${IDLE:-10000}
 SUBSCRIBERS=${SUBSCRIBERS:-100}
 FANOUT_MESSAGES=${FANOUT_MESSAGES:-2000}
 PACE_BYTES=${PACE_BYTES:-262144}
+RAW_MESSAGES=${RAW_MESSAGES:-50000}          # per publisher, fan-in with bare socket clients (they are quicker: longer runs)
+RAW_FANOUT_MESSAGES=${RAW_FANOUT_MESSAGES:-10000}
 
 . bench/lib.sh
 build_all
@@ -68,7 +71,8 @@ for client in mqttnet raw; do
   for qos in 0 1; do
     for b in "${brokers[@]}"; do
       IFS=: read -r h p pid name <<< "$b"
-      fanin=(mqtt-fanin --client "$client" --mqtt "$h:$p" --qos "$qos" --publishers "$PUBLISHERS" --messages "$MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+      count=$([ "$client" = raw ] && echo "$RAW_MESSAGES" || echo "$MESSAGES")
+      fanin=(mqtt-fanin --client "$client" --mqtt "$h:$p" --qos "$qos" --publishers "$PUBLISHERS" --messages "$count" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
       for _ in $(seq "$WARMUP_ROUNDS"); do $LOADTEST "${fanin[@]}" >/dev/null; done
       $LOADTEST "${fanin[@]}" --pid "$pid" | tee "$work/$name$suffix-q$qos.txt"
     done
@@ -76,12 +80,16 @@ for client in mqttnet raw; do
 done
 
 # Fan-out: one publisher → SUBSCRIBERS subscribers, QoS 0 and 1, one uncounted round each first.
-for qos in 0 1; do
-  for b in "${brokers[@]}"; do
-    IFS=: read -r h p pid name <<< "$b"
-    fanout=(mqtt-fanout --mqtt "$h:$p" --qos "$qos" --subscribers "$SUBSCRIBERS" --messages "$FANOUT_MESSAGES" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
-    $LOADTEST "${fanout[@]}" >/dev/null
-    $LOADTEST "${fanout[@]}" --pid "$pid" | tee "$work/$name-out-q$qos.txt"
+for client in mqttnet raw; do
+  suffix=$([ "$client" = raw ] && echo "-raw" || true)
+  count=$([ "$client" = raw ] && echo "$RAW_FANOUT_MESSAGES" || echo "$FANOUT_MESSAGES")
+  for qos in 0 1; do
+    for b in "${brokers[@]}"; do
+      IFS=: read -r h p pid name <<< "$b"
+      fanout=(mqtt-fanout --client "$client" --mqtt "$h:$p" --qos "$qos" --subscribers "$SUBSCRIBERS" --messages "$count" --window "$WINDOW" --payload "$PAYLOAD" --socket-buffer "$SOCKET_BUFFER")
+      $LOADTEST "${fanout[@]}" >/dev/null
+      $LOADTEST "${fanout[@]}" --pid "$pid" | tee "$work/$name-out$suffix-q$qos.txt"
+    done
   done
 done
 
@@ -122,12 +130,14 @@ table() {
 table "fan-in: $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, client socket buffers $SOCKET_BUFFER B" \
   "" "0 1" \
   "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
-table "fan-in, bare socket clients (--client raw): $PUBLISHERS publishers × $MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, socket buffers $SOCKET_BUFFER B" \
+table "fan-in, bare socket clients (--client raw): $PUBLISHERS publishers × $RAW_MESSAGES messages, ~$PAYLOAD B, window $WINDOW, MQTT 5.0, socket buffers $SOCKET_BUFFER B" \
   "-raw" "0 1" \
   "msg/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/msg:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
 table "idle: $IDLE MQTT 3.1.1 connections" "-idle" - \
   "connections/s:connects_per_sec" "RSS KiB per idle connection:kib_per_conn"
 table "fan-out: 1 publisher × $FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers" "-out" "0 1" \
+  "deliveries/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/delivery:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
+table "fan-out, bare socket clients (--client raw): 1 publisher × $RAW_FANOUT_MESSAGES messages → $SUBSCRIBERS subscribers" "-out-raw" "0 1" \
   "deliveries/s:msgs_per_sec" "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "server CPU µs/delivery:cpu_us_per_msg" "lost (QoS 0):lost_qos0"
 table "QoS 1 latency: one publisher, each PUBLISH after the last one's PUBACK → one subscriber, 5,000 messages" "-rtt" - \
   "publish→receive p50 ms:p50_ms" "publish→receive p99 ms:p99_ms" "msg/s:msgs_per_sec"

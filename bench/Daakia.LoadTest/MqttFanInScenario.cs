@@ -13,7 +13,7 @@ namespace Daakia.LoadTest;
 /// M messages carrying its index, a sequence number and a send timestamp, with at most W unacknowledged (QoS 1/2) at a
 /// time; the subscriber checks per-publisher order and counts duplicates and gaps. QoS 1 and 2 must lose nothing; at
 /// QoS 0 the loss is reported (a broker may drop), duplicates and reordering still fail the run. MQTTnet clients by
-/// default; <c>--client raw</c>: bare socket clients (<see cref="MqttRawFanIn"/>).
+/// default; <c>--client raw</c>: bare socket clients (<see cref="MqttRawClients"/>).
 /// </summary>
 internal static class MqttFanInScenario
 {
@@ -21,7 +21,7 @@ internal static class MqttFanInScenario
     {
         if (args.String("client", "mqttnet") == "raw")
         {
-            return await MqttRawFanIn.RunAsync(args);
+            return await MqttRawClients.RunAsync(args);
         }
 
         var (host, port) = Endpoint(args.String("mqtt", "127.0.0.1:1883"));

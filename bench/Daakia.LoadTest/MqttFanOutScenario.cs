@@ -10,11 +10,17 @@ namespace Daakia.LoadTest;
 /// <c>mqtt-fanout</c>: one publisher → S subscribers of one topic on any MQTT broker (<c>--mqtt host:port</c>), MQTT
 /// 5.0. The publisher sends M messages carrying a sequence number and a send timestamp (at most W unacknowledged at
 /// QoS 1); every subscriber checks order and counts duplicates and gaps. Reports deliveries/s (S × M in all).
+/// MQTTnet clients by default; <c>--client raw</c>: bare socket clients (<see cref="MqttRawClients"/>).
 /// </summary>
 internal static class MqttFanOutScenario
 {
     public static async Task<int> RunAsync(Args args)
     {
+        if (args.String("client", "mqttnet") == "raw")
+        {
+            return await MqttRawClients.RunAsync(args, fanOut: true);
+        }
+
         var (host, port) = MqttFanInScenario.Endpoint(args.String("mqtt", "127.0.0.1:1883"));
         var subscribers = args.Int("subscribers", 100);
         var messages = args.Int("messages", 2_000);

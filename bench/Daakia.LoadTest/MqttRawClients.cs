@@ -6,23 +6,25 @@ using System.Text;
 namespace Daakia.LoadTest;
 
 /// <summary>
-/// <c>mqtt-fanin --client raw</c>: the fan-in of <see cref="MqttFanInScenario"/> with bare MQTT 5.0 clients over
-/// sockets (packets written by hand, several per send; PUBACKs read in bulk), so that the load generator spends as
-/// little of the shared cores as it can and the broker's own cost decides the rate. The same checks: per-publisher
-/// order, duplicates, gaps; QoS 1 must lose nothing.
+/// <c>mqtt-fanin --client raw</c> and <c>mqtt-fanout --client raw</c>: the fan-in of <see cref="MqttFanInScenario"/>
+/// and the fan-out of <see cref="MqttFanOutScenario"/> with bare MQTT 5.0 clients over sockets (packets written by
+/// hand, several per send; PUBLISHes and PUBACKs read in bulk), so that the load generator spends as little of the
+/// shared cores as it can and the broker's own cost decides the rate. The same checks: per-publisher order at every
+/// subscriber, duplicates, gaps; QoS 1 must lose nothing.
 /// </summary>
-internal static class MqttRawFanIn
+internal static class MqttRawClients
 {
     private const int SendChunk = 16 * 1024;
 
-    public static async Task<int> RunAsync(Args args)
+    public static async Task<int> RunAsync(Args args, bool fanOut = false)
     {
         var (host, port) = MqttFanInScenario.Endpoint(args.String("mqtt", "127.0.0.1:1883"));
-        var publishers = args.Int("publishers", 8);
-        var messages = args.Int("messages", 10_000);
+        var publishers = fanOut ? 1 : args.Int("publishers", 8);
+        var subscribers = fanOut ? args.Int("subscribers", 100) : 1;
+        var messages = args.Int("messages", fanOut ? 2_000 : 10_000);
         var payloadSize = Math.Max(24, args.Int("payload", 256));
         var window = args.Int("window", 64);
-        var qos = args.Int("qos", 1);
+        var qos = args.Int("qos", fanOut ? 0 : 1);
         if (qos is not (0 or 1))
         {
             throw new ArgumentException("--client raw does QoS 0 and 1");
@@ -31,13 +33,20 @@ internal static class MqttRawFanIn
         var pid = args.OptionalInt("pid");
         var socketBuffer = args.Int("socket-buffer", 8192);
         var run = Guid.NewGuid().ToString("N")[..8];
-        var topic = Encoding.UTF8.GetBytes($"lt/{run}/in");
-        Console.WriteLine($"mqtt-fanin (raw clients): {publishers} publishers × {messages} messages of ~{payloadSize} B at QoS {qos}, window {window}, MQTT 5.0, {host}:{port}");
+        var topic = Encoding.UTF8.GetBytes($"lt/{run}/{(fanOut ? "out" : "in")}");
+        var scenario = fanOut ? "mqtt-fanout" : "mqtt-fanin";
+        Console.WriteLine($"{scenario} (raw clients): {publishers} publisher(s) × {messages} messages of ~{payloadSize} B → {subscribers} subscriber(s) at QoS {qos}, window {window}, MQTT 5.0, {host}:{port}");
 
-        var check = new Check(publishers, (long)publishers * messages);
-        using var subscriber = await ConnectAsync(host, port, $"lt-{run}-sub", socketBuffer);
-        await SubscribeAsync(subscriber, topic, qos);
-        var receiving = Task.Run(() => ReceiveAsync(subscriber, qos, check));
+        var check = new Check((long)publishers * messages * subscribers);
+        var receiving = new List<Task>();
+        var subscriberSockets = new Socket[subscribers];
+        for (var s = 0; s < subscribers; s++)
+        {
+            var socket = subscriberSockets[s] = await ConnectAsync(host, port, $"lt-{run}-sub-{s}", socketBuffer);
+            await SubscribeAsync(socket, topic, qos);
+            var tracker = new Tracker(check, publishers);
+            receiving.Add(Task.Run(() => ReceiveAsync(socket, qos, tracker)));
+        }
 
         var clients = new Socket[publishers];
         for (var i = 0; i < publishers; i++)
@@ -58,7 +67,7 @@ internal static class MqttRawFanIn
         await Task.WhenAll(sending);
 
         // Everything, or (QoS 0 may drop) until nothing has arrived for two seconds.
-        while (!check.Done.IsCompleted && !receiving.IsCompleted)
+        while (!check.Done.IsCompleted && !receiving.Any(r => r.IsCompleted))
         {
             await Task.WhenAny(check.Done, Task.Delay(200));
             if (check.SinceLastReceipt > TimeSpan.FromSeconds(qos == 0 ? 2 : 30))
@@ -69,9 +78,9 @@ internal static class MqttRawFanIn
 
         var elapsed = started.Elapsed;
         var cpu = ProcStats.CpuSeconds(pid) - cpu0;
-        if (receiving.IsFaulted)
+        if (receiving.FirstOrDefault(r => r.IsFaulted) is { } faulted)
         {
-            await receiving; // a malformed packet or payload: the run fails with it
+            await faulted; // a malformed packet or payload: the run fails with it
         }
 
         foreach (var c in clients)
@@ -79,16 +88,20 @@ internal static class MqttRawFanIn
             await DisconnectAsync(c);
         }
 
-        await DisconnectAsync(subscriber);
+        foreach (var s in subscriberSockets)
+        {
+            await DisconnectAsync(s);
+        }
+
         var (received, duplicates, outOfOrder, missing) = check.Totals();
-        return Report.Throughput("mqtt-fanin", received - duplicates, elapsed, check.Latencies, new Latencies(), cpu, duplicates, qos == 0 ? 0 : missing, outOfOrder, errors,
-            new Dictionary<string, object> { ["qos"] = qos, ["lost_qos0"] = qos == 0 ? missing : 0, ["published"] = (long)publishers * messages, ["client"] = "raw" });
+        var extra = new Dictionary<string, object> { ["qos"] = qos, ["lost_qos0"] = qos == 0 ? missing : 0, ["client"] = "raw" };
+        extra[fanOut ? "subscribers" : "published"] = fanOut ? subscribers : (long)publishers * messages;
+        return Report.Throughput(scenario, received - duplicates, elapsed, check.Latencies, new Latencies(), cpu, duplicates, qos == 0 ? 0 : missing, outOfOrder, errors, extra);
     }
 
-    /// <summary>Order, duplicates and gaps per publisher, and the latencies, as the subscriber sees them.</summary>
-    private sealed class Check(int publishers, long expected)
+    /// <summary>What every subscriber saw together: counts, latencies, the last receipt.</summary>
+    private sealed class Check(long expected)
     {
-        private readonly long[] _last = Enumerable.Repeat(-1L, publishers).ToArray();
         private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private long _received, _duplicates, _outOfOrder, _lastReceipt = Stopwatch.GetTimestamp();
 
@@ -98,32 +111,17 @@ internal static class MqttRawFanIn
 
         public TimeSpan SinceLastReceipt => Stopwatch.GetElapsedTime(Volatile.Read(ref _lastReceipt));
 
-        /// <summary>The subscriber's receive loop only (one thread at a time).</summary>
-        public void Received(ReadOnlySpan<byte> payload, long now)
+        public void Count(bool duplicate, bool outOfOrder, long now, long sent)
         {
-            var p = BinaryPrimitives.ReadInt32LittleEndian(payload);
-            var seq = BinaryPrimitives.ReadInt64LittleEndian(payload[4..]);
-            var sent = BinaryPrimitives.ReadInt64LittleEndian(payload[12..]);
             Latencies.Add(now - sent);
-            if ((uint)p >= (uint)_last.Length)
+            if (duplicate)
             {
-                throw new InvalidDataException($"a payload names publisher {p}");
+                Interlocked.Increment(ref _duplicates);
             }
 
-            if (seq <= _last[p])
+            if (outOfOrder)
             {
-                if (seq == _last[p])
-                {
-                    _duplicates++;
-                }
-                else
-                {
-                    _outOfOrder++;
-                }
-            }
-            else
-            {
-                _last[p] = seq;
+                Interlocked.Increment(ref _outOfOrder);
             }
 
             Volatile.Write(ref _lastReceipt, now);
@@ -136,7 +134,34 @@ internal static class MqttRawFanIn
         public (long Received, long Duplicates, long OutOfOrder, long Missing) Totals()
         {
             var received = Interlocked.Read(ref _received);
-            return (received, _duplicates, _outOfOrder, expected - received + _duplicates);
+            var duplicates = Interlocked.Read(ref _duplicates);
+            return (received, duplicates, Interlocked.Read(ref _outOfOrder), expected - received + duplicates);
+        }
+    }
+
+    /// <summary>One subscriber's view: the order of each publisher's sequence (its receive loop only).</summary>
+    private sealed class Tracker(Check check, int publishers)
+    {
+        private readonly long[] _last = Enumerable.Repeat(-1L, publishers).ToArray();
+
+        public void Received(ReadOnlySpan<byte> payload, long now)
+        {
+            var p = BinaryPrimitives.ReadInt32LittleEndian(payload);
+            var seq = BinaryPrimitives.ReadInt64LittleEndian(payload[4..]);
+            var sent = BinaryPrimitives.ReadInt64LittleEndian(payload[12..]);
+            if ((uint)p >= (uint)_last.Length)
+            {
+                throw new InvalidDataException($"a payload names publisher {p}");
+            }
+
+            var duplicate = seq == _last[p];
+            var outOfOrder = seq < _last[p];
+            if (seq > _last[p])
+            {
+                _last[p] = seq;
+            }
+
+            check.Count(duplicate, outOfOrder, now, sent);
         }
     }
 
@@ -386,7 +411,7 @@ internal static class MqttRawFanIn
     }
 
     /// <summary>The subscriber: PUBLISH packets read in bulk, checked, and at QoS 1 their PUBACKs sent per read.</summary>
-    private static async Task ReceiveAsync(Socket socket, int qos, Check check)
+    private static async Task ReceiveAsync(Socket socket, int qos, Tracker check)
     {
         var buffer = new byte[256 * 1024];
         var acks = new byte[buffer.Length / 4]; // a PUBLISH is far over 16 bytes, its PUBACK 4
@@ -425,7 +450,7 @@ internal static class MqttRawFanIn
 
     /// <summary>Checks the whole PUBLISH packets in <paramref name="data"/> and writes a PUBACK for each QoS 1 one;
     /// returns the bytes consumed.</summary>
-    private static int Consume(ReadOnlySpan<byte> data, Span<byte> acks, Check check, out int ackBytes)
+    private static int Consume(ReadOnlySpan<byte> data, Span<byte> acks, Tracker check, out int ackBytes)
     {
         var now = Stopwatch.GetTimestamp();
         var at = 0;
