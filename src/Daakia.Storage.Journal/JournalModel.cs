@@ -198,6 +198,7 @@ internal enum Effect : byte
     /// <summary>A roster entry (tenant, client, first seen, last seen).</summary>
     Seen = 8,
 
+    /// <summary>A retained message without properties (journals written before <see cref="RetainWithProperties"/>).</summary>
     Retain = 9,
 
     ClearRetained = 10,
@@ -225,4 +226,8 @@ internal enum Effect : byte
 
     /// <summary>Snapshot only: queue, message id, position, deliveries, visible at.</summary>
     Entry = 19,
+
+    /// <summary>A retained message: <see cref="Retain"/>'s fields, then its properties (a presence byte, then the blob of
+    /// <see cref="Core.Storage.PropertiesBlob"/>).</summary>
+    RetainWithProperties = 20,
 }

@@ -109,7 +109,7 @@ public sealed partial class JournalStore
             {
                 PayloadFormat = format == 0xFF ? null : format,
                 ResponseTopic = response,
-                CorrelationData = correlation,
+                CorrelationData = correlation is null ? (ReadOnlyMemory<byte>?)null : correlation, // not an empty, present one
             };
         }
 
@@ -163,9 +163,19 @@ public sealed partial class JournalStore
         log.Time(m.Timestamp);
         log.OptionalTime(m.ExpiresAt);
         log.Bytes(m.Payload.Span);
+        if (Core.Storage.PropertiesBlob.Encode(m.Properties) is { } properties)
+        {
+            log.Byte(1);
+            log.Bytes(properties);
+        }
+        else
+        {
+            log.Byte(0);
+        }
     }
 
-    private static RetainedMessage ReadRetained(ref RecordReader r)
+    /// <summary>A retained message of <see cref="Effect.RetainWithProperties"/> (or, without them, of <see cref="Effect.Retain"/>).</summary>
+    private static RetainedMessage ReadRetained(ref RecordReader r, bool withProperties)
     {
         var tenant = TenantId.Parse(r.String());
         var topic = r.String();
@@ -174,7 +184,9 @@ public sealed partial class JournalStore
         var qos = (QualityOfService)r.Byte();
         var timestamp = r.Time();
         var expires = r.OptionalTime();
-        return new RetainedMessage(tenant, topic, author, r.Bytes(), contentType, qos, timestamp, expires);
+        var payload = r.Bytes();
+        var properties = withProperties && r.Byte() == 1 ? Core.Storage.PropertiesBlob.Decode(r.Bytes()) : null;
+        return new RetainedMessage(tenant, topic, author, payload, contentType, qos, timestamp, expires, properties);
     }
 
     private static void WriteSession(RecordBuffer log, SessionRecord s, bool withAwaiting)

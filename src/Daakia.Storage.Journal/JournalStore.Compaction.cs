@@ -135,7 +135,7 @@ public sealed partial class JournalStore
         foreach (var m in _retained.Values)
         {
             start = Split(buffer, start);
-            buffer.Byte((byte)Effect.Retain);
+            buffer.Byte((byte)Effect.RetainWithProperties);
             WriteRetained(buffer, m);
         }
 

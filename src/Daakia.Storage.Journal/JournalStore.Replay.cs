@@ -194,7 +194,10 @@ public sealed partial class JournalStore
                 }
 
                 case Effect.Retain:
-                    Retain(ReadRetained(ref r));
+                    Retain(ReadRetained(ref r, withProperties: false));
+                    break;
+                case Effect.RetainWithProperties:
+                    Retain(ReadRetained(ref r, withProperties: true));
                     break;
 
                 case Effect.ClearRetained:

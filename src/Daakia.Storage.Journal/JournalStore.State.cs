@@ -405,7 +405,7 @@ public sealed partial class JournalStore
         _retainedBytes += message.Size;
         if (_log is { } log)
         {
-            log.Byte((byte)Effect.Retain);
+            log.Byte((byte)Effect.RetainWithProperties);
             WriteRetained(log, message);
         }
     }

@@ -193,7 +193,8 @@ internal static class Codec
         {
             PayloadFormat = format == 0xFF ? null : format,
             ResponseTopic = response is null ? null : Encoding.UTF8.GetString(response),
-            CorrelationData = correlation is null ? null : correlation,
+            // Typed: a null array would convert to an empty (present) memory.
+            CorrelationData = correlation is null ? (ReadOnlyMemory<byte>?)null : correlation,
         };
 
         static byte[]? Take(ref ReadOnlySpan<byte> blob)

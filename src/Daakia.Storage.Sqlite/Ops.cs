@@ -95,6 +95,7 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
         upsert.Bind(6, (long)m.Qos);
         upsert.Bind(7, Codec.Ms(m.Timestamp));
         upsert.Bind(8, m.ExpiresAt is { } e ? Codec.Ms(e) : null);
+        upsert.BindBlobOrNull(9, Core.Storage.PropertiesBlob.Encode(m.Properties));
         return upsert.Execute();
     }
 

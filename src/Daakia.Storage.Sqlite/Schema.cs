@@ -6,7 +6,7 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 6;
+    public const int Version = 7;
 
     /// <summary>The <c>queues.kind</c> of a tenant's totals row (its name is <c>''</c>); no <see cref="Core.QueueKind"/> is negative.</summary>
     public const int TenantTotalsKind = -1;
@@ -60,6 +60,11 @@ internal static class Schema
         if (TableExists(connection, "meta") && ReadVersion(connection) == 5)
         {
             MigrateFromV5(connection);
+        }
+
+        if (TableExists(connection, "meta") && ReadVersion(connection) == 6)
+        {
+            MigrateFromV6(connection);
         }
 
         Exec(connection, """
@@ -121,6 +126,7 @@ internal static class Schema
                 qos INTEGER NOT NULL,
                 ts INTEGER NOT NULL,
                 expires INTEGER NULL,
+                properties BLOB NULL,
                 PRIMARY KEY(tenant, topic)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS sessions(
                 tenant TEXT NOT NULL,
@@ -133,7 +139,7 @@ internal static class Schema
                 client TEXT NOT NULL,
                 packet_id INTEGER NOT NULL,
                 PRIMARY KEY(tenant, client, packet_id)) WITHOUT ROWID;
-            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 6);
+            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 7);
             """);
 
         var version = ReadVersion(connection);
@@ -142,6 +148,21 @@ internal static class Schema
             throw new InvalidOperationException($"The database is of schema version {version}; this build reads version {Version}.");
         }
     }
+
+    /// <summary>
+    /// Version 6 to version 7: a retained message keeps its publication's properties (MQTT 5 user properties, response
+    /// topic, correlation data, payload format: <c>properties</c>, <see cref="Core.Storage.PropertiesBlob"/>). Nothing is
+    /// rewritten. One transaction. (A database that never had a retained message may lack the table: it is made whole
+    /// below.)
+    /// </summary>
+    private static void MigrateFromV6(SqliteConnection connection) => Exec(connection, TableExists(connection, "retained")
+        ? """
+          BEGIN;
+          ALTER TABLE retained ADD COLUMN properties BLOB NULL;
+          UPDATE meta SET value = 7 WHERE key = 'schema_version';
+          COMMIT;
+          """
+        : "UPDATE meta SET value = 7 WHERE key = 'schema_version';");
 
     /// <summary>
     /// Version 5 to version 6: messages queued for MQTT persistent sessions keep their topic side (<c>envelope</c>), and

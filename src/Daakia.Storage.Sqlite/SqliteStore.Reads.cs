@@ -131,7 +131,7 @@ public sealed partial class SqliteStore
         await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = "SELECT tenant, topic, author, payload, content_type, qos, ts, expires FROM retained " +
+        cmd.CommandText = "SELECT tenant, topic, author, payload, content_type, qos, ts, expires, properties FROM retained " +
             "WHERE (tenant, topic) > ($t, $topic) ORDER BY tenant, topic LIMIT $limit";
         cmd.Parameters.AddWithValue("$t", after?.Tenant.Value ?? "");
         cmd.Parameters.AddWithValue("$topic", after?.Topic ?? "");
@@ -148,7 +148,8 @@ public sealed partial class SqliteStore
                 r.GetString(4),
                 (QualityOfService)r.GetInt64(5),
                 Codec.Time(r.GetInt64(6)),
-                r.IsDBNull(7) ? null : Codec.Time(r.GetInt64(7))));
+                r.IsDBNull(7) ? null : Codec.Time(r.GetInt64(7)),
+                r.IsDBNull(8) ? null : Core.Storage.PropertiesBlob.Decode(r.GetFieldValue<byte[]>(8))));
         }
 
         return result;

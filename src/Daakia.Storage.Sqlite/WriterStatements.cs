@@ -60,7 +60,7 @@ internal sealed class WriterStatements : IDisposable
         UpdateQueue = new RawStatement(connection, "UPDATE queues SET letters=?1, bytes=?2, last_pos=?3 WHERE qid=?4");
         Queues = new QueueLedger(_db, SelectQueue, InsertQueue, UpdateQueue, maxCached: 100_000);
         UpsertRetained = new RawStatement(connection,
-            "INSERT OR REPLACE INTO retained(tenant, topic, author, payload, content_type, qos, ts, expires) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+            "INSERT OR REPLACE INTO retained(tenant, topic, author, payload, content_type, qos, ts, expires, properties) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
         DeleteRetained = new RawStatement(connection, "DELETE FROM retained WHERE tenant=?1 AND topic=?2");
         UpsertSession = new RawStatement(connection,
             "INSERT OR REPLACE INTO sessions(tenant, client, expiry, subscriptions) VALUES(?1, ?2, ?3, ?4)");

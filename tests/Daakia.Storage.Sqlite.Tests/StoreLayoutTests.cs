@@ -248,6 +248,32 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
     }
 
+    [Fact]
+    public async Task DatabaseOfVersion6_IsMovedOnOpen_ItsRetainedMessagesKept_WithoutProperties()
+    {
+        // A version 6 database: today's layout without the retained messages' properties column.
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var at = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000);
+        await store.WriteAsync([new RetainOp(new RetainedMessage(TenantId.Default, "a/b", ClientId.Parse("alice"), "\"x\""u8.ToArray(), "application/json", QualityOfService.AtLeastOnce, at))]);
+        await store.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        var db = Path.Combine(_dir, "daakia.db");
+        Scalar(db, "ALTER TABLE retained DROP COLUMN properties; UPDATE meta SET value = 6 WHERE key = 'schema_version'; SELECT 0");
+        Assert.Equal(6, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+
+        store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var kept = Assert.Single(await store.ReadRetainedAsync(null, 10));
+        Assert.Equal(("a/b", "\"x\"", at), (kept.Topic, Encoding.UTF8.GetString(kept.Payload.Span), kept.Timestamp));
+        Assert.Null(kept.Properties);
+        var properties = new PublicationProperties { UserProperties = [new("k", "v")] };
+        await store.WriteAsync([new RetainOp(kept with { Properties = properties })]);
+        Assert.Equal("v", Assert.Single(await store.ReadRetainedAsync(null, 10)).Properties!.UserProperties.Single().Value);
+        await store.DisposeAsync();
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+    }
+
     /// <summary>Creates the store's database file in the data directory with <paramref name="sql"/> (an earlier layout); returns its path.</summary>
     private string CreateDatabase(string sql, params (string Name, object Value)[] parameters)
     {

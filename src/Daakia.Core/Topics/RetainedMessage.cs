@@ -12,8 +12,9 @@ public sealed record RetainedMessage(
     string ContentType,
     QualityOfService Qos,
     DateTimeOffset Timestamp,
-    DateTimeOffset? ExpiresAt = null)
+    DateTimeOffset? ExpiresAt = null,
+    PublicationProperties? Properties = null)
 {
-    /// <summary>What the message counts against the tenant's retained bytes: topic, content type and payload.</summary>
-    public long Size => Payload.Length + Topic.Length + ContentType.Length;
+    /// <summary>What the message counts against the tenant's retained bytes: topic, content type, payload and properties.</summary>
+    public long Size => Payload.Length + Topic.Length + ContentType.Length + (Properties?.Size ?? 0);
 }

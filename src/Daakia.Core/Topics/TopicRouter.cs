@@ -280,9 +280,9 @@ public sealed class TopicRouter
     /// </summary>
     private Task Retain(TenantState t, Publication p)
     {
-        var size = p.Payload.Length + p.Topic.Length + p.ContentType.Length;
+        var size = Size(p);
         var had = t.Retained.TryGetValue(p.Topic, out var old);
-        var oldSize = had ? old!.Payload.Length + old.Topic.Length + old.ContentType.Length : 0;
+        var oldSize = had ? Size(old!) : 0;
         if (p.Payload.IsEmpty)
         {
             if (!had)
@@ -306,7 +306,7 @@ public sealed class TopicRouter
             throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"The tenant's retained messages may hold at most {_options.MaxRetainedBytesPerTenant} bytes.");
         }
 
-        var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp, p.ExpiresAt);
+        var message = new RetainedMessage(t.Id, p.Topic, p.Author, p.Payload, p.ContentType, p.Qos, p.Timestamp, p.ExpiresAt, p.Properties);
         var writing = _engine.Store.WriteAsync([new RetainOp(message)]).AsTask();
         var copy = RetainedCopy(message);
         t.Retained[p.Topic] = copy;
@@ -347,7 +347,7 @@ public sealed class TopicRouter
         return write;
     }
 
-    private static long Size(Publication p) => p.Payload.Length + p.Topic.Length + p.ContentType.Length;
+    private static long Size(Publication p) => p.Payload.Length + p.Topic.Length + p.ContentType.Length + (p.Properties?.Size ?? 0);
 
     /// <summary>The publication a new subscription gets for a retained message.</summary>
     internal static Publication RetainedCopy(RetainedMessage m) => new()
@@ -362,6 +362,7 @@ public sealed class TopicRouter
         IsRetainedCopy = true,
         Timestamp = m.Timestamp,
         ExpiresAt = m.ExpiresAt,
+        Properties = m.Properties,
     };
 
     /// <summary>
@@ -396,7 +397,7 @@ public sealed class TopicRouter
         {
             if (t.Retained.TryGetValue(m.Topic, out var old))
             {
-                t.RetainedBytes -= old.Payload.Length + old.Topic.Length + old.ContentType.Length;
+                t.RetainedBytes -= Size(old);
             }
 
             t.Retained[m.Topic] = RetainedCopy(m);

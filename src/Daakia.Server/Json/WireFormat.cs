@@ -313,6 +313,11 @@ public static class WireFormat
 
         return responseTopic is null && correlation is null && user is not { Count: > 0 }
             ? null
-            : new PublicationProperties { ResponseTopic = responseTopic, CorrelationData = correlation, UserProperties = user ?? [] };
+            : new PublicationProperties
+            {
+                ResponseTopic = responseTopic,
+                CorrelationData = correlation is null ? (ReadOnlyMemory<byte>?)null : correlation, // not an empty, present one
+                UserProperties = user ?? [],
+            };
     }
 }

@@ -14,7 +14,9 @@ internal sealed partial class MqttSession
         var input = _transport.Input;
         while (true)
         {
-            var read = await input.ReadAsync(cancellationToken);
+            // Not with the transport's token: packets that came before the client's FIN are still read and answered
+            // (the transport completes the pipe after them, which ends the loop); only the session's own stop cuts in.
+            var read = await input.ReadAsync(_stop.Token);
             var buffer = read.Buffer;
             try
             {
@@ -550,7 +552,8 @@ internal sealed partial class MqttSession
         {
             PayloadFormat = p.PayloadFormatIndicator,
             ResponseTopic = p.HasResponseTopic ? Encoding.UTF8.GetString(p.ResponseTopic.Span) : null,
-            CorrelationData = p.HasCorrelationData ? p.CorrelationData.ToArray() : null,
+            // Typed: a null array would convert to an empty, present memory (and go out as empty correlation data).
+            CorrelationData = p.HasCorrelationData ? p.CorrelationData.ToArray() : (ReadOnlyMemory<byte>?)null,
             UserProperties = user ?? [],
         };
     }

@@ -9,6 +9,31 @@ namespace Daakia.Server.Tests.Mqtt;
 public class MqttPropertiesTests
 {
     [Fact]
+    public async Task APropertyNotSent_IsNotReceived_EvenBesideOthers_FromMqttAndFromTheJsonApi()
+    {
+        await using var host = await DaakiaTestHost.StartAsync();
+        await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
+        await sub.SubscribeAsync("rpc/#");
+        await using var ws = await WsTestClient.HelloAsync(host, "web");
+        await ws.RequestAsync("subscribe", new { topics = new[] { "rpc/#" } });
+
+        // A response topic without correlation data, from MQTT and from the JSON API.
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+        Assert.True((await pub.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("rpc/a").WithPayload("x")
+            .WithResponseTopic("rpc/replies").Build())).IsSuccess);
+        await ws.RequestAsync("publish", new { topic = "rpc/b", payload = 1, properties = new { response_topic = "rpc/replies" } });
+
+        await sub.WaitForAsync(2, "both publications");
+        Assert.All(sub.Received, m =>
+        {
+            Assert.Equal("rpc/replies", m.ResponseTopic);
+            Assert.Null(m.CorrelationData); // absent, not empty
+        });
+        var json = await ws.NextAsync("publication");
+        Assert.False(json["properties"]!.AsObject().ContainsKey("correlation_data_base64"));
+    }
+
+    [Fact]
     public async Task ResponseTopic_CorrelationData_UserProperties_AndPayloadFormat_ReachMqttAndJsonApiSubscribers()
     {
         await using var host = await DaakiaTestHost.StartAsync();

@@ -58,6 +58,43 @@ public class MqttRetainedTests
     }
 
     [Fact]
+    public async Task ARetainedMessage_KeepsItsUserProperties_ResponseTopic_CorrelationData_AndPayloadFormat_AcrossARestart()
+    {
+        var dataDir = Unique.TempDirectory();
+        await using (var host = await DaakiaTestHost.StartAsync(dataDirectory: dataDir))
+        {
+            await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+            var message = new MqttApplicationMessageBuilder().WithTopic("dev/1/state").WithPayload("on").WithRetainFlag()
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithUserProperty("unit", "°C"u8.ToArray())
+                .WithUserProperty("unit", "K"u8.ToArray()).WithResponseTopic("dev/1/reply").WithCorrelationData([9, 8, 7])
+                .WithPayloadFormatIndicator(MqttPayloadFormatIndicator.CharacterData).Build();
+            Assert.True((await pub.Client.PublishAsync(message)).IsSuccess);
+
+            await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
+            await SubscribeAsync(sub, "dev/+/state");
+            await sub.WaitForAsync(1, "the retained message");
+            AssertProperties(sub.Received.Single());
+        }
+
+        // From the store: the properties were kept with it.
+        await using (var host = await DaakiaTestHost.StartAsync(dataDirectory: dataDir))
+        {
+            await using var later = await MqttTestClient.ConnectAsync(host, "later");
+            await SubscribeAsync(later, "dev/#");
+            await later.WaitForAsync(1, "the retained message after the restart");
+            AssertProperties(later.Received.Single());
+        }
+
+        static void AssertProperties(MqttApplicationMessage m)
+        {
+            Assert.True(m.Retain);
+            Assert.Equal(("dev/1/state", "on"), (m.Topic, Encoding.UTF8.GetString(m.Payload)));
+            Assert.Equal([("unit", "°C"), ("unit", "K")], m.UserProperties.Select(u => (u.Name, Encoding.UTF8.GetString(u.ValueBuffer.Span))).ToList());
+            Assert.Equal(("dev/1/reply", "090807", MqttPayloadFormatIndicator.CharacterData), (m.ResponseTopic, Convert.ToHexString(m.CorrelationData), m.PayloadFormatIndicator));
+        }
+    }
+
+    [Fact]
     public async Task RetainHandling_AndRetainAsPublished_And_SharedSubscriptions_Mqtt5()
     {
         await using var host = await DaakiaTestHost.StartAsync();

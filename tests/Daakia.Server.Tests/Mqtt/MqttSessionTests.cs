@@ -216,6 +216,8 @@ public class MqttSessionTests
             Assert.Equal(("q/1", "one", MqttQualityOfServiceLevel.ExactlyOnce), (one.Topic, Encoding.UTF8.GetString(one.Payload), one.QualityOfServiceLevel));
             Assert.Equal(("q/2", "two", MqttQualityOfServiceLevel.AtLeastOnce), (two.Topic, Encoding.UTF8.GetString(two.Payload), two.QualityOfServiceLevel));
             Assert.Equal("r/1", two.ResponseTopic);
+            Assert.Null(one.CorrelationData); // none was sent, so none comes back from the store (not an empty one)
+            Assert.Null(two.CorrelationData);
             Assert.Equal(("k", "v"), (two.UserProperties.Single().Name, Encoding.UTF8.GetString(two.UserProperties.Single().ValueBuffer.Span)));
             Assert.Equal([7u], one.SubscriptionIdentifiers);
 

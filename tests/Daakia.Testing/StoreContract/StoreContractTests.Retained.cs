@@ -39,6 +39,33 @@ public abstract partial class StoreContractTests
     }
 
     [Fact]
+    public async Task Retained_KeepsItsPublicationProperties_AcrossAReopen()
+    {
+        var properties = new PublicationProperties
+        {
+            PayloadFormat = 1,
+            ResponseTopic = "replies/ünï",
+            CorrelationData = new byte[] { 0, 1, 2, 255 },
+            UserProperties = [new("k", "v1"), new("k", "v2"), new("empty", ""), new("ключ", "значение")],
+        };
+        await Store.WriteAsync([new RetainOp(Retained(T1, "with", "p") with { Properties = properties })]);
+        await Store.WriteAsync([new RetainOp(Retained(T1, "without", "q"))]);
+        await Store.WriteAsync([new RetainOp(Retained(T1, "bare", "r") with { Properties = new PublicationProperties() })]);
+        if (IsDurable)
+        {
+            await ReopenAsync();
+        }
+
+        var all = (await Store.ReadRetainedAsync(null, 100)).ToDictionary(m => m.Topic);
+        var p = all["with"].Properties!;
+        Assert.Equal((1, "replies/ünï", "000102FF"), ((int)p.PayloadFormat!, p.ResponseTopic, Convert.ToHexString(p.CorrelationData!.Value.Span)));
+        Assert.Equal(properties.UserProperties, p.UserProperties); // in order, names repeated
+        Assert.Null(all["without"].Properties);
+        var bare = all["bare"].Properties!;
+        Assert.Equal((null, null, false, 0), (bare.PayloadFormat, bare.ResponseTopic, bare.CorrelationData.HasValue, bare.UserProperties.Count));
+    }
+
+    [Fact]
     public async Task Retained_InAUnitThatIsRefused_IsNotKept()
     {
         var quota = new InboxQuota(MaxLetters: 0, MaxBytes: long.MaxValue, MaxTenantBytes: long.MaxValue);
