@@ -410,11 +410,17 @@ internal static class MqttRawClients
         return data.Length >= i + length;
     }
 
-    /// <summary>The subscriber: PUBLISH packets read in bulk, checked, and at QoS 1 their PUBACKs sent per read.</summary>
+    /// <summary>
+    /// The subscriber: PUBLISH packets read in bulk and checked; at QoS 1 their PUBACKs go out on a sender of their own,
+    /// so that reading never waits for a write (a broker that stops reading while its own writes are blocked would
+    /// otherwise wait for us as we wait for it).
+    /// </summary>
     private static async Task ReceiveAsync(Socket socket, int qos, Tracker check)
     {
         var buffer = new byte[256 * 1024];
         var acks = new byte[buffer.Length / 4]; // a PUBLISH is far over 16 bytes, its PUBACK 4
+        var outbox = new AckOutbox(socket);
+        var sender = qos > 0 ? Task.Run(outbox.RunAsync) : Task.CompletedTask;
         var have = 0;
         try
         {
@@ -438,13 +444,98 @@ internal static class MqttRawClients
                 have -= at;
                 if (ackBytes > 0 && qos > 0)
                 {
-                    await SendAllAsync(socket, acks.AsMemory(0, ackBytes));
+                    outbox.Add(acks.AsSpan(0, ackBytes));
                 }
             }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             // closed at the end
+        }
+        finally
+        {
+            outbox.Complete();
+            await sender;
+        }
+    }
+
+    /// <summary>PUBACKs waiting to be written: the reader adds, one sender loop writes whatever has gathered.</summary>
+    private sealed class AckOutbox(Socket socket)
+    {
+        private readonly Lock _gate = new();
+        private readonly SemaphoreSlim _wake = new(0);
+        private byte[] _pending = new byte[64 * 1024];
+        private byte[] _spare = new byte[64 * 1024];
+        private int _count;
+        private bool _completed;
+
+        public void Add(ReadOnlySpan<byte> bytes)
+        {
+            bool wake;
+            lock (_gate)
+            {
+                if (_count + bytes.Length > _pending.Length)
+                {
+                    Array.Resize(ref _pending, Math.Max(_pending.Length * 2, _count + bytes.Length));
+                }
+
+                bytes.CopyTo(_pending.AsSpan(_count));
+                wake = _count == 0;
+                _count += bytes.Length;
+            }
+
+            if (wake)
+            {
+                _wake.Release();
+            }
+        }
+
+        public void Complete()
+        {
+            lock (_gate)
+            {
+                _completed = true;
+            }
+
+            _wake.Release();
+        }
+
+        public async Task RunAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    await _wake.WaitAsync();
+                    byte[] batch;
+                    int n;
+                    lock (_gate)
+                    {
+                        if (_count == 0)
+                        {
+                            if (_completed)
+                            {
+                                return;
+                            }
+
+                            continue;
+                        }
+
+                        (batch, n) = (_pending, _count);
+                        (_pending, _spare, _count) = (_spare, batch, 0);
+                        if (_pending.Length < batch.Length)
+                        {
+                            _pending = new byte[batch.Length];
+                        }
+                    }
+
+                    await SendAllAsync(socket, batch.AsMemory(0, n));
+                }
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // closed at the end
+            }
         }
     }
 
