@@ -61,6 +61,26 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
     [InlineData("journal")]
     public async Task KillDashNine_WhileSendsAreInFlight_KeepsEveryAckedLetterOnce_InSendOrderPerSender(string storage)
     {
+        // Each attempt checks everything below; it counts once the kill caught at least 100 sends unanswered. Under a
+        // busy box the senders' own readers can fall behind the server, so that what looked in flight at the kill was
+        // already answered: then it runs again (at most three times).
+        for (var attempt = 1; ; attempt++)
+        {
+            var inFlight = await CrashWhileSendingAsync(storage);
+            if (inFlight >= 100)
+            {
+                return;
+            }
+
+            output.WriteLine($"attempt {attempt}: the server had answered all but {inFlight} sends when it died; once more");
+            Assert.True(attempt < 3, $"in three attempts the server never died with 100 sends unanswered (the last: {inFlight})");
+        }
+    }
+
+    /// <summary>One kill -9 while four senders pipeline sends, and every check after the restart; returns how many sends
+    /// were written but never answered.</summary>
+    private async Task<int> CrashWhileSendingAsync(string storage)
+    {
         const int Senders = 4;
         string[] recipients = ["online", "offline"];
         var dataDir = Unique.TempDirectory();
@@ -78,6 +98,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         var senders = new List<PipelinedSender>();
         Dictionary<string, Dictionary<int, string>> acked;
         int[] written;
+        int inFlight;
         // "online" takes live deliveries (made before the commit) and never acks; "offline" is only in the store.
         await using (var online = await WsTestClient.ConnectAsync(server.WebSocketUri("/v1/ws")))
         {
@@ -126,8 +147,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
 
             acked = senders.ToDictionary(x => x.Author, x => x.Acked.ToDictionary());
             written = [.. senders.Select(x => x.Written)];
-            var inFlight = written.Sum() - acked.Values.Sum(a => a.Count);
-            Assert.True(inFlight >= 100, $"sends were still in flight when the server died ({inFlight})");
+            inFlight = written.Sum() - acked.Values.Sum(a => a.Count);
         }
 
         foreach (var sender in senders)
@@ -207,6 +227,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         }
 
         Directory.Delete(dataDir, recursive: true);
+        return inFlight;
     }
 
     // A recipient's whole inbox through REST, oldest first, without removing anything.

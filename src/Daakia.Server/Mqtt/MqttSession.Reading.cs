@@ -404,6 +404,9 @@ internal sealed partial class MqttSession
                 return false;
             case MqttPacketType.Connect:
                 return Violation(MqttError.Protocol("A second CONNECT [MQTT-3.1.0-2]."));
+            case MqttPacketType.Auth when V5 && _authentication is not null:
+                // Re-authentication (MQTT 4.12.1) is not offered: the connection ends with a reason.
+                return Violation(new MqttError(MqttReasonCode.ImplementationSpecificError, "Re-authentication is not offered; connect again."));
             case MqttPacketType.Auth when V5:
                 return Violation(MqttError.Protocol("AUTH without enhanced authentication [MQTT-4.12.0-1]."));
             default:

@@ -72,6 +72,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private bool _cleanStart;
     private uint _expiry;
     private MqttProperties? _connAckProps;
+    private (string Method, byte[]? Data)? _authentication; // an enhanced authentication that succeeded
 
     private MqttVersion _version;
     private TenantId _tenant;
@@ -184,9 +185,125 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
                 return false;
             }
 
-            var accepted = Accept(frame);
+            var connect = Decode(frame);
             input.AdvanceTo(consumed);
-            return accepted && await OpenSessionAsync();
+            if (connect is null)
+            {
+                return false;
+            }
+
+            if (connect.Properties?.AuthenticationMethod is { } method)
+            {
+                if (_registry.Authenticator(method) is not { } authenticator)
+                {
+                    return Refuse(MqttReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.NotAuthorized, $"the authentication method '{method}' is not offered");
+                }
+
+                try
+                {
+                    if (!await AuthenticateAsync(connect, authenticator, timeout.Token))
+                    {
+                        return false;
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return Refuse(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized, "the authentication did not finish within the connect timeout");
+                }
+            }
+
+            return Admit(connect) && await OpenSessionAsync();
+        }
+    }
+
+    /// <summary>
+    /// MQTT 5 enhanced authentication (MQTT 4.12): the CONNECT's data is the first step, each Continue goes to the client
+    /// as AUTH 0x18 and its AUTH answer is the next step. True once authenticated (the CONNACK will name the method);
+    /// false once refused (a CONNACK with the reason is written).
+    /// </summary>
+    private async Task<bool> AuthenticateAsync(ConnectPacket connect, IMqttEnhancedAuthenticator authenticator, CancellationToken cancellationToken)
+    {
+        var method = authenticator.Method;
+        var input = _transport.Input;
+        ReadOnlyMemory<byte>? data = connect.Properties!.AuthenticationData;
+        object? state = null;
+        for (var step = 0; ; step++)
+        {
+            MqttAuthStep answer;
+            try
+            {
+                answer = await authenticator.AuthenticateAsync(new MqttAuthRequest(connect.ClientId, connect.UserName, step, data, state), cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                MqttLog.SessionFailed(_logger, ex, connect.ClientId);
+                return Refuse(MqttReasonCode.UnspecifiedError, MqttConnectReturnCode.ServerUnavailable, "the authentication failed on the server");
+            }
+
+            state = answer.State;
+            switch (answer.Outcome)
+            {
+                case MqttAuthOutcome.Success:
+                    _authentication = (method, answer.Data?.ToArray());
+                    return true;
+                case MqttAuthOutcome.Continue when step + 1 < IMqttEnhancedAuthenticator.MaxSteps:
+                    break;
+                case MqttAuthOutcome.Continue:
+                    return Refuse(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized, $"the authentication took more than {IMqttEnhancedAuthenticator.MaxSteps} steps");
+                default:
+                    return Refuse(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized, answer.Reason ?? "not authorized");
+            }
+
+            MqttEncoder.TryWriteReason(_transport.Output, MqttVersion.V500, MqttPacketType.Auth, MqttReasonCode.ContinueAuthentication,
+                new MqttProperties { AuthenticationMethod = method, AuthenticationData = answer.Data?.ToArray() });
+            await _transport.Output.FlushAsync(cancellationToken);
+
+            // The client's answer: an AUTH 0x18 with the same method (MQTT-4.12.0-2/-3); anything else ends it.
+            while (true)
+            {
+                var read = await input.ReadAsync(cancellationToken);
+                var buffer = read.Buffer;
+                var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
+                if (status == MqttFrameStatus.Incomplete)
+                {
+                    if (read.IsCompleted)
+                    {
+                        return false;
+                    }
+
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+
+                if (status == MqttFrameStatus.Error)
+                {
+                    input.AdvanceTo(buffer.End);
+                    return Refuse(error.Code, MqttConnectReturnCode.NotAuthorized, error.Message);
+                }
+
+                if (frame.Type == MqttPacketType.Disconnect)
+                {
+                    input.AdvanceTo(consumed);
+                    return false; // the client gave up
+                }
+
+                if (frame.Type != MqttPacketType.Auth || !MqttDecoder.TryDecodeReason(frame, MqttVersion.V500, out var auth, out error))
+                {
+                    input.AdvanceTo(consumed);
+                    return Refuse(MqttReasonCode.ProtocolError, MqttConnectReturnCode.NotAuthorized,
+                        frame.Type == MqttPacketType.Auth ? error.Message : $"a {frame.Type} packet during the authentication exchange [MQTT-4.12.0-4]");
+                }
+
+                input.AdvanceTo(consumed);
+                if (auth.Reason != MqttReasonCode.ContinueAuthentication || auth.Properties?.AuthenticationMethod != method)
+                {
+                    return Refuse(MqttReasonCode.ProtocolError, MqttConnectReturnCode.NotAuthorized,
+                        "an AUTH during the exchange continues it (0x18) with the CONNECT's authentication method [MQTT-4.12.0-5]");
+                }
+
+                data = auth.Properties.AuthenticationData;
+                break;
+            }
         }
     }
 
@@ -244,7 +361,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
     }
 
-    private bool Accept(in MqttFrame frame)
+    /// <summary>The CONNECT, or null when it is malformed (answered as the client's level reads, where it can be).</summary>
+    private ConnectPacket? Decode(in MqttFrame frame)
     {
         var output = _transport.Output;
         if (!MqttDecoder.TryDecodeConnect(frame, out var connect, out var error, out var level))
@@ -261,17 +379,17 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
                 MqttEncoder.TryWriteConnAck(output, MqttVersion.V500, false, (byte)error.Code);
             }
 
-            return false;
+            return null;
         }
 
         _version = connect.Version;
-        var props = connect.Properties;
-        if (props?.AuthenticationMethod is not null)
-        {
-            // Enhanced authentication arrives with credentials (the AUTH packet's hook); until then it is refused.
-            return Refuse(MqttReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.NotAuthorized, "enhanced authentication is not offered");
-        }
+        return connect;
+    }
 
+    /// <summary>Admits the client of a well-formed (and, with a method, authenticated) CONNECT; false if refused.</summary>
+    private bool Admit(ConnectPacket connect)
+    {
+        var props = connect.Properties;
         var assigned = connect.ClientId.Length == 0;
         if (assigned && !V5 && !connect.CleanStart)
         {
@@ -323,6 +441,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
                 TopicAliasMaximum = (ushort)_options.TopicAliasMaximum,
                 AssignedClientIdentifier = assigned ? id : null,
                 ServerKeepAlive = keepAlive != connect.KeepAlive ? (ushort)keepAlive : null,
+                AuthenticationMethod = _authentication?.Method,
+                AuthenticationData = _authentication?.Data,
             };
         }
 

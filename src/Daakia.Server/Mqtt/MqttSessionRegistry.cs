@@ -10,11 +10,24 @@ internal sealed class MqttSessionRegistry : IDisposable
     private readonly System.Diagnostics.Metrics.Meter _meter = new("Daakia.Mqtt");
     private long _paced;
 
-    public MqttSessionRegistry()
+    private readonly Dictionary<string, IMqttEnhancedAuthenticator> _authenticators = new(StringComparer.Ordinal);
+
+    public MqttSessionRegistry(IEnumerable<IMqttEnhancedAuthenticator>? authenticators = null)
     {
+        foreach (var a in authenticators ?? [])
+        {
+            if (!_authenticators.TryAdd(a.Method, a))
+            {
+                throw new InvalidOperationException($"Two MQTT enhanced authenticators offer the method '{a.Method}'.");
+            }
+        }
+
         _meter.CreateObservableCounter("publishers.paced", () => Volatile.Read(ref _paced),
             description: "Times an MQTT client's reading paused because its publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes.");
     }
+
+    /// <summary>The enhanced authenticator of <paramref name="method"/>, or null when none is registered.</summary>
+    public IMqttEnhancedAuthenticator? Authenticator(string method) => _authenticators.GetValueOrDefault(method);
 
     /// <summary>A publisher was paced (also the <c>daakia_mqtt_publishers_paced</c> metric).</summary>
     public void Paced() => Interlocked.Increment(ref _paced);
