@@ -281,7 +281,7 @@ internal sealed partial class MqttSession : ISessionTarget
         if (!V5)
         {
             // Not inline: this may run under the core's tenant lock, and the read loop's end must not.
-            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cancel(), _stop, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static s => s.Stop(), this, preferLocal: false);
         }
     }
 }

@@ -14,9 +14,15 @@ internal sealed partial class MqttSession
         var input = _transport.Input;
         while (true)
         {
-            // Not with the transport's token: packets that came before the client's FIN are still read and answered
-            // (the transport completes the pipe after them, which ends the loop); only the session's own stop cuts in.
-            var read = await input.ReadAsync(_stop.Token);
+            // Not with a token: packets that came before the client's FIN are still read and answered (the transport
+            // completes the pipe after them, which ends the loop); only the session's own Stop cuts in.
+            var read = await input.ReadAsync(CancellationToken.None);
+            if (read.IsCanceled)
+            {
+                input.AdvanceTo(read.Buffer.Start);
+                return;
+            }
+
             var buffer = read.Buffer;
             try
             {

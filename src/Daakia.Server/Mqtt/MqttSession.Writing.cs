@@ -103,8 +103,8 @@ internal sealed partial class MqttSession
 
                 if (wrote)
                 {
-                    var flush = await output.FlushAsync(_stop.Token);
-                    if (flush.IsCompleted)
+                    var flush = await output.FlushAsync(); // EndAsync cancels one the client never reads
+                    if (flush.IsCompleted || flush.IsCanceled)
                     {
                         return;
                     }
@@ -118,7 +118,7 @@ internal sealed partial class MqttSession
 
                 if (ending)
                 {
-                    _stop.Cancel();
+                    Stop();
                     return;
                 }
 

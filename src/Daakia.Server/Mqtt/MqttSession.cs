@@ -99,7 +99,6 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         _remote = remote;
         _abort = abort;
         _frames = new MqttFrameReader(options.MaxPacketSize);
-        _stop.Token.UnsafeRegister(static s => ((AsyncSignal)s!).Cancel(), _signal); // the write loop's wait ends with the session
     }
 
     private bool V5 => _version == MqttVersion.V500;
@@ -107,10 +106,12 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     /// <summary>Runs the connection to its end.</summary>
     public async Task RunAsync(CancellationToken aborted)
     {
-        // The read side ends with the transport or the session; the write loop only with the session (_stop), so what
-        // is queued when the client half-closes still leaves.
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stop.Token);
-        var stop = linked.Token;
+        // Three ends, without a linked source per connection: _stop (cancelled by the transport's end too, through one
+        // registration) ends the read side's waits; the read itself ends only with the pipe or the session's own Stop
+        // (so packets that came before a client's FIN are still answered); the write loop ends when EndAsync lets it
+        // (so what is queued when a client half-closes still leaves).
+        using var abortion = aborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _stop);
+        var stop = _stop.Token;
         Task? writer = null;
         try
         {
@@ -487,6 +488,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(1)));
         }
 
+        _signal.Cancel(); // the write loop's wait ends, and so does a flush the client never reads
+        _transport.Output.CancelPendingFlush();
         await _stop.CancelAsync();
         try
         {
@@ -498,6 +501,20 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
 
         _abort();
+    }
+
+    /// <summary>The session ends itself: the read side's waits and the read itself end.</summary>
+    private void Stop()
+    {
+        _stop.Cancel();
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // the session's end completed the pipe already
+        }
     }
 
     private void PublishWill(WillMessage will)
