@@ -153,68 +153,58 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(_options.ConnectTimeoutSeconds));
         var input = _transport.Input;
-        while (true)
+        Packet? next;
+        try
         {
-            ReadResult read;
-            try
+            next = await ReadPacketAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            MqttLog.Refused(_logger, _remote, "no CONNECT within the connect timeout");
+            return false;
+        }
+
+        if (next is not { } packet)
+        {
+            return false;
+        }
+
+        var (status, frame, consumed, error) = packet;
+        if (status == MqttFrameStatus.Error || frame.Type != MqttPacketType.Connect)
+        {
+            // The first packet must be a CONNECT (MQTT-3.1.0-1); nothing is known of the version to answer in.
+            MqttLog.Refused(_logger, _remote, status == MqttFrameStatus.Error ? error.Message : $"the first packet is {frame.Type}, not CONNECT");
+            return false;
+        }
+
+        var connect = Decode(frame);
+        input.AdvanceTo(consumed);
+        if (connect is null)
+        {
+            return false;
+        }
+
+        if (connect.Properties?.AuthenticationMethod is { } method)
+        {
+            if (_registry.Authenticator(method) is not { } authenticator)
             {
-                read = await input.ReadAsync(timeout.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                MqttLog.Refused(_logger, _remote, "no CONNECT within the connect timeout");
-                return false;
+                return Refuse(MqttReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.NotAuthorized, $"the authentication method '{method}' is not offered");
             }
 
-            var buffer = read.Buffer;
-            var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
-            if (status == MqttFrameStatus.Incomplete)
+            try
             {
-                if (read.IsCompleted)
+                if (!await AuthenticateAsync(connect, authenticator, timeout.Token))
                 {
                     return false;
                 }
-
-                input.AdvanceTo(buffer.Start, buffer.End);
-                continue;
             }
-
-            if (status == MqttFrameStatus.Error || frame.Type != MqttPacketType.Connect)
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                // The first packet must be a CONNECT (MQTT-3.1.0-1); nothing is known of the version to answer in.
-                MqttLog.Refused(_logger, _remote, status == MqttFrameStatus.Error ? error.Message : $"the first packet is {frame.Type}, not CONNECT");
-                return false;
+                return Refuse(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized, "the authentication did not finish within the connect timeout");
             }
-
-            var connect = Decode(frame);
-            input.AdvanceTo(consumed);
-            if (connect is null)
-            {
-                return false;
-            }
-
-            if (connect.Properties?.AuthenticationMethod is { } method)
-            {
-                if (_registry.Authenticator(method) is not { } authenticator)
-                {
-                    return Refuse(MqttReasonCode.BadAuthenticationMethod, MqttConnectReturnCode.NotAuthorized, $"the authentication method '{method}' is not offered");
-                }
-
-                try
-                {
-                    if (!await AuthenticateAsync(connect, authenticator, timeout.Token))
-                    {
-                        return false;
-                    }
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-                {
-                    return Refuse(MqttReasonCode.NotAuthorized, MqttConnectReturnCode.NotAuthorized, "the authentication did not finish within the connect timeout");
-                }
-            }
-
-            return Admit(connect) && await OpenSessionAsync();
         }
+
+        return Admit(connect) && await OpenSessionAsync();
     }
 
     /// <summary>
@@ -262,23 +252,15 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
             // The client's answer: an AUTH 0x18 with the same method (MQTT-4.12.0-2/-3); anything else ends it.
             while (true)
             {
-                var read = await input.ReadAsync(cancellationToken);
-                var buffer = read.Buffer;
-                var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
-                if (status == MqttFrameStatus.Incomplete)
+                if (await ReadPacketAsync(cancellationToken) is not { } packet)
                 {
-                    if (read.IsCompleted)
-                    {
-                        return false;
-                    }
-
-                    input.AdvanceTo(buffer.Start, buffer.End);
-                    continue;
+                    return false;
                 }
 
+                var (status, frame, consumed, error) = packet;
                 if (status == MqttFrameStatus.Error)
                 {
-                    input.AdvanceTo(buffer.End);
+                    input.AdvanceTo(consumed);
                     return Refuse(error.Code, MqttConnectReturnCode.NotAuthorized, error.Message);
                 }
 
@@ -359,6 +341,33 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         {
             _inbox = true;
             _engine.Start(_connection!); // its letters, as when it subscribed to them
+        }
+    }
+
+    /// <summary>A whole packet (or a framing error) before CONNACK; the caller advances past <c>Consumed</c>.</summary>
+    private readonly record struct Packet(MqttFrameStatus Status, MqttFrame Frame, SequencePosition Consumed, MqttError Error);
+
+    /// <summary>Reads until a whole packet or a framing error is there (null: the pipe ended first). On an error,
+    /// <c>Consumed</c> is the end of what was read.</summary>
+    private async ValueTask<Packet?> ReadPacketAsync(CancellationToken cancellationToken)
+    {
+        var input = _transport.Input;
+        while (true)
+        {
+            var read = await input.ReadAsync(cancellationToken);
+            var buffer = read.Buffer;
+            var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
+            if (status != MqttFrameStatus.Incomplete)
+            {
+                return new Packet(status, frame, status == MqttFrameStatus.Error ? buffer.End : consumed, error);
+            }
+
+            if (read.IsCompleted)
+            {
+                return null;
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
         }
     }
 
