@@ -126,6 +126,18 @@ public class MqttLimitTests
         return count;
     }
 
+    /// <summary>A raw QoS 0 PUBLISH to <c>paced</c> with a 1,024-byte payload.</summary>
+    private static byte[] PacedPublish()
+    {
+        var publish = new byte[3 + 2 + 5 + 1024];
+        publish[0] = 0x30;
+        publish[1] = 0x87; // remaining length 1031
+        publish[2] = 0x08;
+        publish[4] = 5;
+        "paced"u8.CopyTo(publish.AsSpan(5));
+        return publish;
+    }
+
     /// <summary>A raw 3.1.1 subscriber of <c>paced</c> at QoS 0 with a small receive buffer, which reads only when told.</summary>
     private static async Task<RawMqttSocket> QuietSubscriberAsync(DaakiaTestHost host, string client)
     {
@@ -178,12 +190,7 @@ public class MqttLimitTests
 
         // Bare 3.1.1 clients that only publish at QoS 0: nothing of theirs ever waits for the store.
         const int Publishers = 8, Count = 3000;
-        var publish = new byte[3 + 2 + 5 + 1024];
-        publish[0] = 0x30;
-        publish[1] = 0x87; // remaining length 1031
-        publish[2] = 0x08;
-        publish[4] = 5;
-        "paced"u8.CopyTo(publish.AsSpan(5));
+        var publish = PacedPublish();
         await Task.WhenAll(Enumerable.Range(0, Publishers).Select(n => Task.Run(async () =>
         {
             await using var pub = await RawMqttSocket.ConnectAsync(host);
@@ -243,12 +250,7 @@ public class MqttLimitTests
 
         // A subscriber of "paced" that publishes to "paced" and reads nothing: its own outbox fills.
         await using var self = await QuietSubscriberAsync(host, "self");
-        var publish = new byte[3 + 2 + 5 + 1024];
-        publish[0] = 0x30;
-        publish[1] = 0x87; // remaining length 1031
-        publish[2] = 0x08;
-        publish[4] = 5;
-        "paced"u8.CopyTo(publish.AsSpan(5));
+        var publish = PacedPublish();
         for (var i = 0; i < 3000; i++)
         {
             await self.SendAsync(publish);
