@@ -283,6 +283,13 @@ internal sealed partial class MqttSession : ISessionTarget
             // Not inline: this may run under the core's tenant lock, and the read loop's end must not.
             ThreadPool.UnsafeQueueUserWorkItem(static s => s.Stop(), this, preferLocal: false);
         }
+        else
+        {
+            // The DISCONNECT ends the session once it is written; a client that reads nothing never lets it be, so the
+            // session also ends itself after a grace.
+            _ = Task.Delay(CloseGrace).ContinueWith(static (_, s) => ((MqttSession)s!).Stop(), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
     }
 }
 

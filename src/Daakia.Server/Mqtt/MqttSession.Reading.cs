@@ -71,7 +71,7 @@ internal sealed partial class MqttSession
                 // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
                 // not by a read's worth.
                 _paced = false;
-                ok = await FlushPendingAsync(cancellationToken);
+                ok = await FlushPendingAsync();
             }
 
             if (!ok)
@@ -83,7 +83,7 @@ internal sealed partial class MqttSession
 
         // Answers that wait for the store (a publish some persistent session or a retained message keeps, a persistent
         // session's SUBSCRIBE) go once their writes are durable: all of one read's in one group commit, in order.
-        if (_pending is { Count: > 0 } && !await FlushPendingAsync(cancellationToken))
+        if (_pending is { Count: > 0 } && !await FlushPendingAsync())
         {
             input.AdvanceTo(buffer.End);
             return false;
@@ -117,7 +117,7 @@ internal sealed partial class MqttSession
     }
 
     /// <summary>Waits for the held-back answers' writes, in order, and sends each; false ends the connection.</summary>
-    private async ValueTask<bool> FlushPendingAsync(CancellationToken cancellationToken)
+    private async ValueTask<bool> FlushPendingAsync()
     {
         WakeWriter(); // what is queued already leaves meanwhile
         try
@@ -132,7 +132,9 @@ internal sealed partial class MqttSession
                         WakeWriter(); // the answers sent so far leave while this one waits
                     }
 
-                    await p.Stored.WaitAsync(cancellationToken);
+                    // Not cut by the transport's end: a client that half-closed still reads its answers, and the
+                    // write is bounded (the store completes or faults it; a pace ends by PaceWaitMilliseconds).
+                    await p.Stored;
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

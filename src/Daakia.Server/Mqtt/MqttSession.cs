@@ -113,6 +113,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         using var abortion = aborted.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _stop);
         var stop = _stop.Token;
         Task? writer = null;
+        _registry.SessionStarted();
         try
         {
             if (!await ConnectAsync(stop))
@@ -143,6 +144,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         finally
         {
             await EndAsync(writer);
+            _registry.SessionEnded();
         }
     }
 
@@ -499,6 +501,11 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
         _signal.Cancel(); // the write loop's wait ends, and so does a flush the client never reads
         _transport.Output.CancelPendingFlush();
+        if (writer is not null)
+        {
+            await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(1))); // gone before the pipe completes under it
+        }
+
         await _stop.CancelAsync();
         try
         {
@@ -511,6 +518,9 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
         _abort();
     }
+
+    /// <summary>How long a session the server closed (MQTT 5: its DISCONNECT queued) waits for that to be written.</summary>
+    private static readonly TimeSpan CloseGrace = TimeSpan.FromSeconds(2);
 
     /// <summary>The session ends itself: the read side's waits and the read itself end.</summary>
     private void Stop()

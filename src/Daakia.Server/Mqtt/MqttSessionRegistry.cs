@@ -9,6 +9,7 @@ internal sealed class MqttSessionRegistry : IDisposable
 {
     private readonly System.Diagnostics.Metrics.Meter _meter = new("Daakia.Mqtt");
     private long _paced;
+    private long _running;
 
     private readonly Dictionary<string, IMqttEnhancedAuthenticator> _authenticators = new(StringComparer.Ordinal);
 
@@ -22,9 +23,18 @@ internal sealed class MqttSessionRegistry : IDisposable
             }
         }
 
+        _meter.CreateObservableUpDownCounter("sessions.running", () => Volatile.Read(ref _running),
+            description: "MQTT connections whose session is running: from the socket's accept to the end of its clean-up.");
         _meter.CreateObservableCounter("publishers.paced", () => Volatile.Read(ref _paced),
             description: "Times an MQTT client's reading paused because its publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes.");
     }
+
+    /// <summary>MQTT connections whose session runs (accepted, not yet cleaned up; also <c>daakia_mqtt_sessions_running</c>).</summary>
+    public long Running => Volatile.Read(ref _running);
+
+    public void SessionStarted() => Interlocked.Increment(ref _running);
+
+    public void SessionEnded() => Interlocked.Decrement(ref _running);
 
     /// <summary>The enhanced authenticator of <paramref name="method"/>, or null when none is registered.</summary>
     public IMqttEnhancedAuthenticator? Authenticator(string method) => _authenticators.GetValueOrDefault(method);

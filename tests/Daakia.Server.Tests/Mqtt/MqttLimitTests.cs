@@ -216,6 +216,39 @@ public class MqttLimitTests
     }
 
     [Fact]
+    public async Task ATakenOverMqtt5ClientThatReadsNothing_StillEnds_AfterItsDisconnectCouldNotBeWritten()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "65536";
+            s["Daakia:Mqtt:PaceBytes"] = "32768";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "50";
+        });
+        var engine = host.Get<Daakia.Core.DaakiaEngine>();
+        var registry = host.Get<Daakia.Server.Mqtt.MqttSessionRegistry>();
+
+        // A 5.0 subscriber of "paced" with a small receive buffer that never reads: its writer ends up waiting in a
+        // flush that never completes.
+        await using var stuck = await RawMqttSocket.ConnectAsync(host, receiveBuffer: 4096);
+        await stuck.SendAsync(RawMqttSocket.Connect("stuck", level: 5));
+        var connack = await stuck.ReadExactlyAsync(2);
+        Assert.Equal(0x20, connack[0]);
+        Assert.Equal(0, (await stuck.ReadExactlyAsync(connack[1]))[1]); // success (its properties follow)
+        await stuck.SendAsync(0x82, 11, 0, 1, 0, 0, 5, (byte)'p', (byte)'a', (byte)'c', (byte)'e', (byte)'d', 0);
+        Assert.Equal([0x90, 4, 0, 1, 0, 0], await stuck.ReadExactlyAsync(6));
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+        Assert.Equal(3000, await PublishAllAsync(pub, 3000).WaitAsync(TimeSpan.FromSeconds(60)));
+        await Eventually.True(() => engine.PublicationsDropped > 0, "the stuck subscriber's outbox is full");
+        Assert.Equal(2, registry.Running);
+
+        // Taken over: its DISCONNECT (0x8E) waits behind the flush. The session must end all the same (within the close
+        // grace), not wait for TCP to give up on it.
+        await using var again = await MqttTestClient.ConnectAsync(host, "stuck");
+        await Eventually.True(() => registry.Running == 2, $"the old session ended ({registry.Running} sessions run)", TimeSpan.FromSeconds(15));
+        Assert.True(again.Client.IsConnected);
+    }
+
+    [Fact]
     public async Task ASubscriberThatNeverReads_SlowsItsPublisher_OnlyForPaceWaitMilliseconds_AndItsBoundDropsTheRest()
     {
         await using var host = await DaakiaTestHost.StartAsync(s =>
