@@ -154,6 +154,32 @@ internal sealed class QueueDelivery(
     }
 
     /// <summary>
+    /// An ack's first step (caller holds the lock): the entries of <paramref name="ids"/> handed out from the window leave
+    /// it at once, so their slots are free (if the delete then fails, <see cref="Restore"/> brings them back); returns
+    /// them, and collects the ids it did not take (not in the window, or not handed out) in <paramref name="notTaken"/>
+    /// when the caller asks for them.
+    /// </summary>
+    public static List<WindowEntry>? TakeAcked(DeliveryWindow w, IReadOnlyList<Guid> ids, ref List<Guid>? notTaken, bool collectNotTaken = false)
+    {
+        List<WindowEntry>? taken = null;
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var id = ids[i];
+            if (w.ById.TryGetValue(id, out var e) && e.Out)
+            {
+                w.Remove(id);
+                (taken ??= new List<WindowEntry>(ids.Count)).Add(e);
+            }
+            else if (collectNotTaken)
+            {
+                (notTaken ??= []).Add(id);
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>
     /// An ack's delete failed: the entries it took out of the window are still in the store, so they come back, once, as
     /// if released — behind what is waiting, with the delivery count of the hand-out they had (recorded in the store).
     /// Only those: nothing else of the window is delivered again. Each is left to the store and the cursor goes back to

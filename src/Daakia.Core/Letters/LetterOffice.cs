@@ -239,19 +239,7 @@ public sealed partial class LetterOffice
                     // handed out yet (an ack by id, as REST allows) leaves only once the delete is durable: were it
                     // dropped now and the delete failed, it would never come.
                     window = cs.Window;
-                    for (var i = 0; i < messageIds.Count; i++)
-                    {
-                        var id = messageIds[i];
-                        if (cs.Window.ById.TryGetValue(id, out var e) && e.Out)
-                        {
-                            cs.Window.Remove(id);
-                            (taken ??= new List<WindowEntry>(messageIds.Count)).Add(e);
-                        }
-                        else
-                        {
-                            (later ??= []).Add(id);
-                        }
-                    }
+                    taken = QueueDelivery.TakeAcked(cs.Window, messageIds, ref later, collectNotTaken: true);
 
                     // The store applies the delete before any append called after it, so the bounds drop now.
                     release = ReleaseUsage(t, cs, taken);

@@ -403,15 +403,12 @@ public sealed class SessionKeeper
             if (ReferenceEquals(session.Connection, connection) && session.Window is { Removed: false } w)
             {
                 window = w;
-                foreach (var id in messageIds)
+                List<Guid>? unused = null;
+                taken = QueueDelivery.TakeAcked(w, messageIds, ref unused);
+                foreach (var e in taken ?? [])
                 {
-                    if (w.ById.TryGetValue(id, out var e) && e.Out)
-                    {
-                        w.Remove(id);
-                        (taken ??= new List<WindowEntry>(messageIds.Count)).Add(e);
-                        session.Queued = Math.Max(0, session.Queued - 1);
-                        session.QueuedBytes = Math.Max(0, session.QueuedBytes - e.Size);
-                    }
+                    session.Queued = Math.Max(0, session.Queued - 1);
+                    session.QueuedBytes = Math.Max(0, session.QueuedBytes - e.Size);
                 }
 
                 _delivery.Pump(w, ref toClose);
