@@ -8,17 +8,34 @@ namespace Daakia.Server.Tests.Mqtt;
 /// <summary>MQTT 5 properties a publisher attaches reach every subscriber: request/response, user properties, payload format, message expiry.</summary>
 public class MqttPropertiesTests
 {
+    /// <summary>An MQTT and a JSON API subscriber of <c>rpc/#</c>, and an MQTT publisher.</summary>
+    private sealed record Rpc(MqttTestClient Sub, WsTestClient Ws, MqttTestClient Pub) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Pub.DisposeAsync();
+            await Ws.DisposeAsync();
+            await Sub.DisposeAsync();
+        }
+    }
+
+    private static async Task<Rpc> RpcAsync(DaakiaTestHost host)
+    {
+        var sub = await MqttTestClient.ConnectAsync(host, "sub");
+        await sub.SubscribeAsync("rpc/#");
+        var ws = await WsTestClient.HelloAsync(host, "web");
+        await ws.RequestAsync("subscribe", new { topics = new[] { "rpc/#" } });
+        return new Rpc(sub, ws, await MqttTestClient.ConnectAsync(host, "pub"));
+    }
+
     [Fact]
     public async Task APropertyNotSent_IsNotReceived_EvenBesideOthers_FromMqttAndFromTheJsonApi()
     {
         await using var host = await DaakiaTestHost.StartAsync();
-        await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
-        await sub.SubscribeAsync("rpc/#");
-        await using var ws = await WsTestClient.HelloAsync(host, "web");
-        await ws.RequestAsync("subscribe", new { topics = new[] { "rpc/#" } });
+        await using var rpc = await RpcAsync(host);
+        var (sub, ws, pub) = (rpc.Sub, rpc.Ws, rpc.Pub);
 
         // A response topic without correlation data, from MQTT and from the JSON API.
-        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
         Assert.True((await pub.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("rpc/a").WithPayload("x")
             .WithResponseTopic("rpc/replies").Build())).IsSuccess);
         await ws.RequestAsync("publish", new { topic = "rpc/b", payload = 1, properties = new { response_topic = "rpc/replies" } });
@@ -37,11 +54,8 @@ public class MqttPropertiesTests
     public async Task ResponseTopic_CorrelationData_UserProperties_AndPayloadFormat_ReachMqttAndJsonApiSubscribers()
     {
         await using var host = await DaakiaTestHost.StartAsync();
-        await using var sub = await MqttTestClient.ConnectAsync(host, "sub");
-        await sub.SubscribeAsync("rpc/#");
-        await using var ws = await WsTestClient.HelloAsync(host, "web");
-        await ws.RequestAsync("subscribe", new { topics = new[] { "rpc/#" } });
-        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+        await using var rpc = await RpcAsync(host);
+        var (sub, ws, pub) = (rpc.Sub, rpc.Ws, rpc.Pub);
         var request = new MqttApplicationMessageBuilder().WithTopic("rpc/add").WithPayload("1+2")
             .WithResponseTopic("rpc/replies/pub").WithCorrelationData([7, 0, 9]).WithPayloadFormatIndicator(MqttPayloadFormatIndicator.CharacterData)
             .WithUserProperty("trace", "abc"u8.ToArray()).WithUserProperty("trace", "def"u8.ToArray()).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
