@@ -37,20 +37,27 @@ internal sealed class AsyncSignal : IValueTaskSource
         }
     }
 
-    public void Set()
+    /// <summary>
+    /// Wakes the waiter (or keeps the wake for the next wait). <paramref name="inline"/>: the waiting loop runs on this
+    /// thread until its next await, instead of through the thread pool; only where the caller holds no lock.
+    /// </summary>
+    public void Set(bool inline = false)
     {
         lock (_gate)
         {
-            if (_waiting)
-            {
-                _waiting = false;
-                _core.SetResult(true);
-            }
-            else
+            if (!_waiting)
             {
                 _set = true;
+                return;
             }
+
+            _waiting = false;
         }
+
+        // Outside the lock, so that an inline waiter does not run under it. Only this caller completes this wait (the
+        // waiter is not waiting again before it ran), so the flag it sets is the one the completion reads.
+        _core.RunContinuationsAsynchronously = !inline;
+        _core.SetResult(true);
     }
 
     public void Cancel()
@@ -58,12 +65,16 @@ internal sealed class AsyncSignal : IValueTaskSource
         lock (_gate)
         {
             _canceled = true;
-            if (_waiting)
+            if (!_waiting)
             {
-                _waiting = false;
-                _core.SetException(new OperationCanceledException());
+                return;
             }
+
+            _waiting = false;
         }
+
+        _core.RunContinuationsAsynchronously = true;
+        _core.SetException(new OperationCanceledException());
     }
 
     void IValueTaskSource.GetResult(short token) => _core.GetResult(token);

@@ -321,6 +321,15 @@ internal static class MqttPacing
         }
     }
 
+    /// <summary>
+    /// Holds back the wake of a subscriber's write loop while an MQTT client's route runs (it may run under the core's
+    /// tenant lock): the publisher gives it with its own answers once the read is handled (or before its read loop
+    /// waits), on its thread. A delivery is then written by the thread that read it, as mosquitto's one loop does,
+    /// instead of through the thread pool, and a read's deliveries to one subscriber leave in one write. False: no
+    /// route is running on this thread.
+    /// </summary>
+    public static bool Defer(MqttSession subscriber) => t_publisher is { } publisher && publisher.HoldWake(subscriber);
+
     /// <summary>What the route noted since <see cref="Begin"/> (null: nothing); collecting stops.</summary>
     public static MqttSession[]? End()
     {

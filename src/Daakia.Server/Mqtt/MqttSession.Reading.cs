@@ -278,20 +278,72 @@ internal sealed partial class MqttSession
     /// </summary>
     private void Signal()
     {
-        if (Interlocked.Exchange(ref _signaled, 1) == 0)
+        if (Interlocked.Exchange(ref _signaled, 1) == 0 && !MqttPacing.Defer(this))
         {
             _signal.Set();
         }
     }
 
-    /// <summary>Wakes the write loop for what the read loop queued since the last wake.</summary>
+    /// <summary>
+    /// Wakes the write loop for what the read loop queued since the last wake: on this thread (the read loop holds no
+    /// lock here), so that the answers leave without a thread-pool hop.
+    /// </summary>
     private void WakeWriter()
     {
+        if (_heldWakes is { Count: > 0 } held)
+        {
+            // The subscribers' write loops this client's routes woke (MqttPacing.Defer), run here in turn: the
+            // deliveries first, then this client's acknowledgements.
+            for (var i = 0; i < held.Count; i++)
+            {
+                held[i]._signal.Set(inline: true);
+            }
+
+            held.Clear();
+        }
+
         if (_wakePending)
         {
             _wakePending = false;
-            Signal();
+            if (Interlocked.Exchange(ref _signaled, 1) == 0)
+            {
+                // After a fan-out, through the pool as well: the acknowledgements leave behind the deliveries queued
+                // there, so that a publisher's window does not outrun its subscribers'.
+                _signal.Set(inline: !_wakesPooled);
+            }
         }
+
+        _wakesPooled = false;
+    }
+
+    /// <summary>Most subscribers' write loops one read wakes on its own thread (<see cref="WakeWriter"/>).</summary>
+    private const int InlineWakes = 4;
+
+    /// <summary>Keeps a subscriber's wake for <see cref="WakeWriter"/> (only this client's read loop calls both).</summary>
+    internal bool HoldWake(MqttSession subscriber)
+    {
+        if (_wakesPooled)
+        {
+            return false;
+        }
+
+        var held = _heldWakes ??= [];
+        if (held.Count < InlineWakes)
+        {
+            held.Add(subscriber);
+            return true;
+        }
+
+        // A fan-out: its write loops go through the thread pool at once, so that it is written on every core while
+        // this read goes on, not one after another on this thread at its end; so do the rest of this read's.
+        _wakesPooled = true;
+        for (var i = 0; i < held.Count; i++)
+        {
+            held[i]._signal.Set();
+        }
+
+        held.Clear();
+        return false;
     }
 
     /// <summary>
