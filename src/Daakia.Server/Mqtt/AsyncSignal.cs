@@ -15,6 +15,7 @@ internal sealed class AsyncSignal : IValueTaskSource
     private bool _set;
     private bool _waiting;
     private bool _canceled;
+    private bool _wokeInline; // the last completed wait was completed by an inline Set: the waiter runs on its thread
 
     public ValueTask WaitAsync()
     {
@@ -56,8 +57,20 @@ internal sealed class AsyncSignal : IValueTaskSource
 
         // Outside the lock, so that an inline waiter does not run under it. Only this caller completes this wait (the
         // waiter is not waiting again before it ran), so the flag it sets is the one the completion reads.
+        _wokeInline = inline;
         _core.RunContinuationsAsynchronously = !inline;
         _core.SetResult(true);
+    }
+
+    /// <summary>
+    /// Whether the wait that just ended was woken inline (the waiter runs on the waking thread, which it must give back
+    /// soon); clears the mark. Called by the waiter only, after its wait ended.
+    /// </summary>
+    public bool TakeInlineWake()
+    {
+        var inline = _wokeInline;
+        _wokeInline = false;
+        return inline;
     }
 
     public void Cancel()

@@ -56,6 +56,7 @@ internal sealed partial class MqttSession
         }
 
         var reason = Route(topic, p, out var stored);
+        RoutedWithHeldWakes();
         var type = p.Qos == 2 ? MqttPacketType.PubRec : MqttPacketType.PubAck;
         var release = -1;
         if (p.Qos == 2 && reason < MqttReasonCode.UnspecifiedError)

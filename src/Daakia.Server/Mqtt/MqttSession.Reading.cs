@@ -302,22 +302,34 @@ internal sealed partial class MqttSession
             held.Clear();
         }
 
+        if (_windowFreed && !_wakePending)
+        {
+            _windowFreed = false;
+            Signal();
+        }
+
         if (_wakePending)
         {
             _wakePending = false;
+            _windowFreed = false;
             if (Interlocked.Exchange(ref _signaled, 1) == 0)
             {
-                // After a fan-out, through the pool as well: the acknowledgements leave behind the deliveries queued
-                // there, so that a publisher's window does not outrun its subscribers'.
+                // After a fan-out, through the pool as well: the acknowledgements mostly leave behind the deliveries
+                // queued there (not an ordering MQTT asks for: it keeps a publisher's window from outrunning its
+                // subscribers').
                 _signal.Set(inline: !_wakesPooled);
             }
         }
 
         _wakesPooled = false;
+        _heldRoutes = 0;
     }
 
     /// <summary>Most subscribers' write loops one read wakes on its own thread (<see cref="WakeWriter"/>).</summary>
     private const int InlineWakes = 4;
+
+    /// <summary>Most publications one read routes while it holds its subscribers' wakes.</summary>
+    private const int InlineBurst = 64;
 
     /// <summary>Keeps a subscriber's wake for <see cref="WakeWriter"/> (only this client's read loop calls both).</summary>
     internal bool HoldWake(MqttSession subscriber)
@@ -336,14 +348,35 @@ internal sealed partial class MqttSession
 
         // A fan-out: its write loops go through the thread pool at once, so that it is written on every core while
         // this read goes on, not one after another on this thread at its end; so do the rest of this read's.
-        _wakesPooled = true;
-        for (var i = 0; i < held.Count; i++)
-        {
-            held[i]._signal.Set();
-        }
-
-        held.Clear();
+        PoolHeldWakes();
         return false;
+    }
+
+    /// <summary>
+    /// After a route: once a read has routed <see cref="InlineBurst"/> publications with wakes held, they go through the
+    /// pool, so that a long read (or a publisher subscribed to its own topic) does not fill an outbox nobody drains.
+    /// </summary>
+    private void RoutedWithHeldWakes()
+    {
+        if (_heldWakes is { Count: > 0 } && ++_heldRoutes >= InlineBurst)
+        {
+            PoolHeldWakes();
+        }
+    }
+
+    /// <summary>Gives the held wakes through the thread pool, and the rest of this read's as they come.</summary>
+    private void PoolHeldWakes()
+    {
+        _wakesPooled = true;
+        if (_heldWakes is { } held)
+        {
+            for (var i = 0; i < held.Count; i++)
+            {
+                held[i]._signal.Set();
+            }
+
+            held.Clear();
+        }
     }
 
     /// <summary>
@@ -530,8 +563,10 @@ internal sealed partial class MqttSession
                 _wakePending = true;
                 return;
             default: // PUBACK (QoS 1) or PUBCOMP (QoS 2): the flow is complete and the id free
+                bool waiting;
                 lock (_gate)
                 {
+                    waiting = (_publications?.Count ?? 0) > 0;
                     if (_inflight is { } sent && sent.Remove(ack.PacketId, out var done) && done.LetterId != Guid.Empty && ack.Type == MqttPacketType.PubAck)
                     {
                         if (done.FromSession)
@@ -551,7 +586,9 @@ internal sealed partial class MqttSession
                     _engine.Sessions.Complete(completed, ack.PacketId);
                 }
 
-                _wakePending = true;
+                // The window has room: the writer wakes only if publications wait for it, and through the pool (a
+                // subscriber's refills are bulk work, kept off the socket thread this read loop runs on).
+                _windowFreed |= waiting;
                 return;
         }
     }

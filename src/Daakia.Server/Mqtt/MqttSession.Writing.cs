@@ -26,11 +26,33 @@ internal sealed partial class MqttSession
         try
         {
             var more = false;
+            var inline = false; // this pass runs on the thread that woke it (a publisher's read loop): one pass only
             while (true)
             {
                 if (!more)
                 {
-                    await _signal.WaitAsync();
+                    var wait = _signal.WaitAsync();
+                    if (!wait.IsCompleted)
+                    {
+                        await wait;
+                        inline = _signal.TakeInlineWake();
+                    }
+                    else
+                    {
+                        await wait; // a wake was kept: completes at once, on the thread this loop is on
+                        if (inline)
+                        {
+                            // More came meanwhile: the rest goes on through the pool, so that a busy outbox never
+                            // keeps the publisher's thread (a socket I/O thread) or the other subscribers it holds.
+                            inline = false;
+                            await Task.Yield();
+                        }
+                    }
+                }
+                else if (inline)
+                {
+                    inline = false;
+                    await Task.Yield();
                 }
 
                 Volatile.Write(ref _signaled, 0); // before the drain: what is queued after it signals again
@@ -103,7 +125,9 @@ internal sealed partial class MqttSession
 
                 if (wrote)
                 {
-                    var flush = await output.FlushAsync(); // EndAsync cancels one the client never reads
+                    var flushing = output.FlushAsync(); // EndAsync cancels one the client never reads
+                    inline &= flushing.IsCompleted; // a flush that waits resumes elsewhere
+                    var flush = await flushing;
                     if (flush.IsCompleted || flush.IsCanceled)
                     {
                         return;

@@ -48,6 +48,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private int _signaled; // 1 while a wake of the writer is pending (Signal)
     private List<MqttSession>? _heldWakes; // subscribers' wakes this client's routes held back (MqttPacing.Defer)
     private bool _wakesPooled; // this read woke more than InlineWakes subscribers: the rest go through the pool
+    private int _heldRoutes; // publications this read routed while holding wakes (InlineBurst)
+    private bool _windowFreed; // this read's PUBACK / PUBCOMP freed window room while publications wait
     private Task _lastLetterAck = Task.CompletedTask; // the read loop's: awaited before the connection's letters go back
     private List<Guid>? _letterAcks; // under _gate: letters whose PUBACK came, acknowledged in the inbox after the read
     private bool _inbox; // the client subscribed to its letters

@@ -30,6 +30,34 @@ public sealed class AsyncSignalTests
     }
 
     [Fact]
+    public async Task TheWaiterLearnsHowItWasWoken_SoThatAnInlineRunGivesTheThreadBack()
+    {
+        // The write loop runs one pass on a thread that woke it inline, then goes on through the pool.
+        var signal = new AsyncSignal();
+        var woken = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiter = WaitThenTellAsync(signal, woken);
+        await OnNewThreadAsync(() =>
+        {
+            signal.Set(inline: true);
+            return true;
+        });
+        Assert.True(await woken.Task.WaitAsync(Deadline));
+        await waiter.WaitAsync(Deadline);
+
+        woken = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        waiter = WaitThenTellAsync(signal, woken);
+        signal.Set();
+        Assert.False(await woken.Task.WaitAsync(Deadline));
+        await waiter.WaitAsync(Deadline);
+    }
+
+    private static async Task WaitThenTellAsync(AsyncSignal signal, TaskCompletionSource<bool> woken)
+    {
+        await signal.WaitAsync().ConfigureAwait(false);
+        woken.SetResult(signal.TakeInlineWake());
+    }
+
+    [Fact]
     public async Task AnyOtherWake_RunsTheWaiter_ThroughTheThreadPool_NotOnTheWakingThread()
     {
         var signal = new AsyncSignal();
