@@ -230,4 +230,10 @@ internal enum Effect : byte
     /// <summary>A retained message: <see cref="Retain"/>'s fields, then its properties (a presence byte, then the blob of
     /// <see cref="Core.Storage.PropertiesBlob"/>).</summary>
     RetainWithProperties = 20,
+
+    /// <summary>A durable record created or replaced: tenant, kind (a byte), key, value (length-prefixed bytes).</summary>
+    PutRecord = 21,
+
+    /// <summary>A durable record removed: tenant, kind (a byte), key.</summary>
+    DeleteRecord = 22,
 }

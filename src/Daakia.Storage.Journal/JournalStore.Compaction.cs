@@ -146,6 +146,13 @@ public sealed partial class JournalStore
             WriteSession(buffer, s, withAwaiting: true);
         }
 
+        foreach (var record in _records.Values)
+        {
+            start = Split(buffer, start);
+            buffer.Byte((byte)Effect.PutRecord);
+            WriteRecord(buffer, record);
+        }
+
         End(buffer, start);
         return buffer;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using Daakia.Core;
+using Daakia.Core.Storage;
 
 namespace Daakia.Storage.Journal;
 
@@ -222,6 +223,23 @@ public sealed partial class JournalStore
                 {
                     var tenant = TenantId.Parse(r.String());
                     DropSessionRecord(tenant, ClientId.Parse(r.String()));
+                    break;
+                }
+
+                case Effect.PutRecord:
+                {
+                    var tenant = TenantId.Parse(r.String());
+                    var kind = (RecordKind)r.Byte();
+                    var key = r.String();
+                    PutRecord(new StoredRecord(tenant, kind, key, r.Bytes()));
+                    break;
+                }
+
+                case Effect.DeleteRecord:
+                {
+                    var tenant = TenantId.Parse(r.String());
+                    var kind = (RecordKind)r.Byte();
+                    DeleteRecord(tenant, kind, r.String());
                     break;
                 }
 

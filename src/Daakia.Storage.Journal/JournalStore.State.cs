@@ -13,6 +13,9 @@ public sealed partial class JournalStore
     private readonly PositionList<JActivity> _activity = new();
     private readonly SortedList<(string Tenant, string Key), RetainedMessage> _retained = new(PairOrder.Instance);
     private readonly SortedList<(string Tenant, string Key), SessionRecord> _sessions = new(PairOrder.Instance);
+
+    // Keyed by tenant and the kind's character before the key, so that the pair order is tenant, kind, key.
+    private readonly SortedList<(string Tenant, string Key), StoredRecord> _records = new(PairOrder.Instance);
     private long _activityIds;
     private List<JEntry> _removedScratch = [];
     private long _retainedBytes;
@@ -436,10 +439,45 @@ public sealed partial class JournalStore
         }
     }
 
-    /// <summary>Empties a session's queue (entries logged as removed); the record goes with <see cref="DropSessionRecord"/>.</summary>
-    private int EmptySessionQueue(TenantId tenant, ClientId client, List<Action>? undo)
+    private static (string, string) RecordKey(TenantId tenant, RecordKind kind, string key) => (tenant.Value, (char)kind + key);
+
+    private void PutRecord(StoredRecord record)
     {
-        if (!_queues.TryGetValue(new QueueKey(tenant, QueueKind.Session, client.Value), out var q) || q.Entries.Count == 0)
+        _records[RecordKey(record.Tenant, record.Kind, record.Key)] = record;
+        if (_log is { } log)
+        {
+            log.Byte((byte)Effect.PutRecord);
+            WriteRecord(log, record);
+        }
+    }
+
+    private static void WriteRecord(RecordBuffer log, StoredRecord record)
+    {
+        log.String(record.Tenant.Value);
+        log.Byte((byte)record.Kind);
+        log.String(record.Key);
+        log.Bytes(record.Value.Span);
+    }
+
+    private void DeleteRecord(TenantId tenant, RecordKind kind, string key)
+    {
+        if (_records.Remove(RecordKey(tenant, kind, key)) && _log is { } log)
+        {
+            log.Byte((byte)Effect.DeleteRecord);
+            log.String(tenant.Value);
+            log.Byte((byte)kind);
+            log.String(key);
+        }
+    }
+
+    /// <summary>Empties a session's queue (entries logged as removed); the record goes with <see cref="DropSessionRecord"/>.</summary>
+    private int EmptySessionQueue(TenantId tenant, ClientId client, List<Action>? undo) =>
+        EmptyQueue(new QueueKey(tenant, QueueKind.Session, client.Value), undo);
+
+    /// <summary>Empties a queue (entries logged as removed); how many it held.</summary>
+    private int EmptyQueue(QueueKey queue, List<Action>? undo)
+    {
+        if (!_queues.TryGetValue(queue, out var q) || q.Entries.Count == 0)
         {
             return 0;
         }

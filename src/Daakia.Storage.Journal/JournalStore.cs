@@ -177,7 +177,9 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
                     MoveOp m => new StoreOpResult(Move(m.From, m.To, m.Ids, m.ActivityKind, m.At, undo)),
                     ActivityOp x => new StoreOpResult(Record(x.Entries, undo)),
                     DeleteSessionOp d => new StoreOpResult(EmptySessionQueue(d.Tenant, d.Client, undo)),
-                    RetainOp or ClearRetainedOp or SaveSessionOp or SessionReleaseOp or SessionCompleteOp => new StoreOpResult(0),
+                    PurgeQueueOp p => new StoreOpResult(EmptyQueue(p.Queue, undo)),
+                    DeleteRecordOp d => new StoreOpResult(_records.ContainsKey(RecordKey(d.Tenant, d.Kind, d.Key)) ? 1 : 0),
+                    RetainOp or ClearRetainedOp or SaveSessionOp or SessionReleaseOp or SessionCompleteOp or PutRecordOp => new StoreOpResult(0),
                     _ => throw new ArgumentException($"Unknown store op {ops[i].GetType().Name}.", nameof(ops)),
                 };
             }
@@ -204,6 +206,12 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
                         break;
                     case SessionCompleteOp done:
                         SessionRelease(done.Tenant, done.Client, done.PacketId, release: false);
+                        break;
+                    case PutRecordOp put:
+                        PutRecord(put.Record with { Value = put.Record.Value.ToArray() });
+                        break;
+                    case DeleteRecordOp gone:
+                        DeleteRecord(gone.Tenant, gone.Kind, gone.Key);
                         break;
                 }
             }
@@ -246,7 +254,14 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             case SaveSessionOp s:
                 ArgumentNullException.ThrowIfNull(s.Session, nameof(op));
                 break;
-            case ClearRetainedOp or DeleteSessionOp or SessionReleaseOp or SessionCompleteOp:
+            case PutRecordOp put:
+                ArgumentNullException.ThrowIfNull(put.Record, nameof(op));
+                ArgumentNullException.ThrowIfNull(put.Record.Key, nameof(op));
+                break;
+            case DeleteRecordOp d:
+                ArgumentNullException.ThrowIfNull(d.Key, nameof(op));
+                break;
+            case ClearRetainedOp or DeleteSessionOp or SessionReleaseOp or SessionCompleteOp or PurgeQueueOp:
                 break;
             default:
                 throw new ArgumentException($"Unknown store op {op?.GetType().Name ?? "null"}.", nameof(op));
@@ -400,6 +415,38 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             }
 
             return ValueTask.FromResult<IReadOnlyList<QueueEntry>>(result);
+        }
+    }
+
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            var result = new List<QueueEntry>();
+            if (_queues.TryGetValue(queue, out var q))
+            {
+                var seen = new HashSet<Guid>();
+                foreach (var id in messageIds)
+                {
+                    if (seen.Add(id) && q.ById.TryGetValue(id, out var e))
+                    {
+                        result.Add(e.ToQueueEntry());
+                    }
+                }
+            }
+
+            result.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+            return ValueTask.FromResult<IReadOnlyList<QueueEntry>>(result);
+        }
+    }
+
+    public ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            return ValueTask.FromResult<IReadOnlyList<StoredRecord>>(Page(_records, after is { } a ? RecordKey(a.Tenant, a.Kind, a.Key) : null, limit));
         }
     }
 

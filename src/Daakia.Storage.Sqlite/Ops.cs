@@ -77,6 +77,9 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
                 DeleteSessionOp d => new StoreOpResult(DeleteSession(s, d.Tenant, d.Client)),
                 SessionReleaseOp r => new StoreOpResult(Release(s.InsertRelease, r.Tenant, r.Client, r.PacketId)),
                 SessionCompleteOp c => new StoreOpResult(Release(s.DeleteRelease, c.Tenant, c.Client, c.PacketId)),
+                PutRecordOp put => new StoreOpResult(PutRecord(s, put.Record)),
+                DeleteRecordOp d => new StoreOpResult(DeleteRecord(s, d.Tenant, d.Kind, d.Key)),
+                PurgeQueueOp p => new StoreOpResult(Purge(s, p.Queue)),
                 _ => throw new NotSupportedException($"Unknown store op {ops[i].GetType().Name}."),
             };
         }
@@ -117,7 +120,7 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
         return statement.Execute();
     }
 
-    /// <summary>The session's record, then its queue's entries (each as an ack would remove it: references and usage).</summary>
+    /// <summary>The session's record, then its queue's entries.</summary>
     private static int DeleteSession(WriterStatements s, TenantId tenant, ClientId client)
     {
         foreach (var delete in new[] { s.DeleteSession, s.DeleteReleases })
@@ -126,7 +129,12 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
             delete.Bind(2, client.Value);
             delete.Execute();
         }
-        var queue = new QueueKey(tenant, QueueKind.Session, client.Value);
+        return Purge(s, new QueueKey(tenant, QueueKind.Session, client.Value));
+    }
+
+    /// <summary>Every entry of one queue, each as an ack would remove it (references and usage).</summary>
+    private static int Purge(WriterStatements s, QueueKey queue)
+    {
         if (s.Queues.Find(QueueName.Of(queue)) is not { } row)
         {
             return 0;
@@ -148,6 +156,25 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
         }
 
         return ids.Count == 0 ? 0 : QueueWrites.Delete(s, queue, ids);
+    }
+
+    private static int PutRecord(WriterStatements s, StoredRecord record)
+    {
+        var upsert = s.UpsertRecord;
+        upsert.Bind(1, record.Tenant.Value);
+        upsert.Bind(2, (long)record.Kind);
+        upsert.Bind(3, record.Key);
+        upsert.Bind(4, record.Value.Span);
+        return upsert.Execute();
+    }
+
+    private static int DeleteRecord(WriterStatements s, TenantId tenant, RecordKind kind, string key)
+    {
+        var delete = s.DeleteRecord;
+        delete.Bind(1, tenant.Value);
+        delete.Bind(2, (long)kind);
+        delete.Bind(3, key);
+        return delete.Execute();
     }
 
     private static int ClearRetained(WriterStatements s, TenantId tenant, string topic)

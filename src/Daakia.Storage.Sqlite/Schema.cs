@@ -6,7 +6,7 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 7;
+    public const int Version = 8;
 
     /// <summary>The <c>queues.kind</c> of a tenant's totals row (its name is <c>''</c>); no <see cref="Core.QueueKind"/> is negative.</summary>
     public const int TenantTotalsKind = -1;
@@ -65,6 +65,13 @@ internal static class Schema
         if (TableExists(connection, "meta") && ReadVersion(connection) == 6)
         {
             MigrateFromV6(connection);
+        }
+
+        if (TableExists(connection, "meta") && ReadVersion(connection) == 7)
+        {
+            // Version 7 to version 8: durable records (named queues, claims, queue subscriptions) in a table of their
+            // own, made below; nothing else changes.
+            Exec(connection, "UPDATE meta SET value=8 WHERE key='schema_version';");
         }
 
         Exec(connection, """
@@ -139,7 +146,13 @@ internal static class Schema
                 client TEXT NOT NULL,
                 packet_id INTEGER NOT NULL,
                 PRIMARY KEY(tenant, client, packet_id)) WITHOUT ROWID;
-            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 7);
+            CREATE TABLE IF NOT EXISTS records(
+                tenant TEXT NOT NULL,
+                kind INTEGER NOT NULL,
+                key TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY(tenant, kind, key)) WITHOUT ROWID;
+            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 8);
             """);
 
         var version = ReadVersion(connection);

@@ -37,6 +37,64 @@ public sealed partial class SqliteStore
         return result;
     }
 
+    public async ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync(cancellationToken);
+        if (messageIds.Count == 0)
+        {
+            return [];
+        }
+
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+            "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.id=$id";
+        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
+        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
+        cmd.Parameters.AddWithValue("$n", queue.Name);
+        var id = cmd.Parameters.Add("$id", Microsoft.Data.Sqlite.SqliteType.Blob);
+        var result = new List<QueueEntry>();
+        var seen = new HashSet<Guid>();
+        foreach (var messageId in messageIds)
+        {
+            if (!seen.Add(messageId))
+            {
+                continue;
+            }
+
+            // One indexed probe per id (entries_by_id).
+            id.Value = messageId.ToByteArray();
+            using var r = cmd.ExecuteReader();
+            if (r.Read())
+            {
+                result.Add(Codec.ReadEntry(r, queue.Tenant));
+            }
+        }
+
+        result.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+        return result;
+    }
+
+    public async ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync(cancellationToken);
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT tenant, kind, key, value FROM records WHERE (tenant, kind, key) > ($t, $k, $key) ORDER BY tenant, kind, key LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", after?.Tenant.Value ?? "");
+        cmd.Parameters.AddWithValue("$k", after is { } a ? (int)a.Kind : -1);
+        cmd.Parameters.AddWithValue("$key", after?.Key ?? "");
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<StoredRecord>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(new StoredRecord(TenantId.Parse(r.GetString(0)), (RecordKind)r.GetInt64(1), r.GetString(2), (byte[])r.GetValue(3)));
+        }
+
+        return result;
+    }
+
     public ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default) =>
         ReadUsageAsync(QueueName.Of(queue), cancellationToken);
 

@@ -69,7 +69,13 @@ internal sealed class WriterStatements : IDisposable
         InsertRelease = new RawStatement(connection, "INSERT OR IGNORE INTO session_releases(tenant, client, packet_id) VALUES(?1, ?2, ?3)");
         DeleteRelease = new RawStatement(connection, "DELETE FROM session_releases WHERE tenant=?1 AND client=?2 AND packet_id=?3");
         DeleteReleases = new RawStatement(connection, "DELETE FROM session_releases WHERE tenant=?1 AND client=?2");
+        UpsertRecord = new RawStatement(connection, "INSERT OR REPLACE INTO records(tenant, kind, key, value) VALUES(?1, ?2, ?3, ?4)");
+        DeleteRecord = new RawStatement(connection, "DELETE FROM records WHERE tenant=?1 AND kind=?2 AND key=?3");
     }
+
+    public RawStatement UpsertRecord { get; }
+
+    public RawStatement DeleteRecord { get; }
 
     public RawStatement InsertRelease { get; }
 
@@ -195,6 +201,8 @@ internal sealed class WriterStatements : IDisposable
         DeleteRetained.Dispose();
         UpsertSession.Dispose();
         DeleteSession.Dispose();
+        UpsertRecord.Dispose();
+        DeleteRecord.Dispose();
         SelectQueueIds.Dispose();
         InsertRelease.Dispose();
         DeleteRelease.Dispose();

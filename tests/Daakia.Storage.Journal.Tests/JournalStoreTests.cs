@@ -140,6 +140,10 @@ public sealed class JournalStoreTests : IAsyncLifetime
             new RetainOp(retained),
             new SaveSessionOp(new SessionRecord(T, Alice, 60, [new SubscriptionRequest("a/#", new SubscriptionOptions { MaxQos = QualityOfService.ExactlyOnce })])),
             new SessionReleaseOp(T, Alice, 7),
+            new PutRecordOp(new StoredRecord(T, RecordKind.NamedQueue, "jobs", "{\"m\":1}"u8.ToArray())),
+            new PutRecordOp(new StoredRecord(T, RecordKind.Claim, "jobs/c", "claim"u8.ToArray())),
+            new PutRecordOp(new StoredRecord(T, RecordKind.Claim, "jobs/gone", "x"u8.ToArray())),
+            new DeleteRecordOp(T, RecordKind.Claim, "jobs/gone"),
         ]);
 
         // Compaction runs on the writer once the file is past the bound and mostly dead: a few more writes get there.
@@ -164,6 +168,9 @@ public sealed class JournalStoreTests : IAsyncLifetime
         var session = Assert.Single(await store.ReadSessionsAsync(null, 10));
         Assert.Equal([(ushort)7], session.AwaitingComplete);
         Assert.Equal("a/#", Assert.Single(session.Subscriptions).Filter);
+        var records = await store.ReadRecordsAsync(null, 10);
+        Assert.Equal([(RecordKind.NamedQueue, "jobs", "{\"m\":1}"), (RecordKind.Claim, "jobs/c", "claim")],
+            records.Select(r => (r.Kind, r.Key, Encoding.UTF8.GetString(r.Value.Span))).ToList());
         var all = await store.ReadAsync(inbox, 0, 100);
         Assert.Equal(new InboxUsage(11, all.Sum(e => InboxQuota.StoredSize(e.Message))), await store.GetUsageAsync(inbox));
         await store.DisposeAsync();

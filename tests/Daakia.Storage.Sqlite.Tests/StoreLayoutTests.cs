@@ -274,6 +274,39 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
     }
 
+    [Fact]
+    public async Task DatabaseOfVersion7_IsMovedOnOpen_ItsQueuesKept_AndTakesRecords()
+    {
+        // A version 7 database: today's layout without the records table.
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var queue = new QueueKey(TenantId.Default, QueueKind.Queue, "jobs");
+        var letter = new Letter
+        {
+            Id = Guid.CreateVersion7(),
+            Tenant = TenantId.Default,
+            Author = ClientId.Parse("alice"),
+            Recipients = [],
+            Payload = "\"x\""u8.ToArray(),
+            Timestamp = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000),
+        };
+        await store.AppendAsync(letter, [queue]);
+        await store.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        var db = Path.Combine(_dir, "daakia.db");
+        Scalar(db, "DROP TABLE records; UPDATE meta SET value = 7 WHERE key = 'schema_version'; SELECT 0");
+        Assert.Equal(7, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+
+        store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        Assert.Equal(letter.Id, Assert.Single(await store.ReadAsync(queue, 0, 10)).Id);
+        Assert.Empty(await store.ReadRecordsAsync(null, 10));
+        await store.WriteAsync([new PutRecordOp(new StoredRecord(TenantId.Default, RecordKind.NamedQueue, "jobs", "{}"u8.ToArray()))]);
+        Assert.Equal("jobs", Assert.Single(await store.ReadRecordsAsync(null, 10)).Key);
+        await store.DisposeAsync();
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+    }
+
     /// <summary>Creates the store's database file in the data directory with <paramref name="sql"/> (an earlier layout); returns its path.</summary>
     private string CreateDatabase(string sql, params (string Name, object Value)[] parameters)
     {

@@ -86,6 +86,9 @@ public sealed class ChaosStore : IDaakiaStore
     public ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
         Read(queue.Kind == QueueKind.Inbox ? "read-inbox" : "read-queue", () => _inner.ReadAsync(queue, afterPosition, limit, maxBytes, cancellationToken));
 
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
+        Read("read-ids", () => _inner.ReadByIdsAsync(queue, messageIds, cancellationToken));
+
     public ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default) =>
         Read("usage", () => _inner.GetUsageAsync(queue, cancellationToken));
 
@@ -130,6 +133,9 @@ public sealed class ChaosStore : IDaakiaStore
 
     public ValueTask<IReadOnlyList<SessionRecord>> ReadSessionsAsync((TenantId Tenant, ClientId Client)? after, int limit, CancellationToken cancellationToken = default) =>
         Read("read-sessions", () => _inner.ReadSessionsAsync(after, limit, cancellationToken));
+
+    public ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default) =>
+        Read("read-records", () => _inner.ReadRecordsAsync(after, limit, cancellationToken));
 
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default) =>
         Read("read-activity", () => _inner.ReadActivityAsync(tenant, afterId, limit, cancellationToken));

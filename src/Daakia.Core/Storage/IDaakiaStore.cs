@@ -14,7 +14,7 @@ namespace Daakia.Core.Storage;
 /// (fsync by default). Writes may be batched into shared transactions (group commit); a failed batch faults the
 /// task of every write in it.</para>
 /// </remarks>
-public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IRetainedStore, ISessionStore, IAsyncDisposable
+public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IRetainedStore, ISessionStore, IRecordStore, IAsyncDisposable
 {
     /// <summary>Opens (creating if needed) the store. Called once before anything else.</summary>
     ValueTask OpenAsync(CancellationToken cancellationToken = default);
@@ -49,6 +49,12 @@ public interface IQueueStore
     /// latter back).
     /// </summary>
     ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The entries of one queue with the given message ids, those it holds, in position order (each id once). Expired
+    /// and not-yet-visible entries are included, as in <see cref="ReadAsync"/>.
+    /// </summary>
+    ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default);
 
     /// <summary>What one queue holds (entries and bytes as <see cref="InboxQuota"/> counts them).</summary>
     ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default);

@@ -12,6 +12,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
     private readonly List<ActivityEntry> _activity = [];
     private readonly SortedDictionary<(string Tenant, string Topic), RetainedMessage> _retained = new(RetainedOrder.Instance);
     private readonly SortedDictionary<(string Tenant, string Topic), SessionRecord> _sessions = new(RetainedOrder.Instance);
+    private readonly SortedDictionary<(string Tenant, RecordKind Kind, string Key), StoredRecord> _records = new(RecordOrder.Instance);
     private long _activityIds;
 
     /// <summary>Always true: nothing in memory can fault the way a disk or a writer thread can.</summary>
@@ -165,6 +166,28 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         return ValueTask.FromResult<IReadOnlyList<QueueEntry>>(result);
     }
 
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (!_queues.TryGetValue(queue, out var q))
+            {
+                return ValueTask.FromResult<IReadOnlyList<QueueEntry>>([]);
+            }
+
+            var positions = new SortedSet<long>();
+            foreach (var id in messageIds)
+            {
+                if (q.ById.TryGetValue(id, out var position))
+                {
+                    positions.Add(position);
+                }
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<QueueEntry>>([.. positions.Select(p => q.Entries[p])]);
+        }
+    }
+
     public ValueTask<long> CountAsync(QueueKey queue, CancellationToken cancellationToken = default)
     {
         lock (_gate)
@@ -265,7 +288,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     return ValueTask.FromException<IReadOnlyList<StoreOpResult>>(refused);
                 }
 
-                if (ops[i] is RetainOp or ClearRetainedOp or SaveSessionOp or SessionReleaseOp or SessionCompleteOp)
+                if (ops[i] is RetainOp or ClearRetainedOp or SaveSessionOp or SessionReleaseOp or SessionCompleteOp or PutRecordOp)
                 {
                     results[i] = new StoreOpResult(0); // applied below, once no op of the unit can refuse
                     continue;
@@ -279,6 +302,8 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     MoveOp m => new StoreOpResult(Move(m.From, m.To, m.Ids, m.ActivityKind, m.At)),
                     ActivityOp x => new StoreOpResult(Record(x.Entries)),
                     DeleteSessionOp d => new StoreOpResult(DeleteSession(d.Tenant, d.Client)),
+                    DeleteRecordOp d => new StoreOpResult(_records.ContainsKey((d.Tenant.Value, d.Kind, d.Key)) ? 1 : 0),
+                    PurgeQueueOp p => new StoreOpResult(Purge(p.Queue)),
                     _ => throw new ArgumentException($"Unknown store op {ops[i].GetType().Name}.", nameof(ops)),
                 };
             }
@@ -298,6 +323,15 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     var key = (save.Session.Tenant.Value, save.Session.Client.Value);
                     var pending = _sessions.TryGetValue(key, out var had) ? had.AwaitingComplete : [];
                     _sessions[key] = save.Session with { Subscriptions = [.. save.Session.Subscriptions], AwaitingComplete = pending };
+                }
+                else if (op is PutRecordOp put)
+                {
+                    var record = put.Record;
+                    _records[(record.Tenant.Value, record.Kind, record.Key)] = record with { Value = record.Value.ToArray() };
+                }
+                else if (op is DeleteRecordOp removed)
+                {
+                    _records.Remove((removed.Tenant.Value, removed.Kind, removed.Key));
                 }
                 else if (op is DeleteSessionOp gone)
                 {
@@ -344,6 +378,41 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         }
 
         return Delete(key, [.. q.Entries.Values.Select(e => e.Id)]);
+    }
+
+    /// <summary>Empties a queue (caller holds the lock); how many entries it held.</summary>
+    private int Purge(QueueKey queue) => _queues.TryGetValue(queue, out var q) ? Delete(queue, [.. q.Entries.Values.Select(e => e.Id)]) : 0;
+
+    public ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IEnumerable<KeyValuePair<(string Tenant, RecordKind Kind, string Key), StoredRecord>> all = _records;
+            if (after is { } a)
+            {
+                var key = (a.Tenant.Value, a.Kind, a.Key);
+                all = all.Where(e => RecordOrder.Instance.Compare(e.Key, key) > 0);
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<StoredRecord>>([.. all.Take(limit).Select(e => e.Value)]);
+        }
+    }
+
+    /// <summary>Tenant, kind, then key, ordinal: the order every store reads records in.</summary>
+    private sealed class RecordOrder : IComparer<(string Tenant, RecordKind Kind, string Key)>
+    {
+        public static readonly RecordOrder Instance = new();
+
+        public int Compare((string Tenant, RecordKind Kind, string Key) x, (string Tenant, RecordKind Kind, string Key) y)
+        {
+            var t = string.CompareOrdinal(x.Tenant, y.Tenant);
+            if (t != 0)
+            {
+                return t;
+            }
+
+            return x.Kind != y.Kind ? x.Kind.CompareTo(y.Kind) : string.CompareOrdinal(x.Key, y.Key);
+        }
     }
 
     public ValueTask<IReadOnlyList<SessionRecord>> ReadSessionsAsync((TenantId Tenant, ClientId Client)? after, int limit, CancellationToken cancellationToken = default)
