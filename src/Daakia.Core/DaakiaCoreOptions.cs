@@ -156,6 +156,46 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most bytes of one letter's headers: the UTF-8 bytes of every key and value together.</summary>
     public int MaxHeaderBytes { get; set; } = 8 * 1024;
 
+    /// <summary>Most named queues (Zaqar's) one tenant may hold.</summary>
+    public int MaxQueuesPerTenant { get; set; } = 10_000;
+
+    /// <summary>Most bytes of one named queue's metadata (Zaqar's <c>max_queue_metadata</c>).</summary>
+    public int MaxQueueMetadataBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Most bytes of one post of messages to a named queue (Zaqar's <c>max_messages_post_size</c>).</summary>
+    public int MaxQueuePostBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Most messages one post to a named queue may carry.</summary>
+    public int MaxMessagesPerPost { get; set; } = 1000;
+
+    /// <summary>Most messages one page of a named queue lists, or one request names by id (Zaqar's
+    /// <c>max_messages_per_page</c>).</summary>
+    public int MaxQueueMessagesPerPage { get; set; } = 20;
+
+    /// <summary>Most messages one claim or one pop takes (Zaqar's <c>max_messages_per_claim_or_pop</c>).</summary>
+    public int MaxMessagesPerClaim { get; set; } = 20;
+
+    /// <summary>The TTL of a queue message posted without one, to a queue that sets none (Zaqar's <c>default_message_ttl</c>).</summary>
+    public TimeSpan DefaultQueueMessageTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Longest TTL of a queue message (Zaqar's <c>max_message_ttl</c>); the shortest is a minute, as Zaqar's.</summary>
+    public TimeSpan MaxQueueMessageTtl { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>Longest delay of a queue message (Zaqar's <c>max_message_delay</c>).</summary>
+    public TimeSpan MaxQueueMessageDelay { get; set; } = TimeSpan.FromSeconds(900);
+
+    /// <summary>Longest claim TTL (Zaqar's <c>max_claim_ttl</c>); the shortest is a minute, as Zaqar's.</summary>
+    public TimeSpan MaxClaimTtl { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>Longest claim grace (Zaqar's <c>max_claim_grace</c>).</summary>
+    public TimeSpan MaxClaimGrace { get; set; } = TimeSpan.FromHours(12);
+
+    /// <summary>Most messages one named queue may hold.</summary>
+    public long MaxQueueMessages { get; set; } = 1_000_000;
+
+    /// <summary>Most bytes one named queue may hold.</summary>
+    public long MaxQueueBytes { get; set; } = 1024L * 1024 * 1024;
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

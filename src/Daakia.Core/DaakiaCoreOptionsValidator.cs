@@ -57,6 +57,22 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxTenantStoredBytes, 1024L, 1024L * 1024 * 1024 * MiB);
         v.NotAbove(o.MaxInboxBytes, o.MaxTenantStoredBytes);
         v.Between(o.DefaultLetterTtl, TimeSpan.Zero, TimeSpan.FromDays(3650));
+
+        // Named queues (Zaqar's): its minimums are a minute for a TTL and a claim.
+        v.Between(o.MaxQueuesPerTenant, 0, 10_000_000);
+        v.Between(o.MaxQueueMetadataBytes, 2, 16 * MiB);
+        v.Between(o.MaxQueuePostBytes, 1024, 64 * MiB);
+        v.Between(o.MaxMessagesPerPost, 1, 100_000);
+        v.Between(o.MaxQueueMessagesPerPage, 1, 10_000);
+        v.Between(o.MaxMessagesPerClaim, 1, 10_000);
+        v.Between(o.MaxQueueMessageTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(3650));
+        v.Between(o.DefaultQueueMessageTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(3650));
+        v.NotAbove(o.DefaultQueueMessageTtl, o.MaxQueueMessageTtl);
+        v.Between(o.MaxQueueMessageDelay, TimeSpan.Zero, TimeSpan.FromDays(365));
+        v.Between(o.MaxClaimTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
+        v.Between(o.MaxClaimGrace, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
+        v.Between(o.MaxQueueMessages, 1L, 1_000_000_000L);
+        v.Between(o.MaxQueueBytes, 1024L, 1024L * 1024 * MiB);
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);
 
         // Activity log retention (pruned by the sweep timer, at most once a minute).

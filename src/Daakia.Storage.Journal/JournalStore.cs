@@ -441,6 +441,15 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         }
     }
 
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            return ValueTask.FromResult<IReadOnlyList<QueueEntry>>(_queues.TryGetValue(queue, out var q) ? [.. q.Entries.Last(limit).Select(e => e.ToQueueEntry())] : []);
+        }
+    }
+
     public ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default)
     {
         lock (_gate)

@@ -117,6 +117,20 @@ internal sealed class PositionList<T> where T : class, IPositioned
         }
     }
 
+    /// <summary>The last live items, newest first, at most <paramref name="limit"/>.</summary>
+    public IEnumerable<T> Last(int limit)
+    {
+        var n = 0;
+        for (var i = _items.Count - 1; i >= _head && n < limit; i--)
+        {
+            if (!_items[i].Removed)
+            {
+                n++;
+                yield return _items[i];
+            }
+        }
+    }
+
     /// <summary>The first live items, in order, at most <paramref name="limit"/>.</summary>
     public IEnumerable<T> First(int limit)
     {

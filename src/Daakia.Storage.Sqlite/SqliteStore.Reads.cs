@@ -75,6 +75,27 @@ public sealed partial class SqliteStore
         return result;
     }
 
+    public async ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync(cancellationToken);
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+            "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n ORDER BY e.pos DESC LIMIT $limit";
+        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
+        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
+        cmd.Parameters.AddWithValue("$n", queue.Name);
+        cmd.Parameters.AddWithValue("$limit", limit);
+        var result = new List<QueueEntry>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            result.Add(Codec.ReadEntry(r, queue.Tenant));
+        }
+
+        return result;
+    }
+
     public async ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default)
     {
         await BeginReadAsync(cancellationToken);

@@ -89,6 +89,9 @@ public sealed class ChaosStore : IDaakiaStore
     public ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default) =>
         Read("read-ids", () => _inner.ReadByIdsAsync(queue, messageIds, cancellationToken));
 
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default) =>
+        Read("read-last", () => _inner.ReadLastAsync(queue, limit, cancellationToken));
+
     public ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default) =>
         Read("usage", () => _inner.GetUsageAsync(queue, cancellationToken));
 

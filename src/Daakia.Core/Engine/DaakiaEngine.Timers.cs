@@ -149,6 +149,7 @@ public sealed partial class DaakiaEngine
             while (expired.Count == Batch);
 
             _sessions.SweepExpired(_tenants.Values, _time.GetUtcNow());
+            await _queues.SweepClaimsAsync(_tenants.Values);
             await PruneActivityAsync();
         }
         catch (Exception ex)

@@ -21,6 +21,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly DaakiaCoreOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly QueueService _queues;
     private readonly ConcurrentDictionary<TenantId, TenantState> _tenants = new();
     private readonly DaakiaMetrics _metrics;
     private readonly WriteBudget _writes;
@@ -50,7 +51,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _activity = new ActivityLog(store, options);
         _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
         _sessions = new SessionKeeper(this, store, options, time, _metrics, _delivery, _logger);
+        _queues = new QueueService(this, store, options, time);
     }
+
+    /// <summary>Named queues (Zaqar's): queues, messages, claims (docs/zaqar-design.md).</summary>
+    public QueueService Queues => _queues;
 
     /// <summary>MQTT persistent sessions: open, subscribe, ack (durable session queues on the delivery engine).</summary>
     public SessionKeeper Sessions => _sessions;
@@ -136,6 +141,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
         // Persistent sessions next: their subscriptions route from the first publish on.
         await _sessions.RestoreAsync(cancellationToken);
+        await _queues.RestoreAsync(cancellationToken);
         StartTimers();
         _running = true;
     }

@@ -38,6 +38,9 @@ internal sealed class TenantState
     /// <summary>Publications queued for this tenant's subscribers (<c>$SYS/broker/messages/sent</c>); interlocked.</summary>
     public long Sent;
 
+    /// <summary>Named queues (Zaqar's) by name, ordinal (under <see cref="Gate"/>).</summary>
+    public SortedDictionary<string, NamedQueueState> NamedQueues { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Usage bounds of the tenant and of the inboxes sends are checked against before live delivery.</summary>
     public Storage.UsageLedger Usage { get; }
 }

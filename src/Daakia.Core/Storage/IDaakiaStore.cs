@@ -56,6 +56,9 @@ public interface IQueueStore
     /// </summary>
     ValueTask<IReadOnlyList<QueueEntry>> ReadByIdsAsync(QueueKey queue, IReadOnlyList<Guid> messageIds, CancellationToken cancellationToken = default);
 
+    /// <summary>The newest entries of one queue, newest first, at most <paramref name="limit"/> (a queue's stats).</summary>
+    ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default);
+
     /// <summary>What one queue holds (entries and bytes as <see cref="InboxQuota"/> counts them).</summary>
     ValueTask<InboxUsage> GetUsageAsync(QueueKey queue, CancellationToken cancellationToken = default);
 

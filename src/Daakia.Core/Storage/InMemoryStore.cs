@@ -188,6 +188,14 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         }
     }
 
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<QueueEntry>>(_queues.TryGetValue(queue, out var q) ? [.. q.Entries.Values.Reverse().Take(limit)] : []);
+        }
+    }
+
     public ValueTask<long> CountAsync(QueueKey queue, CancellationToken cancellationToken = default)
     {
         lock (_gate)

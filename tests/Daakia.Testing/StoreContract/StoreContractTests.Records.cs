@@ -118,6 +118,9 @@ public abstract partial class StoreContractTests
             await ReopenAsync();
         }
 
+        Assert.Equal([second.Id, first.Id], (await Store.ReadLastAsync(queue, 5)).Select(e => e.Id).ToList());
+        Assert.Equal([second.Id], (await Store.ReadLastAsync(queue, 1)).Select(e => e.Id).ToList());
+        Assert.Empty(await Store.ReadLastAsync(Named(T2, "jobs"), 5));
         var read = await Store.ReadByIdsAsync(queue, [second.Id, elsewhere.Id, Guid.NewGuid(), first.Id, second.Id]);
         Assert.Equal([first.Id, second.Id], read.Select(e => e.Id).ToList());
         Assert.True(read[0].Position < read[1].Position);

@@ -1,0 +1,233 @@
+using System.Buffers.Binary;
+using Daakia.Core.Storage;
+
+namespace Daakia.Core;
+
+/// <summary>
+/// One named queue in memory (under the tenant's lock): its info, and its claims — every claim by id, and the live
+/// claim of each claimed message — so listing, claiming and deleting never read the claims from the store.
+/// </summary>
+internal sealed class NamedQueueState(NamedQueueInfo info)
+{
+    public NamedQueueInfo Info { get; set; } = info;
+
+    /// <summary>False until the queue's record is known to be durable: a write that makes the queue (a post to a queue
+    /// a failed create left in memory) puts the record again.</summary>
+    public bool RecordDurable { get; set; }
+
+    public Dictionary<Guid, QueueClaim> Claims { get; } = [];
+
+    /// <summary>Messages a pop is taking (their delete not yet durable): no claim or other pop takes them meanwhile.</summary>
+    public HashSet<Guid> Popping { get; } = [];
+
+    /// <summary>The claim each claimed message belongs to (the newest claim that took it).</summary>
+    public Dictionary<Guid, Guid> ClaimOf { get; } = [];
+
+    /// <summary>The live claim holding <paramref name="message"/>, or null.</summary>
+    public QueueClaim? LiveClaimOf(Guid message, DateTimeOffset now) =>
+        ClaimOf.TryGetValue(message, out var id) && Claims.TryGetValue(id, out var claim) && claim.IsLive(now) ? claim : null;
+
+    public void Add(QueueClaim claim)
+    {
+        Claims[claim.Id] = claim;
+        foreach (var m in claim.Messages)
+        {
+            ClaimOf[m] = claim.Id;
+        }
+    }
+
+    /// <summary>Takes a claim out (and its messages' links to it, where they still point at it).</summary>
+    public void Remove(QueueClaim claim)
+    {
+        Claims.Remove(claim.Id);
+        foreach (var m in claim.Messages)
+        {
+            if (ClaimOf.TryGetValue(m, out var id) && id == claim.Id)
+            {
+                ClaimOf.Remove(m);
+            }
+        }
+    }
+}
+
+/// <summary>The store encodings of a named queue's record and of a claim's (<see cref="RecordKind"/>), version 1.</summary>
+internal static class NamedQueueRecords
+{
+    private const byte Version = 1;
+
+    public static string ClaimKey(string queue, Guid claim) => queue + "/" + claim.ToString("N");
+
+    public static byte[] Encode(NamedQueueInfo info)
+    {
+        var s = info.Settings;
+        var dlq = s.DeadLetterQueue is null ? [] : System.Text.Encoding.UTF8.GetBytes(s.DeadLetterQueue);
+        var buffer = new byte[1 + 8 + 4 + info.Metadata.Length + 1 + (6 * 8) + 4 + dlq.Length];
+        var w = new Writer(buffer);
+        w.Byte(Version);
+        w.Long(info.CreatedAt.ToUnixTimeMilliseconds());
+        w.Bytes(info.Metadata.Span);
+        byte flags = 0;
+        flags |= s.DefaultMessageTtl is null ? (byte)0 : (byte)1;
+        flags |= s.DefaultMessageDelay is null ? (byte)0 : (byte)2;
+        flags |= s.MaxPostBytes is null ? (byte)0 : (byte)4;
+        flags |= s.MaxClaimCount is null ? (byte)0 : (byte)8;
+        flags |= s.DeadLetterQueue is null ? (byte)0 : (byte)16;
+        flags |= s.DeadLetterTtl is null ? (byte)0 : (byte)32;
+        w.Byte(flags);
+        w.Long((long)(s.DefaultMessageTtl?.TotalMilliseconds ?? 0));
+        w.Long((long)(s.DefaultMessageDelay?.TotalMilliseconds ?? 0));
+        w.Long(s.MaxPostBytes ?? 0);
+        w.Long(s.MaxClaimCount ?? 0);
+        w.Long((long)(s.DeadLetterTtl?.TotalMilliseconds ?? 0));
+        w.Long(0); // reserved
+        w.Bytes(dlq);
+        return buffer[..w.Length];
+    }
+
+    public static NamedQueueInfo DecodeQueue(string name, ReadOnlySpan<byte> value)
+    {
+        var r = new Reader(value);
+        if (r.Byte() != Version)
+        {
+            throw new InvalidDataException($"Named queue record '{name}' is of an unknown version.");
+        }
+
+        var created = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
+        var metadata = r.Bytes().ToArray();
+        var flags = r.Byte();
+        var ttl = r.Long();
+        var delay = r.Long();
+        var post = r.Long();
+        var count = r.Long();
+        var dlqTtl = r.Long();
+        _ = r.Long();
+        var dlq = r.Bytes();
+        var settings = new NamedQueueSettings
+        {
+            DefaultMessageTtl = (flags & 1) != 0 ? TimeSpan.FromMilliseconds(ttl) : null,
+            DefaultMessageDelay = (flags & 2) != 0 ? TimeSpan.FromMilliseconds(delay) : null,
+            MaxPostBytes = (flags & 4) != 0 ? (int)post : null,
+            MaxClaimCount = (flags & 8) != 0 ? (int)count : null,
+            DeadLetterQueue = (flags & 16) != 0 ? System.Text.Encoding.UTF8.GetString(dlq) : null,
+            DeadLetterTtl = (flags & 32) != 0 ? TimeSpan.FromMilliseconds(dlqTtl) : null,
+        };
+        return new NamedQueueInfo(name, metadata, settings, created);
+    }
+
+    public static byte[] Encode(QueueClaim claim)
+    {
+        var buffer = new byte[1 + 16 + (4 * 8) + 4 + (16 * claim.Messages.Count)];
+        var w = new Writer(buffer);
+        w.Byte(Version);
+        w.Guid(claim.Id);
+        w.Long((long)claim.Ttl.TotalMilliseconds);
+        w.Long((long)claim.Grace.TotalMilliseconds);
+        w.Long(claim.UpdatedAt.ToUnixTimeMilliseconds());
+        w.Long(claim.ExpiresAt.ToUnixTimeMilliseconds());
+        w.Int(claim.Messages.Count);
+        foreach (var m in claim.Messages)
+        {
+            w.Guid(m);
+        }
+
+        return buffer;
+    }
+
+    public static QueueClaim DecodeClaim(string key, ReadOnlySpan<byte> value)
+    {
+        var slash = key.LastIndexOf('/');
+        var r = new Reader(value);
+        if (slash <= 0 || r.Byte() != Version)
+        {
+            throw new InvalidDataException($"Claim record '{key}' is of an unknown version.");
+        }
+
+        var id = r.Guid();
+        var ttl = TimeSpan.FromMilliseconds(r.Long());
+        var grace = TimeSpan.FromMilliseconds(r.Long());
+        var updated = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
+        var expires = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
+        var messages = new Guid[r.Int()];
+        for (var i = 0; i < messages.Length; i++)
+        {
+            messages[i] = r.Guid();
+        }
+
+        return new QueueClaim(id, key[..slash], ttl, grace, updated, expires, messages);
+    }
+
+    private ref struct Writer(Span<byte> buffer)
+    {
+        private readonly Span<byte> _buffer = buffer;
+
+        public int Length { get; private set; }
+
+        public void Byte(byte value) => _buffer[Length++] = value;
+
+        public void Int(int value)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(_buffer[Length..], value);
+            Length += 4;
+        }
+
+        public void Long(long value)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(_buffer[Length..], value);
+            Length += 8;
+        }
+
+        public void Guid(Guid value)
+        {
+            value.TryWriteBytes(_buffer[Length..]);
+            Length += 16;
+        }
+
+        public void Bytes(ReadOnlySpan<byte> value)
+        {
+            Int(value.Length);
+            value.CopyTo(_buffer[Length..]);
+            Length += value.Length;
+        }
+    }
+
+    private ref struct Reader(ReadOnlySpan<byte> value)
+    {
+        private ReadOnlySpan<byte> _rest = value;
+
+        public byte Byte()
+        {
+            var b = _rest[0];
+            _rest = _rest[1..];
+            return b;
+        }
+
+        public int Int()
+        {
+            var v = BinaryPrimitives.ReadInt32LittleEndian(_rest);
+            _rest = _rest[4..];
+            return v;
+        }
+
+        public long Long()
+        {
+            var v = BinaryPrimitives.ReadInt64LittleEndian(_rest);
+            _rest = _rest[8..];
+            return v;
+        }
+
+        public Guid Guid()
+        {
+            var v = new Guid(_rest[..16]);
+            _rest = _rest[16..];
+            return v;
+        }
+
+        public ReadOnlySpan<byte> Bytes()
+        {
+            var n = Int();
+            var v = _rest[..n];
+            _rest = _rest[n..];
+            return v;
+        }
+    }
+}

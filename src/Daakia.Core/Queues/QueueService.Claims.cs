@@ -1,0 +1,316 @@
+using Daakia.Core.Storage;
+
+namespace Daakia.Core;
+
+/// <summary>
+/// Claims: a lease on a queue's oldest claimable messages for a TTL, written as a record and, in the same unit of work,
+/// the messages' visibility (hidden until the claim expires) and claim counts; renewed, released, or left to expire.
+/// </summary>
+public sealed partial class QueueService
+{
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> of the queue's oldest claimable messages (visible, not expired, under no
+    /// live claim) for <paramref name="ttl"/>. A message claimed <see cref="NamedQueueSettings.MaxClaimCount"/> times
+    /// goes to the queue's dead-letter queue instead (in the same write). Nothing claimable: no claim is made.
+    /// </summary>
+    public async Task<QueueClaimResult> ClaimAsync(TenantId tenant, string name, TimeSpan ttl, TimeSpan grace, int limit)
+    {
+        _engine.EnsureAccepting();
+        RequireLimit(limit, _options.MaxMessagesPerClaim);
+        RequireClaimTimes(ttl, grace);
+        var candidates = await ClaimableAsync(tenant, name, limit);
+        if (candidates.Count == 0)
+        {
+            return new QueueClaimResult(null, []);
+        }
+
+        var t = _engine.Tenant(tenant);
+        var key = Key(tenant, name);
+        QueueClaim? claim = null;
+        var messages = new List<QueueMessage>(candidates.Count);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                return new QueueClaimResult(null, []);
+            }
+
+            var now = _time.GetUtcNow();
+            var settings = q.Info.Settings;
+            var deadLetters = settings is { MaxClaimCount: { } max, DeadLetterQueue: { } dlq } && dlq != name ? (Max: max, Queue: dlq) : default;
+            var moved = new List<Guid>();
+            var returned = new List<ReturnedEntry>();
+            var ops = new List<StoreOp>();
+            var id = Guid.CreateVersion7(now);
+            var expires = now + ttl;
+            foreach (var e in candidates)
+            {
+                if (messages.Count == limit || q.LiveClaimOf(e.Id, now) is not null || q.Popping.Contains(e.Id))
+                {
+                    continue; // taken meanwhile
+                }
+
+                if (deadLetters.Queue is not null && e.Deliveries >= deadLetters.Max)
+                {
+                    moved.Add(e.Id);
+                    continue;
+                }
+
+                returned.Add(new ReturnedEntry(e.Id, e.Deliveries + 1, expires));
+                messages.Add(MessageOf(e, null) with { ClaimCount = e.Deliveries + 1, VisibleAt = expires });
+            }
+
+            if (moved.Count > 0)
+            {
+                if (!t.NamedQueues.TryGetValue(deadLetters.Queue!, out var target))
+                {
+                    target = Make(t, deadLetters.Queue!, "{}"u8.ToArray(), NamedQueueSettings.None);
+                }
+
+                if (!target.RecordDurable)
+                {
+                    ops.Add(Record(tenant, target.Info));
+                }
+
+                ops.Add(new MoveOp(key, Key(tenant, deadLetters.Queue!), moved, ActivityKinds.DeadLettered, now));
+                foreach (var m in moved)
+                {
+                    q.ClaimOf.Remove(m);
+                }
+            }
+
+            if (messages.Count > 0)
+            {
+                claim = new QueueClaim(id, name, ttl, grace, now, expires, [.. messages.Select(m => m.Id)]);
+                messages = [.. messages.Select(m => m with { ClaimId = id })];
+                q.Add(claim);
+                ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, id), NamedQueueRecords.Encode(claim))));
+                ops.Add(new ReturnOp(key, returned));
+            }
+
+            if (ops.Count == 0)
+            {
+                return new QueueClaimResult(null, []);
+            }
+
+            write = _store.WriteAsync(ops).AsTask();
+        }
+
+        try
+        {
+            await write;
+        }
+        catch
+        {
+            if (claim is not null)
+            {
+                lock (t.Gate)
+                {
+                    if (t.NamedQueues.TryGetValue(name, out var q))
+                    {
+                        q.Remove(claim); // not made: its messages are claimable again
+                    }
+                }
+            }
+
+            throw;
+        }
+
+        return new QueueClaimResult(claim, messages);
+    }
+
+    private void RequireClaimTimes(TimeSpan ttl, TimeSpan grace)
+    {
+        if (ttl < TimeSpan.FromMinutes(1) || ttl > _options.MaxClaimTtl)
+        {
+            throw DaakiaException.Invalid($"The TTL for a claim may not exceed {(long)_options.MaxClaimTtl.TotalSeconds} seconds, and must be at least 60 seconds long.");
+        }
+
+        if (grace < TimeSpan.Zero || grace > _options.MaxClaimGrace)
+        {
+            throw DaakiaException.Invalid($"The grace for a claim may not exceed {(long)_options.MaxClaimGrace.TotalSeconds} seconds, and must be at least 0 seconds long.");
+        }
+    }
+
+    /// <summary>
+    /// The queue's oldest entries that look claimable now (visible, not expired, under no live claim, not being popped),
+    /// a few more than <paramref name="limit"/> so that some may be taken meanwhile; checked again under the lock.
+    /// </summary>
+    private async Task<List<QueueEntry>> ClaimableAsync(TenantId tenant, string name, int limit)
+    {
+        var t = _engine.Tenant(tenant);
+        var key = Key(tenant, name);
+        var result = new List<QueueEntry>(limit * 2);
+        long after = 0;
+        for (var pages = 0; pages < 16 && result.Count < limit * 2; pages++)
+        {
+            var page = await _store.ReadAsync(key, after, 100, _options.MaxReadPageBytes);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            var now = _time.GetUtcNow();
+            lock (t.Gate)
+            {
+                if (!t.NamedQueues.TryGetValue(name, out var q))
+                {
+                    return [];
+                }
+
+                foreach (var e in page)
+                {
+                    after = e.Position;
+                    if (!e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id))
+                    {
+                        result.Add(e);
+                    }
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>A live claim and the messages it still holds, or null (no such claim, or it expired).</summary>
+    public async Task<QueueClaimResult?> GetClaimAsync(TenantId tenant, string name, Guid claimId)
+    {
+        var t = _engine.Tenant(tenant);
+        QueueClaim? claim;
+        lock (t.Gate)
+        {
+            claim = t.NamedQueues.TryGetValue(name, out var q) && q.Claims.TryGetValue(claimId, out var c) && c.IsLive(_time.GetUtcNow()) ? c : null;
+        }
+
+        if (claim is null)
+        {
+            return null;
+        }
+
+        var entries = await _store.ReadByIdsAsync(Key(tenant, name), claim.Messages);
+        var now = _time.GetUtcNow();
+        var messages = new List<QueueMessage>(entries.Count);
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                return null;
+            }
+
+            foreach (var e in entries)
+            {
+                if (!e.Message.IsExpired(now) && q.LiveClaimOf(e.Id, now)?.Id == claimId)
+                {
+                    messages.Add(MessageOf(e, claim));
+                }
+            }
+        }
+
+        return new QueueClaimResult(claim, messages);
+    }
+
+    /// <summary>Renews a live claim for <paramref name="ttl"/> from now; false if there is no such live claim.</summary>
+    public async Task<bool> RenewClaimAsync(TenantId tenant, string name, Guid claimId, TimeSpan ttl, TimeSpan grace)
+    {
+        _engine.EnsureAccepting();
+        RequireClaimTimes(ttl, grace);
+        var t = _engine.Tenant(tenant);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            var now = _time.GetUtcNow();
+            if (!t.NamedQueues.TryGetValue(name, out var q) || !q.Claims.TryGetValue(claimId, out var claim) || !claim.IsLive(now))
+            {
+                return false;
+            }
+
+            var renewed = claim with { Ttl = ttl, Grace = grace, UpdatedAt = now, ExpiresAt = now + ttl };
+            var held = renewed.Messages.Where(m => q.ClaimOf.TryGetValue(m, out var id) && id == claimId).ToList();
+            renewed = renewed with { Messages = held };
+            q.Claims[claimId] = renewed;
+            // Deliveries 0: a return never lowers a count, so the claim count stays as the claim raised it.
+            write = _store.WriteAsync(
+            [
+                Rewrite(tenant, q, renewed),
+                new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
+            ]).AsTask();
+        }
+
+        await write;
+        return true;
+    }
+
+    /// <summary>Releases a claim: its messages are claimable again (their claim counts kept). No such claim is no error.</summary>
+    public async Task ReleaseClaimAsync(TenantId tenant, string name, Guid claimId)
+    {
+        _engine.EnsureAccepting();
+        var t = _engine.Tenant(tenant);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q) || !q.Claims.TryGetValue(claimId, out var claim))
+            {
+                return;
+            }
+
+            var held = claim.Messages.Where(m => q.ClaimOf.TryGetValue(m, out var id) && id == claimId).ToList();
+            q.Remove(claim);
+            write = _store.WriteAsync(
+            [
+                new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
+                new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
+            ]).AsTask();
+        }
+
+        await write;
+    }
+
+    /// <summary>The op that rewrites a claim's record with what it holds now (or deletes it once it holds nothing).</summary>
+    private static StoreOp Rewrite(TenantId tenant, NamedQueueState q, QueueClaim claim)
+    {
+        var key = NamedQueueRecords.ClaimKey(claim.Queue, claim.Id);
+        if (claim.Messages.Count == 0)
+        {
+            q.Claims.Remove(claim.Id);
+            return new DeleteRecordOp(tenant, RecordKind.Claim, key);
+        }
+
+        q.Claims[claim.Id] = claim;
+        return new PutRecordOp(new StoredRecord(tenant, RecordKind.Claim, key, NamedQueueRecords.Encode(claim)));
+    }
+
+    /// <summary>
+    /// Forgets claims that expired (their messages became visible by time, with no write): their records go in one write
+    /// per tenant. Called by the engine's expiry sweep.
+    /// </summary>
+    internal async Task SweepClaimsAsync(IEnumerable<TenantState> tenants)
+    {
+        var now = _time.GetUtcNow();
+        foreach (var t in tenants)
+        {
+            List<StoreOp>? ops = null;
+            lock (t.Gate)
+            {
+                foreach (var q in t.NamedQueues.Values)
+                {
+                    if (q.Claims.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    foreach (var c in q.Claims.Values.Where(c => !c.IsLive(now)).ToList())
+                    {
+                        q.Remove(c);
+                        (ops ??= []).Add(new DeleteRecordOp(t.Id, RecordKind.Claim, NamedQueueRecords.ClaimKey(q.Info.Name, c.Id)));
+                    }
+                }
+            }
+
+            if (ops is not null)
+            {
+                await _store.WriteAsync(ops);
+            }
+        }
+    }
+}

@@ -1,0 +1,608 @@
+using System.Text.RegularExpressions;
+using Daakia.Core.Storage;
+
+namespace Daakia.Core;
+
+/// <summary>
+/// Named queues (Zaqar's semantics; docs/zaqar-design.md): lazily made, with metadata; messages posted in batches with
+/// a TTL and a delay, listed by marker, read and deleted by id, popped; claims (QueueService.Claims.cs). Each queue is
+/// one of the delivery engine's queues (<see cref="QueueKind.Queue"/>), its record and its claims are store records
+/// written in the same units of work as the entries they describe. Every operation is of one tenant: nothing of another
+/// is reachable, whatever id a caller names.
+/// </summary>
+public sealed partial class QueueService
+{
+    private static readonly Regex NamePattern = new("^[a-zA-Z0-9_.-]{1,64}$", RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromSeconds(1));
+
+    private readonly DaakiaEngine _engine;
+    private readonly IDaakiaStore _store;
+    private readonly DaakiaCoreOptions _options;
+    private readonly TimeProvider _time;
+
+    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time)
+    {
+        _engine = engine;
+        _store = store;
+        _options = options;
+        _time = time;
+    }
+
+    /// <summary>Whether <paramref name="name"/> is a queue name: 1 to 64 of ASCII letters, digits, '_', '-' and '.'.</summary>
+    public static bool IsValidName(string? name) => name is not null && NamePattern.IsMatch(name);
+
+    private static QueueKey Key(TenantId tenant, string name) => new(tenant, QueueKind.Queue, name);
+
+    private static void RequireName(string name)
+    {
+        if (!IsValidName(name))
+        {
+            throw DaakiaException.Invalid("Queue names may not be more than 64 characters long, and may contain only ASCII letters, digits, underscores, dashes and dots.");
+        }
+    }
+
+    private void RequireMetadata(ReadOnlyMemory<byte> metadata)
+    {
+        if (metadata.Length > _options.MaxQueueMetadataBytes)
+        {
+            throw new DaakiaException(DaakiaErrorCode.PayloadTooLarge, $"Queue metadata may be at most {_options.MaxQueueMetadataBytes} bytes.");
+        }
+    }
+
+    /// <summary>
+    /// Makes a queue with its metadata; false (and nothing changed) when it exists already — Zaqar keeps the existing
+    /// queue's metadata on a second create. Completes once the queue's record is durable.
+    /// </summary>
+    public async Task<bool> CreateAsync(TenantId tenant, string name, ReadOnlyMemory<byte> metadata, NamedQueueSettings settings)
+    {
+        _engine.EnsureAccepting();
+        RequireName(name);
+        RequireMetadata(metadata);
+        var t = _engine.Tenant(tenant);
+        NamedQueueState state;
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            if (t.NamedQueues.ContainsKey(name))
+            {
+                return false;
+            }
+
+            state = Make(t, name, metadata.ToArray(), settings);
+            write = _store.WriteAsync([Record(tenant, state.Info)]).AsTask();
+        }
+
+        await write;
+        state.RecordDurable = true;
+        return true;
+    }
+
+    /// <summary>Adds a queue to the tenant's (caller holds the lock), within <see cref="DaakiaCoreOptions.MaxQueuesPerTenant"/>.</summary>
+    private NamedQueueState Make(TenantState t, string name, ReadOnlyMemory<byte> metadata, NamedQueueSettings settings)
+    {
+        if (t.NamedQueues.Count >= _options.MaxQueuesPerTenant)
+        {
+            throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"A tenant may hold at most {_options.MaxQueuesPerTenant} queues.");
+        }
+
+        var state = new NamedQueueState(new NamedQueueInfo(name, metadata, settings, _time.GetUtcNow()));
+        t.NamedQueues[name] = state;
+        return state;
+    }
+
+    private static PutRecordOp Record(TenantId tenant, NamedQueueInfo info) =>
+        new(new StoredRecord(tenant, RecordKind.NamedQueue, info.Name, NamedQueueRecords.Encode(info)));
+
+    /// <summary>The queue's info, or null if there is no such queue.</summary>
+    public NamedQueueInfo? Get(TenantId tenant, string name)
+    {
+        var t = _engine.Tenant(tenant);
+        lock (t.Gate)
+        {
+            return t.NamedQueues.TryGetValue(name, out var q) ? q.Info : null;
+        }
+    }
+
+    /// <summary>Up to <paramref name="limit"/> queues with a name after <paramref name="marker"/> (ordinal), in name order.</summary>
+    public IReadOnlyList<NamedQueueInfo> List(TenantId tenant, string? marker, int limit)
+    {
+        var t = _engine.Tenant(tenant);
+        var result = new List<NamedQueueInfo>(Math.Min(limit, 64));
+        lock (t.Gate)
+        {
+            foreach (var (name, q) in t.NamedQueues)
+            {
+                if (marker is not null && string.CompareOrdinal(name, marker) <= 0)
+                {
+                    continue;
+                }
+
+                if (result.Count == limit)
+                {
+                    break;
+                }
+
+                result.Add(q.Info);
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Replaces a queue's metadata and settings; false if there is no such queue.</summary>
+    public async Task<bool> SetMetadataAsync(TenantId tenant, string name, ReadOnlyMemory<byte> metadata, NamedQueueSettings settings)
+    {
+        _engine.EnsureAccepting();
+        RequireMetadata(metadata);
+        var t = _engine.Tenant(tenant);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        NamedQueueState? q;
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out q))
+            {
+                return false;
+            }
+
+            q.Info = q.Info with { Metadata = metadata.ToArray(), Settings = settings };
+            write = _store.WriteAsync([Record(tenant, q.Info)]).AsTask();
+        }
+
+        await write;
+        q.RecordDurable = true;
+        return true;
+    }
+
+    /// <summary>Deletes a queue: its record, its claims and its messages, in one write. Nothing to delete is no error.</summary>
+    public async Task DeleteAsync(TenantId tenant, string name)
+    {
+        _engine.EnsureAccepting();
+        var t = _engine.Tenant(tenant);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            var ops = new List<StoreOp> { new DeleteRecordOp(tenant, RecordKind.NamedQueue, name), new PurgeQueueOp(Key(tenant, name)) };
+            if (t.NamedQueues.Remove(name, out var q))
+            {
+                foreach (var c in q.Claims.Values)
+                {
+                    ops.Add(new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, c.Id)));
+                }
+            }
+
+            write = _store.WriteAsync(ops).AsTask();
+        }
+
+        await write;
+    }
+
+    /// <summary>Removes every message of a queue and its claims (the queue and its metadata stay).</summary>
+    public async Task PurgeAsync(TenantId tenant, string name)
+    {
+        _engine.EnsureAccepting();
+        var t = _engine.Tenant(tenant);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            var ops = new List<StoreOp> { new PurgeQueueOp(Key(tenant, name)) };
+            if (t.NamedQueues.TryGetValue(name, out var q))
+            {
+                foreach (var c in q.Claims.Values)
+                {
+                    ops.Add(new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, c.Id)));
+                }
+
+                q.Claims.Clear();
+                q.ClaimOf.Clear();
+            }
+
+            write = _store.WriteAsync(ops).AsTask();
+        }
+
+        await write;
+    }
+
+    /// <summary>
+    /// Posts messages to a queue (made if missing), all in one write: every message is stored or none is. Returns their
+    /// ids in the order posted, once durable. <paramref name="author"/> is the poster's client id (what <c>echo</c> filters).
+    /// </summary>
+    public async Task<IReadOnlyList<Guid>> PostAsync(TenantId tenant, string name, ClientId author, IReadOnlyList<NewQueueMessage> messages)
+    {
+        _engine.EnsureAccepting();
+        RequireName(name);
+        if (messages.Count == 0)
+        {
+            throw DaakiaException.Invalid("No messages to enqueue.");
+        }
+
+        if (messages.Count > _options.MaxMessagesPerPost)
+        {
+            throw new DaakiaException(DaakiaErrorCode.LimitExceeded, $"At most {_options.MaxMessagesPerPost} messages may be posted at once.");
+        }
+
+        var t = _engine.Tenant(tenant);
+        var now = _time.GetUtcNow();
+        var key = Key(tenant, name);
+        var quota = new InboxQuota(_options.MaxQueueMessages, _options.MaxQueueBytes, _options.MaxTenantStoredBytes);
+        var ids = new Guid[messages.Count];
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            var made = false;
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                q = Make(t, name, "{}"u8.ToArray(), NamedQueueSettings.None);
+                made = true;
+            }
+
+            var settings = q.Info.Settings;
+            var ops = new List<StoreOp>(messages.Count + 1);
+            if (!q.RecordDurable)
+            {
+                ops.Add(Record(tenant, q.Info));
+            }
+
+            var bytes = 0L;
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var m = messages[i];
+                bytes += m.Body.Length;
+                var ttl = m.Ttl ?? settings.DefaultMessageTtl ?? _options.DefaultQueueMessageTtl;
+                var delay = m.Delay ?? settings.DefaultMessageDelay ?? TimeSpan.Zero;
+                if (ttl < TimeSpan.FromMinutes(1) || ttl > _options.MaxQueueMessageTtl)
+                {
+                    Undo(t, name, q, made);
+                    throw DaakiaException.Invalid($"The TTL for a message may not exceed {(long)_options.MaxQueueMessageTtl.TotalSeconds} seconds, and must be at least 60 seconds long.");
+                }
+
+                if (delay < TimeSpan.Zero || delay > _options.MaxQueueMessageDelay)
+                {
+                    Undo(t, name, q, made);
+                    throw DaakiaException.Invalid($"The delay for a message may not exceed {(long)_options.MaxQueueMessageDelay.TotalSeconds} seconds, and must be at least 0 seconds long.");
+                }
+
+                ids[i] = MessageIds.New(now);
+                var letter = new Letter
+                {
+                    Id = ids[i],
+                    Tenant = tenant,
+                    Author = author,
+                    Recipients = [],
+                    Payload = m.Body,
+                    Timestamp = now,
+                    ExpiresAt = now + ttl,
+                    VisibleAt = delay > TimeSpan.Zero ? now + delay : null,
+                };
+                ops.Add(new AppendOp(letter, [key], quota));
+            }
+
+            var max = Math.Min(_options.MaxQueuePostBytes, settings.MaxPostBytes ?? int.MaxValue);
+            if (bytes > max)
+            {
+                Undo(t, name, q, made);
+                throw new DaakiaException(DaakiaErrorCode.PayloadTooLarge, $"Message collection size is too large. Max size {max}");
+            }
+
+            write = _store.WriteAsync(ops).AsTask();
+        }
+
+        await write;
+        if (t.NamedQueues.TryGetValue(name, out var posted))
+        {
+            posted.RecordDurable = true;
+        }
+
+        return ids;
+    }
+
+    /// <summary>Takes back a queue this call made before it refused (caller holds the lock).</summary>
+    private static void Undo(TenantState t, string name, NamedQueueState q, bool made)
+    {
+        if (made && t.NamedQueues.TryGetValue(name, out var now) && ReferenceEquals(now, q))
+        {
+            t.NamedQueues.Remove(name);
+        }
+    }
+
+    /// <summary>
+    /// Lists a queue's messages after <paramref name="marker"/> (a position; null: from the start), oldest first, at most
+    /// <paramref name="limit"/>: never expired ones; claimed ones (under a live claim) only with
+    /// <paramref name="includeClaimed"/>; delayed ones only with <paramref name="includeDelayed"/>; those
+    /// <paramref name="client"/> posted only with <paramref name="echo"/>.
+    /// </summary>
+    public async Task<QueueMessagePage> ListAsync(TenantId tenant, string name, ClientId client, long? marker, int limit, bool echo, bool includeClaimed, bool includeDelayed)
+    {
+        RequireLimit(limit, _options.MaxQueueMessagesPerPage);
+        var t = _engine.Tenant(tenant);
+        var key = Key(tenant, name);
+        var result = new List<QueueMessage>(limit);
+        var after = marker ?? 0;
+        long? last = null;
+        // Bounded work per request: at most a few pages of the store are looked at, the marker says where it stopped.
+        for (var pages = 0; pages < 8 && result.Count < limit; pages++)
+        {
+            var page = await _store.ReadAsync(key, after, 100, _options.MaxReadPageBytes);
+            if (page.Count == 0)
+            {
+                break;
+            }
+
+            var now = _time.GetUtcNow();
+            lock (t.Gate)
+            {
+                t.NamedQueues.TryGetValue(name, out var q);
+                foreach (var e in page)
+                {
+                    after = e.Position;
+                    if (result.Count == limit)
+                    {
+                        break;
+                    }
+
+                    last = e.Position;
+                    if (e.Message.IsExpired(now) || (!echo && e.Message.Author == client))
+                    {
+                        continue;
+                    }
+
+                    var claim = q?.LiveClaimOf(e.Id, now);
+                    if (claim is not null ? !includeClaimed : (!includeDelayed && e.VisibleAt > now))
+                    {
+                        continue;
+                    }
+
+                    result.Add(MessageOf(e, claim));
+                }
+            }
+        }
+
+        return new QueueMessagePage(result, last);
+    }
+
+    private static void RequireLimit(int limit, int max)
+    {
+        if (limit < 1 || limit > max)
+        {
+            throw DaakiaException.Invalid($"Limit must be at least 1 and may not be greater than {max}.");
+        }
+    }
+
+    private static QueueMessage MessageOf(QueueEntry e, QueueClaim? claim) =>
+        new(e.Id, e.Message.Payload, e.Message.Author, e.Message.Timestamp, e.Message.ExpiresAt, e.Position, e.Deliveries, claim?.Id, e.VisibleAt);
+
+    /// <summary>The named messages the queue holds (claimed, delayed and own ones too; never expired ones), in queue order.</summary>
+    public async Task<IReadOnlyList<QueueMessage>> GetAsync(TenantId tenant, string name, IReadOnlyList<Guid> ids)
+    {
+        RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
+        var entries = await _store.ReadByIdsAsync(Key(tenant, name), ids);
+        var t = _engine.Tenant(tenant);
+        var now = _time.GetUtcNow();
+        var result = new List<QueueMessage>(entries.Count);
+        lock (t.Gate)
+        {
+            t.NamedQueues.TryGetValue(name, out var q);
+            foreach (var e in entries)
+            {
+                if (!e.Message.IsExpired(now))
+                {
+                    result.Add(MessageOf(e, q?.LiveClaimOf(e.Id, now)));
+                }
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Deletes messages by id. With <paramref name="claim"/> null, a message under a live claim is refused
+    /// (<see cref="DaakiaErrorCode.Forbidden"/>) unless <paramref name="ignoreClaims"/> (Zaqar's delete by <c>ids</c>);
+    /// with a claim, each message must be under that live claim. Ids the queue does not hold are no error.
+    /// </summary>
+    public async Task DeleteMessagesAsync(TenantId tenant, string name, IReadOnlyList<Guid> ids, Guid? claim = null, bool ignoreClaims = false)
+    {
+        _engine.EnsureAccepting();
+        RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
+        var t = _engine.Tenant(tenant);
+        var now = _time.GetUtcNow();
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            t.NamedQueues.TryGetValue(name, out var q);
+            var changed = new HashSet<QueueClaim>();
+            foreach (var id in ids)
+            {
+                var holder = q?.LiveClaimOf(id, now);
+                if (claim is { } given)
+                {
+                    if (holder is null)
+                    {
+                        throw DaakiaException.Invalid("A claim was specified, but the message is not currently claimed.");
+                    }
+
+                    if (holder.Id != given)
+                    {
+                        throw q!.Claims.TryGetValue(given, out var other) && other.IsLive(now)
+                            ? new DaakiaException(DaakiaErrorCode.Forbidden, "This message is claimed; it cannot be deleted without a valid claim ID.")
+                            : DaakiaException.Invalid("The specified claim does not exist or has expired.");
+                    }
+                }
+                else if (holder is not null && !ignoreClaims)
+                {
+                    throw new DaakiaException(DaakiaErrorCode.Forbidden, "This message is claimed; it cannot be deleted without a valid claim ID.");
+                }
+
+                if (holder is not null)
+                {
+                    changed.Add(holder);
+                }
+            }
+
+            var ops = new List<StoreOp> { new DeleteOp(Key(tenant, name), ids) };
+            if (q is not null)
+            {
+                foreach (var c in changed)
+                {
+                    ops.Add(Rewrite(tenant, q, c with { Messages = [.. c.Messages.Where(m => !ids.Contains(m))] }));
+                }
+
+                foreach (var id in ids)
+                {
+                    q.ClaimOf.Remove(id);
+                }
+            }
+
+            write = _store.WriteAsync(ops).AsTask();
+        }
+
+        await write;
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="count"/> claimable messages off the queue (deleted in one write) and returns them.
+    /// </summary>
+    public async Task<IReadOnlyList<QueueMessage>> PopAsync(TenantId tenant, string name, int count)
+    {
+        _engine.EnsureAccepting();
+        RequireLimit(count, _options.MaxMessagesPerClaim);
+        var key = Key(tenant, name);
+        var candidates = await ClaimableAsync(tenant, name, count);
+        var t = _engine.Tenant(tenant);
+        var now = _time.GetUtcNow();
+        var taken = new List<QueueMessage>(candidates.Count);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                return [];
+            }
+
+            foreach (var e in candidates)
+            {
+                if (q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && taken.Count < count)
+                {
+                    taken.Add(MessageOf(e, null));
+                }
+            }
+
+            if (taken.Count == 0)
+            {
+                return [];
+            }
+
+            foreach (var m in taken)
+            {
+                q.Popping.Add(m.Id);
+            }
+
+            write = _store.WriteAsync([new DeleteOp(key, [.. taken.Select(m => m.Id)])]).AsTask();
+        }
+
+        try
+        {
+            await write;
+        }
+        finally
+        {
+            lock (t.Gate)
+            {
+                if (t.NamedQueues.TryGetValue(name, out var q))
+                {
+                    foreach (var m in taken)
+                    {
+                        q.Popping.Remove(m.Id);
+                    }
+                }
+            }
+        }
+
+        return taken;
+    }
+
+    /// <summary>
+    /// A queue's counts and its oldest and newest messages: claimed is what live claims hold, free the rest (delayed
+    /// messages count as free, as Zaqar counts them).
+    /// </summary>
+    public async Task<QueueStats> StatsAsync(TenantId tenant, string name)
+    {
+        var key = Key(tenant, name);
+        var total = await _store.CountAsync(key);
+        if (total == 0)
+        {
+            return new QueueStats(0, 0, 0, null, null);
+        }
+
+        var oldest = await _store.ReadAsync(key, 0, 1);
+        var newest = await _store.ReadLastAsync(key, 1);
+        var t = _engine.Tenant(tenant);
+        var now = _time.GetUtcNow();
+        lock (t.Gate)
+        {
+            t.NamedQueues.TryGetValue(name, out var q);
+            long claimed = 0;
+            if (q is not null)
+            {
+                foreach (var c in q.Claims.Values)
+                {
+                    if (c.IsLive(now))
+                    {
+                        foreach (var m in c.Messages)
+                        {
+                            claimed += q.ClaimOf.TryGetValue(m, out var id) && id == c.Id ? 1 : 0;
+                        }
+                    }
+                }
+            }
+
+            claimed = Math.Min(claimed, total);
+            return new QueueStats(total - claimed, claimed, total,
+                oldest.Count > 0 ? MessageOf(oldest[0], q?.LiveClaimOf(oldest[0].Id, now)) : null,
+                newest.Count > 0 ? MessageOf(newest[0], q?.LiveClaimOf(newest[0].Id, now)) : null);
+        }
+    }
+
+    /// <summary>Reads the named queues and their claims back when the core starts (claims that have expired are dropped).</summary>
+    internal async Task RestoreAsync(CancellationToken cancellationToken)
+    {
+        (TenantId Tenant, RecordKind Kind, string Key)? after = null;
+        var now = _time.GetUtcNow();
+        var stale = new List<StoreOp>();
+        while (true)
+        {
+            var page = await _store.ReadRecordsAsync(after, 1000, cancellationToken);
+            foreach (var r in page)
+            {
+                var t = _engine.Tenant(r.Tenant);
+                lock (t.Gate)
+                {
+                    if (r.Kind == RecordKind.NamedQueue)
+                    {
+                        t.NamedQueues[r.Key] = new NamedQueueState(NamedQueueRecords.DecodeQueue(r.Key, r.Value.Span)) { RecordDurable = true };
+                    }
+                    else if (r.Kind == RecordKind.Claim)
+                    {
+                        var claim = NamedQueueRecords.DecodeClaim(r.Key, r.Value.Span);
+                        if (!claim.IsLive(now) || !t.NamedQueues.TryGetValue(claim.Queue, out var q))
+                        {
+                            stale.Add(new DeleteRecordOp(r.Tenant, RecordKind.Claim, r.Key));
+                            continue;
+                        }
+
+                        q.Add(claim);
+                    }
+                }
+            }
+
+            if (page.Count < 1000)
+            {
+                break;
+            }
+
+            after = (page[^1].Tenant, page[^1].Kind, page[^1].Key);
+        }
+
+        if (stale.Count > 0)
+        {
+            await _store.WriteAsync(stale, cancellationToken);
+        }
+    }
+}

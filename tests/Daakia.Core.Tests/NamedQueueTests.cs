@@ -1,0 +1,318 @@
+using System.Text;
+using Daakia.Core.Storage;
+
+namespace Daakia.Core.Tests;
+
+/// <summary>
+/// Named queues (Zaqar's semantics) through <see cref="QueueService"/>: queues, posts, listing by marker, claims and
+/// their expiry on a fake clock, deletes under claims, dead letters, pop, stats, tenancy, and a restart. Runs on the
+/// in-memory store and on the chaos store (late, out-of-order completions).
+/// </summary>
+public abstract class NamedQueueTests
+{
+    protected abstract bool OnChaosStore { get; }
+
+    private EngineFixture New(Action<DaakiaCoreOptions>? configure = null) => new(configure, OnChaosStore);
+
+    private static readonly TenantId T = EngineFixture.Tenant;
+    private static readonly TenantId Other = TenantId.Parse("other-project");
+    private static readonly ClientId Poster = EngineFixture.Id("poster");
+    private static readonly ClientId Worker = EngineFixture.Id("worker");
+    private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
+
+    private static NewQueueMessage Body(int n, TimeSpan? ttl = null, TimeSpan? delay = null) =>
+        new(Encoding.UTF8.GetBytes($"{{\"n\":{n}}}"), ttl, delay);
+
+    private static int N(QueueMessage m) => int.Parse(Encoding.UTF8.GetString(m.Body.Span)[5..^1], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task<IReadOnlyList<Guid>> PostAsync(EngineFixture f, string queue, params int[] ns) =>
+        await f.Engine.Queues.PostAsync(T, queue, Poster, [.. ns.Select(n => Body(n))]);
+
+    private static Task<QueueMessagePage> ListAsync(EngineFixture f, string queue, long? marker = null, int limit = 20, bool echo = true, bool claimed = false, bool delayed = false) =>
+        f.Engine.Queues.ListAsync(T, queue, Worker, marker, limit, echo, claimed, delayed);
+
+    [Fact]
+    public async Task Queues_AreMadeOnce_Listed_ByNameAfterAMarker_TheirMetadataReplaced_AndDeleted()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        Assert.True(await q.CreateAsync(T, "b-jobs", EngineFixture.Json("{\"a\":1}"), new NamedQueueSettings { MaxClaimCount = 3 }));
+        Assert.False(await q.CreateAsync(T, "b-jobs", EngineFixture.Json("{\"a\":2}"), NamedQueueSettings.None)); // kept as it was
+        Assert.True(await q.CreateAsync(T, "a.jobs", EngineFixture.Json("{}"), NamedQueueSettings.None));
+        await PostAsync(f, "c_lazy", 1); // made by its first post
+        Assert.Equal(["a.jobs", "b-jobs", "c_lazy"], q.List(T, null, 10).Select(i => i.Name));
+        Assert.Equal(["b-jobs"], q.List(T, "a.jobs", 1).Select(i => i.Name));
+        Assert.Equal("{\"a\":1}", Encoding.UTF8.GetString(q.Get(T, "b-jobs")!.Metadata.Span));
+        Assert.Equal(3, q.Get(T, "b-jobs")!.Settings.MaxClaimCount);
+
+        Assert.True(await q.SetMetadataAsync(T, "b-jobs", EngineFixture.Json("{\"b\":2}"), NamedQueueSettings.None));
+        Assert.False(await q.SetMetadataAsync(T, "never", EngineFixture.Json("{}"), NamedQueueSettings.None));
+        Assert.Equal("{\"b\":2}", Encoding.UTF8.GetString(q.Get(T, "b-jobs")!.Metadata.Span));
+
+        await q.DeleteAsync(T, "c_lazy");
+        await q.DeleteAsync(T, "never"); // nothing to delete is no error
+        Assert.Null(q.Get(T, "c_lazy"));
+        Assert.Empty((await ListAsync(f, "c_lazy")).Messages);
+        Assert.Equal(["a.jobs", "b-jobs"], q.List(T, null, 10).Select(i => i.Name));
+
+        var bad = await Assert.ThrowsAsync<DaakiaException>(() => q.CreateAsync(T, "no spaces", EngineFixture.Json("{}"), NamedQueueSettings.None));
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, bad.Code);
+        await Assert.ThrowsAsync<DaakiaException>(() => q.CreateAsync(T, new string('x', 65), EngineFixture.Json("{}"), NamedQueueSettings.None));
+    }
+
+    [Fact]
+    public async Task Posted_AreListedOldestFirst_ByMarker_WithoutTheirOwnUnlessEcho_AndExpiredOrDelayedOnesHidden()
+    {
+        await using var f = await New().StartAsync();
+        await PostAsync(f, "jobs", 1, 2, 3);
+        await f.Engine.Queues.PostAsync(T, "jobs", Worker, [Body(4)]); // the lister's own
+        await f.Engine.Queues.PostAsync(T, "jobs", Poster, [Body(5, ttl: Minute), Body(6, delay: TimeSpan.FromSeconds(30))]);
+
+        var first = await ListAsync(f, "jobs", limit: 2);
+        Assert.Equal([1, 2], first.Messages.Select(N));
+        var rest = await ListAsync(f, "jobs", marker: first.NextMarker);
+        Assert.Equal([3, 4, 5], rest.Messages.Select(N));
+        Assert.Equal([1, 2, 3, 5], (await ListAsync(f, "jobs", echo: false)).Messages.Select(N));
+        Assert.Equal([1, 2, 3, 4, 5, 6], (await ListAsync(f, "jobs", delayed: true)).Messages.Select(N));
+
+        f.Time.Advance(TimeSpan.FromSeconds(31)); // 6 is due
+        Assert.Equal([1, 2, 3, 4, 5, 6], (await ListAsync(f, "jobs")).Messages.Select(N));
+        f.Time.Advance(Minute); // 5's TTL passed
+        Assert.Equal([1, 2, 3, 4, 6], (await ListAsync(f, "jobs")).Messages.Select(N));
+        Assert.Empty((await ListAsync(f, "jobs", marker: (await ListAsync(f, "jobs")).NextMarker)).Messages);
+    }
+
+    [Fact]
+    public async Task Posts_AreCheckedWhole_ATtlOrDelayOutOfRange_OrAPostTooLarge_StoresNothing()
+    {
+        await using var f = await New(o => o.MaxQueuePostBytes = 1024).StartAsync();
+        var q = f.Engine.Queues;
+        await Assert.ThrowsAsync<DaakiaException>(() => q.PostAsync(T, "jobs", Poster, [Body(1), Body(2, ttl: TimeSpan.FromSeconds(59))]));
+        await Assert.ThrowsAsync<DaakiaException>(() => q.PostAsync(T, "jobs", Poster, [Body(1, delay: TimeSpan.FromSeconds(901))]));
+        var large = await Assert.ThrowsAsync<DaakiaException>(() => q.PostAsync(T, "jobs", Poster, [new NewQueueMessage(new byte[1025])]));
+        Assert.Equal(DaakiaErrorCode.PayloadTooLarge, large.Code);
+        await Assert.ThrowsAsync<DaakiaException>(() => q.PostAsync(T, "jobs", Poster, []));
+        Assert.Null(q.Get(T, "jobs")); // a refused first post makes no queue
+        Assert.Equal(0, (await q.StatsAsync(T, "jobs")).Total);
+    }
+
+    [Fact]
+    public async Task AClaim_TakesTheOldestClaimable_HidesThemFromOtherClaims_UntilItExpires_ThenTheyComeBackCountedTwice()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await PostAsync(f, "jobs", 1, 2, 3);
+        var a = await q.ClaimAsync(T, "jobs", Minute, Minute, 2);
+        Assert.Equal([1, 2], a.Messages.Select(N));
+        Assert.All(a.Messages, m => Assert.Equal((1, a.Claim!.Id), (m.ClaimCount, m.ClaimId)));
+        var b = await q.ClaimAsync(T, "jobs", Minute, Minute, 5);
+        Assert.Equal([3], b.Messages.Select(N));
+        var none = await q.ClaimAsync(T, "jobs", Minute, Minute, 5);
+        Assert.Null(none.Claim);
+        Assert.Empty(none.Messages);
+
+        // Listing: claimed ones only when asked for.
+        Assert.Empty((await ListAsync(f, "jobs")).Messages);
+        Assert.Equal([1, 2, 3], (await ListAsync(f, "jobs", claimed: true)).Messages.Select(N));
+        var got = await q.GetClaimAsync(T, "jobs", a.Claim!.Id);
+        Assert.Equal([1, 2], got!.Messages.Select(N));
+
+        f.Time.Advance(Minute + TimeSpan.FromSeconds(1));
+        Assert.Null(await q.GetClaimAsync(T, "jobs", a.Claim.Id));
+        var again = await q.ClaimAsync(T, "jobs", Minute, Minute, 5);
+        Assert.Equal([1, 2, 3], again.Messages.Select(N));
+        Assert.All(again.Messages, m => Assert.Equal(2, m.ClaimCount));
+    }
+
+    [Fact]
+    public async Task AClaim_Renewed_LastsFromTheRenewal_AndReleased_LeavesItsMessagesClaimable()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await PostAsync(f, "jobs", 1, 2);
+        var a = await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+        f.Time.Advance(TimeSpan.FromSeconds(50));
+        Assert.True(await q.RenewClaimAsync(T, "jobs", a.Claim!.Id, TimeSpan.FromMinutes(2), Minute));
+        f.Time.Advance(TimeSpan.FromSeconds(70)); // past the first ttl, within the renewed one
+        Assert.NotNull(await q.GetClaimAsync(T, "jobs", a.Claim.Id));
+        Assert.Equal([2], (await q.ClaimAsync(T, "jobs", Minute, Minute, 5)).Messages.Select(N));
+
+        await q.ReleaseClaimAsync(T, "jobs", a.Claim.Id);
+        await q.ReleaseClaimAsync(T, "jobs", Guid.NewGuid()); // none: no error
+        Assert.False(await q.RenewClaimAsync(T, "jobs", a.Claim.Id, Minute, Minute));
+        var back = await q.ClaimAsync(T, "jobs", Minute, Minute, 5);
+        Assert.Equal([1], back.Messages.Select(N));
+        Assert.Equal(2, back.Messages[0].ClaimCount); // a release keeps the count
+
+        await Assert.ThrowsAsync<DaakiaException>(() => q.ClaimAsync(T, "jobs", TimeSpan.FromSeconds(59), Minute, 1));
+        await Assert.ThrowsAsync<DaakiaException>(() => q.ClaimAsync(T, "jobs", Minute, Minute, 21));
+    }
+
+    [Fact]
+    public async Task AClaimedMessage_IsDeletedOnlyWithItsClaim_AsZaqarAnswers_ButByIdsWithoutAsking()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        var ids = await PostAsync(f, "jobs", 1, 2, 3, 4);
+        var a = await q.ClaimAsync(T, "jobs", Minute, Minute, 2);
+        var b = await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+
+        var noClaim = await Assert.ThrowsAsync<DaakiaException>(() => q.DeleteMessagesAsync(T, "jobs", [ids[0]]));
+        Assert.Equal(DaakiaErrorCode.Forbidden, noClaim.Code);
+        var wrong = await Assert.ThrowsAsync<DaakiaException>(() => q.DeleteMessagesAsync(T, "jobs", [ids[0]], b.Claim!.Id));
+        Assert.Equal(DaakiaErrorCode.Forbidden, wrong.Code);
+        var unknown = await Assert.ThrowsAsync<DaakiaException>(() => q.DeleteMessagesAsync(T, "jobs", [ids[0]], Guid.NewGuid()));
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, unknown.Code);
+        var unclaimed = await Assert.ThrowsAsync<DaakiaException>(() => q.DeleteMessagesAsync(T, "jobs", [ids[3]], a.Claim!.Id));
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, unclaimed.Code);
+
+        await q.DeleteMessagesAsync(T, "jobs", [ids[0]], a.Claim!.Id);
+        await q.DeleteMessagesAsync(T, "jobs", [ids[2], ids[3]], ignoreClaims: true); // Zaqar's delete by ids
+        await q.DeleteMessagesAsync(T, "jobs", [Guid.NewGuid()]); // not there: no error
+        Assert.Equal([2], (await ListAsync(f, "jobs", claimed: true)).Messages.Select(N));
+        Assert.Equal([2], (await q.GetClaimAsync(T, "jobs", a.Claim.Id))!.Messages.Select(N));
+        Assert.Null(await q.GetClaimAsync(T, "jobs", b.Claim!.Id)); // it held only what was deleted
+        var stats = await q.StatsAsync(T, "jobs");
+        Assert.Equal((0L, 1L, 1L), (stats.Free, stats.Claimed, stats.Total));
+    }
+
+    [Fact]
+    public async Task AMessageClaimedMaxClaimCountTimes_MovesToTheDeadLetterQueue_OnTheNextClaim()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await q.CreateAsync(T, "jobs", EngineFixture.Json("{}"), new NamedQueueSettings { MaxClaimCount = 2, DeadLetterQueue = "jobs-dead" });
+        await PostAsync(f, "jobs", 1, 2);
+        for (var round = 1; round <= 2; round++)
+        {
+            var c = await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+            Assert.Equal([1], c.Messages.Select(N));
+            Assert.Equal(round, c.Messages[0].ClaimCount);
+            await q.ReleaseClaimAsync(T, "jobs", c.Claim!.Id);
+        }
+
+        // 1 moves in the same write, and the claim takes the next claimable message instead (Zaqar's would come back
+        // empty).
+        var next = await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+        Assert.Equal([2], next.Messages.Select(N));
+        Assert.Empty((await q.ClaimAsync(T, "jobs", Minute, Minute, 5)).Messages);
+        Assert.Equal([1], (await ListAsync(f, "jobs-dead")).Messages.Select(N));
+        Assert.NotNull(q.Get(T, "jobs-dead"));
+    }
+
+    [Fact]
+    public async Task APop_TakesTheOldestClaimable_AndTheyAreGone()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await PostAsync(f, "jobs", 1, 2, 3);
+        await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+        Assert.Equal([2, 3], (await q.PopAsync(T, "jobs", 5)).Select(N));
+        Assert.Empty(await q.PopAsync(T, "jobs", 5));
+        Assert.Empty(await q.PopAsync(T, "never", 5));
+        Assert.Equal(1, (await q.StatsAsync(T, "jobs")).Total);
+    }
+
+    [Fact]
+    public async Task Stats_CountFreeClaimedAndTotal_WithTheOldestAndNewest_AndPurge_EmptiesTheQueueAndItsClaims()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await PostAsync(f, "jobs", 1, 2, 3);
+        await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+        var s = await q.StatsAsync(T, "jobs");
+        Assert.Equal((2L, 1L, 3L, 1, 3), (s.Free, s.Claimed, s.Total, N(s.Oldest!), N(s.Newest!)));
+        Assert.NotNull(s.Oldest!.ClaimId);
+
+        await q.PurgeAsync(T, "jobs");
+        Assert.Equal(0, (await q.StatsAsync(T, "jobs")).Total);
+        Assert.NotNull(q.Get(T, "jobs")); // the queue stays
+        await PostAsync(f, "jobs", 4);
+        Assert.Equal([4], (await q.ClaimAsync(T, "jobs", Minute, Minute, 5)).Messages.Select(N));
+    }
+
+    [Fact]
+    public async Task NothingOfOneTenant_IsReachableFromAnother_NotEvenByItsIds()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        var ids = await PostAsync(f, "jobs", 1);
+        var claim = await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+
+        Assert.Empty(q.List(Other, null, 10));
+        Assert.Null(q.Get(Other, "jobs"));
+        Assert.Empty(await q.GetAsync(Other, "jobs", ids));
+        Assert.Empty((await q.ListAsync(Other, "jobs", Worker, null, 10, true, true, true)).Messages);
+        Assert.Null(await q.GetClaimAsync(Other, "jobs", claim.Claim!.Id));
+        Assert.False(await q.RenewClaimAsync(Other, "jobs", claim.Claim.Id, Minute, Minute));
+        await q.ReleaseClaimAsync(Other, "jobs", claim.Claim.Id);
+        await q.DeleteMessagesAsync(Other, "jobs", ids, ignoreClaims: true);
+        await q.PurgeAsync(Other, "jobs");
+        await q.DeleteAsync(Other, "jobs");
+        Assert.Empty(await q.PopAsync(Other, "jobs", 5));
+        Assert.Equal(0, (await q.StatsAsync(Other, "jobs")).Total);
+
+        // All of it still there, still claimed, for its own tenant.
+        Assert.Equal([1], (await q.GetAsync(T, "jobs", ids)).Select(N));
+        Assert.NotNull(await q.GetClaimAsync(T, "jobs", claim.Claim.Id));
+    }
+
+    [Fact]
+    public async Task ManyConcurrentClaims_NeverHandOneMessageToTwoClaims()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await PostAsync(f, "jobs", [.. Enumerable.Range(1, 100)]);
+        var claims = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(() => q.ClaimAsync(T, "jobs", Minute, Minute, 5))));
+        var taken = claims.SelectMany(c => c.Messages.Select(N)).ToList();
+        Assert.Equal(taken.Count, taken.Distinct().Count());
+        Assert.Equal(Enumerable.Range(1, 100), taken.Order());
+    }
+
+    [Fact]
+    public async Task QueuesAndLiveClaims_SurviveARestart_OnTheSameStore_AndExpiredClaimsAreDropped()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await q.CreateAsync(T, "jobs", EngineFixture.Json("{\"k\":\"v\"}"), new NamedQueueSettings { DefaultMessageTtl = TimeSpan.FromHours(2) });
+        await PostAsync(f, "jobs", 1, 2, 3);
+        var live = await q.ClaimAsync(T, "jobs", TimeSpan.FromMinutes(10), Minute, 1);
+        await q.ClaimAsync(T, "jobs", Minute, Minute, 1);
+        f.Time.Advance(TimeSpan.FromMinutes(2)); // the second claim expired
+        await f.SettleAsync();
+
+        await using var restarted = new DaakiaEngine(f.Store, f.Options, f.Time);
+        await restarted.StartAsync();
+        var info = restarted.Queues.Get(T, "jobs");
+        Assert.Equal(("{\"k\":\"v\"}", (TimeSpan?)TimeSpan.FromHours(2)), (Encoding.UTF8.GetString(info!.Metadata.Span), info.Settings.DefaultMessageTtl));
+        Assert.Equal([1], (await restarted.Queues.GetClaimAsync(T, "jobs", live.Claim!.Id))!.Messages.Select(N));
+        // The expired claim's record is gone (swept, or dropped at start): only the live one is stored.
+        var claims = (await f.Store.ReadRecordsAsync(null, 100)).Where(r => r.Kind == RecordKind.Claim).ToList();
+        Assert.Equal([NamedQueueRecords.ClaimKey("jobs", live.Claim.Id)], claims.Select(r => r.Key));
+        Assert.Equal([2, 3], (await restarted.Queues.ClaimAsync(T, "jobs", Minute, Minute, 5)).Messages.Select(N));
+    }
+}
+
+public sealed class NamedQueueTestsOnMemoryStore : NamedQueueTests
+{
+    protected override bool OnChaosStore => false;
+}
+
+public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
+{
+    protected override bool OnChaosStore => true;
+
+    [Fact]
+    public async Task AClaimWhoseWriteFails_LeavesItsMessagesClaimable()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        await f.Engine.Queues.PostAsync(EngineFixture.Tenant, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray())]);
+        f.Chaos!.FailWhen = op => op == "write";
+        await Assert.ThrowsAnyAsync<Exception>(() => q.ClaimAsync(EngineFixture.Tenant, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1));
+        f.Chaos.FailWhen = null;
+        var c = await q.ClaimAsync(EngineFixture.Tenant, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1);
+        Assert.Single(c.Messages);
+        Assert.Equal(1, c.Messages[0].ClaimCount); // the failed claim left no trace
+    }
+}
