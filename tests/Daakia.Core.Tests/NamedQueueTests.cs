@@ -1,5 +1,6 @@
 using System.Text;
 using Daakia.Core.Storage;
+using Daakia.Testing;
 
 namespace Daakia.Core.Tests;
 
@@ -314,5 +315,43 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
         var c = await q.ClaimAsync(EngineFixture.Tenant, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1);
         Assert.Single(c.Messages);
         Assert.Equal(1, c.Messages[0].ClaimCount); // the failed claim left no trace
+    }
+
+    [Fact]
+    public async Task AMessageDeletedWhileAClaimOrAPopReadsItsCandidates_IsNeitherClaimedNorPopped()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        var t = EngineFixture.Tenant;
+        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+        var hold = new TaskCompletionSource();
+        f.Chaos!.HoldReads = hold;
+        var claim = q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1);
+        var pop = q.PopAsync(t, "jobs", 1);
+        await Eventually.True(() => f.Chaos.Calls.GetValueOrDefault("read-queue") >= 2, "both have read their candidates");
+        await q.DeleteMessagesAsync(t, "jobs", [ids[0]], ignoreClaims: true); // a write: not held
+        f.Chaos.HoldReads = null;
+        hold.SetResult();
+
+        var claimed = await claim;
+        var popped = await pop;
+        Assert.DoesNotContain(ids[0], claimed.Messages.Select(m => m.Id).Concat(popped.Select(m => m.Id)));
+        var all = claimed.Messages.Select(m => m.Id).Concat(popped.Select(m => m.Id)).ToList();
+        Assert.Equal(all.Count, all.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task ACreateWhoseWriteFailed_IsMadeByTheNextCreate_WithItsMetadata()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        var t = EngineFixture.Tenant;
+        f.Chaos!.FailWhen = op => op == "write";
+        await Assert.ThrowsAnyAsync<Exception>(() => q.CreateAsync(t, "jobs", EngineFixture.Json("{\"a\":1}"), NamedQueueSettings.None));
+        f.Chaos.FailWhen = null;
+        Assert.True(await q.CreateAsync(t, "jobs", EngineFixture.Json("{\"a\":2}"), new NamedQueueSettings { MaxClaimCount = 4 }));
+        var stored = Assert.Single(await f.Store.ReadRecordsAsync(null, 10));
+        Assert.Equal(4, NamedQueueRecords.DecodeQueue("jobs", stored.Value.Span).Settings.MaxClaimCount);
+        Assert.False(await q.CreateAsync(t, "jobs", EngineFixture.Json("{}"), NamedQueueSettings.None));
     }
 }

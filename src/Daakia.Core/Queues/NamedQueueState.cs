@@ -17,6 +17,35 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
 
     public Dictionary<Guid, QueueClaim> Claims { get; } = [];
 
+    /// <summary>
+    /// Claims and pops reading candidates from the store now (outside the lock): while there are any, every message id
+    /// removed from the queue is remembered in <see cref="Removed"/>, so that none of them takes a message that went
+    /// meanwhile (deleted, popped, moved to the dead-letter queue); a purge while they read makes them take nothing.
+    /// </summary>
+    public int Readers { get; set; }
+
+    public HashSet<Guid> Removed { get; } = [];
+
+    public long Purges { get; set; }
+
+    /// <summary>Notes removed ids for the readers in flight (caller holds the lock).</summary>
+    public void Removing(IEnumerable<Guid> ids)
+    {
+        if (Readers > 0)
+        {
+            Removed.UnionWith(ids);
+        }
+    }
+
+    /// <summary>A reader is done (caller holds the lock): the last one lets go of what was remembered for them.</summary>
+    public void EndRead()
+    {
+        if (--Readers == 0)
+        {
+            Removed.Clear();
+        }
+    }
+
     /// <summary>Messages a pop is taking (their delete not yet durable): no claim or other pop takes them meanwhile.</summary>
     public HashSet<Guid> Popping { get; } = [];
 

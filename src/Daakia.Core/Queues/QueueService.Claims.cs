@@ -18,83 +18,113 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         RequireLimit(limit, _options.MaxMessagesPerClaim);
         RequireClaimTimes(ttl, grace);
-        var candidates = await ClaimableAsync(tenant, name, limit);
-        if (candidates.Count == 0)
+        var t = _engine.Tenant(tenant);
+        var key = Key(tenant, name);
+        var (reading, purges) = BeginRead(t, name);
+        if (reading is null)
         {
             return new QueueClaimResult(null, []);
         }
 
-        var t = _engine.Tenant(tenant);
-        var key = Key(tenant, name);
+        List<QueueEntry> candidates;
+        try
+        {
+            candidates = await ClaimableAsync(tenant, name, limit);
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                reading.EndRead();
+            }
+
+            throw;
+        }
+
         QueueClaim? claim = null;
         var messages = new List<QueueMessage>(candidates.Count);
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
         {
-            if (!t.NamedQueues.TryGetValue(name, out var q))
+            try
             {
-                return new QueueClaimResult(null, []);
-            }
-
-            var now = _time.GetUtcNow();
-            var settings = q.Info.Settings;
-            var deadLetters = settings is { MaxClaimCount: { } max, DeadLetterQueue: { } dlq } && dlq != name ? (Max: max, Queue: dlq) : default;
-            var moved = new List<Guid>();
-            var returned = new List<ReturnedEntry>();
-            var ops = new List<StoreOp>();
-            var id = Guid.CreateVersion7(now);
-            var expires = now + ttl;
-            foreach (var e in candidates)
-            {
-                if (messages.Count == limit || q.LiveClaimOf(e.Id, now) is not null || q.Popping.Contains(e.Id))
+                if (!t.NamedQueues.TryGetValue(name, out var q) || !ReferenceEquals(q, reading) || q.Purges != purges)
                 {
-                    continue; // taken meanwhile
+                    return new QueueClaimResult(null, []); // the queue went, or was purged, while the candidates were read
                 }
 
-                if (deadLetters.Queue is not null && e.Deliveries >= deadLetters.Max)
+                var now = _time.GetUtcNow();
+                var settings = q.Info.Settings;
+                var deadLetters = settings is { MaxClaimCount: { } max, DeadLetterQueue: { } dlq } && dlq != name && IsValidName(dlq) ? (Max: max, Queue: dlq) : default;
+                var moved = new List<Guid>();
+                var returned = new List<ReturnedEntry>();
+                var ops = new List<StoreOp>();
+                var id = Guid.CreateVersion7(now);
+                var expires = now + ttl;
+                foreach (var e in candidates)
                 {
-                    moved.Add(e.Id);
-                    continue;
+                    if (messages.Count == limit || !Claimable(q, e, now))
+                    {
+                        continue; // taken, removed or expired meanwhile
+                    }
+
+                    if (deadLetters.Queue is not null && e.Deliveries >= deadLetters.Max)
+                    {
+                        moved.Add(e.Id);
+                        continue;
+                    }
+
+                    returned.Add(new ReturnedEntry(e.Id, e.Deliveries + 1, expires));
+                    messages.Add(MessageOf(e, null) with { ClaimCount = e.Deliveries + 1, VisibleAt = expires });
                 }
 
-                returned.Add(new ReturnedEntry(e.Id, e.Deliveries + 1, expires));
-                messages.Add(MessageOf(e, null) with { ClaimCount = e.Deliveries + 1, VisibleAt = expires });
-            }
+                if (moved.Count > 0)
+                {
+                    if (!t.NamedQueues.TryGetValue(deadLetters.Queue!, out var target) && t.NamedQueues.Count < _options.MaxQueuesPerTenant)
+                    {
+                        target = Make(t, deadLetters.Queue!, "{}"u8.ToArray(), NamedQueueSettings.None);
+                    }
 
-            if (moved.Count > 0)
+                    if (target is null)
+                    {
+                        moved.Clear(); // no room for the dead-letter queue: the messages stay (never a claim that cannot be made)
+                    }
+                    else
+                    {
+                        if (!target.RecordDurable)
+                        {
+                            ops.Add(Record(tenant, target.Info));
+                        }
+
+                        ops.Add(new MoveOp(key, Key(tenant, deadLetters.Queue!), moved, ActivityKinds.DeadLettered, now));
+                        q.Removing(moved);
+                        foreach (var m in moved)
+                        {
+                            q.ClaimOf.Remove(m);
+                        }
+                    }
+                }
+
+                if (messages.Count > 0)
+                {
+                    claim = new QueueClaim(id, name, ttl, grace, now, expires, [.. messages.Select(m => m.Id)]);
+                    messages = [.. messages.Select(m => m with { ClaimId = id })];
+                    q.Add(claim);
+                    ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, id), NamedQueueRecords.Encode(claim))));
+                    ops.Add(new ReturnOp(key, returned));
+                }
+
+                if (ops.Count == 0)
+                {
+                    return new QueueClaimResult(null, []);
+                }
+
+                write = _store.WriteAsync(ops).AsTask();
+            }
+            finally
             {
-                if (!t.NamedQueues.TryGetValue(deadLetters.Queue!, out var target))
-                {
-                    target = Make(t, deadLetters.Queue!, "{}"u8.ToArray(), NamedQueueSettings.None);
-                }
-
-                if (!target.RecordDurable)
-                {
-                    ops.Add(Record(tenant, target.Info));
-                }
-
-                ops.Add(new MoveOp(key, Key(tenant, deadLetters.Queue!), moved, ActivityKinds.DeadLettered, now));
-                foreach (var m in moved)
-                {
-                    q.ClaimOf.Remove(m);
-                }
+                reading.EndRead(); // after the checks: what was removed while this read ran is remembered until then
             }
-
-            if (messages.Count > 0)
-            {
-                claim = new QueueClaim(id, name, ttl, grace, now, expires, [.. messages.Select(m => m.Id)]);
-                messages = [.. messages.Select(m => m with { ClaimId = id })];
-                q.Add(claim);
-                ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, id), NamedQueueRecords.Encode(claim))));
-                ops.Add(new ReturnOp(key, returned));
-            }
-
-            if (ops.Count == 0)
-            {
-                return new QueueClaimResult(null, []);
-            }
-
-            write = _store.WriteAsync(ops).AsTask();
         }
 
         try
@@ -162,7 +192,7 @@ public sealed partial class QueueService
                 foreach (var e in page)
                 {
                     after = e.Position;
-                    if (!e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id))
+                    if (Claimable(q, e, now))
                     {
                         result.Add(e);
                     }
@@ -171,6 +201,25 @@ public sealed partial class QueueService
         }
 
         return result;
+    }
+
+    /// <summary>Whether a claim or a pop may take the entry now (caller holds the lock).</summary>
+    private static bool Claimable(NamedQueueState q, QueueEntry e, DateTimeOffset now) =>
+        !e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && !q.Removed.Contains(e.Id);
+
+    /// <summary>Starts a read of claim candidates: the queue (null: none) and its purge count, to check against after.</summary>
+    private static (NamedQueueState? Queue, long Purges) BeginRead(TenantState t, string name)
+    {
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                return (null, 0);
+            }
+
+            q.Readers++;
+            return (q, q.Purges);
+        }
     }
 
     /// <summary>A live claim and the messages it still holds, or null (no such claim, or it expired).</summary>
@@ -217,6 +266,7 @@ public sealed partial class QueueService
         RequireClaimTimes(ttl, grace);
         var t = _engine.Tenant(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
+        (NamedQueueState Queue, QueueClaim Claim) previous;
         lock (t.Gate)
         {
             var now = _time.GetUtcNow();
@@ -235,9 +285,27 @@ public sealed partial class QueueService
                 Rewrite(tenant, q, renewed),
                 new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
             ]).AsTask();
+            previous = (q, claim);
         }
 
-        await write;
+        try
+        {
+            await write;
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                // Not renewed in the store: the claim ends when it would have (unless something changed it since).
+                if (previous.Queue.Claims.TryGetValue(claimId, out var now) && now.UpdatedAt >= previous.Claim.UpdatedAt)
+                {
+                    previous.Queue.Claims[claimId] = previous.Claim;
+                }
+            }
+
+            throw;
+        }
+
         return true;
     }
 
@@ -247,6 +315,7 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         var t = _engine.Tenant(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
+        (NamedQueueState Queue, QueueClaim Claim) released;
         lock (t.Gate)
         {
             if (!t.NamedQueues.TryGetValue(name, out var q) || !q.Claims.TryGetValue(claimId, out var claim))
@@ -261,9 +330,27 @@ public sealed partial class QueueService
                 new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
                 new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
             ]).AsTask();
+            released = (q, claim with { Messages = held });
         }
 
-        await write;
+        try
+        {
+            await write;
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                // Not released in the store: it holds its messages until it expires, as the store says.
+                var (q, claim) = released;
+                if (!q.Claims.ContainsKey(claim.Id) && claim.IsLive(_time.GetUtcNow()) && claim.Messages.All(m => !q.ClaimOf.ContainsKey(m)))
+                {
+                    q.Add(claim);
+                }
+            }
+
+            throw;
+        }
     }
 
     /// <summary>The op that rewrites a claim's record with what it holds now (or deletes it once it holds nothing).</summary>

@@ -62,12 +62,22 @@ public sealed partial class QueueService
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
         {
-            if (t.NamedQueues.ContainsKey(name))
+            if (t.NamedQueues.TryGetValue(name, out var had))
             {
-                return false;
+                if (had.RecordDurable)
+                {
+                    return false;
+                }
+
+                // Made by a create whose write failed: this one makes it (with its metadata, as a first create would).
+                had.Info = had.Info with { Metadata = metadata.ToArray(), Settings = settings };
+                state = had;
+            }
+            else
+            {
+                state = Make(t, name, metadata.ToArray(), settings);
             }
 
-            state = Make(t, name, metadata.ToArray(), settings);
             write = _store.WriteAsync([Record(tenant, state.Info)]).AsTask();
         }
 
@@ -193,6 +203,7 @@ public sealed partial class QueueService
 
                 q.Claims.Clear();
                 q.ClaimOf.Clear();
+                q.Purges++;
             }
 
             write = _store.WriteAsync(ops).AsTask();
@@ -225,6 +236,7 @@ public sealed partial class QueueService
         var quota = new InboxQuota(_options.MaxQueueMessages, _options.MaxQueueBytes, _options.MaxTenantStoredBytes);
         var ids = new Guid[messages.Count];
         Task<IReadOnlyList<StoreOpResult>> write;
+        NamedQueueState posted;
         lock (t.Gate)
         {
             var made = false;
@@ -283,14 +295,11 @@ public sealed partial class QueueService
             }
 
             write = _store.WriteAsync(ops).AsTask();
+            posted = q;
         }
 
         await write;
-        if (t.NamedQueues.TryGetValue(name, out var posted))
-        {
-            posted.RecordDurable = true;
-        }
-
+        posted.RecordDurable = true; // the queue this post wrote to (its record was in the same write, or durable before)
         return ids;
     }
 
@@ -448,6 +457,8 @@ public sealed partial class QueueService
                 {
                     q.ClaimOf.Remove(id);
                 }
+
+                q.Removing(ids);
             }
 
             write = _store.WriteAsync(ops).AsTask();
@@ -464,41 +475,73 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         RequireLimit(count, _options.MaxMessagesPerClaim);
         var key = Key(tenant, name);
-        var candidates = await ClaimableAsync(tenant, name, count);
         var t = _engine.Tenant(tenant);
-        var now = _time.GetUtcNow();
+        var (reading, purges) = BeginRead(t, name);
+        if (reading is null)
+        {
+            return [];
+        }
+
+        List<QueueEntry> candidates;
+        try
+        {
+            candidates = await ClaimableAsync(tenant, name, count);
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                reading.EndRead();
+            }
+
+            throw;
+        }
+
         var taken = new List<QueueMessage>(candidates.Count);
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
         {
-            if (!t.NamedQueues.TryGetValue(name, out var q))
+            try
             {
-                return [];
-            }
-
-            foreach (var e in candidates)
-            {
-                if (q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && taken.Count < count)
+                if (!t.NamedQueues.TryGetValue(name, out var q) || !ReferenceEquals(q, reading) || q.Purges != purges)
                 {
-                    taken.Add(MessageOf(e, null));
+                    return [];
                 }
-            }
 
-            if (taken.Count == 0)
+                var now = _time.GetUtcNow();
+                foreach (var e in candidates)
+                {
+                    if (taken.Count < count && Claimable(q, e, now))
+                    {
+                        taken.Add(MessageOf(e, null));
+                    }
+                }
+
+                if (taken.Count == 0)
+                {
+                    return [];
+                }
+
+                foreach (var m in taken)
+                {
+                    q.Popping.Add(m.Id);
+                }
+
+                q.Removing(taken.Select(m => m.Id));
+            }
+            finally
             {
-                return [];
+                reading.EndRead(); // after the checks: what was removed while this read ran is remembered until then
             }
-
-            foreach (var m in taken)
-            {
-                q.Popping.Add(m.Id);
-            }
-
-            write = _store.WriteAsync([new DeleteOp(key, [.. taken.Select(m => m.Id)])]).AsTask();
         }
 
         try
         {
+            lock (t.Gate)
+            {
+                write = _store.WriteAsync([new DeleteOp(key, [.. taken.Select(m => m.Id)])]).AsTask();
+            }
+
             await write;
         }
         finally

@@ -126,6 +126,7 @@ public static class DaakiaServerExtensions
         app.Map(TextoPath, (HttpContext ctx, WebSocketSessionFactory sessions) => sessions.RunTextoAsync(ctx)).ExcludeFromDescription();
         app.Map(Mqtt.MqttWebSocketEndpoint.Path, (HttpContext ctx, Mqtt.MqttWebSocketEndpoint mqtt) => mqtt.RunAsync(ctx)).ExcludeFromDescription();
         app.MapDaakiaRest();
+        Zaqar.ZaqarApi.MapZaqar(app);
         return app;
     }
 
