@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 need_apt=()
 # The MQTT interop tests run Debian's mosquitto_pub / mosquitto_sub against the server.
 command -v mosquitto_pub >/dev/null && command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
+# The Zaqar compatibility test drives the server with the real python-zaqarclient (Debian's, on Debian's python3).
+/usr/bin/python3 -c "import zaqarclient" 2>/dev/null || need_apt+=(python3-zaqarclient)
 # (Later suites add: redis-server for cluster tests, chromium for browser tests.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"

@@ -107,7 +107,7 @@ public static partial class ZaqarApi
     {
         var caller = Caller(http);
         var q = http.Request.Query;
-        if (ZaqarQuery.String(q, "ids") is { } ids)
+        if (ZaqarQuery.List(q, "ids") is { } ids)
         {
             var found = await engine.Queues.GetAsync(caller.Tenant, queue, MessageIds(ids, "Limit must be at least 1 and may not be greater than 20."));
             if (found.Count == 0)
@@ -175,7 +175,7 @@ public static partial class ZaqarApi
     {
         var caller = Caller(http);
         var q = http.Request.Query;
-        var ids = ZaqarQuery.String(q, "ids");
+        var ids = ZaqarQuery.List(q, "ids");
         var pop = ZaqarQuery.String(q, "pop");
         if (ids is not null && pop is not null)
         {

@@ -158,6 +158,10 @@ internal static class ZaqarQuery
 {
     public static string? String(IQueryCollection q, string name) => q.TryGetValue(name, out var v) && !string.IsNullOrEmpty(v[0]) ? v[0] : null;
 
+    /// <summary>A list parameter: comma-separated, or repeated (<c>ids=a&amp;ids=b</c>, as python-zaqarclient sends it).</summary>
+    public static string? List(IQueryCollection q, string name) =>
+        q.TryGetValue(name, out var v) && string.Join(',', v.Where(x => !string.IsNullOrEmpty(x))) is { Length: > 0 } joined ? joined : null;
+
     public static int Int(IQueryCollection q, string name, int fallback)
     {
         if (String(q, name) is not { } s)
