@@ -13,6 +13,10 @@ internal sealed class ZaqarError(int status, string title, string? description) 
 {
     public int Status => status;
 
+    public string Title => title;
+
+    public string? Description => description;
+
     public IResult Result()
     {
         var w = new ZaqarWriter();

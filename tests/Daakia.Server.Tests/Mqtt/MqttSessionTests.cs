@@ -44,6 +44,7 @@ public class MqttSessionTests
         }
 
         await pub.PublishAsync("fleet/0", "at most once", MqttQualityOfServiceLevel.AtMostOnce); // not kept for an offline session
+        await pub.Client.PingAsync(); // its PINGRESP follows the QoS 0 publish's routing (one read loop, in order)
         Assert.Equal(20, host.Get<DaakiaEngine>().Sessions.QueuedFor(Tenant(host), ClientId.Parse("dev")));
 
         await using var back = await ResumeAsync(host.MqttPort, "dev", version);

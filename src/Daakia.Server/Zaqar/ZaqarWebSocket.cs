@@ -1,0 +1,584 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Daakia.Core;
+using Microsoft.AspNetCore.Http;
+
+namespace Daakia.Server.Zaqar;
+
+/// <summary>
+/// Zaqar's v2 WebSocket API at <c>/v2/ws</c> on the HTTP port (wire reference §9): one JSON object per text frame,
+/// <c>{"action", "headers", "body"}</c>, each answered in order with <c>{"request", "body", "headers": {"status"}}</c>.
+/// Headers are per frame (<c>Client-ID</c> and <c>X-Project-ID</c>, as over REST). The same core operations as REST.
+/// </summary>
+public static class ZaqarWebSocket
+{
+    public const string Path = "/v2/ws";
+
+    public static async Task RunAsync(HttpContext http, DaakiaEngine engine)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+        {
+            http.Response.StatusCode = StatusCodes.Status400BadRequest;
+            return;
+        }
+
+        using var socket = await http.WebSockets.AcceptWebSocketAsync();
+        var max = engine.Options.MaxQueuePostBytes + (64 * 1024);
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        try
+        {
+            while (socket.State == WebSocketState.Open)
+            {
+                buffer.Clear();
+                ValueWebSocketReceiveResult result;
+                do
+                {
+                    result = await socket.ReceiveAsync(buffer.GetMemory(4096), http.RequestAborted);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", http.RequestAborted);
+                        return;
+                    }
+
+                    buffer.Advance(result.Count);
+                    if (buffer.WrittenCount > max)
+                    {
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.MessageTooBig, "frame too large", http.RequestAborted);
+                        return;
+                    }
+                }
+                while (!result.EndOfMessage);
+
+                var reply = await HandleAsync(engine, buffer.WrittenMemory);
+                await socket.SendAsync(reply, WebSocketMessageType.Text, endOfMessage: true, http.RequestAborted);
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // The connection ended.
+        }
+    }
+
+    /// <summary>One request frame's answer (always an answer: a frame that is not a request gets a 400).</summary>
+    internal static async Task<ReadOnlyMemory<byte>> HandleAsync(DaakiaEngine engine, ReadOnlyMemory<byte> frame)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(frame, new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            return Reply(null, 400, j => Error(j, null, $"Can't decode text (JSON) request. JSONDecodeError: {e.Message}"));
+        }
+
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return Reply(null, 400, j => Error(j, null, "Unexpected body type. Expected dict or dict like."));
+            }
+
+            try
+            {
+                if (!root.TryGetProperty("action", out var a) || a.ValueKind != JsonValueKind.String
+                    || !root.TryGetProperty("headers", out var headers) || headers.ValueKind != JsonValueKind.Object)
+                {
+                    throw new ZaqarError(400, "Schema validation failed.", null);
+                }
+
+                var action = a.GetString()!;
+                var body = root.TryGetProperty("body", out var b) && b.ValueKind == JsonValueKind.Object ? b : default;
+                var (status, write) = await ActAsync(engine, action, headers, body);
+                return Reply(root, status, write);
+            }
+            catch (ZaqarError e)
+            {
+                // Without a description it is the framework's error ({"error"}), else an endpoint's ({"exception"}).
+                return Reply(root, e.Status, j => Error(j, e.Description, e.Description is null ? e.Title : null));
+            }
+            catch (DaakiaException e)
+            {
+                var z = ZaqarError.From(e);
+                return Reply(root, z.Status, j => Error(j, e.Message, null));
+            }
+        }
+    }
+
+    /// <summary>An endpoint error's body: <c>{"exception", "error"}</c>, or a framework error's <c>{"error"}</c>.</summary>
+    private static void Error(Utf8JsonWriter j, string? exception, string? error)
+    {
+        j.WriteStartObject();
+        if (exception is not null)
+        {
+            j.WriteString("exception", exception);
+            j.WriteNull("error");
+        }
+        else
+        {
+            j.WriteString("error", error);
+        }
+
+        j.WriteEndObject();
+    }
+
+    private static ReadOnlyMemory<byte> Reply(JsonElement? request, int status, Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var j = new Utf8JsonWriter(buffer))
+        {
+            j.WriteStartObject();
+            j.WritePropertyName("request");
+            if (request is { } r)
+            {
+                j.WriteStartObject();
+                foreach (var p in r.EnumerateObject())
+                {
+                    p.WriteTo(j);
+                }
+
+                j.WriteString("api", "v2");
+                j.WriteEndObject();
+            }
+            else
+            {
+                j.WriteStartObject();
+                j.WriteEndObject();
+            }
+
+            j.WritePropertyName("body");
+            body(j);
+            j.WriteStartObject("headers");
+            j.WriteNumber("status", status);
+            j.WriteEndObject();
+            j.WriteEndObject();
+        }
+
+        return buffer.WrittenMemory;
+    }
+
+    private static string Str(JsonElement body, string name, bool required = true)
+    {
+        if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String)
+        {
+            return v.GetString()!;
+        }
+
+        return required ? throw new ZaqarError(400, "Schema validation failed.", null) : "";
+    }
+
+    private static int Int(JsonElement body, string name, int fallback)
+    {
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return fallback;
+        }
+
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : throw new ZaqarError(400, "Schema validation failed.", null);
+    }
+
+    private static bool Bool(JsonElement body, string name)
+    {
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty(name, out var v))
+        {
+            return false;
+        }
+
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ZaqarError(400, "Schema validation failed.", null),
+        };
+    }
+
+    private static List<Guid> Ids(JsonElement body, string name)
+    {
+        if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array)
+        {
+            throw new ZaqarError(400, "Schema validation failed.", null);
+        }
+
+        if (v.GetArrayLength() is < 1 or > 20)
+        {
+            throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
+        }
+
+        return [.. v.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String && Guid.TryParse(x.GetString(), out var g) ? g : Guid.Empty).Where(g => g != Guid.Empty)];
+    }
+
+    /// <summary>Runs one action: its status and the writer of its body.</summary>
+    private static async Task<(int Status, Action<Utf8JsonWriter> Body)> ActAsync(DaakiaEngine engine, string action, JsonElement headers, JsonElement body)
+    {
+        if (!headers.TryGetProperty("Client-ID", out var c) || c.ValueKind != JsonValueKind.String
+            || !headers.TryGetProperty("X-Project-ID", out var p) || p.ValueKind != JsonValueKind.String)
+        {
+            throw new ZaqarError(400, "Schema validation failed.", null);
+        }
+
+        var project = p.GetString()!;
+        var tenant = ZaqarApi.TenantOf(project.Length == 0 ? " " : project);
+        var client = Guid.TryParse(c.GetString(), out var cid) ? ClientId.Parse(cid.ToString("D")) : (ClientId?)null;
+        var q = engine.Queues;
+        var now = engine.Time.GetUtcNow();
+        string Queue()
+        {
+            var name = Str(body, "queue_name");
+            return QueueService.IsValidName(name) ? name : throw new ZaqarError(400, "Invalid API request", "Queue names may not be more than 64 characters long, and may contain only ASCII letters, digits, underscores, dashes and dots.");
+        }
+
+        ClientId Caller() => client ?? throw new ZaqarError(400, "Invalid API request", "Malformed hexadecimal UUID.");
+
+        switch (action)
+        {
+            case "queue_list":
+            {
+                var limit = Int(body, "limit", 10);
+                if (limit is < 1 or > 20)
+                {
+                    throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and no greater than 20.");
+                }
+
+                var detailed = Bool(body, "detailed");
+                var list = q.List(tenant, Str(body, "marker", required: false) is { Length: > 0 } m ? m : null, limit);
+                return (200, j =>
+                {
+                    j.WriteStartObject();
+                    j.WriteStartArray("queues");
+                    foreach (var info in list)
+                    {
+                        j.WriteStartObject();
+                        j.WriteString("name", info.Name);
+                        if (detailed)
+                        {
+                            j.WritePropertyName("metadata");
+                            j.WriteRawValue(info.Metadata.Span, skipInputValidation: true);
+                        }
+
+                        j.WriteEndObject();
+                    }
+
+                    j.WriteEndArray();
+                    j.WriteEndObject();
+                });
+            }
+
+            case "queue_create":
+            {
+                var name = Queue();
+                byte[] metadata = "{}"u8.ToArray();
+                var settings = NamedQueueSettings.None;
+                if (body.TryGetProperty("metadata", out var meta) && meta.ValueKind == JsonValueKind.Object)
+                {
+                    settings = ZaqarMetadata.Settings(meta, engine.Options, "Invalid API request");
+                    metadata = System.Text.Encoding.UTF8.GetBytes(meta.GetRawText());
+                }
+
+                var created = await q.CreateAsync(tenant, name, metadata, settings);
+                return (created ? 201 : 204, j => j.WriteStringValue($"Queue {name} created."));
+            }
+
+            case "queue_delete":
+            {
+                var name = Str(body, "queue_name");
+                await q.DeleteAsync(tenant, name);
+                return (204, j => j.WriteStringValue($"Queue {name} removed."));
+            }
+
+            case "queue_get":
+            {
+                var info = q.Get(tenant, Str(body, "queue_name"));
+                return (200, j => j.WriteRawValue(info is null ? "{}"u8 : info.Metadata.Span, skipInputValidation: true));
+            }
+
+            case "queue_get_stats":
+            {
+                var name = Str(body, "queue_name");
+                var stats = await q.StatsAsync(tenant, name);
+                return (q.Get(tenant, name) is null ? 404 : 200, j =>
+                {
+                    j.WriteStartObject();
+                    j.WriteStartObject("messages");
+                    j.WriteNumber("claimed", stats.Claimed);
+                    j.WriteNumber("free", stats.Free);
+                    j.WriteNumber("total", stats.Total);
+                    j.WriteEndObject();
+                    j.WriteEndObject();
+                });
+            }
+
+            case "queue_purge":
+                await q.PurgeAsync(tenant, Str(body, "queue_name"));
+                return (204, j => { j.WriteStartObject(); j.WriteEndObject(); });
+
+            case "message_post":
+            {
+                var name = Queue();
+                if (!body.TryGetProperty("messages", out var list) || list.ValueKind != JsonValueKind.Array)
+                {
+                    throw new ZaqarError(400, "Schema validation failed.", null);
+                }
+
+                var messages = new List<NewQueueMessage>();
+                foreach (var m in list.EnumerateArray())
+                {
+                    if (m.ValueKind != JsonValueKind.Object || !m.TryGetProperty("body", out var content))
+                    {
+                        throw new ZaqarError(400, "Schema validation failed.", null);
+                    }
+
+                    var ttl = Int(m, "ttl", -1);
+                    messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), ttl < 0 ? null : TimeSpan.FromSeconds(ttl), Int(m, "delay", 0) is > 0 and var d ? TimeSpan.FromSeconds(d) : null));
+                }
+
+                var ids = await q.PostAsync(tenant, name, Caller(), messages);
+                return (201, j =>
+                {
+                    j.WriteStartObject();
+                    j.WriteStartArray("message_ids");
+                    foreach (var id in ids)
+                    {
+                        j.WriteStringValue(id.ToString("D"));
+                    }
+
+                    j.WriteEndArray();
+                    j.WriteEndObject();
+                });
+            }
+
+            case "message_list":
+            {
+                var name = Str(body, "queue_name");
+                var limit = Int(body, "limit", 10);
+                if (limit is < 1 or > 20)
+                {
+                    throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
+                }
+
+                if (q.Get(tenant, name) is null)
+                {
+                    throw new ZaqarError(404, "Not found", $"Queue {name} does not exist for project {project}");
+                }
+
+                long? marker = long.TryParse(Str(body, "marker", required: false), out var position) ? position : null;
+                var page = await q.ListAsync(tenant, name, Caller(), marker, limit, Bool(body, "echo"), Bool(body, "include_claimed"), Bool(body, "include_delayed"));
+                return (200, j => Messages(j, page.Messages, now, claim: null));
+            }
+
+            case "message_get":
+            {
+                var name = Str(body, "queue_name");
+                var found = Guid.TryParse(Str(body, "message_id"), out var id) ? await q.GetAsync(tenant, name, [id]) : [];
+                if (found.Count == 0)
+                {
+                    throw new ZaqarError(404, "Not found", $"Message {Str(body, "message_id")} does not exist in queue {name} for project {project}");
+                }
+
+                return (200, j =>
+                {
+                    j.WriteStartObject();
+                    j.WritePropertyName("messages");
+                    Message(j, found[0], now, null);
+                    j.WriteEndObject();
+                });
+            }
+
+            case "message_get_many":
+            {
+                var found = await q.GetAsync(tenant, Str(body, "queue_name"), Ids(body, "message_ids"));
+                return (200, j => Messages(j, found, now, claim: null));
+            }
+
+            case "message_delete":
+            {
+                var name = Str(body, "queue_name");
+                Guid? claim = Str(body, "claim_id", required: false) is { Length: > 0 } cs
+                    ? (Guid.TryParse(cs, out var g) ? g : throw new ZaqarError(400, "Invalid API request", "The specified claim does not exist or has expired."))
+                    : null;
+                if (Guid.TryParse(Str(body, "message_id"), out var id))
+                {
+                    try
+                    {
+                        await q.DeleteMessagesAsync(tenant, name, [id], claim);
+                    }
+                    catch (DaakiaException e) when (e.Code == DaakiaErrorCode.InvalidArgument)
+                    {
+                        if ((await q.GetAsync(tenant, name, [id])).Count > 0)
+                        {
+                            throw;
+                        }
+
+                        // Gone already: deleted.
+                    }
+                }
+
+                return (204, j => { j.WriteStartObject(); j.WriteEndObject(); });
+            }
+
+            case "message_delete_many":
+            {
+                var name = Str(body, "queue_name");
+                if (body.TryGetProperty("pop", out _))
+                {
+                    var count = Int(body, "pop", 0);
+                    if (count is < 1 or > 20)
+                    {
+                        throw new ZaqarError(400, "Invalid API request", "Pop value must be at least 1 and may not be greater than 20.");
+                    }
+
+                    var popped = await q.PopAsync(tenant, name, count);
+                    return (200, j =>
+                    {
+                        j.WriteStartObject();
+                        j.WriteStartArray("messages");
+                        foreach (var m in popped)
+                        {
+                            ZaqarWriter.Popped(j, m, now);
+                        }
+
+                        j.WriteEndArray();
+                        j.WriteEndObject();
+                    });
+                }
+
+                var ids = Ids(body, "message_ids");
+                if (ids.Count > 0)
+                {
+                    await q.DeleteMessagesAsync(tenant, name, ids, ignoreClaims: true);
+                }
+
+                return (204, j => { j.WriteStartObject(); j.WriteEndObject(); });
+            }
+
+            case "claim_create":
+            {
+                var name = Str(body, "queue_name");
+                var limit = Int(body, "limit", 10);
+                if (limit is < 1 or > 20)
+                {
+                    throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
+                }
+
+                var ttl = Int(body, "ttl", 300);
+                var grace = Int(body, "grace", 60);
+                if (grace < 60)
+                {
+                    throw new ZaqarError(400, "Invalid API request", "The grace for a claim may not exceed 43200 seconds, and must be at least 60 seconds long.");
+                }
+
+                var result = await q.ClaimAsync(tenant, name, TimeSpan.FromSeconds(ttl), TimeSpan.FromSeconds(grace), limit);
+                if (result.Claim is not { } claim)
+                {
+                    return (204, j => { j.WriteStartObject(); j.WriteNull("claim_id"); j.WriteEndObject(); });
+                }
+
+                return (201, j =>
+                {
+                    j.WriteStartObject();
+                    j.WriteString("claim_id", claim.Id.ToString("D"));
+                    j.WriteStartArray("messages");
+                    foreach (var m in result.Messages)
+                    {
+                        Message(j, m, now, claim.Id);
+                    }
+
+                    j.WriteEndArray();
+                    j.WriteEndObject();
+                });
+            }
+
+            case "claim_get":
+            {
+                var name = Str(body, "queue_name");
+                var claimId = Str(body, "claim_id");
+                var result = Guid.TryParse(claimId, out var id) ? await q.GetClaimAsync(tenant, name, id) : null;
+                if (result?.Claim is not { } claim)
+                {
+                    throw new ZaqarError(404, "Not found", $"Claim {claimId} does not exist in queue {name} for project {project}");
+                }
+
+                return (200, j =>
+                {
+                    j.WriteStartObject();
+                    j.WriteNumber("age", Math.Max(0, (long)(now - claim.UpdatedAt).TotalSeconds));
+                    j.WriteNumber("ttl", (long)claim.Ttl.TotalSeconds);
+                    j.WriteStartArray("messages");
+                    foreach (var m in result.Messages)
+                    {
+                        Message(j, m, now, claim.Id);
+                    }
+
+                    j.WriteEndArray();
+                    j.WriteEndObject();
+                });
+            }
+
+            case "claim_update":
+            {
+                var name = Str(body, "queue_name");
+                var claimId = Str(body, "claim_id");
+                var ttl = Int(body, "ttl", 300);
+                var grace = Math.Clamp(Int(body, "grace", 60), 0, (int)engine.Options.MaxClaimGrace.TotalSeconds);
+                if (!Guid.TryParse(claimId, out var id) || !await q.RenewClaimAsync(tenant, name, id, TimeSpan.FromSeconds(ttl), TimeSpan.FromSeconds(grace)))
+                {
+                    throw new ZaqarError(404, "Not found", $"Claim {claimId} does not exist in queue {name} for project {project}");
+                }
+
+                return (204, j => j.WriteStringValue($"Claim {claimId} updated."));
+            }
+
+            case "claim_delete":
+            {
+                var claimId = Str(body, "claim_id");
+                if (Guid.TryParse(claimId, out var id))
+                {
+                    await q.ReleaseClaimAsync(tenant, Str(body, "queue_name"), id);
+                }
+
+                return (204, j => j.WriteStringValue($"Claim {claimId} deleted."));
+            }
+
+            case "subscription_create" or "subscription_get" or "subscription_list" or "subscription_delete":
+                throw new ZaqarError(501, "Not implemented", "Subscriptions are not served yet (docs/protocols/zaqar.md).");
+
+            default:
+                throw new ZaqarError(400, $"{action} is not a valid action", null);
+        }
+    }
+
+    private static void Messages(Utf8JsonWriter j, IReadOnlyList<QueueMessage> messages, DateTimeOffset now, Guid? claim)
+    {
+        j.WriteStartObject();
+        j.WriteStartArray("messages");
+        foreach (var m in messages)
+        {
+            Message(j, m, now, claim);
+        }
+
+        j.WriteEndArray();
+        j.WriteEndObject();
+    }
+
+    /// <summary>A message as the WebSocket API shows it: id, claim id, ttl, age, body.</summary>
+    private static void Message(Utf8JsonWriter j, QueueMessage m, DateTimeOffset now, Guid? claim)
+    {
+        j.WriteStartObject();
+        j.WriteString("id", m.Id.ToString("D"));
+        if (claim is { } c)
+        {
+            j.WriteString("claim_id", c.ToString("D"));
+        }
+        else
+        {
+            j.WriteNull("claim_id");
+        }
+
+        j.WriteNumber("ttl", m.ExpiresAt is { } e ? (long)Math.Round((e - m.CreatedAt).TotalSeconds) : 0);
+        j.WriteNumber("age", Math.Max(0, (long)(now - m.CreatedAt).TotalSeconds));
+        j.WritePropertyName("body");
+        j.WriteRawValue(m.Body.Span, skipInputValidation: true);
+        j.WriteEndObject();
+    }
+}
