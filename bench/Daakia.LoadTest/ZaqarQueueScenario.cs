@@ -28,6 +28,7 @@ internal static class ZaqarQueueScenario
         var pid = args.OptionalInt("pid");
         var project = args.String("project", "bench-" + Guid.NewGuid().ToString("N")[..8]);
         var queue = args.String("queue", "bench-" + Guid.NewGuid().ToString("N")[..8]);
+        var closeEach = args.String("connection", "keep-alive") == "close";
         Console.WriteLine($"queue: {producers} producers × {messages} messages of ~{payload} B in posts of {batch}, {consumers} consumers claiming {limit}, {url.Authority}, queue {queue}");
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = TimeSpan.FromMinutes(10) })
@@ -39,6 +40,11 @@ internal static class ZaqarQueueScenario
         HttpRequestMessage Request(HttpMethod method, string path, string client, string? json = null)
         {
             var r = new HttpRequestMessage(method, path);
+            if (closeEach)
+            {
+                r.Headers.ConnectionClose = true; // a server that closes after each answer (Zaqar's WSGIServer speaks HTTP/1.0)
+            }
+
             r.Headers.Add("Client-ID", client);
             r.Headers.Add("X-Project-ID", project);
             if (json is not null)
@@ -49,7 +55,27 @@ internal static class ZaqarQueueScenario
             return r;
         }
 
-        using (var create = await http.SendAsync(Request(HttpMethod.Put, $"/v2/queues/{queue}", Guid.NewGuid().ToString(), "{}")))
+        long refused = 0, unanswered = 0;
+
+        // A request whose connection could not be made never reached the server: it is sent again (a server with a
+        // short listen backlog refuses connections under load); any other failure is counted.
+        async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> make)
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await http.SendAsync(make());
+                }
+                catch (HttpRequestException e) when (e.HttpRequestError == HttpRequestError.ConnectionError && attempt < 20)
+                {
+                    Interlocked.Increment(ref refused);
+                    await Task.Delay(attempt);
+                }
+            }
+        }
+
+        using (var create = await SendAsync(() => Request(HttpMethod.Put, $"/v2/queues/{queue}", Guid.NewGuid().ToString(), "{}")))
         {
             if (!create.IsSuccessStatusCode)
             {
@@ -76,7 +102,7 @@ internal static class ZaqarQueueScenario
             {
                 try
                 {
-                    using var r = await http.SendAsync(Request(HttpMethod.Get, $"/v2/queues/{queue}/stats", client));
+                    using var r = await SendAsync(() => Request(HttpMethod.Get, $"/v2/queues/{queue}/stats", client));
                     using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
                     lock (depth)
                     {
@@ -113,10 +139,32 @@ internal static class ZaqarQueueScenario
                     }
 
                     sb.Append("]}");
-                    using var r = await http.SendAsync(Request(HttpMethod.Post, $"/v2/queues/{queue}/messages", client, sb.ToString()));
+                    HttpResponseMessage r;
+                    try
+                    {
+                        var json = sb.ToString();
+                        r = await SendAsync(() => Request(HttpMethod.Post, $"/v2/queues/{queue}/messages", client, json));
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        // Not answered (the server closed the connection under it): not acknowledged, so not a loss —
+                        // it may or may not be stored, only 201s are checked. Counted and reported apart from errors.
+                        if (Interlocked.Increment(ref unanswered) <= 3)
+                        {
+                            Console.Error.WriteLine($"queue: a post got no answer: {e.Message} {e.InnerException?.Message}");
+                        }
+
+                        continue;
+                    }
+
+                    using var answered = r;
                     if (r.StatusCode != HttpStatusCode.Created)
                     {
-                        Interlocked.Increment(ref errors);
+                        if (Interlocked.Increment(ref errors) <= 3)
+                        {
+                            Console.Error.WriteLine($"queue: a post answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+                        }
+
                         continue;
                     }
 
@@ -149,11 +197,13 @@ internal static class ZaqarQueueScenario
                 HttpResponseMessage claim;
                 try
                 {
-                    claim = await http.SendAsync(Request(HttpMethod.Post, $"/v2/queues/{queue}/claims?limit={limit}", client, "{\"ttl\": 300, \"grace\": 60}"));
+                    claim = await SendAsync(() => Request(HttpMethod.Post, $"/v2/queues/{queue}/claims?limit={limit}", client, "{\"ttl\": 300, \"grace\": 60}"));
                 }
                 catch (HttpRequestException)
                 {
-                    Interlocked.Increment(ref errors);
+                    // No answer: claimed nothing it could tell; what it may have claimed comes back when the claim
+                    // expires (a loss would show as missing at the end).
+                    Interlocked.Increment(ref unanswered);
                     continue;
                 }
 
@@ -168,7 +218,11 @@ internal static class ZaqarQueueScenario
 
                     if (claim.StatusCode != HttpStatusCode.Created)
                     {
-                        Interlocked.Increment(ref errors);
+                        if (Interlocked.Increment(ref errors) <= 3)
+                        {
+                            Console.Error.WriteLine($"queue: a claim answered {(int)claim.StatusCode}: {await claim.Content.ReadAsStringAsync()}");
+                        }
+
                         continue;
                     }
 
@@ -189,10 +243,29 @@ internal static class ZaqarQueueScenario
                         }
                     }
 
-                    using var delete = await http.SendAsync(Request(HttpMethod.Delete, $"/v2/queues/{queue}/messages?ids={string.Join(',', ids)}", client));
-                    if (delete.StatusCode != HttpStatusCode.NoContent)
+                    var path = $"/v2/queues/{queue}/messages?ids={string.Join(',', ids)}";
+                    for (var attempt = 1; ; attempt++)
                     {
-                        Interlocked.Increment(ref errors);
+                        try
+                        {
+                            using var delete = await SendAsync(() => Request(HttpMethod.Delete, path, client));
+                            if (delete.StatusCode != HttpStatusCode.NoContent && Interlocked.Increment(ref errors) <= 3)
+                            {
+                                Console.Error.WriteLine($"queue: a delete answered {(int)delete.StatusCode}: {await delete.Content.ReadAsStringAsync()}");
+                            }
+
+                            break;
+                        }
+                        catch (HttpRequestException) when (attempt < 50)
+                        {
+                            Interlocked.Increment(ref unanswered); // a delete is idempotent: sent again
+                            await Task.Delay(attempt);
+                        }
+                        catch (HttpRequestException)
+                        {
+                            Interlocked.Increment(ref errors);
+                            break;
+                        }
                     }
 
                     Interlocked.Add(ref consumed, ids.Count);
@@ -233,6 +306,8 @@ internal static class ZaqarQueueScenario
             ["claim_p99_ms"] = Math.Round(c99, 2),
             ["depth_max"] = maxDepth,
             ["depth_series"] = series,
+            ["connections_refused"] = Interlocked.Read(ref refused),
+            ["posts_unanswered"] = Interlocked.Read(ref unanswered),
         });
     }
 }

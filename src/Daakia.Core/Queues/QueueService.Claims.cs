@@ -173,9 +173,12 @@ public sealed partial class QueueService
         var key = Key(tenant, name);
         var result = new List<QueueEntry>(limit * 2);
         long after = 0;
-        for (var pages = 0; pages < 16 && result.Count < limit * 2; pages++)
+        // Pages of a few times what is wanted: payloads are read with the entries, so a page of 100 for a claim of 10
+        // read ten times the bytes it handed out (most of a busy queue's head is claimed, and skipped, anyway).
+        var size = Math.Max(16, limit * 4);
+        for (var pages = 0; pages < 32 && result.Count < limit * 2; pages++)
         {
-            var page = await _store.ReadAsync(key, after, 100, _options.MaxReadPageBytes);
+            var page = await _store.ReadAsync(key, after, size, _options.MaxReadPageBytes);
             if (page.Count == 0)
             {
                 break;

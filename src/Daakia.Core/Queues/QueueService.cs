@@ -327,9 +327,9 @@ public sealed partial class QueueService
         var after = marker ?? 0;
         long? last = null;
         // Bounded work per request: at most a few pages of the store are looked at, the marker says where it stopped.
-        for (var pages = 0; pages < 8 && result.Count < limit; pages++)
+        for (var pages = 0; pages < 16 && result.Count < limit; pages++)
         {
-            var page = await _store.ReadAsync(key, after, 100, _options.MaxReadPageBytes);
+            var page = await _store.ReadAsync(key, after, Math.Max(16, (limit - result.Count) * 2), _options.MaxReadPageBytes);
             if (page.Count == 0)
             {
                 break;
