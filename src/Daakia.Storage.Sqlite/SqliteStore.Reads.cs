@@ -7,13 +7,16 @@ public sealed partial class SqliteStore
 {
     private readonly ReaderPool _readers;
 
-    public async ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
+        ReadEntriesAsync(queue, afterPosition, limit, maxBytes, newestFirst: false, cancellationToken);
+
+    private async ValueTask<IReadOnlyList<QueueEntry>> ReadEntriesAsync(QueueKey queue, long afterPosition, int limit, long maxBytes, bool newestFirst, CancellationToken cancellationToken)
     {
         await BeginReadAsync(cancellationToken);
         using var lease = await _readers.RentAsync(cancellationToken);
         using var cmd = lease.Connection.CreateCommand();
         cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
-            "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after ORDER BY e.pos LIMIT $limit";
+            $"WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after ORDER BY e.pos{(newestFirst ? " DESC" : "")} LIMIT $limit";
         cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
         cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
         cmd.Parameters.AddWithValue("$n", queue.Name);
@@ -75,26 +78,8 @@ public sealed partial class SqliteStore
         return result;
     }
 
-    public async ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default)
-    {
-        await BeginReadAsync(cancellationToken);
-        using var lease = await _readers.RentAsync(cancellationToken);
-        using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
-            "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n ORDER BY e.pos DESC LIMIT $limit";
-        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
-        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
-        cmd.Parameters.AddWithValue("$n", queue.Name);
-        cmd.Parameters.AddWithValue("$limit", limit);
-        var result = new List<QueueEntry>();
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
-        {
-            result.Add(Codec.ReadEntry(r, queue.Tenant));
-        }
-
-        return result;
-    }
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default) =>
+        ReadEntriesAsync(queue, long.MinValue, limit, long.MaxValue, newestFirst: true, cancellationToken);
 
     public async ValueTask<IReadOnlyList<StoredRecord>> ReadRecordsAsync((TenantId Tenant, RecordKind Kind, string Key)? after, int limit, CancellationToken cancellationToken = default)
     {

@@ -20,25 +20,10 @@ public sealed partial class QueueService
         RequireClaimTimes(ttl, grace);
         var t = _engine.Tenant(tenant);
         var key = Key(tenant, name);
-        var (reading, purges) = BeginRead(t, name);
+        var (reading, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, limit);
         if (reading is null)
         {
             return new QueueClaimResult(null, []);
-        }
-
-        List<QueueEntry> candidates;
-        try
-        {
-            candidates = await ClaimableAsync(tenant, name, limit);
-        }
-        catch
-        {
-            lock (t.Gate)
-            {
-                reading.EndRead();
-            }
-
-            throw;
         }
 
         QueueClaim? claim = null;
@@ -210,18 +195,38 @@ public sealed partial class QueueService
     private static bool Claimable(NamedQueueState q, QueueEntry e, DateTimeOffset now) =>
         !e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && !q.Removed.Contains(e.Id);
 
-    /// <summary>Starts a read of claim candidates: the queue (null: none) and its purge count, to check against after.</summary>
-    private static (NamedQueueState? Queue, long Purges) BeginRead(TenantState t, string name)
+    /// <summary>
+    /// Reads claim (or pop) candidates as one of the queue's readers: the queue (null: none, and nothing read), its
+    /// purge count then, to check against under the lock after, and the candidates. The caller ends the read
+    /// (<see cref="NamedQueueState.EndRead"/>) under the lock once it has checked them; a failed read ends it here.
+    /// </summary>
+    private async Task<(NamedQueueState? Queue, long Purges, List<QueueEntry> Candidates)> ReadCandidatesAsync(TenantState t, TenantId tenant, string name, int limit)
     {
+        NamedQueueState? q;
+        long purges;
         lock (t.Gate)
         {
-            if (!t.NamedQueues.TryGetValue(name, out var q))
+            if (!t.NamedQueues.TryGetValue(name, out q))
             {
-                return (null, 0);
+                return (null, 0, []);
             }
 
             q.Readers++;
-            return (q, q.Purges);
+            purges = q.Purges;
+        }
+
+        try
+        {
+            return (q, purges, await ClaimableAsync(tenant, name, limit));
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                q.EndRead();
+            }
+
+            throw;
         }
     }
 

@@ -476,25 +476,10 @@ public sealed partial class QueueService
         RequireLimit(count, _options.MaxMessagesPerClaim);
         var key = Key(tenant, name);
         var t = _engine.Tenant(tenant);
-        var (reading, purges) = BeginRead(t, name);
+        var (reading, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, count);
         if (reading is null)
         {
             return [];
-        }
-
-        List<QueueEntry> candidates;
-        try
-        {
-            candidates = await ClaimableAsync(tenant, name, count);
-        }
-        catch
-        {
-            lock (t.Gate)
-            {
-                reading.EndRead();
-            }
-
-            throw;
         }
 
         var taken = new List<QueueMessage>(candidates.Count);
