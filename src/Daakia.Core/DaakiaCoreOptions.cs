@@ -190,6 +190,9 @@ public sealed class DaakiaCoreOptions
     /// <summary>Longest claim grace (Zaqar's <c>max_claim_grace</c>).</summary>
     public TimeSpan MaxClaimGrace { get; set; } = TimeSpan.FromHours(12);
 
+    /// <summary>Longest a claim may wait for messages (long-poll, <c>wait=</c>).</summary>
+    public TimeSpan MaxQueueWait { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Most messages one named queue may hold.</summary>
     public long MaxQueueMessages { get; set; } = 1_000_000;
 

@@ -72,6 +72,7 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxClaimTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
         v.Between(o.MaxClaimGrace, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
         v.Between(o.MaxQueueMessages, 1L, 1_000_000_000L);
+        v.Between(o.MaxQueueWait, TimeSpan.Zero, TimeSpan.FromMinutes(10));
         v.Between(o.MaxQueueBytes, 1024L, 1024L * 1024 * MiB);
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);
 

@@ -38,6 +38,10 @@ internal sealed class TenantState
     /// <summary>Publications queued for this tenant's subscribers (<c>$SYS/broker/messages/sent</c>); interlocked.</summary>
     public long Sent;
 
+    /// <summary>Completes at the next post to any named queue of the tenant (under <see cref="Gate"/>): what a claim
+    /// waiting on a queue that does not exist yet waits for.</summary>
+    public TaskCompletionSource? QueuePosted { get; set; }
+
     /// <summary>Named queues (Zaqar's) by name, ordinal (under <see cref="Gate"/>).</summary>
     public SortedDictionary<string, NamedQueueState> NamedQueues { get; } = new(StringComparer.Ordinal);
 

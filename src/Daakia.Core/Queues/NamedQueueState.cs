@@ -17,6 +17,19 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
 
     public Dictionary<Guid, QueueClaim> Claims { get; } = [];
 
+    private TaskCompletionSource? _arrived;
+
+    /// <summary>Completes at the next post to this queue (long-poll: a claim or a listing waiting for messages).</summary>
+    public Task Arrival => (_arrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+
+    /// <summary>A post is durable: whoever waits for messages looks again (caller holds the lock).</summary>
+    public void Arrived()
+    {
+        var waiting = _arrived;
+        _arrived = null;
+        waiting?.TrySetResult();
+    }
+
     /// <summary>
     /// Claims and pops reading candidates from the store now (outside the lock): while there are any, every message id
     /// removed from the queue is remembered in <see cref="Removed"/>, so that none of them takes a message that went

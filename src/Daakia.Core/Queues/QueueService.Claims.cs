@@ -13,6 +13,70 @@ public sealed partial class QueueService
     /// live claim) for <paramref name="ttl"/>. A message claimed <see cref="NamedQueueSettings.MaxClaimCount"/> times
     /// goes to the queue's dead-letter queue instead (in the same write). Nothing claimable: no claim is made.
     /// </summary>
+    public async Task<QueueClaimResult> ClaimAsync(TenantId tenant, string name, TimeSpan ttl, TimeSpan grace, int limit, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        // Long-poll (beyond Zaqar): with nothing claimable, wait up to `wait` for a post, looking again at least every
+        // second (a claim may expire or be released meanwhile).
+        if (wait < TimeSpan.Zero || wait > _options.MaxQueueWait)
+        {
+            throw DaakiaException.Invalid($"wait must be between 0 and {(long)_options.MaxQueueWait.TotalSeconds} seconds.");
+        }
+
+        var deadline = _time.GetUtcNow() + wait;
+        while (true)
+        {
+            var t = _engine.Tenant(tenant);
+            Task arrival;
+            lock (t.Gate)
+            {
+                arrival = t.NamedQueues.TryGetValue(name, out var q) ? q.Arrival : Task.CompletedTask;
+            }
+
+            var result = await ClaimAsync(tenant, name, ttl, grace, limit);
+            var left = deadline - _time.GetUtcNow();
+            if (result.Claim is not null || left <= TimeSpan.Zero || cancellationToken.IsCancellationRequested)
+            {
+                return result;
+            }
+
+            await WaitForArrivalAsync(t, name, arrival, left, cancellationToken);
+        }
+    }
+
+    /// <summary>Waits for a post to the queue (made meanwhile, if there was none), at most <paramref name="left"/> and a second.</summary>
+    private async Task WaitForArrivalAsync(TenantState t, string name, Task arrival, TimeSpan left, CancellationToken cancellationToken)
+    {
+        if (arrival.IsCompleted)
+        {
+            lock (t.Gate)
+            {
+                if (!t.NamedQueues.TryGetValue(name, out var q))
+                {
+                    // No queue yet: a post makes one, and wakes every claim of the tenant waiting on a missing queue.
+                    arrival = (t.QueuePosted ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                }
+                else
+                {
+                    return; // made since the claim looked (there was none then): look again at once
+                }
+            }
+        }
+
+        try
+        {
+            await arrival.WaitAsync(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // Look again.
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller went: one more look answers it.
+        }
+    }
+
+    /// <summary>A claim that does not wait.</summary>
     public async Task<QueueClaimResult> ClaimAsync(TenantId tenant, string name, TimeSpan ttl, TimeSpan grace, int limit)
     {
         _engine.EnsureAccepting();

@@ -300,6 +300,14 @@ public sealed partial class QueueService
 
         await write;
         posted.RecordDurable = true; // the queue this post wrote to (its record was in the same write, or durable before)
+        lock (t.Gate)
+        {
+            posted.Arrived();
+            var any = t.QueuePosted;
+            t.QueuePosted = null;
+            any?.TrySetResult();
+        }
+
         return ids;
     }
 

@@ -280,7 +280,8 @@ public static partial class ZaqarApi
         }
 
         var (ttl, grace) = await ClaimTimesAsync(http, engine, required: false);
-        var result = await engine.Queues.ClaimAsync(caller.Tenant, queue, ttl, grace, limit);
+        var wait = ZaqarQuery.Int(http.Request.Query, "wait", 0); // long-poll, beyond Zaqar
+        var result = await engine.Queues.ClaimAsync(caller.Tenant, queue, ttl, grace, limit, TimeSpan.FromSeconds(Math.Max(-1, wait)), http.RequestAborted);
         if (result.Claim is not { } claim || result.Messages.Count == 0)
         {
             return Results.NoContent();

@@ -468,7 +468,7 @@ public static class ZaqarWebSocket
                     throw new ZaqarError(400, "Invalid API request", "The grace for a claim may not exceed 43200 seconds, and must be at least 60 seconds long.");
                 }
 
-                var result = await q.ClaimAsync(tenant, name, TimeSpan.FromSeconds(ttl), TimeSpan.FromSeconds(grace), limit);
+                var result = await q.ClaimAsync(tenant, name, TimeSpan.FromSeconds(ttl), TimeSpan.FromSeconds(grace), limit, TimeSpan.FromSeconds(Int(body, "wait", 0)));
                 if (result.Claim is not { } claim)
                 {
                     return (204, j => { j.WriteStartObject(); j.WriteNull("claim_id"); j.WriteEndObject(); });

@@ -207,6 +207,28 @@ public sealed class ZaqarRestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AClaimWithWait_WaitsForAPost_OrAnswers204WhenTheWaitIsOver()
+    {
+        // Long-poll, beyond Zaqar: the claim is answered by the post that comes while it waits (or before it looked).
+        var waiting = SendAsync(HttpMethod.Post, "/v2/queues/lp/claims?wait=10", """{"ttl": 60, "grace": 60}""", client: Worker);
+        await PostMessagesAsync("lp", """[{"body": "arrived"}]""");
+        var claimed = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.Created, claimed.Status);
+        Assert.Equal(["\"arrived\""], Bodies(claimed));
+
+        // Nothing comes: answered once the wait is over on the server's clock (advanced here a second at a time).
+        var empty = SendAsync(HttpMethod.Post, "/v2/queues/lp/claims?wait=5", null, client: Worker);
+        await Eventually.True(() =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            return empty.IsCompleted;
+        }, "the wait ends");
+        Assert.Equal(HttpStatusCode.NoContent, (await empty).Status);
+        var tooLong = await SendAsync(HttpMethod.Post, "/v2/queues/lp/claims?wait=21", null);
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.Status);
+    }
+
+    [Fact]
     public async Task DeadLetters_Pop_Stats_Purge_AndDeleteByIds()
     {
         await SendAsync(HttpMethod.Put, "/v2/queues/orders", """{"_max_claim_count": 1, "_dead_letter_queue": "orders-dead"}""");
