@@ -444,7 +444,7 @@ public sealed partial class LetterOffice
     /// <see cref="DaakiaCoreOptions.MaxHeaderBytes"/>: every key and value present and Unicode text (no lone surrogate,
     /// which no wire could carry as text). Returns their UTF-8 bytes.
     /// </summary>
-    private int ValidateHeaders(IReadOnlyList<KeyValuePair<string, string>> headers)
+    internal int ValidateHeaders(IReadOnlyList<KeyValuePair<string, string>> headers)
     {
         if (headers.Count > _options.MaxHeadersPerLetter)
         {

@@ -36,7 +36,12 @@ public sealed record NamedQueueInfo(string Name, ReadOnlyMemory<byte> Metadata, 
 
 /// <summary>One message of a post: its body (JSON bytes, as the adapter received it), its TTL and delay (null: the
 /// queue's default, then the server's).</summary>
-public readonly record struct NewQueueMessage(ReadOnlyMemory<byte> Body, TimeSpan? Ttl = null, TimeSpan? Delay = null);
+public readonly record struct NewQueueMessage(ReadOnlyMemory<byte> Body, TimeSpan? Ttl = null, TimeSpan? Delay = null)
+{
+    /// <summary>Message attributes (beyond Zaqar): text key/value pairs kept with the message and read back with it,
+    /// bounded as a letter's headers are (<see cref="DaakiaCoreOptions.MaxHeadersPerLetter"/>, <see cref="DaakiaCoreOptions.MaxHeaderBytes"/>).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? Attributes { get; init; }
+}
 
 /// <summary>
 /// A message of a named queue as a read returns it: its id, body, author (the poster's client id), when it was posted
@@ -51,7 +56,11 @@ public sealed record QueueMessage(
     long Position,
     int ClaimCount,
     Guid? ClaimId,
-    DateTimeOffset? VisibleAt);
+    DateTimeOffset? VisibleAt)
+{
+    /// <summary>The attributes the message was posted with (empty: none).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Attributes { get; init; } = [];
+}
 
 /// <summary>One page of a queue's messages, and the marker to read on after it (the last position looked at; null when
 /// nothing was).</summary>

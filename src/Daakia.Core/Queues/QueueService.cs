@@ -272,6 +272,20 @@ public sealed partial class QueueService
                     throw DaakiaException.Invalid($"The delay for a message may not exceed {(long)_options.MaxQueueMessageDelay.TotalSeconds} seconds, and must be at least 0 seconds long.");
                 }
 
+                var attributes = m.Attributes ?? [];
+                if (attributes.Count > 0)
+                {
+                    try
+                    {
+                        _engine.Letters.ValidateHeaders(attributes);
+                    }
+                    catch
+                    {
+                        Undo(t, name, q, made);
+                        throw;
+                    }
+                }
+
                 ids[i] = MessageIds.New(now);
                 var letter = new Letter
                 {
@@ -280,6 +294,7 @@ public sealed partial class QueueService
                     Author = author,
                     Recipients = [],
                     Payload = m.Body,
+                    Headers = attributes,
                     Timestamp = now,
                     ExpiresAt = now + ttl,
                     VisibleAt = delay > TimeSpan.Zero ? now + delay : null,
@@ -384,7 +399,10 @@ public sealed partial class QueueService
     }
 
     private static QueueMessage MessageOf(QueueEntry e, QueueClaim? claim) =>
-        new(e.Id, e.Message.Payload, e.Message.Author, e.Message.Timestamp, e.Message.ExpiresAt, e.Position, e.Deliveries, claim?.Id, e.VisibleAt);
+        new(e.Id, e.Message.Payload, e.Message.Author, e.Message.Timestamp, e.Message.ExpiresAt, e.Position, e.Deliveries, claim?.Id, e.VisibleAt)
+        {
+            Attributes = e.Message.Headers,
+        };
 
     /// <summary>The named messages the queue holds (claimed, delayed and own ones too; never expired ones), in queue order.</summary>
     public async Task<IReadOnlyList<QueueMessage>> GetAsync(TenantId tenant, string name, IReadOnlyList<Guid> ids)

@@ -62,7 +62,10 @@ public static partial class ZaqarApi
                 throw new ZaqarError(400, "Invalid request body", "Missing \"body\" field.");
             }
 
-            messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), Seconds(m, "ttl"), Seconds(m, "delay")));
+            messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), Seconds(m, "ttl"), Seconds(m, "delay"))
+            {
+                Attributes = ZaqarWriter.Attributes(m),
+            });
         }
 
         if (messages.Count == 0)

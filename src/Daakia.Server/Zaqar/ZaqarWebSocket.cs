@@ -330,7 +330,10 @@ public static class ZaqarWebSocket
                     }
 
                     var ttl = Int(m, "ttl", -1);
-                    messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), ttl < 0 ? null : TimeSpan.FromSeconds(ttl), Int(m, "delay", 0) is > 0 and var d ? TimeSpan.FromSeconds(d) : null));
+                    messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), ttl < 0 ? null : TimeSpan.FromSeconds(ttl), Int(m, "delay", 0) is > 0 and var d ? TimeSpan.FromSeconds(d) : null)
+                    {
+                        Attributes = ZaqarWriter.Attributes(m),
+                    });
                 }
 
                 var ids = await q.PostAsync(tenant, name, Caller(), messages);
@@ -579,6 +582,7 @@ public static class ZaqarWebSocket
         j.WriteNumber("age", Math.Max(0, (long)(now - m.CreatedAt).TotalSeconds));
         j.WritePropertyName("body");
         j.WriteRawValue(m.Body.Span, skipInputValidation: true);
+        ZaqarWriter.WriteAttributes(j, m);
         j.WriteEndObject();
     }
 }

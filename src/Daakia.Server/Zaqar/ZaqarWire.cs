@@ -92,6 +92,40 @@ internal sealed class ZaqarWriter
         j.WriteNumber("age", Age(m, now));
         j.WritePropertyName("body");
         j.WriteRawValue(m.Body.Span, skipInputValidation: true);
+        WriteAttributes(j, m);
+        j.WriteEndObject();
+    }
+
+    /// <summary>A posted message's <c>attributes</c> (beyond Zaqar): an object of strings, or absent.</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>>? Attributes(JsonElement message)
+    {
+        if (!message.TryGetProperty("attributes", out var a) || a.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (a.ValueKind != JsonValueKind.Object || a.EnumerateObject().Any(p => p.Value.ValueKind != JsonValueKind.String))
+        {
+            throw new ZaqarError(400, "Invalid request body", "The value of the \"attributes\" field must be an object of strings.");
+        }
+
+        return [.. a.EnumerateObject().Select(p => new KeyValuePair<string, string>(p.Name, p.Value.GetString()!))];
+    }
+
+    /// <summary>Writes a message's attributes, when it has any (Zaqar's shapes are unchanged without them).</summary>
+    public static void WriteAttributes(Utf8JsonWriter j, QueueMessage m)
+    {
+        if (m.Attributes.Count == 0)
+        {
+            return;
+        }
+
+        j.WriteStartObject("attributes");
+        foreach (var (k, v) in m.Attributes)
+        {
+            j.WriteString(k, v);
+        }
+
         j.WriteEndObject();
     }
 

@@ -207,6 +207,23 @@ public sealed class ZaqarRestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MessageAttributes_AreKeptWithTheMessage_AndReadBackWhereverItIsRead()
+    {
+        var ids = await PostMessagesAsync("attrs", """[{"body": 1, "attributes": {"trace": "abc", "kind": "resize"}}, {"body": 2}]""");
+        var listed = (await Get("/v2/queues/attrs/messages?echo=true")).Body!["messages"]!.AsArray();
+        Assert.Equal("""{"trace":"abc","kind":"resize"}""", listed[0]!["attributes"]!.ToJsonString());
+        Assert.Null(listed[1]!["attributes"]); // none: Zaqar's shape as it is
+        Assert.Equal("abc", (string?)(await Get($"/v2/queues/attrs/messages/{ids[0]}")).Body!["attributes"]!["trace"]);
+        var claimed = await SendAsync(HttpMethod.Post, "/v2/queues/attrs/claims?limit=1", null, client: Worker);
+        Assert.Equal("resize", (string?)claimed.Body!["messages"]![0]!["attributes"]!["kind"]);
+        var bad = await SendAsync(HttpMethod.Post, "/v2/queues/attrs/messages", """{"messages": [{"body": 1, "attributes": {"n": 1}}]}""");
+        Assert.Equal((HttpStatusCode.BadRequest, "Invalid request body"), (bad.Status, bad.Title));
+        var many = string.Join(",", Enumerable.Range(0, 40).Select(i => $"\"k{i}\": \"v\""));
+        var tooMany = await SendAsync(HttpMethod.Post, "/v2/queues/attrs/messages", "{\"messages\": [{\"body\": 1, \"attributes\": {" + many + "}}]}");
+        Assert.Equal(HttpStatusCode.BadRequest, tooMany.Status);
+    }
+
+    [Fact]
     public async Task AClaimWithWait_WaitsForAPost_OrAnswers204WhenTheWaitIsOver()
     {
         // Long-poll, beyond Zaqar: the claim is answered by the post that comes while it waits (or before it looked).
