@@ -190,6 +190,12 @@ public sealed class DaakiaCoreOptions
     /// <summary>Longest claim grace (Zaqar's <c>max_claim_grace</c>).</summary>
     public TimeSpan MaxClaimGrace { get; set; } = TimeSpan.FromHours(12);
 
+    /// <summary>How long a post's idempotency key is remembered (a retry within it gets the first post's ids).</summary>
+    public TimeSpan QueueIdempotencyWindow { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Most idempotency keys one named queue remembers at once; a post with a new key past it is refused.</summary>
+    public int MaxIdempotencyKeysPerQueue { get; set; } = 100_000;
+
     /// <summary>Longest a claim may wait for messages (long-poll, <c>wait=</c>).</summary>
     public TimeSpan MaxQueueWait { get; set; } = TimeSpan.FromSeconds(20);
 

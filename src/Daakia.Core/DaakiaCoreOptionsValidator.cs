@@ -73,6 +73,8 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxClaimGrace, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
         v.Between(o.MaxQueueMessages, 1L, 1_000_000_000L);
         v.Between(o.MaxQueueWait, TimeSpan.Zero, TimeSpan.FromMinutes(10));
+        v.Between(o.QueueIdempotencyWindow, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
+        v.Between(o.MaxIdempotencyKeysPerQueue, 1, 10_000_000);
         v.Between(o.MaxQueueBytes, 1024L, 1024L * 1024 * MiB);
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);
 

@@ -259,6 +259,32 @@ public abstract class NamedQueueTests
     }
 
     [Fact]
+    public async Task APostRepeatedWithItsIdempotencyKey_StoresNothingAgain_AndAnswersTheFirstIds_AlsoAfterARestart()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        var first = await q.PostAsync(T, "jobs", Poster, [Body(1), Body(2)], "order-17");
+        var again = await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => q.PostAsync(T, "jobs", Poster, [Body(1), Body(2)], "order-17")));
+        Assert.All(again, ids => Assert.Equal(first, ids));
+        var other = await q.PostAsync(T, "jobs", Poster, [Body(3)], "order-18");
+        Assert.Equal(3, (await q.StatsAsync(T, "jobs")).Total);
+        await Assert.ThrowsAsync<DaakiaException>(() => q.PostAsync(T, "jobs", Poster, [Body(4)], "has space"));
+
+        await using var restarted = new DaakiaEngine(f.Store, f.Options, f.Time);
+        await restarted.StartAsync();
+        Assert.Equal(first, await restarted.Queues.PostAsync(T, "jobs", Poster, [Body(1), Body(2)], "order-17"));
+        Assert.Equal(3, (await restarted.Queues.StatsAsync(T, "jobs")).Total);
+
+        // Past the window the key is forgotten (swept): the same key posts anew.
+        f.Time.Advance(f.Options.QueueIdempotencyWindow + TimeSpan.FromSeconds(2));
+        await f.SettleAsync();
+        await using var later = new DaakiaEngine(f.Store, f.Options, f.Time);
+        await later.StartAsync();
+        Assert.NotEqual(first, await later.Queues.PostAsync(T, "jobs", Poster, [Body(1)], "order-17"));
+        Assert.NotEqual(other, first);
+    }
+
+    [Fact]
     public async Task ManyConcurrentClaims_NeverHandOneMessageToTwoClaims()
     {
         await using var f = await New().StartAsync();

@@ -17,6 +17,10 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
 
     public Dictionary<Guid, QueueClaim> Claims { get; } = [];
 
+    /// <summary>Idempotency keys of posts (beyond Zaqar): until when each is remembered, and the ids its post stored
+    /// (completes once durable; faults if that post failed).</summary>
+    public Dictionary<string, (DateTimeOffset Expires, Task<IReadOnlyList<Guid>> Ids)> Keys { get; } = new(StringComparer.Ordinal);
+
     private TaskCompletionSource? _arrived;
 
     /// <summary>Completes at the next post to this queue (long-poll: a claim or a listing waiting for messages).</summary>
@@ -98,6 +102,41 @@ internal static class NamedQueueRecords
     private const byte Version = 1;
 
     public static string ClaimKey(string queue, Guid claim) => queue + "/" + claim.ToString("N");
+
+    public static string IdempotencyKey(string queue, string key) => queue + "/" + key;
+
+    public static byte[] Encode(DateTimeOffset expires, IReadOnlyList<Guid> ids)
+    {
+        var buffer = new byte[1 + 8 + 4 + (16 * ids.Count)];
+        var w = new Writer(buffer);
+        w.Byte(Version);
+        w.Long(expires.ToUnixTimeMilliseconds());
+        w.Int(ids.Count);
+        foreach (var id in ids)
+        {
+            w.Guid(id);
+        }
+
+        return buffer;
+    }
+
+    public static (DateTimeOffset Expires, Guid[] Ids) DecodeIdempotency(ReadOnlySpan<byte> value)
+    {
+        var r = new Reader(value);
+        if (r.Byte() != Version)
+        {
+            throw new InvalidDataException("An idempotency record is of an unknown version.");
+        }
+
+        var expires = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
+        var ids = new Guid[r.Int()];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = r.Guid();
+        }
+
+        return (expires, ids);
+    }
 
     public static byte[] Encode(NamedQueueInfo info)
     {

@@ -177,6 +177,11 @@ public sealed partial class QueueService
                 {
                     ops.Add(new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, c.Id)));
                 }
+
+                foreach (var k in q.Keys.Keys)
+                {
+                    ops.Add(new DeleteRecordOp(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, k)));
+                }
             }
 
             write = _store.WriteAsync(ops).AsTask();
@@ -216,10 +221,15 @@ public sealed partial class QueueService
     /// Posts messages to a queue (made if missing), all in one write: every message is stored or none is. Returns their
     /// ids in the order posted, once durable. <paramref name="author"/> is the poster's client id (what <c>echo</c> filters).
     /// </summary>
-    public async Task<IReadOnlyList<Guid>> PostAsync(TenantId tenant, string name, ClientId author, IReadOnlyList<NewQueueMessage> messages)
+    public async Task<IReadOnlyList<Guid>> PostAsync(TenantId tenant, string name, ClientId author, IReadOnlyList<NewQueueMessage> messages, string? idempotencyKey = null)
     {
         _engine.EnsureAccepting();
         RequireName(name);
+        if (idempotencyKey is not null && (idempotencyKey.Length is 0 or > 128 || idempotencyKey.Any(c => c < 0x21 || c > 0x7E)))
+        {
+            throw DaakiaException.Invalid("An idempotency key is 1 to 128 printable ASCII characters.");
+        }
+
         if (messages.Count == 0)
         {
             throw DaakiaException.Invalid("No messages to enqueue.");
@@ -237,6 +247,7 @@ public sealed partial class QueueService
         var ids = new Guid[messages.Count];
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState posted;
+        TaskCompletionSource<IReadOnlyList<Guid>>? remembered = null;
         lock (t.Gate)
         {
             var made = false;
@@ -244,6 +255,14 @@ public sealed partial class QueueService
             {
                 q = Make(t, name, "{}"u8.ToArray(), NamedQueueSettings.None);
                 made = true;
+            }
+
+            if (idempotencyKey is not null && q.Keys.TryGetValue(idempotencyKey, out var earlier) && earlier.Expires > now && !earlier.Ids.IsFaulted)
+            {
+                // The same post again (a retry): answered with what the first one stored, once that is durable.
+                write = null!;
+                posted = q;
+                goto Repeat;
             }
 
             var settings = q.Info.Settings;
@@ -309,11 +328,48 @@ public sealed partial class QueueService
                 throw new DaakiaException(DaakiaErrorCode.PayloadTooLarge, $"Message collection size is too large. Max size {max}");
             }
 
+            if (idempotencyKey is not null)
+            {
+                if (q.Keys.Count >= _options.MaxIdempotencyKeysPerQueue && !q.Keys.ContainsKey(idempotencyKey))
+                {
+                    Undo(t, name, q, made);
+                    throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"A queue remembers at most {_options.MaxIdempotencyKeysPerQueue} idempotency keys at once.");
+                }
+
+                var expires = now + _options.QueueIdempotencyWindow;
+                remembered = new TaskCompletionSource<IReadOnlyList<Guid>>(TaskCreationOptions.RunContinuationsAsynchronously);
+                q.Keys[idempotencyKey] = (expires, remembered.Task);
+                ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, idempotencyKey), NamedQueueRecords.Encode(expires, ids))));
+            }
+
             write = _store.WriteAsync(ops).AsTask();
             posted = q;
         }
 
-        await write;
+        try
+        {
+            await write;
+        }
+        catch (Exception ex)
+        {
+            if (remembered is not null)
+            {
+                lock (t.Gate)
+                {
+                    if (posted.Keys.TryGetValue(idempotencyKey!, out var mine) && mine.Ids == remembered.Task)
+                    {
+                        posted.Keys.Remove(idempotencyKey!); // not stored: a retry posts anew
+                    }
+                }
+
+                remembered.TrySetException(ex);
+                _ = remembered.Task.Exception; // observed: a retry that waited on it sees the failure itself
+            }
+
+            throw;
+        }
+
+        remembered?.TrySetResult(ids);
         posted.RecordDurable = true; // the queue this post wrote to (its record was in the same write, or durable before)
         lock (t.Gate)
         {
@@ -324,6 +380,15 @@ public sealed partial class QueueService
         }
 
         return ids;
+
+    Repeat:
+        Task<IReadOnlyList<Guid>> first;
+        lock (t.Gate)
+        {
+            first = posted.Keys[idempotencyKey!].Ids;
+        }
+
+        return await first;
     }
 
     /// <summary>Takes back a queue this call made before it refused (caller holds the lock).</summary>
@@ -642,6 +707,18 @@ public sealed partial class QueueService
                         }
 
                         q.Add(claim);
+                    }
+                    else if (r.Kind == RecordKind.Idempotency)
+                    {
+                        var slash = r.Key.IndexOf('/', StringComparison.Ordinal);
+                        var (expires, ids) = NamedQueueRecords.DecodeIdempotency(r.Value.Span);
+                        if (slash <= 0 || expires <= now || !t.NamedQueues.TryGetValue(r.Key[..slash], out var q))
+                        {
+                            stale.Add(new DeleteRecordOp(r.Tenant, RecordKind.Idempotency, r.Key));
+                            continue;
+                        }
+
+                        q.Keys[r.Key[(slash + 1)..]] = (expires, Task.FromResult<IReadOnlyList<Guid>>(ids));
                     }
                 }
             }

@@ -12,6 +12,10 @@ public enum RecordKind : byte
     /// <summary>A subscription of a named queue (a webhook, an e-mail address, a WebSocket); the key is the queue name,
     /// '/', the subscription id.</summary>
     QueueSubscription = 2,
+
+    /// <summary>A post's idempotency key on a named queue and the ids it stored; the key is the queue name, '/', the
+    /// client's key.</summary>
+    Idempotency = 3,
 }
 
 /// <summary>

@@ -73,7 +73,8 @@ public static partial class ZaqarApi
             throw new ZaqarError(400, "Invalid API request", "No messages to enqueu.");
         }
 
-        var ids = await engine.Queues.PostAsync(caller.Tenant, queue, caller.Client, messages);
+        var key = http.Request.Headers["Idempotency-Key"] is { Count: 1 } k ? k[0] : null; // beyond Zaqar
+        var ids = await engine.Queues.PostAsync(caller.Tenant, queue, caller.Client, messages, key);
         var hrefs = ids.Select(id => $"/v2/queues/{queue}/messages/{id:D}").ToList();
         http.Response.Headers.Location = $"/v2/queues/{queue}/messages?ids={string.Join(',', ids.Select(i => i.ToString("D")))}";
         var w = new ZaqarWriter();

@@ -336,7 +336,7 @@ public static class ZaqarWebSocket
                     });
                 }
 
-                var ids = await q.PostAsync(tenant, name, Caller(), messages);
+                var ids = await q.PostAsync(tenant, name, Caller(), messages, Str(body, "idempotency_key", required: false) is { Length: > 0 } key ? key : null);
                 return (201, j =>
                 {
                     j.WriteStartObject();

@@ -224,6 +224,22 @@ public sealed class ZaqarRestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task APostRetriedWithItsIdempotencyKey_IsStoredOnce_AndAnsweredWithTheSameResources()
+    {
+        async Task<JsonNode> Post(string key)
+        {
+            var a = await SendAsync(HttpMethod.Post, "/v2/queues/idem/messages", """{"messages": [{"body": "once"}]}""", headers: r => r.Headers.Add("Idempotency-Key", key));
+            Assert.Equal(HttpStatusCode.Created, a.Status);
+            return a.Body!["resources"]!;
+        }
+
+        var first = await Post("k-1");
+        Assert.Equal(first.ToJsonString(), (await Post("k-1")).ToJsonString());
+        Assert.NotEqual(first.ToJsonString(), (await Post("k-2")).ToJsonString());
+        Assert.Equal(2, (int)(await Get("/v2/queues/idem/stats")).Body!["messages"]!["total"]!);
+    }
+
+    [Fact]
     public async Task AClaimWithWait_WaitsForAPost_OrAnswers204WhenTheWaitIsOver()
     {
         // Long-poll, beyond Zaqar: the claim is answered by the post that comes while it waits (or before it looked).
