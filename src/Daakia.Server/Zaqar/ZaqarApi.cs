@@ -23,6 +23,7 @@ public static partial class ZaqarApi
         var v2 = app.MapGroup("/v2").WithTags("zaqar-v2").AddEndpointFilter(HooksAsync);
         v2.MapGet("/", Home).WithName("ZaqarHome").WithSummary("Zaqar's JSON-home document.");
         v2.MapMethods("/ping", ["GET", "HEAD"], () => Results.NoContent()).WithName("ZaqarPing");
+        v2.MapGet("/health", HealthAsync).WithName("ZaqarHealth");
         v2.MapGet("/queues", ListQueues).WithName("ZaqarListQueues");
         v2.MapPut("/queues/{queue}", CreateQueueAsync).WithName("ZaqarCreateQueue");
         v2.MapGet("/queues/{queue}", GetQueue).WithName("ZaqarGetQueue");
@@ -205,6 +206,69 @@ public static partial class ZaqarApi
             j.WriteEndObject();
         });
         return w.Result(200, "application/json-home", cacheSeconds: 86400);
+    }
+
+    /// <summary>
+    /// Zaqar's detailed health (admin only: <c>X-Roles: admin</c>, as Zaqar's noauth mode reads roles): whether the store
+    /// answers, and each queue operation run for real on a throw-away queue of a tenant of its own, timed.
+    /// </summary>
+    private static async Task<IResult> HealthAsync(HttpContext http, DaakiaEngine engine, Daakia.Core.Storage.IDaakiaStore store)
+    {
+        var roles = http.Request.Headers["X-Roles"].ToString().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (!roles.Contains("admin", StringComparer.OrdinalIgnoreCase))
+        {
+            throw new ZaqarError(403, "Not authorized", "You are not authorized to complete this action.");
+        }
+
+        var tenant = TenantId.Parse("zq-health");
+        var queue = "health-" + Guid.NewGuid().ToString("N")[..12];
+        var client = ClientId.Parse(Guid.NewGuid().ToString("D"));
+        var q = engine.Queues;
+        var results = new List<(string Name, bool Ok, double Seconds)>();
+        QueueClaimResult? claim = null;
+        IReadOnlyList<Guid> ids = [];
+        async Task Run(string name, Func<Task> op)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var ok = true;
+            try
+            {
+                await op();
+            }
+            catch (Exception e) when (e is DaakiaException or IOException or InvalidOperationException)
+            {
+                ok = false;
+            }
+
+            results.Add((name, ok, clock.Elapsed.TotalSeconds));
+        }
+
+        await Run("create_queue", () => q.CreateAsync(tenant, queue, "{}"u8.ToArray(), NamedQueueSettings.None));
+        await Run("post_messages", async () => ids = await q.PostAsync(tenant, queue, client, [.. Enumerable.Range(0, 100).Select(i => new NewQueueMessage("{\"health\": true}"u8.ToArray(), TimeSpan.FromMinutes(10)))]));
+        await Run("claim_messages", async () => claim = await q.ClaimAsync(tenant, queue, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), 10));
+        await Run("list_messages", () => q.ListAsync(tenant, queue, client, null, 10, true, false, false));
+        await Run("delete_messages", () => claim?.Claim is { } c && claim.Messages.Count > 0 ? q.DeleteMessagesAsync(tenant, queue, [claim.Messages[0].Id], c.Id) : Task.CompletedTask);
+        await Run("delete_claim", () => claim?.Claim is { } c ? q.ReleaseClaimAsync(tenant, queue, c.Id) : Task.CompletedTask);
+        await Run("bulk_delete_messages", () => q.DeleteMessagesAsync(tenant, queue, [.. ids.Take(20)], ignoreClaims: true));
+        await Run("delete_queue", () => q.DeleteAsync(tenant, queue));
+        var reachable = store is not Daakia.Core.Storage.IStoreHealth h || h.IsHealthy;
+        var w = new ZaqarWriter();
+        w.Object(j =>
+        {
+            j.WriteBoolean("storage_reachable", reachable);
+            j.WriteStartObject("operation_status");
+            foreach (var (name, ok, seconds) in results)
+            {
+                j.WriteStartObject(name);
+                j.WriteBoolean("succeeded", ok);
+                j.WriteNumber("seconds", Math.Round(seconds, 6));
+                j.WriteNull("ref");
+                j.WriteEndObject();
+            }
+
+            j.WriteEndObject();
+        });
+        return w.Result(reachable && results.All(r => r.Ok) ? 200 : 503);
     }
 
     private static IResult ListQueues(HttpContext http, DaakiaEngine engine)

@@ -83,6 +83,14 @@ public sealed class ZaqarRestTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotAcceptable, xml.Status);
 
         Assert.Equal(HttpStatusCode.NoContent, (await Get("/v2/ping")).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await Get("/v2/health")).Status); // admin only
+        var health = await SendAsync(HttpMethod.Get, "/v2/health", headers: r => r.Headers.Add("X-Roles", "member, admin"));
+        Assert.Equal(HttpStatusCode.OK, health.Status);
+        Assert.True((bool)health.Body!["storage_reachable"]!);
+        Assert.All(health.Body["operation_status"]!.AsObject(), op => Assert.True((bool)op.Value!["succeeded"]!, op.Key));
+        Assert.Equal(8, health.Body["operation_status"]!.AsObject().Count);
+        // Nothing left behind, in a tenant no project reaches (a project named zq-… maps to a hashed tenant).
+        Assert.Empty(_host.Get<Daakia.Core.DaakiaEngine>().Queues.List(Daakia.Core.TenantId.Parse("zq-health"), null, 10));
         var home = await SendAsync(HttpMethod.Get, "/v2/");
         Assert.Equal(HttpStatusCode.OK, home.Status);
         Assert.Equal("application/json-home", home.Response.Content.Headers.ContentType!.MediaType);
