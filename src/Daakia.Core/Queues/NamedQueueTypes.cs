@@ -64,7 +64,12 @@ public sealed record QueueMessage(
 
 /// <summary>One page of a queue's messages, and the marker to read on after it (the last position looked at; null when
 /// nothing was).</summary>
-public sealed record QueueMessagePage(IReadOnlyList<QueueMessage> Messages, long? NextMarker);
+public sealed record QueueMessagePage(IReadOnlyList<QueueMessage> Messages, long? NextMarker)
+{
+    /// <summary>The listing stopped before the end of the queue (a full page, or its read budget spent on messages it
+    /// does not show): a next page may hold more, even after an empty one.</summary>
+    public bool More { get; init; }
+}
 
 /// <summary>A claim on a queue's messages: they are invisible to other claimers until it expires, renewed or released.</summary>
 public sealed record QueueClaim(Guid Id, string Queue, TimeSpan Ttl, TimeSpan Grace, DateTimeOffset UpdatedAt, DateTimeOffset ExpiresAt, IReadOnlyList<Guid> Messages)

@@ -40,6 +40,10 @@ public sealed partial class QueueService
             }
 
             await WaitForArrivalAsync(t, name, arrival, left, cancellationToken);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return new QueueClaimResult(null, []); // the caller went: no claim for nobody to see
+            }
         }
     }
 

@@ -248,6 +248,7 @@ public sealed partial class QueueService
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState posted;
         TaskCompletionSource<IReadOnlyList<Guid>>? remembered = null;
+        Task<IReadOnlyList<Guid>> first;
         lock (t.Gate)
         {
             var made = false;
@@ -260,8 +261,7 @@ public sealed partial class QueueService
             if (idempotencyKey is not null && q.Keys.TryGetValue(idempotencyKey, out var earlier) && earlier.Expires > now && !earlier.Ids.IsFaulted)
             {
                 // The same post again (a retry): answered with what the first one stored, once that is durable.
-                write = null!;
-                posted = q;
+                first = earlier.Ids;
                 goto Repeat;
             }
 
@@ -342,8 +342,19 @@ public sealed partial class QueueService
                 ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, idempotencyKey), NamedQueueRecords.Encode(expires, ids))));
             }
 
-            write = _store.WriteAsync(ops).AsTask();
             posted = q;
+            try
+            {
+                write = _store.WriteAsync(ops).AsTask();
+            }
+            catch (Exception ex) when (remembered is not null)
+            {
+                // The store refused at once (faulted, closed): the key is not kept for a post that was not stored.
+                q.Keys.Remove(idempotencyKey!);
+                remembered.TrySetException(ex);
+                _ = remembered.Task.Exception;
+                throw;
+            }
         }
 
         try
@@ -382,12 +393,6 @@ public sealed partial class QueueService
         return ids;
 
     Repeat:
-        Task<IReadOnlyList<Guid>> first;
-        lock (t.Gate)
-        {
-            first = posted.Keys[idempotencyKey!].Ids;
-        }
-
         return await first;
     }
 
@@ -414,9 +419,16 @@ public sealed partial class QueueService
         var result = new List<QueueMessage>(limit);
         var after = marker ?? 0;
         long? last = null;
+        var more = false;
         // Bounded work per request: at most a few pages of the store are looked at, the marker says where it stopped.
-        for (var pages = 0; pages < 16 && result.Count < limit; pages++)
+        for (var pages = 0; result.Count < limit; pages++)
         {
+            if (pages == 16)
+            {
+                more = true; // the budget of this request is spent, not the queue: the marker goes on from here
+                break;
+            }
+
             var page = await _store.ReadAsync(key, after, Math.Max(16, (limit - result.Count) * 2), _options.MaxReadPageBytes);
             if (page.Count == 0)
             {
@@ -452,7 +464,7 @@ public sealed partial class QueueService
             }
         }
 
-        return new QueueMessagePage(result, last);
+        return new QueueMessagePage(result, last) { More = more || result.Count == limit };
     }
 
     private static void RequireLimit(int limit, int max)

@@ -113,7 +113,8 @@ public static partial class ZaqarApi
         var q = http.Request.Query;
         if (ZaqarQuery.List(q, "ids") is { } ids)
         {
-            var found = await engine.Queues.GetAsync(caller.Tenant, queue, MessageIds(ids, "Limit must be at least 1 and may not be greater than 20."));
+            var named = MessageIds(ids, "Limit must be at least 1 and may not be greater than 20.");
+            var found = named.Count == 0 ? [] : await engine.Queues.GetAsync(caller.Tenant, queue, named);
             if (found.Count == 0)
             {
                 throw new ZaqarError(404, "Not found", $"No messages with IDs: [{string.Join(", ", ids.Split(',').Select(i => $"'{i}'"))}] found in the queue {queue} for project {caller.Project}.");
@@ -136,7 +137,7 @@ public static partial class ZaqarApi
 
         var page = await engine.Queues.ListAsync(caller.Tenant, queue, caller.Client, marker, limit,
             ZaqarQuery.Bool(q, "echo", false), ZaqarQuery.Bool(q, "include_claimed", false), ZaqarQuery.Bool(q, "include_delayed", false));
-        var next = page.Messages.Count == 0 || page.NextMarker is not { } after
+        var next = (page.Messages.Count == 0 && !page.More) || page.NextMarker is not { } after
             ? null
             : ZaqarQuery.Next($"/v2/queues/{queue}/messages", q, after.ToString(CultureInfo.InvariantCulture));
         return Messages(queue, page.Messages, engine.Time.GetUtcNow(), next ?? "");

@@ -63,6 +63,11 @@ public static class ZaqarWebSocket
     /// <summary>One request frame's answer (always an answer: a frame that is not a request gets a 400).</summary>
     internal static async Task<ReadOnlyMemory<byte>> HandleAsync(DaakiaEngine engine, ReadOnlyMemory<byte> frame)
     {
+        if (WebSockets.FrameText.Check(frame.Span) != WebSockets.FrameTextFault.None)
+        {
+            return Reply(null, 400, j => Error(j, null, "Can't decode text (JSON) request: not UTF-8 text, or a lone surrogate escaped (such as \\ud800)."));
+        }
+
         JsonDocument doc;
         try
         {
@@ -103,6 +108,11 @@ public static class ZaqarWebSocket
             {
                 var z = ZaqarError.From(e);
                 return Reply(root, z.Status, j => Error(j, e.Message, null));
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or ArgumentException)
+            {
+                // Zaqar's answer to what it did not expect; the connection goes on.
+                return Reply(root, 500, j => Error(j, null, "Unexpected error."));
             }
         }
     }
@@ -310,8 +320,25 @@ public static class ZaqarWebSocket
             }
 
             case "queue_purge":
-                await q.PurgeAsync(tenant, Str(body, "queue_name"));
+            {
+                var messagesToo = true;
+                if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("resource_types", out var types))
+                {
+                    if (types.ValueKind != JsonValueKind.Array || types.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String || x.GetString() is not ("messages" or "subscriptions")))
+                    {
+                        throw new ZaqarError(400, "Invalid API request", "Resource types must be a sub set of {'messages', 'subscriptions'}.");
+                    }
+
+                    messagesToo = types.EnumerateArray().Any(x => x.GetString() == "messages");
+                }
+
+                if (messagesToo)
+                {
+                    await q.PurgeAsync(tenant, Str(body, "queue_name"));
+                }
+
                 return (204, j => { j.WriteStartObject(); j.WriteEndObject(); });
+            }
 
             case "message_post":
             {
@@ -365,7 +392,14 @@ public static class ZaqarWebSocket
                     throw new ZaqarError(404, "Not found", $"Queue {name} does not exist for project {project}");
                 }
 
-                long? marker = long.TryParse(Str(body, "marker", required: false), out var position) ? position : null;
+                // A marker is a position (as REST's links give it) or, as Zaqar's WebSocket clients page, the last id seen.
+                var markerText = Str(body, "marker", required: false);
+                long? marker = long.TryParse(markerText, out var position) ? position : null;
+                if (marker is null && Guid.TryParse(markerText, out var markerId) && (await q.GetAsync(tenant, name, [markerId])) is [var seen])
+                {
+                    marker = seen.Position;
+                }
+
                 var page = await q.ListAsync(tenant, name, Caller(), marker, limit, Bool(body, "echo"), Bool(body, "include_claimed"), Bool(body, "include_delayed"));
                 return (200, j => Messages(j, page.Messages, now, claim: null));
             }

@@ -290,6 +290,11 @@ internal static class ZaqarBody
 
     public static JsonDocument Parse(byte[] body)
     {
+        if (WebSockets.FrameText.Check(body) != WebSockets.FrameTextFault.None)
+        {
+            throw new ZaqarError(400, "Invalid request body", "The body is not UTF-8 text, or escapes a lone surrogate (such as \\ud800).");
+        }
+
         try
         {
             return JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });

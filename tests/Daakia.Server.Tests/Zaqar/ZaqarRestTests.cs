@@ -215,6 +215,37 @@ public sealed class ZaqarRestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AListingPastALongHeadOfMessagesItDoesNotShow_StillLinksOn_UntilItFindsTheRest()
+    {
+        // 400 of the lister's own messages (not shown without echo), then one of another client.
+        for (var i = 0; i < 4; i++)
+        {
+            await PostMessagesAsync("long", "[" + string.Join(",", Enumerable.Range(0, 100).Select(n => $$"""{"body": {{n}}}""")) + "]");
+        }
+
+        await PostMessagesAsync("long", """[{"body": "theirs"}]""", client: Worker);
+        var found = new List<string>();
+        var path = "/v2/queues/long/messages";
+        for (var page = 0; page < 100 && found.Count == 0; page++)
+        {
+            var a = await Get(path);
+            found.AddRange(Bodies(a));
+            var links = a.Body!["links"]!.AsArray();
+            if (links.Count == 0)
+            {
+                break;
+            }
+
+            path = (string)links[0]!["href"]!;
+        }
+
+        Assert.Equal(["\"theirs\""], found);
+        var surrogate = await SendAsync(HttpMethod.Post, "/v2/queues/long/messages", """{"messages": [{"body": "\ud800"}]}""");
+        Assert.Equal((HttpStatusCode.BadRequest, "Invalid request body"), (surrogate.Status, surrogate.Title));
+        Assert.Equal(HttpStatusCode.NotFound, (await Get("/v2/queues/long/messages?ids=not-an-id")).Status);
+    }
+
+    [Fact]
     public async Task MessageAttributes_AreKeptWithTheMessage_AndReadBackWhereverItIsRead()
     {
         var ids = await PostMessagesAsync("attrs", """[{"body": 1, "attributes": {"trace": "abc", "kind": "resize"}}, {"body": 2}]""");

@@ -95,6 +95,32 @@ public sealed class ZaqarWebSocketTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task MessageList_PagesWithTheLastIdAsItsMarker_AsZaqarsWebSocketClientsDo()
+    {
+        await ActAsync("message_post", new { queue_name = "paged", messages = Enumerable.Range(0, 5).Select(n => new { body = n }).ToArray() });
+        var seen = new List<int>();
+        string? marker = null;
+        for (var page = 0; page < 10; page++)
+        {
+            var (_, body, _) = await ActAsync("message_list", marker is null ? new { queue_name = "paged", echo = true, limit = 2 } : (object)new { queue_name = "paged", echo = true, limit = 2, marker });
+            var messages = body!["messages"]!.AsArray();
+            if (messages.Count == 0)
+            {
+                break;
+            }
+
+            seen.AddRange(messages.Select(m => (int)m!["body"]!));
+            marker = (string)messages[^1]!["id"]!;
+        }
+
+        Assert.Equal([0, 1, 2, 3, 4], seen);
+        var bad = await ActAsync("", raw: """{"action": "message_post", "headers": {}, "body": {"queue_name": "q", "messages": [{"body": "\ud800"}]}}""");
+        Assert.Equal(400, bad.Status);
+        Assert.Equal(204, (await ActAsync("queue_purge", new { queue_name = "paged", resource_types = new[] { "subscriptions" } })).Status);
+        Assert.Equal(5, (int)(await ActAsync("queue_get_stats", new { queue_name = "paged" })).Body!["messages"]!["total"]!); // messages kept
+    }
+
+    [Fact]
     public async Task AMessagePostedOverRest_IsClaimedOverTheWebSocket_AndDeletedOverRest()
     {
         using var post = new HttpRequestMessage(HttpMethod.Post, "/v2/queues/shared/messages")
