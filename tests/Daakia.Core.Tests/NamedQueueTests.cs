@@ -285,6 +285,27 @@ public abstract class NamedQueueTests
     }
 
     [Fact]
+    public async Task RequestsNamingProjectsNeverSeen_LeaveNoStateBehind_UnlessTheyMakeSomething()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        for (var i = 0; i < 50; i++)
+        {
+            var stranger = TenantId.Parse($"stranger-{i}");
+            Assert.Empty(q.List(stranger, null, 10));
+            Assert.Empty((await q.ListAsync(stranger, "jobs", Worker, null, 10, true, true, true)).Messages);
+            Assert.Null((await q.ClaimAsync(stranger, "jobs", Minute, Minute, 5)).Claim);
+            Assert.Empty(await q.PopAsync(stranger, "jobs", 5));
+            Assert.Equal(0, (await q.StatsAsync(stranger, "jobs")).Total);
+            await q.DeleteMessagesAsync(stranger, "jobs", [Guid.NewGuid()], ignoreClaims: true);
+            Assert.Null(f.Engine.TryTenant(stranger));
+        }
+
+        await q.PostAsync(TenantId.Parse("stranger-0"), "jobs", Poster, [Body(1)]);
+        Assert.NotNull(f.Engine.TryTenant(TenantId.Parse("stranger-0"))); // a post makes its tenant, as it must
+    }
+
+    [Fact]
     public async Task ManyConcurrentClaims_NeverHandOneMessageToTwoClaims()
     {
         await using var f = await New().StartAsync();

@@ -397,6 +397,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
     internal TenantState Tenant(TenantId id) => _tenants.GetOrAdd(id, static (k, o) => new TenantState(k, o), _options);
 
+    /// <summary>The tenant's state if the engine has it (nothing is made).</summary>
+    internal TenantState? TryTenant(TenantId id) => _tenants.TryGetValue(id, out var t) ? t : null;
+
     internal void EnsureAccepting()
     {
         if (!_running || _draining)

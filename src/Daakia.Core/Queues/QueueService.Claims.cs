@@ -25,7 +25,8 @@ public sealed partial class QueueService
         var deadline = _time.GetUtcNow() + wait;
         while (true)
         {
-            var t = _engine.Tenant(tenant);
+            // Waiting registers on the tenant (made if new): a post to it wakes the wait.
+            var t = wait > TimeSpan.Zero ? _engine.Tenant(tenant) : Of(tenant);
             Task arrival;
             lock (t.Gate)
             {
@@ -86,7 +87,7 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         RequireLimit(limit, _options.MaxMessagesPerClaim);
         RequireClaimTimes(ttl, grace);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var key = Key(tenant, name);
         var (reading, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, limit);
         if (reading is null)
@@ -222,7 +223,7 @@ public sealed partial class QueueService
     /// </summary>
     private async Task<List<QueueEntry>> ClaimableAsync(TenantId tenant, string name, int limit)
     {
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var key = Key(tenant, name);
         var result = new List<QueueEntry>(limit * 2);
         long after = 0;
@@ -301,7 +302,7 @@ public sealed partial class QueueService
     /// <summary>A live claim and the messages it still holds, or null (no such claim, or it expired).</summary>
     public async Task<QueueClaimResult?> GetClaimAsync(TenantId tenant, string name, Guid claimId)
     {
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         QueueClaim? claim;
         lock (t.Gate)
         {
@@ -340,7 +341,7 @@ public sealed partial class QueueService
     {
         _engine.EnsureAccepting();
         RequireClaimTimes(ttl, grace);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
         (NamedQueueState Queue, QueueClaim Claim) previous;
         lock (t.Gate)
@@ -389,7 +390,7 @@ public sealed partial class QueueService
     public async Task ReleaseClaimAsync(TenantId tenant, string name, Guid claimId)
     {
         _engine.EnsureAccepting();
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
         (NamedQueueState Queue, QueueClaim Claim) released;
         lock (t.Gate)

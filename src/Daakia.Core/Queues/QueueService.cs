@@ -18,6 +18,7 @@ public sealed partial class QueueService
     private readonly IDaakiaStore _store;
     private readonly DaakiaCoreOptions _options;
     private readonly TimeProvider _time;
+    private readonly TenantState _none;
 
     internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time)
     {
@@ -25,7 +26,14 @@ public sealed partial class QueueService
         _store = store;
         _options = options;
         _time = time;
+        _none = new TenantState(TenantId.Parse("zq-none"), options);
     }
+
+    /// <summary>
+    /// The tenant's state for an operation that makes nothing (reads, and changes of what must exist already): a tenant
+    /// never seen gets a shared empty one, so a stream of requests naming new projects leaves no state behind.
+    /// </summary>
+    private TenantState Of(TenantId tenant) => _engine.TryTenant(tenant) ?? _none;
 
     /// <summary>Whether <paramref name="name"/> is a queue name: 1 to 64 of ASCII letters, digits, '_', '-' and '.'.</summary>
     public static bool IsValidName(string? name) => name is not null && NamePattern.IsMatch(name);
@@ -105,7 +113,7 @@ public sealed partial class QueueService
     /// <summary>The queue's info, or null if there is no such queue.</summary>
     public NamedQueueInfo? Get(TenantId tenant, string name)
     {
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         lock (t.Gate)
         {
             return t.NamedQueues.TryGetValue(name, out var q) ? q.Info : null;
@@ -115,7 +123,7 @@ public sealed partial class QueueService
     /// <summary>Up to <paramref name="limit"/> queues with a name after <paramref name="marker"/> (ordinal), in name order.</summary>
     public IReadOnlyList<NamedQueueInfo> List(TenantId tenant, string? marker, int limit)
     {
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var result = new List<NamedQueueInfo>(Math.Min(limit, 64));
         lock (t.Gate)
         {
@@ -143,7 +151,7 @@ public sealed partial class QueueService
     {
         _engine.EnsureAccepting();
         RequireMetadata(metadata);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState? q;
         lock (t.Gate)
@@ -166,7 +174,7 @@ public sealed partial class QueueService
     public async Task DeleteAsync(TenantId tenant, string name)
     {
         _engine.EnsureAccepting();
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
         {
@@ -194,7 +202,7 @@ public sealed partial class QueueService
     public async Task PurgeAsync(TenantId tenant, string name)
     {
         _engine.EnsureAccepting();
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
         {
@@ -414,7 +422,7 @@ public sealed partial class QueueService
     public async Task<QueueMessagePage> ListAsync(TenantId tenant, string name, ClientId client, long? marker, int limit, bool echo, bool includeClaimed, bool includeDelayed)
     {
         RequireLimit(limit, _options.MaxQueueMessagesPerPage);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var key = Key(tenant, name);
         var result = new List<QueueMessage>(limit);
         var after = marker ?? 0;
@@ -486,7 +494,7 @@ public sealed partial class QueueService
     {
         RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
         var entries = await _store.ReadByIdsAsync(Key(tenant, name), ids);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var now = _time.GetUtcNow();
         var result = new List<QueueMessage>(entries.Count);
         lock (t.Gate)
@@ -513,7 +521,7 @@ public sealed partial class QueueService
     {
         _engine.EnsureAccepting();
         RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var now = _time.GetUtcNow();
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
@@ -578,7 +586,7 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         RequireLimit(count, _options.MaxMessagesPerClaim);
         var key = Key(tenant, name);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var (reading, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, count);
         if (reading is null)
         {
@@ -664,7 +672,7 @@ public sealed partial class QueueService
 
         var oldest = await _store.ReadAsync(key, 0, 1);
         var newest = await _store.ReadLastAsync(key, 1);
-        var t = _engine.Tenant(tenant);
+        var t = Of(tenant);
         var now = _time.GetUtcNow();
         lock (t.Gate)
         {
