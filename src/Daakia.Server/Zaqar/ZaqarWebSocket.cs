@@ -515,13 +515,7 @@ public static class ZaqarWebSocket
                 {
                     j.WriteStartObject();
                     j.WriteString("claim_id", claim.Id.ToString("D"));
-                    j.WriteStartArray("messages");
-                    foreach (var m in result.Messages)
-                    {
-                        Message(j, m, now, claim.Id);
-                    }
-
-                    j.WriteEndArray();
+                    ClaimedMessages(j, result.Messages, now, claim.Id);
                     j.WriteEndObject();
                 });
             }
@@ -541,13 +535,7 @@ public static class ZaqarWebSocket
                     j.WriteStartObject();
                     j.WriteNumber("age", Math.Max(0, (long)(now - claim.UpdatedAt).TotalSeconds));
                     j.WriteNumber("ttl", (long)claim.Ttl.TotalSeconds);
-                    j.WriteStartArray("messages");
-                    foreach (var m in result.Messages)
-                    {
-                        Message(j, m, now, claim.Id);
-                    }
-
-                    j.WriteEndArray();
+                    ClaimedMessages(j, result.Messages, now, claim.Id);
                     j.WriteEndObject();
                 });
             }
@@ -588,6 +576,13 @@ public static class ZaqarWebSocket
     private static void Messages(Utf8JsonWriter j, IReadOnlyList<QueueMessage> messages, DateTimeOffset now, Guid? claim)
     {
         j.WriteStartObject();
+        ClaimedMessages(j, messages, now, claim);
+        j.WriteEndObject();
+    }
+
+    /// <summary>The <c>messages</c> array of a reply (each with the claim id, or null).</summary>
+    private static void ClaimedMessages(Utf8JsonWriter j, IReadOnlyList<QueueMessage> messages, DateTimeOffset now, Guid? claim)
+    {
         j.WriteStartArray("messages");
         foreach (var m in messages)
         {
@@ -595,7 +590,6 @@ public static class ZaqarWebSocket
         }
 
         j.WriteEndArray();
-        j.WriteEndObject();
     }
 
     /// <summary>A message as the WebSocket API shows it: id, claim id, ttl, age, body.</summary>
