@@ -357,6 +357,11 @@ public static class ZaqarWebSocket
                     }
 
                     var ttl = Int(m, "ttl", -1);
+                    if (ttl is >= 0 and < 60 || (m.TryGetProperty("ttl", out var given) && given.ValueKind == JsonValueKind.Number && ttl < 0))
+                    {
+                        throw new ZaqarError(400, "Invalid API request", $"The TTL for a message may not exceed {(long)engine.Options.MaxQueueMessageTtl.TotalSeconds} seconds, and must be at least 60 seconds long.");
+                    }
+
                     messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), ttl < 0 ? null : TimeSpan.FromSeconds(ttl), Int(m, "delay", 0) is > 0 and var d ? TimeSpan.FromSeconds(d) : null)
                     {
                         Attributes = ZaqarWriter.Attributes(m),
@@ -457,6 +462,11 @@ public static class ZaqarWebSocket
             case "message_delete_many":
             {
                 var name = Str(body, "queue_name");
+                if (body.TryGetProperty("pop", out _) && body.TryGetProperty("message_ids", out _))
+                {
+                    throw new ZaqarError(400, "Invalid API request", "pop and id params cannot be present together in the delete request.");
+                }
+
                 if (body.TryGetProperty("pop", out _))
                 {
                     var count = Int(body, "pop", 0);

@@ -318,6 +318,12 @@ internal static class ZaqarMetadata
         long? delay = Int(metadata, "_default_message_delay", title, 0, maxDelay, $"The TTL can not exceed {maxDelay} seconds, and must be at least 0 seconds long.");
         long? count = Int(metadata, "_max_claim_count", title, 0, int.MaxValue, "_max_claim_count must be integer.");
         long? dlqTtl = Int(metadata, "_dead_letter_queue_messages_ttl", title, 60, maxTtl, $"_dead_letter_queue_messages_ttl can not exceed {maxTtl} seconds, and must be at least 60 seconds long.");
+        if (metadata.TryGetProperty("_enable_encrypt_messages", out var encrypt) && encrypt.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null)
+            && !(encrypt.ValueKind == JsonValueKind.Number && encrypt.TryGetInt64(out var zero) && zero == 0))
+        {
+            throw new ZaqarError(400, title, "_enable_encrypt_messages must be boolean.");
+        }
+
         string? dlq = metadata.TryGetProperty("_dead_letter_queue", out var d) && d.ValueKind == JsonValueKind.String && d.GetString() is { Length: > 0 } name ? name : null;
         if (dlq is not null && !QueueService.IsValidName(dlq))
         {
@@ -413,7 +419,7 @@ internal static class ZaqarMetadata
 
             var path = p.GetString()!;
             var parts = path.Split('/');
-            if (!path.StartsWith('/') || parts.Length != 3 || parts.Any(s => s.Length == 0 && s != parts[0]))
+            if (!path.StartsWith('/') || parts.Length != 3 || parts[1].Length == 0 || parts[2].Length == 0)
             {
                 throw new ZaqarError(400, "Invalid request body", $"Invalid JSON pointer for this resource: '{path}, e.g /metadata/key'");
             }

@@ -128,6 +128,11 @@ public sealed class ZaqarRestTests : IAsyncLifetime
         var conflict = await SendAsync(HttpMethod.Patch, "/v2/queues/fizbit", """[{"op": "remove", "path": "/metadata/nothing"}]""",
             contentType: "application/openstack-messaging-v2.0-json-patch");
         Assert.Equal((HttpStatusCode.Conflict, "Resource conflict"), (conflict.Status, conflict.Title));
+        var emptyKey = await SendAsync(HttpMethod.Patch, "/v2/queues/fizbit", """[{"op": "add", "path": "/metadata/", "value": 1}]""",
+            contentType: "application/openstack-messaging-v2.0-json-patch");
+        Assert.Equal((HttpStatusCode.BadRequest, "Invalid request body"), (emptyKey.Status, emptyKey.Title));
+        var encrypt = await SendAsync(HttpMethod.Put, "/v2/queues/enc", """{"_enable_encrypt_messages": "yes"}""");
+        Assert.Equal((HttpStatusCode.BadRequest, "_enable_encrypt_messages must be boolean."), (encrypt.Status, encrypt.Description));
         var badRange = await SendAsync(HttpMethod.Put, "/v2/queues/short", """{"_default_message_ttl": 10}""");
         Assert.Equal((HttpStatusCode.BadRequest, "Invalid API request"), (badRange.Status, badRange.Title));
 

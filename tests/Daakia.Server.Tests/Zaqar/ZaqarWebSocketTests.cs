@@ -162,6 +162,8 @@ public sealed class ZaqarWebSocketTests : IAsyncLifetime
         Assert.Equal((400, "fly_away is not a valid action"), (unknown.Status, (string?)unknown.Body!["error"]));
         var badLimit = await ActAsync("claim_create", new { queue_name = "q", limit = 50 });
         Assert.Equal((400, "Limit must be at least 1 and may not be greater than 20."), (badLimit.Status, (string?)badLimit.Body!["exception"]));
+        Assert.Equal(400, (await ActAsync("message_post", new { queue_name = "q", messages = new[] { new { body = 1, ttl = -5 } } })).Status);
+        Assert.Equal(400, (await ActAsync("message_delete_many", new { queue_name = "q", pop = 1, message_ids = new[] { Guid.NewGuid() } })).Status);
         var badUuid = await ActAsync("message_post", new { queue_name = "q", messages = new[] { new { body = 1 } } }, client: "not-a-uuid");
         Assert.Equal(400, badUuid.Status);
 
