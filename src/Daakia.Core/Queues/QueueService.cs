@@ -146,6 +146,16 @@ public sealed partial class QueueService
         return result;
     }
 
+    /// <summary>How many named queues the tenant holds.</summary>
+    public int Count(TenantId tenant)
+    {
+        var t = Of(tenant);
+        lock (t.Gate)
+        {
+            return t.NamedQueues.Count;
+        }
+    }
+
     /// <summary>Replaces a queue's metadata and settings; false if there is no such queue.</summary>
     public async Task<bool> SetMetadataAsync(TenantId tenant, string name, ReadOnlyMemory<byte> metadata, NamedQueueSettings settings)
     {
@@ -181,11 +191,7 @@ public sealed partial class QueueService
             var ops = new List<StoreOp> { new DeleteRecordOp(tenant, RecordKind.NamedQueue, name), new PurgeQueueOp(Key(tenant, name)) };
             if (t.NamedQueues.Remove(name, out var q))
             {
-                foreach (var c in q.Claims.Values)
-                {
-                    ops.Add(new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, c.Id)));
-                }
-
+                ForgetClaims(tenant, q, ops);
                 foreach (var k in q.Keys.Keys)
                 {
                     ops.Add(new DeleteRecordOp(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, k)));
@@ -209,13 +215,7 @@ public sealed partial class QueueService
             var ops = new List<StoreOp> { new PurgeQueueOp(Key(tenant, name)) };
             if (t.NamedQueues.TryGetValue(name, out var q))
             {
-                foreach (var c in q.Claims.Values)
-                {
-                    ops.Add(new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, c.Id)));
-                }
-
-                q.Claims.Clear();
-                q.ClaimOf.Clear();
+                ForgetClaims(tenant, q, ops);
                 q.Purges++;
             }
 
@@ -223,6 +223,18 @@ public sealed partial class QueueService
         }
 
         await write;
+    }
+
+    /// <summary>Takes a queue's claims out of memory, their records' deletes into <paramref name="ops"/> (caller holds the lock).</summary>
+    private static void ForgetClaims(TenantId tenant, NamedQueueState q, List<StoreOp> ops)
+    {
+        foreach (var c in q.Claims.Values)
+        {
+            ops.Add(new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(q.Info.Name, c.Id)));
+        }
+
+        q.Claims.Clear();
+        q.ClaimOf.Clear();
     }
 
     /// <summary>
@@ -522,6 +534,9 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
         var t = Of(tenant);
+        // With a claim named, a message the queue no longer holds is deleted already (a retried delete), not an error:
+        // which of them it holds is read first (only then; the claim checks below are in memory).
+        HashSet<Guid>? held = claim is null ? null : [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
         var now = _time.GetUtcNow();
         Task<IReadOnlyList<StoreOpResult>> write;
         lock (t.Gate)
@@ -535,6 +550,11 @@ public sealed partial class QueueService
                 {
                     if (holder is null)
                     {
+                        if (!held!.Contains(id))
+                        {
+                            continue;
+                        }
+
                         throw DaakiaException.Invalid("A claim was specified, but the message is not currently claimed.");
                     }
 

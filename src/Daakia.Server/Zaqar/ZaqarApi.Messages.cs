@@ -113,7 +113,7 @@ public static partial class ZaqarApi
         var q = http.Request.Query;
         if (ZaqarQuery.List(q, "ids") is { } ids)
         {
-            var named = MessageIds(ids, "Limit must be at least 1 and may not be greater than 20.");
+            var named = MessageIds(ids, engine.Options.MaxQueueMessagesPerPage, "Limit must be at least 1 and may not be greater than {0}.");
             var found = named.Count == 0 ? [] : await engine.Queues.GetAsync(caller.Tenant, queue, named);
             if (found.Count == 0)
             {
@@ -124,10 +124,7 @@ public static partial class ZaqarApi
         }
 
         var limit = ZaqarQuery.Int(q, "limit", 10);
-        if (limit is < 1 or > 20)
-        {
-            throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
-        }
+        ZaqarWriter.Within(limit, engine.Options.MaxQueueMessagesPerPage, "Limit must be at least 1 and may not be greater than {0}.");
 
         long? marker = null;
         if (ZaqarQuery.String(q, "marker") is { } m)
@@ -164,13 +161,10 @@ public static partial class ZaqarApi
         return w.Result(status);
     }
 
-    private static List<Guid> MessageIds(string ids, string tooMany)
+    private static List<Guid> MessageIds(string ids, int max, string tooMany)
     {
         var parts = ids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length is < 1 or > 20)
-        {
-            throw new ZaqarError(400, "Invalid API request", tooMany);
-        }
+        ZaqarWriter.Within(parts.Length, max, tooMany);
 
         // An id that is not one of ours names no message (Zaqar answers as for an unknown id).
         return [.. parts.Select(p => Guid.TryParse(p, out var g) ? g : Guid.Empty).Where(g => g != Guid.Empty)];
@@ -195,10 +189,7 @@ public static partial class ZaqarApi
         if (pop is not null)
         {
             var count = ZaqarQuery.Int(q, "pop", 0);
-            if (count is < 1 or > 20)
-            {
-                throw new ZaqarError(400, "Invalid API request", "Pop value must be at least 1 and may not be greater than 20.");
-            }
+            ZaqarWriter.Within(count, engine.Options.MaxMessagesPerClaim, "Pop value must be at least 1 and may not be greater than {0}.");
 
             var popped = await engine.Queues.PopAsync(caller.Tenant, queue, count);
             var now = engine.Time.GetUtcNow();
@@ -216,7 +207,7 @@ public static partial class ZaqarApi
             return w.Result(200);
         }
 
-        var list = MessageIds(ids!, "ids parameter should have at least 1 and not greater than 20 values.");
+        var list = MessageIds(ids!, engine.Options.MaxQueueMessagesPerPage, "ids parameter should have at least 1 and not greater than {0} values.");
         if (list.Count > 0)
         {
             await engine.Queues.DeleteMessagesAsync(caller.Tenant, queue, list, ignoreClaims: true);
@@ -264,11 +255,6 @@ public static partial class ZaqarApi
         }
         catch (DaakiaException e) when (e.Code is DaakiaErrorCode.Forbidden or DaakiaErrorCode.InvalidArgument)
         {
-            if (e.Code == DaakiaErrorCode.InvalidArgument && (await engine.Queues.GetAsync(caller.Tenant, queue, [id])).Count == 0)
-            {
-                return Results.NoContent(); // a message that is gone is deleted, whatever claim is named (a retried delete)
-            }
-
             throw new ZaqarError(e.Code == DaakiaErrorCode.Forbidden ? 403 : 400, "Unable to delete", e.Message);
         }
 
@@ -279,10 +265,7 @@ public static partial class ZaqarApi
     {
         var caller = Caller(http);
         var limit = ZaqarQuery.Int(http.Request.Query, "limit", 10);
-        if (limit is < 1 or > 20)
-        {
-            throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
-        }
+        ZaqarWriter.Within(limit, engine.Options.MaxMessagesPerClaim, "Limit must be at least 1 and may not be greater than {0}.");
 
         var (ttl, grace) = await ClaimTimesAsync(http, engine, required: false);
         var wait = ZaqarQuery.Int(http.Request.Query, "wait", 0); // long-poll, beyond Zaqar

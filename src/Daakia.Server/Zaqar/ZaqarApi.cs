@@ -276,10 +276,7 @@ public static partial class ZaqarApi
         var caller = Caller(http);
         var q = http.Request.Query;
         var limit = ZaqarQuery.Int(q, "limit", 10);
-        if (limit is < 1 or > 20)
-        {
-            throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and no greater than 20.");
-        }
+        ZaqarWriter.Within(limit, ZaqarWriter.MaxQueuesPerPage, "Limit must be at least 1 and no greater than {0}.");
 
         var detailed = ZaqarQuery.Bool(q, "detailed", false);
         var withCount = ZaqarQuery.Bool(q, "with_count", false);
@@ -305,7 +302,7 @@ public static partial class ZaqarApi
 
             j.WriteEndArray();
             ZaqarWriter.Links(j, queues.Count == 0 ? null : ZaqarQuery.Next("/v2/queues", q, queues[^1].Name));
-            if (withCount && engine.Queues.List(caller.Tenant, null, int.MaxValue).Count is > 0 and var count)
+            if (withCount && engine.Queues.Count(caller.Tenant) is > 0 and var count)
             {
                 j.WriteNumber("count", count);
             }

@@ -204,17 +204,14 @@ public static class ZaqarWebSocket
         };
     }
 
-    private static List<Guid> Ids(JsonElement body, string name)
+    private static List<Guid> Ids(JsonElement body, string name, int max)
     {
         if (body.ValueKind != JsonValueKind.Object || !body.TryGetProperty(name, out var v) || v.ValueKind != JsonValueKind.Array)
         {
             throw new ZaqarError(400, "Schema validation failed.", null);
         }
 
-        if (v.GetArrayLength() is < 1 or > 20)
-        {
-            throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
-        }
+        ZaqarWriter.Within(v.GetArrayLength(), max, "Limit must be at least 1 and may not be greater than {0}.");
 
         return [.. v.EnumerateArray().Select(x => x.ValueKind == JsonValueKind.String && Guid.TryParse(x.GetString(), out var g) ? g : Guid.Empty).Where(g => g != Guid.Empty)];
     }
@@ -246,10 +243,7 @@ public static class ZaqarWebSocket
             case "queue_list":
             {
                 var limit = Int(body, "limit", 10);
-                if (limit is < 1 or > 20)
-                {
-                    throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and no greater than 20.");
-                }
+                ZaqarWriter.Within(limit, ZaqarWriter.MaxQueuesPerPage, "Limit must be at least 1 and no greater than {0}.");
 
                 var detailed = Bool(body, "detailed");
                 var list = q.List(tenant, Str(body, "marker", required: false) is { Length: > 0 } m ? m : null, limit);
@@ -387,10 +381,7 @@ public static class ZaqarWebSocket
             {
                 var name = Str(body, "queue_name");
                 var limit = Int(body, "limit", 10);
-                if (limit is < 1 or > 20)
-                {
-                    throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
-                }
+                ZaqarWriter.Within(limit, engine.Options.MaxQueueMessagesPerPage, "Limit must be at least 1 and may not be greater than {0}.");
 
                 if (q.Get(tenant, name) is null)
                 {
@@ -429,7 +420,7 @@ public static class ZaqarWebSocket
 
             case "message_get_many":
             {
-                var found = await q.GetAsync(tenant, Str(body, "queue_name"), Ids(body, "message_ids"));
+                var found = await q.GetAsync(tenant, Str(body, "queue_name"), Ids(body, "message_ids", engine.Options.MaxQueueMessagesPerPage));
                 return (200, j => Messages(j, found, now, claim: null));
             }
 
@@ -441,19 +432,7 @@ public static class ZaqarWebSocket
                     : null;
                 if (Guid.TryParse(Str(body, "message_id"), out var id))
                 {
-                    try
-                    {
-                        await q.DeleteMessagesAsync(tenant, name, [id], claim);
-                    }
-                    catch (DaakiaException e) when (e.Code == DaakiaErrorCode.InvalidArgument)
-                    {
-                        if ((await q.GetAsync(tenant, name, [id])).Count > 0)
-                        {
-                            throw;
-                        }
-
-                        // Gone already: deleted.
-                    }
+                    await q.DeleteMessagesAsync(tenant, name, [id], claim);
                 }
 
                 return (204, j => { j.WriteStartObject(); j.WriteEndObject(); });
@@ -470,10 +449,7 @@ public static class ZaqarWebSocket
                 if (body.TryGetProperty("pop", out _))
                 {
                     var count = Int(body, "pop", 0);
-                    if (count is < 1 or > 20)
-                    {
-                        throw new ZaqarError(400, "Invalid API request", "Pop value must be at least 1 and may not be greater than 20.");
-                    }
+                    ZaqarWriter.Within(count, engine.Options.MaxMessagesPerClaim, "Pop value must be at least 1 and may not be greater than {0}.");
 
                     var popped = await q.PopAsync(tenant, name, count);
                     return (200, j =>
@@ -490,7 +466,7 @@ public static class ZaqarWebSocket
                     });
                 }
 
-                var ids = Ids(body, "message_ids");
+                var ids = Ids(body, "message_ids", engine.Options.MaxQueueMessagesPerPage);
                 if (ids.Count > 0)
                 {
                     await q.DeleteMessagesAsync(tenant, name, ids, ignoreClaims: true);
@@ -503,10 +479,7 @@ public static class ZaqarWebSocket
             {
                 var name = Str(body, "queue_name");
                 var limit = Int(body, "limit", 10);
-                if (limit is < 1 or > 20)
-                {
-                    throw new ZaqarError(400, "Invalid API request", "Limit must be at least 1 and may not be greater than 20.");
-                }
+                ZaqarWriter.Within(limit, engine.Options.MaxMessagesPerClaim, "Limit must be at least 1 and may not be greater than {0}.");
 
                 var ttl = Int(body, "ttl", 300);
                 var grace = Int(body, "grace", 60);

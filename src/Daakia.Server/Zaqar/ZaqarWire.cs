@@ -45,7 +45,19 @@ internal sealed class ZaqarError(int status, string title, string? description) 
 /// <summary>Writes one JSON response body (Zaqar's shapes), then answers it with a status.</summary>
 internal sealed class ZaqarWriter
 {
+    /// <summary>Zaqar's <c>max_queues_per_page</c>: most queues one listing page holds.</summary>
+    public const int MaxQueuesPerPage = 20;
+
     private readonly ArrayBufferWriter<byte> _buffer = new(256);
+
+    /// <summary>Refuses a count outside 1..<paramref name="max"/> with Zaqar's 400 and its text (<c>{0}</c>: the maximum).</summary>
+    public static void Within(int value, int max, string text)
+    {
+        if (value < 1 || value > max)
+        {
+            throw new ZaqarError(400, "Invalid API request", string.Format(System.Globalization.CultureInfo.InvariantCulture, text, max));
+        }
+    }
 
     public void Object(Action<Utf8JsonWriter> body) => Write(j =>
     {
