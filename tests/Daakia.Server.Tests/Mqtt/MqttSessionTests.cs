@@ -37,6 +37,9 @@ public class MqttSessionTests
             await first.SubscribeAsync("fleet/#", MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
+        // Away means the server has ended that connection: until then a publish may still be written to it, and comes
+        // again with DUP (rightly: it may have been received), which this test's "never sent before" would not allow.
+        await Eventually.True(() => !host.Get<DaakiaEngine>().Presence.IsOnline(Tenant(host), ClientId.Parse("dev")), "the first connection has ended");
         await using var pub = await MqttTestClient.ConnectAsync(host, "pub", version);
         for (var i = 0; i < 20; i++)
         {
