@@ -205,6 +205,39 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most bytes one named queue may hold.</summary>
     public long MaxQueueBytes { get; set; } = 1024L * 1024 * 1024;
 
+    /// <summary>Most subscriptions one named queue may have (live-connection ones included).</summary>
+    public int MaxSubscriptionsPerQueue { get; set; } = 100;
+
+    /// <summary>Most bytes of a subscription's options (the adapter's JSON).</summary>
+    public int MaxSubscriptionOptionsBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Longest a subscriber URI may be, in characters.</summary>
+    public int MaxSubscriberLength { get; set; } = 2048;
+
+    /// <summary>The TTL of a subscription made without one (Zaqar's <c>default_subscription_ttl</c>).</summary>
+    public TimeSpan DefaultSubscriptionTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Longest TTL a subscription may have.</summary>
+    public TimeSpan MaxSubscriptionTtl { get; set; } = TimeSpan.FromDays(3650);
+
+    /// <summary>Webhook and e-mail subscribers are sent nothing but a confirmation request until they confirm (Zaqar's
+    /// <c>require_confirmation</c>).</summary>
+    public bool RequireSubscriptionConfirmation { get; set; }
+
+    /// <summary>Most notifications one subscription's outbox holds; a message posted while it is full is not notified
+    /// to that subscriber (counted as dropped), and the post succeeds.</summary>
+    public long MaxPendingNotifications { get; set; } = 10_000;
+
+    /// <summary>Most bytes one subscription's outbox holds (as a queue's bytes are counted); past it, as
+    /// <see cref="MaxPendingNotifications"/>.</summary>
+    public long MaxPendingNotificationBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Notifications one subscription has in flight at once.</summary>
+    public int NotificationConcurrency { get; set; } = 4;
+
+    /// <summary>Notifications the whole server has in flight at once.</summary>
+    public int MaxNotificationsInFlight { get; set; } = 256;
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

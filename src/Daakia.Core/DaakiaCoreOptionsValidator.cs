@@ -78,6 +78,21 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxQueueBytes, 1024L, 1024L * 1024 * MiB);
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);
 
+        // Queue subscriptions and their notification outboxes (an outbox is one of the store's queues: it stays within a
+        // queue's quota, so a full outbox drops a notification instead of failing the post).
+        v.Between(o.MaxSubscriptionsPerQueue, 0, 100_000);
+        v.Between(o.MaxSubscriptionOptionsBytes, 2, 16 * MiB);
+        v.Between(o.MaxSubscriberLength, 16, 64 * 1024);
+        v.Between(o.MaxSubscriptionTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(36_500));
+        v.Between(o.DefaultSubscriptionTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(36_500));
+        v.NotAbove(o.DefaultSubscriptionTtl, o.MaxSubscriptionTtl);
+        v.Between(o.MaxPendingNotifications, 1L, 1_000_000_000L);
+        v.NotAbove(o.MaxPendingNotifications, o.MaxQueueMessages);
+        v.Between(o.MaxPendingNotificationBytes, 1024L, 1024L * 1024 * MiB);
+        v.NotAbove(o.MaxPendingNotificationBytes, o.MaxQueueBytes);
+        v.Between(o.NotificationConcurrency, 1, 1024);
+        v.Between(o.MaxNotificationsInFlight, 1, 100_000);
+
         // Activity log retention (pruned by the sweep timer, at most once a minute).
         v.Between(o.ActivityRetention, TimeSpan.FromMinutes(1), TimeSpan.FromDays(36_500));
         v.Between(o.MaxActivityEntries, 1000L, 10_000_000_000L);

@@ -12,13 +12,13 @@ namespace Daakia.Core.Tests;
 /// </summary>
 internal sealed class EngineFixture : IAsyncDisposable
 {
-    public EngineFixture(Action<DaakiaCoreOptions>? configure = null, bool chaos = false, int seed = 0)
+    public EngineFixture(Action<DaakiaCoreOptions>? configure = null, bool chaos = false, int seed = 0, IEnumerable<INotificationSender>? senders = null)
     {
         Options = new DaakiaCoreOptions();
         configure?.Invoke(Options);
         Chaos = chaos ? new ChaosStore(seed) : null;
         Store = Chaos ?? (IDaakiaStore)new InMemoryStore();
-        Engine = new DaakiaEngine(Store, Options, Time);
+        Engine = new DaakiaEngine(Store, Options, Time, senders: senders);
     }
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));

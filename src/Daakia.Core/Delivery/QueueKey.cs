@@ -18,6 +18,10 @@ public enum QueueKind : byte
 
     /// <summary>A service's task queue; <see cref="QueueKey.Name"/> is the service name.</summary>
     Tasks = 4,
+
+    /// <summary>A queue subscription's notification outbox; <see cref="QueueKey.Name"/> is the queue name, '/', and the
+    /// subscription id. Its entries reference the queue's messages (stored once).</summary>
+    Notifications = 5,
 }
 
 /// <summary>

@@ -122,6 +122,7 @@ public sealed partial class DaakiaEngine
                 }
 
                 _sessions.Expired(expired);
+                _queues.Expired(expired);
                 foreach (var e in expired)
                 {
 

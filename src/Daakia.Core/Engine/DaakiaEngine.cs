@@ -36,7 +36,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private volatile bool _running;
     private volatile bool _draining;
 
-    public DaakiaEngine(IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, ILogger<DaakiaEngine>? logger = null)
+    public DaakiaEngine(IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, ILogger<DaakiaEngine>? logger = null, IEnumerable<INotificationSender>? senders = null)
     {
         _store = store;
         _options = options;
@@ -51,7 +51,11 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _activity = new ActivityLog(store, options);
         _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
         _sessions = new SessionKeeper(this, store, options, time, _metrics, _delivery, _logger);
-        _queues = new QueueService(this, store, options, time);
+        _queues = new QueueService(this, store, options, time, _metrics, _logger);
+        if (senders is not null)
+        {
+            _queues.UseSenders(senders);
+        }
     }
 
     /// <summary>Named queues (Zaqar's): queues, messages, claims (docs/zaqar-design.md).</summary>
@@ -155,6 +159,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _draining = true;
         StopTimers();
         _delivery.Stop();
+        _queues.StopNotifications();
         var all = new List<ClientConnection>();
         foreach (var t in _tenants.Values)
         {
@@ -192,6 +197,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         }
 
         StopTimers();
+        _queues.Dispose();
         _metrics.Dispose();
     }
 

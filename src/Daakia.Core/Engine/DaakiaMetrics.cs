@@ -29,6 +29,10 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _sessionQueued;
     private long _sessionDropped;
     private long _sessionsExpired;
+    private long _notificationsDelivered;
+    private long _notificationsRetried;
+    private long _notificationsFailed;
+    private long _notificationsDropped;
 
     public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
@@ -49,6 +53,10 @@ internal sealed class DaakiaMetrics : IDisposable
         _meter.CreateObservableCounter("sessions.queued", () => Volatile.Read(ref _sessionQueued), description: "Messages stored for MQTT persistent sessions (one per session a publication reached).");
         _meter.CreateObservableCounter("sessions.dropped", () => Volatile.Read(ref _sessionDropped), description: "Messages not queued for a persistent session because its queue was full.");
         _meter.CreateObservableCounter("sessions.expired", () => Volatile.Read(ref _sessionsExpired), description: "Persistent sessions removed because their client stayed away past their expiry interval.");
+        _meter.CreateObservableCounter("notifications.delivered", () => Volatile.Read(ref _notificationsDelivered), description: "Queue notifications a subscriber took (webhook 2xx, e-mail accepted by the SMTP server).");
+        _meter.CreateObservableCounter("notifications.retried", () => Volatile.Read(ref _notificationsRetried), description: "Queue notification tries that failed and were scheduled again.");
+        _meter.CreateObservableCounter("notifications.failed", () => Volatile.Read(ref _notificationsFailed), description: "Queue notifications given up: refused by the subscriber, or out of retries.");
+        _meter.CreateObservableCounter("notifications.dropped", () => Volatile.Read(ref _notificationsDropped), description: "Queue notifications not kept because the subscription's outbox was full (or a live connection's).");
         _meter.CreateObservableCounter("connections.closed", ClosedByReason, description: "Connections the server closed, by reason.");
         _meter.CreateObservableGauge("connections", connections, description: "Live connections.");
     }
@@ -94,6 +102,14 @@ internal sealed class DaakiaMetrics : IDisposable
     public long SessionsDropped => Volatile.Read(ref _sessionDropped);
 
     public void SessionsExpired(int count) => Interlocked.Add(ref _sessionsExpired, count);
+
+    public void NotificationDelivered() => Interlocked.Increment(ref _notificationsDelivered);
+
+    public void NotificationRetried() => Interlocked.Increment(ref _notificationsRetried);
+
+    public void NotificationFailed() => Interlocked.Increment(ref _notificationsFailed);
+
+    public void NotificationDropped() => Interlocked.Increment(ref _notificationsDropped);
 
     public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
 

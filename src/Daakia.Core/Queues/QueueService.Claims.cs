@@ -464,6 +464,7 @@ public sealed partial class QueueService
                         (ops ??= []).Add(new DeleteRecordOp(t.Id, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(q.Info.Name, k)));
                     }
 
+                    SweepSubscriptions(q, now, ref ops);
                     if (q.Claims.Count == 0)
                     {
                         continue;

@@ -10,7 +10,7 @@ namespace Daakia.Core;
 /// written in the same units of work as the entries they describe. Every operation is of one tenant: nothing of another
 /// is reachable, whatever id a caller names.
 /// </summary>
-public sealed partial class QueueService
+public sealed partial class QueueService : IDisposable
 {
     private static readonly Regex NamePattern = new("^[a-zA-Z0-9_.-]{1,64}$", RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromSeconds(1));
 
@@ -19,10 +19,14 @@ public sealed partial class QueueService
     private readonly DaakiaCoreOptions _options;
     private readonly TimeProvider _time;
     private readonly TenantState _none;
+    private readonly DaakiaMetrics _metrics;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
 
-    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time)
+    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics, Microsoft.Extensions.Logging.ILogger logger)
     {
         _engine = engine;
+        _metrics = metrics;
+        _logger = logger;
         _store = store;
         _options = options;
         _time = time;
@@ -192,6 +196,7 @@ public sealed partial class QueueService
             if (t.NamedQueues.Remove(name, out var q))
             {
                 ForgetClaims(tenant, q, ops);
+                ops.AddRange(ForgetSubscriptions(q));
                 foreach (var k in q.Keys.Keys)
                 {
                     ops.Add(new DeleteRecordOp(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, k)));
@@ -269,6 +274,8 @@ public sealed partial class QueueService
         NamedQueueState posted;
         TaskCompletionSource<IReadOnlyList<Guid>>? remembered = null;
         Task<IReadOnlyList<Guid>> first;
+        List<(SubscriptionState State, long Bytes)>? notified = null;
+        var letters = new Letter[messages.Count];
         lock (t.Gate)
         {
             var made = false;
@@ -301,13 +308,13 @@ public sealed partial class QueueService
                 var delay = m.Delay ?? settings.DefaultMessageDelay ?? TimeSpan.Zero;
                 if (ttl < TimeSpan.FromMinutes(1) || ttl > _options.MaxQueueMessageTtl)
                 {
-                    Undo(t, name, q, made);
+                    Refuse(t, name, q, made, notified);
                     throw DaakiaException.Invalid($"The TTL for a message may not exceed {(long)_options.MaxQueueMessageTtl.TotalSeconds} seconds, and must be at least 60 seconds long.");
                 }
 
                 if (delay < TimeSpan.Zero || delay > _options.MaxQueueMessageDelay)
                 {
-                    Undo(t, name, q, made);
+                    Refuse(t, name, q, made, notified);
                     throw DaakiaException.Invalid($"The delay for a message may not exceed {(long)_options.MaxQueueMessageDelay.TotalSeconds} seconds, and must be at least 0 seconds long.");
                 }
 
@@ -320,7 +327,7 @@ public sealed partial class QueueService
                     }
                     catch
                     {
-                        Undo(t, name, q, made);
+                        Refuse(t, name, q, made, notified);
                         throw;
                     }
                 }
@@ -338,13 +345,14 @@ public sealed partial class QueueService
                     ExpiresAt = now + ttl,
                     VisibleAt = delay > TimeSpan.Zero ? now + delay : null,
                 };
-                ops.Add(new AppendOp(letter, [key], quota));
+                letters[i] = letter;
+                ops.Add(new AppendOp(letter, Notified(key, q, letter, now, ref notified), quota));
             }
 
             var max = Math.Min(_options.MaxQueuePostBytes, settings.MaxPostBytes ?? int.MaxValue);
             if (bytes > max)
             {
-                Undo(t, name, q, made);
+                Refuse(t, name, q, made, notified);
                 throw new DaakiaException(DaakiaErrorCode.PayloadTooLarge, $"Message collection size is too large. Max size {max}");
             }
 
@@ -352,7 +360,7 @@ public sealed partial class QueueService
             {
                 if (q.Keys.Count >= _options.MaxIdempotencyKeysPerQueue && !q.Keys.ContainsKey(idempotencyKey))
                 {
-                    Undo(t, name, q, made);
+                    Refuse(t, name, q, made, notified);
                     throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"A queue remembers at most {_options.MaxIdempotencyKeysPerQueue} idempotency keys at once.");
                 }
 
@@ -367,12 +375,17 @@ public sealed partial class QueueService
             {
                 write = _store.WriteAsync(ops).AsTask();
             }
-            catch (Exception ex) when (remembered is not null)
+            catch (Exception ex)
             {
                 // The store refused at once (faulted, closed): the key is not kept for a post that was not stored.
-                q.Keys.Remove(idempotencyKey!);
-                remembered.TrySetException(ex);
-                _ = remembered.Task.Exception;
+                Posted(t, q, notified, ok: false);
+                if (remembered is not null)
+                {
+                    q.Keys.Remove(idempotencyKey!);
+                    remembered.TrySetException(ex);
+                    _ = remembered.Task.Exception;
+                }
+
                 throw;
             }
         }
@@ -383,6 +396,14 @@ public sealed partial class QueueService
         }
         catch (Exception ex)
         {
+            if (notified is not null)
+            {
+                lock (t.Gate)
+                {
+                    Posted(t, posted, notified, ok: false);
+                }
+            }
+
             if (remembered is not null)
             {
                 lock (t.Gate)
@@ -402,18 +423,28 @@ public sealed partial class QueueService
 
         remembered?.TrySetResult(ids);
         posted.RecordDurable = true; // the queue this post wrote to (its record was in the same write, or durable before)
+        List<(IQueueWatcher Watcher, SubscriptionState State)>? watchers;
         lock (t.Gate)
         {
             posted.Arrived();
             var any = t.QueuePosted;
             t.QueuePosted = null;
             any?.TrySetResult();
+            watchers = Posted(t, posted, notified, ok: true);
         }
 
+        Tell(tenant, name, watchers, letters);
         return ids;
 
     Repeat:
         return await first;
+    }
+
+    /// <summary>Takes back what a post counted and the queue it made before it refused (caller holds the lock).</summary>
+    private void Refuse(TenantState t, string name, NamedQueueState q, bool made, List<(SubscriptionState State, long Bytes)>? notified)
+    {
+        Posted(t, q, notified, ok: false);
+        Undo(t, name, q, made);
     }
 
     /// <summary>Takes back a queue this call made before it refused (caller holds the lock).</summary>
@@ -677,47 +708,6 @@ public sealed partial class QueueService
         return taken;
     }
 
-    /// <summary>
-    /// A queue's counts and its oldest and newest messages: claimed is what live claims hold, free the rest (delayed
-    /// messages count as free, as Zaqar counts them).
-    /// </summary>
-    public async Task<QueueStats> StatsAsync(TenantId tenant, string name)
-    {
-        var key = Key(tenant, name);
-        var total = await _store.CountAsync(key);
-        if (total == 0)
-        {
-            return new QueueStats(0, 0, 0, null, null);
-        }
-
-        var oldest = await _store.ReadAsync(key, 0, 1);
-        var newest = await _store.ReadLastAsync(key, 1);
-        var t = Of(tenant);
-        var now = _time.GetUtcNow();
-        lock (t.Gate)
-        {
-            t.NamedQueues.TryGetValue(name, out var q);
-            long claimed = 0;
-            if (q is not null)
-            {
-                foreach (var c in q.Claims.Values)
-                {
-                    if (c.IsLive(now))
-                    {
-                        foreach (var m in c.Messages)
-                        {
-                            claimed += q.ClaimOf.TryGetValue(m, out var id) && id == c.Id ? 1 : 0;
-                        }
-                    }
-                }
-            }
-
-            claimed = Math.Min(claimed, total);
-            return new QueueStats(total - claimed, claimed, total,
-                oldest.Count > 0 ? MessageOf(oldest[0], q?.LiveClaimOf(oldest[0].Id, now)) : null,
-                newest.Count > 0 ? MessageOf(newest[0], q?.LiveClaimOf(newest[0].Id, now)) : null);
-        }
-    }
 
     /// <summary>Reads the named queues and their claims back when the core starts (claims that have expired are dropped).</summary>
     internal async Task RestoreAsync(CancellationToken cancellationToken)
@@ -725,6 +715,7 @@ public sealed partial class QueueService
         (TenantId Tenant, RecordKind Kind, string Key)? after = null;
         var now = _time.GetUtcNow();
         var stale = new List<StoreOp>();
+        var subscriptions = new List<SubscriptionState>();
         while (true)
         {
             var page = await _store.ReadRecordsAsync(after, 1000, cancellationToken);
@@ -747,6 +738,10 @@ public sealed partial class QueueService
                         }
 
                         q.Add(claim);
+                    }
+                    else if (r.Kind == RecordKind.QueueSubscription)
+                    {
+                        RestoreSubscription(t, r, now, stale, subscriptions);
                     }
                     else if (r.Kind == RecordKind.Idempotency)
                     {
@@ -775,5 +770,7 @@ public sealed partial class QueueService
         {
             await _store.WriteAsync(stale, cancellationToken);
         }
+
+        await StartNotificationsAsync(subscriptions, cancellationToken);
     }
 }
