@@ -49,6 +49,9 @@ public sealed class DaakiaServerOptions
     /// <summary>The MQTT listener's limits (<c>Daakia:Mqtt</c>).</summary>
     public Mqtt.MqttOptions Mqtt { get; set; } = new();
 
+    /// <summary>The Zaqar v2 adapter's settings (<c>Daakia:Zaqar</c>): the key of pre-signed URLs.</summary>
+    public Zaqar.ZaqarOptions Zaqar { get; set; } = new();
+
     /// <summary>Seconds to wait for connections to close during a drain before the store is flushed anyway.</summary>
     public int DrainTimeoutSeconds { get; set; } = 10;
 

@@ -49,6 +49,9 @@ public static class DaakiaServerOptionsValidator
         v.Require(o.TextoResumeKey is null || TextoResumeSecrets.TryDecodeKey(o.TextoResumeKey, out _), nameof(o.TextoResumeKey),
             $"be base64 of at least {TextoResumeSecrets.MinKeyBytes} bytes", "(not shown)");
 
+        v.Require(o.Zaqar.SignedUrlKey is null || o.Zaqar.SignedUrlKey.Length >= Zaqar.ZaqarSigner.MinKeyLength, "Zaqar:SignedUrlKey",
+            $"be at least {Zaqar.ZaqarSigner.MinKeyLength} characters", "(not shown)");
+
         // The HTTP edge (docs/security.md).
         for (var i = 0; i < o.AllowedHosts.Count; i++)
         {

@@ -11,75 +11,11 @@ public sealed partial class QueueService
     /// <summary>
     /// Claims up to <paramref name="limit"/> of the queue's oldest claimable messages (visible, not expired, under no
     /// live claim) for <paramref name="ttl"/>. A message claimed <see cref="NamedQueueSettings.MaxClaimCount"/> times
-    /// goes to the queue's dead-letter queue instead (in the same write). Nothing claimable: no claim is made.
+    /// goes to the queue's dead-letter queue instead (in the same write). Nothing claimable: no claim is made, unless
+    /// one can be within <paramref name="wait"/> (long-poll, beyond Zaqar: QueueService.Waiting.cs).
     /// </summary>
-    public async Task<QueueClaimResult> ClaimAsync(TenantId tenant, string name, TimeSpan ttl, TimeSpan grace, int limit, TimeSpan wait, CancellationToken cancellationToken = default)
-    {
-        // Long-poll (beyond Zaqar): with nothing claimable, wait up to `wait` for a post, looking again at least every
-        // second (a claim may expire or be released meanwhile).
-        if (wait < TimeSpan.Zero || wait > _options.MaxQueueWait)
-        {
-            throw DaakiaException.Invalid($"wait must be between 0 and {(long)_options.MaxQueueWait.TotalSeconds} seconds.");
-        }
-
-        var deadline = _time.GetUtcNow() + wait;
-        while (true)
-        {
-            // Waiting registers on the tenant (made if new): a post to it wakes the wait.
-            var t = wait > TimeSpan.Zero ? _engine.Tenant(tenant) : Of(tenant);
-            Task arrival;
-            lock (t.Gate)
-            {
-                arrival = t.NamedQueues.TryGetValue(name, out var q) ? q.Arrival : Task.CompletedTask;
-            }
-
-            var result = await ClaimAsync(tenant, name, ttl, grace, limit);
-            var left = deadline - _time.GetUtcNow();
-            if (result.Claim is not null || left <= TimeSpan.Zero || cancellationToken.IsCancellationRequested)
-            {
-                return result;
-            }
-
-            await WaitForArrivalAsync(t, name, arrival, left, cancellationToken);
-            if (cancellationToken.IsCancellationRequested)
-            {
-                return new QueueClaimResult(null, []); // the caller went: no claim for nobody to see
-            }
-        }
-    }
-
-    /// <summary>Waits for a post to the queue (made meanwhile, if there was none), at most <paramref name="left"/> and a second.</summary>
-    private async Task WaitForArrivalAsync(TenantState t, string name, Task arrival, TimeSpan left, CancellationToken cancellationToken)
-    {
-        if (arrival.IsCompleted)
-        {
-            lock (t.Gate)
-            {
-                if (!t.NamedQueues.TryGetValue(name, out var q))
-                {
-                    // No queue yet: a post makes one, and wakes every claim of the tenant waiting on a missing queue.
-                    arrival = (t.QueuePosted ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-                }
-                else
-                {
-                    return; // made since the claim looked (there was none then): look again at once
-                }
-            }
-        }
-
-        try
-        {
-            await arrival.WaitAsync(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), _time, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            // Look again.
-        }
-        catch (OperationCanceledException)
-        {
-            // The caller went: one more look answers it.
-        }
-    }
+    public Task<QueueClaimResult> ClaimAsync(TenantId tenant, string name, TimeSpan ttl, TimeSpan grace, int limit, TimeSpan wait, CancellationToken cancellationToken = default) =>
+        WaitForAsync(tenant, name, wait, () => ClaimAsync(tenant, name, ttl, grace, limit), static result => result.Claim is not null, cancellationToken);
 
     /// <summary>A claim that does not wait.</summary>
     public async Task<QueueClaimResult> ClaimAsync(TenantId tenant, string name, TimeSpan ttl, TimeSpan grace, int limit)

@@ -5,10 +5,11 @@ namespace Daakia.Core;
 
 /// <summary>
 /// Named queues (Zaqar's semantics; docs/zaqar-design.md): lazily made, with metadata; messages posted in batches with
-/// a TTL and a delay, listed by marker, read and deleted by id, popped; claims (QueueService.Claims.cs). Each queue is
-/// one of the delivery engine's queues (<see cref="QueueKind.Queue"/>), its record and its claims are store records
-/// written in the same units of work as the entries they describe. Every operation is of one tenant: nothing of another
-/// is reachable, whatever id a caller names.
+/// a TTL and a delay, listed by marker (QueueService.Listing.cs), read and deleted by id, popped; claims
+/// (QueueService.Claims.cs); long-poll for both (QueueService.Waiting.cs). Each queue is one of the delivery engine's
+/// queues (<see cref="QueueKind.Queue"/>), its record and its claims are store records written in the same units of work
+/// as the entries they describe. Every operation is of one tenant: nothing of another is reachable, whatever id a
+/// caller names.
 /// </summary>
 public sealed partial class QueueService : IDisposable
 {
@@ -454,68 +455,6 @@ public sealed partial class QueueService : IDisposable
         {
             t.NamedQueues.Remove(name);
         }
-    }
-
-    /// <summary>
-    /// Lists a queue's messages after <paramref name="marker"/> (a position; null: from the start), oldest first, at most
-    /// <paramref name="limit"/>: never expired ones; claimed ones (under a live claim) only with
-    /// <paramref name="includeClaimed"/>; delayed ones only with <paramref name="includeDelayed"/>; those
-    /// <paramref name="client"/> posted only with <paramref name="echo"/>.
-    /// </summary>
-    public async Task<QueueMessagePage> ListAsync(TenantId tenant, string name, ClientId client, long? marker, int limit, bool echo, bool includeClaimed, bool includeDelayed)
-    {
-        RequireLimit(limit, _options.MaxQueueMessagesPerPage);
-        var t = Of(tenant);
-        var key = Key(tenant, name);
-        var result = new List<QueueMessage>(limit);
-        var after = marker ?? 0;
-        long? last = null;
-        var more = false;
-        // Bounded work per request: at most a few pages of the store are looked at, the marker says where it stopped.
-        for (var pages = 0; result.Count < limit; pages++)
-        {
-            if (pages == 16)
-            {
-                more = true; // the budget of this request is spent, not the queue: the marker goes on from here
-                break;
-            }
-
-            var page = await _store.ReadAsync(key, after, Math.Max(16, (limit - result.Count) * 2), _options.MaxReadPageBytes);
-            if (page.Count == 0)
-            {
-                break;
-            }
-
-            var now = _time.GetUtcNow();
-            lock (t.Gate)
-            {
-                t.NamedQueues.TryGetValue(name, out var q);
-                foreach (var e in page)
-                {
-                    after = e.Position;
-                    if (result.Count == limit)
-                    {
-                        break;
-                    }
-
-                    last = e.Position;
-                    if (e.Message.IsExpired(now) || (!echo && e.Message.Author == client))
-                    {
-                        continue;
-                    }
-
-                    var claim = q?.LiveClaimOf(e.Id, now);
-                    if (claim is not null ? !includeClaimed : (!includeDelayed && e.VisibleAt > now))
-                    {
-                        continue;
-                    }
-
-                    result.Add(MessageOf(e, claim));
-                }
-            }
-        }
-
-        return new QueueMessagePage(result, last) { More = more || result.Count == limit };
     }
 
     private static void RequireLimit(int limit, int max)

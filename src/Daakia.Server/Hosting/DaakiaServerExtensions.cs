@@ -127,7 +127,7 @@ public static class DaakiaServerExtensions
         app.Map(Mqtt.MqttWebSocketEndpoint.Path, (HttpContext ctx, Mqtt.MqttWebSocketEndpoint mqtt) => mqtt.RunAsync(ctx)).ExcludeFromDescription();
         app.MapDaakiaRest();
         Zaqar.ZaqarApi.MapZaqar(app);
-        app.Map(Zaqar.ZaqarWebSocket.Path, (HttpContext ctx, DaakiaEngine engine) => Zaqar.ZaqarWebSocket.RunAsync(ctx, engine)).ExcludeFromDescription();
+        app.Map(Zaqar.ZaqarWebSocket.Path, (HttpContext ctx, DaakiaEngine engine, DaakiaServerOptions options) => Zaqar.ZaqarWebSocket.RunAsync(ctx, engine, options)).ExcludeFromDescription();
         return app;
     }
 

@@ -132,8 +132,12 @@ public static partial class ZaqarApi
             marker = long.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out var position) ? position : null; // an unknown marker starts over
         }
 
-        var page = await engine.Queues.ListAsync(caller.Tenant, queue, caller.Client, marker, limit,
-            ZaqarQuery.Bool(q, "echo", false), ZaqarQuery.Bool(q, "include_claimed", false), ZaqarQuery.Bool(q, "include_delayed", false));
+        var echo = ZaqarQuery.Bool(q, "echo", false);
+        var claimed = ZaqarQuery.Bool(q, "include_claimed", false);
+        var delayed = ZaqarQuery.Bool(q, "include_delayed", false);
+        var wait = ZaqarQuery.Int(q, "wait", 0); // long-poll, beyond Zaqar (as on claims)
+        var page = await engine.Queues.ListAsync(caller.Tenant, queue, caller.Client, marker, limit, echo, claimed, delayed,
+            TimeSpan.FromSeconds(Math.Max(-1, wait)), http.RequestAborted);
         var next = (page.Messages.Count == 0 && !page.More) || page.NextMarker is not { } after
             ? null
             : ZaqarQuery.Next($"/v2/queues/{queue}/messages", q, after.ToString(CultureInfo.InvariantCulture));

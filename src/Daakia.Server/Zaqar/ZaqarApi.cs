@@ -5,6 +5,7 @@ using Daakia.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Daakia.Server.Zaqar;
 
@@ -31,14 +32,16 @@ public static partial class ZaqarApi
         v2.MapDelete("/queues/{queue}", DeleteQueueAsync).WithName("ZaqarDeleteQueue");
         v2.MapGet("/queues/{queue}/stats", StatsAsync).WithName("ZaqarQueueStats");
         v2.MapPost("/queues/{queue}/purge", PurgeAsync).WithName("ZaqarPurgeQueue");
+        v2.MapPost("/queues/{queue}/share", ShareAsync).WithName("ZaqarShareQueue");
         MapMessages(v2);
         return app;
     }
 
     /// <summary>
-    /// Zaqar's request hooks, in its order (wire reference §1.2): a form body is refused, the client must accept JSON,
-    /// <c>Client-ID</c> must be a UUID and <c>X-Project-ID</c> present; then a queue name in the path must be valid. Every
-    /// failure, and every error an endpoint raises, is Zaqar's <c>{"title", "description"}</c> body.
+    /// Zaqar's request hooks, in its order (wire reference §1.2): a pre-signed request's signature must hold (else 404),
+    /// a form body is refused, the client must accept JSON, <c>Client-ID</c> must be a UUID and <c>X-Project-ID</c>
+    /// present; then a queue name in the path must be valid. Every failure, and every error an endpoint raises, is
+    /// Zaqar's <c>{"title", "description"}</c> body.
     /// </summary>
     private static async ValueTask<object?> HooksAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
@@ -46,6 +49,13 @@ public static partial class ZaqarApi
         try
         {
             var request = http.Request;
+            var signed = request.Headers["URL-Signature"] is { Count: > 0 } s && !string.IsNullOrEmpty(s[0]); // Zaqar skips an empty one
+            if (signed && !ZaqarSignedAccess.Verify(http.RequestServices.GetRequiredService<DaakiaServerOptions>().Zaqar.SignedUrlKey, request,
+                    http.RequestServices.GetRequiredService<DaakiaEngine>().Time.GetUtcNow()))
+            {
+                throw new ZaqarError(404, "404 Not Found", null);
+            }
+
             if ((request.ContentLength > 0 || request.Headers.TransferEncoding.Count > 0)
                 && request.ContentType is { } type && type.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
             {
@@ -85,7 +95,7 @@ public static partial class ZaqarApi
                 throw new ZaqarError(400, "Invalid queue identification", "The format of the submitted queue name or project id is not valid.");
             }
 
-            http.Items[typeof(ZaqarCaller)] = new ZaqarCaller(TenantOf(project[0]!), project[0]!, clientId);
+            http.Items[typeof(ZaqarCaller)] = new ZaqarCaller(TenantOf(project[0]!), project[0]!, clientId, signed);
             return await next(context);
         }
         catch (ZaqarError e)
@@ -442,5 +452,8 @@ public static partial class ZaqarApi
     }
 }
 
-/// <summary>Who a <c>/v2</c> request is from: the tenant its project maps to, the project as sent, and the Client-ID.</summary>
-internal sealed record ZaqarCaller(TenantId Tenant, string Project, ClientId Client);
+/// <summary>
+/// Who a <c>/v2</c> request is from: the tenant its project maps to, the project as sent, and the Client-ID; and whether
+/// it came in pre-signed (its signature checked: what credentials, once they exist, must not be asked of it).
+/// </summary>
+internal sealed record ZaqarCaller(TenantId Tenant, string Project, ClientId Client, bool Signed = false);

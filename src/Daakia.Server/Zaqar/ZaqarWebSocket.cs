@@ -15,7 +15,7 @@ public static class ZaqarWebSocket
 {
     public const string Path = "/v2/ws";
 
-    public static async Task RunAsync(HttpContext http, DaakiaEngine engine)
+    public static async Task RunAsync(HttpContext http, DaakiaEngine engine, DaakiaServerOptions options)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -50,7 +50,7 @@ public static class ZaqarWebSocket
                 }
                 while (!result.EndOfMessage);
 
-                var reply = await HandleAsync(engine, buffer.WrittenMemory);
+                var reply = await HandleAsync(engine, options.Zaqar.SignedUrlKey, buffer.WrittenMemory, http.RequestAborted);
                 await socket.SendAsync(reply, WebSocketMessageType.Text, endOfMessage: true, http.RequestAborted);
             }
         }
@@ -60,8 +60,11 @@ public static class ZaqarWebSocket
         }
     }
 
-    /// <summary>One request frame's answer (always an answer: a frame that is not a request gets a 400).</summary>
-    internal static async Task<ReadOnlyMemory<byte>> HandleAsync(DaakiaEngine engine, ReadOnlyMemory<byte> frame)
+    /// <summary>
+    /// One request frame's answer (always an answer: a frame that is not a request gets a 400). <paramref name="signingKey"/>
+    /// checks pre-signed frames; <paramref name="cancellationToken"/> ends a waiting claim or listing when the connection goes.
+    /// </summary>
+    internal static async Task<ReadOnlyMemory<byte>> HandleAsync(DaakiaEngine engine, string? signingKey, ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
         if (WebSockets.FrameText.Check(frame.Span) != WebSockets.FrameTextFault.None)
         {
@@ -96,7 +99,7 @@ public static class ZaqarWebSocket
 
                 var action = a.GetString()!;
                 var body = root.TryGetProperty("body", out var b) && b.ValueKind == JsonValueKind.Object ? b : default;
-                var (status, write) = await ActAsync(engine, action, headers, body);
+                var (status, write) = await ActAsync(engine, signingKey, action, headers, body, cancellationToken);
                 return Reply(root, status, write);
             }
             catch (ZaqarError e)
@@ -217,12 +220,18 @@ public static class ZaqarWebSocket
     }
 
     /// <summary>Runs one action: its status and the writer of its body.</summary>
-    private static async Task<(int Status, Action<Utf8JsonWriter> Body)> ActAsync(DaakiaEngine engine, string action, JsonElement headers, JsonElement body)
+    private static async Task<(int Status, Action<Utf8JsonWriter> Body)> ActAsync(DaakiaEngine engine, string? signingKey, string action, JsonElement headers, JsonElement body, CancellationToken cancellationToken)
     {
         if (!headers.TryGetProperty("Client-ID", out var c) || c.ValueKind != JsonValueKind.String
             || !headers.TryGetProperty("X-Project-ID", out var p) || p.ValueKind != JsonValueKind.String)
         {
             throw new ZaqarError(400, "Schema validation failed.", null);
+        }
+
+        // A pre-signed frame (§9.2): checked, and refused as Zaqar refuses it (403 {"error": "Not authorized."}).
+        if (headers.TryGetProperty("URL-Signature", out _) && !ZaqarSignedAccess.Verify(signingKey, action, headers, body, engine.Time.GetUtcNow()))
+        {
+            throw new ZaqarError(403, "Not authorized.", null);
         }
 
         var project = p.GetString()!;
@@ -383,7 +392,8 @@ public static class ZaqarWebSocket
                 var limit = Int(body, "limit", 10);
                 ZaqarWriter.Within(limit, engine.Options.MaxQueueMessagesPerPage, "Limit must be at least 1 and may not be greater than {0}.");
 
-                if (q.Get(tenant, name) is null)
+                var wait = Int(body, "wait", 0); // long-poll, beyond Zaqar (as claim_create's)
+                if (wait == 0 && q.Get(tenant, name) is null)
                 {
                     throw new ZaqarError(404, "Not found", $"Queue {name} does not exist for project {project}");
                 }
@@ -396,8 +406,14 @@ public static class ZaqarWebSocket
                     marker = seen.Position;
                 }
 
-                var page = await q.ListAsync(tenant, name, Caller(), marker, limit, Bool(body, "echo"), Bool(body, "include_claimed"), Bool(body, "include_delayed"));
-                return (200, j => Messages(j, page.Messages, now, claim: null));
+                var page = await q.ListAsync(tenant, name, Caller(), marker, limit, Bool(body, "echo"), Bool(body, "include_claimed"), Bool(body, "include_delayed"),
+                    TimeSpan.FromSeconds(Math.Max(-1, wait)), cancellationToken);
+                if (page.Messages.Count == 0 && q.Get(tenant, name) is null)
+                {
+                    throw new ZaqarError(404, "Not found", $"Queue {name} does not exist for project {project}"); // still none when the wait ended
+                }
+
+                return (200, j => Messages(j, page.Messages, engine.Time.GetUtcNow(), claim: null));
             }
 
             case "message_get":
@@ -488,7 +504,7 @@ public static class ZaqarWebSocket
                     throw new ZaqarError(400, "Invalid API request", "The grace for a claim may not exceed 43200 seconds, and must be at least 60 seconds long.");
                 }
 
-                var result = await q.ClaimAsync(tenant, name, TimeSpan.FromSeconds(ttl), TimeSpan.FromSeconds(grace), limit, TimeSpan.FromSeconds(Int(body, "wait", 0)));
+                var result = await q.ClaimAsync(tenant, name, TimeSpan.FromSeconds(ttl), TimeSpan.FromSeconds(grace), limit, TimeSpan.FromSeconds(Math.Max(-1, Int(body, "wait", 0))), cancellationToken);
                 if (result.Claim is not { } claim)
                 {
                     return (204, j => { j.WriteStartObject(); j.WriteNull("claim_id"); j.WriteEndObject(); });
@@ -498,7 +514,7 @@ public static class ZaqarWebSocket
                 {
                     j.WriteStartObject();
                     j.WriteString("claim_id", claim.Id.ToString("D"));
-                    ClaimedMessages(j, result.Messages, now, claim.Id);
+                    ClaimedMessages(j, result.Messages, engine.Time.GetUtcNow(), claim.Id); // after the wait
                     j.WriteEndObject();
                 });
             }
