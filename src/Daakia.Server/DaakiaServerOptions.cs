@@ -46,6 +46,9 @@ public sealed class DaakiaServerOptions
     /// </summary>
     public string? TextoResumeKey { get; set; }
 
+    /// <summary>How queue notifications leave the server: webhooks and e-mail (<c>Daakia:Notifications</c>).</summary>
+    public Notifications.NotificationOptions Notifications { get; set; } = new();
+
     /// <summary>The MQTT listener's limits (<c>Daakia:Mqtt</c>).</summary>
     public Mqtt.MqttOptions Mqtt { get; set; } = new();
 

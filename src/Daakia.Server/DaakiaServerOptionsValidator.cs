@@ -45,12 +45,29 @@ public static class DaakiaServerOptionsValidator
         v.Require(m.OutboxBytes is >= 64L * 1024 and <= 4096L * MiB, "Mqtt:OutboxBytes", "be between 65536 and 4294967296", m.OutboxBytes);
         v.Require(m.PaceBytes >= 0 && m.PaceBytes <= m.OutboxBytes, "Mqtt:PaceBytes", "be between 0 and Mqtt:OutboxBytes", m.PaceBytes);
         v.Require(m.PaceWaitMilliseconds is >= 1 and <= 60_000, "Mqtt:PaceWaitMilliseconds", "be between 1 and 60000", m.PaceWaitMilliseconds);
+        var n = o.Notifications;
+        v.Require(n.TimeoutSeconds is >= 1 and <= 600, "Notifications:TimeoutSeconds", "be between 1 and 600", n.TimeoutSeconds);
+        v.Require(n.QuickRetries is >= 0 and <= 5, "Notifications:QuickRetries", "be between 0 and 5", n.QuickRetries);
+        for (var i = 0; i < n.AllowedNetworks.Count; i++)
+        {
+            v.Require(Notifications.WebhookTargets.IsValidNetwork(n.AllowedNetworks[i]), $"Notifications:AllowedNetworks:{i}",
+                "be a network (CIDR, like 10.1.0.0/16) or an address", n.AllowedNetworks[i]);
+        }
+
+        v.Require(n.Smtp.Port is >= 1 and <= 65_535, "Notifications:Smtp:Port", "be between 1 and 65535", n.Smtp.Port);
+        v.Require(n.Smtp.TimeoutSeconds is >= 1 and <= 600, "Notifications:Smtp:TimeoutSeconds", "be between 1 and 600", n.Smtp.TimeoutSeconds);
+        v.Require(Notifications.MailSender.TryParseSecurity(n.Smtp.Security) is not null, "Notifications:Smtp:Security", "be Auto, None, StartTls or SslOnConnect", n.Smtp.Security);
+        v.Require(MimeKit.MailboxAddress.TryParse(n.Smtp.From, out _), "Notifications:Smtp:From", "be an e-mail address (Name <user@host> or user@host)", n.Smtp.From);
+
         // The key itself is a secret: the failure names the rule, never the value.
         v.Require(o.TextoResumeKey is null || TextoResumeSecrets.TryDecodeKey(o.TextoResumeKey, out _), nameof(o.TextoResumeKey),
             $"be base64 of at least {TextoResumeSecrets.MinKeyBytes} bytes", "(not shown)");
 
         v.Require(o.Zaqar.SignedUrlKey is null || o.Zaqar.SignedUrlKey.Length >= Zaqar.ZaqarSigner.MinKeyLength, "Zaqar:SignedUrlKey",
             $"be at least {Zaqar.ZaqarSigner.MinKeyLength} characters", "(not shown)");
+        // A confirmation request carries a pre-signed URL: confirmation needs the key that signs it.
+        v.Require(!core.RequireSubscriptionConfirmation || !string.IsNullOrEmpty(o.Zaqar.SignedUrlKey), "Zaqar:SignedUrlKey",
+            "be set when Core:RequireSubscriptionConfirmation is true (confirmation requests carry a pre-signed URL)", "(not set)");
 
         // The HTTP edge (docs/security.md).
         for (var i = 0; i < o.AllowedHosts.Count; i++)

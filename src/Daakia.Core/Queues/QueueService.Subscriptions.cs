@@ -110,7 +110,8 @@ public sealed partial class QueueService
 
                 var confirmed = request.Kind == SubscriberKind.Connection || !_options.RequireSubscriptionConfirmation;
                 var info = new QueueSubscription(Guid.NewGuid(), queue, request.Subscriber, request.Kind, request.Ttl, now, now + request.Ttl,
-                    request.Options.ToArray(), confirmed, request.Secret ?? NewSecret(), request.RetryPolicy);
+                    request.Options.ToArray(), confirmed, request.Secret ?? NewSecret(), request.RetryPolicy)
+                { Project = request.Project };
                 s = new SubscriptionState(info, tenant) { Watcher = watcher };
                 (q.Subscriptions ??= [])[info.Id] = s;
                 outcome = SubscribeOutcome.Created;

@@ -77,7 +77,8 @@ internal static class SubscriptionRecords
     {
         var subscriber = Encoding.UTF8.GetBytes(s.Subscriber);
         var secret = Encoding.UTF8.GetBytes(s.Secret);
-        var buffer = new byte[1 + 16 + 1 + 1 + (3 * 8) + (3 * 4) + subscriber.Length + s.Options.Length + secret.Length + (3 * 4) + (2 * 8) + 1];
+        var project = Encoding.UTF8.GetBytes(s.Project);
+        var buffer = new byte[1 + 16 + 1 + 1 + (3 * 8) + (4 * 4) + subscriber.Length + s.Options.Length + secret.Length + project.Length + (3 * 4) + (2 * 8) + 1];
         var w = new Span<byte>(buffer);
         var at = 0;
         w[at++] = Version;
@@ -98,6 +99,7 @@ internal static class SubscriptionRecords
         Long(w, ref at, (long)p.MinimumDelay.TotalMilliseconds);
         Long(w, ref at, (long)p.MaximumDelay.TotalMilliseconds);
         w[at++] = (byte)p.Backoff;
+        Bytes(w, ref at, project);
         return buffer;
     }
 
@@ -127,9 +129,10 @@ internal static class SubscriptionRecords
             MaximumDelayRetries = ReadInt(value, ref at),
             MinimumDelay = TimeSpan.FromMilliseconds(ReadLong(value, ref at)),
             MaximumDelay = TimeSpan.FromMilliseconds(ReadLong(value, ref at)),
-            Backoff = (RetryBackoff)value[at],
+            Backoff = (RetryBackoff)value[at++],
         };
-        return new QueueSubscription(id, key[..slash], subscriber, kind, ttl, updated, expires, options, confirmed, secret, policy);
+        var project = Encoding.UTF8.GetString(ReadBytes(value, ref at));
+        return new QueueSubscription(id, key[..slash], subscriber, kind, ttl, updated, expires, options, confirmed, secret, policy) { Project = project };
     }
 
     private static void Long(Span<byte> w, ref int at, long v)

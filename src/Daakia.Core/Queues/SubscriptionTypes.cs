@@ -95,6 +95,10 @@ public sealed record NewQueueSubscription(string Subscriber, SubscriberKind Kind
     public NotificationRetryPolicy RetryPolicy { get; init; } = NotificationRetryPolicy.Default;
 
     public string? Secret { get; init; }
+
+    /// <summary>The adapter's name for the tenant the subscription is made under (Zaqar's project id), kept with it for
+    /// what the adapter sends (a confirmation request names its project).</summary>
+    public string Project { get; init; } = "";
 }
 
 /// <summary>
@@ -115,6 +119,9 @@ public sealed record QueueSubscription(
     string Secret,
     NotificationRetryPolicy RetryPolicy)
 {
+    /// <summary>The adapter's name for the subscription's tenant (<see cref="NewQueueSubscription.Project"/>).</summary>
+    public string Project { get; init; } = "";
+
     public bool IsLive(DateTimeOffset now) => ExpiresAt > now;
 }
 

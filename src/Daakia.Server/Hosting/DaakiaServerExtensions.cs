@@ -9,6 +9,8 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
 using Prometheus;
 
 namespace Daakia.Server.Hosting;
@@ -38,6 +40,7 @@ public static class DaakiaServerExtensions
         services.AddSingleton<Mqtt.MqttWebSocketEndpoint>();
         services.AddSingleton<EdgePolicy>();
         services.AddSingleton(new RestReadBudget(serverOptions.MaxConcurrentReadBytes));
+        AddNotifications(services, serverOptions);
         services.AddHostedService<DaakiaLifecycle>();
         services.AddOpenApi();
 
@@ -52,6 +55,50 @@ public static class DaakiaServerExtensions
         // a non-ASCII client or tenant id then gets our problem+json answer naming it as sent, not mojibake.
         services.Configure<KestrelServerOptions>(static k => k.RequestHeaderEncodingSelector = static _ => LenientUtf8);
         return services;
+    }
+
+    /// <summary>
+    /// Queue notifications (docs/protocols/zaqar.md): webhooks through IHttpClientFactory with a resilience pipeline — a
+    /// total timeout, a quick retry, a circuit breaker and a timeout per try, one pipeline per target authority, so one
+    /// dead receiver does not open the circuit for others — on a handler that connects only where webhooks may go; and
+    /// e-mail when an SMTP host is configured. The core's dispatcher does the durable retries.
+    /// </summary>
+    private static void AddNotifications(IServiceCollection services, DaakiaServerOptions serverOptions)
+    {
+        var n = serverOptions.Notifications;
+        services.AddSingleton<Notifications.WebhookTargets>();
+        services.AddHttpClient(Notifications.WebhookSender.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp => Notifications.WebhookSender.CreateHandler(sp.GetRequiredService<Notifications.WebhookTargets>(), n))
+            .AddResilienceHandler("webhooks", b =>
+            {
+                var attempt = TimeSpan.FromSeconds(n.TimeoutSeconds);
+                b.AddTimeout(attempt * (n.QuickRetries + 1) + TimeSpan.FromSeconds(1));
+                if (n.QuickRetries > 0)
+                {
+                    b.AddRetry(new HttpRetryStrategyOptions
+                    {
+                        MaxRetryAttempts = n.QuickRetries,
+                        Delay = TimeSpan.FromMilliseconds(200),
+                        BackoffType = Polly.DelayBackoffType.Exponential,
+                        UseJitter = true,
+                    });
+                }
+
+                b.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+                {
+                    FailureRatio = 0.9,
+                    MinimumThroughput = 20,
+                    SamplingDuration = TimeSpan.FromSeconds(30),
+                    BreakDuration = TimeSpan.FromSeconds(15),
+                });
+                b.AddTimeout(attempt);
+            })
+            .SelectPipelineByAuthority();
+        services.AddSingleton<INotificationSender, Notifications.WebhookSender>();
+        if (!string.IsNullOrEmpty(n.Smtp.Host))
+        {
+            services.AddSingleton<INotificationSender, Notifications.MailSender>();
+        }
     }
 
     /// <summary>
@@ -127,7 +174,7 @@ public static class DaakiaServerExtensions
         app.Map(Mqtt.MqttWebSocketEndpoint.Path, (HttpContext ctx, Mqtt.MqttWebSocketEndpoint mqtt) => mqtt.RunAsync(ctx)).ExcludeFromDescription();
         app.MapDaakiaRest();
         Zaqar.ZaqarApi.MapZaqar(app);
-        app.Map(Zaqar.ZaqarWebSocket.Path, (HttpContext ctx, DaakiaEngine engine, DaakiaServerOptions options) => Zaqar.ZaqarWebSocket.RunAsync(ctx, engine, options)).ExcludeFromDescription();
+        app.Map(Zaqar.ZaqarWebSocket.Path, (HttpContext ctx, DaakiaEngine engine, DaakiaServerOptions options, Notifications.WebhookTargets targets) => Zaqar.ZaqarWebSocket.RunAsync(ctx, engine, options, targets)).ExcludeFromDescription();
         return app;
     }
 

@@ -17,7 +17,7 @@ internal static partial class SessionLog
     [LoggerMessage(3002, LogLevel.Debug, "Rejected request: {Code} {Description}", EventName = "RequestRejected")]
     public static partial void RequestRejected(ILogger logger, string code, string description);
 
-    [LoggerMessage(3003, LogLevel.Error, "Request {Type} failed unexpectedly", EventName = "RequestFailed")]
+    [LoggerMessage(3003, LogLevel.Error, "Request {Type} failed unexpectedly", EventName = "WebSocketRequestFailed")]
     public static partial void RequestFailed(ILogger logger, Exception exception, string type);
 
     /// <summary>The server closes a connection for a reason of its own (not a plain bye): worth a line, not an alarm.</summary>

@@ -34,6 +34,7 @@ public static partial class ZaqarApi
         v2.MapPost("/queues/{queue}/purge", PurgeAsync).WithName("ZaqarPurgeQueue");
         v2.MapPost("/queues/{queue}/share", ShareAsync).WithName("ZaqarShareQueue");
         MapMessages(v2);
+        MapSubscriptions(v2);
         return app;
     }
 
@@ -212,6 +213,10 @@ public static partial class ZaqarApi
             Rel("post_claim", "/v2/queues/{queue_name}/claims{?limit}", "queue_name,limit", ["POST"]);
             Rel("patch_claim", "/v2/queues/{queue_name}/claims/{claim_id}", "queue_name,claim_id", ["PATCH"]);
             Rel("delete_claim", "/v2/queues/{queue_name}/claims/{claim_id}", "queue_name,claim_id", ["DELETE"]);
+            Rel("subscriptions_get", "/v2/queues/{queue_name}/subscriptions{?marker,limit}", "queue_name,marker,limit", ["GET"]);
+            Rel("subscriptions_post", "/v2/queues/{queue_name}/subscriptions", "queue_name", ["POST"]);
+            Rel("subscription", "/v2/queues/{queue_name}/subscriptions/{subscriptions_id}", "queue_name,subscriptions_id", ["GET", "DELETE"]);
+            Rel("subscription_patch", "/v2/queues/{queue_name}/subscriptions/{subscriptions_id}", "queue_name,subscriptions_id", ["PATCH"]);
             Rel("ping", "/v2/ping", "", ["GET"]);
             j.WriteEndObject();
         });
@@ -428,6 +433,7 @@ public static partial class ZaqarApi
     private static async Task<IResult> PurgeAsync(HttpContext http, DaakiaEngine engine, string queue)
     {
         var body = await ZaqarBody.ReadAsync(http, 64 * 1024);
+        bool messages = true, subscriptions = true;
         if (body.Length > 0)
         {
             using var doc = ZaqarBody.Parse(body);
@@ -441,13 +447,20 @@ public static partial class ZaqarApi
                 throw new ZaqarError(400, "Invalid API request", "Resource types must be a sub set of {'messages', 'subscriptions'}.");
             }
 
-            if (!types.EnumerateArray().Any(t => t.GetString() == "messages"))
-            {
-                return Results.NoContent(); // subscriptions only: none are kept yet
-            }
+            messages = types.EnumerateArray().Any(t => t.GetString() == "messages");
+            subscriptions = types.EnumerateArray().Any(t => t.GetString() == "subscriptions");
         }
 
-        await engine.Queues.PurgeAsync(Caller(http).Tenant, queue);
+        if (messages)
+        {
+            await engine.Queues.PurgeAsync(Caller(http).Tenant, queue);
+        }
+
+        if (subscriptions)
+        {
+            await engine.Queues.PurgeSubscriptionsAsync(Caller(http).Tenant, queue);
+        }
+
         return Results.NoContent();
     }
 }

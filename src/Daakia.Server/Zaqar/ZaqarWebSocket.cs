@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
+using System.Threading.Channels;
 using Daakia.Core;
 using Microsoft.AspNetCore.Http;
 
@@ -11,11 +12,11 @@ namespace Daakia.Server.Zaqar;
 /// <c>{"action", "headers", "body"}</c>, each answered in order with <c>{"request", "body", "headers": {"status"}}</c>.
 /// Headers are per frame (<c>Client-ID</c> and <c>X-Project-ID</c>, as over REST). The same core operations as REST.
 /// </summary>
-public static class ZaqarWebSocket
+public static partial class ZaqarWebSocket
 {
     public const string Path = "/v2/ws";
 
-    public static async Task RunAsync(HttpContext http, DaakiaEngine engine, DaakiaServerOptions options)
+    public static async Task RunAsync(HttpContext http, DaakiaEngine engine, DaakiaServerOptions options, Notifications.WebhookTargets targets)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -26,9 +27,13 @@ public static class ZaqarWebSocket
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
         var max = engine.Options.MaxQueuePostBytes + (64 * 1024);
         var buffer = new ArrayBufferWriter<byte>(4096);
+        var connection = new ZaqarWsConnection(socket, options.OutboxCapacity, options.OutboxBytes);
+        var writer = connection.WriteAsync(http.RequestAborted);
+        var context = new ZaqarWsContext(engine, options.Zaqar.SignedUrlKey, targets, connection);
+        (WebSocketCloseStatus Status, string Reason)? close = null;
         try
         {
-            while (socket.State == WebSocketState.Open)
+            while (socket.State == WebSocketState.Open && close is null)
             {
                 buffer.Clear();
                 ValueWebSocketReceiveResult result;
@@ -37,34 +42,59 @@ public static class ZaqarWebSocket
                     result = await socket.ReceiveAsync(buffer.GetMemory(4096), http.RequestAborted);
                     if (result.MessageType == WebSocketMessageType.Close)
                     {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", http.RequestAborted);
-                        return;
+                        close = (WebSocketCloseStatus.NormalClosure, "bye");
+                        break;
                     }
 
                     buffer.Advance(result.Count);
                     if (buffer.WrittenCount > max)
                     {
-                        await socket.CloseOutputAsync(WebSocketCloseStatus.MessageTooBig, "frame too large", http.RequestAborted);
-                        return;
+                        close = (WebSocketCloseStatus.MessageTooBig, "frame too large");
+                        break;
                     }
                 }
                 while (!result.EndOfMessage);
 
-                var reply = await HandleAsync(engine, options.Zaqar.SignedUrlKey, buffer.WrittenMemory, http.RequestAborted);
-                await socket.SendAsync(reply, WebSocketMessageType.Text, endOfMessage: true, http.RequestAborted);
+                if (close is null)
+                {
+                    var reply = await HandleAsync(context, buffer.WrittenMemory, http.RequestAborted);
+                    await connection.ReplyAsync(reply, http.RequestAborted);
+                }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ChannelClosedException)
         {
             // The connection ended.
         }
+        finally
+        {
+            // Its subscriptions go with it; what was queued is sent, then the close (never beside a send).
+            await connection.UnsubscribeAllAsync(engine);
+            connection.Complete();
+            await writer;
+            if (close is { } c && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                try
+                {
+                    await socket.CloseOutputAsync(c.Status, c.Reason, http.RequestAborted);
+                }
+                catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+                {
+                    // Gone meanwhile.
+                }
+            }
+        }
     }
 
+    /// <summary>A frame's answer for tests and callers without a connection of their own (no WebSocket subscriptions).</summary>
+    internal static Task<ReadOnlyMemory<byte>> HandleAsync(DaakiaEngine engine, string? signingKey, ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
+        HandleAsync(new ZaqarWsContext(engine, signingKey, null, null), frame, cancellationToken);
+
     /// <summary>
-    /// One request frame's answer (always an answer: a frame that is not a request gets a 400). <paramref name="signingKey"/>
+    /// One request frame's answer (always an answer: a frame that is not a request gets a 400). The context's signing key
     /// checks pre-signed frames; <paramref name="cancellationToken"/> ends a waiting claim or listing when the connection goes.
     /// </summary>
-    internal static async Task<ReadOnlyMemory<byte>> HandleAsync(DaakiaEngine engine, string? signingKey, ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    internal static async Task<ReadOnlyMemory<byte>> HandleAsync(ZaqarWsContext context, ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
         if (WebSockets.FrameText.Check(frame.Span) != WebSockets.FrameTextFault.None)
         {
@@ -99,7 +129,7 @@ public static class ZaqarWebSocket
 
                 var action = a.GetString()!;
                 var body = root.TryGetProperty("body", out var b) && b.ValueKind == JsonValueKind.Object ? b : default;
-                var (status, write) = await ActAsync(engine, signingKey, action, headers, body, cancellationToken);
+                var (status, write) = await ActAsync(context, action, headers, body, cancellationToken);
                 return Reply(root, status, write);
             }
             catch (ZaqarError e)
@@ -220,8 +250,9 @@ public static class ZaqarWebSocket
     }
 
     /// <summary>Runs one action: its status and the writer of its body.</summary>
-    private static async Task<(int Status, Action<Utf8JsonWriter> Body)> ActAsync(DaakiaEngine engine, string? signingKey, string action, JsonElement headers, JsonElement body, CancellationToken cancellationToken)
+    private static async Task<(int Status, Action<Utf8JsonWriter> Body)> ActAsync(ZaqarWsContext context, string action, JsonElement headers, JsonElement body, CancellationToken cancellationToken)
     {
+        var (engine, signingKey, _, _) = context;
         if (!headers.TryGetProperty("Client-ID", out var c) || c.ValueKind != JsonValueKind.String
             || !headers.TryGetProperty("X-Project-ID", out var p) || p.ValueKind != JsonValueKind.String)
         {
@@ -565,7 +596,7 @@ public static class ZaqarWebSocket
             }
 
             case "subscription_create" or "subscription_get" or "subscription_list" or "subscription_delete":
-                throw new ZaqarError(501, "Not implemented", "Subscriptions are not served yet (docs/protocols/zaqar.md).");
+                return await SubscriptionAsync(context, action, tenant, project, body, now);
 
             default:
                 throw new ZaqarError(400, $"{action} is not a valid action", null);

@@ -1,0 +1,130 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Daakia.Core;
+using Polly.CircuitBreaker;
+
+namespace Daakia.Server.Notifications;
+
+/// <summary>
+/// Sends webhook notifications: one POST per notification through the named client <see cref="ClientName"/>
+/// (IHttpClientFactory, with a resilience pipeline: a timeout per try, a quick retry, a circuit breaker per target
+/// authority; the durable outbox does the long retries). Each request carries the delivery id, the try, a timestamp and
+/// an HMAC-SHA256 signature of <c>timestamp + "." + body</c> with the subscription's secret; the subscription's
+/// <c>post_headers</c> and <c>post_data</c> options apply as in Zaqar. 2xx is delivered; 408, 425, 429 and 5xx, a
+/// connection error or a timeout are tried again; any other answer (a redirect is not followed) and a refused target
+/// are given up.
+/// </summary>
+public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOptions options, TimeProvider time) : INotificationSender
+{
+    public const string ClientName = "daakia-webhooks";
+
+    /// <summary>The headers Daakia sets on every webhook request (beyond Zaqar's).</summary>
+    public const string DeliveryHeader = "X-Daakia-Delivery";
+    public const string SubscriptionHeader = "X-Daakia-Subscription";
+    public const string AttemptHeader = "X-Daakia-Attempt";
+    public const string TimestampHeader = "X-Daakia-Timestamp";
+    public const string SignatureHeader = "X-Daakia-Signature";
+
+    public SubscriberKind Kind => SubscriberKind.Webhook;
+
+    public async ValueTask<NotificationResult> SendAsync(QueueNotification notification, CancellationToken cancellationToken)
+    {
+        var s = notification.Subscription;
+        var now = time.GetUtcNow();
+        var body = NotificationBody.Apply(s.Options, NotificationBody.Json(notification, options.Zaqar.SignedUrlKey, now));
+        using var request = new HttpRequestMessage(HttpMethod.Post, s.Subscriber) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (NotificationBody.Option(s.Options, "post_headers") is { ValueKind: JsonValueKind.Object } extra)
+        {
+            foreach (var h in extra.EnumerateObject())
+            {
+                if (h.Value.ValueKind == JsonValueKind.String && !h.Name.StartsWith("X-Daakia-", StringComparison.OrdinalIgnoreCase))
+                {
+                    if (!request.Headers.TryAddWithoutValidation(h.Name, h.Value.GetString()))
+                    {
+                        request.Content.Headers.Remove(h.Name);
+                        request.Content.Headers.TryAddWithoutValidation(h.Name, h.Value.GetString());
+                    }
+                }
+            }
+        }
+
+        var timestamp = now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        request.Headers.TryAddWithoutValidation(DeliveryHeader, notification.Message.Id.ToString());
+        request.Headers.TryAddWithoutValidation(SubscriptionHeader, s.Id.ToString());
+        request.Headers.TryAddWithoutValidation(AttemptHeader, notification.Attempt.ToString(CultureInfo.InvariantCulture));
+        request.Headers.TryAddWithoutValidation(TimestampHeader, timestamp);
+        request.Headers.TryAddWithoutValidation(SignatureHeader, "sha256=" + Sign(s.Secret, timestamp, body));
+        request.Headers.UserAgent.ParseAdd("Daakia-Notifications/1");
+        try
+        {
+            using var response = await clients.CreateClient(ClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+            var code = (int)response.StatusCode;
+            var status = $"{code} {response.ReasonPhrase}".TrimEnd();
+            return code switch
+            {
+                >= 200 and < 300 => NotificationResult.Delivered,
+                408 or 425 or 429 or >= 500 => new NotificationResult(NotificationOutcome.Retry, status),
+                >= 300 and < 400 => new NotificationResult(NotificationOutcome.Rejected, status + " (redirects are not followed)"),
+                _ => new NotificationResult(NotificationOutcome.Rejected, status),
+            };
+        }
+        catch (Exception ex) when (Refused(ex) is { } refused)
+        {
+            return new NotificationResult(NotificationOutcome.Rejected, refused.Message);
+        }
+        catch (HttpRequestException ex)
+        {
+            return new NotificationResult(NotificationOutcome.Retry, ex.InnerException?.Message ?? ex.Message);
+        }
+        catch (BrokenCircuitException)
+        {
+            return new NotificationResult(NotificationOutcome.Retry, "the target failed repeatedly: its circuit is open for a while");
+        }
+        catch (Exception ex) when (ex is TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !cancellationToken.IsCancellationRequested)
+        {
+            return new NotificationResult(NotificationOutcome.Retry, "timed out");
+        }
+    }
+
+    /// <summary>The signature a receiver recomputes: lowercase hex of HMAC-SHA256(secret, timestamp + "." + body).</summary>
+    public static string Sign(string secret, string timestamp, ReadOnlySpan<byte> body)
+    {
+        var message = new byte[Encoding.ASCII.GetByteCount(timestamp) + 1 + body.Length];
+        var n = Encoding.ASCII.GetBytes(timestamp, message);
+        message[n] = (byte)'.';
+        body.CopyTo(message.AsSpan(n + 1));
+        return Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), message));
+    }
+
+    private static WebhookTargetRefusedException? Refused(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is WebhookTargetRefusedException refused)
+            {
+                return refused;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The primary handler of <see cref="ClientName"/>: connections only to allowed addresses, no redirects,
+    /// no cookies, pooled connections renewed every few minutes (DNS changes are seen).</summary>
+    public static SocketsHttpHandler CreateHandler(WebhookTargets targets, NotificationOptions options) => new()
+    {
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        UseProxy = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        ConnectTimeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
+        MaxResponseHeadersLength = 64,
+        ConnectCallback = (context, ct) => targets.ConnectAsync(context.DnsEndPoint, ct),
+    };
+}
