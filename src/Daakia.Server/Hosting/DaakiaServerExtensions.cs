@@ -94,6 +94,9 @@ public static class DaakiaServerExtensions
                 b.AddTimeout(attempt);
             })
             .SelectPipelineByAuthority();
+        // A failed try is an expected outcome here (the outbox counts and retries it): its event is debug, not error.
+        services.Configure<Polly.Telemetry.TelemetryOptions>(o => o.SeverityProvider = static e =>
+            e.Event.EventName == "ExecutionAttempt" ? Polly.Telemetry.ResilienceEventSeverity.Debug : e.Event.Severity);
         services.AddSingleton<INotificationSender, Notifications.WebhookSender>();
         if (!string.IsNullOrEmpty(n.Smtp.Host))
         {
