@@ -285,6 +285,98 @@ public abstract class NamedQueueTests
         Assert.NotEqual(other, first);
     }
 
+    private static Task<QueueMessagePage> WaitingListAsync(EngineFixture f, string queue, TimeSpan wait, bool echo = false, long? marker = null, CancellationToken cancellationToken = default) =>
+        f.Engine.Queues.ListAsync(T, queue, Worker, marker, 20, echo, false, false, wait, cancellationToken);
+
+    /// <summary>Whether a long-poll on the queue waits for its next post.</summary>
+    private static bool Awaited(EngineFixture f, string queue)
+    {
+        var t = f.Engine.TryTenant(T)!;
+        lock (t.Gate)
+        {
+            return t.NamedQueues.TryGetValue(queue, out var q) && q.Awaited;
+        }
+    }
+
+    /// <summary>Advances the fake clock a second at a time until <paramref name="task"/> completes.</summary>
+    private static async Task<TResult> UntilDoneAsync<TResult>(EngineFixture f, Task<TResult> task)
+    {
+        await Eventually.True(() =>
+        {
+            f.Time.Advance(TimeSpan.FromSeconds(1));
+            return task.IsCompleted;
+        }, "the wait ends");
+        return await task;
+    }
+
+    [Fact]
+    public async Task AListingWithWait_IsAnsweredByAPostOfAnother_NotByTheListersOwn_AndEmptyWhenTheWaitIsOver()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        var waiting = WaitingListAsync(f, "later", TimeSpan.FromSeconds(10)); // no queue yet: a post makes it
+        await q.PostAsync(T, "later", Worker, [Body(1)]); // the lister's own: not listed (no echo), so it waits on
+        await Eventually.True(() => Awaited(f, "later"), "the listing woke, and waits again");
+        Assert.False(waiting.IsCompleted);
+        await q.PostAsync(T, "later", Poster, [Body(2)]);
+        var page = await waiting.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([2], page.Messages.Select(N));
+
+        // Nothing after the marker: empty once the wait is over on the clock.
+        var empty = await UntilDoneAsync(f, WaitingListAsync(f, "later", TimeSpan.FromSeconds(3), marker: page.NextMarker));
+        Assert.Empty(empty.Messages);
+        Assert.False(empty.More);
+
+        // With echo, the lister's own post answers it.
+        var echo = WaitingListAsync(f, "later", TimeSpan.FromSeconds(10), echo: true, marker: page.NextMarker);
+        await q.PostAsync(T, "later", Worker, [Body(3)]);
+        Assert.Equal([3], (await echo.WaitAsync(TimeSpan.FromSeconds(30))).Messages.Select(N));
+
+        await Assert.ThrowsAsync<DaakiaException>(() => WaitingListAsync(f, "later", TimeSpan.FromSeconds(21)));
+        var negative = await Assert.ThrowsAsync<DaakiaException>(() => WaitingListAsync(f, "later", TimeSpan.FromSeconds(-1)));
+        Assert.Equal(DaakiaErrorCode.InvalidArgument, negative.Code);
+    }
+
+    [Fact]
+    public async Task AListingWithWait_IsAnsweredWhenAClaimOnItsMessagesExpires_AndEndsAtOnceWhenCancelled()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        await PostAsync(f, "jobs", 1);
+        Assert.NotNull((await q.ClaimAsync(T, "jobs", Minute, Minute, 5)).Claim);
+        f.Time.Advance(TimeSpan.FromSeconds(50));
+        await f.SettleAsync();
+
+        // The claim ends 10 s into a 20 s wait: the listing looks again every second, and shows the message then.
+        var start = f.Time.GetUtcNow();
+        var page = await UntilDoneAsync(f, WaitingListAsync(f, "jobs", TimeSpan.FromSeconds(20)));
+        Assert.Equal([1], page.Messages.Select(N));
+        Assert.True(f.Time.GetUtcNow() - start < TimeSpan.FromSeconds(20), "answered before the wait was over");
+
+        using var cancel = new CancellationTokenSource();
+        var waiting = WaitingListAsync(f, "empty", TimeSpan.FromSeconds(20), cancellationToken: cancel.Token);
+        await cancel.CancelAsync();
+        Assert.Empty((await waiting.WaitAsync(TimeSpan.FromSeconds(30))).Messages); // without the clock moving
+    }
+
+    [Fact]
+    public async Task AClaimWithWait_IsMadeByAPostToAQueueThatDidNotExist_AndNoneIsMadeOnceCancelled()
+    {
+        await using var f = await New().StartAsync();
+        var q = f.Engine.Queues;
+        var waiting = q.ClaimAsync(T, "later", Minute, Minute, 5, TimeSpan.FromSeconds(10));
+        await PostAsync(f, "later", 1);
+        Assert.Equal([1], (await waiting.WaitAsync(TimeSpan.FromSeconds(30))).Messages.Select(N));
+
+        using var cancel = new CancellationTokenSource();
+        var gone = q.ClaimAsync(T, "later", Minute, Minute, 5, TimeSpan.FromSeconds(20), cancel.Token);
+        await cancel.CancelAsync();
+        Assert.Null((await gone.WaitAsync(TimeSpan.FromSeconds(30))).Claim);
+        await PostAsync(f, "later", 2);
+        Assert.Equal([2], (await q.ClaimAsync(T, "later", Minute, Minute, 5)).Messages.Select(N)); // claimable: the cancelled wait took nothing
+        await Assert.ThrowsAsync<DaakiaException>(() => q.ClaimAsync(T, "later", Minute, Minute, 5, TimeSpan.FromSeconds(21)));
+    }
+
     [Fact]
     public async Task RequestsNamingProjectsNeverSeen_LeaveNoStateBehind_UnlessTheyMakeSomething()
     {

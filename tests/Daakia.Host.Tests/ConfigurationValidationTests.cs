@@ -120,6 +120,15 @@ public sealed class ConfigurationValidationTests
     }
 
     [Fact]
+    public void TheZaqarSigningKey_IsAtLeast16Characters_AndNeverShownInTheProblem()
+    {
+        Assert.Equal("exactly-16-chars", Read(("Daakia:Zaqar:SignedUrlKey", "exactly-16-chars")).Server.Zaqar.SignedUrlKey);
+        Assert.Null(Read().Server.Zaqar.SignedUrlKey);
+        var problem = Assert.Single(Problems(("Daakia:Zaqar:SignedUrlKey", "15-chars-secret")));
+        Assert.Equal("Daakia:Zaqar:SignedUrlKey must be at least 16 characters (was '(not shown)')", problem);
+    }
+
+    [Fact]
     public void PortZero_ForBoth_IsValid()
     {
         var config = Read(("Daakia:HttpPort", "0"), ("Daakia:MqttPort", "0"));

@@ -29,6 +29,9 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
     /// <summary>Completes at the next post to this queue (long-poll: a claim or a listing waiting for messages).</summary>
     public Task Arrival => (_arrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
+    /// <summary>Whether a long-poll holds the arrival signal now, to be woken by the next post (caller holds the lock).</summary>
+    public bool Awaited => _arrived is not null;
+
     /// <summary>A post is durable: whoever waits for messages looks again (caller holds the lock).</summary>
     public void Arrived()
     {
