@@ -10,12 +10,19 @@ internal sealed class JMessage(Letter letter)
     public int Refs { get; set; }
 }
 
-/// <summary>One queue entry: its message, position, deliveries and visibility.</summary>
+/// <summary>One queue entry: its message, position, deliveries, visibility and (when moved) its own expiry.</summary>
 internal sealed class JEntry(JQueue queue, JMessage message, long position) : IPositioned
 {
     public JQueue Queue { get; } = queue;
 
     public JMessage Message { get; } = message;
+
+    /// <summary>A copy of the message carrying this entry's own expiry, once an expiry op moved it (null: the
+    /// message's). The message's other entries keep theirs.</summary>
+    public Letter? Own { get; set; }
+
+    /// <summary>The message as this entry hands it out: with the entry's expiry.</summary>
+    public Letter Letter => Own ?? Message.Letter;
 
     public long Position { get; } = position;
 
@@ -25,10 +32,10 @@ internal sealed class JEntry(JQueue queue, JMessage message, long position) : IP
 
     public bool Removed { get; set; }
 
-    /// <summary>The expiry index's bucket holding this entry, if its message expires.</summary>
+    /// <summary>The expiry index's bucket holding this entry, if it expires.</summary>
     public HashSet<JEntry>? ExpiryBucket { get; set; }
 
-    public QueueEntry ToQueueEntry() => new(Message.Letter, Position, Deliveries, VisibleAt);
+    public QueueEntry ToQueueEntry() => new(Letter, Position, Deliveries, VisibleAt);
 }
 
 /// <summary>One durable queue: entries by position and by message id, the last position given out, its usage.</summary>
@@ -78,7 +85,7 @@ internal sealed class JActivity(ActivityEntry entry) : IPositioned
 }
 
 /// <summary>
-/// Entries whose message expires, in one-second buckets (a set each, so adding and removing an entry is O(1); most
+/// Entries that expire, in one-second buckets (a set each, so adding and removing an entry is O(1); most
 /// entries of a second land in the bucket used last). The sweep walks the buckets in order.
 /// </summary>
 internal sealed class ExpiryIndex
@@ -89,7 +96,7 @@ internal sealed class ExpiryIndex
 
     public int Count { get; private set; }
 
-    private static long KeyOf(JEntry e) => e.Message.Letter.ExpiresAt!.Value.UtcTicks / TimeSpan.TicksPerSecond;
+    private static long KeyOf(JEntry e) => e.Letter.ExpiresAt!.Value.UtcTicks / TimeSpan.TicksPerSecond;
 
     public void Add(JEntry e)
     {
@@ -148,7 +155,7 @@ internal sealed class ExpiryIndex
                     break;
                 }
 
-                if (e.Message.Letter.ExpiresAt <= now)
+                if (e.Letter.ExpiresAt <= now)
                 {
                     due.Add(e);
                 }
@@ -236,4 +243,8 @@ internal enum Effect : byte
 
     /// <summary>A durable record removed: tenant, kind (a byte), key.</summary>
     DeleteRecord = 22,
+
+    /// <summary>Queue, count, (message id, expires at): entries whose expiry moved (also in snapshots, after the
+    /// <see cref="Entry"/> of an entry with an expiry of its own).</summary>
+    Expiry = 23,
 }

@@ -105,6 +105,16 @@ public sealed partial class JournalStore
                 buffer.Varint(e.Position);
                 buffer.Varint((ulong)e.Deliveries);
                 buffer.OptionalTime(e.VisibleAt);
+                if (e.Own is { ExpiresAt: { } expires })
+                {
+                    // The entry's own expiry (a claim kept it alive, a dead-letter TTL): its message keeps the one it
+                    // was appended with.
+                    buffer.Byte((byte)Effect.Expiry);
+                    buffer.Varint((ulong)q.FileId);
+                    buffer.Varint(1UL);
+                    buffer.Guid(e.Message.Letter.Id);
+                    buffer.Time(expires);
+                }
             }
         }
 

@@ -142,7 +142,24 @@ public sealed partial class JournalStore
                                 TakeEntry(there, null);
                             }
 
-                            PutEntry(to, e.Message, position, e.Deliveries, null, null);
+                            PutEntry(to, e.Message, position, e.Deliveries, null, null, e.Own);
+                        }
+                    }
+
+                    break;
+                }
+
+                case Effect.Expiry:
+                {
+                    var q = Queue(ids, r.Int());
+                    var n = r.Int();
+                    for (var i = 0; i < n; i++)
+                    {
+                        var id = r.Guid();
+                        var expires = r.Time();
+                        if (q.ById.TryGetValue(id, out var e))
+                        {
+                            Expire(e, expires);
                         }
                     }
 

@@ -64,9 +64,9 @@ public sealed partial class JournalStore
         log.String(q.Key.Name);
     }
 
-    private JEntry PutEntry(JQueue q, JMessage m, long position, int deliveries, DateTimeOffset? visibleAt, List<Action>? undo)
+    private JEntry PutEntry(JQueue q, JMessage m, long position, int deliveries, DateTimeOffset? visibleAt, List<Action>? undo, Letter? own = null)
     {
-        var e = new JEntry(q, m, position) { Deliveries = deliveries, VisibleAt = visibleAt };
+        var e = new JEntry(q, m, position) { Deliveries = deliveries, VisibleAt = visibleAt, Own = own };
         var last = q.LastPosition;
         q.Entries.Add(e);
         q.ById[m.Letter.Id] = e;
@@ -125,7 +125,7 @@ public sealed partial class JournalStore
             t.Bytes -= letter.Size;
         }
 
-        if (letter.ExpiresAt is not null)
+        if (e.Letter.ExpiresAt is not null)
         {
             if (sign > 0)
             {
@@ -288,6 +288,76 @@ public sealed partial class JournalStore
         return found.Count;
     }
 
+    /// <summary>Sets (or, with <paramref name="extendOnly"/>, moves later only) the expiry of the named entries of one
+    /// queue; how many were found. Only the entries that changed are logged, with their new expiry.</summary>
+    private int SetExpiry(QueueKey key, IReadOnlyList<EntryExpiry> entries, bool extendOnly, List<Action>? undo)
+    {
+        if (!_queues.TryGetValue(key, out var q))
+        {
+            return 0;
+        }
+
+        var found = 0;
+        List<JEntry>? changed = null;
+        foreach (var x in entries)
+        {
+            if (!q.ById.TryGetValue(x.Id, out var e))
+            {
+                continue;
+            }
+
+            found++;
+            var had = e.Letter.ExpiresAt;
+            if (had == x.ExpiresAt || (extendOnly && (had is not { } h || h >= x.ExpiresAt)))
+            {
+                continue; // as asked already, or (extending) never expires or lives long enough
+            }
+
+            var own = e.Own;
+            Expire(e, x.ExpiresAt);
+            if (undo is not null)
+            {
+                UndoExpiry(undo, e, own);
+            }
+
+            (changed ??= []).Add(e);
+        }
+
+        if (changed is not null && _log is not null)
+        {
+            Define(q);
+            var log = _log;
+            log.Byte((byte)Effect.Expiry);
+            log.Varint((ulong)q.FileId);
+            log.Varint((ulong)changed.Count);
+            foreach (var e in changed)
+            {
+                log.Guid(e.Message.Letter.Id);
+                log.Time(e.Letter.ExpiresAt!.Value);
+            }
+        }
+
+        return found;
+    }
+
+    /// <summary>Gives an entry its own expiry (or back the message's, when that is the one asked for).</summary>
+    private void Expire(JEntry e, DateTimeOffset expiresAt) =>
+        Reindex(e, e.Message.Letter.ExpiresAt == expiresAt ? null : e.Message.Letter.WithExpiresAt(expiresAt));
+
+    /// <summary>Puts an entry's own copy of its message in place, moving it in the expiry index (out of its old bucket
+    /// first: the bucket is found by the expiry it had).</summary>
+    private void Reindex(JEntry e, Letter? own)
+    {
+        _expiry.Remove(e);
+        e.Own = own;
+        if (e.Letter.ExpiresAt is not null)
+        {
+            _expiry.Add(e);
+        }
+    }
+
+    private void UndoExpiry(List<Action> undo, JEntry e, Letter? own) => undo.Add(() => Reindex(e, own));
+
     private int Move(QueueKey from, QueueKey to, IReadOnlyList<Guid> ids, string kind, DateTimeOffset at, List<Action>? undo)
     {
         if (!_queues.TryGetValue(from, out var source))
@@ -307,7 +377,7 @@ public sealed partial class JournalStore
                     TakeEntry(there, undo);
                 }
 
-                var n = PutEntry(target, e.Message, target.LastPosition + 1, e.Deliveries, null, undo);
+                var n = PutEntry(target, e.Message, target.LastPosition + 1, e.Deliveries, null, undo, e.Own); // its expiry goes with it
                 (moved ??= []).Add((e, n));
             }
         }

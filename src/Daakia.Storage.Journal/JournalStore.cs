@@ -175,6 +175,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
                     DeleteOp d => new StoreOpResult(Remove(d.Queue, d.Ids, undo)),
                     ReturnOp r => new StoreOpResult(Return(r.Queue, r.Entries, undo)),
                     MoveOp m => new StoreOpResult(Move(m.From, m.To, m.Ids, m.ActivityKind, m.At, undo)),
+                    ExpiryOp x => new StoreOpResult(SetExpiry(x.Queue, x.Entries, x.ExtendOnly, undo)),
                     ActivityOp x => new StoreOpResult(Record(x.Entries, undo)),
                     DeleteSessionOp d => new StoreOpResult(EmptySessionQueue(d.Tenant, d.Client, undo)),
                     PurgeQueueOp p => new StoreOpResult(EmptyQueue(p.Queue, undo)),
@@ -240,6 +241,9 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
                 ArgumentNullException.ThrowIfNull(m.Ids, nameof(op));
                 ArgumentNullException.ThrowIfNull(m.ActivityKind, nameof(op));
                 break;
+            case ExpiryOp x:
+                ArgumentNullException.ThrowIfNull(x.Entries, nameof(op));
+                break;
             case ActivityOp x:
                 ArgumentNullException.ThrowIfNull(x.Entries, nameof(op));
                 foreach (var e in x.Entries)
@@ -304,7 +308,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
             {
                 TakeEntry(e, null);
                 LogRemoved(e.Queue, [e]);
-                var letter = e.Message.Letter;
+                var letter = e.Letter;
                 result.Add(new ExpiredEntry(e.Queue.Key, letter));
                 // In the same record as the removal, so a crash cannot lose the record of it.
                 AddActivity(new ActivityEntry(0, e.Queue.Key.Tenant, now, ActivityKinds.Expired, letter.Author, e.Queue.Key.Name, letter.Id.ToString()), null);

@@ -70,6 +70,7 @@ internal sealed class UnitOfWorkOp(IReadOnlyList<StoreOp> ops) : WriteOp<IReadOn
                 DeleteOp d => new StoreOpResult(QueueWrites.Delete(s, d.Queue, d.Ids)),
                 ReturnOp r => new StoreOpResult(QueueWrites.Return(s, r.Queue, r.Entries)),
                 MoveOp m => new StoreOpResult(QueueWrites.Move(s, m.From, m.To, m.Ids, m.ActivityKind, m.At)),
+                ExpiryOp x => new StoreOpResult(QueueWrites.SetExpiry(s, x.Queue, x.Entries, x.ExtendOnly)),
                 ActivityOp x => new StoreOpResult(QueueWrites.Record(s, x.Entries)),
                 RetainOp r => new StoreOpResult(Retain(s, r.Message)),
                 ClearRetainedOp c => new StoreOpResult(ClearRetained(s, c.Tenant, c.Topic)),

@@ -166,6 +166,30 @@ internal static class QueueWrites
         return found;
     }
 
+    /// <summary>Sets (or, with <paramref name="extendOnly"/>, moves later only) the expiry of the named entries of one
+    /// queue: the entry's own column, so the message's other entries keep theirs. Returns how many were found.</summary>
+    public static int SetExpiry(WriterStatements s, QueueKey queue, IReadOnlyList<EntryExpiry> entries, bool extendOnly)
+    {
+        if (s.Queues.Find(QueueName.Of(queue)) is not { } row)
+        {
+            return 0;
+        }
+
+        var update = extendOnly ? s.ExtendEntryExpiry : s.SetEntryExpiry;
+        update.Bind(1, row.Qid);
+        Span<byte> bytes = stackalloc byte[16];
+        var found = 0;
+        foreach (var x in entries)
+        {
+            x.Id.TryWriteBytes(bytes);
+            update.Bind(2, bytes);
+            update.Bind(3, Codec.Ms(x.ExpiresAt));
+            found += update.Execute();
+        }
+
+        return found;
+    }
+
     /// <summary>
     /// Moves entries to the end of another queue of the same tenant (new positions there), keeping their expiry and
     /// delivery counts and their message's references, and records an activity entry for each. Returns how many moved.

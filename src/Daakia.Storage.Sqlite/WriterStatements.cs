@@ -37,6 +37,11 @@ internal sealed class WriterStatements : IDisposable
         DeleteEntryByPos = new RawStatement(connection, "DELETE FROM entries WHERE qid=?1 AND pos=?2");
         ReturnEntry = new RawStatement(connection,
             "UPDATE entries SET deliveries=max(deliveries, ?3), visible_at=?4 WHERE qid=?1 AND id=?2");
+        // An entry's expiry, set, or moved later only (an entry that never expires keeps that). SQLite counts a row the
+        // WHERE matched as changed even if the CASE keeps its value: the count is of entries found.
+        SetEntryExpiry = new RawStatement(connection, "UPDATE entries SET expires=?3 WHERE qid=?1 AND id=?2");
+        ExtendEntryExpiry = new RawStatement(connection,
+            "UPDATE entries SET expires=CASE WHEN expires IS NULL OR expires >= ?3 THEN expires ELSE ?3 END WHERE qid=?1 AND id=?2");
         // A message goes with its last entry; otherwise it loses one reference. The payload's size is for the usage
         // (length() of a blob reads no content).
         SelectReferences = new RawStatement(connection, "SELECT refs, length(payload) FROM messages WHERE mid=?1");
@@ -141,6 +146,10 @@ internal sealed class WriterStatements : IDisposable
 
     public RawStatement ReturnEntry { get; }
 
+    public RawStatement SetEntryExpiry { get; }
+
+    public RawStatement ExtendEntryExpiry { get; }
+
     public RawStatement SelectMoved { get; }
 
     public RawStatement SelectReferences { get; }
@@ -186,6 +195,8 @@ internal sealed class WriterStatements : IDisposable
         TakeEntryById.Dispose();
         DeleteEntryByPos.Dispose();
         ReturnEntry.Dispose();
+        SetEntryExpiry.Dispose();
+        ExtendEntryExpiry.Dispose();
         SelectMoved.Dispose();
         SelectReferences.Dispose();
         DeleteMessage.Dispose();

@@ -177,6 +177,34 @@ public sealed class JournalStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Compaction_KeepsEachEntrysOwnExpiry_MovedOnesToo_AndTheSweepFollowsItAfterTheReopen()
+    {
+        var store = await OpenAsync(compactBytes: JournalStoreOptions.MinCompactBytes);
+        var soon = DateTimeOffset.UtcNow.AddHours(1);
+        var jobs = new QueueKey(T, QueueKind.Queue, "jobs");
+        var other = new QueueKey(T, QueueKind.Queue, "other");
+        var dead = new QueueKey(T, QueueKind.Queue, "jobs-dead");
+        var shared = NewLetter("shared", soon);
+        var moved = NewLetter("moved", soon);
+        await store.AppendAsync(shared, [jobs, other]);
+        await store.AppendAsync(moved, [jobs]);
+        await store.WriteAsync([new ExpiryOp(jobs, [new EntryExpiry(shared.Id, soon.AddHours(2)), new EntryExpiry(moved.Id, soon.AddHours(3))])]);
+        await store.WriteAsync([new MoveOp(jobs, dead, [moved.Id], ActivityKinds.DeadLettered, DateTimeOffset.UtcNow)]);
+
+        await WriteUntilCompactedAsync(store, Bob);
+        await store.DisposeAsync();
+
+        store = await OpenAsync();
+        Assert.Equal(soon.AddHours(2), (await store.ReadAsync(jobs, 0, 10)).Single().Message.ExpiresAt);
+        Assert.Equal(soon, (await store.ReadAsync(other, 0, 10)).Single().Message.ExpiresAt);
+        Assert.Equal(soon.AddHours(3), (await store.ReadAsync(dead, 0, 10)).Single().Message.ExpiresAt);
+        Assert.Equal([other], (await store.RemoveExpiredAsync(soon.AddHours(1), 100)).Select(e => e.Queue).ToList());
+        Assert.Equal([jobs], (await store.RemoveExpiredAsync(soon.AddHours(2), 100)).Select(e => e.Queue).ToList());
+        Assert.Equal([(dead, "moved")], (await store.RemoveExpiredAsync(soon.AddHours(3), 100)).Select(e => (e.Queue, moved.Id == e.Message.Id ? "moved" : "?")).ToList());
+        await store.DisposeAsync();
+    }
+
+    [Fact]
     public async Task WritesDuringCompaction_AllSurvive_InOrder()
     {
         var store = await OpenAsync(compactBytes: JournalStoreOptions.MinCompactBytes);

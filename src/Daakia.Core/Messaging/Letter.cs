@@ -74,6 +74,26 @@ public sealed class Letter
 
     public bool IsExpired(DateTimeOffset now) => ExpiresAt is { } e && e <= now;
 
+    /// <summary>
+    /// The same message with another expiry: what a store hands out for an entry whose expiry was moved
+    /// (<see cref="Storage.ExpiryOp"/>). The payload and headers are shared, not copied; the encode-once slot starts empty.
+    /// </summary>
+    public Letter WithExpiresAt(DateTimeOffset? expiresAt) => new()
+    {
+        Id = Id,
+        Tenant = Tenant,
+        Author = Author,
+        Recipients = Recipients,
+        Payload = Payload,
+        ContentType = ContentType,
+        Headers = Headers,
+        Envelope = Envelope,
+        VisibleAt = VisibleAt,
+        Timestamp = Timestamp,
+        ExpiresAt = expiresAt,
+        _size = _size,
+    };
+
     /// <summary>The default <see cref="ContentType"/>.</summary>
     public const string JsonContentType = "application/json";
 }

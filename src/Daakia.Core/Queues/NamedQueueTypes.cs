@@ -60,6 +60,13 @@ public sealed record QueueMessage(
 {
     /// <summary>The attributes the message was posted with (empty: none).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Attributes { get; init; } = [];
+
+    /// <summary>
+    /// Its TTL as Zaqar reports it: from its post until <see cref="ExpiresAt"/>; while the live claim that extended it
+    /// holds it, that claim's TTL plus grace (Zaqar re-stamps the message so; its age still counts from the post). Null
+    /// when it never expires.
+    /// </summary>
+    public TimeSpan? Ttl { get; init; }
 }
 
 /// <summary>One page of a queue's messages, and the marker to read on after it (the last position looked at; null when

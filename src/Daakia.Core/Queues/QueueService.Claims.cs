@@ -4,7 +4,8 @@ namespace Daakia.Core;
 
 /// <summary>
 /// Claims: a lease on a queue's oldest claimable messages for a TTL, written as a record and, in the same unit of work,
-/// the messages' visibility (hidden until the claim expires) and claim counts; renewed, released, or left to expire.
+/// the messages' visibility (hidden until the claim expires), claim counts and expiry (alive at least until the claim and
+/// its grace have passed); renewed, released, or left to expire.
 /// </summary>
 public sealed partial class QueueService
 {
@@ -48,9 +49,11 @@ public sealed partial class QueueService
                 var deadLetters = settings is { MaxClaimCount: { } max, DeadLetterQueue: { } dlq } && dlq != name && IsValidName(dlq) ? (Max: max, Queue: dlq) : default;
                 var moved = new List<Guid>();
                 var returned = new List<ReturnedEntry>();
+                var extended = new List<EntryExpiry>();
                 var ops = new List<StoreOp>();
                 var id = Guid.CreateVersion7(now);
                 var expires = now + ttl;
+                var keep = expires + grace;
                 foreach (var e in candidates)
                 {
                     if (messages.Count == limit || !Claimable(q, e, now))
@@ -65,6 +68,11 @@ public sealed partial class QueueService
                     }
 
                     returned.Add(new ReturnedEntry(e.Id, e.Deliveries + 1, expires));
+                    if (e.Message.ExpiresAt < keep)
+                    {
+                        extended.Add(new EntryExpiry(e.Id, keep)); // alive until the claim and its grace have passed
+                    }
+
                     messages.Add(MessageOf(e, null) with { ClaimCount = e.Deliveries + 1, VisibleAt = expires });
                 }
 
@@ -87,6 +95,11 @@ public sealed partial class QueueService
                         }
 
                         ops.Add(new MoveOp(key, Key(tenant, deadLetters.Queue!), moved, ActivityKinds.DeadLettered, now));
+                        if (settings.DeadLetterTtl is { } deadTtl)
+                        {
+                            ops.Add(DeadLetterExpiry(Key(tenant, deadLetters.Queue!), moved, now + deadTtl));
+                        }
+
                         q.Removing(moved);
                         foreach (var m in moved)
                         {
@@ -98,10 +111,15 @@ public sealed partial class QueueService
                 if (messages.Count > 0)
                 {
                     claim = new QueueClaim(id, name, ttl, grace, now, expires, [.. messages.Select(m => m.Id)]);
-                    messages = [.. messages.Select(m => m with { ClaimId = id })];
+                    var made = claim;
+                    messages = [.. messages.Select(m => Claimed(m, made))];
                     q.Add(claim);
                     ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, id), NamedQueueRecords.Encode(claim))));
                     ops.Add(new ReturnOp(key, returned));
+                    if (extended.Count > 0)
+                    {
+                        ops.Add(new ExpiryOp(key, extended, ExtendOnly: true));
+                    }
                 }
 
                 if (ops.Count == 0)
@@ -292,11 +310,14 @@ public sealed partial class QueueService
             var held = renewed.Messages.Where(m => q.ClaimOf.TryGetValue(m, out var id) && id == claimId).ToList();
             renewed = renewed with { Messages = held };
             q.Claims[claimId] = renewed;
-            // Deliveries 0: a return never lowers a count, so the claim count stays as the claim raised it.
+            // Deliveries 0: a return never lowers a count, so the claim count stays as the claim raised it. Each message
+            // that would expire before the renewed claim and its grace lives until then (extend only: the store knows
+            // each one's expiry, so the renewal reads nothing).
             write = _store.WriteAsync(
             [
                 Rewrite(tenant, q, renewed),
                 new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
+                KeepAlive(Key(tenant, name), renewed),
             ]).AsTask();
             previous = (q, claim);
         }

@@ -469,6 +469,7 @@ public sealed partial class QueueService : IDisposable
         new(e.Id, e.Message.Payload, e.Message.Author, e.Message.Timestamp, e.Message.ExpiresAt, e.Position, e.Deliveries, claim?.Id, e.VisibleAt)
         {
             Attributes = e.Message.Headers,
+            Ttl = TtlOf(e.Message, claim),
         };
 
     /// <summary>The named messages the queue holds (claimed, delayed and own ones too; never expired ones), in queue order.</summary>

@@ -26,9 +26,17 @@ public interface IDaakiaStore : IQueueStore, IRosterStore, IActivityStore, IReta
 /// <summary>
 /// Durable queues (inboxes, dead letters, MQTT sessions, named queues, task queues), each under a <see cref="QueueKey"/>.
 /// A message is stored once however many queues hold it; each queue holds a small entry with the message's position in
-/// that queue, its delivery count and when it is visible. Positions are allocated by the store, per queue, increasing in
-/// store order and never reused (so a store that owns ordering, like Redis, can allocate them where the data lives).
+/// that queue, its delivery count, when it is visible and when it expires. Positions are allocated by the store, per
+/// queue, increasing in store order and never reused (so a store that owns ordering, like Redis, can allocate them where
+/// the data lives).
 /// </summary>
+/// <remarks>
+/// <b>Expiry is per entry.</b> An entry starts with its message's <see cref="Letter.ExpiresAt"/>; an
+/// <see cref="ExpiryOp"/> moves it for the entries it names, in their queue only (a claim keeping a named queue's message
+/// alive, a dead-letter queue's own TTL), so the same message in another queue (a multicast's other inboxes) keeps its
+/// own. A dead-letter move keeps the entry's expiry. Every read hands out the message with the entry's expiry as its
+/// <see cref="Letter.ExpiresAt"/>, and the expiry sweep removes each entry at its own time.
+/// </remarks>
 public interface IQueueStore
 {
     /// <summary>
@@ -79,7 +87,7 @@ public interface IQueueStore
 
     /// <summary>
     /// Moves the named entries from <paramref name="from"/> to the end of <paramref name="to"/> (dead-lettering), with
-    /// their delivery counts (visible at once), within one tenant, and in the same write records one activity entry of kind
+    /// their delivery counts and expiry (visible at once), within one tenant, and in the same write records one activity entry of kind
     /// <see cref="ActivityKinds.DeadLettered"/> for each (at <paramref name="at"/>, actor the author, subject
     /// <paramref name="from"/>'s name, detail the message id). Not subject to quotas: the bytes stay in the tenant.
     /// Returns how many moved.
@@ -93,7 +101,7 @@ public interface IQueueStore
     ValueTask<IReadOnlyList<StoreOpResult>> WriteAsync(IReadOnlyList<StoreOp> ops, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Removes up to <paramref name="limit"/> entries (of any queue, any tenant) whose message expired at or before
+    /// Removes up to <paramref name="limit"/> entries (of any queue, any tenant) that expired at or before
     /// <paramref name="now"/> and, in the same write (all or nothing, so a crash cannot lose the record), appends one
     /// activity entry for each: kind <see cref="ActivityKinds.Expired"/>, at <paramref name="now"/>, actor the message's
     /// author, subject the queue's name, detail the message id. Returns the removed entries so the core can drop them

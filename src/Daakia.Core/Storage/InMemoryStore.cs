@@ -255,6 +255,39 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         return found;
     }
 
+    /// <summary>Moves the expiry of the named entries of one queue (caller holds the lock); how many it found. The entry
+    /// gets a copy of its message with the new expiry: the message's other entries keep theirs.</summary>
+    private int SetExpiry(QueueKey queue, IReadOnlyList<EntryExpiry> entries, bool extendOnly)
+    {
+        if (!_queues.TryGetValue(queue, out var q))
+        {
+            return 0;
+        }
+
+        var found = 0;
+        foreach (var x in entries)
+        {
+            if (!q.ById.TryGetValue(x.Id, out var position))
+            {
+                continue;
+            }
+
+            found++;
+            var e = q.Entries[position];
+            if (extendOnly && (e.Message.ExpiresAt is not { } had || had >= x.ExpiresAt))
+            {
+                continue; // never expires, or lives long enough already
+            }
+
+            if (e.Message.ExpiresAt != x.ExpiresAt)
+            {
+                q.Entries[position] = e with { Message = e.Message.WithExpiresAt(x.ExpiresAt) };
+            }
+        }
+
+        return found;
+    }
+
     public ValueTask<int> DeadLetterAsync(QueueKey from, QueueKey to, IReadOnlyList<Guid> messageIds, DateTimeOffset at, CancellationToken cancellationToken = default)
     {
         lock (_gate)
@@ -308,6 +341,7 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
                     DeleteOp d => new StoreOpResult(Delete(d.Queue, d.Ids)),
                     ReturnOp r => new StoreOpResult(Return(r.Queue, r.Entries)),
                     MoveOp m => new StoreOpResult(Move(m.From, m.To, m.Ids, m.ActivityKind, m.At)),
+                    ExpiryOp x => new StoreOpResult(SetExpiry(x.Queue, x.Entries, x.ExtendOnly)),
                     ActivityOp x => new StoreOpResult(Record(x.Entries)),
                     DeleteSessionOp d => new StoreOpResult(DeleteSession(d.Tenant, d.Client)),
                     DeleteRecordOp d => new StoreOpResult(_records.ContainsKey((d.Tenant.Value, d.Kind, d.Key)) ? 1 : 0),

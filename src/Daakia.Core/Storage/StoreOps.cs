@@ -23,6 +23,16 @@ public sealed record ReturnOp(QueueKey Queue, IReadOnlyList<ReturnedEntry> Entri
 /// </summary>
 public sealed record MoveOp(QueueKey From, QueueKey To, IReadOnlyList<Guid> Ids, string ActivityKind, DateTimeOffset At) : StoreOp;
 
+/// <summary>
+/// Sets when the named entries of one queue expire: each found entry's expiry becomes the given time, or, with
+/// <paramref name="ExtendOnly"/>, the later of its own and the given one (an entry that never expires keeps that).
+/// Expiry is the entry's, not the message's: another queue holding the same message keeps its own. From then on every
+/// read, the expiry sweep and the usage see the entry expire at the new time.
+/// </summary>
+/// <remarks>Moving an expiry into the past makes the entry expired at once (reads return it, the next sweep removes it,
+/// as for any expired entry).</remarks>
+public sealed record ExpiryOp(QueueKey Queue, IReadOnlyList<EntryExpiry> Entries, bool ExtendOnly = false) : StoreOp;
+
 /// <summary>Appends activity entries.</summary>
 public sealed record ActivityOp(IReadOnlyList<ActivityEntry> Entries) : StoreOp;
 
@@ -34,6 +44,7 @@ public sealed record ClearRetainedOp(TenantId Tenant, string Topic) : StoreOp;
 
 /// <summary>
 /// What one op of a unit of work did: for an append, the position the message got in each of its queues (in the order
-/// of <see cref="AppendOp.Queues"/>); for a delete, return or move, how many entries it found.
+/// of <see cref="AppendOp.Queues"/>); for a delete, return, move or expiry change, how many entries it found (an expiry
+/// change counts an entry found whether or not its expiry changed).
 /// </summary>
 public readonly record struct StoreOpResult(int Count, IReadOnlyList<long>? Positions = null);

@@ -636,7 +636,7 @@ public static partial class ZaqarWebSocket
             j.WriteNull("claim_id");
         }
 
-        j.WriteNumber("ttl", m.ExpiresAt is { } e ? (long)Math.Round((e - m.CreatedAt).TotalSeconds) : 0);
+        j.WriteNumber("ttl", ZaqarWriter.Ttl(m));
         j.WriteNumber("age", Math.Max(0, (long)(now - m.CreatedAt).TotalSeconds));
         j.WritePropertyName("body");
         j.WriteRawValue(m.Body.Span, skipInputValidation: true);

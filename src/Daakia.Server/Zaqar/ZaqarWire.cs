@@ -181,7 +181,9 @@ internal sealed class ZaqarWriter
     public static string Href(string queue, QueueMessage m) =>
         "/v2/queues/" + queue + "/messages/" + m.Id.ToString("D") + (m.ClaimId is { } c ? "?claim_id=" + c.ToString("D") : "");
 
-    private static long Ttl(QueueMessage m) => m.ExpiresAt is { } e ? (long)Math.Round((e - m.CreatedAt).TotalSeconds) : 0;
+    /// <summary>The message's <c>ttl</c>: the core's (<see cref="QueueMessage.Ttl"/>: a claim that extended the message
+    /// re-stamps it with the claim's ttl + grace, as Zaqar does).</summary>
+    public static long Ttl(QueueMessage m) => m.Ttl is { } t ? (long)Math.Round(t.TotalSeconds) : 0;
 
     private static long Age(QueueMessage m, DateTimeOffset now) => Math.Max(0, (long)(now - m.CreatedAt).TotalSeconds);
 

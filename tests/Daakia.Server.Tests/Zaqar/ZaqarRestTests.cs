@@ -220,6 +220,51 @@ public sealed class ZaqarRestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AClaim_KeepsAShorterLivedMessageAlive_UntilItAndItsGraceHavePassed_ShowingTtlAsClaimTtlPlusGrace_AsZaqarDoes()
+    {
+        static List<int> Ttls(Answer a) => [.. a.Body!["messages"]!.AsArray().Select(m => (int)m!["ttl"]!)];
+        var ids = await PostMessagesAsync("lives", """[{"body": 1, "ttl": 60}, {"body": 2, "ttl": 3600}]""");
+        _time.Advance(TimeSpan.FromSeconds(30));
+
+        // Zaqar: a claimed message that would expire before the claim + grace gets ttl = claim ttl + grace (its age
+        // still from its post); one that lives longer keeps its own.
+        var claim = await SendAsync(HttpMethod.Post, "/v2/queues/lives/claims", """{"ttl": 120, "grace": 60}""", client: Worker);
+        Assert.Equal(HttpStatusCode.Created, claim.Status);
+        Assert.Equal([180, 3600], Ttls(claim));
+        Assert.Equal([30, 30], claim.Body!["messages"]!.AsArray().Select(m => (int)m!["age"]!));
+        var location = claim.Response.Headers.Location!.OriginalString;
+        Assert.Equal([180, 3600], Ttls(await Get(location)));
+        Assert.Equal([180, 3600], Ttls(await Get("/v2/queues/lives/messages?include_claimed=true", client: Worker)));
+
+        _time.Advance(TimeSpan.FromSeconds(90)); // 120 s: past the first message's own TTL, still claimed and alive
+        Assert.Equal(180, (int)(await Get($"/v2/queues/lives/messages/{ids[0]}")).Body!["ttl"]!);
+        Assert.Equal(HttpStatusCode.NoContent, (await SendAsync(HttpMethod.Patch, location, """{"ttl": 300, "grace": 60}""")).Status);
+        Assert.Equal([360, 3600], Ttls(await Get(location))); // renewed: alive until 480 s
+
+        _time.Advance(TimeSpan.FromSeconds(300)); // 420 s: the claim ended, both visible
+        Assert.Equal(["1", "2"], Bodies(await Get("/v2/queues/lives/messages", client: Worker)));
+        _time.Advance(TimeSpan.FromSeconds(60)); // 480 s
+        Assert.Equal(["2"], Bodies(await Get("/v2/queues/lives/messages", client: Worker)));
+        Assert.Equal(HttpStatusCode.NotFound, (await Get($"/v2/queues/lives/messages/{ids[0]}")).Status);
+    }
+
+    [Fact]
+    public async Task AMessageMovedToTheDeadLetterQueue_LivesForTheSourceQueuesDeadLetterTtl()
+    {
+        await SendAsync(HttpMethod.Put, "/v2/queues/src", """{"_max_claim_count": 1, "_dead_letter_queue": "src-dead", "_dead_letter_queue_messages_ttl": 120}""");
+        await PostMessagesAsync("src", """[{"body": "a", "ttl": 3600}]""");
+        var first = await SendAsync(HttpMethod.Post, "/v2/queues/src/claims", null, client: Worker);
+        await SendAsync(HttpMethod.Delete, first.Response.Headers.Location!.OriginalString);
+        _time.Advance(TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.NoContent, (await SendAsync(HttpMethod.Post, "/v2/queues/src/claims", null, client: Worker)).Status); // moved
+
+        _time.Advance(TimeSpan.FromSeconds(119)); // 149 s
+        Assert.Equal(["\"a\""], Bodies(await Get("/v2/queues/src-dead/messages", client: Worker)));
+        _time.Advance(TimeSpan.FromSeconds(1)); // 150 s: 120 s after the move, not the hour it was posted with
+        Assert.Empty(Bodies(await Get("/v2/queues/src-dead/messages", client: Worker)));
+    }
+
+    [Fact]
     public async Task AListingPastALongHeadOfMessagesItDoesNotShow_StillLinksOn_UntilItFindsTheRest()
     {
         // 400 of the lister's own messages (not shown without echo), then one of another client.
