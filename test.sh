@@ -9,6 +9,8 @@ need_apt=()
 command -v mosquitto_pub >/dev/null && command -v mosquitto_sub >/dev/null || need_apt+=(mosquitto-clients)
 # The Zaqar compatibility test drives the server with the real python-zaqarclient (Debian's, on Debian's python3).
 /usr/bin/python3 -c "import zaqarclient" 2>/dev/null || need_apt+=(python3-zaqarclient)
+# E-mail notifications are sent to a real SMTP server: Debian's aiosmtpd, writing a Maildir.
+/usr/bin/python3 -c "import aiosmtpd" 2>/dev/null || need_apt+=(python3-aiosmtpd)
 # (Later suites add: redis-server for cluster tests, chromium for browser tests.)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "Installing: ${need_apt[*]}"

@@ -243,6 +243,32 @@ public sealed class ZaqarSubscriptionTests : IAsyncLifetime
         Assert.DoesNotContain(_receiver.Requests, r => r.Text.Contains("before", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task AMailtoSubscriber_IsMailedEachMessage_ThroughTheConfiguredSmtpServer()
+    {
+        await using var smtp = await SmtpSink.StartAsync();
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Notifications:Smtp:Host"] = "127.0.0.1";
+            s["Daakia:Notifications:Smtp:Port"] = smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            s["Daakia:Notifications:Smtp:Security"] = "None";
+        });
+        var (status, created, _) = await SendAsync(host, HttpMethod.Post, "/v2/queues/mailed/subscriptions",
+            """{"subscriber": "mailto:ops@example.com?subject=Jobs%20waiting", "options": {"from": "queue@example.org"}}""");
+        Assert.True(status == HttpStatusCode.Created, $"{(int)status} {created}");
+        await PostToAsync(host, "mailed", """[{"body": {"job": 42}}]""");
+
+        await Eventually.True(() => smtp.Mails().Count == 1, "the message is mailed");
+        var mail = smtp.Mails()[0];
+        Assert.Contains("X-RcptTo: ops@example.com", mail, StringComparison.Ordinal);
+        Assert.Contains("Subject: Jobs waiting", mail, StringComparison.Ordinal);
+        Assert.Contains("From: queue@example.org", mail, StringComparison.Ordinal);
+        var json = JsonNode.Parse(mail[mail.IndexOf('{', StringComparison.Ordinal)..(mail.LastIndexOf('}') + 1)])!;
+        Assert.Equal(("{\"job\":42}", "Notification", "mailed"), (json["body"]!.ToJsonString(), (string?)json["Message_Type"], (string?)json["queue_name"]));
+        var id = (string)created!["subscription_id"]!;
+        await Eventually.True(async () => (int)(await SendAsync(host, HttpMethod.Get, $"/v2/queues/mailed/subscriptions/{id}")).Body!["delivery"]!["delivered"]! == 1, "counted delivered");
+    }
+
     private static async Task PostToAsync(DaakiaTestHost host, string queue, string messages)
     {
         var (status, _, _) = await SendAsync(host, HttpMethod.Post, $"/v2/queues/{queue}/messages", $$"""{"messages": {{messages}}}""");
