@@ -232,6 +232,11 @@ public sealed class DaakiaCoreOptions
     /// <see cref="MaxPendingNotifications"/>.</summary>
     public long MaxPendingNotificationBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>Most bytes the outboxes of one tenant's subscriptions hold together: past it, as
+    /// <see cref="MaxPendingNotifications"/>, so dead receivers never take the whole of a tenant's stored bytes (and
+    /// with them every post).</summary>
+    public long MaxTenantPendingNotificationBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>Notifications one subscription has in flight at once.</summary>
     public int NotificationConcurrency { get; set; } = 4;
 

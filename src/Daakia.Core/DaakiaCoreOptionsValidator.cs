@@ -90,6 +90,8 @@ public static class DaakiaCoreOptionsValidator
         v.NotAbove(o.MaxPendingNotifications, o.MaxQueueMessages);
         v.Between(o.MaxPendingNotificationBytes, 1024L, 1024L * 1024 * MiB);
         v.NotAbove(o.MaxPendingNotificationBytes, o.MaxQueueBytes);
+        v.Between(o.MaxTenantPendingNotificationBytes, 1024L, 1024L * 1024 * 1024 * MiB);
+        v.NotAbove(o.MaxTenantPendingNotificationBytes, o.MaxTenantStoredBytes);
         v.Between(o.NotificationConcurrency, 1, 1024);
         v.Between(o.MaxNotificationsInFlight, 1, 100_000);
 

@@ -167,6 +167,48 @@ public abstract class QueueSubscriptionTests
     }
 
     [Fact]
+    public async Task TheTenantsOutboxes_ShareOneByteBudget_PastWhichNotificationsAreDropped_NotPosts()
+    {
+        var sender = new ScriptedSender();
+        var hold = new TaskCompletionSource<NotificationResult>();
+        sender.Answer = _ => hold.Task;
+        // One 1 KiB message counts ~1.2 KiB per outbox: two subscriptions' copies fit in 3 KiB, a third does not.
+        await using var f = await New(sender, o => o.MaxTenantPendingNotificationBytes = 3 * 1024).StartAsync();
+        var subs = new List<Guid>();
+        foreach (var n in new[] { "a", "b", "c" })
+        {
+            subs.Add((await f.Engine.Queues.SubscribeAsync(T, "jobs", Hook("http://127.0.0.1:1/" + n))).View.Subscription.Id);
+        }
+
+        var big = new NewQueueMessage(Encoding.UTF8.GetBytes("\"" + new string('x', 1024) + "\""));
+        Assert.Single(await f.Engine.Queues.PostAsync(T, "jobs", Poster, [big]));
+        var stats = subs.Select(id => Stats(f, "jobs", id)).ToList();
+        Assert.Equal(2, stats.Sum(s => s.Pending));
+        Assert.Equal(1, stats.Sum(s => s.Dropped));
+        hold.SetResult(NotificationResult.Delivered);
+        await Eventually.True(() => subs.Sum(id => Stats(f, "jobs", id).Delivered) == 2, "the two kept are delivered");
+        await Eventually.True(() => subs.Sum(id => Stats(f, "jobs", id).Pending) == 0, "the outboxes are empty again");
+        Assert.Single(await f.Engine.Queues.PostAsync(T, "jobs", Poster, [big])); // room again
+    }
+
+    [Fact]
+    public async Task PointingAConfirmedSubscriptionElsewhere_MakesItUnconfirmedAgain_WhenConfirmationIsRequired()
+    {
+        var sender = new ScriptedSender();
+        await using var f = await New(sender, o => o.RequireSubscriptionConfirmation = true).StartAsync();
+        var q = f.Engine.Queues;
+        var (s, _) = await q.SubscribeAsync(T, "jobs", Hook("http://127.0.0.1:1/mine"));
+        Assert.True(await q.ConfirmSubscriptionAsync(T, "jobs", s.Subscription.Id, confirmed: true));
+        Assert.Equal(SubscriptionUpdate.Updated, await q.UpdateSubscriptionAsync(T, "jobs", s.Subscription.Id, "http://127.0.0.1:1/someone-else", null, null, null, null));
+        Assert.False(q.GetSubscription(T, "jobs", s.Subscription.Id)!.Subscription.Confirmed);
+        await Eventually.True(() => sender.Sent.Count(n => n.Kind == NotificationKind.ConfirmationRequest) == 2, "the new subscriber is asked to confirm");
+        Assert.Equal("http://127.0.0.1:1/someone-else", sender.Sent.Last().Subscription.Subscriber);
+        await PostAsync(f, "jobs", 1);
+        await f.SettleAsync();
+        Assert.DoesNotContain(sender.Sent, n => n.Kind == NotificationKind.Message);
+    }
+
+    [Fact]
     public async Task NotificationsNotYetSent_SurviveARestart_AndAreSentThen()
     {
         var stuck = new ScriptedSender();
@@ -328,5 +370,23 @@ public sealed class QueueSubscriptionTestsOnChaosStore : QueueSubscriptionTests
         await PostAsync(f, "jobs", 2);
         await Eventually.True(() => sender.Sent.Count == 1, "the next post is notified");
         Assert.Equal(2, N(sender.Sent.Single()));
+    }
+
+    [Fact]
+    public async Task AnUnsubscribeWhoseWriteFailed_StillDeletes_WhenRetried()
+    {
+        var sender = new ScriptedSender();
+        var f = await New(sender).StartAsync();
+        var (s, _) = await f.Engine.Queues.SubscribeAsync(T, "jobs", Hook());
+        f.Chaos!.FailWhen = op => op == "write";
+        await Assert.ThrowsAnyAsync<Exception>(() => f.Engine.Queues.UnsubscribeAsync(T, "jobs", s.Subscription.Id));
+        f.Chaos.FailWhen = null;
+        Assert.False(await f.Engine.Queues.UnsubscribeAsync(T, "jobs", s.Subscription.Id)); // gone from memory, deleted in the store now
+        await f.Engine.StopAsync();
+        await f.Engine.DisposeAsync();
+
+        await using var restarted = new DaakiaEngine(f.Store, f.Options, f.Time, senders: [sender]);
+        await restarted.StartAsync();
+        Assert.Null(restarted.Queues.GetSubscription(T, "jobs", s.Subscription.Id));
     }
 }

@@ -12,6 +12,10 @@ internal sealed class TenantState
 
     public TenantId Id { get; }
 
+    /// <summary>Bytes the notification outboxes of this tenant's queue subscriptions hold (an upper bound), within
+    /// <see cref="DaakiaCoreOptions.MaxTenantPendingNotificationBytes"/>.</summary>
+    public long NotificationBytes { get; set; }
+
     /// <summary>Guards clients, connections, inbox windows and topic changes of this tenant.</summary>
     public Lock Gate { get; } = new();
 

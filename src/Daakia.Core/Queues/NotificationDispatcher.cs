@@ -141,9 +141,9 @@ internal sealed class NotificationDispatcher : IDisposable
                 }
             }
 
-            if (entries.Count < ReadPage)
+            if (entries.Count == 0)
             {
-                break;
+                break; // the end (a page cut short by its byte bound is not)
             }
 
             after = entries[^1].Position;
@@ -236,15 +236,17 @@ internal sealed class NotificationDispatcher : IDisposable
             StoreOp op = retryIn is { } d
                 ? new ReturnOp(s.Outbox, [new ReturnedEntry(e.Id, attempt, now + d)])
                 : new DeleteOp(s.Outbox, [e.Id]);
+            bool found;
             try
             {
-                await _store.WriteAsync([op], _stop.Token);
+                found = (await _store.WriteAsync([op], _stop.Token))[0].Count > 0;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // Not recorded: the entry is sent again on a later pass (at-least-once).
+                // Not recorded: the entry is sent again later (at-least-once), after the pump's pause: a store that keeps
+                // failing must not turn into a stream of repeats.
                 NotificationLog.WriteFailed(_logger, info.Queue, info.Id, ex);
-                return;
+                throw;
             }
 
             lock (t.Gate)
@@ -253,7 +255,11 @@ internal sealed class NotificationDispatcher : IDisposable
                 if (result.Outcome == NotificationOutcome.Delivered)
                 {
                     s.Delivered++;
-                    s.Left(InboxQuota.StoredSize(e.Message));
+                    if (found)
+                    {
+                        s.Left(InboxQuota.StoredSize(e.Message)); // else the sweep took it out already
+                    }
+
                     _metrics.NotificationDelivered();
                     return;
                 }
@@ -267,7 +273,11 @@ internal sealed class NotificationDispatcher : IDisposable
                 else
                 {
                     s.Failed++;
-                    s.Left(InboxQuota.StoredSize(e.Message));
+                    if (found)
+                    {
+                        s.Left(InboxQuota.StoredSize(e.Message));
+                    }
+
                     _metrics.NotificationFailed();
                     NotificationLog.GaveUp(_logger, info.Queue, info.Id, e.Id, attempt, s.LastError);
                 }

@@ -33,13 +33,16 @@ public sealed partial class QueueService
 
     private static readonly ClientId ServerAuthor = ClientId.Parse("daakia");
 
-    private NotificationDispatcher? _dispatcher;
+    private NotificationDispatcher _dispatcher;
 
-    private NotificationDispatcher Dispatcher => _dispatcher ??= new NotificationDispatcher(_store, _options, _time, _metrics, [], _logger);
+    private NotificationDispatcher Dispatcher => _dispatcher;
 
     /// <summary>Plugs in the senders of webhooks and e-mail (the server's); before <see cref="DaakiaEngine.StartAsync"/>.</summary>
-    internal void UseSenders(IEnumerable<INotificationSender> senders) =>
+    internal void UseSenders(IEnumerable<INotificationSender> senders)
+    {
+        _dispatcher.Dispose();
         _dispatcher = new NotificationDispatcher(_store, _options, _time, _metrics, senders, _logger);
+    }
 
     /// <summary>Whether subscribers of <paramref name="kind"/> can be notified on this server (a sender is plugged in).</summary>
     public bool CanNotify(SubscriberKind kind) => kind == SubscriberKind.Connection || Dispatcher.Handles(kind);
@@ -74,6 +77,7 @@ public sealed partial class QueueService
         NamedQueueState q;
         SubscriptionState s;
         SubscribeOutcome outcome;
+        Letter? confirmation = null;
         lock (t.Gate)
         {
             var made = false;
@@ -112,7 +116,7 @@ public sealed partial class QueueService
                 var info = new QueueSubscription(Guid.NewGuid(), queue, request.Subscriber, request.Kind, request.Ttl, now, now + request.Ttl,
                     request.Options.ToArray(), confirmed, request.Secret ?? NewSecret(), request.RetryPolicy)
                 { Project = request.Project };
-                s = new SubscriptionState(info, tenant) { Watcher = watcher };
+                s = new SubscriptionState(info, t) { Watcher = watcher };
                 (q.Subscriptions ??= [])[info.Id] = s;
                 outcome = SubscribeOutcome.Created;
                 if (request.Kind != SubscriberKind.Connection)
@@ -123,7 +127,7 @@ public sealed partial class QueueService
 
             if (!s.Info.Confirmed && request.Kind != SubscriberKind.Connection)
             {
-                ops.Add(Control(s, NotificationKind.ConfirmationRequest, now));
+                ops.Add(Control(s, NotificationKind.ConfirmationRequest, now, out confirmation));
             }
 
             if (ops.Count > 0)
@@ -149,7 +153,7 @@ public sealed partial class QueueService
                     }
                     else if (!s.Info.Confirmed)
                     {
-                        s.Left(0); // the confirmation request was not stored
+                        s.Left(InboxQuota.StoredSize(confirmation!)); // the confirmation request was not stored
                     }
                 }
 
@@ -194,9 +198,9 @@ public sealed partial class QueueService
 
     /// <summary>An outbox entry that is not a message of the queue: a confirmation request or its reverse (caller holds
     /// the lock; counted as pending).</summary>
-    private static AppendOp Control(SubscriptionState s, NotificationKind kind, DateTimeOffset now)
+    private static AppendOp Control(SubscriptionState s, NotificationKind kind, DateTimeOffset now, out Letter letter)
     {
-        var letter = new Letter
+        letter = new Letter
         {
             Id = MessageIds.New(now),
             Tenant = s.Tenant,
@@ -207,8 +211,7 @@ public sealed partial class QueueService
             Timestamp = now,
             ExpiresAt = s.Info.ExpiresAt,
         };
-        s.Pending++;
-        s.PendingBytes += InboxQuota.StoredSize(letter);
+        s.Add(InboxQuota.StoredSize(letter));
         return new AppendOp(letter, [s.Outbox]);
     }
 
@@ -246,17 +249,20 @@ public sealed partial class QueueService
     }
 
     /// <summary>
-    /// Changes a subscription's subscriber, TTL (its lifetime starts again from now) and options; each null stays. A
-    /// subscriber another subscription of the queue has is a conflict.
+    /// Changes a subscription's subscriber, TTL (its lifetime starts again from now), options, retry policy and secret;
+    /// each null stays. A subscriber another subscription of the queue has is a conflict. A new subscriber is
+    /// unconfirmed again when the server requires confirmation (it is sent a confirmation request), so a confirmed
+    /// subscription cannot be pointed at someone who never confirmed.
     /// </summary>
-    public async Task<SubscriptionUpdate> UpdateSubscriptionAsync(TenantId tenant, string queue, Guid id, string? subscriber, SubscriberKind? kind, TimeSpan? ttl, ReadOnlyMemory<byte>? options, NotificationRetryPolicy? policy)
+    public async Task<SubscriptionUpdate> UpdateSubscriptionAsync(TenantId tenant, string queue, Guid id, string? subscriber, SubscriberKind? kind, TimeSpan? ttl, ReadOnlyMemory<byte>? options, NotificationRetryPolicy? policy, string? secret = null)
     {
         _engine.EnsureAccepting();
         var t = Of(tenant);
         var now = _time.GetUtcNow();
         Task write;
         SubscriptionState s;
-        QueueSubscription before;
+        QueueSubscription before, next;
+        Letter? request = null;
         lock (t.Gate)
         {
             if (!t.NamedQueues.TryGetValue(queue, out var q) || q.Subscriptions?.TryGetValue(id, out s!) != true || !s.Info.IsLive(now))
@@ -265,7 +271,8 @@ public sealed partial class QueueService
             }
 
             before = s.Info;
-            var next = before with
+            var moved = subscriber is not null && !string.Equals(subscriber, before.Subscriber, StringComparison.Ordinal);
+            next = before with
             {
                 Subscriber = subscriber ?? before.Subscriber,
                 Kind = kind ?? before.Kind,
@@ -274,20 +281,29 @@ public sealed partial class QueueService
                 UpdatedAt = ttl is null ? before.UpdatedAt : now,
                 Options = options is { } o ? o.ToArray() : before.Options,
                 RetryPolicy = policy ?? before.RetryPolicy,
+                Secret = secret ?? before.Secret,
+                Confirmed = before.Confirmed && !(moved && _options.RequireSubscriptionConfirmation),
             };
             RequireSubscription(next.Subscriber, next.Ttl, next.Options);
-            if (before.Kind == SubscriberKind.Connection || (next.Kind != before.Kind && !CanNotify(next.Kind)))
+            if (before.Kind == SubscriberKind.Connection || next.Kind == SubscriberKind.Connection || (next.Kind != before.Kind && !CanNotify(next.Kind)))
             {
                 throw DaakiaException.Invalid("This subscription's subscriber cannot be changed to that.");
             }
 
-            if (subscriber is not null && q.Subscriptions.Values.Any(x => x != s && x.Info.IsLive(now) && string.Equals(x.Info.Subscriber, subscriber, StringComparison.Ordinal)))
+            if (moved && q.Subscriptions.Values.Any(x => x != s && x.Info.IsLive(now) && string.Equals(x.Info.Subscriber, subscriber, StringComparison.Ordinal)))
             {
                 return SubscriptionUpdate.Conflict;
             }
 
             s.Info = next;
-            write = _store.WriteAsync([SubscriptionRecord(next, tenant)]).AsTask();
+            var ops = new List<StoreOp>(2) { SubscriptionRecord(next, tenant) };
+            if (before.Confirmed && !next.Confirmed)
+            {
+                ops.Add(Control(s, NotificationKind.ConfirmationRequest, now, out var letter));
+                request = letter;
+            }
+
+            write = _store.WriteAsync(ops).AsTask();
         }
 
         try
@@ -298,13 +314,26 @@ public sealed partial class QueueService
         {
             lock (t.Gate)
             {
-                if (s.Info.Id == before.Id && !s.Gone)
+                if (ReferenceEquals(s.Info, next) && !s.Gone)
                 {
-                    s.Info = before; // not stored: as it was
+                    s.Info = before; // not stored: as it was (unless a later change took its place)
+                }
+
+                if (request is not null)
+                {
+                    s.Left(InboxQuota.StoredSize(request));
                 }
             }
 
             throw;
+        }
+
+        if (request is not null)
+        {
+            lock (t.Gate)
+            {
+                Dispatcher.Kick(t, s);
+            }
         }
 
         return SubscriptionUpdate.Updated;
@@ -322,7 +351,7 @@ public sealed partial class QueueService
         Task write;
         SubscriptionState s;
         QueueSubscription before;
-        var notice = false;
+        Letter? notice = null;
         lock (t.Gate)
         {
             if (!t.NamedQueues.TryGetValue(queue, out var q) || q.Subscriptions?.TryGetValue(id, out s!) != true || !s.Info.IsLive(now) || s.Info.Kind == SubscriberKind.Connection)
@@ -335,8 +364,8 @@ public sealed partial class QueueService
             var ops = new List<StoreOp>(2) { SubscriptionRecord(s.Info, tenant) };
             if (!confirmed && _options.RequireSubscriptionConfirmation)
             {
-                ops.Add(Control(s, NotificationKind.Unsubscribed, now));
-                notice = true;
+                ops.Add(Control(s, NotificationKind.Unsubscribed, now, out var letter));
+                notice = letter;
             }
 
             write = _store.WriteAsync(ops).AsTask();
@@ -351,9 +380,9 @@ public sealed partial class QueueService
             lock (t.Gate)
             {
                 s.Info = s.Gone ? s.Info : before;
-                if (notice)
+                if (notice is not null)
                 {
-                    s.Left(0);
+                    s.Left(InboxQuota.StoredSize(notice));
                 }
             }
 
@@ -362,7 +391,7 @@ public sealed partial class QueueService
 
         lock (t.Gate)
         {
-            if (notice)
+            if (notice is not null)
             {
                 Dispatcher.Kick(t, s);
             }
@@ -371,28 +400,35 @@ public sealed partial class QueueService
         return true;
     }
 
-    /// <summary>Removes a subscription and whatever its outbox still holds. Nothing to remove is no error.</summary>
-    public async Task UnsubscribeAsync(TenantId tenant, string queue, Guid id)
+    /// <summary>
+    /// Removes a subscription and whatever its outbox still holds. Nothing to remove is no error; the record and the
+    /// outbox are deleted from the store even then (so a retry after a failed delete still deletes). True when the
+    /// subscription was there.
+    /// </summary>
+    public async Task<bool> UnsubscribeAsync(TenantId tenant, string queue, Guid id)
     {
         var t = Of(tenant);
-        Task? write = null;
+        Task write;
+        var found = false;
         lock (t.Gate)
         {
+            var ops = new List<StoreOp>(2);
             if (t.NamedQueues.TryGetValue(queue, out var q) && q.Subscriptions?.Remove(id, out var s) == true)
             {
-                var ops = new List<StoreOp>(2);
+                found = true;
                 Forget(s, ops);
-                if (ops.Count > 0)
-                {
-                    write = _store.WriteAsync(ops).AsTask();
-                }
             }
+            else
+            {
+                ops.Add(new DeleteRecordOp(tenant, RecordKind.QueueSubscription, SubscriptionRecords.Key(queue, id)));
+                ops.Add(new PurgeQueueOp(new QueueKey(tenant, QueueKind.Notifications, SubscriptionRecords.Key(queue, id))));
+            }
+
+            write = ops.Count > 0 ? _store.WriteAsync(ops).AsTask() : Task.CompletedTask;
         }
 
-        if (write is not null)
-        {
-            await write;
-        }
+        await write;
+        return found;
     }
 
     /// <summary>Removes every subscription of a queue (Zaqar's purge of <c>subscriptions</c>).</summary>
@@ -437,6 +473,7 @@ public sealed partial class QueueService
     private static void Forget(SubscriptionState s, List<StoreOp> ops)
     {
         s.Gone = true;
+        s.Emptied();
         var wake = s.Wake;
         s.Wake = null;
         wake?.TrySetResult();
@@ -467,15 +504,15 @@ public sealed partial class QueueService
                 continue;
             }
 
-            if (s.Pending >= _options.MaxPendingNotifications || s.PendingBytes + size > _options.MaxPendingNotificationBytes)
+            if (s.Pending >= _options.MaxPendingNotifications || s.PendingBytes + size > _options.MaxPendingNotificationBytes
+                || s.Owner.NotificationBytes + size > _options.MaxTenantPendingNotificationBytes)
             {
                 s.Dropped++;
                 _metrics.NotificationDropped();
                 continue;
             }
 
-            s.Pending++;
-            s.PendingBytes += size;
+            s.Add(size);
             queues.Add(s.Outbox);
             (notified ??= []).Add((s, size));
         }
@@ -582,8 +619,7 @@ public sealed partial class QueueService
             {
                 if (t.NamedQueues.TryGetValue(e.Queue.Name[..slash], out var q) && q.Subscriptions?.TryGetValue(id, out var s) == true)
                 {
-                    // The sweep does not read payloads: an expired entry counts as the outbox's average.
-                    s.Left(s.Pending > 0 ? s.PendingBytes / s.Pending : 0);
+                    s.Left(0); // the sweep does not read payloads: its bytes stay counted until the outbox is empty
                     s.Failed++;
                     s.LastError = "expired before it could be delivered";
                     _metrics.NotificationFailed();
@@ -611,7 +647,7 @@ public sealed partial class QueueService
     private static void RestoreSubscription(TenantState t, StoredRecord r, DateTimeOffset now, List<StoreOp> stale, List<SubscriptionState> restored)
     {
         var info = SubscriptionRecords.Decode(r.Key, r.Value.Span);
-        var s = new SubscriptionState(info, r.Tenant);
+        var s = new SubscriptionState(info, t);
         if (!info.IsLive(now) || !t.NamedQueues.TryGetValue(info.Queue, out var q))
         {
             Forget(s, stale);
@@ -631,8 +667,7 @@ public sealed partial class QueueService
             var t = _engine.Tenant(s.Tenant);
             lock (t.Gate)
             {
-                s.Pending = usage.Letters;
-                s.PendingBytes = usage.Bytes;
+                s.Measured(usage.Letters, usage.Bytes);
                 if (usage.Letters > 0)
                 {
                     Dispatcher.Kick(t, s);
@@ -642,7 +677,7 @@ public sealed partial class QueueService
     }
 
     /// <summary>Stops every dispatcher (the engine stops).</summary>
-    internal void StopNotifications() => _dispatcher?.Stop();
+    internal void StopNotifications() => _dispatcher.Stop();
 
-    public void Dispose() => _dispatcher?.Dispose();
+    public void Dispose() => _dispatcher.Dispose();
 }

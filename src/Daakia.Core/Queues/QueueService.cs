@@ -28,6 +28,7 @@ public sealed partial class QueueService : IDisposable
         _engine = engine;
         _metrics = metrics;
         _logger = logger;
+        _dispatcher = new NotificationDispatcher(store, options, time, metrics, [], logger);
         _store = store;
         _options = options;
         _time = time;

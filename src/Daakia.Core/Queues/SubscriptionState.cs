@@ -7,13 +7,15 @@ namespace Daakia.Core;
 /// One subscription of a named queue in memory (under the tenant's lock): its definition, what its outbox holds (an
 /// upper bound, for the outbox's limits), its delivery counts, and its dispatcher's state.
 /// </summary>
-internal sealed class SubscriptionState(QueueSubscription info, TenantId tenant)
+internal sealed class SubscriptionState(QueueSubscription info, TenantState owner)
 {
     public QueueSubscription Info { get; set; } = info;
 
-    public TenantId Tenant { get; } = tenant;
+    public TenantState Owner { get; } = owner;
 
-    public QueueKey Outbox { get; } = new(tenant, QueueKind.Notifications, SubscriptionRecords.Key(info.Queue, info.Id));
+    public TenantId Tenant => Owner.Id;
+
+    public QueueKey Outbox { get; } = new(owner.Id, QueueKind.Notifications, SubscriptionRecords.Key(info.Queue, info.Id));
 
     /// <summary>The live connection notified (<see cref="SubscriberKind.Connection"/> only).</summary>
     public IQueueWatcher? Watcher { get; init; }
@@ -56,11 +58,40 @@ internal sealed class SubscriptionState(QueueSubscription info, TenantId tenant)
 
     public SubscriptionDeliveryStats Stats() => new(Pending, Delivered + Volatile.Read(ref LiveDelivered), Retried, Failed, Dropped + Volatile.Read(ref LiveDropped), LastError, LastAttemptAt);
 
-    /// <summary>An entry of <paramref name="bytes"/> left the outbox (caller holds the lock).</summary>
+    /// <summary>An entry of <paramref name="bytes"/> goes into the outbox (caller holds the lock).</summary>
+    public void Add(long bytes)
+    {
+        Pending++;
+        PendingBytes += bytes;
+        Owner.NotificationBytes += bytes;
+    }
+
+    /// <summary>
+    /// An entry of <paramref name="bytes"/> left the outbox (caller holds the lock); 0 when its size is not known (the
+    /// sweep does not read payloads): the bytes then stay counted until the outbox is empty, an upper bound either way.
+    /// </summary>
     public void Left(long bytes)
     {
         Pending = Math.Max(0, Pending - 1);
-        PendingBytes = Math.Max(0, PendingBytes - bytes);
+        var gone = Pending == 0 ? PendingBytes : Math.Min(bytes, PendingBytes);
+        PendingBytes -= gone;
+        Owner.NotificationBytes = Math.Max(0, Owner.NotificationBytes - gone);
+    }
+
+    /// <summary>What the outbox holds as measured by the store (a restart).</summary>
+    public void Measured(long entries, long bytes)
+    {
+        Owner.NotificationBytes += bytes - PendingBytes;
+        Pending = entries;
+        PendingBytes = bytes;
+    }
+
+    /// <summary>The outbox is emptied (the subscription goes).</summary>
+    public void Emptied()
+    {
+        Owner.NotificationBytes = Math.Max(0, Owner.NotificationBytes - PendingBytes);
+        Pending = 0;
+        PendingBytes = 0;
     }
 }
 

@@ -71,7 +71,7 @@ public sealed record NotificationRetryPolicy
 
             if (--n == 0)
             {
-                return TimeSpan.FromSeconds(d);
+                return TimeSpan.FromSeconds(Math.Max(d, 1)); // a zero minimum still backs off
             }
         }
 

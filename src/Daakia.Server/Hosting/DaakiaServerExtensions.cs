@@ -59,9 +59,10 @@ public static class DaakiaServerExtensions
 
     /// <summary>
     /// Queue notifications (docs/protocols/zaqar.md): webhooks through IHttpClientFactory with a resilience pipeline — a
-    /// total timeout, a quick retry, a circuit breaker and a timeout per try, one pipeline per target authority, so one
-    /// dead receiver does not open the circuit for others — on a handler that connects only where webhooks may go; and
-    /// e-mail when an SMTP host is configured. The core's dispatcher does the durable retries.
+    /// total timeout, a quick retry and a timeout per try — on a handler that connects only where webhooks may go; and
+    /// e-mail when an SMTP host is configured. The core's dispatcher does the durable retries, and its backoff per
+    /// subscription is what a circuit breaker would do (a breaker per target authority would keep one pipeline per host
+    /// name any tenant ever subscribed, without bound; one for all would let one dead receiver stop every other).
     /// </summary>
     private static void AddNotifications(IServiceCollection services, DaakiaServerOptions serverOptions)
     {
@@ -84,16 +85,8 @@ public static class DaakiaServerExtensions
                     });
                 }
 
-                b.AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
-                {
-                    FailureRatio = 0.9,
-                    MinimumThroughput = 20,
-                    SamplingDuration = TimeSpan.FromSeconds(30),
-                    BreakDuration = TimeSpan.FromSeconds(15),
-                });
                 b.AddTimeout(attempt);
-            })
-            .SelectPipelineByAuthority();
+            });
         // A failed try is an expected outcome here (the outbox counts and retries it): its event is debug, not error.
         services.Configure<Polly.Telemetry.TelemetryOptions>(o => o.SeverityProvider = static e =>
             e.Event.EventName == "ExecutionAttempt" ? Polly.Telemetry.ResilienceEventSeverity.Debug : e.Event.Severity);

@@ -17,6 +17,13 @@ public sealed class NotificationOptions
     /// </summary>
     public List<string> AllowedNetworks { get; set; } = [];
 
+    /// <summary>
+    /// Whether webhooks may reach loopback addresses. Unset: only while the server listens on loopback only (local
+    /// development and tests). Set it to false where the server sits on loopback behind a reverse proxy and other
+    /// services listen on loopback too.
+    /// </summary>
+    public bool? AllowLoopback { get; set; }
+
     /// <summary>The SMTP server <c>mailto:</c> subscribers are notified through; without a host, e-mail subscriptions are refused.</summary>
     public SmtpOptions Smtp { get; set; } = new();
 }

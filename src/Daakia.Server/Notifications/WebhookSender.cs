@@ -5,14 +5,13 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Daakia.Core;
-using Polly.CircuitBreaker;
 
 namespace Daakia.Server.Notifications;
 
 /// <summary>
 /// Sends webhook notifications: one POST per notification through the named client <see cref="ClientName"/>
-/// (IHttpClientFactory, with a resilience pipeline: a timeout per try, a quick retry, a circuit breaker per target
-/// authority; the durable outbox does the long retries). Each request carries the delivery id, the try, a timestamp and
+/// (IHttpClientFactory, with a resilience pipeline: a timeout per try and a quick retry; the durable outbox does the
+/// long retries). Each request carries the delivery id, the try, a timestamp and
 /// an HMAC-SHA256 signature of <c>timestamp + "." + body</c> with the subscription's secret; the subscription's
 /// <c>post_headers</c> and <c>post_data</c> options apply as in Zaqar. 2xx is delivered; 408, 425, 429 and 5xx, a
 /// connection error or a timeout are tried again; any other answer (a redirect is not followed) and a refused target
@@ -80,10 +79,6 @@ public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOption
         catch (HttpRequestException ex)
         {
             return new NotificationResult(NotificationOutcome.Retry, ex.InnerException?.Message ?? ex.Message);
-        }
-        catch (BrokenCircuitException)
-        {
-            return new NotificationResult(NotificationOutcome.Retry, "the target failed repeatedly: its circuit is open for a while");
         }
         catch (Exception ex) when (ex is TaskCanceledException or TimeoutException or Polly.Timeout.TimeoutRejectedException && !cancellationToken.IsCancellationRequested)
         {

@@ -17,14 +17,18 @@ public sealed class WebhookTargets
         IPNetwork.Parse("0.0.0.0/8"), IPNetwork.Parse("10.0.0.0/8"), IPNetwork.Parse("100.64.0.0/10"), IPNetwork.Parse("127.0.0.0/8"),
         IPNetwork.Parse("169.254.0.0/16"), IPNetwork.Parse("172.16.0.0/12"), IPNetwork.Parse("192.0.0.0/24"), IPNetwork.Parse("192.168.0.0/16"),
         IPNetwork.Parse("198.18.0.0/15"), IPNetwork.Parse("224.0.0.0/3"),
-        IPNetwork.Parse("::/128"), IPNetwork.Parse("::1/128"), IPNetwork.Parse("fc00::/7"), IPNetwork.Parse("fe80::/10"), IPNetwork.Parse("ff00::/8"),
+        IPNetwork.Parse("::/96"), IPNetwork.Parse("::1/128"), IPNetwork.Parse("fc00::/7"), IPNetwork.Parse("fe80::/10"), IPNetwork.Parse("fec0::/10"),
+        IPNetwork.Parse("ff00::/8"),
+
+        // IPv6 forms that carry an IPv4 address to a translator (NAT64, 6to4, Teredo): refused rather than unpacked.
+        IPNetwork.Parse("64:ff9b::/96"), IPNetwork.Parse("64:ff9b:1::/48"), IPNetwork.Parse("2002::/16"), IPNetwork.Parse("2001::/32"),
     ];
 
     private readonly IReadOnlyList<IPNetwork> _allowed;
     private readonly Func<bool> _loopbackOnly;
 
     public WebhookTargets(DaakiaServerOptions options, EdgePolicy edge)
-        : this(options.Notifications.AllowedNetworks, () => edge.LoopbackOnly)
+        : this(options.Notifications.AllowedNetworks, options.Notifications.AllowLoopback is { } allow ? () => allow : () => edge.LoopbackOnly)
     {
     }
 

@@ -67,7 +67,11 @@ public static partial class ZaqarApi
         w.Object(j =>
         {
             j.WriteString("subscription_id", view.Subscription.Id.ToString());
-            j.WriteString("signing_secret", view.Subscription.Secret); // beyond Zaqar: what a receiver checks X-Daakia-Signature with
+            if (outcome == SubscribeOutcome.Created)
+            {
+                // Beyond Zaqar: what a receiver checks X-Daakia-Signature with; said once, to whoever made it.
+                j.WriteString("signing_secret", view.Subscription.Secret);
+            }
         });
         return w.Result(201);
     }
@@ -126,7 +130,8 @@ public static partial class ZaqarApi
         }
 
         var outcome = Guid.TryParse(subscription, out var id)
-            ? await engine.Queues.UpdateSubscriptionAsync(caller.Tenant, queue, id, r.Subscriber, r.Kind, r.Ttl, r.Options, r.Policy)
+            ? await engine.Queues.UpdateSubscriptionAsync(caller.Tenant, queue, id, r.Subscriber, r.Kind, r.Ttl, r.Options,
+                r.Options is null ? null : r.Policy ?? NotificationRetryPolicy.Default, r.Secret)
             : SubscriptionUpdate.NotFound;
         switch (outcome)
         {

@@ -126,6 +126,9 @@ internal static class ZaqarSubscriptions
         }
 
         var d = NotificationRetryPolicy.Default;
+
+        // Bounded beyond Zaqar (which takes any integer): at most 10 tries at once and 100 in each delayed phase, so
+        // one subscription cannot turn a failing receiver into a stream of thousands of tries per message.
         int Get(string key, int fallback, int max)
         {
             if (!p.TryGetProperty(key, out var v))
@@ -158,9 +161,9 @@ internal static class ZaqarSubscriptions
 
         return new NotificationRetryPolicy
         {
-            RetriesWithNoDelay = Get("retries_with_no_delay", d.RetriesWithNoDelay, 1000),
-            MinimumDelayRetries = Get("minimum_delay_retries", d.MinimumDelayRetries, 1000),
-            MaximumDelayRetries = Get("maximum_delay_retries", d.MaximumDelayRetries, 1000),
+            RetriesWithNoDelay = Get("retries_with_no_delay", d.RetriesWithNoDelay, 10),
+            MinimumDelayRetries = Get("minimum_delay_retries", d.MinimumDelayRetries, 100),
+            MaximumDelayRetries = Get("maximum_delay_retries", d.MaximumDelayRetries, 100),
             MinimumDelay = TimeSpan.FromSeconds(min),
             MaximumDelay = TimeSpan.FromSeconds(max),
             Backoff = backoff,

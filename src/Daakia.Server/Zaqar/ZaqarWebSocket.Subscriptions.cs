@@ -62,7 +62,7 @@ public static partial class ZaqarWebSocket
                     j.WriteStartObject();
                     j.WriteString("subscription_id", view.Subscription.Id.ToString());
                     j.WriteString("message", $"Subscription {queue} created.");
-                    if (watcher is null)
+                    if (watcher is null && outcome == SubscribeOutcome.Created)
                     {
                         j.WriteString("signing_secret", view.Subscription.Secret);
                     }
@@ -108,8 +108,10 @@ public static partial class ZaqarWebSocket
                 var id = Str(body, "subscription_id");
                 if (Guid.TryParse(id, out var g))
                 {
-                    await q.UnsubscribeAsync(tenant, queue, g);
-                    context.Connection?.Unsubscribed(g);
+                    if (await q.UnsubscribeAsync(tenant, queue, g))
+                    {
+                        context.Connection?.Unsubscribed(tenant, queue, g);
+                    }
                 }
 
                 return (204, j => j.WriteStringValue($"Subscription {id} removed."));

@@ -71,7 +71,16 @@ public static partial class ZaqarWebSocket
             // Its subscriptions go with it; what was queued is sent, then the close (never beside a send).
             await connection.UnsubscribeAllAsync(engine);
             connection.Complete();
-            await writer;
+            try
+            {
+                // A peer that stops reading does not hold the connection: what it has not taken in 5 s is dropped.
+                await writer.WaitAsync(TimeSpan.FromSeconds(5));
+            }
+            catch (TimeoutException)
+            {
+                socket.Abort();
+            }
+
             if (close is { } c && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 try

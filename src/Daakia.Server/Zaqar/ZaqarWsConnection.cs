@@ -48,11 +48,11 @@ internal sealed class ZaqarWsConnection(WebSocket socket, int capacity, long max
         }
     }
 
-    public void Unsubscribed(Guid id)
+    public void Unsubscribed(TenantId tenant, string queue, Guid id)
     {
         lock (_subscriptions)
         {
-            _subscriptions.RemoveAll(s => s.Id == id);
+            _subscriptions.RemoveAll(s => s.Id == id && s.Tenant == tenant && s.Queue == queue);
         }
     }
 
