@@ -205,6 +205,9 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most bytes one named queue may hold.</summary>
     public long MaxQueueBytes { get; set; } = 1024L * 1024 * 1024;
 
+    /// <summary>Most topic filters one named queue may be bound to.</summary>
+    public int MaxBindingsPerQueue { get; set; } = 100;
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

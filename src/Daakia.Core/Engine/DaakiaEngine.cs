@@ -51,7 +51,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _activity = new ActivityLog(store, options);
         _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
         _sessions = new SessionKeeper(this, store, options, time, _metrics, _delivery, _logger);
-        _queues = new QueueService(this, store, options, time);
+        _queues = new QueueService(this, store, options, time, _metrics, _logger);
     }
 
     /// <summary>Named queues (Zaqar's): queues, messages, claims (docs/zaqar-design.md).</summary>

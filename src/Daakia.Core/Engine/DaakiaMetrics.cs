@@ -29,6 +29,8 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _sessionQueued;
     private long _sessionDropped;
     private long _sessionsExpired;
+    private long _queueBoundAppended;
+    private long _queueBoundDropped;
 
     public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
@@ -49,6 +51,8 @@ internal sealed class DaakiaMetrics : IDisposable
         _meter.CreateObservableCounter("sessions.queued", () => Volatile.Read(ref _sessionQueued), description: "Messages stored for MQTT persistent sessions (one per session a publication reached).");
         _meter.CreateObservableCounter("sessions.dropped", () => Volatile.Read(ref _sessionDropped), description: "Messages not queued for a persistent session because its queue was full.");
         _meter.CreateObservableCounter("sessions.expired", () => Volatile.Read(ref _sessionsExpired), description: "Persistent sessions removed because their client stayed away past their expiry interval.");
+        _meter.CreateObservableCounter("queues.bound.appended", () => Volatile.Read(ref _queueBoundAppended), description: "Messages appended to named queues by their topic bindings (one per queue a publication reached).");
+        _meter.CreateObservableCounter("queues.bound.dropped", () => Volatile.Read(ref _queueBoundDropped), description: "Publications not appended to a bound named queue because the queue (or its tenant's storage) was full.");
         _meter.CreateObservableCounter("connections.closed", ClosedByReason, description: "Connections the server closed, by reason.");
         _meter.CreateObservableGauge("connections", connections, description: "Live connections.");
     }
@@ -94,6 +98,12 @@ internal sealed class DaakiaMetrics : IDisposable
     public long SessionsDropped => Volatile.Read(ref _sessionDropped);
 
     public void SessionsExpired(int count) => Interlocked.Add(ref _sessionsExpired, count);
+
+    public void QueueBoundAppended(int count) => Interlocked.Add(ref _queueBoundAppended, count);
+
+    public void QueueBoundDropped(int count) => Interlocked.Add(ref _queueBoundDropped, count);
+
+    public long QueueBoundDrops => Volatile.Read(ref _queueBoundDropped);
 
     public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
 

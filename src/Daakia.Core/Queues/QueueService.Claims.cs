@@ -111,6 +111,7 @@ public sealed partial class QueueService
                 var settings = q.Info.Settings;
                 var deadLetters = settings is { MaxClaimCount: { } max, DeadLetterQueue: { } dlq } && dlq != name && IsValidName(dlq) ? (Max: max, Queue: dlq) : default;
                 var moved = new List<Guid>();
+                long movedBytes = 0;
                 var returned = new List<ReturnedEntry>();
                 var ops = new List<StoreOp>();
                 var id = Guid.CreateVersion7(now);
@@ -125,6 +126,7 @@ public sealed partial class QueueService
                     if (deadLetters.Queue is not null && e.Deliveries >= deadLetters.Max)
                     {
                         moved.Add(e.Id);
+                        movedBytes += InboxQuota.StoredSize(e.Message);
                         continue;
                     }
 
@@ -151,6 +153,7 @@ public sealed partial class QueueService
                         }
 
                         ops.Add(new MoveOp(key, Key(tenant, deadLetters.Queue!), moved, ActivityKinds.DeadLettered, now));
+                        target.Bound?.Usage.Add(moved.Count, movedBytes); // a bound dead-letter queue's bound rises too
                         q.Removing(moved);
                         foreach (var m in moved)
                         {

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Daakia.Core.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Daakia.Core;
 
@@ -19,13 +20,17 @@ public sealed partial class QueueService
     private readonly DaakiaCoreOptions _options;
     private readonly TimeProvider _time;
     private readonly TenantState _none;
+    private readonly DaakiaMetrics _metrics;
+    private readonly ILogger _logger;
 
-    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time)
+    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics, ILogger logger)
     {
         _engine = engine;
         _store = store;
         _options = options;
         _time = time;
+        _metrics = metrics;
+        _logger = logger;
         _none = new TenantState(TenantId.Parse("zq-none"), options);
     }
 
@@ -192,6 +197,7 @@ public sealed partial class QueueService
             if (t.NamedQueues.Remove(name, out var q))
             {
                 ForgetClaims(tenant, q, ops);
+                ForgetBindings(t, q, ops);
                 foreach (var k in q.Keys.Keys)
                 {
                     ops.Add(new DeleteRecordOp(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, k)));
@@ -217,6 +223,7 @@ public sealed partial class QueueService
             {
                 ForgetClaims(tenant, q, ops);
                 q.Purges++;
+                q.Bound?.Usage.Seeded = false; // emptied: its bound is read again when a routed message next needs it
             }
 
             write = _store.WriteAsync(ops).AsTask();
@@ -366,6 +373,7 @@ public sealed partial class QueueService
             try
             {
                 write = _store.WriteAsync(ops).AsTask();
+                Appending(q, ops);
             }
             catch (Exception ex) when (remembered is not null)
             {
@@ -499,6 +507,8 @@ public sealed partial class QueueService
         new(e.Id, e.Message.Payload, e.Message.Author, e.Message.Timestamp, e.Message.ExpiresAt, e.Position, e.Deliveries, claim?.Id, e.VisibleAt)
         {
             Attributes = e.Message.Headers,
+            Topic = e.Message.Envelope?.Topic,
+            ContentType = e.Message.ContentType,
         };
 
     /// <summary>The named messages the queue holds (claimed, delayed and own ones too; never expired ones), in queue order.</summary>
@@ -716,64 +726,6 @@ public sealed partial class QueueService
             return new QueueStats(total - claimed, claimed, total,
                 oldest.Count > 0 ? MessageOf(oldest[0], q?.LiveClaimOf(oldest[0].Id, now)) : null,
                 newest.Count > 0 ? MessageOf(newest[0], q?.LiveClaimOf(newest[0].Id, now)) : null);
-        }
-    }
-
-    /// <summary>Reads the named queues and their claims back when the core starts (claims that have expired are dropped).</summary>
-    internal async Task RestoreAsync(CancellationToken cancellationToken)
-    {
-        (TenantId Tenant, RecordKind Kind, string Key)? after = null;
-        var now = _time.GetUtcNow();
-        var stale = new List<StoreOp>();
-        while (true)
-        {
-            var page = await _store.ReadRecordsAsync(after, 1000, cancellationToken);
-            foreach (var r in page)
-            {
-                var t = _engine.Tenant(r.Tenant);
-                lock (t.Gate)
-                {
-                    if (r.Kind == RecordKind.NamedQueue)
-                    {
-                        t.NamedQueues[r.Key] = new NamedQueueState(NamedQueueRecords.DecodeQueue(r.Key, r.Value.Span)) { RecordDurable = true };
-                    }
-                    else if (r.Kind == RecordKind.Claim)
-                    {
-                        var claim = NamedQueueRecords.DecodeClaim(r.Key, r.Value.Span);
-                        if (!claim.IsLive(now) || !t.NamedQueues.TryGetValue(claim.Queue, out var q))
-                        {
-                            stale.Add(new DeleteRecordOp(r.Tenant, RecordKind.Claim, r.Key));
-                            continue;
-                        }
-
-                        q.Add(claim);
-                    }
-                    else if (r.Kind == RecordKind.Idempotency)
-                    {
-                        var slash = r.Key.IndexOf('/', StringComparison.Ordinal);
-                        var (expires, ids) = NamedQueueRecords.DecodeIdempotency(r.Value.Span);
-                        if (slash <= 0 || expires <= now || !t.NamedQueues.TryGetValue(r.Key[..slash], out var q))
-                        {
-                            stale.Add(new DeleteRecordOp(r.Tenant, RecordKind.Idempotency, r.Key));
-                            continue;
-                        }
-
-                        q.Keys[r.Key[(slash + 1)..]] = (expires, Task.FromResult<IReadOnlyList<Guid>>(ids));
-                    }
-                }
-            }
-
-            if (page.Count < 1000)
-            {
-                break;
-            }
-
-            after = (page[^1].Tenant, page[^1].Kind, page[^1].Key);
-        }
-
-        if (stale.Count > 0)
-        {
-            await _store.WriteAsync(stale, cancellationToken);
         }
     }
 }

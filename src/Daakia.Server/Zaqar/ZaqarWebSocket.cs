@@ -591,9 +591,7 @@ public static class ZaqarWebSocket
 
         j.WriteNumber("ttl", m.ExpiresAt is { } e ? (long)Math.Round((e - m.CreatedAt).TotalSeconds) : 0);
         j.WriteNumber("age", Math.Max(0, (long)(now - m.CreatedAt).TotalSeconds));
-        j.WritePropertyName("body");
-        j.WriteRawValue(m.Body.Span, skipInputValidation: true);
-        ZaqarWriter.WriteAttributes(j, m);
+        ZaqarWriter.WriteAttributes(j, m, ZaqarWriter.WriteBody(j, m));
         j.WriteEndObject();
     }
 }
