@@ -179,6 +179,10 @@ public sealed partial class QueueService
         }
     }
 
+    /// <summary>Publications a bound queue did not take because it (or its tenant's storage) was full (the
+    /// <c>queues.bound.dropped</c> metric).</summary>
+    public long BindingDrops => _metrics.QueueBoundDrops;
+
     /// <summary>Whether a queue may be bound to <paramref name="filter"/>: a valid topic filter, none of the server's.</summary>
     private bool IsBindable(string? filter, out string? error)
     {
