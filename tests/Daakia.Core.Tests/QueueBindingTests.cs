@@ -140,6 +140,27 @@ public abstract class QueueBindingTests
     }
 
     [Fact]
+    public async Task ABindingTodaysOptionsNoLongerAllow_IsKeptUnrouted_AndGoesWhenUnboundOrWithItsQueue()
+    {
+        await using var f = await New().StartAsync();
+        await f.Engine.Queues.BindAsync(T, "jobs", "a/b/c/d");
+        await f.Engine.Queues.BindAsync(T, "jobs", "a/b");
+        await f.Engine.Queues.BindAsync(T, "other", "x/y/z");
+        await f.SettleAsync();
+
+        var strict = new DaakiaCoreOptions { MaxTopicLevels = 2 };
+        await using var restarted = new DaakiaEngine(f.Store, strict, f.Time);
+        await restarted.StartAsync();
+        Assert.Equal(["a/b"], restarted.Queues.ListBindings(T, "jobs")!.Select(b => b.Filter)); // the other one is not routed
+        Assert.Equal(3, (await f.Store.ReadRecordsAsync(null, 100)).Count(r => r.Kind == RecordKind.QueueBinding)); // but kept
+
+        Assert.True(await restarted.Queues.UnbindAsync(T, "other", "x/y/z"));
+        await restarted.Queues.DeleteAsync(T, "jobs");
+        await f.SettleAsync();
+        Assert.DoesNotContain(await f.Store.ReadRecordsAsync(null, 100), r => r.Kind == RecordKind.QueueBinding);
+    }
+
+    [Fact]
     public async Task AFullQueue_DropsWhatItsBindingsMatch_Counted_WithoutFailingThePublisher_WhileOtherBoundQueuesGetIt()
     {
         await using var f = await New(o => o.MaxQueueMessages = 2).StartAsync();

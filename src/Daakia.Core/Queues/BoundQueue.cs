@@ -37,6 +37,10 @@ internal sealed class BoundQueue : ISubscriber
     /// </summary>
     public UsageRecord Usage { get; } = new();
 
+    /// <summary>Bound filters read back at start that today's options do not allow (not in the trie): their records
+    /// stay until unbound or the queue is deleted.</summary>
+    public HashSet<string> Dormant { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The queue was deleted: nothing is appended for it any more.</summary>
     public bool Removed { get; set; }
 

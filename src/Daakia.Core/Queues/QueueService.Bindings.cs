@@ -117,13 +117,25 @@ public sealed partial class QueueService
         _engine.EnsureAccepting();
         var t = Of(tenant);
         Task<IReadOnlyList<StoreOpResult>> write;
+        Task<IReadOnlyList<StoreOpResult>> dormant;
         BoundQueue bound;
         DateTimeOffset created;
         lock (t.Gate)
         {
-            if (!t.NamedQueues.TryGetValue(name, out var q) || q.Bound is not { } b || !b.Bindings.TryGetValue(filter, out var had))
+            if (!t.NamedQueues.TryGetValue(name, out var q) || q.Bound is not { } b)
             {
                 return false;
+            }
+
+            if (!b.Bindings.TryGetValue(filter, out var had))
+            {
+                if (!b.Dormant.Remove(filter))
+                {
+                    return false;
+                }
+
+                dormant = _store.WriteAsync([new DeleteRecordOp(tenant, RecordKind.QueueBinding, BindingRecords.Key(name, filter))]).AsTask();
+                goto Dormant;
             }
 
             write = _store.WriteAsync([new DeleteRecordOp(tenant, RecordKind.QueueBinding, BindingRecords.Key(name, filter))]).AsTask();
@@ -149,6 +161,10 @@ public sealed partial class QueueService
             throw;
         }
 
+        return true;
+
+    Dormant:
+        await dormant; // a binding today's options do not allow: its record goes (if that fails, a restart finds it again)
         return true;
     }
 
@@ -208,6 +224,13 @@ public sealed partial class QueueService
             ops.Add(new DeleteRecordOp(t.Id, RecordKind.QueueBinding, BindingRecords.Key(q.Info.Name, filter)));
             b.Remove(t, filter);
         }
+
+        foreach (var filter in b.Dormant)
+        {
+            ops.Add(new DeleteRecordOp(t.Id, RecordKind.QueueBinding, BindingRecords.Key(q.Info.Name, filter)));
+        }
+
+        b.Dormant.Clear();
 
         b.Removed = true;
     }

@@ -78,12 +78,20 @@ public sealed partial class QueueService
             case RecordKind.QueueBinding:
             {
                 var slash = r.Key.IndexOf('/', StringComparison.Ordinal);
-                if (slash <= 0 || !t.NamedQueues.TryGetValue(r.Key[..slash], out var q) || r.Key[(slash + 1)..] is not { } filter || !IsBindable(filter, out _))
+                if (slash <= 0 || !t.NamedQueues.TryGetValue(r.Key[..slash], out var q))
                 {
                     return false;
                 }
 
+                var filter = r.Key[(slash + 1)..];
                 var bound = q.Bound ??= new BoundQueue(t.Id, q);
+                if (!IsBindable(filter, out _))
+                {
+                    // No filter under today's options (fewer topic levels, say): kept, not routed, until they allow it again.
+                    bound.Dormant.Add(filter);
+                    return true;
+                }
+
                 bound.Add(t, filter, BindingRecords.Decode(r.Value.Span));
                 return true;
             }
