@@ -145,6 +145,53 @@ public sealed class QueueBindingServerTests : IAsyncLifetime
         Assert.Empty(await ClaimAsync(queue, project: "acme"));
     }
 
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("journal")]
+    public async Task ABinding_SurvivesARestartOfTheServer_OnEitherStore(string storage)
+    {
+        var dir = Unique.TempDirectory();
+        var queue = Unique.Name("kept");
+        try
+        {
+            await using (var first = await DaakiaTestHost.StartAsync(c => c["Daakia:Storage"] = storage, dir))
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Put, $"/v1/queues/{queue}/bindings")
+                {
+                    Content = new StringContent("""{"filter": "kept/#"}""", Encoding.UTF8, "application/json"),
+                };
+                Assert.Equal(HttpStatusCode.Created, (await first.Http.SendAsync(request)).StatusCode);
+            }
+
+            await using var second = await DaakiaTestHost.StartAsync(c => c["Daakia:Storage"] = storage, dir);
+            await using (var device = await MqttTestClient.ConnectAsync(second, Unique.Name("dev")))
+            {
+                Assert.True((await device.PublishAsync("kept/1", "[1]")).IsSuccess);
+            }
+
+            using var claim = new HttpRequestMessage(HttpMethod.Post, $"/v2/queues/{queue}/claims")
+            {
+                Content = new StringContent("""{"ttl": 60}""", Encoding.UTF8, "application/json"),
+            };
+            claim.Headers.Add("Client-ID", Consumer);
+            claim.Headers.Add("X-Project-ID", "default");
+            using var claimed = await second.Http.SendAsync(claim);
+            Assert.Equal(HttpStatusCode.Created, claimed.StatusCode);
+            var body = JsonNode.Parse(await claimed.Content.ReadAsStringAsync())!;
+            Assert.Equal("[1]", Assert.Single(body["messages"]!.AsArray())!["body"]!.ToJsonString());
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
     [Fact]
     public async Task Bindings_OverRest_AreMadeListedAndRemoved_AndGoWithTheQueue_WithProblemErrors()
     {
