@@ -243,6 +243,9 @@ public sealed class DaakiaCoreOptions
     /// <summary>Notifications the whole server has in flight at once.</summary>
     public int MaxNotificationsInFlight { get; set; } = 256;
 
+    /// <summary>Most topic filters one named queue may be bound to.</summary>
+    public int MaxBindingsPerQueue { get; set; } = 100;
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

@@ -34,6 +34,9 @@ internal sealed class DaakiaMetrics : IDisposable
     private long _notificationsFailed;
     private long _notificationsDropped;
 
+    private long _queueBoundAppended;
+    private long _queueBoundDropped;
+
     public DaakiaMetrics(Func<long> connections, Func<long> pendingWriteBytes)
     {
         _meter.CreateObservableCounter("writes.refused", () => Volatile.Read(ref _writesRefused), description: "Sends and acks refused because the server-wide budget of uncommitted writes was spent.");
@@ -57,6 +60,9 @@ internal sealed class DaakiaMetrics : IDisposable
         _meter.CreateObservableCounter("notifications.retried", () => Volatile.Read(ref _notificationsRetried), description: "Queue notification tries that failed and were scheduled again.");
         _meter.CreateObservableCounter("notifications.failed", () => Volatile.Read(ref _notificationsFailed), description: "Queue notifications given up: refused by the subscriber, or out of retries.");
         _meter.CreateObservableCounter("notifications.dropped", () => Volatile.Read(ref _notificationsDropped), description: "Queue notifications not kept because the subscription's outbox was full (or a live connection's).");
+
+        _meter.CreateObservableCounter("queues.bound.appended", () => Volatile.Read(ref _queueBoundAppended), description: "Messages appended to named queues by their topic bindings (one per queue a publication reached).");
+        _meter.CreateObservableCounter("queues.bound.dropped", () => Volatile.Read(ref _queueBoundDropped), description: "Publications not appended to a bound named queue because the queue (or its tenant's storage) was full.");
         _meter.CreateObservableCounter("connections.closed", ClosedByReason, description: "Connections the server closed, by reason.");
         _meter.CreateObservableGauge("connections", connections, description: "Live connections.");
     }
@@ -110,6 +116,12 @@ internal sealed class DaakiaMetrics : IDisposable
     public void NotificationFailed() => Interlocked.Increment(ref _notificationsFailed);
 
     public void NotificationDropped() => Interlocked.Increment(ref _notificationsDropped);
+
+    public void QueueBoundAppended(int count) => Interlocked.Add(ref _queueBoundAppended, count);
+
+    public void QueueBoundDropped(int count) => Interlocked.Add(ref _queueBoundDropped, count);
+
+    public long QueueBoundDrops => Volatile.Read(ref _queueBoundDropped);
 
     public void ConnectionClosed(CloseReason reason) => Interlocked.Increment(ref _closed[(int)reason]);
 

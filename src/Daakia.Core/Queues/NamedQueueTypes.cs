@@ -67,7 +67,19 @@ public sealed record QueueMessage(
     /// when it never expires.
     /// </summary>
     public TimeSpan? Ttl { get; init; }
+
+    /// <summary>The topic it was published on, for a message a topic binding appended (null: posted to the queue). Its
+    /// <see cref="Body"/> is then the publication's payload as published: any bytes, of <see cref="ContentType"/>.</summary>
+    public string? Topic { get; init; }
+
+    /// <summary>The body's media type: <see cref="Letter.JsonContentType"/> for a posted message (its body is one JSON
+    /// value); a routed message's is its publication's (MQTT's payloads: <see cref="Publication.OpaqueContentType"/>
+    /// unless an MQTT 5 publisher named one, which nobody checked).</summary>
+    public string ContentType { get; init; } = Letter.JsonContentType;
 }
+
+/// <summary>A topic filter a named queue is bound to, and when it was bound.</summary>
+public sealed record QueueBinding(string Filter, DateTimeOffset CreatedAt);
 
 /// <summary>One page of a queue's messages, and the marker to read on after it (the last position looked at; null when
 /// nothing was).</summary>

@@ -48,6 +48,7 @@ public sealed partial class QueueService
                 var settings = q.Info.Settings;
                 var deadLetters = settings is { MaxClaimCount: { } max, DeadLetterQueue: { } dlq } && dlq != name && IsValidName(dlq) ? (Max: max, Queue: dlq) : default;
                 var moved = new List<Guid>();
+                long movedBytes = 0;
                 var returned = new List<ReturnedEntry>();
                 var extended = new List<EntryExpiry>();
                 var ops = new List<StoreOp>();
@@ -64,6 +65,7 @@ public sealed partial class QueueService
                     if (deadLetters.Queue is not null && e.Deliveries >= deadLetters.Max)
                     {
                         moved.Add(e.Id);
+                        movedBytes += InboxQuota.StoredSize(e.Message);
                         continue;
                     }
 
@@ -100,6 +102,7 @@ public sealed partial class QueueService
                             ops.Add(DeadLetterExpiry(Key(tenant, deadLetters.Queue!), moved, now + deadTtl));
                         }
 
+                        target.Bound?.Usage.Add(moved.Count, movedBytes); // a bound dead-letter queue's bound rises too
                         q.Removing(moved);
                         foreach (var m in moved)
                         {

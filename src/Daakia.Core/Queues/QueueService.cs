@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Daakia.Core.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Daakia.Core;
 
@@ -21,9 +22,9 @@ public sealed partial class QueueService : IDisposable
     private readonly TimeProvider _time;
     private readonly TenantState _none;
     private readonly DaakiaMetrics _metrics;
-    private readonly Microsoft.Extensions.Logging.ILogger _logger;
+    private readonly ILogger _logger;
 
-    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics, Microsoft.Extensions.Logging.ILogger logger)
+    internal QueueService(DaakiaEngine engine, IDaakiaStore store, DaakiaCoreOptions options, TimeProvider time, DaakiaMetrics metrics, ILogger logger)
     {
         _engine = engine;
         _metrics = metrics;
@@ -32,6 +33,8 @@ public sealed partial class QueueService : IDisposable
         _store = store;
         _options = options;
         _time = time;
+        _metrics = metrics;
+        _logger = logger;
         _none = new TenantState(TenantId.Parse("zq-none"), options);
     }
 
@@ -199,6 +202,7 @@ public sealed partial class QueueService : IDisposable
             {
                 ForgetClaims(tenant, q, ops);
                 ops.AddRange(ForgetSubscriptions(q));
+                ForgetBindings(t, q, ops);
                 foreach (var k in q.Keys.Keys)
                 {
                     ops.Add(new DeleteRecordOp(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, k)));
@@ -224,6 +228,7 @@ public sealed partial class QueueService : IDisposable
             {
                 ForgetClaims(tenant, q, ops);
                 q.Purges++;
+                q.Bound?.Usage.Seeded = false; // emptied: its bound is read again when a routed message next needs it
             }
 
             write = _store.WriteAsync(ops).AsTask();
@@ -376,6 +381,7 @@ public sealed partial class QueueService : IDisposable
             try
             {
                 write = _store.WriteAsync(ops).AsTask();
+                Appending(q, ops);
             }
             catch (Exception ex)
             {
@@ -471,6 +477,8 @@ public sealed partial class QueueService : IDisposable
         {
             Attributes = e.Message.Headers,
             Ttl = TtlOf(e.Message, claim),
+            Topic = e.Message.Envelope?.Topic,
+            ContentType = e.Message.ContentType,
         };
 
     /// <summary>The named messages the queue holds (claimed, delayed and own ones too; never expired ones), in queue order.</summary>
@@ -647,71 +655,5 @@ public sealed partial class QueueService : IDisposable
         }
 
         return taken;
-    }
-
-
-    /// <summary>Reads the named queues and their claims back when the core starts (claims that have expired are dropped).</summary>
-    internal async Task RestoreAsync(CancellationToken cancellationToken)
-    {
-        (TenantId Tenant, RecordKind Kind, string Key)? after = null;
-        var now = _time.GetUtcNow();
-        var stale = new List<StoreOp>();
-        var subscriptions = new List<SubscriptionState>();
-        while (true)
-        {
-            var page = await _store.ReadRecordsAsync(after, 1000, cancellationToken);
-            foreach (var r in page)
-            {
-                var t = _engine.Tenant(r.Tenant);
-                lock (t.Gate)
-                {
-                    if (r.Kind == RecordKind.NamedQueue)
-                    {
-                        t.NamedQueues[r.Key] = new NamedQueueState(NamedQueueRecords.DecodeQueue(r.Key, r.Value.Span)) { RecordDurable = true };
-                    }
-                    else if (r.Kind == RecordKind.Claim)
-                    {
-                        var claim = NamedQueueRecords.DecodeClaim(r.Key, r.Value.Span);
-                        if (!claim.IsLive(now) || !t.NamedQueues.TryGetValue(claim.Queue, out var q))
-                        {
-                            stale.Add(new DeleteRecordOp(r.Tenant, RecordKind.Claim, r.Key));
-                            continue;
-                        }
-
-                        q.Add(claim);
-                    }
-                    else if (r.Kind == RecordKind.QueueSubscription)
-                    {
-                        RestoreSubscription(t, r, now, stale, subscriptions);
-                    }
-                    else if (r.Kind == RecordKind.Idempotency)
-                    {
-                        var slash = r.Key.IndexOf('/', StringComparison.Ordinal);
-                        var (expires, ids) = NamedQueueRecords.DecodeIdempotency(r.Value.Span);
-                        if (slash <= 0 || expires <= now || !t.NamedQueues.TryGetValue(r.Key[..slash], out var q))
-                        {
-                            stale.Add(new DeleteRecordOp(r.Tenant, RecordKind.Idempotency, r.Key));
-                            continue;
-                        }
-
-                        q.Keys[r.Key[(slash + 1)..]] = (expires, Task.FromResult<IReadOnlyList<Guid>>(ids));
-                    }
-                }
-            }
-
-            if (page.Count < 1000)
-            {
-                break;
-            }
-
-            after = (page[^1].Tenant, page[^1].Kind, page[^1].Key);
-        }
-
-        if (stale.Count > 0)
-        {
-            await _store.WriteAsync(stale, cancellationToken);
-        }
-
-        await StartNotificationsAsync(subscriptions, cancellationToken);
     }
 }

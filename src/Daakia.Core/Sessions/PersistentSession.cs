@@ -98,7 +98,7 @@ public sealed class PersistentSession : ISubscriber
     /// Routing offers a publication: at QoS 0 (the lower of the published QoS and the highest matched subscription's),
     /// and retained copies for a new subscription, go straight to the attached connection and are not kept for an
     /// offline session (as mosquitto's default); at QoS 1 or 2 the session is collected for the durable append that
-    /// follows the route (<see cref="SessionRoute"/>).
+    /// follows the route (<see cref="DurableRoute"/>).
     /// </summary>
     bool ISubscriber.TryPublish(Publication publication, ReadOnlySpan<Subscription> matched)
     {
@@ -114,7 +114,7 @@ public sealed class PersistentSession : ISubscriber
             return _connection is not { } c || ((ISubscriber)c).TryPublish(publication, matched);
         }
 
-        SessionRoute.Collect(this);
+        DurableRoute.Collect(this);
         return true;
     }
 }
@@ -126,34 +126,4 @@ public interface ISessionAdapterState
     /// <summary>A message left the session's queue without the adapter's doing (it expired in the store). Called
     /// outside the core's locks.</summary>
     void Removed(Guid messageId);
-}
-
-/// <summary>The sessions one route reached at QoS 1 or 2, collected on the routing thread (routing is synchronous and
-/// does not nest) and taken by the router once the route is done.</summary>
-internal static class SessionRoute
-{
-    [ThreadStatic]
-    private static List<PersistentSession>? t_collected;
-
-    public static void Collect(PersistentSession session)
-    {
-        var list = t_collected ??= [];
-        if (list.Count == 0 || !ReferenceEquals(list[^1], session))
-        {
-            list.Add(session);
-        }
-    }
-
-    /// <summary>What the route collected (null: none), leaving the thread's list empty.</summary>
-    public static List<PersistentSession>? Take()
-    {
-        var list = t_collected;
-        if (list is not { Count: > 0 })
-        {
-            return null;
-        }
-
-        t_collected = null;
-        return list;
-    }
 }

@@ -16,6 +16,10 @@ public enum RecordKind : byte
     /// <summary>A post's idempotency key on a named queue and the ids it stored; the key is the queue name, '/', the
     /// client's key.</summary>
     Idempotency = 3,
+
+    /// <summary>A named queue bound to a topic filter (publications matching it are appended to the queue); the key is
+    /// the queue name, '/', the filter.</summary>
+    QueueBinding = 4,
 }
 
 /// <summary>

@@ -413,7 +413,8 @@ public sealed class TopicRouter
 
     /// <summary>
     /// Routes as above; <paramref name="durable"/> completes once the publication is in the queue of every persistent
-    /// session it reached at QoS 1 or 2 (at once when none): acknowledge a publish only after it.
+    /// session it reached at QoS 1 or 2 and of every named queue bound to a filter it matched (at once when none):
+    /// acknowledge a publish only after it.
     /// </summary>
     internal int Route(TenantState t, Publication publication, out Task durable)
     {
@@ -424,11 +425,17 @@ public sealed class TopicRouter
         }
         catch
         {
-            SessionRoute.Take(); // what this route collected must not reach the next one on this thread
+            DurableRoute.Clear(); // what this route collected must not reach the next one on this thread
             throw;
         }
 
-        durable = SessionRoute.Take() is { } sessions ? _engine.Sessions.Enqueue(t, publication, sessions) : Task.CompletedTask;
+        var sessions = DurableRoute.TakeSessions();
+        var queues = DurableRoute.TakeQueues();
+        var toSessions = sessions is null ? Task.CompletedTask : _engine.Sessions.Enqueue(t, publication, sessions);
+        var toQueues = queues is null ? Task.CompletedTask : _engine.Queues.Enqueue(t, publication, queues);
+        durable = toQueues.IsCompletedSuccessfully ? toSessions
+            : toSessions.IsCompletedSuccessfully ? toQueues
+            : Task.WhenAll(toSessions, toQueues);
         return queued;
     }
 

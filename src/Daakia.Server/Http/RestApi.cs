@@ -43,6 +43,7 @@ public static partial class RestApi
         v1.MapMethods("/activity", GetAndHead, ActivityAsync).WithName("Activity")
             .WithSummary("The tenant's activity log after an entry id.");
         MapDelivery(v1);
+        MapQueues(v1);
         return app;
     }
 

@@ -71,3 +71,22 @@ public sealed record ReleaseRequest(
 
 /// <summary>Reply of <c>POST /v1/clients/{client}/inbox/release</c>.</summary>
 public sealed record ReleaseResponse([property: JsonPropertyName("released")] int Released);
+
+/// <summary>Body of <c>PUT /v1/queues/{queue}/bindings</c>: a topic filter (<c>+</c> and <c>#</c> wildcards; not <c>$…</c>).</summary>
+public sealed record QueueBindingRequest([property: JsonPropertyName("filter")] string Filter);
+
+/// <summary>A queue's binding to a topic filter: 201 when made, 200 when it was there already.</summary>
+public sealed record QueueBindingView(
+    [property: JsonPropertyName("queue")] string Queue,
+    [property: JsonPropertyName("filter")] string Filter,
+    [property: JsonPropertyName("created_at")] string CreatedAt);
+
+/// <summary>One filter a queue is bound to.</summary>
+public sealed record QueueBindingItem(
+    [property: JsonPropertyName("filter")] string Filter,
+    [property: JsonPropertyName("created_at")] string CreatedAt);
+
+/// <summary>Reply of <c>GET /v1/queues/{queue}/bindings</c>.</summary>
+public sealed record QueueBindingList(
+    [property: JsonPropertyName("queue")] string Queue,
+    [property: JsonPropertyName("bindings")] IReadOnlyList<QueueBindingItem> Bindings);

@@ -65,8 +65,9 @@ internal sealed partial class MqttSession
             release = p.PacketId;
         }
 
-        // Acknowledged once durable where something keeps it (a persistent session's queue, a retained message); a
-        // retained QoS 0 publish still holds the read loop back, so a flood waits for the store instead of queueing in it.
+        // Acknowledged once durable where something keeps it (a persistent session's queue, a bound named queue, a
+        // retained message); a QoS 0 publish that reached a bound queue, or a retained one, still holds the read loop
+        // back, so a flood waits for the store instead of queueing in it.
         Control? ack = p.Qos == 0 ? null : new Control(type, p.PacketId, reason);
         Control? failed = p.Qos == 0 || !V5 ? null : new Control(type, p.PacketId, MqttReasonCode.UnspecifiedError);
         AckAfter(stored, ack, failed, endOnFailure: p.Qos > 0, release);

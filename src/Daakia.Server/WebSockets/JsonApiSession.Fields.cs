@@ -50,7 +50,7 @@ internal sealed partial class JsonApiSession
     }
 
     /// <summary>The request types, so that a known <c>type</c> costs no new string per request.</summary>
-    private static readonly string[] KnownTypes = ["send", "ack", "hello", "ping", "release", "dead_letters", "dead_letters_count", "dead_letters_ack", "delivery_mode", "presence", "presence_query", "roster", "subscribe", "unsubscribe", "publish"];
+    private static readonly string[] KnownTypes = ["send", "ack", "hello", "ping", "release", "dead_letters", "dead_letters_count", "dead_letters_ack", "delivery_mode", "presence", "presence_query", "roster", "subscribe", "unsubscribe", "publish", "queue_bind", "queue_unbind", "queue_bindings"];
 
     /// <summary>The <c>type</c> string: one of <see cref="KnownTypes"/> when it equals it, else as sent.</summary>
     private static string TypeName(JsonElement type)

@@ -133,7 +133,7 @@ internal sealed partial class JsonApiSession
         // value, else sent as base64, so a subscriber always gets valid JSON and the exact bytes.
         var embed = publication.Presence is not null || publication.ContentType == Letter.JsonContentType
             ? EmbedPayload.Json
-            : IsJsonValue(publication.Payload.Span) ? EmbedPayload.JsonOfOtherType : EmbedPayload.Base64;
+            : JsonPayload.IsJsonValue(publication.Payload.Span) ? EmbedPayload.JsonOfOtherType : EmbedPayload.Base64;
         if (embed == EmbedPayload.Json)
         {
             RequireUtf8(publication.Payload.Span, "publication");
@@ -221,28 +221,5 @@ internal sealed partial class JsonApiSession
         Json,
         JsonOfOtherType,
         Base64,
-    }
-
-    /// <summary>Whether the bytes are exactly one JSON value (UTF-8), as an MQTT client's JSON payload is.</summary>
-    private static bool IsJsonValue(ReadOnlySpan<byte> payload)
-    {
-        if (payload.IsEmpty || !System.Text.Unicode.Utf8.IsValid(payload))
-        {
-            return false;
-        }
-
-        try
-        {
-            var reader = new System.Text.Json.Utf8JsonReader(payload, new System.Text.Json.JsonReaderOptions { MaxDepth = 64 });
-            while (reader.Read())
-            {
-            }
-
-            return true;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return false;
-        }
     }
 }

@@ -190,6 +190,13 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 return ValueTask.CompletedTask;
             case "publish":
                 return PublishAsync(id, root);
+            case "queue_bind":
+                return BindAsync(id, root);
+            case "queue_unbind":
+                return UnbindAsync(id, root);
+            case "queue_bindings":
+                Bindings(id, root);
+                return ValueTask.CompletedTask;
             default:
                 throw new RequestException(ErrorCodes.UnknownType, $"Unknown type '{Truncate(type)}'.");
         }
@@ -223,7 +230,8 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
         Ack(id);
     }
 
-    private static bool IsKnownType(string type) => type is "send" or "ack" or "release" or "dead_letters" or "dead_letters_count" or "dead_letters_ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish";
+    private static bool IsKnownType(string type) => type is "send" or "ack" or "release" or "dead_letters" or "dead_letters_count" or "dead_letters_ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish"
+        or "queue_bind" or "queue_unbind" or "queue_bindings";
 
     private async ValueTask HelloAsync(byte[] id, JsonElement root)
     {

@@ -647,9 +647,7 @@ public static partial class ZaqarWebSocket
 
         j.WriteNumber("ttl", ZaqarWriter.Ttl(m));
         j.WriteNumber("age", Math.Max(0, (long)(now - m.CreatedAt).TotalSeconds));
-        j.WritePropertyName("body");
-        j.WriteRawValue(m.Body.Span, skipInputValidation: true);
-        ZaqarWriter.WriteAttributes(j, m);
+        ZaqarWriter.WriteAttributes(j, m, ZaqarWriter.WriteBody(j, m));
         j.WriteEndObject();
     }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Daakia.Core;
+using Daakia.Server.Json;
 using Microsoft.AspNetCore.Http;
 
 namespace Daakia.Server.Zaqar;
@@ -102,10 +103,28 @@ internal sealed class ZaqarWriter
 
         j.WriteNumber("ttl", Ttl(m));
         j.WriteNumber("age", Age(m, now));
-        j.WritePropertyName("body");
-        j.WriteRawValue(m.Body.Span, skipInputValidation: true);
-        WriteAttributes(j, m);
+        WriteAttributes(j, m, WriteBody(j, m));
         j.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Writes a message's <c>body</c>: a posted one as it was posted (one JSON value, checked then); a routed one (a topic
+    /// binding appended it) as its payload when that is one JSON value of Unicode text, else as
+    /// <c>{"payload_base64": "…"}</c>, the exact bytes in standard base64. True when it wrote the latter.
+    /// </summary>
+    public static bool WriteBody(Utf8JsonWriter j, QueueMessage m)
+    {
+        j.WritePropertyName("body");
+        if (m.Topic is null || JsonPayload.IsJsonText(m.Body.Span))
+        {
+            j.WriteRawValue(m.Body.Span, skipInputValidation: true);
+            return false;
+        }
+
+        j.WriteStartObject();
+        j.WriteBase64String("payload_base64", m.Body.Span);
+        j.WriteEndObject();
+        return true;
     }
 
     /// <summary>A posted message's <c>attributes</c> (beyond Zaqar): an object of strings, or absent.</summary>
@@ -124,10 +143,14 @@ internal sealed class ZaqarWriter
         return [.. a.EnumerateObject().Select(p => new KeyValuePair<string, string>(p.Name, p.Value.GetString()!))];
     }
 
-    /// <summary>Writes a message's attributes, when it has any (Zaqar's shapes are unchanged without them).</summary>
-    public static void WriteAttributes(Utf8JsonWriter j, QueueMessage m)
+    /// <summary>
+    /// Writes a message's attributes, when it has any (Zaqar's shapes are unchanged without them): those it was posted
+    /// with; for a routed message (which has none of its own) its <c>topic</c> and <c>content_type</c>, and
+    /// <c>payload_encoding</c> <c>base64</c> when its body is the base64 wrapper (<paramref name="base64"/>).
+    /// </summary>
+    public static void WriteAttributes(Utf8JsonWriter j, QueueMessage m, bool base64)
     {
-        if (m.Attributes.Count == 0)
+        if (m.Attributes.Count == 0 && m.Topic is null)
         {
             return;
         }
@@ -136,6 +159,16 @@ internal sealed class ZaqarWriter
         foreach (var (k, v) in m.Attributes)
         {
             j.WriteString(k, v);
+        }
+
+        if (m.Topic is { } topic)
+        {
+            j.WriteString("topic", topic);
+            j.WriteString("content_type", m.ContentType);
+            if (base64)
+            {
+                j.WriteString("payload_encoding", "base64");
+            }
         }
 
         j.WriteEndObject();
@@ -148,8 +181,7 @@ internal sealed class ZaqarWriter
         j.WriteString("id", m.Id.ToString("D"));
         j.WriteNumber("age", Age(m, now));
         j.WriteNumber("ttl", Ttl(m));
-        j.WritePropertyName("body");
-        j.WriteRawValue(m.Body.Span, skipInputValidation: true);
+        WriteBody(j, m);
         j.WriteNull("claim_id");
         j.WriteNumber("claim_count", m.ClaimCount);
         j.WriteEndObject();
@@ -163,8 +195,7 @@ internal sealed class ZaqarWriter
         j.WriteNumber("age", Age(m, now));
         j.WriteString("created", m.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
         j.WriteNumber("ttl", Ttl(m));
-        j.WritePropertyName("body");
-        j.WriteRawValue(m.Body.Span, skipInputValidation: true);
+        WriteBody(j, m);
         if (m.ClaimId is { } claim)
         {
             j.WriteString("claim_id", claim.ToString("D"));
