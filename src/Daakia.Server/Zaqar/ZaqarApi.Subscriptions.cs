@@ -125,8 +125,16 @@ public static partial class ZaqarApi
             throw new ZaqarError(400, "Unable to update subscription", $"Subscription {subscription} could not be updated.");
         }
 
+        if (r.Secret is not null)
+        {
+            // Kept out of the options and fixed when subscribing: a change would otherwise be dropped without a word.
+            throw new ZaqarError(400, "Invalid API request", "The signing_secret option is set when subscribing and cannot be changed; delete the subscription and subscribe again.");
+        }
+
+        // New options replace the old ones, and Zaqar's _retry_policy is one of them: options without it mean the default.
+        var policy = r.Options is null ? null : r.Policy ?? NotificationRetryPolicy.Default;
         var outcome = Guid.TryParse(subscription, out var id)
-            ? await engine.Queues.UpdateSubscriptionAsync(caller.Tenant, queue, id, r.Subscriber, r.Kind, r.Ttl, r.Options, r.Policy)
+            ? await engine.Queues.UpdateSubscriptionAsync(caller.Tenant, queue, id, r.Subscriber, r.Kind, r.Ttl, r.Options, policy)
             : SubscriptionUpdate.NotFound;
         switch (outcome)
         {

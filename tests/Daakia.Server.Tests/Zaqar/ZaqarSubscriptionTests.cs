@@ -102,6 +102,26 @@ public sealed class ZaqarSubscriptionTests : IAsyncLifetime
         Assert.Empty((await SendAsync(HttpMethod.Get, "/v2/queues/jobs/subscriptions")).Body!["subscriptions"]!.AsArray());
     }
 
+    [Fact]
+    public async Task APatchOfTheOptions_ReplacesTheirRetryPolicyToo_AndANewSigningSecretIsRefused_NotDropped()
+    {
+        var (id, secret) = await SubscribeAsync("patch", _receiver.Url("/p").ToString(), """{"signing_secret": "the-first-secret-1234", "_retry_policy": {"minimum_delay": 20, "maximum_delay": 40}}""");
+        Assert.Equal("the-first-secret-1234", secret);
+        var engine = _host.Get<Daakia.Core.DaakiaEngine>();
+        Daakia.Core.QueueSubscription Stored() => engine.Queues.GetSubscription(Daakia.Server.Zaqar.ZaqarApi.TenantOf("p1"), "patch", Guid.Parse(id))!.Subscription;
+        Assert.Equal(TimeSpan.FromSeconds(20), Stored().RetryPolicy.MinimumDelay);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await SendAsync(HttpMethod.Patch, $"/v2/queues/patch/subscriptions/{id}", """{"ttl": 600}""")).Status);
+        Assert.Equal(TimeSpan.FromSeconds(20), Stored().RetryPolicy.MinimumDelay); // no options given: the policy stays with them
+        Assert.Equal(HttpStatusCode.NoContent, (await SendAsync(HttpMethod.Patch, $"/v2/queues/patch/subscriptions/{id}", """{"options": {"note": 1}}""")).Status);
+        Assert.Equal(Daakia.Core.NotificationRetryPolicy.Default, Stored().RetryPolicy); // options without _retry_policy: Zaqar's default
+
+        var refused = await SendAsync(HttpMethod.Patch, $"/v2/queues/patch/subscriptions/{id}", """{"options": {"signing_secret": "another-secret-12345"}}""");
+        Assert.Equal((HttpStatusCode.BadRequest, "The signing_secret option is set when subscribing and cannot be changed; delete the subscription and subscribe again."),
+            (refused.Status, (string?)refused.Body!["description"]));
+        Assert.Equal(("the-first-secret-1234", """{"note":1}"""), (Stored().Secret, JsonNode.Parse(Stored().Options.Span)!.ToJsonString()));
+    }
+
     [Theory]
     [InlineData("{}", "Missing parameter subscriber in body.")]
     [InlineData("""{"subscriber": "ftp://example.com/x"}""", "The subscriber type of subscription must be supported in the list ['http', 'https', 'mailto', 'trust+http', 'trust+https'].")]
