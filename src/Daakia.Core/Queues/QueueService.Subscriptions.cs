@@ -49,7 +49,8 @@ public sealed partial class QueueService
 
     /// <summary>
     /// Subscribes <paramref name="request"/>'s subscriber to a queue (made if missing). Subscribers are unique per queue
-    /// by URI: the same one again gives the existing subscription while it is unconfirmed, a conflict once confirmed.
+    /// by URI: the same one again gives the existing subscription — a conflict once it is confirmed where confirmation is
+    /// required, and always for a live connection.
     /// A live connection (<see cref="SubscriberKind.Connection"/>) passes its <paramref name="watcher"/> and is not stored.
     /// When the server requires confirmation, a webhook or e-mail subscriber starts unconfirmed and is sent a
     /// confirmation request (again on a repeated subscribe).
@@ -94,7 +95,9 @@ public sealed partial class QueueService
             }
 
             var existing = q.Subscriptions?.Values.FirstOrDefault(x => x.Info.IsLive(now) && string.Equals(x.Info.Subscriber, request.Subscriber, StringComparison.Ordinal));
-            if (existing is not null && (existing.Info.Confirmed || request.Kind == SubscriberKind.Connection))
+            // Zaqar's answer to the same subscriber again: the same subscription (its Redis store keeps every one
+            // unconfirmed), except a conflict once one is confirmed where confirmation is required.
+            if (existing is not null && ((existing.Info.Confirmed && _options.RequireSubscriptionConfirmation) || request.Kind == SubscriberKind.Connection))
             {
                 return (View(existing), SubscribeOutcome.Conflict);
             }

@@ -129,9 +129,10 @@ public static partial class ZaqarApi
             throw new ZaqarError(400, "Unable to update subscription", $"Subscription {subscription} could not be updated.");
         }
 
+        // New options replace the old ones, and Zaqar's _retry_policy is one of them: options without it mean the default.
+        var policy = r.Options is null ? null : r.Policy ?? NotificationRetryPolicy.Default;
         var outcome = Guid.TryParse(subscription, out var id)
-            ? await engine.Queues.UpdateSubscriptionAsync(caller.Tenant, queue, id, r.Subscriber, r.Kind, r.Ttl, r.Options,
-                r.Options is null ? null : r.Policy ?? NotificationRetryPolicy.Default, r.Secret)
+            ? await engine.Queues.UpdateSubscriptionAsync(caller.Tenant, queue, id, r.Subscriber, r.Kind, r.Ttl, r.Options, policy, r.Secret)
             : SubscriptionUpdate.NotFound;
         switch (outcome)
         {
