@@ -205,6 +205,10 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most bytes one named queue may hold.</summary>
     public long MaxQueueBytes { get; set; } = 1024L * 1024 * 1024;
 
+    /// <summary>Most messages all named queues of one tenant hold together (a dead-letter queue counts; notification
+    /// outboxes do not); a post past it is refused whole (<c>quota_exceeded</c>).</summary>
+    public long MaxTenantQueueMessages { get; set; } = 10_000_000;
+
     /// <summary>Most subscriptions one named queue may have (live-connection ones included).</summary>
     public int MaxSubscriptionsPerQueue { get; set; } = 100;
 
@@ -249,4 +253,8 @@ public sealed class DaakiaCoreOptions
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);
+
+    /// <summary>What an append to named queues is checked against: each queue's bounds, the tenant's bytes and the
+    /// messages of its named queues together.</summary>
+    internal Storage.InboxQuota NamedQueueQuota => new(MaxQueueMessages, MaxQueueBytes, MaxTenantStoredBytes, MaxTenantQueueMessages);
 }

@@ -72,6 +72,7 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxClaimTtl, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
         v.Between(o.MaxClaimGrace, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
         v.Between(o.MaxQueueMessages, 1L, 1_000_000_000L);
+        v.Between(o.MaxTenantQueueMessages, 1L, 100_000_000_000L);
         v.Between(o.MaxQueueWait, TimeSpan.Zero, TimeSpan.FromMinutes(10));
         v.Between(o.QueueIdempotencyWindow, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
         v.Between(o.MaxIdempotencyKeysPerQueue, 1, 10_000_000);

@@ -67,6 +67,10 @@ internal sealed class JTenant
 {
     public long Entries { get; set; }
 
+    /// <summary>The entries of its named queues (<see cref="QueueKind.Queue"/>), for <see cref="Core.Storage.InboxQuota.MaxTenantQueueMessages"/>.
+    /// Moved with every entry in and out (<c>Count</c>), so replay and a compacted snapshot rebuild it.</summary>
+    public long NamedQueueEntries { get; set; }
+
     public long Bytes { get; set; }
 
     public SortedList<string, RosterEntry> Roster { get; } = new(StringComparer.Ordinal);

@@ -115,6 +115,11 @@ public sealed partial class JournalStore
         var t = e.Queue.Tenant;
         e.Queue.Bytes += sign * InboxQuota.StoredSize(letter);
         t.Entries += sign;
+        if (e.Queue.Key.Kind == QueueKind.Queue)
+        {
+            t.NamedQueueEntries += sign;
+        }
+
         t.Bytes += sign * InboxQuota.EntryOverhead;
         if (sign > 0 && m.Refs++ == 0)
         {
@@ -140,9 +145,12 @@ public sealed partial class JournalStore
 
     /// <summary>Why appending would pass a quota, or null.</summary>
     private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota? quota) =>
-        quota is null ? null : QuotaStore.Refusal(message, queues, quota, TenantUsage(message.Tenant), _usageOf ??= Usage);
+        quota is null ? null : QuotaStore.Refusal(message, queues, quota, TenantUsage(message.Tenant), _usageOf ??= Usage, _namedQueueEntriesOf ??= NamedQueueEntries);
 
     private Func<QueueKey, InboxUsage>? _usageOf;
+    private Func<TenantId, long>? _namedQueueEntriesOf;
+
+    private long NamedQueueEntries(TenantId tenant) => _tenants.TryGetValue(tenant, out var t) ? t.NamedQueueEntries : 0;
 
     private InboxUsage Usage(QueueKey key) => _queues.TryGetValue(key, out var q) ? new InboxUsage(q.Entries.Count, q.Bytes) : default;
 

@@ -5,7 +5,7 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>
 /// The writer thread's view of the <c>queues</c> table: each queue's integer key, what it holds (entries, bytes) and
 /// the last position it gave out, and each tenant's totals (kind <see cref="Schema.TenantTotalsKind"/>, name
-/// <c>''</c>), for the quota checks and the position allocation. It caches committed rows and overlays the current
+/// <c>''</c>) and its named queues' totals (kind <see cref="Schema.TenantQueueTotalsKind"/>), for the quota checks and the position allocation. It caches committed rows and overlays the current
 /// batch's changes; one update per queue touched is written per batch, not per entry. Changes of an op that fails are
 /// undone here as its savepoint undoes them in SQLite, and a batch that does not commit leaves no trace (so a position
 /// handed to a write that did not commit is given out again: nobody saw it).
@@ -65,6 +65,13 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
         row = new QueueRow(raw.sqlite3_last_insert_rowid(db), 0, 0, 0);
         Set(key, row);
         return row;
+    }
+
+    /// <summary>Changes what a totals row holds, making it first if it is missing.</summary>
+    public void AddOrCreate(QueueName key, long entries, long bytes)
+    {
+        GetOrCreate(key);
+        Add(key, entries, bytes);
     }
 
     /// <summary>Changes what a queue holds (it must exist).</summary>
@@ -152,12 +159,19 @@ internal sealed class QueueLedger(sqlite3 db, RawStatement select, RawStatement 
     }
 }
 
-/// <summary>A queue's key as the <c>queues</c> table spells it (a tenant's totals: <see cref="Schema.TenantTotalsKind"/>, <c>''</c>).</summary>
+/// <summary>A queue's key as the <c>queues</c> table spells it (a tenant's totals: <see cref="Schema.TenantTotalsKind"/>,
+/// <c>''</c>; its named queues' totals: <see cref="Schema.TenantQueueTotalsKind"/>, <c>''</c>).</summary>
 internal readonly record struct QueueName(string Tenant, int Kind, string Name)
 {
     public static QueueName Of(Core.QueueKey key) => new(key.Tenant.Value, (int)key.Kind, key.Name);
 
     public static QueueName TotalsOf(string tenant) => new(tenant, Schema.TenantTotalsKind, "");
+
+    /// <summary>The row of what the tenant's named queues hold together.</summary>
+    public static QueueName NamedQueueTotalsOf(string tenant) => new(tenant, Schema.TenantQueueTotalsKind, "");
+
+    /// <summary>Whether this is a named queue (its entries count in <see cref="NamedQueueTotalsOf"/>).</summary>
+    public bool IsNamedQueue => Kind == (int)Core.QueueKind.Queue;
 
     public override string ToString() => $"{Tenant}/{Kind}/{Name}";
 }

@@ -32,6 +32,15 @@ internal static class QueueWrites
             throw QuotaStore.TenantFull(message.Tenant, new InboxUsage(totals.Entries, totals.Bytes), quota);
         }
 
+        // The entries of the tenant's named queues together (only named queues' entries count).
+        var named = InboxQuota.NamedQueueEntries(queues);
+        var namedKey = QueueName.NamedQueueTotalsOf(tenant);
+        if (named > 0 && quota.MaxTenantQueueMessages != long.MaxValue
+            && (ledger.Find(namedKey)?.Entries ?? 0) is var held && held + named > quota.MaxTenantQueueMessages)
+        {
+            throw QuotaStore.TenantQueuesFull(message.Tenant, held, quota);
+        }
+
         for (var i = 0; i < queues.Count; i++)
         {
             var key = queues[i];
@@ -54,6 +63,11 @@ internal static class QueueWrites
         {
             var row = ledger.Push(QueueName.Of(queues[0]), entrySize);
             ledger.Add(totalsKey, 1, tenantSize);
+            if (named > 0)
+            {
+                ledger.AddOrCreate(namedKey, 1, entrySize);
+            }
+
             pair.ContentBytes = message.Size;
             pair.Present = true;
             s.PairedChanges++;
@@ -94,6 +108,11 @@ internal static class QueueWrites
         }
 
         ledger.Add(totalsKey, queues.Count, tenantSize);
+        if (named > 0)
+        {
+            ledger.AddOrCreate(namedKey, named, named * entrySize);
+        }
+
         return positions;
     }
 
@@ -230,6 +249,12 @@ internal static class QueueWrites
             // The payload stays in the tenant and keeps its references: only the two queues' own usage changes.
             s.Queues.Add(fromKey, -1, -(size + InboxQuota.EntryOverhead));
             var target = s.Queues.Push(toKey, size + InboxQuota.EntryOverhead);
+            if (fromKey.IsNamedQueue != toKey.IsNamedQueue)
+            {
+                var sign = toKey.IsNamedQueue ? 1 : -1;
+                s.Queues.AddOrCreate(QueueName.NamedQueueTotalsOf(tenant), sign, sign * (size + InboxQuota.EntryOverhead));
+            }
+
             insert.Bind(1, target.Qid);
             insert.Bind(2, target.LastPosition);
             insert.Bind(3, mid);
@@ -292,11 +317,16 @@ internal static class QueueWrites
         return (counted ?? payloadBytes, last);
     }
 
-    /// <summary>Books the removal of one entry in the queue's and the tenant's usage: what its append added.</summary>
+    /// <summary>Books the removal of one entry in the queue's and the tenant's usage (and, for a named queue, its named
+    /// queues' totals): what its append added.</summary>
     public static void Booked(WriterStatements s, QueueName queue, long contentBytes, bool lastReference)
     {
         s.Queues.Add(queue, -1, -(contentBytes + InboxQuota.EntryOverhead));
         s.Queues.Add(QueueName.TotalsOf(queue.Tenant), -1, -((lastReference ? contentBytes : 0) + InboxQuota.EntryOverhead));
+        if (queue.IsNamedQueue)
+        {
+            s.Queues.AddOrCreate(QueueName.NamedQueueTotalsOf(queue.Tenant), -1, -(contentBytes + InboxQuota.EntryOverhead));
+        }
     }
 
     /// <summary>Whether the queue holds an entry of this id (committed, or written earlier in this batch).</summary>

@@ -6,10 +6,14 @@ namespace Daakia.Storage.Sqlite;
 /// <summary>The tables and the PRAGMAs, with why each was chosen.</summary>
 internal static class Schema
 {
-    public const int Version = 8;
+    public const int Version = 9;
 
     /// <summary>The <c>queues.kind</c> of a tenant's totals row (its name is <c>''</c>); no <see cref="Core.QueueKind"/> is negative.</summary>
     public const int TenantTotalsKind = -1;
+
+    /// <summary>The <c>queues.kind</c> of the row of what a tenant's named queues (<see cref="Core.QueueKind.Queue"/>) hold
+    /// together (its name is <c>''</c>): their entries and bytes, for <see cref="Core.Storage.InboxQuota.MaxTenantQueueMessages"/>.</summary>
+    public const int TenantQueueTotalsKind = -2;
 
     /// <summary>Settings of every connection.</summary>
     public static void Configure(SqliteConnection connection, SqliteDurability durability)
@@ -35,7 +39,8 @@ internal static class Schema
     /// quotas, and the last position it gave out) and holds small <c>entries</c> (queue, position, message, id, expiry,
     /// delivery count, visibility, and the content bytes — payload and headers — the entry counts in the usage, NULL when
     /// that is the payload's length, so a removal takes off exactly what the append added). The row of a tenant's totals has kind <see cref="TenantTotalsKind"/> and name
-    /// <c>''</c>. A message row goes when its last entry does (<c>refs</c>).
+    /// <c>''</c>, the row of its named queues' totals kind <see cref="TenantQueueTotalsKind"/>. A message row goes when its
+    /// last entry does (<c>refs</c>).
     /// </summary>
     /// <remarks>Older databases are moved to this layout once, in one transaction each step, when first opened; opening a
     /// current database reads no table in full.</remarks>
@@ -72,6 +77,11 @@ internal static class Schema
             // Version 7 to version 8: durable records (named queues, claims, queue subscriptions) in a table of their
             // own, made below; nothing else changes.
             Exec(connection, "UPDATE meta SET value=8 WHERE key='schema_version';");
+        }
+
+        if (TableExists(connection, "meta") && ReadVersion(connection) == 8)
+        {
+            MigrateFromV8(connection);
         }
 
         Exec(connection, """
@@ -152,7 +162,7 @@ internal static class Schema
                 key TEXT NOT NULL,
                 value BLOB NOT NULL,
                 PRIMARY KEY(tenant, kind, key)) WITHOUT ROWID;
-            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 8);
+            INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', 9);
             """);
 
         var version = ReadVersion(connection);
@@ -161,6 +171,20 @@ internal static class Schema
             throw new InvalidOperationException($"The database is of schema version {version}; this build reads version {Version}.");
         }
     }
+
+    /// <summary>
+    /// Version 8 to version 9: each tenant gets the row of what its named queues hold together (kind
+    /// <see cref="TenantQueueTotalsKind"/>), summed from those queues' own rows (exact: every write keeps them), so the
+    /// tenant's named-queue quota is checked from its first append on. Reads no entry. One transaction.
+    /// </summary>
+    private static void MigrateFromV8(SqliteConnection connection) => Exec(connection, $"""
+        BEGIN;
+        DELETE FROM queues WHERE kind = {TenantQueueTotalsKind};
+        INSERT INTO queues(tenant, kind, name, letters, bytes)
+            SELECT tenant, {TenantQueueTotalsKind}, '', sum(letters), sum(bytes) FROM queues WHERE kind = {(int)Core.QueueKind.Queue} GROUP BY tenant;
+        UPDATE meta SET value = 9 WHERE key = 'schema_version';
+        COMMIT;
+        """);
 
     /// <summary>
     /// Version 6 to version 7: a retained message keeps its publication's properties (MQTT 5 user properties, response

@@ -117,6 +117,32 @@ public sealed class JournalStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Compaction_KeepsTheTenantsNamedQueueCount_MovedAndExpiryChangedEntriesIncluded()
+    {
+        var quota = new InboxQuota(long.MaxValue, long.MaxValue, long.MaxValue, 4);
+        var (jobs, dead) = (new QueueKey(T, QueueKind.Queue, "jobs"), new QueueKey(T, QueueKind.Queue, "jobs-dead"));
+        var store = await OpenAsync(compactBytes: JournalStoreOptions.MinCompactBytes);
+        var letters = Enumerable.Range(0, 4).Select(n => NewLetter(n.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        foreach (var l in letters)
+        {
+            await store.AppendAsync(l, [jobs], quota);
+        }
+
+        await store.DeadLetterAsync(jobs, dead, [letters[1].Id], DateTimeOffset.UtcNow);
+        await store.WriteAsync([new ExpiryOp(jobs, [new EntryExpiry(letters[2].Id, DateTimeOffset.UtcNow.AddHours(1))])]);
+        await store.DeleteAsync(jobs, [letters[0].Id]);
+        await WriteUntilCompactedAsync(store, Bob);
+        await store.DisposeAsync();
+
+        // Replayed from the snapshot: three entries in the tenant's named queues, room for one more.
+        store = await OpenAsync();
+        await store.AppendAsync(NewLetter("4"), [dead], quota);
+        var ex = await Assert.ThrowsAsync<DaakiaException>(() => store.AppendAsync(NewLetter("5"), [jobs], quota).AsTask());
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, ex.Code);
+        await store.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Compaction_ShrinksTheFile_AndKeepsEveryLiveThing_PositionsIdsAndSessionState()
     {
         var store = await OpenAsync(compactBytes: JournalStoreOptions.MinCompactBytes);

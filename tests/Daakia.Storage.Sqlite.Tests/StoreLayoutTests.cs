@@ -307,6 +307,48 @@ public sealed class StoreLayoutTests : IAsyncLifetime
         Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
     }
 
+    [Fact]
+    public async Task DatabaseOfVersion8_IsMovedOnOpen_ItsTenantsNamedQueueTotalsSummedFromTheirQueues()
+    {
+        // A version 8 database: today's layout without the rows of each tenant's named-queue totals.
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var other = TenantId.Parse("other");
+        Letter New(TenantId tenant) => new()
+        {
+            Id = Guid.CreateVersion7(),
+            Tenant = tenant,
+            Author = ClientId.Parse("alice"),
+            Recipients = [],
+            Payload = "\"x\""u8.ToArray(),
+            Timestamp = DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000),
+        };
+        var (jobs, mail) = (new QueueKey(TenantId.Default, QueueKind.Queue, "jobs"), new QueueKey(TenantId.Default, QueueKind.Queue, "mail"));
+        await store.AppendAsync(New(TenantId.Default), [jobs, mail]);
+        await store.AppendAsync(New(TenantId.Default), [jobs, QueueKey.Inbox(TenantId.Default, ClientId.Parse("bob"))]);
+        await store.AppendAsync(New(other), [new QueueKey(other, QueueKind.Queue, "jobs")]);
+        await store.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        var db = Path.Combine(_dir, "daakia.db");
+        Assert.Equal(3, Scalar(db, $"SELECT letters FROM queues WHERE kind = {Schema.TenantQueueTotalsKind} AND tenant = 'default'"));
+        Scalar(db, $"DELETE FROM queues WHERE kind = {Schema.TenantQueueTotalsKind}; UPDATE meta SET value = 8 WHERE key = 'schema_version'; SELECT 0");
+
+        store = new SqliteStore(new SqliteStoreOptions { DataDirectory = _dir });
+        await store.OpenAsync();
+        var quota = new InboxQuota(long.MaxValue, long.MaxValue, long.MaxValue, 4);
+        await store.AppendAsync(New(TenantId.Default), [mail], quota);
+        var ex = await Assert.ThrowsAsync<DaakiaException>(() => store.AppendAsync(New(TenantId.Default), [jobs], quota).AsTask());
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, ex.Code);
+        await store.AppendAsync(New(other), [new QueueKey(other, QueueKind.Queue, "jobs")], quota);
+        await store.DisposeAsync();
+        Assert.Equal(Schema.Version, Scalar(db, "SELECT value FROM meta WHERE key='schema_version'"));
+        Assert.Equal(4, Scalar(db, $"SELECT letters FROM queues WHERE kind = {Schema.TenantQueueTotalsKind} AND tenant = 'default'"));
+        Assert.Equal(2, Scalar(db, $"SELECT letters FROM queues WHERE kind = {Schema.TenantQueueTotalsKind} AND tenant = 'other'"));
+        Assert.Equal(
+            Scalar(db, "SELECT sum(bytes) FROM queues WHERE kind = 3 AND tenant = 'default'"),
+            Scalar(db, $"SELECT bytes FROM queues WHERE kind = {Schema.TenantQueueTotalsKind} AND tenant = 'default'"));
+    }
+
     /// <summary>Creates the store's database file in the data directory with <paramref name="sql"/> (an earlier layout); returns its path.</summary>
     private string CreateDatabase(string sql, params (string Name, object Value)[] parameters)
     {

@@ -268,7 +268,7 @@ public sealed partial class QueueService
     {
         var envelope = PublicationEnvelope.Of(p);
         var size = (long)p.Payload.Length + envelope.Size + InboxQuota.EntryOverhead; // InboxQuota.StoredSize of the letters below
-        var quota = new InboxQuota(_options.MaxQueueMessages, _options.MaxQueueBytes, _options.MaxTenantStoredBytes);
+        var quota = _options.NamedQueueQuota;
         var now = _time.GetUtcNow();
         HashSet<BoundQueue>? seen = queues.Count > 8 ? new(queues.Count, ReferenceEqualityComparer.Instance) : null;
         List<Task>? waiting = null;

@@ -275,7 +275,7 @@ public sealed partial class QueueService : IDisposable
         var t = _engine.Tenant(tenant);
         var now = _time.GetUtcNow();
         var key = Key(tenant, name);
-        var quota = new InboxQuota(_options.MaxQueueMessages, _options.MaxQueueBytes, _options.MaxTenantStoredBytes);
+        var quota = _options.NamedQueueQuota;
         var ids = new Guid[messages.Count];
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState posted;

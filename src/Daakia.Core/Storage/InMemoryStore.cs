@@ -41,9 +41,25 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
 
     /// <summary>Why appending would pass a quota, or null (caller holds the lock).</summary>
     private DaakiaException? CheckQuota(Letter message, IReadOnlyList<QueueKey> queues, InboxQuota quota) =>
-        QuotaStore.Refusal(message, queues, quota, TenantUsage(message.Tenant), _usageOf ??= Usage);
+        QuotaStore.Refusal(message, queues, quota, TenantUsage(message.Tenant), _usageOf ??= Usage, _namedQueueEntriesOf ??= NamedQueueEntries);
 
     private Func<QueueKey, InboxUsage>? _usageOf;
+    private Func<TenantId, long>? _namedQueueEntriesOf;
+
+    /// <summary>The entries of a tenant's named queues (caller holds the lock).</summary>
+    private long NamedQueueEntries(TenantId tenant)
+    {
+        long n = 0;
+        foreach (var (key, q) in _queues)
+        {
+            if (key.Tenant == tenant && key.Kind == QueueKind.Queue)
+            {
+                n += q.Entries.Count;
+            }
+        }
+
+        return n;
+    }
 
     private long[] Append(Letter message, IReadOnlyList<QueueKey> queues)
     {
