@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Zaqar's v2 REST API: Daakia beside the reference Zaqar 15 (Debian's zaqar-server on Redis, started from
 # ../shared/zaqar-reference with its two fixes), the same `queue` load-generator run against each after WARMUP_ROUNDS
-# uncounted rounds, ROUNDS counted rounds alternating. PRODUCERS post batches of BATCH messages of ~PAYLOAD bytes and
+# uncounted rounds (default 3), ROUNDS counted rounds alternating. PRODUCERS post batches of BATCH messages of ~PAYLOAD bytes and
 # wait for each 201; CONSUMERS claim (limit LIMIT) and delete by ids. Prints a table with each one's figures and
 # Daakia ÷ Zaqar; exits non-zero on any loss, duplicate or failed request.
 #
@@ -20,7 +20,7 @@ BATCH=${BATCH:-10}
 PAYLOAD=${PAYLOAD:-1024}
 LIMIT=${LIMIT:-10}
 ROUNDS=${ROUNDS:-2}
-WARMUP_ROUNDS=${WARMUP_ROUNDS:-1}
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}   # 1 left the JIT tiering Daakia's code through the timed rounds (~20 % of its CPU)
 DURABILITY=${DURABILITY:-fsync}
 STORAGE=${STORAGE:-sqlite}
 REF=${ZAQAR_REFERENCE:-../shared/zaqar-reference}
