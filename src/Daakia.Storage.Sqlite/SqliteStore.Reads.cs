@@ -15,8 +15,10 @@ public sealed partial class SqliteStore
     /// A read of the last committed snapshot: a reader connection sees what was committed when its statement starts, so
     /// this only skips the wait for the writes in flight (up to one group commit, on every claim under load).
     /// </summary>
-    public ValueTask<IReadOnlyList<QueueEntry>> ReadCommittedAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
-        ReadEntriesAsync(queue, afterPosition, limit, maxBytes, newestFirst: false, cancellationToken, committedOnly: true);
+    /// <remarks>With <paramref name="claimableAt"/>, the entries expired or hidden then are skipped in the query, before
+    /// their messages (payloads) are read: most of a busy queue's head is claimed.</remarks>
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadCommittedAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, DateTimeOffset? claimableAt = null, CancellationToken cancellationToken = default) =>
+        ReadEntriesAsync(queue, afterPosition, limit, maxBytes, newestFirst: false, cancellationToken, committedOnly: true, claimableAt);
 
     private const string ReadEntriesSql = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
         "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after ORDER BY e.pos";
@@ -25,7 +27,29 @@ public sealed partial class SqliteStore
 
     private const string ReadNewestSql = ReadEntriesSql + " DESC LIMIT $limit";
 
-    private async ValueTask<IReadOnlyList<QueueEntry>> ReadEntriesAsync(QueueKey queue, long afterPosition, int limit, long maxBytes, bool newestFirst, CancellationToken cancellationToken, bool committedOnly = false)
+    // Visible and unexpired at $now (ms), as QueueService's Claimable has it; the entry's columns are tested before its
+    // message row is joined.
+    private const string ReadClaimableSql = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+        "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after AND (e.visible_at IS NULL OR e.visible_at <= $now) " +
+        "AND (e.expires IS NULL OR e.expires > $now) ORDER BY e.pos LIMIT $limit";
+
+    private static void DeclareEntries(SqliteParameterCollection p)
+    {
+        p.Add("$t", SqliteType.Text);
+        p.Add("$k", SqliteType.Integer);
+        p.Add("$n", SqliteType.Text);
+        p.Add("$after", SqliteType.Integer);
+        p.Add("$limit", SqliteType.Integer);
+    }
+
+    private static void DeclareClaimable(SqliteParameterCollection p)
+    {
+        DeclareEntries(p);
+        p.Add("$now", SqliteType.Integer);
+    }
+
+    private async ValueTask<IReadOnlyList<QueueEntry>> ReadEntriesAsync(QueueKey queue, long afterPosition, int limit, long maxBytes, bool newestFirst, CancellationToken cancellationToken,
+        bool committedOnly = false, DateTimeOffset? claimableAt = null)
     {
         if (committedOnly)
         {
@@ -38,20 +62,19 @@ public sealed partial class SqliteStore
         }
 
         using var lease = await _readers.RentAsync(cancellationToken);
-        var cmd = lease.Prepared(newestFirst ? ReadNewestSql : ReadOldestSql, static p =>
-        {
-            p.Add("$t", SqliteType.Text);
-            p.Add("$k", SqliteType.Integer);
-            p.Add("$n", SqliteType.Text);
-            p.Add("$after", SqliteType.Integer);
-            p.Add("$limit", SqliteType.Integer);
-        });
+        var claimable = claimableAt is not null;
+        var cmd = lease.Prepared(claimable ? ReadClaimableSql : newestFirst ? ReadNewestSql : ReadOldestSql, claimable ? DeclareClaimable : DeclareEntries);
         var parameters = cmd.Parameters;
         parameters[0].Value = queue.Tenant.Value;
         parameters[1].Value = (int)queue.Kind;
         parameters[2].Value = queue.Name;
         parameters[3].Value = afterPosition;
         parameters[4].Value = limit;
+        if (claimableAt is { } at)
+        {
+            parameters[5].Value = Codec.Ms(at);
+        }
+
         var result = new List<QueueEntry>(Math.Min(limit, 256));
         long bytes = 0;
         using var r = cmd.ExecuteReader();

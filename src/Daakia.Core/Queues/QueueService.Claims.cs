@@ -190,14 +190,15 @@ public sealed partial class QueueService
         long after = 0;
         // Pages of a few times what is wanted: payloads are read with the entries, so a page of 100 for a claim of 10
         // read ten times the bytes it handed out (most of a busy queue's head is claimed, and skipped, anyway).
-        var size = Math.Max(16, limit * 4);
+        // From the committed snapshot, what is hidden or expired is left out in the store, so fewer suffice.
+        var size = committed ? Math.Max(16, limit * 2) : Math.Max(16, limit * 4);
         for (var pages = 0; pages < 32 && result.Count < limit * 2; pages++)
         {
             // The committed snapshot, unless a purge is in flight: what the writes in flight change is known here
             // (claims in memory, removals and returns unsettled; a post not yet committed is not acknowledged, so it need
             // not be claimable yet), so a claim does not wait a group commit for them.
             var page = committed
-                ? await _store.ReadCommittedAsync(key, after, size, _options.MaxReadPageBytes)
+                ? await _store.ReadCommittedAsync(key, after, size, _options.MaxReadPageBytes, _time.GetUtcNow())
                 : await _store.ReadAsync(key, after, size, _options.MaxReadPageBytes);
             if (page.Count == 0)
             {
