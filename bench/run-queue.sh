@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Zaqar's v2 REST API: Daakia beside the reference Zaqar 15 (Debian's zaqar-server on Redis, started from
 # ../shared/zaqar-reference with its two fixes), the same `queue` load-generator run against each after WARMUP_ROUNDS
-# uncounted rounds, ROUNDS counted rounds alternating. PRODUCERS post batches of BATCH messages of ~PAYLOAD bytes and
-# wait for each 201; CONSUMERS claim (limit LIMIT) and delete by ids. Prints a table with each one's figures and
-# Daakia ÷ Zaqar; exits non-zero on any loss, duplicate or failed request.
+# uncounted rounds (default 3, of WARMUP_MESSAGES per producer), ROUNDS counted rounds alternating. PRODUCERS post
+# batches of BATCH messages of ~PAYLOAD bytes and wait for each 201; CONSUMERS claim (limit LIMIT) and delete by ids.
+# Prints a table with each one's figures and Daakia ÷ Zaqar; exits non-zero on any loss, duplicate or failed request.
 #
 #   bench/run-queue.sh
 #   PRODUCERS=8 CONSUMERS=8 MESSAGES=2000 bench/run-queue.sh
@@ -20,7 +20,11 @@ BATCH=${BATCH:-10}
 PAYLOAD=${PAYLOAD:-1024}
 LIMIT=${LIMIT:-10}
 ROUNDS=${ROUNDS:-2}
-WARMUP_ROUNDS=${WARMUP_ROUNDS:-1}
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
+# Messages per producer in a warm-up round: Daakia's JIT (tiered, with PGO) settles only after ~40,000 messages of this
+# workload (server CPU per message 215 → 144 → 103 → 100 → 95 µs over five rounds of 20,000); with one warm-up round of
+# 4,000 the timed rounds ran partly on unoptimised code (~20 % of Daakia's CPU in the JIT, perf).
+WARMUP_MESSAGES=${WARMUP_MESSAGES:-5000}
 DURABILITY=${DURABILITY:-fsync}
 STORAGE=${STORAGE:-sqlite}
 REF=${ZAQAR_REFERENCE:-../shared/zaqar-reference}
@@ -55,19 +59,19 @@ echo "Daakia at $DAAKIA_HTTP ($STORAGE, durability $DURABILITY); Zaqar $(dpkg-qu
 # CPU seconds of a process so far (utime + stime from /proc/PID/stat).
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 
-run() { # name url pid round → RESULT line in $work/name-rROUND.txt (for Zaqar also its Redis's CPU in $work/redis-rROUND.txt)
-  local name=$1 url=$2 pid=$3 round=$4 before
+run() { # name url pid round [messages] → RESULT line in $work/name-rROUND.txt (for Zaqar also its Redis's CPU in $work/redis-rROUND.txt)
+  local name=$1 url=$2 pid=$3 round=$4 messages=${5:-$MESSAGES} before
   before=$(cpu_of "$REDIS_PID")
   local connection=keep-alive
   [ "$name" = zaqar ] && connection=close   # its WSGIServer answers HTTP/1.0 and closes after each request
-  $LOADTEST queue --url "$url" --pid "$pid" --connection "$connection" --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$MESSAGES" \
+  $LOADTEST queue --url "$url" --pid "$pid" --connection "$connection" --producers "$PRODUCERS" --consumers "$CONSUMERS" --messages "$messages" \
     --batch "$BATCH" --payload "$PAYLOAD" --limit "$LIMIT" | tee "$work/$name-r$round.txt"
   echo "$(cpu_of "$REDIS_PID") $before" > "$work/$name-redis-r$round.txt"
 }
 
 for _ in $(seq "$WARMUP_ROUNDS"); do
-  run daakia "$DAAKIA_HTTP" "$DAAKIA_PID" warm >/dev/null || true
-  run zaqar "$ZAQAR_URL" "$ZAQAR_PID" warm >/dev/null || true
+  run daakia "$DAAKIA_HTTP" "$DAAKIA_PID" warm "$WARMUP_MESSAGES" >/dev/null || true
+  run zaqar "$ZAQAR_URL" "$ZAQAR_PID" warm "$WARMUP_MESSAGES" >/dev/null || true
 done
 status=0
 for r in $(seq "$ROUNDS"); do

@@ -10,6 +10,10 @@ internal sealed class ReaderPool(string connectionString, SqliteStoreOptions opt
     private readonly ConcurrentBag<SqliteConnection> _all = [];
     private readonly SemaphoreSlim _slots = new(options.ReaderPoolSize, options.ReaderPoolSize);
 
+    // The hot reads' commands, one per connection and SQL text: a command keeps its statement prepared between runs,
+    // so those reads are not parsed and planned again each time (a connection is used by one lease at a time).
+    private readonly ConcurrentDictionary<(SqliteConnection, string), SqliteCommand> _prepared = new();
+
     public async ValueTask<Lease> RentAsync(CancellationToken cancellationToken)
     {
         await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -34,6 +38,11 @@ internal sealed class ReaderPool(string connectionString, SqliteStoreOptions opt
 
     public void Dispose()
     {
+        foreach (var command in _prepared.Values)
+        {
+            command.Dispose();
+        }
+
         foreach (var c in _all)
         {
             c.Dispose();
@@ -45,6 +54,25 @@ internal sealed class ReaderPool(string connectionString, SqliteStoreOptions opt
     internal readonly struct Lease(ReaderPool pool, SqliteConnection connection) : IDisposable
     {
         public SqliteConnection Connection => connection;
+
+        /// <summary>
+        /// This connection's command for <paramref name="sql"/>, made (with the parameters <paramref name="declare"/>
+        /// adds) on first use and kept prepared: the caller sets the parameters' values and disposes its readers, never
+        /// the command.
+        /// </summary>
+        public SqliteCommand Prepared(string sql, Action<SqliteParameterCollection> declare)
+        {
+            if (pool._prepared.TryGetValue((connection, sql), out var command))
+            {
+                return command;
+            }
+
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            declare(command.Parameters);
+            pool._prepared[(connection, sql)] = command;
+            return command;
+        }
 
         public void Dispose()
         {

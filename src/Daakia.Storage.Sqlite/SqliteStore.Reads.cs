@@ -1,5 +1,6 @@
 using Daakia.Core;
 using Daakia.Core.Storage;
+using Microsoft.Data.Sqlite;
 
 namespace Daakia.Storage.Sqlite;
 
@@ -10,19 +11,71 @@ public sealed partial class SqliteStore
     public ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
         ReadEntriesAsync(queue, afterPosition, limit, maxBytes, newestFirst: false, cancellationToken);
 
-    private async ValueTask<IReadOnlyList<QueueEntry>> ReadEntriesAsync(QueueKey queue, long afterPosition, int limit, long maxBytes, bool newestFirst, CancellationToken cancellationToken)
+    /// <summary>
+    /// A read of the last committed snapshot: a reader connection sees what was committed when its statement starts, so
+    /// this only skips the wait for the writes in flight (up to one group commit, on every claim under load).
+    /// </summary>
+    /// <remarks>With <paramref name="claimableAt"/>, the entries expired or hidden then are skipped in the query, before
+    /// their messages (payloads) are read: most of a busy queue's head is claimed.</remarks>
+    public ValueTask<IReadOnlyList<QueueEntry>> ReadCommittedAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, DateTimeOffset? claimableAt = null, CancellationToken cancellationToken = default) =>
+        ReadEntriesAsync(queue, afterPosition, limit, maxBytes, newestFirst: false, cancellationToken, committedOnly: true, claimableAt);
+
+    private const string ReadEntriesSql = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+        "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after ORDER BY e.pos";
+
+    private const string ReadOldestSql = ReadEntriesSql + " LIMIT $limit";
+
+    private const string ReadNewestSql = ReadEntriesSql + " DESC LIMIT $limit";
+
+    // Visible and unexpired at $now (ms), as QueueService's Claimable has it; the entry's columns are tested before its
+    // message row is joined.
+    private const string ReadClaimableSql = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+        "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after AND (e.visible_at IS NULL OR e.visible_at <= $now) " +
+        "AND (e.expires IS NULL OR e.expires > $now) ORDER BY e.pos LIMIT $limit";
+
+    private static void DeclareEntries(SqliteParameterCollection p)
     {
-        await BeginReadAsync(cancellationToken);
+        p.Add("$t", SqliteType.Text);
+        p.Add("$k", SqliteType.Integer);
+        p.Add("$n", SqliteType.Text);
+        p.Add("$after", SqliteType.Integer);
+        p.Add("$limit", SqliteType.Integer);
+    }
+
+    private static void DeclareClaimable(SqliteParameterCollection p)
+    {
+        DeclareEntries(p);
+        p.Add("$now", SqliteType.Integer);
+    }
+
+    private async ValueTask<IReadOnlyList<QueueEntry>> ReadEntriesAsync(QueueKey queue, long afterPosition, int limit, long maxBytes, bool newestFirst, CancellationToken cancellationToken,
+        bool committedOnly = false, DateTimeOffset? claimableAt = null)
+    {
+        if (committedOnly)
+        {
+            ThrowIfUnavailable();
+            await Task.Yield(); // off the caller's thread, as BeginReadAsync: the read blocks on SQLite
+        }
+        else
+        {
+            await BeginReadAsync(cancellationToken);
+        }
+
         using var lease = await _readers.RentAsync(cancellationToken);
-        using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
-            $"WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.pos>$after ORDER BY e.pos{(newestFirst ? " DESC" : "")} LIMIT $limit";
-        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
-        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
-        cmd.Parameters.AddWithValue("$n", queue.Name);
-        cmd.Parameters.AddWithValue("$after", afterPosition);
-        cmd.Parameters.AddWithValue("$limit", limit);
-        var result = new List<QueueEntry>();
+        var claimable = claimableAt is not null;
+        var cmd = lease.Prepared(claimable ? ReadClaimableSql : newestFirst ? ReadNewestSql : ReadOldestSql, claimable ? DeclareClaimable : DeclareEntries);
+        var parameters = cmd.Parameters;
+        parameters[0].Value = queue.Tenant.Value;
+        parameters[1].Value = (int)queue.Kind;
+        parameters[2].Value = queue.Name;
+        parameters[3].Value = afterPosition;
+        parameters[4].Value = limit;
+        if (claimableAt is { } at)
+        {
+            parameters[5].Value = Codec.Ms(at);
+        }
+
+        var result = new List<QueueEntry>(Math.Min(limit, 256));
         long bytes = 0;
         using var r = cmd.ExecuteReader();
         while (r.Read())
@@ -49,13 +102,17 @@ public sealed partial class SqliteStore
         }
 
         using var lease = await _readers.RentAsync(cancellationToken);
-        using var cmd = lease.Connection.CreateCommand();
-        cmd.CommandText = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
-            "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.id=$id";
-        cmd.Parameters.AddWithValue("$t", queue.Tenant.Value);
-        cmd.Parameters.AddWithValue("$k", (int)queue.Kind);
-        cmd.Parameters.AddWithValue("$n", queue.Name);
-        var id = cmd.Parameters.Add("$id", Microsoft.Data.Sqlite.SqliteType.Blob);
+        var cmd = lease.Prepared(ReadByIdSql, static p =>
+        {
+            p.Add("$t", SqliteType.Text);
+            p.Add("$k", SqliteType.Integer);
+            p.Add("$n", SqliteType.Text);
+            p.Add("$id", SqliteType.Blob);
+        });
+        cmd.Parameters[0].Value = queue.Tenant.Value;
+        cmd.Parameters[1].Value = (int)queue.Kind;
+        cmd.Parameters[2].Value = queue.Name;
+        var id = cmd.Parameters[3];
         var result = new List<QueueEntry>();
         var seen = new HashSet<Guid>();
         foreach (var messageId in messageIds)
@@ -77,6 +134,9 @@ public sealed partial class SqliteStore
         result.Sort(static (a, b) => a.Position.CompareTo(b.Position));
         return result;
     }
+
+    private const string ReadByIdSql = $"SELECT {Codec.EntryColumns} FROM queues q JOIN entries e ON e.qid = q.qid JOIN messages m ON m.mid = e.mid " +
+        "WHERE q.tenant=$t AND q.kind=$k AND q.name=$n AND e.id=$id";
 
     public ValueTask<IReadOnlyList<QueueEntry>> ReadLastAsync(QueueKey queue, int limit, CancellationToken cancellationToken = default) =>
         ReadEntriesAsync(queue, long.MinValue, limit, long.MaxValue, newestFirst: true, cancellationToken);

@@ -72,6 +72,45 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
         }
     }
 
+    /// <summary>
+    /// Messages whose removal (delete, pop, dead-letter move) or return (a release) is written but not yet committed,
+    /// each with how many such writes are in flight. Claims read their candidates from the store's committed snapshot
+    /// (<see cref="Storage.IQueueStore.ReadCommittedAsync"/>), where these still look as before the write: none is a
+    /// candidate until its write is settled (caller holds the lock).
+    /// </summary>
+    private readonly Dictionary<Guid, int> _unsettled = [];
+
+    /// <summary>Whether a write in flight still changes the message (caller holds the lock).</summary>
+    public bool IsUnsettled(Guid id) => _unsettled.Count > 0 && _unsettled.ContainsKey(id);
+
+    /// <summary>Notes a write in flight for each id (caller holds the lock); <see cref="Settled"/> once it completed or failed.</summary>
+    public void Unsettle(IEnumerable<Guid> ids)
+    {
+        foreach (var id in ids)
+        {
+            _unsettled[id] = _unsettled.GetValueOrDefault(id) + 1;
+        }
+    }
+
+    /// <summary>The write <see cref="Unsettle"/> noted is done, committed or failed (caller holds the lock).</summary>
+    public void Settled(IEnumerable<Guid> ids)
+    {
+        foreach (var id in ids)
+        {
+            if (_unsettled.TryGetValue(id, out var n))
+            {
+                if (n <= 1)
+                {
+                    _unsettled.Remove(id);
+                }
+                else
+                {
+                    _unsettled[id] = n - 1;
+                }
+            }
+        }
+    }
+
     /// <summary>Messages a pop is taking (their delete not yet durable): no claim or other pop takes them meanwhile.</summary>
     public HashSet<Guid> Popping { get; } = [];
 

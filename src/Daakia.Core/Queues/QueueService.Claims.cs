@@ -35,6 +35,7 @@ public sealed partial class QueueService
         QueueClaim? claim = null;
         var messages = new List<QueueMessage>(candidates.Count);
         Task<IReadOnlyList<StoreOpResult>> write;
+        (NamedQueueState? Queue, List<Guid> Ids) moving = (null, []);
         lock (t.Gate)
         {
             try
@@ -108,6 +109,8 @@ public sealed partial class QueueService
                         {
                             q.ClaimOf.Remove(m);
                         }
+
+                        moving = (q, moved);
                     }
                 }
 
@@ -130,7 +133,7 @@ public sealed partial class QueueService
                     return new QueueClaimResult(null, []);
                 }
 
-                write = _store.WriteAsync(ops).AsTask();
+                write = Unsettling(moving.Queue, moving.Ids, ops);
             }
             finally
             {
@@ -157,6 +160,10 @@ public sealed partial class QueueService
 
             throw;
         }
+        finally
+        {
+            Settle(t, moving.Queue, moving.Ids);
+        }
 
         return new QueueClaimResult(claim, messages);
     }
@@ -178,7 +185,7 @@ public sealed partial class QueueService
     /// The queue's oldest entries that look claimable now (visible, not expired, under no live claim, not being popped),
     /// a few more than <paramref name="limit"/> so that some may be taken meanwhile; checked again under the lock.
     /// </summary>
-    private async Task<List<QueueEntry>> ClaimableAsync(TenantId tenant, string name, int limit)
+    private async Task<List<QueueEntry>> ClaimableAsync(TenantId tenant, string name, int limit, bool committed)
     {
         var t = Of(tenant);
         var key = Key(tenant, name);
@@ -186,10 +193,16 @@ public sealed partial class QueueService
         long after = 0;
         // Pages of a few times what is wanted: payloads are read with the entries, so a page of 100 for a claim of 10
         // read ten times the bytes it handed out (most of a busy queue's head is claimed, and skipped, anyway).
-        var size = Math.Max(16, limit * 4);
+        // From the committed snapshot, what is hidden or expired is left out in the store, so fewer suffice.
+        var size = committed ? Math.Max(16, limit * 2) : Math.Max(16, limit * 4);
         for (var pages = 0; pages < 32 && result.Count < limit * 2; pages++)
         {
-            var page = await _store.ReadAsync(key, after, size, _options.MaxReadPageBytes);
+            // The committed snapshot, unless a purge is in flight: what the writes in flight change is known here
+            // (claims in memory, removals and returns unsettled; a post not yet committed is not acknowledged, so it need
+            // not be claimable yet), so a claim does not wait a group commit for them.
+            var page = committed
+                ? await _store.ReadCommittedAsync(key, after, size, _options.MaxReadPageBytes, _time.GetUtcNow())
+                : await _store.ReadAsync(key, after, size, _options.MaxReadPageBytes);
             if (page.Count == 0)
             {
                 break;
@@ -219,7 +232,8 @@ public sealed partial class QueueService
 
     /// <summary>Whether a claim or a pop may take the entry now (caller holds the lock).</summary>
     private static bool Claimable(NamedQueueState q, QueueEntry e, DateTimeOffset now) =>
-        !e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && !q.Removed.Contains(e.Id);
+        !e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && !q.Removed.Contains(e.Id)
+        && !q.IsUnsettled(e.Id);
 
     /// <summary>
     /// Reads claim (or pop) candidates as one of the queue's readers: the queue (null: none, and nothing read), its
@@ -230,6 +244,7 @@ public sealed partial class QueueService
     {
         NamedQueueState? q;
         long purges;
+        bool committed;
         lock (t.Gate)
         {
             if (!t.NamedQueues.TryGetValue(name, out q))
@@ -239,11 +254,12 @@ public sealed partial class QueueService
 
             q.Readers++;
             purges = q.Purges;
+            committed = Interlocked.Read(ref _purgesInFlight) == 0; // under the lock: a purge starting after this bumps Purges
         }
 
         try
         {
-            return (q, purges, await ClaimableAsync(tenant, name, limit));
+            return (q, purges, await ClaimableAsync(tenant, name, limit, committed));
         }
         catch
         {
@@ -362,11 +378,13 @@ public sealed partial class QueueService
 
             var held = claim.Messages.Where(m => q.ClaimOf.TryGetValue(m, out var id) && id == claimId).ToList();
             q.Remove(claim);
-            write = _store.WriteAsync(
+            // Claimable again once the return is committed (a claim reading the committed snapshot would see them
+            // still hidden, and with their claim counts before this claim's).
+            write = Unsettling(q, held,
             [
                 new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
                 new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
-            ]).AsTask();
+            ]);
             released = (q, claim with { Messages = held });
         }
 
@@ -387,6 +405,10 @@ public sealed partial class QueueService
             }
 
             throw;
+        }
+        finally
+        {
+            Settle(t, released.Queue, released.Claim.Messages);
         }
     }
 

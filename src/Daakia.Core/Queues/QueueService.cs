@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Daakia.Core.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -14,7 +13,6 @@ namespace Daakia.Core;
 /// </summary>
 public sealed partial class QueueService : IDisposable
 {
-    private static readonly Regex NamePattern = new("^[a-zA-Z0-9_.-]{1,64}$", RegexOptions.CultureInvariant | RegexOptions.ExplicitCapture, TimeSpan.FromSeconds(1));
 
     private readonly DaakiaEngine _engine;
     private readonly IDaakiaStore _store;
@@ -45,7 +43,38 @@ public sealed partial class QueueService : IDisposable
     private TenantState Of(TenantId tenant) => _engine.TryTenant(tenant) ?? _none;
 
     /// <summary>Whether <paramref name="name"/> is a queue name: 1 to 64 of ASCII letters, digits, '_', '-' and '.'.</summary>
-    public static bool IsValidName(string? name) => name is not null && NamePattern.IsMatch(name);
+    /// <remarks>
+    /// A hand check, run on every request: it accepts exactly what <c>^[a-zA-Z0-9_.-]{1,64}$</c> did, including that
+    /// pattern's one trailing <c>\n</c> (<c>$</c> matches before a final newline).
+    /// </remarks>
+    public static bool IsValidName(string? name)
+    {
+        if (name is null)
+        {
+            return false;
+        }
+
+        var span = name.AsSpan();
+        if (span.Length > 1 && span[^1] == '\n')
+        {
+            span = span[..^1];
+        }
+
+        if (span.Length is 0 or > 64)
+        {
+            return false;
+        }
+
+        foreach (var c in span)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private static QueueKey Key(TenantId tenant, string name) => new(tenant, QueueKind.Queue, name);
 
@@ -209,10 +238,17 @@ public sealed partial class QueueService : IDisposable
                 }
             }
 
-            write = _store.WriteAsync(ops).AsTask();
+            write = Purging(ops);
         }
 
-        await write;
+        try
+        {
+            await write;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _purgesInFlight);
+        }
     }
 
     /// <summary>Removes every message of a queue and its claims (the queue and its metadata stay).</summary>
@@ -231,10 +267,17 @@ public sealed partial class QueueService : IDisposable
                 q.Bound?.Usage.Seeded = false; // emptied: its bound is read again when a routed message next needs it
             }
 
-            write = _store.WriteAsync(ops).AsTask();
+            write = Purging(ops);
         }
 
-        await write;
+        try
+        {
+            await write;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _purgesInFlight);
+        }
     }
 
     /// <summary>Takes a queue's claims out of memory, their records' deletes into <paramref name="ops"/> (caller holds the lock).</summary>
@@ -519,6 +562,7 @@ public sealed partial class QueueService : IDisposable
         HashSet<Guid>? held = claim is null ? null : [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
         var now = _time.GetUtcNow();
         Task<IReadOnlyList<StoreOpResult>> write;
+        NamedQueueState? deleting;
         lock (t.Gate)
         {
             t.NamedQueues.TryGetValue(name, out var q);
@@ -572,10 +616,18 @@ public sealed partial class QueueService : IDisposable
                 q.Removing(ids);
             }
 
-            write = _store.WriteAsync(ops).AsTask();
+            write = Unsettling(q, ids, ops);
+            deleting = q;
         }
 
-        await write;
+        try
+        {
+            await write;
+        }
+        finally
+        {
+            Settle(t, deleting, ids);
+        }
     }
 
     /// <summary>

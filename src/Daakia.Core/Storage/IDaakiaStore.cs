@@ -59,6 +59,19 @@ public interface IQueueStore
     ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// As <see cref="ReadAsync"/>, but from what the store has committed, without waiting for writes still in flight:
+    /// it sees every write whose task has completed, and of the writes called but not yet committed a prefix, possibly
+    /// none (the exception to the order rule above). For a reader that already knows, in memory, what those writes
+    /// change and needs none of them (a claim's candidates: uncommitted posts were not acknowledged yet, uncommitted
+    /// claims, deletes and moves are remembered by the core). With <paramref name="claimableAt"/>, it may leave out
+    /// the entries expired or not yet visible then (a claim skips them anyway; a store can skip them without reading
+    /// their payloads), the limit counting only those it returns. The default waits, as <see cref="ReadAsync"/> does,
+    /// and leaves nothing out.
+    /// </summary>
+    ValueTask<IReadOnlyList<QueueEntry>> ReadCommittedAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, DateTimeOffset? claimableAt = null, CancellationToken cancellationToken = default) =>
+        ReadAsync(queue, afterPosition, limit, maxBytes, cancellationToken);
+
+    /// <summary>
     /// The entries of one queue with the given message ids, those it holds, in position order (each id once). Expired
     /// and not-yet-visible entries are included, as in <see cref="ReadAsync"/>.
     /// </summary>

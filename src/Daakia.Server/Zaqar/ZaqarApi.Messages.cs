@@ -62,7 +62,8 @@ public static partial class ZaqarApi
                 throw new ZaqarError(400, "Invalid request body", "Missing \"body\" field.");
             }
 
-            messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), Seconds(m, "ttl"), Seconds(m, "delay"))
+            // The body's JSON as posted, copied from the request's bytes (GetRawText would transcode it to a string and back).
+            messages.Add(new NewQueueMessage(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(content).ToArray(), Seconds(m, "ttl"), Seconds(m, "delay"))
             {
                 Attributes = ZaqarWriter.Attributes(m),
             });

@@ -405,7 +405,7 @@ public static partial class ZaqarWebSocket
                         throw new ZaqarError(400, "Invalid API request", $"The TTL for a message may not exceed {(long)engine.Options.MaxQueueMessageTtl.TotalSeconds} seconds, and must be at least 60 seconds long.");
                     }
 
-                    messages.Add(new NewQueueMessage(System.Text.Encoding.UTF8.GetBytes(content.GetRawText()), ttl < 0 ? null : TimeSpan.FromSeconds(ttl), Int(m, "delay", 0) is > 0 and var d ? TimeSpan.FromSeconds(d) : null)
+                    messages.Add(new NewQueueMessage(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(content).ToArray(), ttl < 0 ? null : TimeSpan.FromSeconds(ttl), Int(m, "delay", 0) is > 0 and var d ? TimeSpan.FromSeconds(d) : null)
                     {
                         Attributes = ZaqarWriter.Attributes(m),
                     });
