@@ -11,6 +11,9 @@ public sealed partial class SqliteStore
     public ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default) =>
         ReadEntriesAsync(queue, afterPosition, limit, maxBytes, newestFirst: false, cancellationToken);
 
+    /// <inheritdoc />
+    public bool SkipsUnclaimable => true;
+
     /// <summary>
     /// A read of the last committed snapshot: a reader connection sees what was committed when its statement starts, so
     /// this only skips the wait for the writes in flight (up to one group commit, on every claim under load).
@@ -88,6 +91,11 @@ public sealed partial class SqliteStore
             }
 
             result.Add(entry);
+        }
+
+        if (committedOnly)
+        {
+            AfterCommittedReadForTest?.Invoke();
         }
 
         return result;

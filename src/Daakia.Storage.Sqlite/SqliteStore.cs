@@ -73,6 +73,10 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     /// <summary>Test hook: runs on the writer thread with each batch before it executes; a throw kills the writer.</summary>
     internal Action<int>? BeforeBatchForTest { get; set; }
 
+    /// <summary>Test hook: runs on the reading thread after a committed-snapshot read has its rows, before it returns
+    /// (a read that stalls while writes commit).</summary>
+    internal Action? AfterCommittedReadForTest { get; set; }
+
     internal string DatabasePath => Path.Combine(_options.DataDirectory, "daakia.db");
 
     private string ConnectionString => new SqliteConnectionStringBuilder

@@ -48,4 +48,43 @@ public sealed class ClaimSnapshotTests
         await store.DisposeAsync();
         Directory.Delete(dir, recursive: true);
     }
+
+    [Fact]
+    public async Task AClaimWhoseSnapshotPredatesADeleteThatCommitted_DoesNotTakeTheDeletedMessage()
+    {
+        var dir = Unique.TempDirectory();
+        var store = new SqliteStore(new SqliteStoreOptions { DataDirectory = dir });
+        await store.OpenAsync();
+        var engine = new DaakiaEngine(store, new DaakiaCoreOptions(), TimeProvider.System);
+        await engine.StartAsync();
+        var q = engine.Queues;
+        var t = TenantId.Default;
+        var ids = await q.PostAsync(t, "jobs", ClientId.Parse("alice"), [new("{\"n\":1}"u8.ToArray()), new("{\"n\":2}"u8.ToArray())]);
+
+        // The delete of the first is called (no claim reading then) and held uncommitted; a claim then reads its
+        // candidates — the committed snapshot still has both — and stalls; the delete commits and settles meanwhile.
+        using var stall = new ManualResetEventSlim();
+        store.BeforeBatchForTest = _ => stall.Wait(TimeSpan.FromSeconds(30));
+        var deleting = q.DeleteMessagesAsync(t, "jobs", [ids[0]], ignoreClaims: true);
+        using var read = new ManualResetEventSlim();
+        using var go = new ManualResetEventSlim();
+        store.AfterCommittedReadForTest = () =>
+        {
+            store.AfterCommittedReadForTest = null;
+            read.Set();
+            go.Wait(TimeSpan.FromSeconds(30));
+        };
+        var claiming = q.ClaimAsync(t, "jobs", Minute, Minute, 10);
+        Assert.True(read.Wait(TimeSpan.FromSeconds(10)), "the claim read its candidates");
+        store.BeforeBatchForTest = null;
+        stall.Set();
+        await deleting.WaitAsync(TimeSpan.FromSeconds(10));
+        go.Set();
+        var claim = await claiming.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal([ids[1]], claim.Messages.Select(m => m.Id)); // not the deleted one its snapshot still held
+
+        await engine.DisposeAsync();
+        await store.DisposeAsync();
+        Directory.Delete(dir, recursive: true);
+    }
 }

@@ -194,7 +194,7 @@ public sealed partial class QueueService
         // Pages of a few times what is wanted: payloads are read with the entries, so a page of 100 for a claim of 10
         // read ten times the bytes it handed out (most of a busy queue's head is claimed, and skipped, anyway).
         // From the committed snapshot, what is hidden or expired is left out in the store, so fewer suffice.
-        var size = committed ? Math.Max(16, limit * 2) : Math.Max(16, limit * 4);
+        var size = committed && _store.SkipsUnclaimable ? Math.Max(16, limit * 2) : Math.Max(16, limit * 4);
         for (var pages = 0; pages < 32 && result.Count < limit * 2; pages++)
         {
             // The committed snapshot, unless a purge is in flight: what the writes in flight change is known here

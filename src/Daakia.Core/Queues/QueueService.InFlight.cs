@@ -57,6 +57,10 @@ public sealed partial class QueueService
 
         lock (t.Gate)
         {
+            // A claim whose read started before this write committed may still see these messages in its snapshot:
+            // they stay remembered as removed until every read in flight now has ended (a returned one is then only
+            // skipped by those reads, and claimable again by the next).
+            q.Removing(ids);
             q.Settled(ids);
         }
     }

@@ -698,6 +698,7 @@ public sealed partial class QueueService : IDisposable
             {
                 if (t.NamedQueues.TryGetValue(name, out var q))
                 {
+                    q.Removing(taken.Select(m => m.Id)); // reads in flight may hold a snapshot from before the delete
                     foreach (var m in taken)
                     {
                         q.Popping.Remove(m.Id);

@@ -58,6 +58,10 @@ public interface IQueueStore
     /// </summary>
     ValueTask<IReadOnlyList<QueueEntry>> ReadAsync(QueueKey queue, long afterPosition, int limit, long maxBytes = long.MaxValue, CancellationToken cancellationToken = default);
 
+    /// <summary>Whether <see cref="ReadCommittedAsync"/> leaves out the entries not claimable at <c>claimableAt</c> (so a
+    /// reader may ask for fewer at a time).</summary>
+    bool SkipsUnclaimable => false;
+
     /// <summary>
     /// As <see cref="ReadAsync"/>, but from what the store has committed, without waiting for writes still in flight:
     /// it sees every write whose task has completed, and of the writes called but not yet committed a prefix, possibly
