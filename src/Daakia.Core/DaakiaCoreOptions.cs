@@ -250,6 +250,53 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most topic filters one named queue may be bound to.</summary>
     public int MaxBindingsPerQueue { get; set; } = 100;
 
+    /// <summary>Most services one tenant's workers may register (a service stays known once registered).</summary>
+    public int MaxServicesPerTenant { get; set; } = 1000;
+
+    /// <summary>Most services one worker connection may offer.</summary>
+    public int MaxServicesPerWorker { get; set; } = 64;
+
+    /// <summary>Most tasks one worker connection may run at once (the largest capacity it may register).</summary>
+    public int MaxWorkerCapacity { get; set; } = 1024;
+
+    /// <summary>Largest task payload in bytes.</summary>
+    public int MaxTaskPayloadBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Largest task result in bytes (it is kept with the task and sent to the submitter's inbox).</summary>
+    public int MaxTaskResultBytes { get; set; } = 256 * 1024;
+
+    /// <summary>Most tasks of one tenant not yet finished (queued, assigned, running); one more is refused as a quota.</summary>
+    public int MaxOpenTasksPerTenant { get; set; } = 10_000;
+
+    /// <summary>Most payload and result bytes one tenant's tasks hold (they are held in memory); a submit past it is
+    /// refused as a quota, finished tasks past it are forgotten oldest first.</summary>
+    public long MaxTenantTaskBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Highest numeric task priority level (0 is the lowest; higher levels are dispatched first).</summary>
+    public int MaxTaskPriorityLevel { get; set; } = 9;
+
+    /// <summary>How often a task is assigned when its workers are lost before it is failed (a task's own setting may be
+    /// lower).</summary>
+    public int TaskMaxAttempts { get; set; } = 3;
+
+    /// <summary>The run timeout of a task submitted without one (00:00:00: none).</summary>
+    public TimeSpan DefaultTaskTimeout { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Longest run timeout a task may ask for.</summary>
+    public TimeSpan MaxTaskTimeout { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How long a worker has to confirm a cancel (or a timeout) before the task ends without it.</summary>
+    public TimeSpan TaskCancelGrace { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a finished task (its state and result) stays queryable.</summary>
+    public TimeSpan FinishedTaskRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>Most finished tasks one tenant keeps queryable; past it the oldest are forgotten.</summary>
+    public int MaxFinishedTasksPerTenant { get; set; } = 10_000;
+
+    /// <summary>How often timeouts, cancel deadlines and retention are checked and waiting tasks offered again.</summary>
+    public TimeSpan TaskCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     internal int MaxLoadedLetters => InboxPageSize * 2;
 
     internal Storage.InboxQuota Quota => new(MaxInboxLetters, MaxInboxBytes, MaxTenantStoredBytes);

@@ -110,6 +110,24 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxHeadersPerLetter, 0, 1024);
         v.Between(o.MaxHeaderBytes, 0, MiB);
 
+        // Services, workers and tasks (docs/tasks-design.md): tasks are held in memory, bounded by count and bytes.
+        v.Between(o.MaxServicesPerTenant, 0, 1_000_000);
+        v.Between(o.MaxServicesPerWorker, 1, 10_000);
+        v.Between(o.MaxWorkerCapacity, 1, 1_000_000);
+        v.Between(o.MaxTaskPayloadBytes, 1, 64 * MiB);
+        v.Between(o.MaxTaskResultBytes, 0, 64 * MiB);
+        v.Between(o.MaxOpenTasksPerTenant, 0, 10_000_000);
+        v.Between(o.MaxTenantTaskBytes, 1024L, 1024L * 1024 * MiB);
+        v.Between(o.MaxTaskPriorityLevel, 0, 255);
+        v.Between(o.TaskMaxAttempts, 1, 1000);
+        v.Between(o.MaxTaskTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromDays(365));
+        v.Between(o.DefaultTaskTimeout, TimeSpan.Zero, TimeSpan.FromDays(365));
+        v.NotAbove(o.DefaultTaskTimeout, o.MaxTaskTimeout);
+        v.Between(o.TaskCancelGrace, TimeSpan.FromMilliseconds(10), TimeSpan.FromDays(1));
+        v.Between(o.FinishedTaskRetention, TimeSpan.FromSeconds(1), TimeSpan.FromDays(3650));
+        v.Between(o.MaxFinishedTasksPerTenant, 1, 10_000_000);
+        v.Between(o.TaskCheckInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(10));
+
         v.Between(o.RouteCacheSize, 0, 1_000_000);
         v.Between(o.QuotaCacheSize, 1, 1_000_000);
         v.Between(o.MaxStatusTextLength, 0, 10_000);

@@ -20,4 +20,14 @@ public static class ActivityKinds
     public const string Disconnect = "disconnect";
     public const string Expired = "expired";
     public const string DeadLettered = "dead_lettered";
+    public const string WorkerRegistered = "worker_registered";
+    public const string WorkerUnregistered = "worker_unregistered";
+    public const string TaskSubmitted = "task_submitted";
+    public const string TaskAssigned = "task_assigned";
+    public const string TaskRequeued = "task_requeued";
+    public const string TaskCancelRequested = "task_cancel_requested";
+    public const string TaskSucceeded = "task_succeeded";
+    public const string TaskFailed = "task_failed";
+    public const string TaskCancelled = "task_cancelled";
+    public const string TaskTimedOut = "task_timed_out";
 }

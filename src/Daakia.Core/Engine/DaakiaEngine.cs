@@ -32,6 +32,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly ActivityLog _activity;
     private readonly LetterOffice _letters;
     private readonly SessionKeeper _sessions;
+    private readonly TaskService _tasks;
     private long _connectionCount;
     private volatile bool _running;
     private volatile bool _draining;
@@ -52,6 +53,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
         _sessions = new SessionKeeper(this, store, options, time, _metrics, _delivery, _logger);
         _queues = new QueueService(this, store, options, time, _metrics, _logger);
+        _tasks = new TaskService(this, store, options, time, _logger);
         if (senders is not null)
         {
             _queues.UseSenders(senders);
@@ -60,6 +62,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
     /// <summary>Named queues (Zaqar's): queues, messages, claims (docs/zaqar-design.md).</summary>
     public QueueService Queues => _queues;
+
+    /// <summary>Services, workers and tasks (seed 004's Swarm; docs/tasks-design.md).</summary>
+    public TaskService Tasks => _tasks;
 
     /// <summary>MQTT persistent sessions: open, subscribe, ack (durable session queues on the delivery engine).</summary>
     public SessionKeeper Sessions => _sessions;
@@ -146,7 +151,9 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         // Persistent sessions next: their subscriptions route from the first publish on.
         await _sessions.RestoreAsync(cancellationToken);
         await _queues.RestoreAsync(cancellationToken);
+        await _tasks.RestoreAsync(cancellationToken);
         StartTimers();
+        _tasks.Start();
         _running = true;
     }
 
@@ -158,6 +165,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     {
         _draining = true;
         StopTimers();
+        _tasks.Stop();
         _delivery.Stop();
         _queues.StopNotifications();
         var all = new List<ClientConnection>();
@@ -198,6 +206,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
 
         StopTimers();
         _queues.Dispose();
+        _tasks.Dispose();
         _metrics.Dispose();
     }
 
@@ -349,6 +358,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         }
 
         CloseAll(toClose, CloseReason.SlowConsumer);
+        _tasks.ConnectionGone(connection);
         EngineLog.Disconnected(_logger, connection.Tenant, connection.Client, connection.Id);
         Background(() => _store.RecordSeenAsync(connection.Tenant, connection.Client, now, CancellationToken.None), "roster");
         RecordActivity(new ActivityEntry(0, connection.Tenant, now, ActivityKinds.Disconnect, connection.Client, connection.Id.ToString(), connection.Protocol));
@@ -395,6 +405,19 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
                 e.Out = false;
                 e.Deliveries--;
             }
+        }
+    }
+
+    /// <summary>Every tenant the engine holds.</summary>
+    internal ICollection<TenantState> AllTenants => _tenants.Values;
+
+    /// <summary>A letter was appended to <paramref name="client"/>'s inbox without being offered (caller holds the tenant
+    /// lock, after the append's call): its online window reads it from the store.</summary>
+    internal void LetterStored(TenantState t, ClientId client, ref List<ClientConnection>? toClose)
+    {
+        if (t.Clients.TryGetValue(client, out var cs))
+        {
+            _delivery.Defer(cs.Window, ref toClose);
         }
     }
 

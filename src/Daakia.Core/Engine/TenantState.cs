@@ -49,6 +49,9 @@ internal sealed class TenantState
     /// <summary>Named queues (Zaqar's) by name, ordinal (under <see cref="Gate"/>).</summary>
     public SortedDictionary<string, NamedQueueState> NamedQueues { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Services, workers and tasks (under <see cref="Gate"/>); made when the first worker registers.</summary>
+    public TaskBoard? Tasks { get; set; }
+
     /// <summary>Usage bounds of the tenant and of the inboxes sends are checked against before live delivery.</summary>
     public Storage.UsageLedger Usage { get; }
 }

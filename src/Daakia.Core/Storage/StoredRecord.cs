@@ -20,6 +20,13 @@ public enum RecordKind : byte
     /// <summary>A named queue bound to a topic filter (publications matching it are appended to the queue); the key is
     /// the queue name, '/', the filter.</summary>
     QueueBinding = 4,
+
+    /// <summary>A service of a tenant's workers (its description, when first registered); the key is the service name.</summary>
+    TaskService = 5,
+
+    /// <summary>A task (its state, priority, requirements, attempts, result); the key is the task id (32 hex digits).
+    /// Its payload is its entry in the service's task queue (<see cref="QueueKind.Tasks"/>).</summary>
+    Task = 6,
 }
 
 /// <summary>
