@@ -184,7 +184,12 @@ internal sealed class NotificationDispatcher : IDisposable
         {
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             var timer = Task.Delay(delay, _time, cancel.Token);
-            await Task.WhenAny(wake, timer);
+            if (_time.GetUtcNow() < next.Value)
+            {
+                // Looked at after the timer exists: a clock that moved past the retry time in between is not waited on.
+                await Task.WhenAny(wake, timer);
+            }
+
             await cancel.CancelAsync();
             _stop.Token.ThrowIfCancellationRequested();
         }
