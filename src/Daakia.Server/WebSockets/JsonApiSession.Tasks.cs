@@ -415,6 +415,7 @@ internal sealed partial class JsonApiSession : ITaskWorkerTarget
     {
         if (contentType == Letter.JsonContentType)
         {
+            RequireUtf8(body.Span, "task payload");
             w.WritePropertyName(name);
             w.WriteRawValue(body.Span, skipInputValidation: true);
         }
