@@ -211,4 +211,33 @@ public sealed class JsonApiTaskTests : IAsyncLifetime
         Assert.Equal("succeeded", (string?)(await w1.RequestAsync("task_complete", new { task_id = id, result = 1 }))["task"]!["state"]);
         await Expect(w1, "forbidden", "task_complete", new { task_id = id, result = 1 });
     }
+
+    [Fact]
+    public async Task Timeout_TellsTheWorker_AndAQueuedCancelEndsAtOnce()
+    {
+        await using var w1 = await WorkerAsync(_host, "worker-1", 1);
+        await using var alice = await WsTestClient.HelloAsync(_host, "alice");
+        var slow = (string)(await alice.RequestAsync("task_submit", new { service = "resize", payload = 1, timeout = 0.5 }))["task_id"]!;
+        var assigned = await w1.NextAsync("task_assigned");
+        Assert.Equal(slow, (string?)assigned["task_id"]);
+        Assert.NotNull((string?)assigned["deadline"]);
+
+        // Capacity 1 is taken: the next one waits, and its cancel ends it at once.
+        var waiting = await SubmitAsync(alice, 2);
+        var cancelled = await alice.RequestAsync("task_cancel", new { task_id = waiting });
+        Assert.Equal("cancelled", (string?)cancelled["task"]!["state"]);
+
+        var told = await w1.NextAsync("task_cancel");
+        Assert.Equal(slow, (string?)told["task_id"]);
+        Assert.Equal("timed_out", (string?)told["reason"]);
+        Assert.Equal("timed_out", (string?)(await w1.RequestAsync("task_complete", new { task_id = slow, cancelled = true }))["task"]!["state"]);
+
+        var states = new HashSet<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            states.Add((string)(await alice.NextAsync("letter"))["headers"]!["task-state"]!);
+        }
+
+        Assert.Equal(["cancelled", "timed_out"], states.Order());
+    }
 }
