@@ -15,7 +15,7 @@ internal readonly struct OutboundFrame
         Deliveries = deliveries;
     }
 
-    /// <summary>A <c>byte[]</c>, a <see cref="Letter"/> or a <see cref="Publication"/>.</summary>
+    /// <summary>A <c>byte[]</c>, a <see cref="Letter"/>, a <see cref="Publication"/> or another event.</summary>
     public object Item { get; }
 
     /// <summary>A letter's delivery count for this hand-out (1 the first time); 0 for other frames.</summary>
@@ -27,6 +27,9 @@ internal readonly struct OutboundFrame
     public static OutboundFrame Bytes(byte[] bytes) => new(bytes, bytes.Length);
 
     public static OutboundFrame For(Letter letter, int deliveries) => new(letter, letter.Size + Overhead, deliveries);
+
+    /// <summary>Another event (a task assignment or cancel), counted as <paramref name="size"/> bytes and the envelope.</summary>
+    public static OutboundFrame Event(object item, int size) => new(item, size + Overhead);
 
     public static OutboundFrame For(Publication publication) => new(publication, publication.Payload.Length + publication.Topic.Length + Overhead);
 }

@@ -19,6 +19,13 @@ internal abstract partial class WebSocketSession
 
     public bool TryPublish(Publication publication) => !Closing && TryQueue(OutboundFrame.For(publication), reply: false);
 
+    /// <summary>Queues another event for the connection (a task assignment, a task cancel), as a delivery: refused past the
+    /// outbox's limits or while closing. The writer loop encodes it with <see cref="EncodeEvent"/>.</summary>
+    protected bool TryQueueEvent(object item, int size) => !Closing && TryQueue(OutboundFrame.Event(item, size), reply: false);
+
+    /// <summary>Encodes an event queued with <see cref="TryQueueEvent"/> (called by the writer loop).</summary>
+    protected virtual byte[] EncodeEvent(object item) => throw new InvalidOperationException("Unknown outbound frame.");
+
     /// <summary>Queues a frame; a delivery only within the outbox's count and byte limits (one always fits an empty outbox).</summary>
     private bool TryQueue(OutboundFrame frame, bool reply)
     {
@@ -180,12 +187,17 @@ internal abstract partial class WebSocketSession
             {
                 Letter l => EncodeLetter(l, deliveries),
                 Publication p => EncodePublication(p),
-                _ => throw new InvalidOperationException("Unknown outbound frame."),
+                _ => EncodeEvent(item),
             };
         }
         catch (Exception ex) when (ex is FrameEncodingException or InvalidOperationException or ArgumentException)
         {
-            var what = item is Letter letter ? $"letter {letter.Id}" : $"publication on {((Publication)item).Topic}";
+            var what = item switch
+            {
+                Letter letter => $"letter {letter.Id}",
+                Publication publication => $"publication on {publication.Topic}",
+                _ => item.GetType().Name,
+            };
             SessionLog.FrameUnencodable(Context.Logger, ex, Protocol, what);
             Context.Metrics.Unencodable();
             CloseWith(WebSocketCloseStatus.InternalServerError, "server error: a message could not be encoded", SessionEnd.ServerError, discard: true);
