@@ -170,7 +170,7 @@ internal static class NamedQueueRecords
 
     public static (DateTimeOffset Expires, Guid[] Ids) DecodeIdempotency(ReadOnlySpan<byte> value)
     {
-        var r = new Reader(value);
+        var r = new RecordReader(value);
         if (r.Byte() != Version)
         {
             throw new InvalidDataException("An idempotency record is of an unknown version.");
@@ -215,7 +215,7 @@ internal static class NamedQueueRecords
 
     public static NamedQueueInfo DecodeQueue(string name, ReadOnlySpan<byte> value)
     {
-        var r = new Reader(value);
+        var r = new RecordReader(value);
         if (r.Byte() != Version)
         {
             throw new InvalidDataException($"Named queue record '{name}' is of an unknown version.");
@@ -265,7 +265,7 @@ internal static class NamedQueueRecords
     public static QueueClaim DecodeClaim(string key, ReadOnlySpan<byte> value)
     {
         var slash = key.LastIndexOf('/');
-        var r = new Reader(value);
+        var r = new RecordReader(value);
         if (slash <= 0 || r.Byte() != Version)
         {
             throw new InvalidDataException($"Claim record '{key}' is of an unknown version.");
@@ -316,47 +316,6 @@ internal static class NamedQueueRecords
             Int(value.Length);
             value.CopyTo(_buffer[Length..]);
             Length += value.Length;
-        }
-    }
-
-    private ref struct Reader(ReadOnlySpan<byte> value)
-    {
-        private ReadOnlySpan<byte> _rest = value;
-
-        public byte Byte()
-        {
-            var b = _rest[0];
-            _rest = _rest[1..];
-            return b;
-        }
-
-        public int Int()
-        {
-            var v = BinaryPrimitives.ReadInt32LittleEndian(_rest);
-            _rest = _rest[4..];
-            return v;
-        }
-
-        public long Long()
-        {
-            var v = BinaryPrimitives.ReadInt64LittleEndian(_rest);
-            _rest = _rest[8..];
-            return v;
-        }
-
-        public Guid Guid()
-        {
-            var v = new Guid(_rest[..16]);
-            _rest = _rest[16..];
-            return v;
-        }
-
-        public ReadOnlySpan<byte> Bytes()
-        {
-            var n = Int();
-            var v = _rest[..n];
-            _rest = _rest[n..];
-            return v;
         }
     }
 }

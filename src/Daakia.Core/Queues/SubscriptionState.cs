@@ -137,32 +137,31 @@ internal static class SubscriptionRecords
     public static QueueSubscription Decode(string key, ReadOnlySpan<byte> value)
     {
         var slash = key.LastIndexOf('/');
-        if (slash <= 0 || value.Length < 1 || value[0] != Version)
+        var r = new Storage.RecordReader(value);
+        if (slash <= 0 || value.Length < 1 || r.Byte() != Version)
         {
             throw new InvalidDataException($"Subscription record '{key}' is of an unknown version.");
         }
 
-        var at = 1;
-        var id = new Guid(value.Slice(at, 16));
-        at += 16;
-        var kind = (SubscriberKind)value[at++];
-        var confirmed = value[at++] == 1;
-        var ttl = TimeSpan.FromMilliseconds(ReadLong(value, ref at));
-        var updated = DateTimeOffset.FromUnixTimeMilliseconds(ReadLong(value, ref at));
-        var expires = DateTimeOffset.FromUnixTimeMilliseconds(ReadLong(value, ref at));
-        var subscriber = Encoding.UTF8.GetString(ReadBytes(value, ref at));
-        var options = ReadBytes(value, ref at).ToArray();
-        var secret = Encoding.UTF8.GetString(ReadBytes(value, ref at));
+        var id = r.Guid();
+        var kind = (SubscriberKind)r.Byte();
+        var confirmed = r.Byte() == 1;
+        var ttl = TimeSpan.FromMilliseconds(r.Long());
+        var updated = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
+        var expires = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
+        var subscriber = Encoding.UTF8.GetString(r.Bytes());
+        var options = r.Bytes().ToArray();
+        var secret = Encoding.UTF8.GetString(r.Bytes());
         var policy = new NotificationRetryPolicy
         {
-            RetriesWithNoDelay = ReadInt(value, ref at),
-            MinimumDelayRetries = ReadInt(value, ref at),
-            MaximumDelayRetries = ReadInt(value, ref at),
-            MinimumDelay = TimeSpan.FromMilliseconds(ReadLong(value, ref at)),
-            MaximumDelay = TimeSpan.FromMilliseconds(ReadLong(value, ref at)),
-            Backoff = (RetryBackoff)value[at++],
+            RetriesWithNoDelay = r.Int(),
+            MinimumDelayRetries = r.Int(),
+            MaximumDelayRetries = r.Int(),
+            MinimumDelay = TimeSpan.FromMilliseconds(r.Long()),
+            MaximumDelay = TimeSpan.FromMilliseconds(r.Long()),
+            Backoff = (RetryBackoff)r.Byte(),
         };
-        var project = Encoding.UTF8.GetString(ReadBytes(value, ref at));
+        var project = Encoding.UTF8.GetString(r.Bytes());
         return new QueueSubscription(id, key[..slash], subscriber, kind, ttl, updated, expires, options, confirmed, secret, policy) { Project = project };
     }
 
@@ -183,27 +182,5 @@ internal static class SubscriptionRecords
         Int(w, ref at, v.Length);
         v.CopyTo(w[at..]);
         at += v.Length;
-    }
-
-    private static long ReadLong(ReadOnlySpan<byte> r, ref int at)
-    {
-        var v = BinaryPrimitives.ReadInt64LittleEndian(r[at..]);
-        at += 8;
-        return v;
-    }
-
-    private static int ReadInt(ReadOnlySpan<byte> r, ref int at)
-    {
-        var v = BinaryPrimitives.ReadInt32LittleEndian(r[at..]);
-        at += 4;
-        return v;
-    }
-
-    private static ReadOnlySpan<byte> ReadBytes(ReadOnlySpan<byte> r, ref int at)
-    {
-        var n = ReadInt(r, ref at);
-        var v = r.Slice(at, n);
-        at += n;
-        return v;
     }
 }

@@ -31,7 +31,7 @@ internal static class TaskRecords
 
     public static ServiceState DecodeService(string name, ReadOnlySpan<byte> value)
     {
-        var r = new Reader(value);
+        var r = new RecordReader(value);
         Check(r.Byte(), name);
         var created = DateTimeOffset.FromUnixTimeMilliseconds(r.Long());
         return new ServiceState(new ServiceOffer(name, r.String(), r.String()), created) { RecordDurable = true };
@@ -74,7 +74,7 @@ internal static class TaskRecords
     /// finished task).</summary>
     public static TaskItem DecodeTask(TenantId tenant, string key, ReadOnlySpan<byte> value, Func<Guid, string, Letter?> payload)
     {
-        var r = new Reader(value);
+        var r = new RecordReader(value);
         Check(r.Byte(), key);
         var id = Guid.ParseExact(key, "N");
         var service = r.String()!;
@@ -169,58 +169,6 @@ internal static class TaskRecords
             }
 
             Bytes(Encoding.UTF8.GetBytes(value));
-        }
-    }
-
-    private ref struct Reader(ReadOnlySpan<byte> value)
-    {
-        private ReadOnlySpan<byte> _rest = value;
-
-        public byte Byte()
-        {
-            var b = _rest[0];
-            _rest = _rest[1..];
-            return b;
-        }
-
-        public int Int()
-        {
-            var v = BinaryPrimitives.ReadInt32LittleEndian(_rest);
-            _rest = _rest[4..];
-            return v;
-        }
-
-        public long Long()
-        {
-            var v = BinaryPrimitives.ReadInt64LittleEndian(_rest);
-            _rest = _rest[8..];
-            return v;
-        }
-
-        public DateTimeOffset? Time()
-        {
-            var v = Long();
-            return v == long.MinValue ? null : DateTimeOffset.FromUnixTimeMilliseconds(v);
-        }
-
-        public ReadOnlySpan<byte> Bytes()
-        {
-            var n = Int();
-            var v = _rest[..n];
-            _rest = _rest[n..];
-            return v;
-        }
-
-        public string? String()
-        {
-            var n = BinaryPrimitives.ReadInt32LittleEndian(_rest);
-            if (n < 0)
-            {
-                _rest = _rest[4..];
-                return null;
-            }
-
-            return Encoding.UTF8.GetString(Bytes());
         }
     }
 }

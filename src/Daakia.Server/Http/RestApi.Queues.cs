@@ -69,17 +69,7 @@ public static partial class RestApi
         return JsonResult.Write(200, (name, bindings), static (w, s) =>
         {
             w.WriteStartObject();
-            w.WriteString("queue"u8, s.name);
-            w.WriteStartArray("bindings"u8);
-            foreach (var b in s.bindings)
-            {
-                w.WriteStartObject();
-                w.WriteString("filter"u8, b.Filter);
-                w.WriteString("created_at"u8, WireFormat.Timestamp(b.CreatedAt));
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
+            WireFormat.Bindings(w, s.name, s.bindings);
             w.WriteEndObject();
         });
     }

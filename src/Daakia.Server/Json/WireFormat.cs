@@ -320,4 +320,21 @@ public static class WireFormat
                 UserProperties = user ?? [],
             };
     }
+
+    /// <summary>A queue's topic bindings, <c>"queue"</c> and <c>"bindings": [{"filter", "created_at"}]</c>, into the
+    /// object being written (REST's answer and the WebSocket API's ack alike).</summary>
+    public static void Bindings(Utf8JsonWriter w, string queue, IReadOnlyList<QueueBinding> bindings)
+    {
+        w.WriteString("queue"u8, queue);
+        w.WriteStartArray("bindings"u8);
+        foreach (var b in bindings)
+        {
+            w.WriteStartObject();
+            w.WriteString("filter"u8, b.Filter);
+            w.WriteString("created_at"u8, Timestamp(b.CreatedAt));
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
 }

@@ -50,17 +50,7 @@ internal sealed partial class JsonApiSession
         Send(FrameEncoder.Encode((id, queue, bindings), static (w, s) =>
         {
             StartAck(w, s.id);
-            w.WriteString("queue"u8, s.queue);
-            w.WriteStartArray("bindings"u8);
-            foreach (var b in s.bindings)
-            {
-                w.WriteStartObject();
-                w.WriteString("filter"u8, b.Filter);
-                w.WriteString("created_at"u8, WireFormat.Timestamp(b.CreatedAt));
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
+            WireFormat.Bindings(w, s.queue, s.bindings);
             w.WriteEndObject();
         }));
     }
