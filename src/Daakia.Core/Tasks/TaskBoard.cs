@@ -124,8 +124,12 @@ internal sealed class TaskItem
     /// <summary>What the task ends as when its worker confirms the stop or the deadline passes: cancelled or timed out.</summary>
     public TaskState StopAs { get; set; } = TaskState.Cancelled;
 
-    /// <summary>False until its submit is durable: not dispatched, not found by queries.</summary>
+    /// <summary>False until its submit is durable: not found by queries, not cancellable, not timed out; it may already
+    /// be assigned (the hand-out does not wait for the commit), but its end waits for <see cref="Stored"/>.</summary>
     public bool Durable { get; set; }
+
+    /// <summary>The submit's unit of work (null for a task restored from the store).</summary>
+    public Task? Stored { get; set; }
 
     public ReadOnlyMemory<byte> Result { get; set; }
 

@@ -33,12 +33,6 @@ public sealed partial class TaskService
             {
                 var task = list[i];
                 scanned++;
-                if (!task.Durable)
-                {
-                    i++;
-                    continue;
-                }
-
                 var w = PickWorker(s, task, blocked);
                 if (w is null)
                 {
@@ -292,10 +286,11 @@ public sealed partial class TaskService
         return write;
     }
 
-    /// <summary>The task <paramref name="worker"/> holds (caller holds the lock), else refused.</summary>
+    /// <summary>The task <paramref name="worker"/> holds (caller holds the lock; its submit may not be durable yet), else
+    /// refused.</summary>
     private static TaskItem Owned(TenantState t, ClientConnection worker, Guid id)
     {
-        if (t.Tasks is not { } b || !b.Tasks.TryGetValue(id, out var item) || !item.Durable)
+        if (t.Tasks is not { } b || !b.Tasks.TryGetValue(id, out var item))
         {
             throw new DaakiaException(DaakiaErrorCode.NotFound, $"No task '{id:N}'.");
         }
@@ -360,14 +355,38 @@ public sealed partial class TaskService
             throw DaakiaException.Invalid($"A task's error is at most {MaxTextLength} characters.");
         }
 
-        var now = _time.GetUtcNow();
         var t = _engine.Tenant(worker.Tenant);
         List<ClientConnection>? toClose = null;
         Task write;
         TaskInfo info;
+        Task? submit;
         lock (t.Gate)
         {
             var item = Owned(t, worker, id);
+            submit = item.Durable ? null : item.Stored;
+        }
+
+        if (submit is not null)
+        {
+            // Assigned before its submit committed: its end is written only after the submit (a failed submit withdraws
+            // the task, and Owned below refuses it).
+            await submit.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        var now = _time.GetUtcNow();
+        lock (t.Gate)
+        {
+            var item = Owned(t, worker, id);
+            if (submit is not null)
+            {
+                if (!submit.IsCompletedSuccessfully)
+                {
+                    throw new DaakiaException(DaakiaErrorCode.NotFound, $"No task '{id:N}' (its submit was not stored).");
+                }
+
+                item.Durable = true;
+            }
+
             var b = t.Tasks!;
             var state = outcome.Kind switch
             {
@@ -409,7 +428,7 @@ public sealed partial class TaskService
                 List<TaskItem>? due = null;
                 foreach (var item in b.Tasks.Values)
                 {
-                    if (item.State is not (TaskState.Assigned or TaskState.Running))
+                    if (item.State is not (TaskState.Assigned or TaskState.Running) || !item.Durable)
                     {
                         continue;
                     }

@@ -298,6 +298,12 @@ public sealed partial class TaskService
                 {
                     Finish(t, b, item, item.StopAs, default, Letter.JsonContentType, null, null, now, ops);
                 }
+                else if (!item.Durable)
+                {
+                    // Lost before its submit committed: that attempt is not counted (nothing of it was stored).
+                    item.Attempts--;
+                    Requeue(t, s, item, now, ops);
+                }
                 else if (item.Attempts >= item.MaxAttempts)
                 {
                     Finish(t, b, item, TaskState.Failed, default, Letter.JsonContentType, $"Its worker was lost on each of its {item.Attempts} attempts.", null, now, ops);

@@ -111,6 +111,12 @@ public sealed partial class TaskService : IDisposable
                 TaskRecords.Put(tenant, item),
                 new ActivityOp([Activity(tenant, now, ActivityKinds.TaskSubmitted, submitter, item, null)]),
             ]).AsTask();
+            item.Stored = write;
+
+            // Handed out at once, while the submit commits: the assignment's unit of work is started after the submit's,
+            // so it takes effect after it; the submitter's answer still waits for the commit, and so does the task's end
+            // (CompleteAsync). A crash before the commit loses a task nobody was told exists (its worker may have begun).
+            Dispatch(t, s, now);
         }
 
         try
@@ -121,14 +127,7 @@ public sealed partial class TaskService : IDisposable
         {
             lock (t.Gate)
             {
-                // Not stored: it never existed.
-                var b = t.Tasks!;
-                if (b.Tasks.Remove(item.Id) && b.Services.TryGetValue(item.Service, out var s))
-                {
-                    Unwait(s, item);
-                    b.Open--;
-                    b.Bytes -= item.Payload.Payload.Length;
-                }
+                Withdraw(t, item, now);
             }
 
             throw;
@@ -137,13 +136,40 @@ public sealed partial class TaskService : IDisposable
         lock (t.Gate)
         {
             item.Durable = true;
-            if (item.State == TaskState.Queued && t.Tasks!.Services.TryGetValue(item.Service, out var s))
-            {
-                Dispatch(t, s, now);
-            }
-
             return item.ToInfo();
         }
+    }
+
+    /// <summary>
+    /// A task whose submit was not stored never existed (caller holds the lock): it leaves the waiting tasks, or its
+    /// worker's slot is freed and the worker told to stop (<c>cancelled</c>; whatever it sends about the task after
+    /// that is refused). What was written behind it about the task (an assignment, a re-queue) left an open record
+    /// without its queue entry, which a restart removes.
+    /// </summary>
+    private void Withdraw(TenantState t, TaskItem item, DateTimeOffset now)
+    {
+        var b = t.Tasks!;
+        if (!b.Tasks.Remove(item.Id) || !b.Services.TryGetValue(item.Service, out var s))
+        {
+            return;
+        }
+
+        if (item.Worker is { } w)
+        {
+            w.Running.Remove(item.Id);
+            s.RunningCount--;
+            item.Worker = null;
+            w.Target.TryCancel(item.Id, TaskState.Cancelled);
+        }
+        else
+        {
+            Unwait(s, item);
+        }
+
+        item.State = TaskState.Cancelled;
+        b.Open--;
+        b.Bytes -= item.Payload.Payload.Length;
+        Dispatch(t, s, now);
     }
 
     private void Validate(TaskRequest request)
