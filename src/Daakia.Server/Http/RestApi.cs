@@ -44,6 +44,7 @@ public static partial class RestApi
             .WithSummary("The tenant's activity log after an entry id.");
         MapDelivery(v1);
         MapQueues(v1);
+        MapTasks(v1);
         return app;
     }
 
