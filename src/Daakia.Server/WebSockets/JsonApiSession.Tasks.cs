@@ -41,117 +41,39 @@ internal sealed partial class JsonApiSession : ITaskWorkerTarget
     /// <summary>The task requests; false for another type.</summary>
     private bool TryDispatchTask(string type, byte[] id, JsonElement root, out ValueTask task)
     {
-        task = ValueTask.CompletedTask;
-        var tasks = Engine.Tasks;
-        var connection = Connection!;
-        switch (type)
+        var operation = type switch
         {
-            case "worker_register":
-                task = RegisterWorkerAsync(id, TaskWire.ReadRegistration(root, Engine.Options));
-                return true;
-            case "worker_unregister":
-                var service = OptionalString(root, "service");
-                tasks.Unregister(connection, service is null ? null : TaskWire.ServiceName(service));
-                Ack(id);
-                return true;
-            case "worker_stats":
-                tasks.UpdateStatistics(connection, TaskWire.ReadStatistics(root));
-                Ack(id);
-                return true;
-            case "services_list":
-                Reply(id, tasks.ListServices(_tenant), TaskWire.WriteServices);
-                return true;
-            case "peer_services":
-                var client = ClientId.TryCreate(RequiredString(root, "client"), out var c) ? c : throw Invalid($"'client' must be 1-{ClientId.MaxLength} of [A-Za-z0-9._:@-].");
-                Reply(id, (client, tasks.ServicesOf(_tenant, client)), static (w, s) => TaskWire.WritePeerServices(w, s.client, s.Item2));
-                return true;
-            case "workers_available":
-                var offered = TaskWire.ServiceName(RequiredString(root, "service"));
-                Reply(id, (offered, tasks.AvailableWorkers(_tenant, offered)), static (w, s) => TaskWire.WriteWorkers(w, s.offered, s.Item2));
-                return true;
-            case "task_submit":
-                task = SubmitTaskAsync(id, root);
-                return true;
-            case "task_get":
-                var found = tasks.Get(_tenant, TaskWire.TaskId(root)) ?? throw new RequestException(ErrorCodes.NotFound, "There is no such task.");
-                ReplyTask(id, found);
-                return true;
-            case "tasks_list":
-                TasksList(id, root);
-                return true;
-            case "task_cancel":
-                task = ReplyTaskAsync(id, tasks.CancelAsync(_tenant, connection.Client, TaskWire.TaskId(root)));
-                return true;
-            case "task_started":
-                tasks.Started(connection, TaskWire.TaskId(root));
-                Ack(id);
-                return true;
-            case "task_progress":
-                tasks.ReportProgress(connection, TaskWire.TaskId(root), TaskWire.OptionalNumber(root, "progress"), OptionalString(root, "note"));
-                Ack(id);
-                return true;
-            case "task_complete":
-                task = ReplyTaskAsync(id, tasks.CompleteAsync(connection, TaskWire.TaskId(root), TaskWire.ReadOutcome(root)));
-                return true;
-            default:
-                return false;
-        }
+            "worker_register" => "register",
+            "worker_unregister" => "unregister",
+            "worker_stats" => "stats",
+            "services_list" => "services",
+            "peer_services" => "peer_services",
+            "workers_available" => "workers",
+            "task_submit" => "submit",
+            "task_get" => "get",
+            "tasks_list" => "list",
+            "task_cancel" => "cancel",
+            "task_started" => "started",
+            "task_progress" => "progress",
+            "task_complete" => "complete",
+            _ => null,
+        };
+        var running = operation is null ? null : TaskRequests.Run(Engine, Connection!, operation, root);
+        task = running is null ? ValueTask.CompletedTask : running.IsCompletedSuccessfully ? Answer(id, running.Result) : AnswerAsync(id, running);
+        return running is not null;
     }
 
-    /// <summary>An ack of <paramref name="id"/> with the fields <paramref name="write"/> adds.</summary>
-    private void Reply<T>(byte[] id, T state, Action<Utf8JsonWriter, T> write) =>
-        Send(FrameEncoder.Encode((id, state, write), static (w, s) =>
+    private async ValueTask AnswerAsync(byte[] id, Task<TaskAnswerWriter?> running) => await Answer(id, await running);
+
+    /// <summary>An ack of <paramref name="id"/> with the fields the answer adds.</summary>
+    private ValueTask Answer(byte[] id, TaskAnswerWriter? write)
+    {
+        Send(FrameEncoder.Encode((id, write), static (w, s) =>
         {
             StartAck(w, s.id);
-            s.write(w, s.state);
+            s.write?.Invoke(w);
             w.WriteEndObject();
         }));
-
-    /// <summary><c>worker_register</c>: replaces an earlier registration of this connection.</summary>
-    private async ValueTask RegisterWorkerAsync(byte[] id, WorkerRegistration registration)
-    {
-        await Engine.Tasks.RegisterAsync(Connection!, registration);
-        Reply(id, registration, static (w, r) =>
-        {
-            w.WriteStartArray("services"u8);
-            foreach (var o in r.Services)
-            {
-                w.WriteStringValue(o.Name);
-            }
-
-            w.WriteEndArray();
-            w.WriteNumber("capacity"u8, r.Capacity);
-        });
-    }
-
-    /// <summary><c>task_submit</c>: <c>{"service", "payload", …}</c> (<see cref="TaskWire.ReadSubmit"/>); the ack
-    /// carries the id once the task is durable.</summary>
-    private async ValueTask SubmitTaskAsync(byte[] id, JsonElement root)
-    {
-        var request = TaskWire.ReadSubmit(root, RequiredString(root, "service"), Payload(root));
-        var info = await Engine.Tasks.SubmitAsync(_tenant, Connection!.Client, request);
-        Reply(id, info, TaskWire.WriteSubmittedFields);
-    }
-
-    private async ValueTask ReplyTaskAsync(byte[] id, Task<TaskInfo> pending) => ReplyTask(id, await pending);
-
-    private void ReplyTask(byte[] id, TaskInfo info) => Reply(id, info, static (w, t) =>
-    {
-        w.WritePropertyName("task"u8);
-        TaskWire.WriteTask(w, t);
-    });
-
-    /// <summary><c>tasks_list</c>: <c>{"service", "states", "limit"}</c>; by default the running ones (assigned and running).</summary>
-    private void TasksList(byte[] id, JsonElement root)
-    {
-        var service = OptionalString(root, "service");
-        var states = TaskWire.ReadStates(root.TryGetProperty("states"u8, out var e) && e.ValueKind != JsonValueKind.Null ? Strings(root, "states", 1, 7) : null);
-        var limit = TaskWire.OptionalLong(root, "limit") ?? 100;
-        if (limit is < 1 or > 1000)
-        {
-            throw Invalid("'limit' must be 1-1000.");
-        }
-
-        Reply(id, Engine.Tasks.List(_tenant, service is null ? null : TaskWire.ServiceName(service), states, (int)limit), TaskWire.WriteTasks);
+        return ValueTask.CompletedTask;
     }
 }
