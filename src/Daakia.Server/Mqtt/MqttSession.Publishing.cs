@@ -160,6 +160,11 @@ internal sealed partial class MqttSession
     private MqttReasonCode Route(string topic, in PublishPacket p, out Task stored)
     {
         stored = Task.CompletedTask;
+        if (topic.StartsWith(TasksPrefix, StringComparison.Ordinal))
+        {
+            return OnTaskRequest(topic, p, out stored); // the task operations (MqttSession.Tasks.cs)
+        }
+
         if (topic.StartsWith('$'))
         {
             return MqttReasonCode.NotAuthorized; // $ topics are the server's (MQTT-4.7.2-1); 3.1.1 acknowledges and drops

@@ -106,7 +106,7 @@ internal sealed partial class MqttSession
         {
             if (ack is { } now)
             {
-                Send(now);
+                Send(Coded(now, stored));
             }
 
             return;
@@ -114,6 +114,10 @@ internal sealed partial class MqttSession
 
         (_pending ??= []).Add(new PendingAck(stored, ack, failed, endOnFailure, release));
     }
+
+    /// <summary>An acknowledgement whose reason the work it waited for decided (a task request's, 5.0 only).</summary>
+    private Control Coded(Control ack, Task stored) =>
+        V5 && ack.Type == MqttPacketType.PubAck && stored is Task<MqttReasonCode> { IsCompletedSuccessfully: true } coded && coded.Result != MqttReasonCode.Success ? ack with { Reason = coded.Result } : ack;
 
     /// <summary>Waits for the held-back answers' writes, in order, and sends each; false ends the connection.</summary>
     private async ValueTask<bool> FlushPendingAsync()
@@ -145,7 +149,7 @@ internal sealed partial class MqttSession
                 {
                     if (p.Ack is { } ack)
                     {
-                        Send(ack);
+                        Send(Coded(ack, p.Stored));
                     }
 
                     continue;
@@ -603,6 +607,12 @@ internal sealed partial class MqttSession
         for (var i = 0; i < codes.Length; i++)
         {
             var f = subscribe.Filters[i];
+            if (f.Filter.StartsWith(TasksPrefix, StringComparison.Ordinal))
+            {
+                codes[i] = SubscribeTasks(f.Filter, f.Qos); // the connection's task topics (MqttSession.Tasks.cs), not in the trie
+                continue;
+            }
+
             if (f.Filter is InboxFilter or "$inbox/+")
             {
                 // The client's letters (docs/protocols/mqtt.md, letters): at least once, so QoS 1 at most and not 0.

@@ -1,0 +1,183 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Daakia.Testing;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+
+namespace Daakia.Server.Tests.Mqtt;
+
+/// <summary>Services, workers and tasks over MQTT: requests on <c>$tasks/{operation}</c>, answers, assignments and
+/// cancels on <c>$tasks/{client}/…</c> or the MQTT 5 response topic (docs/protocols/mqtt.md, tasks).</summary>
+public sealed class MqttTaskTests : IAsyncLifetime
+{
+    private DaakiaTestHost _host = null!;
+
+    public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync();
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private static async Task<MqttClientPublishResult> RequestAsync(MqttTestClient client, string operation, JsonObject body, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce) =>
+        await client.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("$tasks/" + operation).WithPayload(body.ToJsonString()).WithQualityOfServiceLevel(qos).Build());
+
+    /// <summary>The next message on <paramref name="topic"/> whose JSON matches, taken out of what the client received.</summary>
+    private static async Task<JsonObject> NextAsync(MqttTestClient client, string topic, Func<JsonObject, bool>? match = null)
+    {
+        JsonObject? found = null;
+        await Eventually.True(() =>
+        {
+            foreach (var m in client.Received)
+            {
+                if (m.Topic == topic && JsonNode.Parse(Encoding.UTF8.GetString(m.Payload))!.AsObject() is var o && (match?.Invoke(o) ?? true) && !Taken.Contains(m))
+                {
+                    Taken.Add(m);
+                    found = o;
+                    return true;
+                }
+            }
+
+            return false;
+        }, $"a message on {topic}");
+        return found!;
+    }
+
+    private static readonly HashSet<MqttApplicationMessage> Taken = new(ReferenceEqualityComparer.Instance);
+
+    private static async Task<JsonObject> ReplyAsync(MqttTestClient client, string clientId, object id) =>
+        await NextAsync(client, $"$tasks/{clientId}/reply", o => o["id"]?.ToJsonString() == JsonValue.Create(id)!.ToJsonString());
+
+    private async Task<MqttTestClient> WorkerAsync(string name, MqttProtocolVersion version, int capacity = 1)
+    {
+        var worker = await MqttTestClient.ConnectAsync(_host, name, version);
+        await worker.SubscribeAsync($"$tasks/{name}/#");
+        var result = await RequestAsync(worker, "register", new JsonObject { ["id"] = 1, ["services"] = new JsonArray("resize"), ["capacity"] = capacity });
+        Assert.True(result.IsSuccess, $"PUBACK {result.ReasonCode}");
+        var reply = await ReplyAsync(worker, name, 1);
+        Assert.Equal("ack", (string?)reply["type"]);
+        Assert.Equal(capacity, (int)reply["capacity"]!);
+        return worker;
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task AnMqttWorkerAndSubmitter_RunATask_TheResultIsALetterAndQueryable(MqttProtocolVersion version)
+    {
+        await using var worker = await WorkerAsync("worker-1", version, capacity: 2);
+        await using var alice = await MqttTestClient.ConnectAsync(_host, "alice", version);
+        await alice.SubscribeAsync("$tasks/alice/#");
+        await alice.SubscribeAsync("$inbox/#");
+
+        await RequestAsync(alice, "services", new JsonObject { ["id"] = "s" });
+        var services = await ReplyAsync(alice, "alice", "s");
+        Assert.Equal(1, (int)services["services"]![0]!["workers"]!);
+
+        Assert.True((await RequestAsync(alice, "submit", new JsonObject { ["id"] = 7, ["service"] = "resize", ["payload"] = new JsonObject { ["w"] = 640 }, ["priority"] = 1 })).IsSuccess);
+        var submitted = await ReplyAsync(alice, "alice", 7);
+        var id = (string)submitted["task_id"]!;
+
+        var assigned = await NextAsync(worker, "$tasks/worker-1/assigned");
+        Assert.Equal(("task_assigned", id, "alice", 640), ((string?)assigned["type"], (string?)assigned["task_id"], (string?)assigned["submitter"], (int)assigned["payload"]!["w"]!));
+        await RequestAsync(worker, "progress", new JsonObject { ["id"] = 2, ["task_id"] = id, ["progress"] = 0.5 });
+        Assert.Equal("ack", (string?)(await ReplyAsync(worker, "worker-1", 2))["type"]);
+        await RequestAsync(worker, "complete", new JsonObject { ["id"] = 3, ["task_id"] = id, ["result"] = new JsonObject { ["url"] = "/out.png" } });
+        Assert.Equal("succeeded", (string?)(await ReplyAsync(worker, "worker-1", 3))["task"]!["state"]);
+
+        var letter = await NextAsync(alice, "$inbox/worker-1");
+        Assert.Equal("/out.png", (string?)letter["url"]);
+        await RequestAsync(alice, "get", new JsonObject { ["id"] = 8, ["task_id"] = id });
+        var task = (await ReplyAsync(alice, "alice", 8))["task"]!;
+        Assert.Equal(("succeeded", "worker-1", "/out.png"), ((string?)task["state"], (string?)task["worker"], (string?)task["result"]!["url"]));
+    }
+
+    [Fact]
+    public async Task Mqtt5_ResponseTopicAndCorrelationData_CarryTheAnswer_AndThePubAckSaysHowItWent()
+    {
+        await using var worker = await WorkerAsync("worker-2", MqttProtocolVersion.V500);
+        await using var bob = await MqttTestClient.ConnectAsync(_host, "bob");
+        await bob.SubscribeAsync("replies/bob");
+
+        var correlation = new byte[] { 0, 1, 2, 250 };
+        var ok = await bob.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("$tasks/submit")
+            .WithPayload("""{"service":"resize","payload":{"w":1}}""").WithResponseTopic("replies/bob").WithCorrelationData(correlation)
+            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(MqttClientPublishReasonCode.Success, ok.ReasonCode);
+        await Eventually.True(() => bob.Received.Any(m => m.Topic == "replies/bob"), "the answer on the response topic");
+        var answer = bob.Received.First(m => m.Topic == "replies/bob");
+        Assert.Equal(correlation, answer.CorrelationData);
+        Assert.Equal("application/json", answer.ContentType);
+        var id = (string)JsonNode.Parse(Encoding.UTF8.GetString(answer.Payload))!["task_id"]!;
+        Assert.Equal(id, (string?)(await NextAsync(worker, "$tasks/worker-2/assigned"))["task_id"]);
+
+        async Task<MqttClientPublishReasonCode> Code(string operation, string payload) =>
+            (await bob.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("$tasks/" + operation).WithPayload(payload)
+                .WithResponseTopic("replies/bob").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).ReasonCode;
+
+        Assert.Equal(MqttClientPublishReasonCode.ImplementationSpecificError, await Code("submit", """{"service":"nobody-offers","payload":1}"""));
+        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, await Code("submit", "not json"));
+        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, await Code("submit", """{"service":"resize","payload":1,"priority":9}"""));
+        Assert.Equal(MqttClientPublishReasonCode.ImplementationSpecificError, await Code("frobnicate", "{}"));
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, await Code("complete", $$"""{"task_id":"{{id}}","result":1}""")); // bob is not its worker
+        await Eventually.True(() => bob.Received.Count(m => m.Topic == "replies/bob") >= 6, "an answer for each request");
+        var errors = bob.Received.Where(m => m.Topic == "replies/bob").Skip(1).Select(m => JsonNode.Parse(Encoding.UTF8.GetString(m.Payload))!).ToList();
+        Assert.All(errors, e => Assert.Equal("error", (string?)e["type"]));
+        Assert.Equal(["not_found", "invalid_json", "invalid_argument", "not_found", "forbidden"], errors.Select(e => (string)e["code"]!));
+        Assert.Equal("assigned", (string?)(await _host.Http.GetFromJsonNodeAsync($"/v1/tasks/{id}"))["state"]);
+    }
+
+    [Fact]
+    public async Task CancelFromTheWebSocketApi_ReachesTheMqttWorker_AndALostMqttWorkersTaskGoesToAnother()
+    {
+        var first = await WorkerAsync("worker-3", MqttProtocolVersion.V311);
+        await using var web = await WsTestClient.HelloAsync(_host, "carol");
+        var a = (string)(await web.RequestAsync("task_submit", new { service = "resize", payload = 1 }))["task_id"]!;
+        Assert.Equal(a, (string?)(await NextAsync(first, "$tasks/worker-3/assigned"))["task_id"]);
+        Assert.Equal("ack", (string?)(await web.RequestAsync("task_cancel", new { task_id = a }))["type"]);
+        var cancel = await NextAsync(first, "$tasks/worker-3/cancel");
+        Assert.Equal((a, "cancelled"), ((string?)cancel["task_id"], (string?)cancel["reason"]));
+        await RequestAsync(first, "complete", new JsonObject { ["id"] = 9, ["task_id"] = a, ["cancelled"] = true });
+        Assert.Equal("cancelled", (string?)(await ReplyAsync(first, "worker-3", 9))["task"]!["state"]);
+
+        var b = (string)(await web.RequestAsync("task_submit", new { service = "resize", payload = 2 }))["task_id"]!;
+        Assert.Equal(b, (string?)(await NextAsync(first, "$tasks/worker-3/assigned"))["task_id"]);
+        first.Client.Dispose(); // the connection drops mid-task, without a DISCONNECT
+        await using var second = await WorkerAsync("worker-4", MqttProtocolVersion.V500);
+        var again = await NextAsync(second, "$tasks/worker-4/assigned");
+        Assert.Equal((b, 2), ((string?)again["task_id"], (int)again["attempt"]!));
+        await RequestAsync(second, "complete", new JsonObject { ["id"] = 1, ["task_id"] = b, ["result"] = "done" });
+        var cancelled = await web.NextAsync("letter");
+        Assert.Equal((a, "cancelled"), ((string?)cancelled["headers"]!["task-id"], (string?)cancelled["headers"]!["task-state"]));
+        var letter = await web.NextAsync("letter");
+        Assert.Equal(("worker-4", "done", b), ((string?)letter["author"], (string?)letter["payload"], (string?)letter["headers"]!["task-id"]));
+    }
+
+    [Theory]
+    [InlineData(MqttProtocolVersion.V311)]
+    [InlineData(MqttProtocolVersion.V500)]
+    public async Task RegisterNeedsTheTaskTopics_AndAnotherClientsTaskTopicsAreRefused(MqttProtocolVersion version)
+    {
+        await using var dave = await MqttTestClient.ConnectAsync(_host, "dave", version);
+        var refused = await dave.Client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("$tasks/erin/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.True((int)refused.Items.Single().ResultCode >= 0x80, $"SUBACK {refused.Items.Single().ResultCode}");
+        var register = await dave.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("$tasks/register").WithPayload("""{"services":["resize"]}""")
+            .WithResponseTopic(version == MqttProtocolVersion.V500 ? "replies/dave" : null).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        if (version == MqttProtocolVersion.V500)
+        {
+            Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, register.ReasonCode);
+        }
+
+        await dave.SubscribeAsync("$tasks/dave/+", MqttQualityOfServiceLevel.ExactlyOnce); // granted 1
+        await RequestAsync(dave, "register", new JsonObject { ["id"] = "r", ["services"] = new JsonArray("resize") });
+        Assert.Equal("ack", (string?)(await ReplyAsync(dave, "dave", "r"))["type"]);
+        var services = JsonNode.Parse(await _host.Http.GetStringAsync("/v1/clients/dave/services"))!;
+        Assert.Equal("resize", (string?)services["services"]![0]!["name"]);
+        await RequestAsync(dave, "unregister", new JsonObject { ["id"] = "u" }, MqttQualityOfServiceLevel.AtMostOnce);
+        Assert.Equal("ack", (string?)(await ReplyAsync(dave, "dave", "u"))["type"]);
+        Assert.Empty(JsonNode.Parse(await _host.Http.GetStringAsync("/v1/clients/dave/services"))!["services"]!.AsArray());
+    }
+}
+
+internal static class HttpJson
+{
+    public static async Task<JsonNode> GetFromJsonNodeAsync(this HttpClient http, string path) => JsonNode.Parse(await http.GetStringAsync(path))!;
+}
