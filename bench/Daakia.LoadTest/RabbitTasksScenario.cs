@@ -40,37 +40,40 @@ internal static class RabbitTasksScenario
         {
             var connection = await factory.CreateConnectionAsync();
             connections.Add(connection);
-            var consume = await connection.CreateChannelAsync(new CreateChannelOptions(false, false, consumerDispatchConcurrency: (ushort)capacity));
+            // One dispatch at a time (deliveries seen in the queue's order); each task's work runs on its own, up to the
+            // prefetch (C unacknowledged) at once.
+            var consume = await connection.CreateChannelAsync();
             var publish = await connection.CreateChannelAsync(new CreateChannelOptions(true, true));
             await consume.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
             await consume.BasicQosAsync(0, (ushort)capacity, false);
             var last = new int[submitters];
             Array.Fill(last, -1);
             var consumer = new AsyncEventingBasicConsumer(consume);
-            consumer.ReceivedAsync += async (_, e) =>
+            consumer.ReceivedAsync += (_, e) =>
             {
                 var (t, s, i) = Parse(e.Body.Span);
                 dispatch.Add(Stopwatch.GetTimestamp() - t);
-                lock (last)
+                if (i <= last[s])
                 {
-                    if (i <= last[s])
+                    Interlocked.Increment(ref outOfOrder);
+                }
+
+                last[s] = i;
+                var tag = e.DeliveryTag;
+                _ = Task.Run(async () =>
+                {
+                    try
                     {
-                        Interlocked.Increment(ref outOfOrder);
+                        var result = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $$"""{"s":{{s}},"i":{{i}}}"""));
+                        await publish.BasicPublishAsync(string.Empty, $"results-{run}-{s}", mandatory: false, persistent, result);
+                        await consume.BasicAckAsync(tag, multiple: false);
                     }
-
-                    last[s] = Math.Max(last[s], i);
-                }
-
-                try
-                {
-                    var result = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $$"""{"s":{{s}},"i":{{i}}}"""));
-                    await publish.BasicPublishAsync(string.Empty, $"results-{run}-{s}", mandatory: false, persistent, result);
-                    await consume.BasicAckAsync(e.DeliveryTag, multiple: false);
-                }
-                catch (Exception ex) when (ex is not OutOfMemoryException)
-                {
-                    Interlocked.Increment(ref errors);
-                }
+                    catch (Exception ex) when (ex is not OutOfMemoryException)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                });
+                return Task.CompletedTask;
             };
             await consume.BasicConsumeAsync(queue, autoAck: false, consumer);
         }
