@@ -116,6 +116,23 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most activity log entries kept (all tenants together); older ones are removed first.</summary>
     public long MaxActivityEntries { get; set; } = 10_000_000;
 
+    /// <summary>How often a live activity stream (the WebSocket API's <c>activity_subscribe</c>) looks for new entries.</summary>
+    public TimeSpan ActivityStreamInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Most live activity streams at once (all tenants together).</summary>
+    public int MaxActivityStreams { get; set; } = 256;
+
+    /// <summary>Most activity entries waiting to be written (recorded on the hot paths, written in batches); past it
+    /// entries are dropped and counted.</summary>
+    public int MaxPendingActivityEntries { get; set; } = 100_000;
+
+    /// <summary>Most bytes of activity entries waiting to be written.</summary>
+    public long MaxPendingActivityBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Whether sends and acks of letters are recorded in the activity log (in the same unit of work as the
+    /// send or ack: one more row in the group commit).</summary>
+    public bool RecordMessageActivity { get; set; } = true;
+
     /// <summary>Longest TTL a letter may carry.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);
 

@@ -100,6 +100,10 @@ public static class DaakiaCoreOptionsValidator
         // Activity log retention (pruned by the sweep timer, at most once a minute).
         v.Between(o.ActivityRetention, TimeSpan.FromMinutes(1), TimeSpan.FromDays(36_500));
         v.Between(o.MaxActivityEntries, 1000L, 10_000_000_000L);
+        v.Between(o.ActivityStreamInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
+        v.Between(o.MaxActivityStreams, 1, 100_000);
+        v.Between(o.MaxPendingActivityEntries, 100, 10_000_000);
+        v.Between(o.MaxPendingActivityBytes, 64L * 1024, 4L * 1024 * 1024 * 1024);
 
         // Delivery attempts before dead-lettering (0: unlimited), lease timeout (0: none), delays.
         v.Between(o.MaxDeliveries, 0, 1_000_000);

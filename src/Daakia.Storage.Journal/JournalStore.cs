@@ -520,6 +520,15 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         }
     }
 
+    public ValueTask<long> LastActivityIdAsync(TenantId tenant, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ThrowIfUnavailable();
+            return ValueTask.FromResult(_tenants.TryGetValue(tenant, out var t) ? t.Activity.LastPosition : 0);
+        }
+    }
+
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default)
     {
         lock (_gate)

@@ -232,6 +232,16 @@ public sealed partial class SqliteStore
         return r.Read() ? new RosterEntry(client, Codec.Time(r.GetInt64(0)), Codec.Time(r.GetInt64(1))) : null;
     }
 
+    public async ValueTask<long> LastActivityIdAsync(TenantId tenant, CancellationToken cancellationToken = default)
+    {
+        await BeginReadAsync(cancellationToken);
+        using var lease = await _readers.RentAsync(cancellationToken);
+        using var cmd = lease.Connection.CreateCommand();
+        cmd.CommandText = "SELECT coalesce(max(id), 0) FROM activity WHERE tenant=$t";
+        cmd.Parameters.AddWithValue("$t", tenant.Value);
+        return (long)cmd.ExecuteScalar()!;
+    }
+
     public async ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default)
     {
         await BeginReadAsync(cancellationToken);

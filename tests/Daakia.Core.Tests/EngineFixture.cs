@@ -47,6 +47,7 @@ internal sealed class EngineFixture : IAsyncDisposable
     /// <summary>Waits until no store call and no engine background work (page loads, sweeps) is outstanding.</summary>
     public async Task SettleAsync()
     {
+        await Engine.Activity.FlushAsync(); // entries recorded so far are written
         if (Chaos is null)
         {
             return;

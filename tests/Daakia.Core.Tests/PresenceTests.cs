@@ -81,6 +81,7 @@ public sealed class PresenceTests
         await using var f = await new EngineFixture().StartAsync();
         var (c, _) = await f.ConnectAsync("bob");
         f.Engine.Disconnect(c);
+        await f.Engine.Activity.FlushAsync();
         var log = await f.Engine.Activity.ReadAsync(EngineFixture.Tenant, 0, 10);
         Assert.Equal([ActivityKinds.Connect, ActivityKinds.Disconnect], log.Select(e => e.Kind));
         Assert.All(log, e => Assert.Equal(EngineFixture.Id("bob"), e.Actor));

@@ -172,9 +172,7 @@ public sealed class TaskCrashTests(ITestOutputHelper output)
             await reader;
         }
 
-        // Answers come in submit order on one connection (each after its commit, in order): the acknowledged ones are a prefix.
-        var count = acks.Count;
-        Assert.Equal(Enumerable.Range(0, count), acks.Keys.Order());
-        return [.. Enumerable.Range(0, count).Select(i => acks[i])];
+        // The acknowledged ones, in submit order (answers of one group commit may come in any order).
+        return [.. acks.OrderBy(a => a.Key).Select(a => a.Value)];
     }
 }

@@ -17,6 +17,8 @@ public sealed record ActivityEntry(
 public static class ActivityKinds
 {
     public const string Connect = "connect";
+    public const string Sent = "sent";
+    public const string Acked = "acked";
     public const string Disconnect = "disconnect";
     public const string Expired = "expired";
     public const string DeadLettered = "dead_lettered";

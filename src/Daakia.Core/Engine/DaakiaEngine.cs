@@ -30,6 +30,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     private readonly TopicRouter _topics;
     private readonly PresenceDirectory _presence;
     private readonly ActivityLog _activity;
+    private readonly ActivityRecorder _recorder;
     private readonly LetterOffice _letters;
     private readonly SessionKeeper _sessions;
     private readonly TaskService _tasks;
@@ -49,7 +50,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _delivery = new QueueDelivery(store, options, time, _metrics, _logger, Background, toClose => CloseAll(toClose, CloseReason.SlowConsumer));
         _topics = new TopicRouter(this, options, time, _metrics);
         _presence = new PresenceDirectory(this, _topics, store, options, time);
-        _activity = new ActivityLog(store, options);
+        _recorder = new ActivityRecorder(store, options, _logger);
+        _activity = new ActivityLog(store, options, _time, _recorder);
         _letters = new LetterOffice(this, store, options, time, _metrics, _writes, _delivery);
         _sessions = new SessionKeeper(this, store, options, time, _metrics, _delivery, _logger);
         _queues = new QueueService(this, store, options, time, _metrics, _logger);
@@ -188,6 +190,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _running = false;
         try
         {
+            await _recorder.FlushAsync().WaitAsync(cancellationToken);
             await _store.FlushAsync(cancellationToken);
         }
         catch (DaakiaException ex)
@@ -473,7 +476,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
     /// <summary>A store write nobody waits for, counted against the write budget (see <see cref="Background"/>).</summary>
     internal void RunInBackground(Func<ValueTask> start, string what) => Background(start, what);
 
-    private void RecordActivity(ActivityEntry entry) => Background(() => _store.AppendActivityAsync([entry], CancellationToken.None), "activity");
+    /// <summary>Records an entry in the activity log, written with the next batch (<see cref="ActivityRecorder"/>).</summary>
+    internal void RecordActivity(ActivityEntry entry) => _recorder.Record(entry);
 
     /// <summary>
     /// Starts a store write nobody waits for (roster, activity) and logs it if it fails. It is never refused, but it

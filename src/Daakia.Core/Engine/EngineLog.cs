@@ -37,4 +37,7 @@ internal static partial class EngineLog
 
     [LoggerMessage(1010, LogLevel.Debug, "Loading the queue {Tenant}/{Queue} ended with {Error} while the core stopped; not retried", EventName = "InboxLoadAbandoned")]
     public static partial void InboxLoadAbandoned(ILogger logger, TenantId tenant, string queue, string error);
+
+    [LoggerMessage(1011, LogLevel.Warning, "The activity log's pending entries reached their bound ({Entries} entries, {Bytes} bytes): entries are dropped until the store catches up", EventName = "ActivityDropped")]
+    public static partial void ActivityDropped(ILogger logger, int entries, long bytes);
 }

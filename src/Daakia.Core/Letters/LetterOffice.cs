@@ -173,6 +173,12 @@ public sealed partial class LetterOffice
         }
 
         _metrics.LetterSent();
+        if (_options.RecordMessageActivity)
+        {
+            _engine.RecordActivity(new ActivityEntry(0, tenant, now, ActivityKinds.Sent, author, letter.Id.ToString(),
+                distinct.Count == 1 ? distinct[0].Value : $"{distinct.Count} recipients"));
+        }
+
         return new SendReceipt(letter.Id, now, distinct.Count);
     }
 
@@ -289,6 +295,16 @@ public sealed partial class LetterOffice
         }
 
         _metrics.LettersAcknowledged(removed);
+        if (_options.RecordMessageActivity && removed > 0)
+        {
+            // One entry per id asked for (a delivery is recorded with its ack: the letter reached the client).
+            var at = _time.GetUtcNow();
+            foreach (var id in messageIds)
+            {
+                _engine.RecordActivity(new ActivityEntry(0, tenant, at, ActivityKinds.Acked, client, id.ToString(), removed == messageIds.Count ? null : $"{removed} of {messageIds.Count} were in the inbox"));
+            }
+        }
+
         return removed;
     }
 

@@ -174,4 +174,21 @@ public interface IActivityStore
 
     /// <summary>Entries of one tenant with id greater than <paramref name="afterId"/>, oldest first.</summary>
     ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The id of the tenant's newest activity entry (0 when it has none): where a live stream "from now"
+    /// starts. The default reads the whole log; a store answers it from its index.</summary>
+    async ValueTask<long> LastActivityIdAsync(TenantId tenant, CancellationToken cancellationToken = default)
+    {
+        long last = 0;
+        while (true)
+        {
+            var page = await ReadActivityAsync(tenant, last, 1000, cancellationToken);
+            if (page.Count == 0)
+            {
+                return last;
+            }
+
+            last = page[^1].Id;
+        }
+    }
 }

@@ -610,6 +610,14 @@ public sealed class InMemoryStore : IDaakiaStore, IStoreHealth
         }
     }
 
+    public ValueTask<long> LastActivityIdAsync(TenantId tenant, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_activity.FindLast(e => e.Tenant == tenant)?.Id ?? 0);
+        }
+    }
+
     public ValueTask<IReadOnlyList<ActivityEntry>> ReadActivityAsync(TenantId tenant, long afterId, int limit, CancellationToken cancellationToken = default)
     {
         List<ActivityEntry> result;

@@ -92,38 +92,51 @@ public static partial class RestApi
         return JsonResult.Number(202, "delivered", delivered);
     }
 
-    private static async Task<IResult> ActivityAsync(HttpContext http, long? after, int? limit, DaakiaEngine engine, TenantResolver tenants)
+    private static async Task<IResult> ActivityAsync(HttpContext http, long? after, int? limit, string? since, string? until, string? client, string? kind,
+        DaakiaEngine engine, TenantResolver tenants)
     {
         var tenant = RestRequest.Tenant(http, tenants);
-        var take = RestRequest.Limit(limit, 100, engine.Options.MaxPageSize);
-        var page = await engine.Activity.ReadAsync(tenant, after ?? 0, take, http.RequestAborted);
-        return JsonResult.Write(200, (page, take), static (w, s) =>
+        var query = new ActivityQuery(tenant, after ?? 0, RestRequest.Limit(limit, 100, engine.Options.MaxPageSize))
+        {
+            Since = Time(since, "since"),
+            Until = Time(until, "until"),
+            Actor = client is null ? null : RestRequest.PathClient(client),
+            Kinds = kind is null ? null : kind.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal),
+        };
+        if (after < 0)
+        {
+            throw RestException.Invalid("'after' must be an entry id (0 or more).");
+        }
+
+        var page = await engine.Activity.QueryAsync(query, http.RequestAborted);
+        return JsonResult.Write(200, page, static (w, p) =>
         {
             w.WriteStartObject();
             w.WriteStartArray("entries"u8);
-            foreach (var e in s.page)
+            foreach (var e in p.Entries)
             {
-                w.WriteStartObject();
-                w.WriteNumber("id"u8, e.Id);
-                w.WriteString("at"u8, WireFormat.Timestamp(e.At));
-                w.WriteString("kind"u8, e.Kind);
-                w.WriteString("actor"u8, e.Actor?.Value);
-                w.WriteString("subject"u8, e.Subject);
-                w.WriteString("detail"u8, e.Detail);
-                w.WriteEndObject();
+                WireFormat.WriteActivity(w, e);
             }
 
             w.WriteEndArray();
-            if (s.page.Count == s.take)
+            if (p.Next is { } next)
             {
-                w.WriteNumber("next"u8, s.page[^1].Id);
+                w.WriteNumber("next"u8, next);
             }
             else
             {
                 w.WriteNull("next"u8);
             }
 
+            w.WriteNumber("last_seen"u8, p.LastSeen);
             w.WriteEndObject();
         });
     }
+
+    /// <summary>An RFC 3339 time of a query (<c>since</c>, <c>until</c>), with its offset.</summary>
+    private static DateTimeOffset? Time(string? value, string name) => value is null
+        ? null
+        : DateTimeOffset.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t)
+            ? t
+            : throw RestException.Invalid($"'{name}' must be an RFC 3339 time, e.g. 2026-12-07T10:00:00Z.");
 }

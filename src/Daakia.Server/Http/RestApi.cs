@@ -41,7 +41,7 @@ public static partial class RestApi
             .WithSummary("Publish to a topic (non-durable): every connection subscribed now gets it.")
             .Accepts<PublishRequest>("application/json").Produces<PublishResponse>(202);
         v1.MapMethods("/activity", GetAndHead, ActivityAsync).WithName("Activity")
-            .WithSummary("The tenant's activity log after an entry id.");
+            .WithSummary("The tenant's activity log, oldest first: after an entry id (?after=), in a time range (?since=, ?until=, RFC 3339), by a client (?client=), of kinds (?kind=a,b), by page (?limit=, then ?after=next).");
         MapDelivery(v1);
         MapQueues(v1);
         MapTasks(v1);

@@ -64,6 +64,19 @@ public static class WireFormat
         _ => "offline",
     };
 
+    /// <summary>An activity log entry: <c>{"id", "at", "kind", "actor", "subject", "detail"}</c>.</summary>
+    public static void WriteActivity(Utf8JsonWriter w, ActivityEntry e)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("id"u8, e.Id);
+        w.WriteString("at"u8, Timestamp(e.At));
+        w.WriteString("kind"u8, e.Kind);
+        w.WriteString("actor"u8, e.Actor?.Value);
+        w.WriteString("subject"u8, e.Subject);
+        w.WriteString("detail"u8, e.Detail);
+        w.WriteEndObject();
+    }
+
     public static void WritePresence(Utf8JsonWriter w, PresenceInfo p)
     {
         w.WriteStartObject();

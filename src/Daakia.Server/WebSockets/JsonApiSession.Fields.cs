@@ -51,7 +51,7 @@ internal sealed partial class JsonApiSession
 
     /// <summary>The request types, so that a known <c>type</c> costs no new string per request.</summary>
     private static readonly string[] KnownTypes = ["send", "ack", "hello", "ping", "release", "dead_letters", "dead_letters_count", "dead_letters_ack", "delivery_mode", "presence", "presence_query", "roster", "subscribe", "unsubscribe", "publish", "queue_bind", "queue_unbind", "queue_bindings",
-        "worker_register", "worker_unregister", "worker_stats", "services_list", "peer_services", "workers_available", "task_submit", "task_get", "tasks_list", "task_cancel", "task_started", "task_progress", "task_complete"];
+        "worker_register", "worker_unregister", "worker_stats", "services_list", "peer_services", "workers_available", "task_submit", "task_get", "tasks_list", "task_cancel", "task_started", "task_progress", "task_complete", "activity_subscribe", "activity_unsubscribe"];
 
     /// <summary>The <c>type</c> string: one of <see cref="KnownTypes"/> when it equals it, else as sent.</summary>
     private static string TypeName(JsonElement type)

@@ -35,7 +35,7 @@ internal sealed partial class JsonApiSession : ITaskWorkerTarget
             w.WriteString("reason"u8, TaskService.StateName(c.Reason));
             w.WriteEndObject();
         }),
-        _ => base.EncodeEvent(item),
+        _ => EncodeActivityEvent(item) ?? base.EncodeEvent(item),
     };
 
     /// <summary>The task requests; false for another type.</summary>
@@ -59,11 +59,34 @@ internal sealed partial class JsonApiSession : ITaskWorkerTarget
             _ => null,
         };
         var running = operation is null ? null : TaskRequests.Run(Engine, Connection!, operation, root);
-        task = running is null ? ValueTask.CompletedTask : running.IsCompletedSuccessfully ? Answer(id, running.Result) : AnswerAsync(id, running);
-        return running is not null;
+        if (running is null || running.IsCompletedSuccessfully)
+        {
+            task = running is null ? ValueTask.CompletedTask : Answer(id, running.Result);
+            return running is not null;
+        }
+
+        // As a send: the answer waits for the durable write, the read loop does not (the next submits of this
+        // connection join the same group commit); past the limit it waits, which pushes back on the client.
+        var pending = AnswerAsync(id, type, running);
+        task = Interlocked.Increment(ref _outstanding) > Context.Options.OutboxCapacity / 2 ? new ValueTask(pending) : ValueTask.CompletedTask;
+        return true;
     }
 
-    private async ValueTask AnswerAsync(byte[] id, Task<TaskAnswerWriter?> running) => await Answer(id, await running);
+    private async Task AnswerAsync(byte[] id, string type, Task<TaskAnswerWriter?> running)
+    {
+        try
+        {
+            await Answer(id, await running);
+        }
+        catch (Exception ex)
+        {
+            Fail(ex, id, type);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _outstanding);
+        }
+    }
 
     /// <summary>An ack of <paramref name="id"/> with the fields the answer adds.</summary>
     private ValueTask Answer(byte[] id, TaskAnswerWriter? write)

@@ -198,7 +198,7 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
                 Bindings(id, root);
                 return ValueTask.CompletedTask;
             default:
-                if (TryDispatchTask(type, id, root, out var task))
+                if (TryDispatchTask(type, id, root, out var task) || TryDispatchActivity(type, id, root, out task))
                 {
                     return task;
                 }
