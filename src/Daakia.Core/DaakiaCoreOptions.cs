@@ -129,9 +129,10 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most bytes of activity entries waiting to be written.</summary>
     public long MaxPendingActivityBytes { get; set; } = 16L * 1024 * 1024;
 
-    /// <summary>Whether sends and acks of letters are recorded in the activity log (in the same unit of work as the
-    /// send or ack: one more row in the group commit).</summary>
-    public bool RecordMessageActivity { get; set; } = true;
+    /// <summary>Whether sends and acks of letters are recorded in the activity log (written in batches with the group
+    /// commit). Off by default: two rows per letter cost the durable direct path about a quarter of its rate
+    /// (docs/benchmarks.md, bench/run-activity-cost.sh).</summary>
+    public bool RecordMessageActivity { get; set; }
 
     /// <summary>Longest TTL a letter may carry.</summary>
     public TimeSpan MaxTtl { get; set; } = TimeSpan.FromDays(30);

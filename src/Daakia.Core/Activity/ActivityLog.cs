@@ -29,8 +29,9 @@ public sealed record ActivityPage(IReadOnlyList<ActivityEntry> Entries, long? Ne
 /// The activity log (<see cref="DaakiaEngine.Activity"/>): connects, disconnects, sends, acks, task transitions,
 /// expiries, dead letters and queue administration of a tenant, in the store's order, kept for
 /// <see cref="DaakiaCoreOptions.ActivityRetention"/> and at most <see cref="DaakiaCoreOptions.MaxActivityEntries"/>.
-/// Entries are written in the units of work of what they record (the store's group commit), or in the background
-/// for connects and disconnects.
+/// Task and queue entries are written in the units of work of what they record; connects, disconnects, sends and acks
+/// in batches by <see cref="ActivityRecorder"/> (not atomically with what they record: a crash may lose the last
+/// batch, and a full buffer drops entries).
 /// </summary>
 public sealed class ActivityLog
 {
@@ -124,6 +125,7 @@ public sealed class ActivityLog
             var after = query.AfterId;
             try
             {
+                await Task.Yield(); // never on the caller's thread: a catch-up may read a long log
                 while (!cancellationToken.IsCancellationRequested)
                 {
                     var page = await QueryAsync(query with { AfterId = after, Limit = _options.MaxPageSize }, cancellationToken);
@@ -147,6 +149,10 @@ public sealed class ActivityLog
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                ended(after); // the store failed: the reader resumes from the last entry it got
             }
             finally
             {

@@ -5,8 +5,8 @@ namespace Daakia.Core;
 
 /// <summary>
 /// Collects activity entries recorded on the hot paths (connects, disconnects, sends, acks) and writes them in batches:
-/// one store call per batch, made while the previous one commits, so entries ride the store's group commit instead of
-/// adding a write each. Bounded by <see cref="DaakiaCoreOptions.MaxPendingActivityEntries"/> and
+/// one store call per batch (what gathered while the previous batch was written), so entries ride the store's group
+/// commit instead of adding a write each. Not atomic with what they record: a crash may lose the last batch. Bounded by <see cref="DaakiaCoreOptions.MaxPendingActivityEntries"/> and
 /// <see cref="DaakiaCoreOptions.MaxPendingActivityBytes"/>: past them an entry is dropped (counted, logged), never
 /// waited for, since the log must not hold back what it records.
 /// </summary>
@@ -82,8 +82,9 @@ internal sealed class ActivityRecorder(IDaakiaStore store, DaakiaCoreOptions opt
             {
                 await store.AppendActivityAsync(batch, CancellationToken.None);
             }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
+            catch (Exception ex)
             {
+                // Whatever it was, the loop goes on: a dead loop would drop every later entry.
                 EngineLog.BackgroundWriteFailed(logger, ex, "activity");
             }
         }

@@ -297,11 +297,19 @@ public sealed partial class LetterOffice
         _metrics.LettersAcknowledged(removed);
         if (_options.RecordMessageActivity && removed > 0)
         {
-            // One entry per id asked for (a delivery is recorded with its ack: the letter reached the client).
+            // One entry per letter (a delivery is recorded with its ack: the letter reached the client); when some of
+            // the ids were not in the inbox the store does not say which, so one entry says how many were.
             var at = _time.GetUtcNow();
-            foreach (var id in messageIds)
+            if (removed == messageIds.Count)
             {
-                _engine.RecordActivity(new ActivityEntry(0, tenant, at, ActivityKinds.Acked, client, id.ToString(), removed == messageIds.Count ? null : $"{removed} of {messageIds.Count} were in the inbox"));
+                foreach (var id in messageIds)
+                {
+                    _engine.RecordActivity(new ActivityEntry(0, tenant, at, ActivityKinds.Acked, client, id.ToString(), null));
+                }
+            }
+            else
+            {
+                _engine.RecordActivity(new ActivityEntry(0, tenant, at, ActivityKinds.Acked, client, null, $"{removed} of {messageIds.Count} ids were in the inbox"));
             }
         }
 

@@ -466,6 +466,7 @@ internal sealed partial class MqttSession
                     return Violation(error);
                 }
 
+                UnsubscribeTasks(unsubscribe.Filters); // the connection's task topics are not in the trie
                 var codes = new byte[unsubscribe.Filters.Count];
                 if (_session is { } persistent)
                 {

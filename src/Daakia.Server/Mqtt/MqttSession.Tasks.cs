@@ -19,13 +19,15 @@ namespace Daakia.Server.Mqtt;
 internal sealed partial class MqttSession : ITaskWorkerTarget
 {
     private const string TasksPrefix = "$tasks/";
-    private volatile byte _taskQos = byte.MaxValue; // the granted QoS of the connection's $tasks/{client}/… subscription; MaxValue: none
+    private const int AssignedLeaf = 1, CancelLeaf = 2, ReplyLeaf = 4;
+    private volatile byte _taskQos; // the granted QoS of the connection's $tasks/{client}/… subscriptions
+    private volatile int _taskLeaves; // which of assigned, cancel, reply they cover (written by the read loop, read by any thread)
 
     /// <summary>Where a request's answer goes: its response topic and correlation data, or the reply topic.</summary>
     private readonly record struct TaskReplyTo(string? Topic, ReadOnlyMemory<byte>? Correlation, byte Qos);
 
     public bool TryAssign(TaskAssignment assignment) =>
-        _taskQos != byte.MaxValue && OfferTaskMessage(TaskTopic("assigned"), _taskQos, null, FrameEncoder.Encode(assignment, static (w, a) =>
+        (_taskLeaves & AssignedLeaf) != 0 && OfferTaskMessage(TaskTopic("assigned"), _taskQos, null, FrameEncoder.Encode(assignment, static (w, a) =>
         {
             w.WriteStartObject();
             w.WriteString("type"u8, "task_assigned"u8);
@@ -34,7 +36,7 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
         }));
 
     public bool TryCancel(Guid task, TaskState reason) =>
-        _taskQos != byte.MaxValue && OfferTaskMessage(TaskTopic("cancel"), _taskQos, null, FrameEncoder.Encode((task, reason), static (w, c) =>
+        (_taskLeaves & CancelLeaf) != 0 && OfferTaskMessage(TaskTopic("cancel"), _taskQos, null, FrameEncoder.Encode((task, reason), static (w, c) =>
         {
             w.WriteStartObject();
             w.WriteString("type"u8, "task_cancel"u8);
@@ -49,16 +51,47 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
     /// <c>$tasks/{client}/+</c> or one of them): the granted QoS (at most 1), or 0x87 for another <c>$tasks</c> filter.</summary>
     private byte SubscribeTasks(string filter, byte qos)
     {
-        var own = TasksPrefix + _client.Value + "/";
-        var mine = filter == "$tasks/#" || (filter.StartsWith(own, StringComparison.Ordinal) && filter.AsSpan(own.Length) is "#" or "+" or "assigned" or "cancel" or "reply");
-        if (!mine)
+        var leaves = TaskLeaves(filter);
+        if (leaves == 0)
         {
             return V5 ? (byte)MqttReasonCode.NotAuthorized : (byte)0x80;
         }
 
         var granted = Math.Min(qos, (byte)1);
-        _taskQos = _taskQos == byte.MaxValue ? granted : Math.Max(_taskQos, granted);
+        _taskQos = _taskLeaves == 0 ? granted : Math.Max(_taskQos, granted);
+        _taskLeaves |= leaves;
         return granted;
+    }
+
+    /// <summary>An UNSUBSCRIBE of the connection's task topics: what they covered is no longer sent.</summary>
+    private void UnsubscribeTasks(IReadOnlyList<string> filters)
+    {
+        foreach (var f in filters)
+        {
+            if (f.StartsWith(TasksPrefix, StringComparison.Ordinal))
+            {
+                _taskLeaves &= ~TaskLeaves(f);
+            }
+        }
+    }
+
+    /// <summary>Which of the connection's task topics a filter covers (0: it is not one of its own).</summary>
+    private int TaskLeaves(string filter)
+    {
+        if (filter == "$tasks/#")
+        {
+            return AssignedLeaf | CancelLeaf | ReplyLeaf;
+        }
+
+        var own = TasksPrefix + _client.Value + "/";
+        return !filter.StartsWith(own, StringComparison.Ordinal) ? 0 : filter.AsSpan(own.Length) switch
+        {
+            "#" or "+" => AssignedLeaf | CancelLeaf | ReplyLeaf,
+            "assigned" => AssignedLeaf,
+            "cancel" => CancelLeaf,
+            "reply" => ReplyLeaf,
+            _ => 0,
+        };
     }
 
     /// <summary>
@@ -70,7 +103,7 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
         done = Task.CompletedTask;
         var reply = new TaskReplyTo(
             V5 && p.HasResponseTopic ? Encoding.UTF8.GetString(p.ResponseTopic.Span) : null,
-            V5 && p.HasCorrelationData ? p.CorrelationData.ToArray() : null,
+            V5 && p.HasCorrelationData ? (ReadOnlyMemory<byte>?)p.CorrelationData.ToArray() : null,
             Math.Min(p.Qos, (byte)1));
         if (reply.Topic is { } responseTopic && (!TopicNames.IsValidName(responseTopic, _engine.Options, out _) || responseTopic.StartsWith('$') && !responseTopic.StartsWith(TaskTopic(""), StringComparison.Ordinal)))
         {
@@ -104,7 +137,7 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
                 throw new DaakiaException(DaakiaErrorCode.NotFound, $"There is no task operation '{topic}': $tasks/ takes {string.Join(", ", TaskRequests.Operations)}.");
             }
 
-            if (name == "register" && _taskQos == byte.MaxValue)
+            if (name == "register" && (_taskLeaves & AssignedLeaf) == 0)
             {
                 throw DaakiaException.Invalid($"Subscribe to {TaskTopic("#")} first: assignments are published there.");
             }
@@ -128,6 +161,12 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
         {
             AnswerError(reply, id, ErrorCodes.For(ex.Code), ex.Message);
             return ReasonFor(ex.Code);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            MqttLog.StoreFailed(_logger, ex, _client.Value);
+            AnswerError(reply, id, ErrorCodes.Internal, "The request failed on the server.");
+            return MqttReasonCode.UnspecifiedError;
         }
     }
 
@@ -202,7 +241,7 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
         {
             OfferTaskMessage(topic, reply.Qos, reply.Correlation, json);
         }
-        else if (_taskQos != byte.MaxValue)
+        else if ((_taskLeaves & ReplyLeaf) != 0)
         {
             OfferTaskMessage(TaskTopic("reply"), Math.Min(_taskQos, reply.Qos), null, json);
         }

@@ -7,7 +7,8 @@ namespace Daakia.Server.WebSockets;
 /// <summary>
 /// The activity log, live (docs/protocols/websocket.md, activity): <c>activity_subscribe</c> streams the tenant's entries
 /// as <c>activity</c> events through the bounded outbox, from an entry id or from now, filtered by client and kinds; a
-/// stream the outbox cannot keep up with ends with <c>activity_overflow</c> naming the last id delivered, to resume from
+/// stream the outbox cannot keep up with (or whose store read failed) ends with <c>activity_overflow</c>, sent as a
+/// reply (always queued), naming the last id delivered, to resume from
 /// (over REST or a new subscription). One stream per connection.
 /// </summary>
 internal sealed partial class JsonApiSession
@@ -50,15 +51,27 @@ internal sealed partial class JsonApiSession
         };
         var start = after ?? await Engine.Activity.LastIdAsync(_tenant, Aborted);
         var stop = CancellationTokenSource.CreateLinkedTokenSource(Aborted);
+        Task stream;
+        try
+        {
+            // The ack goes out before the stream's first entry (the stream starts on the pool, after this returns).
+            stream = Engine.Activity.StreamAsync(query with { AfterId = start }, e => TryQueueEvent(e, 128 + (e.Detail?.Length ?? 0) + (e.Subject?.Length ?? 0)),
+                last => Send(EncodeActivityEvent(new ActivityOverflow(last))!), stop.Token);
+        }
+        catch
+        {
+            stop.Dispose(); // refused (too many streams): the one this connection had goes on
+            throw;
+        }
+
         Interlocked.Exchange(ref _activityStream, stop)?.Cancel();
-        _ = Engine.Activity.StreamAsync(query with { AfterId = start }, e => TryQueueEvent(e, 128 + (e.Detail?.Length ?? 0) + (e.Subject?.Length ?? 0)),
-            last => TryQueueEvent(new ActivityOverflow(last), 0), stop.Token);
         Send(FrameEncoder.Encode((id, start), static (w, s) =>
         {
             StartAck(w, s.id);
             w.WriteNumber("after"u8, s.start);
             w.WriteEndObject();
         }));
+        _ = stream.ContinueWith(static (_, s) => ((CancellationTokenSource)s!).Dispose(), stop, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private static byte[]? EncodeActivityEvent(object item) => item switch

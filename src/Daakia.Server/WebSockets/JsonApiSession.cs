@@ -238,7 +238,8 @@ internal sealed partial class JsonApiSession(WebSocket socket, SessionContext co
 
     private static bool IsKnownType(string type) => type is "send" or "ack" or "release" or "dead_letters" or "dead_letters_count" or "dead_letters_ack" or "delivery_mode" or "presence" or "presence_query" or "roster" or "subscribe" or "unsubscribe" or "publish"
         or "queue_bind" or "queue_unbind" or "queue_bindings" or "worker_register" or "worker_unregister" or "worker_stats" or "services_list" or "peer_services"
-        or "workers_available" or "task_submit" or "task_get" or "tasks_list" or "task_cancel" or "task_started" or "task_progress" or "task_complete";
+        or "workers_available" or "task_submit" or "task_get" or "tasks_list" or "task_cancel" or "task_started" or "task_progress" or "task_complete"
+        or "activity_subscribe" or "activity_unsubscribe";
 
     private async ValueTask HelloAsync(byte[] id, JsonElement root)
     {

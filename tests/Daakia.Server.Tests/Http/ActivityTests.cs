@@ -11,7 +11,7 @@ public sealed class ActivityTests : IAsyncLifetime
 {
     private DaakiaTestHost _host = null!;
 
-    public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync();
+    public async Task InitializeAsync() => _host = await DaakiaTestHost.StartAsync(c => c["Daakia:Core:RecordMessageActivity"] = "true");
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
 

@@ -121,6 +121,7 @@ public sealed class MqttTaskTests : IAsyncLifetime
         await Eventually.True(() => bob.Received.Count(m => m.Topic == "replies/bob") >= 6, "an answer for each request");
         var errors = bob.Received.Where(m => m.Topic == "replies/bob").Skip(1).Select(m => JsonNode.Parse(Encoding.UTF8.GetString(m.Payload))!).ToList();
         Assert.All(errors, e => Assert.Equal("error", (string?)e["type"]));
+        Assert.All(bob.Received.Where(m => m.Topic == "replies/bob").Skip(1), m => Assert.Null(m.CorrelationData)); // none asked, none sent
         Assert.Equal(["not_found", "invalid_json", "invalid_argument", "not_found", "forbidden"], errors.Select(e => (string)e["code"]!));
         Assert.Equal("assigned", (string?)(await _host.Http.GetFromJsonNodeAsync($"/v1/tasks/{id}"))["state"]);
     }
@@ -171,6 +172,18 @@ public sealed class MqttTaskTests : IAsyncLifetime
         Assert.Equal("ack", (string?)(await ReplyAsync(dave, "dave", "r"))["type"]);
         var services = JsonNode.Parse(await _host.Http.GetStringAsync("/v1/clients/dave/services"))!;
         Assert.Equal("resize", (string?)services["services"]![0]!["name"]);
+
+        // Unsubscribed from its task topics, the worker is handed nothing: a task submitted now waits.
+        await dave.Client.UnsubscribeAsync("$tasks/dave/+");
+        using (var submit = new HttpRequestMessage(HttpMethod.Post, "/v1/services/resize/tasks") { Content = new StringContent("""{"payload":1}""", Encoding.UTF8, "application/json") })
+        {
+            submit.Headers.Add("X-Daakia-Client", "frank");
+            using var response = await _host.Http.SendAsync(submit);
+            Assert.Equal("queued", (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["state"]);
+        }
+
+        await dave.SubscribeAsync("$tasks/dave/#");
+        Assert.Equal("task_assigned", (string?)(await NextAsync(dave, "$tasks/dave/assigned"))["type"]); // offered again at the next tick
         await RequestAsync(dave, "unregister", new JsonObject { ["id"] = "u" }, MqttQualityOfServiceLevel.AtMostOnce);
         Assert.Equal("ack", (string?)(await ReplyAsync(dave, "dave", "u"))["type"]);
         Assert.Empty(JsonNode.Parse(await _host.Http.GetStringAsync("/v1/clients/dave/services"))!["services"]!.AsArray());
