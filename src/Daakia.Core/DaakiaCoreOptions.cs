@@ -130,7 +130,7 @@ public sealed class DaakiaCoreOptions
     public long MaxPendingActivityBytes { get; set; } = 16L * 1024 * 1024;
 
     /// <summary>Whether sends and acks of letters are recorded in the activity log (written in batches with the group
-    /// commit). Off by default: two rows per letter cost the durable direct path about a quarter of its rate
+    /// commit). Off by default: two rows per letter cost the durable direct path about a tenth of its rate
     /// (docs/benchmarks.md, bench/run-activity-cost.sh).</summary>
     public bool RecordMessageActivity { get; set; }
 

@@ -129,8 +129,11 @@ internal static class Schema
                 first_seen INTEGER NOT NULL,
                 last_seen INTEGER NOT NULL,
                 PRIMARY KEY(tenant, client)) WITHOUT ROWID;
+            -- No AUTOINCREMENT (its sqlite_sequence write per row cost more than the row): ids still never repeat, since
+            -- the prune never removes the newest row, so SQLite's max(rowid) + 1 only grows. Databases made with
+            -- AUTOINCREMENT keep it.
             CREATE TABLE IF NOT EXISTS activity(
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                id INTEGER PRIMARY KEY,
                 tenant TEXT NOT NULL,
                 at INTEGER NOT NULL,
                 kind TEXT NOT NULL,

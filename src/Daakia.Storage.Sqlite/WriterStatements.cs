@@ -53,7 +53,9 @@ internal sealed class WriterStatements : IDisposable
         InsertActivity = new RawStatement(connection, "INSERT INTO activity(tenant, at, kind, actor, subject, detail) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
         PruneActivity = new RawStatement(connection,
             "DELETE FROM activity WHERE id IN (SELECT id FROM activity ORDER BY id LIMIT ?1) " +
-            "AND (at <= ?2 OR id <= (SELECT coalesce(max(id), 0) FROM activity) - ?3)");
+            "AND (at <= ?2 OR id <= (SELECT coalesce(max(id), 0) FROM activity) - ?3) " +
+            // The newest row stays, however old: the next id is max(rowid) + 1, so an id is never given twice.
+            "AND id < (SELECT max(id) FROM activity)");
         // Only what the sweep needs, and no payload: the expiry index yields the entry; the message's id, author and
         // recipients precede its payload, which is never read.
         SelectExpired = new RawStatement(connection,

@@ -21,6 +21,22 @@ public abstract partial class StoreContractTests
     }
 
     [Fact]
+    public async Task ActivityIds_AreNeverGivenTwice_EvenAfterEverythingAgedOut()
+    {
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        await Store.AppendActivityAsync([Entry(T1, now.AddDays(-40), "a"), Entry(T1, now.AddDays(-40), "b")]);
+        var before = (await Store.ReadActivityAsync(T1, 0, 10)).Max(e => e.Id);
+        Assert.Equal(before, await Store.LastActivityIdAsync(T1));
+        await Store.PruneActivityAsync(now, long.MaxValue, 1000);
+        await Store.AppendActivityAsync([Entry(T1, now, "c")]);
+        var after = await Store.ReadActivityAsync(T1, 0, 10);
+        Assert.Equal("c", after[^1].Detail);
+        Assert.True(after[^1].Id > before, $"the new entry's id {after[^1].Id} follows the old newest {before}: a reader after it misses nothing");
+        Assert.Equal(after[^1].Id, await Store.LastActivityIdAsync(T1));
+        Assert.Equal(0, await Store.LastActivityIdAsync(T2));
+    }
+
+    [Fact]
     public async Task PruneActivity_KeepsAtMostTheNewestEntries_InBoundedRounds()
     {
         var now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
