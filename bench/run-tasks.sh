@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Worker task dispatch, side by side in one run: Daakia's tasks (WebSocket JSON API workers and submitters, fsync
+# Worker task dispatch, side by side in one run: Daakia's tasks (WebSocket JSON API workers and submitters, and the same
+# over MQTT 5 with MQTTnet clients on $tasks/… topics; fsync
 # durability: a submit is answered once durable, a result reaches its submitter as a durable letter) against the way
 # worker pools are built on RabbitMQ (one durable work queue, persistent messages, publisher confirms, manual acks,
 # prefetch = C, each result published persistent and confirmed to the submitter's durable reply queue before the task
@@ -40,21 +41,24 @@ common=(--capacity "$CAPACITY" --submitters "$SUBMITTERS" --window "$WINDOW" --p
 # Uncounted warm-up of both (the JIT's tiers and PGO, RabbitMQ's queues and page cache).
 for _ in $(seq "$WARMUP_ROUNDS"); do
   $LOADTEST tasks --url "$DAAKIA_WS" --workers 4 --tasks "$TASKS" "${common[@]}" >/dev/null
+  $LOADTEST mqtt-tasks --mqtt "$DAAKIA_MQTT" --workers 4 --tasks "$TASKS" "${common[@]}" >/dev/null
   $LOADTEST rabbit-tasks --amqp "$RABBIT_AMQP" --workers 4 --tasks "$TASKS" "${common[@]}" >/dev/null
 done
 
 for w in $WORKERS; do
   $LOADTEST tasks --url "$DAAKIA_WS" --workers "$w" --tasks "$TASKS" "${common[@]}" --pid "$DAAKIA_PID" | tee "$work/daakia-$w.txt"
+  $LOADTEST mqtt-tasks --mqtt "$DAAKIA_MQTT" --workers "$w" --tasks "$TASKS" "${common[@]}" --pid "$DAAKIA_PID" | tee "$work/mqtt-$w.txt"
   $LOADTEST rabbit-tasks --amqp "$RABBIT_AMQP" --workers "$w" --tasks "$TASKS" "${common[@]}" ${RABBIT_PID:+--pid "$RABBIT_PID"} | tee "$work/rabbit-$w.txt"
 done
 
 echo
-echo "| W | Daakia tasks/s | RabbitMQ tasks/s | ratio | Daakia dispatch p50 / p99 ms | RabbitMQ dispatch p50 / p99 ms | Daakia CPU µs/task | RabbitMQ CPU µs/task |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| W | Daakia WebSocket tasks/s | Daakia MQTT tasks/s | RabbitMQ tasks/s | WebSocket ÷ RabbitMQ | MQTT ÷ RabbitMQ | dispatch p50 / p99 ms: WebSocket | MQTT | RabbitMQ | CPU µs/task: WebSocket | MQTT | RabbitMQ |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for w in $WORKERS; do
-  d="$work/daakia-$w.txt"; r="$work/rabbit-$w.txt"
-  awk -v w="$w" -v dr="$(field "$d" msgs_per_sec)" -v rr="$(field "$r" msgs_per_sec)" \
-    -v d50="$(field "$d" p50_ms)" -v d99="$(field "$d" p99_ms)" -v r50="$(field "$r" p50_ms)" -v r99="$(field "$r" p99_ms)" \
-    -v dc="$(field "$d" cpu_us_per_msg)" -v rc="$(field "$r" cpu_us_per_msg)" \
-    'BEGIN{printf "| %s | %d | %d | %.2f× | %.2f / %.2f | %.2f / %.2f | %.0f | %.0f |\n", w, dr, rr, dr/rr, d50, d99, r50, r99, dc, rc}'
+  d="$work/daakia-$w.txt"; m="$work/mqtt-$w.txt"; r="$work/rabbit-$w.txt"
+  awk -v w="$w" -v dr="$(field "$d" msgs_per_sec)" -v mr="$(field "$m" msgs_per_sec)" -v rr="$(field "$r" msgs_per_sec)" \
+    -v d50="$(field "$d" p50_ms)" -v d99="$(field "$d" p99_ms)" -v m50="$(field "$m" p50_ms)" -v m99="$(field "$m" p99_ms)" \
+    -v r50="$(field "$r" p50_ms)" -v r99="$(field "$r" p99_ms)" \
+    -v dc="$(field "$d" cpu_us_per_msg)" -v mc="$(field "$m" cpu_us_per_msg)" -v rc="$(field "$r" cpu_us_per_msg)" \
+    'BEGIN{printf "| %s | %d | %d | %d | %.2f× | %.2f× | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.0f | %.0f | %.0f |\n", w, dr, mr, rr, dr/rr, mr/rr, d50, d99, m50, m99, r50, r99, dc, mc, rc}'
 done

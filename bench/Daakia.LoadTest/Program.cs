@@ -2,11 +2,11 @@ using Daakia.LoadTest;
 
 // dotnet run -c Release --project bench/Daakia.LoadTest -- <scenario> [--key value …]
 // Scenarios: ws-direct, texto-direct, rabbit-direct, nats-direct, fanout-durable, rabbit-fanout, texto-stress,
-// ws-idle, texto-idle, fsync, mqtt-fanin, mqtt-fanout, mqtt-idle, mqtt-sessions, queue (Zaqar v2 REST), tasks, rabbit-tasks. Exits non-zero when a throughput scenario loses, duplicates or reorders a message, or a
+// ws-idle, texto-idle, fsync, mqtt-fanin, mqtt-fanout, mqtt-idle, mqtt-sessions, queue (Zaqar v2 REST), tasks, rabbit-tasks, mqtt-tasks. Exits non-zero when a throughput scenario loses, duplicates or reorders a message, or a
 // send fails.
 if (args.Length == 0)
 {
-    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|nats-direct|fanout-durable|rabbit-fanout|texto-stress|ws-idle|texto-idle|fsync|mqtt-fanin|mqtt-fanout|mqtt-idle|mqtt-sessions|queue|tasks|rabbit-tasks> [--key value …]");
+    Console.Error.WriteLine("usage: Daakia.LoadTest <ws-direct|texto-direct|rabbit-direct|nats-direct|fanout-durable|rabbit-fanout|texto-stress|ws-idle|texto-idle|fsync|mqtt-fanin|mqtt-fanout|mqtt-idle|mqtt-sessions|queue|tasks|rabbit-tasks|mqtt-tasks> [--key value …]");
     return 2;
 }
 
@@ -30,5 +30,6 @@ return args[0] switch
     "queue" => await ZaqarQueueScenario.RunAsync(options),
     "tasks" => await TasksScenario.RunAsync(options),
     "rabbit-tasks" => await RabbitTasksScenario.RunAsync(options),
+    "mqtt-tasks" => await MqttTasksScenario.RunAsync(options),
     _ => throw new ArgumentException($"unknown scenario '{args[0]}'"),
 };
