@@ -18,16 +18,11 @@ internal static class MqttTasksScenario
     public static async Task<int> RunAsync(Args args)
     {
         var (host, port) = MqttFanInScenario.Endpoint(args.String("mqtt", "127.0.0.1:1883"));
-        var workers = args.Int("workers", 4);
-        var capacity = args.Int("capacity", 8);
-        var submitters = args.Int("submitters", 4);
-        var tasks = args.Int("tasks", 2000);
-        var window = args.Int("window", 64);
-        var payload = args.Int("payload", 256);
-        var pid = args.OptionalInt("pid");
+        var load = TasksLoad.Parse(args);
+        var (workers, capacity, submitters, tasks, window, _, pid) = load;
         var run = Guid.NewGuid().ToString("N")[..8];
         var service = "bench-" + run;
-        var pad = new string('x', Math.Max(0, payload - 60));
+        var pad = load.Pad;
         var dispatch = new Latencies();
         var submitAck = new Latencies();
         var errors = 0;
@@ -36,7 +31,7 @@ internal static class MqttTasksScenario
         MqttClientOptions Options(string id) => new MqttClientOptionsBuilder().WithTcpServer(host, port).WithClientId(id)
             .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500).WithCleanSession().WithKeepAlivePeriod(TimeSpan.FromSeconds(60))
             .WithTimeout(TimeSpan.FromSeconds(30)).Build();
-        Console.WriteLine($"mqtt-tasks: {workers} workers × capacity {capacity}, {submitters} submitters × {tasks} tasks of ~{payload} B, window {window}, {host}:{port}");
+        Console.WriteLine($"mqtt-tasks: {load}, {host}:{port}");
 
         var clients = new List<IMqttClient>();
         for (var w = 0; w < workers; w++)
@@ -187,9 +182,7 @@ internal static class MqttTasksScenario
             c.Dispose();
         }
 
-        var completed = done.Sum();
-        return Report.Throughput("mqtt-tasks", completed, clock.Elapsed, dispatch, submitAck, cpu, duplicates, (long)submitters * tasks - completed, outOfOrder, errors,
-            new Dictionary<string, object> { ["workers"] = workers, ["capacity"] = capacity, ["submitters"] = submitters });
+        return load.Report("mqtt-tasks", done, clock.Elapsed, dispatch, submitAck, cpu, duplicates, outOfOrder, errors);
     }
 
     /// <summary>An assignment's <c>task_id</c> and its payload's <c>s</c>, <c>i</c>, <c>t</c> (a result letter: <c>s</c>, <c>i</c>).</summary>

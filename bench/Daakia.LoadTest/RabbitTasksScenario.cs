@@ -17,22 +17,17 @@ internal static class RabbitTasksScenario
     public static async Task<int> RunAsync(Args args)
     {
         var uri = new Uri(args.String("amqp", "amqp://guest:guest@127.0.0.1:5672/"));
-        var workers = args.Int("workers", 4);
-        var capacity = args.Int("capacity", 8);
-        var submitters = args.Int("submitters", 4);
-        var tasks = args.Int("tasks", 2000);
-        var window = args.Int("window", 64);
-        var payload = args.Int("payload", 256);
-        var pid = args.OptionalInt("pid");
+        var load = TasksLoad.Parse(args);
+        var (workers, capacity, submitters, tasks, window, _, pid) = load;
         var run = Guid.NewGuid().ToString("N")[..8];
         var queue = "tasks-" + run;
-        var pad = new string('x', Math.Max(0, payload - 60));
+        var pad = load.Pad;
         var dispatch = new Latencies();
         var submitAck = new Latencies();
         var errors = 0;
         var outOfOrder = 0;
         var factory = new ConnectionFactory { Uri = uri };
-        Console.WriteLine($"rabbit-tasks: {workers} workers × prefetch {capacity}, {submitters} submitters × {tasks} tasks of ~{payload} B, window {window}, {uri.Host}:{uri.Port}");
+        Console.WriteLine($"rabbit-tasks: {load}, {uri.Host}:{uri.Port}");
 
         var connections = new List<IConnection>();
         var persistent = new BasicProperties { Persistent = true };
@@ -161,9 +156,7 @@ internal static class RabbitTasksScenario
 
         clock.Stop();
         var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;
-        var completed = done.Sum();
-        var exit = Report.Throughput("rabbit-tasks", completed, clock.Elapsed, dispatch, submitAck, cpu, duplicates, (long)submitters * tasks - completed, outOfOrder, errors,
-            new Dictionary<string, object> { ["workers"] = workers, ["capacity"] = capacity, ["submitters"] = submitters });
+        var exit = load.Report("rabbit-tasks", done, clock.Elapsed, dispatch, submitAck, cpu, duplicates, outOfOrder, errors);
         await using (var cleanup = await connections[0].CreateChannelAsync())
         {
             await cleanup.QueueDeleteAsync(queue);

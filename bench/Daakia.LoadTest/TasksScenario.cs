@@ -17,21 +17,16 @@ internal static class TasksScenario
     public static async Task<int> RunAsync(Args args)
     {
         var url = new Uri(args.String("url", "ws://127.0.0.1:8398/v1/ws"));
-        var workers = args.Int("workers", 4);
-        var capacity = args.Int("capacity", 8);
-        var submitters = args.Int("submitters", 4);
-        var tasks = args.Int("tasks", 2000);
-        var window = args.Int("window", 64);
-        var payload = args.Int("payload", 256);
-        var pid = args.OptionalInt("pid");
+        var load = TasksLoad.Parse(args);
+        var (workers, capacity, submitters, tasks, window, _, pid) = load;
         var run = Guid.NewGuid().ToString("N")[..8];
         var service = "bench-" + run;
-        var pad = new string('x', Math.Max(0, payload - 60));
+        var pad = load.Pad;
         var dispatch = new Latencies();
         var submitAck = new Latencies();
         var errors = 0;
         var outOfOrder = 0;
-        Console.WriteLine($"tasks: {workers} workers × capacity {capacity}, {submitters} submitters × {tasks} tasks of ~{payload} B, window {window}, {url}");
+        Console.WriteLine($"tasks: {load}, {url}");
 
         var workerClients = new List<WsClient>();
         for (var w = 0; w < workers; w++)
@@ -164,9 +159,7 @@ internal static class TasksScenario
             await c.CloseAsync();
         }
 
-        var completed = done.Sum();
-        return Report.Throughput("tasks", completed, clock.Elapsed, dispatch, submitAck, cpu, duplicates, (long)submitters * tasks - completed, outOfOrder, errors,
-            new Dictionary<string, object> { ["workers"] = workers, ["capacity"] = capacity, ["submitters"] = submitters });
+        return load.Report("tasks", done, clock.Elapsed, dispatch, submitAck, cpu, duplicates, outOfOrder, errors);
     }
 
     /// <summary>A frame's <c>type</c>; its <c>task_id</c> or letter <c>message_id</c> in <paramref name="id"/> (an ack's

@@ -1,0 +1,23 @@
+namespace Daakia.LoadTest;
+
+/// <summary>The shape of a <c>tasks</c> run, the same for every broker: W workers of capacity C, S submitters of
+/// TASKS tasks each with at most WINDOW unanswered, payloads of ~PAYLOAD bytes.</summary>
+internal sealed record TasksLoad(int Workers, int Capacity, int Submitters, int Tasks, int Window, int Payload, int? Pid)
+{
+    public static TasksLoad Parse(Args args) => new(args.Int("workers", 4), args.Int("capacity", 8), args.Int("submitters", 4),
+        args.Int("tasks", 2000), args.Int("window", 64), args.Int("payload", 256), args.OptionalInt("pid"));
+
+    /// <summary>Pads a task's payload to about <see cref="Payload"/> bytes.</summary>
+    public string Pad => new('x', Math.Max(0, Payload - 60));
+
+    public override string ToString() =>
+        $"{Workers} workers × capacity {Capacity}, {Submitters} submitters × {Tasks} tasks of ~{Payload} B, window {Window}";
+
+    /// <summary>Reports a run: tasks done end to end; a task lost, done twice or handed out of order fails it.</summary>
+    public int Report(string scenario, long[] done, TimeSpan elapsed, Latencies dispatch, Latencies submitAck, double cpuSeconds, long duplicates, long outOfOrder, long errors)
+    {
+        var completed = done.Sum();
+        return LoadTest.Report.Throughput(scenario, completed, elapsed, dispatch, submitAck, cpuSeconds, duplicates, (long)Submitters * Tasks - completed, outOfOrder, errors,
+            new Dictionary<string, object> { ["workers"] = Workers, ["capacity"] = Capacity, ["submitters"] = Submitters });
+    }
+}
