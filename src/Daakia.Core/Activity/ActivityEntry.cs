@@ -11,7 +11,35 @@ public sealed record ActivityEntry(
     string Kind,
     ClientId? Actor,
     string? Subject,
-    string? Detail);
+    string? Detail)
+{
+    /// <summary>Longest <see cref="Subject"/> and <see cref="Detail"/> kept, in UTF-16 units (longer ones are cut, with
+    /// an ellipsis): an entry is at most a few KiB, so the log's size is bounded by its entry count.</summary>
+    public const int MaxTextLength = 1024;
+
+    private readonly string? _subject = Cut(Subject);
+    private readonly string? _detail = Cut(Detail);
+
+    public string? Subject { get => _subject; init => _subject = Cut(value); }
+
+    public string? Detail { get => _detail; init => _detail = Cut(value); }
+
+    private static string? Cut(string? text)
+    {
+        if (text is null || text.Length <= MaxTextLength)
+        {
+            return text;
+        }
+
+        var end = MaxTextLength - 1;
+        if (char.IsHighSurrogate(text[end - 1]))
+        {
+            end--; // never half a surrogate pair
+        }
+
+        return string.Concat(text.AsSpan(0, end), "…");
+    }
+}
 
 /// <summary>The kinds of activity the core records.</summary>
 public static class ActivityKinds
