@@ -168,11 +168,7 @@ internal static class MqttTasksScenario
             }
         })).ToList();
 
-        var all = Task.WhenAll(submitting);
-        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromMinutes(5))) != all)
-        {
-            Console.WriteLine("mqtt-tasks: timed out after 5 minutes");
-        }
+        await TasksLoad.WaitAsync("mqtt-tasks", submitting);
 
         clock.Stop();
         var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;

@@ -148,11 +148,7 @@ internal static class RabbitTasksScenario
             }
         })).ToList();
 
-        var everything = Task.WhenAll(submitting);
-        if (await Task.WhenAny(everything, Task.Delay(TimeSpan.FromMinutes(5))) != everything)
-        {
-            Console.WriteLine("rabbit-tasks: timed out after 5 minutes");
-        }
+        await TasksLoad.WaitAsync("rabbit-tasks", submitting);
 
         clock.Stop();
         var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;

@@ -13,6 +13,16 @@ internal sealed record TasksLoad(int Workers, int Capacity, int Submitters, int 
     public override string ToString() =>
         $"{Workers} workers × capacity {Capacity}, {Submitters} submitters × {Tasks} tasks of ~{Payload} B, window {Window}";
 
+    /// <summary>Waits for the submitters (each done when its last result arrived), at most five minutes.</summary>
+    public static async Task WaitAsync(string scenario, IEnumerable<Task> submitting)
+    {
+        var all = Task.WhenAll(submitting);
+        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromMinutes(5))) != all)
+        {
+            Console.WriteLine($"{scenario}: timed out after 5 minutes");
+        }
+    }
+
     /// <summary>Reports a run: tasks done end to end; a task lost, done twice or handed out of order fails it.</summary>
     public int Report(string scenario, long[] done, TimeSpan elapsed, Latencies dispatch, Latencies submitAck, double cpuSeconds, long duplicates, long outOfOrder, long errors)
     {

@@ -145,11 +145,7 @@ internal static class TasksScenario
             await c.CloseAsync();
         })).ToList();
 
-        var all = Task.WhenAll(submitting);
-        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromMinutes(5))) != all)
-        {
-            Console.WriteLine("tasks: timed out after 5 minutes");
-        }
+        await TasksLoad.WaitAsync("tasks", submitting);
 
         clock.Stop();
         var cpu = ProcStats.CpuSeconds(pid) - cpuBefore;
