@@ -26,7 +26,7 @@ internal sealed partial class JsonApiSession
                 task = SubscribeActivityAsync(id, root);
                 return true;
             case "activity_unsubscribe":
-                Interlocked.Exchange(ref _activityStream, null)?.Cancel();
+                CancelQuietly(Interlocked.Exchange(ref _activityStream, null));
                 Ack(id);
                 return true;
             default:
@@ -64,14 +64,31 @@ internal sealed partial class JsonApiSession
             throw;
         }
 
-        Interlocked.Exchange(ref _activityStream, stop)?.Cancel();
+        CancelQuietly(Interlocked.Exchange(ref _activityStream, stop));
         Send(FrameEncoder.Encode((id, start), static (w, s) =>
         {
             StartAck(w, s.id);
             w.WriteNumber("after"u8, s.start);
             w.WriteEndObject();
         }));
-        _ = stream.ContinueWith(static (_, s) => ((CancellationTokenSource)s!).Dispose(), stop, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        _ = stream.ContinueWith(static (_, s) =>
+        {
+            var (session, source) = ((JsonApiSession, CancellationTokenSource))s!;
+            Interlocked.CompareExchange(ref session._activityStream, null, source); // ended by itself: nothing to cancel
+            source.Dispose();
+        }, (this, stop), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Ends a stream; one that ended by itself meanwhile (overflow) has disposed its source already.</summary>
+    private static void CancelQuietly(CancellationTokenSource? source)
+    {
+        try
+        {
+            source?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 
     private static byte[]? EncodeActivityEvent(object item) => item switch

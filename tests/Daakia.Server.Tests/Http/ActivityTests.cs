@@ -132,4 +132,53 @@ public sealed class ActivityTests : IAsyncLifetime
         var bad = await dash.RequestAsync("activity_subscribe", new { after = -5 });
         Assert.Equal(("error", "invalid_argument"), ((string?)bad["type"], (string?)bad["code"]));
     }
+
+    [Fact]
+    public async Task AStreamTheOutboxCannotKeepUpWith_EndsWithOverflow_AtTheLastIdDelivered_AndResumesFromThere()
+    {
+        await using var host = await DaakiaTestHost.StartAsync(c =>
+        {
+            c["Daakia:Core:RecordMessageActivity"] = "true";
+            c["Daakia:OutboxCapacity"] = "8"; // a burst of entries cannot fit
+            c["Daakia:Core:MaxInflightPerConnection"] = "4";
+        });
+        var sent = new List<string>();
+        for (var i = 0; i < 300; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages") { Content = new StringContent($$"""{"recipients":["bob"],"payload":{{i}}}""", Encoding.UTF8, "application/json") };
+            request.Headers.Add("X-Daakia-Client", "alice");
+            using var response = await host.Http.SendAsync(request);
+            sent.Add((string)JsonNode.Parse(await response.Content.ReadAsStringAsync())!["message_id"]!);
+        }
+
+        await using var dash = await WsTestClient.HelloAsync(host, "dash");
+        var seen = new List<(long Id, string Subject)>();
+        var overflows = 0;
+        long after = 0;
+        while (seen.Count < sent.Count)
+        {
+            var ack = await dash.RequestAsync("activity_subscribe", new { after, kinds = new[] { "sent" } });
+            Assert.Equal(after, (long)ack["after"]!);
+            while (seen.Count < sent.Count)
+            {
+                var e = await dash.NextEventAsync();
+                if ((string?)e["type"] == "activity_overflow")
+                {
+                    overflows++;
+                    after = (long)e["after"]!;
+                    Assert.Equal(seen.Count == 0 ? 0 : seen[^1].Id, after); // the last id it delivered
+                    break;
+                }
+
+                if ((string?)e["type"] == "activity")
+                {
+                    seen.Add(((long)e["entry"]!["id"]!, (string)e["entry"]!["subject"]!));
+                }
+            }
+        }
+
+        Assert.True(overflows > 0, "an 8-frame outbox cannot take 300 entries at once");
+        Assert.Equal(sent, seen.Select(s => s.Subject)); // every entry once, in order, across the resumes
+        Assert.True(seen.Select(s => s.Id).SequenceEqual(seen.Select(s => s.Id).Order()));
+    }
 }
