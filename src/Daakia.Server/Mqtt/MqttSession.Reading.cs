@@ -28,11 +28,6 @@ internal sealed partial class MqttSession
                 if (!await HandleFramesAsync(input, buffer, cancellationToken))
                 {
                     await _draining; // the previous read's answers go before the connection ends (bounded: see DrainAsync)
-                    if (_violation is { } code)
-                    {
-                        QueueDisconnect(code);
-                    }
-
                     return;
                 }
             }
@@ -54,14 +49,14 @@ internal sealed partial class MqttSession
     /// <summary>Handles every whole packet of one read and advances past them; false ends the connection.</summary>
     private async ValueTask<bool> HandleFramesAsync(PipeReader input, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
+        if (_draining.IsCompleted && !_draining.Result)
+        {
+            input.AdvanceTo(buffer.End);
+            return false; // the previous read's answers could not be given (a store write failed): the connection ends
+        }
+
         while (true)
         {
-            if (DrainFailed)
-            {
-                input.AdvanceTo(buffer.End);
-                return false; // the previous read's answers could not be given (a store write failed): nothing more is handled
-            }
-
             await WaitForOutboxRoomAsync(cancellationToken);
             var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
             if (status == MqttFrameStatus.Incomplete)
@@ -84,7 +79,6 @@ internal sealed partial class MqttSession
                 // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
                 // not by a read's worth.
                 _paced = false;
-                WakeWriter(); // this read's answers and held wakes leave while the previous read's wait
                 ok = await _draining && await FlushPendingAsync();
             }
 
@@ -101,7 +95,6 @@ internal sealed partial class MqttSession
         // this one — but never more than one read ahead: the one before must have been answered first.
         if (_pending is { Count: > 0 })
         {
-            WakeWriter(); // this read's answers and held wakes leave while the previous read's wait
             var ok = await _draining;
             if (ok && _pending.TrueForAll(static p => p.Stored.IsCompleted))
             {
@@ -145,21 +138,11 @@ internal sealed partial class MqttSession
 
             return true;
         }
-        catch (Exception ex)
-        {
-            // A cancelled or otherwise broken wait: the connection ends rather than answer anything after it.
-            MqttLog.StoreFailed(_logger, ex, _client.Value);
-            Stop();
-            return false;
-        }
         finally
         {
             Signal();
         }
     }
-
-    /// <summary>The previous read's answers could not all be given: nothing after them may be answered.</summary>
-    private bool DrainFailed => _draining is { IsCompleted: true } d && !(d.IsCompletedSuccessfully && d.Result);
 
     /// <summary>Queues an answer from the drain of held-back answers (not the read loop): the writer wakes now.</summary>
     private void SendFromDrain(Control control)
@@ -217,7 +200,7 @@ internal sealed partial class MqttSession
     /// </summary>
     private void AckAfter(Task stored, Control? ack, Control? failed, bool endOnFailure = false, int release = -1)
     {
-        if ((_pending?.Count ?? 0) == 0 && _draining is { IsCompletedSuccessfully: true, Result: true } && stored.IsCompletedSuccessfully)
+        if ((_pending?.Count ?? 0) == 0 && _draining.IsCompleted && stored.IsCompletedSuccessfully)
         {
             if (ack is { } now)
             {
@@ -790,28 +773,16 @@ internal sealed partial class MqttSession
         MqttLog.ProtocolError(_logger, _client.Value ?? "?", _remote, error.Message);
         if (V5)
         {
-            if (_draining.IsCompleted)
+            lock (_gate)
             {
-                QueueDisconnect(error.Code);
+                _closing = true;
+                ReleasePacedLocked();
+                (_controls ??= new()).Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
             }
-            else
-            {
-                _violation = error.Code; // after the previous read's answers (ReadLoopAsync): they were for durable writes
-            }
+
+            Signal();
         }
 
         return false;
-    }
-
-    private void QueueDisconnect(MqttReasonCode code)
-    {
-        lock (_gate)
-        {
-            _closing = true;
-            ReleasePacedLocked();
-            (_controls ??= new()).Enqueue(new Control(MqttPacketType.Disconnect, 0, code));
-        }
-
-        Signal();
     }
 }
