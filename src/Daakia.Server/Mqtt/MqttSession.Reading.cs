@@ -27,7 +27,6 @@ internal sealed partial class MqttSession
             {
                 if (!await HandleFramesAsync(input, buffer, cancellationToken))
                 {
-                    await _draining; // the previous read's answers go before the connection ends (bounded: see DrainAsync)
                     return;
                 }
             }
@@ -39,8 +38,6 @@ internal sealed partial class MqttSession
 
             if (read.IsCompleted)
             {
-                // The client sent its last packet (FIN): what the last read's answers wait for still goes out first.
-                await _draining;
                 return;
             }
         }
@@ -49,12 +46,6 @@ internal sealed partial class MqttSession
     /// <summary>Handles every whole packet of one read and advances past them; false ends the connection.</summary>
     private async ValueTask<bool> HandleFramesAsync(PipeReader input, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
-        if (_draining.IsCompleted && !_draining.Result)
-        {
-            input.AdvanceTo(buffer.End);
-            return false; // the previous read's answers could not be given (a store write failed): the connection ends
-        }
-
         while (true)
         {
             await WaitForOutboxRoomAsync(cancellationToken);
@@ -79,7 +70,7 @@ internal sealed partial class MqttSession
                 // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
                 // not by a read's worth.
                 _paced = false;
-                ok = await _draining && await FlushPendingAsync();
+                ok = await FlushPendingAsync();
             }
 
             if (!ok)
@@ -90,103 +81,14 @@ internal sealed partial class MqttSession
         }
 
         // Answers that wait for the store (a publish some persistent session or a retained message keeps, a persistent
-        // session's SUBSCRIBE, a task request) go once their writes are durable: all of one read's in one group commit,
-        // in order. The next read is handled meanwhile — its writes join the next group commit instead of waiting for
-        // this one — but never more than one read ahead: the one before must have been answered first.
-        if (_pending is { Count: > 0 })
+        // session's SUBSCRIBE) go once their writes are durable: all of one read's in one group commit, in order.
+        if (_pending is { Count: > 0 } && !await FlushPendingAsync())
         {
-            var ok = await _draining;
-            if (ok && _pending.TrueForAll(static p => p.Stored.IsCompleted))
-            {
-                ok = await FlushPendingAsync();
-            }
-            else if (ok)
-            {
-                var batch = _pending;
-                _pending = null;
-                WakeWriter(); // what this read answered already leaves now
-                _draining = DrainAsync(batch);
-            }
-
-            if (!ok)
-            {
-                input.AdvanceTo(buffer.End);
-                return false;
-            }
+            input.AdvanceTo(buffer.End);
+            return false;
         }
 
         input.AdvanceTo(buffer.Start, buffer.End);
-        return true;
-    }
-
-    /// <summary>
-    /// Gives one read's held-back answers, in order, off the read loop (which goes on with the next read); false when one
-    /// could not be given and the connection must end, which it then does.
-    /// </summary>
-    private async Task<bool> DrainAsync(List<PendingAck> batch)
-    {
-        try
-        {
-            foreach (var p in batch)
-            {
-                if (!await AnswerAsync(p, static (s, c) => s.SendFromDrain(c)))
-                {
-                    Stop();
-                    return false;
-                }
-            }
-
-            return true;
-        }
-        finally
-        {
-            Signal();
-        }
-    }
-
-    /// <summary>Queues an answer from the drain of held-back answers (not the read loop): the writer wakes now.</summary>
-    private void SendFromDrain(Control control)
-    {
-        lock (_gate)
-        {
-            (_controls ??= new()).Enqueue(control);
-        }
-
-        Signal();
-    }
-
-    /// <summary>Waits for one held-back answer's write and gives it (or its failure) through <paramref name="send"/>;
-    /// false when the connection must end unanswered.</summary>
-    private async ValueTask<bool> AnswerAsync(PendingAck p, Action<MqttSession, Control> send)
-    {
-        try
-        {
-            // Not cut by the transport's end: a client that half-closed still reads its answers, and the write is
-            // bounded (the store completes or faults it; a pace ends by PaceWaitMilliseconds).
-            await p.Stored;
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            MqttLog.StoreFailed(_logger, ex, _client.Value);
-            if (p.Release >= 0)
-            {
-                _state.Release((ushort)p.Release); // not routed after all: a resend is new
-            }
-
-            if (p.Failed is { } failed)
-            {
-                send(this, failed);
-                return true;
-            }
-
-            return !p.EndOnFailure;
-        }
-
-        if (p.Ack is { } ack)
-        {
-            send(this, Coded(ack, p.Stored));
-        }
-
         return true;
     }
 
@@ -200,7 +102,7 @@ internal sealed partial class MqttSession
     /// </summary>
     private void AckAfter(Task stored, Control? ack, Control? failed, bool endOnFailure = false, int release = -1)
     {
-        if ((_pending?.Count ?? 0) == 0 && _draining.IsCompleted && stored.IsCompletedSuccessfully)
+        if ((_pending?.Count ?? 0) == 0 && stored.IsCompletedSuccessfully)
         {
             if (ack is { } now)
             {
@@ -225,12 +127,44 @@ internal sealed partial class MqttSession
         {
             foreach (var p in _pending ?? [])
             {
-                if (!p.Stored.IsCompleted)
+                var ok = true;
+                try
                 {
-                    WakeWriter(); // the answers sent so far leave while this one waits
+                    if (!p.Stored.IsCompleted)
+                    {
+                        WakeWriter(); // the answers sent so far leave while this one waits
+                    }
+
+                    // Not cut by the transport's end: a client that half-closed still reads its answers, and the
+                    // write is bounded (the store completes or faults it; a pace ends by PaceWaitMilliseconds).
+                    await p.Stored;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    MqttLog.StoreFailed(_logger, ex, _client.Value);
+                    ok = false;
                 }
 
-                if (!await AnswerAsync(p, static (s, c) => s.Send(c)))
+                if (ok)
+                {
+                    if (p.Ack is { } ack)
+                    {
+                        Send(Coded(ack, p.Stored));
+                    }
+
+                    continue;
+                }
+
+                if (p.Release >= 0)
+                {
+                    _state.Release((ushort)p.Release); // not routed after all: a resend is new
+                }
+
+                if (p.Failed is { } failed)
+                {
+                    Send(failed);
+                }
+                else if (p.EndOnFailure)
                 {
                     return false;
                 }
