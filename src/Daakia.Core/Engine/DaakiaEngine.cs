@@ -190,7 +190,16 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         _running = false;
         try
         {
-            await _recorder.FlushAsync().WaitAsync(cancellationToken);
+            try
+            {
+                // The activity log's last batch, within a bound: a record of what happened never holds up the stop.
+                await _recorder.FlushAsync().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                EngineLog.FlushFailed(_logger, "the activity log's last entries were not written within 5 s");
+            }
+
             await _store.FlushAsync(cancellationToken);
         }
         catch (DaakiaException ex)
