@@ -44,7 +44,7 @@ public static partial class RestApi
         var submitter = RestRequest.Caller(http);
         using var body = await RestRequest.BodyAsync(http, options);
         var root = body.RootElement;
-        var request = TaskWire.ReadSubmit(root, ServiceName(service), RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
+        var request = TaskWire.ReadSubmit(root, TaskWire.ServiceName(service), RestRequest.Payload(root, engine.Options.MaxPayloadBytes));
         var info = await engine.Tasks.SubmitAsync(tenant, submitter, request);
         http.Response.Headers.Location = $"/v1/tasks/{info.Id:N}";
         return JsonResult.Write(201, info, static (w, t) =>
@@ -58,7 +58,7 @@ public static partial class RestApi
     private static IResult GetTask(HttpContext http, string taskId, DaakiaEngine engine, TenantResolver tenants)
     {
         var tenant = RestRequest.Tenant(http, tenants);
-        var id = PathTaskId(taskId);
+        var id = TaskWire.TaskId(taskId);
         return engine.Tasks.Get(tenant, id) is { } task
             ? JsonResult.Write(200, task, TaskWire.WriteTask)
             : RestProblem.Of(404, ErrorCodes.NotFound, $"There is no task '{id:N}'.");
@@ -69,7 +69,7 @@ public static partial class RestApi
         var tenant = RestRequest.Tenant(http, tenants);
         var names = state?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var states = TaskWire.ReadStates(names);
-        var list = engine.Tasks.List(tenant, service is null ? null : ServiceName(service), states, RestRequest.Limit(limit, 100, 1000));
+        var list = engine.Tasks.List(tenant, service is null ? null : TaskWire.ServiceName(service), states, RestRequest.Limit(limit, 100, 1000));
         return JsonResult.Write(200, list, static (w, l) =>
         {
             w.WriteStartObject();
@@ -82,7 +82,7 @@ public static partial class RestApi
     {
         var tenant = RestRequest.Tenant(http, tenants);
         var requester = RestRequest.Caller(http);
-        var task = await engine.Tasks.CancelAsync(tenant, requester, PathTaskId(taskId));
+        var task = await engine.Tasks.CancelAsync(tenant, requester, TaskWire.TaskId(taskId));
         return JsonResult.Write(task.IsFinal ? 200 : 202, task, TaskWire.WriteTask);
     }
 
@@ -97,7 +97,7 @@ public static partial class RestApi
     private static JsonResult AvailableWorkers(HttpContext http, string service, DaakiaEngine engine, TenantResolver tenants)
     {
         var tenant = RestRequest.Tenant(http, tenants);
-        var name = ServiceName(service);
+        var name = TaskWire.ServiceName(service);
         return JsonResult.Write(200, (name, engine.Tasks.AvailableWorkers(tenant, name)), static (w, s) =>
         {
             w.WriteStartObject();
@@ -117,12 +117,4 @@ public static partial class RestApi
             w.WriteEndObject();
         });
     }
-
-    private static string ServiceName(string service) =>
-        QueueService.IsValidName(service)
-            ? service
-            : throw RestException.Invalid($"'{RestRequest.Excerpt(service)}' is not a service name: 1 to 64 of ASCII letters, digits, '_', '-' and '.'.");
-
-    private static Guid PathTaskId(string value) =>
-        Guid.TryParse(value, out var id) ? id : throw RestException.Invalid($"'{RestRequest.Excerpt(value)}' is not a task id (32 hex digits).");
 }

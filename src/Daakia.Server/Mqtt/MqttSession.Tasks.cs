@@ -114,6 +114,12 @@ internal sealed partial class MqttSession : ITaskWorkerTarget
         byte[]? id = null;
         try
         {
+            // The WebSocket API's edge rule: UTF-8, and no escaped lone surrogate, so what is stored is Unicode JSON.
+            if (FrameText.Check(p.Payload.Span) != FrameTextFault.None)
+            {
+                throw new JsonException("not Unicode text");
+            }
+
             using var doc = JsonDocument.Parse(p.Payload.IsEmpty ? "{}"u8.ToArray() : p.Payload);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)

@@ -123,6 +123,8 @@ public sealed class MqttTaskTests : IAsyncLifetime
         Assert.All(errors, e => Assert.Equal("error", (string?)e["type"]));
         Assert.All(bob.Received.Where(m => m.Topic == "replies/bob").Skip(1), m => Assert.Null(m.CorrelationData)); // none asked, none sent
         Assert.Equal(["not_found", "invalid_json", "invalid_argument", "not_found", "forbidden"], errors.Select(e => (string)e["code"]!));
+        // An escaped lone surrogate is refused as at the WebSocket API's edge: stored payloads are Unicode text.
+        Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, await Code("submit", """{"service":"resize","payload":"\ud800"}"""));
         Assert.Equal("assigned", (string?)(await _host.Http.GetFromJsonNodeAsync($"/v1/tasks/{id}"))["state"]);
     }
 
