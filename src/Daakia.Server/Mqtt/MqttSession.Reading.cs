@@ -27,6 +27,12 @@ internal sealed partial class MqttSession
             {
                 if (!await HandleFramesAsync(input, buffer, cancellationToken))
                 {
+                    await _draining; // the previous read's answers go before the connection ends (bounded: see DrainAsync)
+                    if (_violation is { } code)
+                    {
+                        QueueDisconnect(code);
+                    }
+
                     return;
                 }
             }
@@ -38,6 +44,8 @@ internal sealed partial class MqttSession
 
             if (read.IsCompleted)
             {
+                // The client sent its last packet (FIN): what the last read's answers wait for still goes out first.
+                await _draining;
                 return;
             }
         }
@@ -48,6 +56,12 @@ internal sealed partial class MqttSession
     {
         while (true)
         {
+            if (DrainFailed)
+            {
+                input.AdvanceTo(buffer.End);
+                return false; // the previous read's answers could not be given (a store write failed): nothing more is handled
+            }
+
             await WaitForOutboxRoomAsync(cancellationToken);
             var status = _frames.TryRead(buffer, out var frame, out var consumed, out var error);
             if (status == MqttFrameStatus.Incomplete)
@@ -70,7 +84,8 @@ internal sealed partial class MqttSession
                 // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
                 // not by a read's worth.
                 _paced = false;
-                ok = await FlushPendingAsync();
+                WakeWriter(); // this read's answers and held wakes leave while the previous read's wait
+                ok = await _draining && await FlushPendingAsync();
             }
 
             if (!ok)
@@ -81,199 +96,34 @@ internal sealed partial class MqttSession
         }
 
         // Answers that wait for the store (a publish some persistent session or a retained message keeps, a persistent
-        // session's SUBSCRIBE) go once their writes are durable: all of one read's in one group commit, in order.
-        if (_pending is { Count: > 0 } && !await FlushPendingAsync())
+        // session's SUBSCRIBE, a task request) go once their writes are durable: all of one read's in one group commit,
+        // in order. The next read is handled meanwhile — its writes join the next group commit instead of waiting for
+        // this one — but never more than one read ahead: the one before must have been answered first.
+        if (_pending is { Count: > 0 })
         {
-            input.AdvanceTo(buffer.End);
-            return false;
+            WakeWriter(); // this read's answers and held wakes leave while the previous read's wait
+            var ok = await _draining;
+            if (ok && _pending.TrueForAll(static p => p.Stored.IsCompleted))
+            {
+                ok = await FlushPendingAsync();
+            }
+            else if (ok)
+            {
+                var batch = _pending;
+                _pending = null;
+                WakeWriter(); // what this read answered already leaves now
+                _draining = DrainAsync(batch);
+            }
+
+            if (!ok)
+            {
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
         }
 
         input.AdvanceTo(buffer.Start, buffer.End);
         return true;
-    }
-
-    /// <summary>Most answers one read holds back for the store before it waits for them.</summary>
-    private const int MaxPendingAcks = 1024;
-
-    /// <summary>
-    /// Sends <paramref name="ack"/> once <paramref name="stored"/> is durable, after the answers held back before it
-    /// (acknowledgements go in the order of their packets, MQTT-4.6.0-2); if the write fails, <paramref name="failed"/>
-    /// goes instead, or with none (MQTT 3.1.1 has no way to say a PUBLISH failed) the connection ends unacknowledged.
-    /// </summary>
-    private void AckAfter(Task stored, Control? ack, Control? failed, bool endOnFailure = false, int release = -1)
-    {
-        if ((_pending?.Count ?? 0) == 0 && stored.IsCompletedSuccessfully)
-        {
-            if (ack is { } now)
-            {
-                Send(Coded(now, stored));
-            }
-
-            return;
-        }
-
-        (_pending ??= []).Add(new PendingAck(stored, ack, failed, endOnFailure, release));
-    }
-
-    /// <summary>An acknowledgement whose reason the work it waited for decided (a task request's, 5.0 only).</summary>
-    private Control Coded(Control ack, Task stored) =>
-        V5 && ack.Type == MqttPacketType.PubAck && stored is Task<MqttReasonCode> { IsCompletedSuccessfully: true } coded && coded.Result != MqttReasonCode.Success ? ack with { Reason = coded.Result } : ack;
-
-    /// <summary>Waits for the held-back answers' writes, in order, and sends each; false ends the connection.</summary>
-    private async ValueTask<bool> FlushPendingAsync()
-    {
-        WakeWriter(); // what is queued already leaves meanwhile
-        try
-        {
-            foreach (var p in _pending ?? [])
-            {
-                var ok = true;
-                try
-                {
-                    if (!p.Stored.IsCompleted)
-                    {
-                        WakeWriter(); // the answers sent so far leave while this one waits
-                    }
-
-                    // Not cut by the transport's end: a client that half-closed still reads its answers, and the
-                    // write is bounded (the store completes or faults it; a pace ends by PaceWaitMilliseconds).
-                    await p.Stored;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    MqttLog.StoreFailed(_logger, ex, _client.Value);
-                    ok = false;
-                }
-
-                if (ok)
-                {
-                    if (p.Ack is { } ack)
-                    {
-                        Send(Coded(ack, p.Stored));
-                    }
-
-                    continue;
-                }
-
-                if (p.Release >= 0)
-                {
-                    _state.Release((ushort)p.Release); // not routed after all: a resend is new
-                }
-
-                if (p.Failed is { } failed)
-                {
-                    Send(failed);
-                }
-                else if (p.EndOnFailure)
-                {
-                    return false;
-                }
-            }
-
-            return true;
-        }
-        finally
-        {
-            _pending?.Clear();
-            WakeWriter();
-        }
-    }
-
-    /// <summary>An answer held back until a store write is durable.</summary>
-    private readonly record struct PendingAck(Task Stored, Control? Ack, Control? Failed, bool EndOnFailure, int Release);
-
-    /// <summary>Acknowledges in the inbox the letters whose PUBACK this read brought, in one call (one group commit),
-    /// and in the persistent session's queue the messages whose PUBACK or PUBREC it brought.</summary>
-    private void AckLetters()
-    {
-        List<Guid>? ids, sessionIds;
-        List<(Guid Message, ushort PacketId)>? releases;
-        lock (_gate)
-        {
-            ids = _letterAcks;
-            _letterAcks = null;
-            sessionIds = _sessionAcks;
-            _sessionAcks = null;
-            releases = _sessionReleases;
-            _sessionReleases = null;
-        }
-
-        if (ids is not null)
-        {
-            Chain(AckLettersAsync(ids));
-        }
-
-        if (sessionIds is not null && _session is { } session)
-        {
-            Chain(AckSessionAsync(session, sessionIds));
-        }
-
-        if (releases is not null && _session is { } releasing)
-        {
-            Chain(ReleaseSessionAsync(releasing, releases));
-        }
-
-        void Chain(Task ack)
-        {
-            var previous = _lastLetterAck;
-            _lastLetterAck = previous.IsCompleted ? ack : Task.WhenAll(previous, ack);
-        }
-    }
-
-    /// <summary>QoS 2 PUBRECs of session messages: out of the queue and awaiting PUBCOMP durably, then their PUBRELs.</summary>
-    private async Task ReleaseSessionAsync(PersistentSession session, List<(Guid Message, ushort PacketId)> releases)
-    {
-        try
-        {
-            await _engine.Sessions.AckAsync(session, _connection!, [.. releases.Select(r => r.Message)], [.. releases.Select(r => r.PacketId)]);
-        }
-        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
-        {
-            // Not stored: the messages stay in the queue and come again on the next connection (no PUBREL now).
-            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
-            return;
-        }
-
-        lock (_gate)
-        {
-            if (_closing)
-            {
-                return; // the next connection sends them (the ids are awaiting PUBCOMP)
-            }
-
-            foreach (var (_, id) in releases)
-            {
-                (_controls ??= new()).Enqueue(new Control(MqttPacketType.PubRel, id, 0));
-            }
-        }
-
-        Signal();
-    }
-
-    private async Task AckSessionAsync(PersistentSession session, List<Guid> ids)
-    {
-        try
-        {
-            await _engine.Sessions.AckAsync(session, _connection!, ids);
-        }
-        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
-        {
-            // Not acknowledged: the messages stay in the session's queue and come again (at least once).
-            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
-        }
-    }
-
-    private async Task AckLettersAsync(List<Guid> ids)
-    {
-        try
-        {
-            await _engine.Letters.AckAsync(_tenant, _client, ids);
-        }
-        catch (Exception ex) when (ex is DaakiaException or InvalidOperationException or IOException)
-        {
-            // Not acknowledged: the letters stay in the inbox and come again (at least once).
-            MqttLog.LetterAckFailed(_logger, ex, _client.Value);
-        }
     }
 
     /// <summary>
@@ -707,16 +557,28 @@ internal sealed partial class MqttSession
         MqttLog.ProtocolError(_logger, _client.Value ?? "?", _remote, error.Message);
         if (V5)
         {
-            lock (_gate)
+            if (_draining.IsCompleted)
             {
-                _closing = true;
-                ReleasePacedLocked();
-                (_controls ??= new()).Enqueue(new Control(MqttPacketType.Disconnect, 0, error.Code));
+                QueueDisconnect(error.Code);
             }
-
-            Signal();
+            else
+            {
+                _violation = error.Code; // after the previous read's answers (ReadLoopAsync): they were for durable writes
+            }
         }
 
         return false;
+    }
+
+    private void QueueDisconnect(MqttReasonCode code)
+    {
+        lock (_gate)
+        {
+            _closing = true;
+            ReleasePacedLocked();
+            (_controls ??= new()).Enqueue(new Control(MqttPacketType.Disconnect, 0, code));
+        }
+
+        Signal();
     }
 }

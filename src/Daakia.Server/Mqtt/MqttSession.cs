@@ -65,6 +65,8 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
     // Read-loop state.
     private List<PendingAck>? _pending; // made on the first answer held back
+    private Task<bool> _draining = Task.FromResult(true); // the read loop's: the previous read's answers being given
+    private MqttReasonCode? _violation; // the read loop's: a 5.0 DISCONNECT to send once those answers are given
     private Task? _pace; // the read loop's: set by a route that filled a subscriber's outbox past PaceBytes
     private bool _paced; // the read loop's: a pace wait is pending; wait before the next packet
     private string?[]? _aliases; // topic aliases from the client, up to _aliasMaximum: made when the first is set
@@ -147,6 +149,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
         finally
         {
+            await _draining; // answers of the last read that wait for the store go first (never faults; bounded by the store)
             await EndAsync(writer);
             _registry.SessionEnded();
         }
