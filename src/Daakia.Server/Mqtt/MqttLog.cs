@@ -19,7 +19,7 @@ internal static partial class MqttLog
     [LoggerMessage(4005, LogLevel.Warning, "The will of MQTT client '{Client}' on '{Topic}' could not be published: {Reason}", EventName = "MqttWillFailed")]
     public static partial void WillFailed(ILogger logger, string client, string topic, string reason);
 
-    [LoggerMessage(4006, LogLevel.Error, "The retained message of MQTT client '{Client}' could not be stored; answered with an error", EventName = "MqttRetainFailed")]
+    [LoggerMessage(4006, LogLevel.Error, "A write that MQTT client '{Client}' waited for (a retained or kept message, a subscription, a task request) could not be stored; answered with an error or left unacknowledged", EventName = "MqttStoreFailed")]
     public static partial void StoreFailed(ILogger logger, Exception exception, string client);
 
     [LoggerMessage(4007, LogLevel.Warning, "Letters PUBACKed by MQTT client '{Client}' could not be acknowledged in its inbox; they come again", EventName = "MqttLetterAckFailed")]

@@ -27,6 +27,8 @@ internal sealed partial class MqttSession
             {
                 if (!await HandleFramesAsync(input, buffer, cancellationToken))
                 {
+                    WakeWriter(); // the wakes and inbox acks this read brought go now, not after the previous read's commit
+                    AckLetters();
                     await _draining; // the previous read's answers go before the connection ends (bounded: see DrainAsync)
                     if (_violation is { } code)
                     {
