@@ -10,6 +10,7 @@
 #
 #   bench/run-tasks.sh                      # defaults: WORKERS="1 4 16 64" CAPACITY=8 SUBMITTERS=4 TASKS=2000 WINDOW=16
 #   WORKERS="4 16" TASKS=5000 bench/run-tasks.sh
+#   RATE=2000 WORKERS="16 64" bench/run-tasks.sh   # offered at 2000 tasks/s: latency below saturation
 #
 # With S × WINDOW = 64 tasks out at once, W × C < 64 (W = 1, 4) keeps every worker busy and tasks wait in the queue
 # (their dispatch latency is mostly that wait); from W = 8 there is always a free worker (the latency is the broker's).
@@ -25,6 +26,7 @@ PAYLOAD=${PAYLOAD:-256}
 DURABILITY=${DURABILITY:-fsync}
 STORAGE=${STORAGE:-sqlite}
 WARMUP_ROUNDS=${WARMUP_ROUNDS:-3}
+RATE=${RATE:-0}
 
 . bench/lib.sh
 build_all
@@ -34,10 +36,13 @@ start_daakia tasks "$DURABILITY" "DAAKIA_Storage=$STORAGE"
 echo
 echo "Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Daakia ($STORAGE, durability $DURABILITY) at $DAAKIA_WS; RabbitMQ $RABBIT_VERSION"
-echo "Workload: W workers × capacity $CAPACITY, $SUBMITTERS submitters × $TASKS tasks of ~$PAYLOAD B, window $WINDOW"
+echo "Workload: W workers × capacity $CAPACITY, $SUBMITTERS submitters × $TASKS tasks of ~$PAYLOAD B, window $WINDOW, offered rate ${RATE} tasks/s (0: unpaced)"
 echo
 
 common=(--capacity "$CAPACITY" --submitters "$SUBMITTERS" --window "$WINDOW" --payload "$PAYLOAD")
+# Offered load: RATE tasks/s spread evenly over the submitters (0: each submits as fast as its window allows). The
+# warm-up runs unpaced.
+paced=(--rate "$RATE")
 # Uncounted warm-up of both (the JIT's tiers and PGO, RabbitMQ's queues and page cache).
 for _ in $(seq "$WARMUP_ROUNDS"); do
   $LOADTEST tasks --url "$DAAKIA_WS" --workers 4 --tasks "$TASKS" "${common[@]}" >/dev/null
@@ -46,9 +51,9 @@ for _ in $(seq "$WARMUP_ROUNDS"); do
 done
 
 for w in $WORKERS; do
-  $LOADTEST tasks --url "$DAAKIA_WS" --workers "$w" --tasks "$TASKS" "${common[@]}" --pid "$DAAKIA_PID" | tee "$work/daakia-$w.txt"
-  $LOADTEST mqtt-tasks --mqtt "$DAAKIA_MQTT" --workers "$w" --tasks "$TASKS" "${common[@]}" --pid "$DAAKIA_PID" | tee "$work/mqtt-$w.txt"
-  $LOADTEST rabbit-tasks --amqp "$RABBIT_AMQP" --workers "$w" --tasks "$TASKS" "${common[@]}" ${RABBIT_PID:+--pid "$RABBIT_PID"} | tee "$work/rabbit-$w.txt"
+  $LOADTEST tasks --url "$DAAKIA_WS" --workers "$w" --tasks "$TASKS" "${common[@]}" "${paced[@]}" --pid "$DAAKIA_PID" | tee "$work/daakia-$w.txt"
+  $LOADTEST mqtt-tasks --mqtt "$DAAKIA_MQTT" --workers "$w" --tasks "$TASKS" "${common[@]}" "${paced[@]}" --pid "$DAAKIA_PID" | tee "$work/mqtt-$w.txt"
+  $LOADTEST rabbit-tasks --amqp "$RABBIT_AMQP" --workers "$w" --tasks "$TASKS" "${common[@]}" "${paced[@]}" ${RABBIT_PID:+--pid "$RABBIT_PID"} | tee "$work/rabbit-$w.txt"
 done
 
 echo

@@ -129,6 +129,7 @@ internal static class MqttTasksScenario
 
         var cpuBefore = ProcStats.CpuSeconds(pid);
         var clock = Stopwatch.StartNew();
+        var clock0 = Stopwatch.GetTimestamp();
         var submitting = Enumerable.Range(0, submitters).Select(s => Task.Run(async () =>
         {
             var c = submitClients[s];
@@ -136,6 +137,7 @@ internal static class MqttTasksScenario
             var inFlight = new List<Task>(tasks);
             for (var i = 0; i < tasks; i++)
             {
+                await load.PaceAsync(clock0, i);
                 await slots.WaitAsync();
                 var now = Stopwatch.GetTimestamp();
                 var body = string.Create(CultureInfo.InvariantCulture, $$$"""{"service":"{{{service}}}","payload":{"s":{{{s}}},"i":{{{i}}},"t":{{{now}}},"pad":"{{{pad}}}"}}""");

@@ -114,12 +114,14 @@ internal static class RabbitTasksScenario
 
         var cpuBefore = ProcStats.CpuSeconds(pid);
         var clock = Stopwatch.StartNew();
+        var clock0 = Stopwatch.GetTimestamp();
         var submitting = publishers.Select((channel, s) => Task.Run(async () =>
         {
             using var slots = new SemaphoreSlim(window, window);
             var inFlight = new List<Task>(tasks);
             for (var i = 0; i < tasks; i++)
             {
+                await load.PaceAsync(clock0, i);
                 await slots.WaitAsync();
                 var now = Stopwatch.GetTimestamp();
                 var body = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $$"""{"s":{{s}},"i":{{i}},"t":{{now}},"pad":"{{pad}}"}"""));

@@ -77,6 +77,7 @@ internal static class TasksScenario
         var duplicates = 0L;
         var cpuBefore = ProcStats.CpuSeconds(pid);
         var clock = Stopwatch.StartNew();
+        var clock0 = Stopwatch.GetTimestamp();
         var submitting = Enumerable.Range(0, submitters).Select(s => Task.Run(async () =>
         {
             var c = await WsClient.ConnectAsync(url);
@@ -124,9 +125,11 @@ internal static class TasksScenario
                 }
             });
             var next = 0;
+            var start = clock0;
             while (next < tasks)
             {
-                // Pipelining: every submit the window allows right now goes out in one write.
+                // Pipelining: every submit the window allows (and the rate has made due) goes out in one write.
+                await load.PaceAsync(start, next);
                 await slots.WaitAsync();
                 do
                 {
@@ -136,7 +139,7 @@ internal static class TasksScenario
                         $$$"""{"id":{{{next + 1}}},"type":"task_submit","service":"{{{service}}}","payload":{"s":{{{s}}},"i":{{{next}}},"t":{{{now}}},"pad":"{{{pad}}}"}}"""));
                     next++;
                 }
-                while (next < tasks && slots.Wait(0));
+                while (next < tasks && load.IsDue(start, next) && slots.Wait(0));
 
                 await c.Stream.SendBufferedAsync();
             }
