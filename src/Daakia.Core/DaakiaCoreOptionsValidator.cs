@@ -76,6 +76,7 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.MaxQueueWait, TimeSpan.Zero, TimeSpan.FromMinutes(10));
         v.Between(o.QueueIdempotencyWindow, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
         v.Between(o.MaxIdempotencyKeysPerQueue, 1, 10_000_000);
+        v.Between(o.MaxIdempotencyBytesPerQueue, 1024L, 64L * 1024 * MiB);
         v.Between(o.MaxQueueBytes, 1024L, 1024L * 1024 * MiB);
         v.Between(o.MaxBindingsPerQueue, 0, 10_000);
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);

@@ -285,6 +285,42 @@ public abstract class NamedQueueTests
         Assert.NotEqual(other, first);
     }
 
+    [Fact]
+    public async Task IdempotencyKeys_AreBoundedInBytes_AndFreedWhenTheirWindowEnds()
+    {
+        // 1,024 bytes: two 128-character keys of one id each (2 × 368 B) fit, a third does not.
+        await using var f = await New(o => o.MaxIdempotencyBytesPerQueue = 1024).StartAsync();
+        var q = f.Engine.Queues;
+        string Key(char c) => new(c, 128);
+        var a = await q.PostAsync(T, "jobs", Poster, [Body(1)], Key('a'));
+        await q.PostAsync(T, "jobs", Poster, [Body(2)], Key('b'));
+        var refused = await Assert.ThrowsAsync<DaakiaException>(() => q.PostAsync(T, "jobs", Poster, [Body(3)], Key('c')));
+        Assert.Equal(DaakiaErrorCode.QuotaExceeded, refused.Code);
+        Assert.Equal(2, (await q.StatsAsync(T, "jobs")).Total); // the refused post stored nothing
+
+        // A remembered key still answers, and a post without a key is not held to the bound.
+        Assert.Equal(a, await q.PostAsync(T, "jobs", Poster, [Body(1)], Key('a')));
+        await q.PostAsync(T, "jobs", Poster, [Body(4)]);
+        Assert.Equal(3, (await q.StatsAsync(T, "jobs")).Total);
+
+        // Past the window the swept keys give their bytes back: a new key fits again.
+        f.Time.Advance(f.Options.QueueIdempotencyWindow + TimeSpan.FromSeconds(2));
+        await f.SettleAsync();
+        await Eventually.True(async () =>
+        {
+            try
+            {
+                await q.PostAsync(T, "jobs", Poster, [Body(5)], Key('c'));
+                return true;
+            }
+            catch (DaakiaException ex) when (ex.Code == DaakiaErrorCode.QuotaExceeded)
+            {
+                f.Time.Advance(TimeSpan.FromSeconds(1));
+                return false;
+            }
+        }, "the expired keys are swept and their bytes freed");
+    }
+
     private static Task<QueueMessagePage> WaitingListAsync(EngineFixture f, string queue, TimeSpan wait, bool echo = false, long? marker = null, CancellationToken cancellationToken = default) =>
         f.Engine.Queues.ListAsync(T, queue, Worker, marker, 20, echo, false, false, wait, cancellationToken);
 

@@ -23,9 +23,8 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
     /// <summary>The queue's topic bindings, once it was bound to a filter (null: never since it was made or read back).</summary>
     public BoundQueue? Bound { get; set; }
 
-    /// <summary>Idempotency keys of posts (beyond Zaqar): until when each is remembered, and the ids its post stored
-    /// (completes once durable; faults if that post failed).</summary>
-    public Dictionary<string, (DateTimeOffset Expires, Task<IReadOnlyList<Guid>> Ids)> Keys { get; } = new(StringComparer.Ordinal);
+    /// <summary>Idempotency keys of posts (beyond Zaqar), bounded in count and bytes.</summary>
+    public IdempotencyKeys Keys { get; } = new();
 
     private TaskCompletionSource? _arrived;
 

@@ -440,9 +440,8 @@ public sealed partial class QueueService
             {
                 foreach (var q in t.NamedQueues.Values)
                 {
-                    foreach (var (k, _) in q.Keys.Where(k => k.Value.Expires <= now && k.Value.Ids.IsCompleted).ToList())
+                    foreach (var k in q.Keys.RemoveExpired(now) ?? [])
                     {
-                        q.Keys.Remove(k);
                         (ops ??= []).Add(new DeleteRecordOp(t.Id, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(q.Info.Name, k)));
                     }
 

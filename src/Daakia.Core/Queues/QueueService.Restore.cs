@@ -78,7 +78,8 @@ public sealed partial class QueueService
                     return false;
                 }
 
-                q.Keys[r.Key[(slash + 1)..]] = (expires, Task.FromResult<IReadOnlyList<Guid>>(ids));
+                var key = r.Key[(slash + 1)..];
+                q.Keys.Set(key, expires, Task.FromResult<IReadOnlyList<Guid>>(ids), IdempotencyKeys.SizeOf(key, ids.Length)); // (may pass a bound lowered since: only new keys are refused)
                 return true;
             }
 

@@ -408,15 +408,17 @@ public sealed partial class QueueService : IDisposable
 
             if (idempotencyKey is not null)
             {
-                if (q.Keys.Count >= _options.MaxIdempotencyKeysPerQueue && !q.Keys.ContainsKey(idempotencyKey))
+                var keySize = IdempotencyKeys.SizeOf(idempotencyKey, ids.Length);
+                if (!q.Keys.Fits(idempotencyKey, keySize, _options.MaxIdempotencyKeysPerQueue, _options.MaxIdempotencyBytesPerQueue))
                 {
                     Refuse(t, name, q, made, notified);
-                    throw new DaakiaException(DaakiaErrorCode.QuotaExceeded, $"A queue remembers at most {_options.MaxIdempotencyKeysPerQueue} idempotency keys at once.");
+                    throw new DaakiaException(DaakiaErrorCode.QuotaExceeded,
+                        $"A queue remembers at most {_options.MaxIdempotencyKeysPerQueue} idempotency keys and {_options.MaxIdempotencyBytesPerQueue} bytes of them at once.");
                 }
 
                 var expires = now + _options.QueueIdempotencyWindow;
                 remembered = new TaskCompletionSource<IReadOnlyList<Guid>>(TaskCreationOptions.RunContinuationsAsynchronously);
-                q.Keys[idempotencyKey] = (expires, remembered.Task);
+                q.Keys.Set(idempotencyKey, expires, remembered.Task, keySize);
                 ops.Add(new PutRecordOp(new StoredRecord(tenant, RecordKind.Idempotency, NamedQueueRecords.IdempotencyKey(name, idempotencyKey), NamedQueueRecords.Encode(expires, ids))));
             }
 
