@@ -5,7 +5,7 @@
 # broker's figures and Daakia ÷ mosquitto, and exits non-zero on any loss, duplicate or reordering.
 #
 #   bench/run-mqtt-sessions.sh
-#   SESSIONS=1000 MESSAGES=200 bench/run-mqtt-sessions.sh
+#   SESSIONS=1000 MESSAGES=200 WARMUP_ROUNDS=1 bench/run-mqtt-sessions.sh
 #
 # mosquitto runs with persistence on (its queues are in memory and written to mosquitto.db every autosave_interval,
 # its default 1800 s: a crash loses what came since), max_queued_messages raised to hold every message. Daakia runs
@@ -15,10 +15,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SESSIONS=${SESSIONS:-1000}
-MESSAGES=${MESSAGES:-100}
+MESSAGES=${MESSAGES:-300}
 WINDOW=${WINDOW:-64}
 PAYLOAD=${PAYLOAD:-256}
 STORAGES=${STORAGES:-"sqlite journal"}
+WARMUP_ROUNDS=${WARMUP_ROUNDS:-2}
 
 . bench/lib.sh
 build_all
@@ -38,12 +39,15 @@ for storage in $STORAGES; do
   for durability in os fsync; do
     c="$storage-$durability"; configs+=("$c")
     start_daakia "daakia-$c" "$durability" DAAKIA_Storage="$storage" DAAKIA_Core__MaxSessionQueuedMessages=$((MESSAGES * 2))
-    # One uncounted round with a tenth of the sessions first (JIT, pools), on Daakia and once on mosquitto.
-    $LOADTEST mqtt-sessions --mqtt "$DAAKIA_MQTT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
-    if [ "$first" = 1 ]; then
-      $LOADTEST mqtt-sessions --mqtt "127.0.0.1:$MOSQUITTO_PORT" --sessions $((SESSIONS / 10)) --messages "$MESSAGES" --window "$WINDOW" >/dev/null || status=1
-      first=0
-    fi
+    # WARMUP_ROUNDS uncounted rounds of the same size first (the JIT's tiers reach the per-copy loops only after a few
+    # hundred thousand copies), on Daakia and once on mosquitto (which has nothing to warm: the same for fairness).
+    for _ in $(seq "$WARMUP_ROUNDS"); do
+      $LOADTEST "${scenario[@]}" --mqtt "$DAAKIA_MQTT" >/dev/null || status=1
+      if [ "$first" = 1 ]; then
+        $LOADTEST "${scenario[@]}" --mqtt "127.0.0.1:$MOSQUITTO_PORT" >/dev/null || status=1
+      fi
+    done
+    first=0
     $LOADTEST "${scenario[@]}" --mqtt "$DAAKIA_MQTT" --pid "$DAAKIA_PID" | tee "$work/daakia-$c.txt" || status=1
     stop_pid "$DAAKIA_PID"
   done
