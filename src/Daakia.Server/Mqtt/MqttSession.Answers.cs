@@ -113,9 +113,23 @@ internal sealed partial class MqttSession
         (_pending ??= []).Add(new PendingAck(stored, ack, failed, endOnFailure, release));
     }
 
-    /// <summary>An acknowledgement whose reason the work it waited for decided (a task request's, 5.0 only).</summary>
-    private Control Coded(Control ack, Task stored) =>
-        V5 && ack.Type == MqttPacketType.PubAck && stored is Task<MqttReasonCode> { IsCompletedSuccessfully: true } coded && coded.Result != MqttReasonCode.Success ? ack with { Reason = coded.Result } : ack;
+    /// <summary>An acknowledgement whose reason the work it waited for decided (a task request's, 5.0 only): a PUBACK's,
+    /// or a PUBREC's, which then ends the QoS 2 flow when it is a failure (no PUBREL follows one, MQTT 4.3.3).</summary>
+    private Control Coded(Control ack, Task stored)
+    {
+        if (!V5 || ack.Type is not (MqttPacketType.PubAck or MqttPacketType.PubRec) ||
+            stored is not Task<MqttReasonCode> { IsCompletedSuccessfully: true, Result: var code and not MqttReasonCode.Success })
+        {
+            return ack;
+        }
+
+        if (ack.Type == MqttPacketType.PubRec && code >= MqttReasonCode.UnspecifiedError)
+        {
+            _state.Release(ack.PacketId); // the id is free again: a resend is a new request
+        }
+
+        return ack with { Reason = code };
+    }
 
     /// <summary>Waits for the held-back answers' writes, in order, and sends each; false ends the connection.</summary>
     private async ValueTask<bool> FlushPendingAsync()

@@ -126,6 +126,32 @@ public sealed class MqttTaskTests : IAsyncLifetime
         // An escaped lone surrogate is refused as at the WebSocket API's edge: stored payloads are Unicode text.
         Assert.Equal(MqttClientPublishReasonCode.PayloadFormatInvalid, await Code("submit", """{"service":"resize","payload":"\ud800"}"""));
         Assert.Equal("assigned", (string?)(await _host.Http.GetFromJsonNodeAsync($"/v1/tasks/{id}"))["state"]);
+
+        // At QoS 2 the PUBREC carries the operation's reason (read here by mosquitto_pub, which names it; MQTTnet reports
+        // any failed PUBREC as unspecified), and a refused request ends its flow.
+        async Task<string> MosquittoPub(string payload)
+        {
+            var info = new System.Diagnostics.ProcessStartInfo("mosquitto_pub") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { "-h", "127.0.0.1", "-p", _host.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-V", "mqttv5", "-q", "2", "-t", "$tasks/submit", "-m", payload })
+            {
+                info.ArgumentList.Add(a);
+            }
+
+            using var pub = System.Diagnostics.Process.Start(info)!;
+            var output = pub.StandardError.ReadToEndAsync();
+            await pub.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            return await output + await pub.StandardOutput.ReadToEndAsync();
+        }
+
+        Assert.Contains("Payload format invalid", await MosquittoPub("not json"), StringComparison.Ordinal);
+        Assert.Contains("Implementation specific error", await MosquittoPub("""{"service":"nobody-offers","payload":1}"""), StringComparison.Ordinal);
+        Assert.DoesNotContain("failed", await MosquittoPub("""{"service":"resize","payload":{"w":2}}"""), StringComparison.Ordinal);
+        async Task<MqttClientPublishReasonCode> Exactly(string payload) =>
+            (await bob.Client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic("$tasks/submit").WithPayload(payload)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.ExactlyOnce).Build())).ReasonCode;
+        Assert.NotEqual(MqttClientPublishReasonCode.Success, await Exactly("not json"));
+        Assert.Equal(MqttClientPublishReasonCode.Success, await Exactly("""{"service":"resize","payload":{"w":3}}"""));
+        Assert.Equal(2, (await _host.Http.GetFromJsonNodeAsync("/v1/tasks?service=resize&state=queued"))["tasks"]!.AsArray().Count); // behind the first (capacity 1)
     }
 
     [Fact]
