@@ -162,7 +162,8 @@ public sealed partial class TaskService
                 }
             }
 
-            _engine.RunInBackground(() => _store.AppendActivityAsync([new ActivityEntry(0, t.Id, _time.GetUtcNow(), ActivityKinds.WorkerUnregistered, worker.Client, service ?? "*", worker.Id.ToString())]), "tasks");
+            // Batched with the other hot-path entries (bounded; a full recorder drops and counts).
+            _engine.RecordActivity(new ActivityEntry(0, t.Id, _time.GetUtcNow(), ActivityKinds.WorkerUnregistered, worker.Client, service ?? "*", worker.Id.ToString()));
         }
     }
 

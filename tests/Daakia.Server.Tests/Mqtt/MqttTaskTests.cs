@@ -215,6 +215,8 @@ public sealed class MqttTaskTests : IAsyncLifetime
         await RequestAsync(dave, "unregister", new JsonObject { ["id"] = "u" }, MqttQualityOfServiceLevel.AtMostOnce);
         Assert.Equal("ack", (string?)(await ReplyAsync(dave, "dave", "u"))["type"]);
         Assert.Empty(JsonNode.Parse(await _host.Http.GetStringAsync("/v1/clients/dave/services"))!["services"]!.AsArray());
+        await Eventually.True(async () => (await _host.Http.GetFromJsonNodeAsync("/v1/activity?kind=worker_unregistered&client=dave"))["entries"]!.AsArray().Count == 1,
+            "the activity log records the unregistration");
     }
 }
 
