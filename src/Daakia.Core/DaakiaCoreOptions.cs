@@ -214,8 +214,8 @@ public sealed class DaakiaCoreOptions
     /// <summary>Most idempotency keys one named queue remembers at once; a post with a new key past it is refused.</summary>
     public int MaxIdempotencyKeysPerQueue { get; set; } = 100_000;
 
-    /// <summary>Most bytes of idempotency keys one named queue remembers at once (each key counted as its characters,
-    /// 16 bytes per id its post stored and 96 of overhead); a post with a new key past it is refused.</summary>
+    /// <summary>Most bytes of idempotency keys one named queue remembers at once (each key counted as two bytes per
+    /// character, 16 bytes per id its post stored and 96 of overhead); a post with a new key past it is refused.</summary>
     public long MaxIdempotencyBytesPerQueue { get; set; } = 32L * 1024 * 1024;
 
     /// <summary>Longest a claim may wait for messages (long-poll, <c>wait=</c>).</summary>

@@ -77,6 +77,10 @@ public static class DaakiaCoreOptionsValidator
         v.Between(o.QueueIdempotencyWindow, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
         v.Between(o.MaxIdempotencyKeysPerQueue, 1, 10_000_000);
         v.Between(o.MaxIdempotencyBytesPerQueue, 1024L, 64L * 1024 * MiB);
+        var largestKey = IdempotencyKeys.SizeOf(new string('k', 128), o.MaxMessagesPerPost);
+        v.Require(o.MaxIdempotencyBytesPerQueue >= largestKey, nameof(o.MaxIdempotencyBytesPerQueue), $"be at least {largestKey}",
+            o.MaxIdempotencyBytesPerQueue, $"room for one key of a full post ({v.Key(nameof(o.MaxMessagesPerPost))} = {o.MaxMessagesPerPost})",
+            dependsOn: v.Key(nameof(o.MaxMessagesPerPost)));
         v.Between(o.MaxQueueBytes, 1024L, 1024L * 1024 * MiB);
         v.Between(o.MaxBindingsPerQueue, 0, 10_000);
         v.NotAbove(o.DefaultLetterTtl, o.MaxTtl);

@@ -289,7 +289,7 @@ public abstract class NamedQueueTests
     public async Task IdempotencyKeys_AreBoundedInBytes_AndFreedWhenTheirWindowEnds()
     {
         // 1,024 bytes: two 128-character keys of one id each (2 × 368 B) fit, a third does not.
-        await using var f = await New(o => o.MaxIdempotencyBytesPerQueue = 1024).StartAsync();
+        await using var f = await New(o => (o.MaxIdempotencyBytesPerQueue, o.MaxMessagesPerPost) = (1024, 10)).StartAsync();
         var q = f.Engine.Queues;
         string Key(char c) => new(c, 128);
         var a = await q.PostAsync(T, "jobs", Poster, [Body(1)], Key('a'));
@@ -319,6 +319,29 @@ public abstract class NamedQueueTests
                 return false;
             }
         }, "the expired keys are swept and their bytes freed");
+    }
+
+    [Fact]
+    public void AnIdempotencyKeyReplacingItself_FitsOnlyIfItsGrowthFits()
+    {
+        // An expired or failed key not yet swept is replaced by the next post with it: it takes no new place, but a
+        // larger one may not push the bytes past the bound.
+        var keys = new IdempotencyKeys();
+        var ids = Task.FromResult<IReadOnlyList<Guid>>([]);
+        var one = IdempotencyKeys.SizeOf("a", 1);
+        keys.Set("a", DateTimeOffset.UnixEpoch, ids, one);
+        keys.Set("b", DateTimeOffset.UnixEpoch, ids, one);
+        var max = 2L * one;
+
+        Assert.False(keys.Fits("c", one, maxKeys: 10, max)); // a new key past the bytes
+        Assert.False(keys.Fits("c", 1, maxKeys: 2, maxBytes: long.MaxValue)); // a new key past the count
+        Assert.True(keys.Fits("a", one, maxKeys: 2, max)); // the same size replaces itself
+        Assert.False(keys.Fits("a", IdempotencyKeys.SizeOf("a", 5), maxKeys: 10, max)); // grown past the bytes
+        Assert.True(keys.Fits("a", IdempotencyKeys.SizeOf("a", 5), maxKeys: 10, max + (4 * 16)));
+
+        keys.Set("a", DateTimeOffset.UnixEpoch, ids, IdempotencyKeys.SizeOf("a", 5));
+        Assert.Equal(one + IdempotencyKeys.SizeOf("a", 5), keys.Bytes);
+        Assert.Equal(2, keys.Count);
     }
 
     private static Task<QueueMessagePage> WaitingListAsync(EngineFixture f, string queue, TimeSpan wait, bool echo = false, long? marker = null, CancellationToken cancellationToken = default) =>

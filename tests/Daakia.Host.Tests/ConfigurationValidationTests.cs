@@ -110,6 +110,7 @@ public sealed class ConfigurationValidationTests
     }
 
     [Theory]
+    [InlineData("Daakia:Core:MaxIdempotencyBytesPerQueue", "16000", "Daakia:Core:MaxIdempotencyBytesPerQueue must be at least 16352 (was 16000): room for one key of a full post (Daakia:Core:MaxMessagesPerPost = 1000)")]
     [InlineData("Daakia:Core:MaxInflightPerConnection", "1025", "Daakia:Core:MaxInflightPerConnection must be at most 2 × Daakia:Core:InboxPageSize = 1024 (was 1025)")]
     [InlineData("Daakia:OutboxCapacity", "100", "Daakia:Core:MaxInflightPerConnection must be at most half of Daakia:OutboxCapacity = 50 (was 256)")]
     [InlineData("Daakia:MqttPort", "8398", "Daakia:MqttPort must differ from Daakia:HttpPort (was 8398)")]

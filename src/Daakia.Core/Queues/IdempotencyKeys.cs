@@ -21,19 +21,24 @@ internal sealed class IdempotencyKeys
 
     public IEnumerable<string> Keys => _keys.Keys;
 
-    /// <summary>What one key with <paramref name="ids"/> ids takes: its characters, the ids, and the entry's overhead.</summary>
+    /// <summary>What one key with <paramref name="ids"/> ids takes: two bytes per character, 16 per id, and 96 of the
+    /// entry's overhead.</summary>
     public static int SizeOf(string key, int ids) => (2 * key.Length) + (16 * ids) + 96;
 
     public bool TryGetValue(string key, out Entry entry) => _keys.TryGetValue(key, out entry);
 
     public bool ContainsKey(string key) => _keys.ContainsKey(key);
 
-    /// <summary>Whether a new key of <paramref name="size"/> bytes fits both bounds (a key already here always does: it
-    /// replaces itself).</summary>
+    /// <summary>Whether a key of <paramref name="size"/> bytes fits both bounds. A key already here (expired or failed,
+    /// not yet swept) replaces itself: it takes no new place, and fits if it grows no larger or the growth fits.</summary>
     public bool Fits(string key, int size, int maxKeys, long maxBytes)
     {
-        var replaced = _keys.TryGetValue(key, out var old) ? old.Size : -1;
-        return replaced >= 0 || (_keys.Count < maxKeys && Bytes + size <= maxBytes);
+        if (_keys.TryGetValue(key, out var old))
+        {
+            return size <= old.Size || Bytes - old.Size + size <= maxBytes;
+        }
+
+        return _keys.Count < maxKeys && Bytes + size <= maxBytes;
     }
 
     public void Set(string key, DateTimeOffset expires, Task<IReadOnlyList<Guid>> ids, int size)

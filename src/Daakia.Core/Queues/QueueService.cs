@@ -349,6 +349,15 @@ public sealed partial class QueueService : IDisposable
                 ops.Add(Record(tenant, q.Info));
             }
 
+            // A new key past the bounds refuses the post before any of it is counted (notifications, drops).
+            var keySize = idempotencyKey is null ? 0 : IdempotencyKeys.SizeOf(idempotencyKey, ids.Length);
+            if (idempotencyKey is not null && !q.Keys.Fits(idempotencyKey, keySize, _options.MaxIdempotencyKeysPerQueue, _options.MaxIdempotencyBytesPerQueue))
+            {
+                Refuse(t, name, q, made, notified);
+                throw new DaakiaException(DaakiaErrorCode.QuotaExceeded,
+                    $"A queue remembers at most {_options.MaxIdempotencyKeysPerQueue} idempotency keys and {_options.MaxIdempotencyBytesPerQueue} bytes of them at once.");
+            }
+
             var bytes = 0L;
             for (var i = 0; i < messages.Count; i++)
             {
@@ -408,14 +417,6 @@ public sealed partial class QueueService : IDisposable
 
             if (idempotencyKey is not null)
             {
-                var keySize = IdempotencyKeys.SizeOf(idempotencyKey, ids.Length);
-                if (!q.Keys.Fits(idempotencyKey, keySize, _options.MaxIdempotencyKeysPerQueue, _options.MaxIdempotencyBytesPerQueue))
-                {
-                    Refuse(t, name, q, made, notified);
-                    throw new DaakiaException(DaakiaErrorCode.QuotaExceeded,
-                        $"A queue remembers at most {_options.MaxIdempotencyKeysPerQueue} idempotency keys and {_options.MaxIdempotencyBytesPerQueue} bytes of them at once.");
-                }
-
                 var expires = now + _options.QueueIdempotencyWindow;
                 remembered = new TaskCompletionSource<IReadOnlyList<Guid>>(TaskCreationOptions.RunContinuationsAsynchronously);
                 q.Keys.Set(idempotencyKey, expires, remembered.Task, keySize);

@@ -70,7 +70,7 @@ internal sealed partial class MqttSession
             MqttLog.StoreFailed(_logger, ex, _client.Value);
             if (p.Release >= 0)
             {
-                _state.Release((ushort)p.Release); // not routed after all: a resend is new
+                _state.Release((ushort)p.Release, p.Stored); // not routed after all: a resend is new
             }
 
             if (p.Failed is { } failed)
@@ -125,7 +125,7 @@ internal sealed partial class MqttSession
 
         if (ack.Type == MqttPacketType.PubRec && code >= MqttReasonCode.UnspecifiedError)
         {
-            _state.Release(ack.PacketId); // the id is free again: a resend is a new request
+            _state.Release(ack.PacketId, stored); // the id is free again: a resend is a new request
         }
 
         return ack with { Reason = code };

@@ -167,7 +167,20 @@ internal sealed class MqttSessionState : Core.ISessionAdapterState
         }
     }
 
-    /// <summary>Inbound QoS 2 PUBREL (or a failed route): the id may be used again. False if it was unknown.</summary>
+    /// <summary>Inbound QoS 2, a route that failed or was refused: the id is free again, if it still names that route
+    /// (<paramref name="stored"/>) and not a newer one a client reusing the id started since.</summary>
+    public void Release(ushort packetId, Task stored)
+    {
+        lock (_gate)
+        {
+            if (_awaitingRelease is not null && _awaitingRelease.TryGetValue(packetId, out var task) && ReferenceEquals(task, stored))
+            {
+                _awaitingRelease.Remove(packetId);
+            }
+        }
+    }
+
+    /// <summary>Inbound QoS 2 PUBREL: the id may be used again. False if it was unknown.</summary>
     public bool Release(ushort packetId)
     {
         lock (_gate)

@@ -169,6 +169,45 @@ internal sealed class RawMqttSocket : IAsyncDisposable
 
     public Task SendAsync(params byte[] bytes) => Stream.WriteAsync(bytes).AsTask();
 
+    /// <summary>Reads whole packets until one of type <paramref name="type"/> (the high nibble of the first byte) comes;
+    /// returns its variable header and payload.</summary>
+    public async Task<byte[]> ReadPacketAsync(int type, TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        var one = new byte[1];
+        while (true)
+        {
+            await Stream.ReadExactlyAsync(one, cts.Token);
+            var first = one[0];
+            var length = 0;
+            for (var shift = 0; ; shift += 7)
+            {
+                await Stream.ReadExactlyAsync(one, cts.Token);
+                length |= (one[0] & 0x7F) << shift;
+                if ((one[0] & 0x80) == 0)
+                {
+                    break;
+                }
+            }
+
+            var body = new byte[length];
+            await Stream.ReadExactlyAsync(body, cts.Token);
+            if (first >> 4 == type)
+            {
+                return body;
+            }
+        }
+    }
+
+    /// <summary>An MQTT 5 PUBLISH at QoS 1 or 2 with no properties (remaining length below 128).</summary>
+    public static byte[] Publish5(string topic, ushort packetId, int qos, string payload)
+    {
+        var t = Encoding.UTF8.GetBytes(topic);
+        var p = Encoding.UTF8.GetBytes(payload);
+        byte[] body = [(byte)(t.Length >> 8), (byte)t.Length, .. t, (byte)(packetId >> 8), (byte)packetId, 0, .. p];
+        return [(byte)(0x30 | (qos << 1)), (byte)body.Length, .. body];
+    }
+
     /// <summary>Reads until the server closes the connection (or the deadline passes: then fails), returning all it sent.</summary>
     public async Task<byte[]> ReadUntilClosedAsync(TimeSpan? timeout = null)
     {

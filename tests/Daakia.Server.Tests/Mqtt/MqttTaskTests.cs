@@ -152,6 +152,23 @@ public sealed class MqttTaskTests : IAsyncLifetime
         Assert.NotEqual(MqttClientPublishReasonCode.Success, await Exactly("not json"));
         Assert.Equal(MqttClientPublishReasonCode.Success, await Exactly("""{"service":"resize","payload":{"w":3}}"""));
         Assert.Equal(2, (await _host.Http.GetFromJsonNodeAsync("/v1/tasks?service=resize&state=queued"))["tasks"]!.AsArray().Count); // behind the first (capacity 1)
+
+        // On the wire: a refused QoS 2 request's id is free at once. Its PUBREL finds nothing (PUBCOMP 0x92), and the
+        // same id again is a new request that runs (not answered as a resend of the refused one).
+        await using var raw = await RawMqttSocket.ConnectAsync(_host);
+        await raw.SendAsync(RawMqttSocket.Connect("raw-bob", level: 5));
+        Assert.Equal(0, (await raw.ReadPacketAsync(2))[1]); // CONNACK: accepted
+        static byte Reason(byte[] ack) => ack.Length > 2 ? ack[2] : (byte)0;
+        await raw.SendAsync(RawMqttSocket.Publish5("$tasks/submit", 7, 2, "not json"));
+        var rec = await raw.ReadPacketAsync(5);
+        Assert.Equal((0, 7, 0x99), (rec[0], rec[1], Reason(rec))); // PUBREC: payload format invalid
+        await raw.SendAsync(0x62, 2, 0, 7); // PUBREL 7
+        Assert.Equal(0x92, Reason(await raw.ReadPacketAsync(7))); // PUBCOMP: packet identifier not found
+        await raw.SendAsync(RawMqttSocket.Publish5("$tasks/submit", 7, 2, """{"service":"resize","payload":{"w":4}}"""));
+        Assert.Equal(0, Reason(await raw.ReadPacketAsync(5)));
+        await raw.SendAsync(0x62, 2, 0, 7);
+        Assert.Equal(0, Reason(await raw.ReadPacketAsync(7)));
+        Assert.Equal(3, (await _host.Http.GetFromJsonNodeAsync("/v1/tasks?service=resize&state=queued"))["tasks"]!.AsArray().Count);
     }
 
     [Fact]
