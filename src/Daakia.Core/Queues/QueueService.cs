@@ -561,11 +561,18 @@ public sealed partial class QueueService : IDisposable
         RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
         var t = Of(tenant);
         // With a claim named, a message the queue no longer holds is deleted already (a retried delete), not an error:
-        // which of them it holds is read first (only then; the claim checks below are in memory).
-        HashSet<Guid>? held = claim is null ? null : [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
-        var now = _time.GetUtcNow();
+        // which of them it holds is read from the store, but only when one of them is not under a live claim (the usual
+        // delete of what a claim holds is decided in memory; the claim checks below are in memory).
+        HashSet<Guid>? held = null;
+        if (claim is { } named && !AllUnder(t, name, ids, named))
+        {
+            held = [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
+        }
+
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState? deleting;
+        Retry:
+        var now = _time.GetUtcNow();
         lock (t.Gate)
         {
             t.NamedQueues.TryGetValue(name, out var q);
@@ -575,6 +582,11 @@ public sealed partial class QueueService : IDisposable
                 var holder = q?.LiveClaimOf(id, now);
                 if (claim is { } given)
                 {
+                    if (holder is null && held is null)
+                    {
+                        goto Read; // the claim ended since the check: which ids the queue holds is read after all
+                    }
+
                     if (holder is null)
                     {
                         if (!held!.Contains(id))
@@ -630,6 +642,35 @@ public sealed partial class QueueService : IDisposable
         finally
         {
             Settle(t, deleting, ids);
+        }
+
+        return;
+
+    Read:
+        held = [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
+        goto Retry;
+    }
+
+    /// <summary>Whether every one of <paramref name="ids"/> is under the live claim <paramref name="claim"/> now.</summary>
+    private bool AllUnder(TenantState t, string name, IReadOnlyList<Guid> ids, Guid claim)
+    {
+        var now = _time.GetUtcNow();
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                return false;
+            }
+
+            foreach (var id in ids)
+            {
+                if (q.LiveClaimOf(id, now)?.Id != claim)
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
     }
 
