@@ -84,7 +84,9 @@ public sealed partial class SqliteStore
             }
 
             BeforeBatchForTest?.Invoke(batch.Count);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var failure = CommitBatch(statements, batch);
+            _commitSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             MarkCommitted(batch[^1].Ticket);
             foreach (var op in batch)
             {

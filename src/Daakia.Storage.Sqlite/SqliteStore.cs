@@ -30,6 +30,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
     private long _unwritten;
     private long _guardedReruns;
     private readonly System.Diagnostics.Metrics.Meter _meter = new(MeterName);
+    private readonly System.Diagnostics.Metrics.Histogram<double> _commitSeconds;
     private readonly TaskCompletionSource _writerDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // The batch the writer has taken (touched by the writer thread only), so that a fault can fail it.
     private readonly List<WriteOp> _batch = [];
@@ -47,6 +48,8 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         // Read when scraped: the writer only increments plain counters.
         _meter.CreateObservableCounter("commits", () => Interlocked.Read(ref _batches), description: "Transactions the store's writer committed (each one fsync at durability fsync).");
         _meter.CreateObservableCounter("writes", () => Interlocked.Read(ref _committedWrites), description: "Writes (appends, acks, returns, units of work, …) committed; writes per commit is the group commit's batch size.");
+        _commitSeconds = _meter.CreateHistogram<double>("commit.duration", unit: "s", description: "How long the writer took for one transaction: its statements, the commit and its fsync.",
+            advice: new() { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.5] });
         _meter.CreateObservableCounter("letters.unwritten", () => Interlocked.Read(ref _unwritten), description: "Letters acknowledged by their recipient within the commit that appended them: neither the letter nor its removal was written.");
     }
 

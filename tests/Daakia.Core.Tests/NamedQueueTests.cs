@@ -322,6 +322,39 @@ public abstract class NamedQueueTests
     }
 
     [Fact]
+    public void RemovedIdsRememberedForCandidateReads_StayBounded_WhenReadsOverlapWithoutEnd()
+    {
+        // Claims read their candidates outside the lock; ids removed meanwhile are remembered for them. With reads that
+        // always overlap (never none in flight), what is remembered is let go by generations, not kept for ever.
+        var q = new NamedQueueState(new NamedQueueInfo("jobs", "{}"u8.ToArray(), NamedQueueSettings.None, DateTimeOffset.UnixEpoch));
+        var previous = q.BeginRead();
+        var peak = 0;
+        for (var round = 0; round < 200; round++)
+        {
+            var current = q.BeginRead(); // starts before the previous one ends: the two overlap
+            var removed = Enumerable.Range(0, 100).Select(_ => Guid.NewGuid()).ToList();
+            q.Removing(removed);
+            Assert.All(removed, id => Assert.True(q.RemovedDuring(current, id))); // a read sees what went while it ran
+            Assert.All(removed, id => Assert.True(q.RemovedDuring(previous, id)));
+            q.EndRead(previous);
+            Assert.True(q.Reading);
+            Assert.All(removed, id => Assert.True(q.RemovedDuring(current, id))); // still, after the older one ended
+            peak = Math.Max(peak, q.RemovedCount);
+            previous = current;
+        }
+
+        // 20,000 ids removed under reads that never all ended: at most a few generations' worth stayed.
+        Assert.InRange(peak, 100, 3 * NamedQueueState.RemovedPerGeneration);
+        var late = q.BeginRead();
+        var before = Guid.NewGuid();
+        Assert.False(q.RemovedDuring(late, before)); // an id never removed
+        q.EndRead(previous);
+        q.EndRead(late);
+        Assert.False(q.Reading);
+        Assert.Equal(0, q.RemovedCount);
+    }
+
+    [Fact]
     public void AnIdempotencyKeyReplacingItself_FitsOnlyIfItsGrowthFits()
     {
         // An expired or failed key not yet swept is replaced by the next post with it: it takes no new place, but a

@@ -43,32 +43,87 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
     }
 
     /// <summary>
-    /// Claims and pops reading candidates from the store now (outside the lock): while there are any, every message id
-    /// removed from the queue is remembered in <see cref="Removed"/>, so that none of them takes a message that went
-    /// meanwhile (deleted, popped, moved to the dead-letter queue); a purge while they read makes them take nothing.
+    /// Claims and pops reading candidates from the store now (outside the lock), in generations: while there are any,
+    /// every message id removed from the queue is remembered in the newest generation, so that none of them takes a
+    /// message that went meanwhile (deleted, popped, moved to the dead-letter queue); a purge while they read makes them
+    /// take nothing. Oldest first; empty when no read is in flight.
     /// </summary>
-    public int Readers { get; set; }
+    private readonly List<QueueRead> _reads = [];
 
-    public HashSet<Guid> Removed { get; } = [];
+    private long _readGenerations;
+
+    /// <summary>Most removed ids a generation of reads gathers before the next read starts a new one.</summary>
+    internal const int RemovedPerGeneration = 1024;
 
     public long Purges { get; set; }
 
-    /// <summary>Notes removed ids for the readers in flight (caller holds the lock).</summary>
-    public void Removing(IEnumerable<Guid> ids)
+    /// <summary>Whether a candidate read is in flight (caller holds the lock).</summary>
+    public bool Reading => _reads.Count > 0;
+
+    /// <summary>Ids remembered for the reads in flight, over all their generations (caller holds the lock).</summary>
+    public int RemovedCount
     {
-        if (Readers > 0)
+        get
         {
-            Removed.UnionWith(ids);
+            var n = 0;
+            foreach (var r in _reads)
+            {
+                n += r.Removed.Count;
+            }
+
+            return n;
         }
     }
 
-    /// <summary>A reader is done (caller holds the lock): the last one lets go of what was remembered for them.</summary>
-    public void EndRead()
+    /// <summary>A candidate read starts (caller holds the lock): it joins the newest generation, or starts one when
+    /// that one has gathered <see cref="RemovedPerGeneration"/> ids.</summary>
+    public QueueRead BeginRead()
     {
-        if (--Readers == 0)
+        var newest = _reads.Count > 0 ? _reads[^1] : null;
+        if (newest is null || newest.Removed.Count >= RemovedPerGeneration)
         {
-            Removed.Clear();
+            newest = new QueueRead(++_readGenerations);
+            _reads.Add(newest);
         }
+
+        newest.Readers++;
+        return newest;
+    }
+
+    /// <summary>Notes removed ids for the reads in flight (caller holds the lock).</summary>
+    public void Removing(IEnumerable<Guid> ids)
+    {
+        if (_reads.Count > 0)
+        {
+            _reads[^1].Removed.UnionWith(ids);
+        }
+    }
+
+    /// <summary>Whether <paramref name="id"/> was removed while <paramref name="read"/> was in flight (caller holds the lock).</summary>
+    public bool RemovedDuring(QueueRead read, Guid id)
+    {
+        for (var i = _reads.Count - 1; i >= 0 && _reads[i].Number >= read.Number; i--)
+        {
+            if (_reads[i].Removed.Contains(id))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>A read is done (caller holds the lock): generations no read of theirs or of an older one needs are let go.</summary>
+    public void EndRead(QueueRead read)
+    {
+        read.Readers--;
+        var gone = 0;
+        while (gone < _reads.Count && _reads[gone].Readers == 0)
+        {
+            gone++;
+        }
+
+        _reads.RemoveRange(0, gone);
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public sealed partial class QueueService
         RequireClaimTimes(ttl, grace);
         var t = Of(tenant);
         var key = Key(tenant, name);
-        var (reading, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, limit);
+        var (reading, read, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, limit);
         if (reading is null)
         {
             return new QueueClaimResult(null, []);
@@ -58,7 +58,7 @@ public sealed partial class QueueService
                 var keep = expires + grace;
                 foreach (var e in candidates)
                 {
-                    if (messages.Count == limit || !Claimable(q, e, now))
+                    if (messages.Count == limit || !Claimable(q, read!, e, now))
                     {
                         continue; // taken, removed or expired meanwhile
                     }
@@ -137,7 +137,7 @@ public sealed partial class QueueService
             }
             finally
             {
-                reading.EndRead(); // after the checks: what was removed while this read ran is remembered until then
+                reading.EndRead(read!); // after the checks: what was removed while this read ran is remembered until then
             }
         }
 
@@ -185,7 +185,7 @@ public sealed partial class QueueService
     /// The queue's oldest entries that look claimable now (visible, not expired, under no live claim, not being popped),
     /// a few more than <paramref name="limit"/> so that some may be taken meanwhile; checked again under the lock.
     /// </summary>
-    private async Task<List<QueueEntry>> ClaimableAsync(TenantId tenant, string name, int limit, bool committed)
+    private async Task<List<QueueEntry>> ClaimableAsync(TenantId tenant, string name, QueueRead read, int limit, bool committed)
     {
         var t = Of(tenant);
         var key = Key(tenant, name);
@@ -219,7 +219,7 @@ public sealed partial class QueueService
                 foreach (var e in page)
                 {
                     after = e.Position;
-                    if (Claimable(q, e, now))
+                    if (Claimable(q, read, e, now))
                     {
                         result.Add(e);
                     }
@@ -231,8 +231,8 @@ public sealed partial class QueueService
     }
 
     /// <summary>Whether a claim or a pop may take the entry now (caller holds the lock).</summary>
-    private static bool Claimable(NamedQueueState q, QueueEntry e, DateTimeOffset now) =>
-        !e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && !q.Removed.Contains(e.Id)
+    private static bool Claimable(NamedQueueState q, QueueRead read, QueueEntry e, DateTimeOffset now) =>
+        !e.Message.IsExpired(now) && !(e.VisibleAt > now) && q.LiveClaimOf(e.Id, now) is null && !q.Popping.Contains(e.Id) && !q.RemovedDuring(read, e.Id)
         && !q.IsUnsettled(e.Id);
 
     /// <summary>
@@ -240,32 +240,33 @@ public sealed partial class QueueService
     /// purge count then, to check against under the lock after, and the candidates. The caller ends the read
     /// (<see cref="NamedQueueState.EndRead"/>) under the lock once it has checked them; a failed read ends it here.
     /// </summary>
-    private async Task<(NamedQueueState? Queue, long Purges, List<QueueEntry> Candidates)> ReadCandidatesAsync(TenantState t, TenantId tenant, string name, int limit)
+    private async Task<(NamedQueueState? Queue, QueueRead? Read, long Purges, List<QueueEntry> Candidates)> ReadCandidatesAsync(TenantState t, TenantId tenant, string name, int limit)
     {
         NamedQueueState? q;
+        QueueRead read;
         long purges;
         bool committed;
         lock (t.Gate)
         {
             if (!t.NamedQueues.TryGetValue(name, out q))
             {
-                return (null, 0, []);
+                return (null, null, 0, []);
             }
 
-            q.Readers++;
+            read = q.BeginRead();
             purges = q.Purges;
             committed = Interlocked.Read(ref _purgesInFlight) == 0; // under the lock: a purge starting after this bumps Purges
         }
 
         try
         {
-            return (q, purges, await ClaimableAsync(tenant, name, limit, committed));
+            return (q, read, purges, await ClaimableAsync(tenant, name, read, limit, committed));
         }
         catch
         {
             lock (t.Gate)
             {
-                q.EndRead();
+                q.EndRead(read);
             }
 
             throw;

@@ -683,7 +683,7 @@ public sealed partial class QueueService : IDisposable
         RequireLimit(count, _options.MaxMessagesPerClaim);
         var key = Key(tenant, name);
         var t = Of(tenant);
-        var (reading, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, count);
+        var (reading, read, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, count);
         if (reading is null)
         {
             return [];
@@ -703,7 +703,7 @@ public sealed partial class QueueService : IDisposable
                 var now = _time.GetUtcNow();
                 foreach (var e in candidates)
                 {
-                    if (taken.Count < count && Claimable(q, e, now))
+                    if (taken.Count < count && Claimable(q, read!, e, now))
                     {
                         taken.Add(MessageOf(e, null));
                     }
@@ -723,7 +723,7 @@ public sealed partial class QueueService : IDisposable
             }
             finally
             {
-                reading.EndRead(); // after the checks: what was removed while this read ran is remembered until then
+                reading.EndRead(read!); // after the checks: what was removed while this read ran is remembered until then
             }
         }
 
