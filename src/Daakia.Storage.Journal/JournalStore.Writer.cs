@@ -284,6 +284,7 @@ public sealed partial class JournalStore
                     }
 
                     BeforeBatchForTest?.Invoke(waiters.Count);
+                    var started = System.Diagnostics.Stopwatch.GetTimestamp();
                     if (snapshot is not null)
                     {
                         ReplaceWith(snapshot, before);
@@ -292,6 +293,8 @@ public sealed partial class JournalStore
                     {
                         WriteBatch(batch.Written);
                     }
+
+                    _commitSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
 
                     Interlocked.Increment(ref _batches);
                     Interlocked.Add(ref _committedWrites, waiters.Count);

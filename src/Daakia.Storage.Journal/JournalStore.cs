@@ -32,6 +32,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
     private bool _closed;
 
     private readonly System.Diagnostics.Metrics.Meter _meter = new(MeterName);
+    private readonly System.Diagnostics.Metrics.Histogram<double> _commitSeconds;
     private long _batches;
     private long _committedWrites;
 
@@ -43,6 +44,7 @@ public sealed partial class JournalStore : IDaakiaStore, IStoreHealth
         JournalStoreOptions.Validate(options);
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _commitSeconds = Core.Storage.StoreMetrics.CommitDuration(_meter);
         _meter.CreateObservableCounter("commits", () => Interlocked.Read(ref _batches), description: "Batches the journal's writer wrote (each one fsync at durability fsync).");
         _meter.CreateObservableCounter("writes", () => Interlocked.Read(ref _committedWrites), description: "Writes (appends, acks, returns, units of work, …) made durable; writes per commit is the group commit's batch size.");
         _meter.CreateObservableGauge("journal.bytes", () => Volatile.Read(ref _fileLength), unit: "By", description: "Size of the journal file (it is compacted once past Daakia:Journal:CompactBytes and mostly dead).");

@@ -48,8 +48,7 @@ public sealed partial class SqliteStore : IDaakiaStore, IStoreHealth
         // Read when scraped: the writer only increments plain counters.
         _meter.CreateObservableCounter("commits", () => Interlocked.Read(ref _batches), description: "Transactions the store's writer committed (each one fsync at durability fsync).");
         _meter.CreateObservableCounter("writes", () => Interlocked.Read(ref _committedWrites), description: "Writes (appends, acks, returns, units of work, …) committed; writes per commit is the group commit's batch size.");
-        _commitSeconds = _meter.CreateHistogram<double>("commit.duration", unit: "s", description: "How long the writer took for one transaction: its statements, the commit and its fsync.",
-            advice: new() { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.5] });
+        _commitSeconds = Core.Storage.StoreMetrics.CommitDuration(_meter);
         _meter.CreateObservableCounter("letters.unwritten", () => Interlocked.Read(ref _unwritten), description: "Letters acknowledged by their recipient within the commit that appended them: neither the letter nor its removal was written.");
     }
 

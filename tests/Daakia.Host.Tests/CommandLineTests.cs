@@ -46,6 +46,13 @@ public sealed class CommandLineTests
         metrics = await http.GetStringAsync("/metrics");
         Assert.Contains(metrics.Split('\n'), l => l.StartsWith("http_requests_received_total{", StringComparison.Ordinal) && l.Contains("endpoint=\"/healthz\"", StringComparison.Ordinal));
         Assert.DoesNotContain("/v1/ws", metrics, StringComparison.Ordinal);
+
+        // The commit duration (listened to from the first scrape on), with the sub-millisecond buckets its instrument
+        // advises: an fsync'd commit takes ~0.1–1 ms.
+        await alice.RequestAsync("send", new { recipients = new[] { "bob" }, payload = 2 });
+        metrics = await http.GetStringAsync("/metrics");
+        Assert.True(MetricValue(metrics, "daakia_store_commit_duration_count") >= 1, "the second send's commit is timed");
+        Assert.Contains(metrics.Split('\n'), l => l.StartsWith("daakia_store_commit_duration_bucket{le=\"0.00025\"} ", StringComparison.Ordinal));
     }
 
     [Fact]
