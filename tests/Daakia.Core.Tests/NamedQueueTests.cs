@@ -550,6 +550,32 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
     }
 
     [Fact]
+    public async Task AClaimTheStoreRefusesAtOnce_LeavesNoClaimBehind()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        var t = EngineFixture.Tenant;
+        await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray())]);
+        f.Chaos!.RefuseWrites = true; // the write call throws (a faulted or closed store), the read before it works
+        await Assert.ThrowsAsync<DaakiaException>(() => q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1));
+        f.Chaos.RefuseWrites = false;
+        Assert.Equal(0, (await q.StatsAsync(t, "jobs")).Claimed); // no claim in memory without its record
+        var c = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1);
+        Assert.Single(c.Messages);
+        Assert.Equal(1, c.Messages[0].ClaimCount);
+
+        // A renewal and a release refused at once leave the claim as it was: its end, and its messages held.
+        f.Chaos.RefuseWrites = true;
+        await Assert.ThrowsAsync<DaakiaException>(() => q.RenewClaimAsync(t, "jobs", c.Claim!.Id, TimeSpan.FromHours(1), TimeSpan.Zero));
+        await Assert.ThrowsAsync<DaakiaException>(() => q.ReleaseClaimAsync(t, "jobs", c.Claim!.Id));
+        f.Chaos.RefuseWrites = false;
+        var kept = await q.GetClaimAsync(t, "jobs", c.Claim!.Id);
+        Assert.Equal(c.Claim.ExpiresAt, kept!.Claim!.ExpiresAt);
+        Assert.Single(kept.Messages);
+        Assert.Null((await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1)).Claim); // still held
+    }
+
+    [Fact]
     public async Task AMessageDeletedWhileAClaimOrAPopReadsItsCandidates_IsNeitherClaimedNorPopped()
     {
         await using var f = await new EngineFixture(chaos: true).StartAsync();

@@ -54,6 +54,9 @@ public sealed class ChaosStore : IDaakiaStore
     /// </summary>
     public TaskCompletionSource? HoldReads { get; set; }
 
+    /// <summary>While true, every write is refused at once: the call throws, as a store that has faulted or closed does.</summary>
+    public bool RefuseWrites { get; set; }
+
     /// <summary>While set, completed writes wait for it before their callers see them (took effect, not yet acknowledged).</summary>
     public TaskCompletionSource? HoldWrites { get; set; }
 
@@ -146,6 +149,11 @@ public sealed class ChaosStore : IDaakiaStore
     /// <summary>A write: takes its place in the apply order now, takes effect in that order, completes late.</summary>
     private ValueTask<T> Write<T>(string op, Func<T> apply)
     {
+        if (RefuseWrites)
+        {
+            throw new DaakiaException(DaakiaErrorCode.Unavailable, $"Refused '{op}' at once.");
+        }
+
         var fail = Decide(op);
         var held = HoldWhen?.Invoke(op);
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -133,7 +133,20 @@ public sealed partial class QueueService
                     return new QueueClaimResult(null, []);
                 }
 
-                write = Unsettling(moving.Queue, moving.Ids, ops);
+                try
+                {
+                    write = Unsettling(moving.Queue, moving.Ids, ops);
+                }
+                catch
+                {
+                    // The store refused at once (faulted, closed): no claim was made, its messages are claimable again.
+                    if (claim is not null)
+                    {
+                        q.Remove(claim);
+                    }
+
+                    throw;
+                }
             }
             finally
             {
@@ -333,12 +346,21 @@ public sealed partial class QueueService
             // Deliveries 0: a return never lowers a count, so the claim count stays as the claim raised it. Each message
             // that would expire before the renewed claim and its grace lives until then (extend only: the store knows
             // each one's expiry, so the renewal reads nothing).
-            write = _store.WriteAsync(
-            [
-                Rewrite(tenant, q, renewed),
-                new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
-                KeepAlive(Key(tenant, name), renewed),
-            ]).AsTask();
+            try
+            {
+                write = _store.WriteAsync(
+                [
+                    Rewrite(tenant, q, renewed),
+                    new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
+                    KeepAlive(Key(tenant, name), renewed),
+                ]).AsTask();
+            }
+            catch
+            {
+                q.Claims[claimId] = claim; // refused at once: not renewed
+                throw;
+            }
+
             previous = (q, claim);
         }
 
@@ -381,11 +403,20 @@ public sealed partial class QueueService
             q.Remove(claim);
             // Claimable again once the return is committed (a claim reading the committed snapshot would see them
             // still hidden, and with their claim counts before this claim's).
-            write = Unsettling(q, held,
-            [
-                new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
-                new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
-            ]);
+            try
+            {
+                write = Unsettling(q, held,
+                [
+                    new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
+                    new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
+                ]);
+            }
+            catch
+            {
+                q.Add(claim); // refused at once: not released
+                throw;
+            }
+
             released = (q, claim with { Messages = held });
         }
 
