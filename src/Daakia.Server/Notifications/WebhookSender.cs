@@ -12,7 +12,8 @@ namespace Daakia.Server.Notifications;
 /// Sends webhook notifications: one POST per notification through the named client <see cref="ClientName"/>
 /// (IHttpClientFactory, with a resilience pipeline: a timeout per try and a quick retry; the durable outbox does the
 /// long retries). Each request carries the delivery id, the try, a timestamp and
-/// an HMAC-SHA256 signature of <c>timestamp + "." + body</c> with the subscription's secret; the subscription's
+/// an HMAC-SHA256 signature of <c>timestamp + "." + body</c> with the subscription's secret, and the Standard Webhooks
+/// headers (<c>webhook-id</c>, <c>webhook-timestamp</c>, <c>webhook-signature</c>, which also covers the id); the subscription's
 /// <c>post_headers</c> and <c>post_data</c> options apply as in Zaqar. 2xx is delivered; 408, 425, 429 and 5xx, a
 /// connection error or a timeout are tried again; any other answer (a redirect is not followed) and a refused target
 /// are given up.
@@ -27,6 +28,12 @@ public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOption
     public const string AttemptHeader = "X-Daakia-Attempt";
     public const string TimestampHeader = "X-Daakia-Timestamp";
     public const string SignatureHeader = "X-Daakia-Signature";
+
+    /// <summary>The Standard Webhooks headers (standardwebhooks.com), for receivers that verify with one of its libraries:
+    /// the delivery id, the timestamp, and <c>v1,</c> + base64 HMAC-SHA256 of <c>id.timestamp.body</c>.</summary>
+    public const string StandardIdHeader = "webhook-id";
+    public const string StandardTimestampHeader = "webhook-timestamp";
+    public const string StandardSignatureHeader = "webhook-signature";
 
     public SubscriberKind Kind => SubscriberKind.Webhook;
 
@@ -58,6 +65,10 @@ public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOption
         request.Headers.TryAddWithoutValidation(AttemptHeader, notification.Attempt.ToString(CultureInfo.InvariantCulture));
         request.Headers.TryAddWithoutValidation(TimestampHeader, timestamp);
         request.Headers.TryAddWithoutValidation(SignatureHeader, "sha256=" + Sign(s.Secret, timestamp, body));
+        var delivery = notification.Message.Id.ToString();
+        request.Headers.TryAddWithoutValidation(StandardIdHeader, delivery);
+        request.Headers.TryAddWithoutValidation(StandardTimestampHeader, timestamp);
+        request.Headers.TryAddWithoutValidation(StandardSignatureHeader, "v1," + SignStandard(s.Secret, delivery, timestamp, body));
         request.Headers.UserAgent.ParseAdd("Daakia-Notifications/1");
         try
         {
@@ -95,6 +106,23 @@ public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOption
         body.CopyTo(message.AsSpan(n + 1));
         return Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), message));
     }
+
+    /// <summary>
+    /// The Standard Webhooks signature (without its <c>v1,</c>): base64 of HMAC-SHA256 over <c>id + "." + timestamp + "."
+    /// + body</c> under the secret's UTF-8 bytes, the key a Standard Webhooks library takes as <see cref="StandardSecret"/>.
+    /// Unlike <see cref="Sign"/> it covers the delivery id, so a captured request replayed with another id fails.
+    /// </summary>
+    public static string SignStandard(string secret, string id, string timestamp, ReadOnlySpan<byte> body)
+    {
+        var head = Encoding.ASCII.GetBytes(id + "." + timestamp + ".");
+        var message = new byte[head.Length + body.Length];
+        head.CopyTo(message, 0);
+        body.CopyTo(message.AsSpan(head.Length));
+        return Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), message));
+    }
+
+    /// <summary>The subscription's secret as a Standard Webhooks library takes it: <c>whsec_</c> + base64 of its UTF-8 bytes.</summary>
+    public static string StandardSecret(string secret) => "whsec_" + Convert.ToBase64String(Encoding.UTF8.GetBytes(secret));
 
     private static WebhookTargetRefusedException? Refused(Exception ex)
     {

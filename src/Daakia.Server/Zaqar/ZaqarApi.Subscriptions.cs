@@ -71,6 +71,7 @@ public static partial class ZaqarApi
             {
                 // Beyond Zaqar: what a receiver checks X-Daakia-Signature with; said once, to whoever made it.
                 j.WriteString("signing_secret", view.Subscription.Secret);
+                j.WriteString("webhook_secret", Notifications.WebhookSender.StandardSecret(view.Subscription.Secret)); // for Standard Webhooks libraries
             }
         });
         return w.Result(201);

@@ -65,6 +65,7 @@ public static partial class ZaqarWebSocket
                     if (watcher is null && outcome == SubscribeOutcome.Created)
                     {
                         j.WriteString("signing_secret", view.Subscription.Secret);
+                        j.WriteString("webhook_secret", Notifications.WebhookSender.StandardSecret(view.Subscription.Secret)); // for Standard Webhooks libraries
                     }
 
                     j.WriteEndObject();

@@ -52,9 +52,15 @@ public sealed class ZaqarSubscriptionTests : IAsyncLifetime
 
     private async Task<(string Id, string Secret)> SubscribeAsync(string queue, string subscriber, string options = "{}", string project = "p1")
     {
+        var (id, secret, _) = await SubscribeWithStandardSecretAsync(queue, subscriber, options, project);
+        return (id, secret);
+    }
+
+    private async Task<(string Id, string Secret, string StandardSecret)> SubscribeWithStandardSecretAsync(string queue, string subscriber, string options = "{}", string project = "p1")
+    {
         var (status, body, _) = await SendAsync(HttpMethod.Post, $"/v2/queues/{queue}/subscriptions", $$"""{"subscriber": "{{subscriber}}", "ttl": 3600, "options": {{options}}}""", project);
         Assert.True(status == HttpStatusCode.Created, $"{(int)status} {body}");
-        return ((string)body!["subscription_id"]!, (string)body["signing_secret"]!);
+        return ((string)body!["subscription_id"]!, (string)body["signing_secret"]!, (string)body["webhook_secret"]!);
     }
 
     private async Task<List<string>> PostAsync(string queue, string messages, string project = "p1")
@@ -164,6 +170,33 @@ public sealed class ZaqarSubscriptionTests : IAsyncLifetime
         }
 
         await Eventually.True(async () => (int)(await SendAsync(HttpMethod.Get, $"/v2/queues/orders/subscriptions/{id}")).Body!["delivery"]!["delivered"]! == 2, "counted delivered");
+    }
+
+    [Fact]
+    public async Task EachWebhookRequest_VerifiesWithAStandardWebhooksLibrary_AndNotWithAnotherIdOrSecret()
+    {
+        var (_, _, standard) = await SubscribeWithStandardSecretAsync("standard", _receiver.Url("/std").ToString());
+        Assert.StartsWith("whsec_", standard, StringComparison.Ordinal);
+        await PostAsync("standard", """[{"body": {"n": 1}}]""");
+        await Eventually.True(() => !_receiver.Requests.IsEmpty, "the message is notified");
+        var r = _receiver.Requests.Single();
+        var headers = new Microsoft.AspNetCore.Http.HeaderDictionary();
+        foreach (var (name, value) in r.Headers)
+        {
+            headers[name] = value;
+        }
+
+        // A receiver's check with the StandardWebhooks package: the id, the timestamp and the body as sent verify.
+        Assert.Equal(r.Header(WebhookSender.DeliveryHeader), r.Header(WebhookSender.StandardIdHeader));
+        new StandardWebhooks.StandardWebhook(standard).Verify(r.Text, headers);
+
+        // The signature covers the delivery id: the same request replayed under another id fails, as does another secret.
+        var replayed = new Microsoft.AspNetCore.Http.HeaderDictionary(headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase))
+        {
+            [WebhookSender.StandardIdHeader] = Guid.NewGuid().ToString(),
+        };
+        Assert.ThrowsAny<Exception>(() => new StandardWebhooks.StandardWebhook(standard).Verify(r.Text, replayed));
+        Assert.ThrowsAny<Exception>(() => new StandardWebhooks.StandardWebhook(WebhookSender.StandardSecret("another-secret-entirely")).Verify(r.Text, headers));
     }
 
     [Fact]
