@@ -294,7 +294,11 @@ public sealed partial class JournalStore
                         WriteBatch(batch.Written);
                     }
 
-                    _commitSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+                    if (snapshot is not null || batch.Written.Length > 0)
+                    {
+                        _commitSeconds.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds); // a batch of waiters only wrote nothing
+                    }
+
 
                     Interlocked.Increment(ref _batches);
                     Interlocked.Add(ref _committedWrites, waiters.Count);

@@ -576,6 +576,25 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
     }
 
     [Fact]
+    public async Task AReleaseTheStoreRefusesAtOnce_OfAnExpiredClaim_LeavesItsMessageWithTheClaimThatTookItSince()
+    {
+        // No sweep of expired claims during the test: the expired claim stays in memory, as it does until its sweep.
+        await using var f = await new EngineFixture(o => o.ExpirySweepInterval = TimeSpan.FromDays(1), chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        var t = EngineFixture.Tenant;
+        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray())]);
+        var a = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(1), TimeSpan.Zero, 1);
+        f.Time.Advance(TimeSpan.FromMinutes(2)); // a expired; b takes its message
+        var b = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(5), TimeSpan.Zero, 1);
+        Assert.Equal(ids, b.Messages.Select(m => m.Id));
+        f.Chaos!.RefuseWrites = true;
+        await Assert.ThrowsAsync<DaakiaException>(() => q.ReleaseClaimAsync(t, "jobs", a.Claim!.Id));
+        f.Chaos.RefuseWrites = false;
+        await q.DeleteMessagesAsync(t, "jobs", ids, b.Claim!.Id); // still b's to delete
+        Assert.Equal(0, (await q.StatsAsync(t, "jobs")).Total);
+    }
+
+    [Fact]
     public async Task AMessageDeletedWhileAClaimOrAPopReadsItsCandidates_IsNeitherClaimedNorPopped()
     {
         await using var f = await new EngineFixture(chaos: true).StartAsync();

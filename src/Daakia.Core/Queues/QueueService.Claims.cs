@@ -413,7 +413,14 @@ public sealed partial class QueueService
             }
             catch
             {
-                q.Add(claim); // refused at once: not released
+                // Refused at once: not released. Back as it was, holding only what it held (a message it no longer
+                // held, taken by a later claim after this one expired, stays with that one).
+                q.Claims[claim.Id] = claim;
+                foreach (var m in held)
+                {
+                    q.ClaimOf[m] = claim.Id;
+                }
+
                 throw;
             }
 

@@ -48,7 +48,7 @@ public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOption
         {
             foreach (var h in extra.EnumerateObject())
             {
-                if (h.Value.ValueKind == JsonValueKind.String && !h.Name.StartsWith("X-Daakia-", StringComparison.OrdinalIgnoreCase))
+                if (h.Value.ValueKind == JsonValueKind.String && !h.Name.StartsWith("X-Daakia-", StringComparison.OrdinalIgnoreCase) && !h.Name.StartsWith("webhook-", StringComparison.OrdinalIgnoreCase))
                 {
                     if (!request.Headers.TryAddWithoutValidation(h.Name, h.Value.GetString()))
                     {
