@@ -142,29 +142,36 @@ internal sealed class RawMqttSocket : IAsyncDisposable
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
         var seen = 0;
         var all = 0;
-        var one = new byte[1];
-        var body = new byte[64 * 1024];
         while (seen < count)
         {
-            await Stream.ReadExactlyAsync(one, cts.Token);
-            var first = one[0];
-            var length = 0;
-            for (var shift = 0; ; shift += 7)
-            {
-                await Stream.ReadExactlyAsync(one, cts.Token);
-                length |= (one[0] & 0x7F) << shift;
-                if ((one[0] & 0x80) == 0)
-                {
-                    break;
-                }
-            }
-
-            await Stream.ReadExactlyAsync(body.AsMemory(0, length), cts.Token);
+            var (first, _) = await ReadOneAsync(cts.Token);
             all++;
             seen += first >> 4 == type ? 1 : 0;
         }
 
         return all;
+    }
+
+    /// <summary>One whole packet: its first byte, and its variable header and payload.</summary>
+    private async Task<(byte First, byte[] Body)> ReadOneAsync(CancellationToken cancellationToken)
+    {
+        var one = new byte[1];
+        await Stream.ReadExactlyAsync(one, cancellationToken);
+        var first = one[0];
+        var length = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            await Stream.ReadExactlyAsync(one, cancellationToken);
+            length |= (one[0] & 0x7F) << shift;
+            if ((one[0] & 0x80) == 0)
+            {
+                break;
+            }
+        }
+
+        var body = new byte[length];
+        await Stream.ReadExactlyAsync(body, cancellationToken);
+        return (first, body);
     }
 
     public Task SendAsync(params byte[] bytes) => Stream.WriteAsync(bytes).AsTask();
@@ -174,24 +181,9 @@ internal sealed class RawMqttSocket : IAsyncDisposable
     public async Task<byte[]> ReadPacketAsync(int type, TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
-        var one = new byte[1];
         while (true)
         {
-            await Stream.ReadExactlyAsync(one, cts.Token);
-            var first = one[0];
-            var length = 0;
-            for (var shift = 0; ; shift += 7)
-            {
-                await Stream.ReadExactlyAsync(one, cts.Token);
-                length |= (one[0] & 0x7F) << shift;
-                if ((one[0] & 0x80) == 0)
-                {
-                    break;
-                }
-            }
-
-            var body = new byte[length];
-            await Stream.ReadExactlyAsync(body, cts.Token);
+            var (first, body) = await ReadOneAsync(cts.Token);
             if (first >> 4 == type)
             {
                 return body;
