@@ -576,6 +576,28 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
     }
 
     [Fact]
+    public async Task ADeleteUnderAClaimWhoseWriteFails_LeavesTheClaimHoldingItsMessages_SoTheRetryWorks()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        var t = EngineFixture.Tenant;
+        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+        var c = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(5), TimeSpan.Zero, 2);
+
+        f.Chaos!.RefuseWrites = true; // refused at once
+        await Assert.ThrowsAsync<DaakiaException>(() => q.DeleteMessagesAsync(t, "jobs", [ids[0]], c.Claim!.Id));
+        f.Chaos.RefuseWrites = false;
+        f.Chaos.FailWhen = op => op == "write"; // failed later
+        await Assert.ThrowsAsync<DaakiaException>(() => q.DeleteMessagesAsync(t, "jobs", ids, c.Claim!.Id));
+        f.Chaos.FailWhen = null;
+
+        Assert.Equal(2, (await q.GetClaimAsync(t, "jobs", c.Claim!.Id))!.Messages.Count); // the claim still holds both
+        Assert.Equal(2, (await q.StatsAsync(t, "jobs")).Claimed);
+        await q.DeleteMessagesAsync(t, "jobs", ids, c.Claim!.Id); // the client's retry
+        Assert.Equal(0, (await q.StatsAsync(t, "jobs")).Total);
+    }
+
+    [Fact]
     public async Task AReleaseTheStoreRefusesAtOnce_OfAnExpiredClaim_LeavesItsMessageWithTheClaimThatTookItSince()
     {
         // No sweep of expired claims during the test: the expired claim stays in memory, as it does until its sweep.

@@ -571,6 +571,8 @@ public sealed partial class QueueService : IDisposable
 
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState? deleting;
+        List<(QueueClaim Before, QueueClaim? After)>? undo = null;
+        List<(Guid Message, Guid Claim)>? links = null;
         Retry:
         var now = _time.GetUtcNow();
         lock (t.Gate)
@@ -620,24 +622,47 @@ public sealed partial class QueueService : IDisposable
             {
                 foreach (var c in changed)
                 {
-                    ops.Add(Rewrite(tenant, q, c with { Messages = [.. c.Messages.Where(m => !ids.Contains(m))] }));
+                    var after = c with { Messages = [.. c.Messages.Where(m => !ids.Contains(m))] };
+                    ops.Add(Rewrite(tenant, q, after));
+                    (undo ??= []).Add((c, after.Messages.Count == 0 ? null : after));
                 }
 
                 foreach (var id in ids)
                 {
-                    q.ClaimOf.Remove(id);
+                    if (q.ClaimOf.Remove(id, out var of))
+                    {
+                        (links ??= []).Add((id, of));
+                    }
                 }
 
                 q.Removing(ids);
             }
 
-            write = Unsettling(q, ids, ops);
+            try
+            {
+                write = Unsettling(q, ids, ops);
+            }
+            catch
+            {
+                Undelete(q!, undo, links); // refused at once: the claims hold what they held
+                throw;
+            }
+
             deleting = q;
         }
 
         try
         {
             await write;
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                Undelete(deleting!, undo, links); // not deleted in the store: the claims hold what they held
+            }
+
+            throw;
         }
         finally
         {
@@ -649,6 +674,32 @@ public sealed partial class QueueService : IDisposable
     Read:
         held = [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
         goto Retry;
+    }
+
+    /// <summary>
+    /// A delete whose write failed (caller holds the lock): each claim it rewrote is put back as it was, unless something
+    /// changed it since, and each message's link to its claim where no other link was made since.
+    /// </summary>
+    private static void Undelete(NamedQueueState? q, List<(QueueClaim Before, QueueClaim? After)>? undo, List<(Guid Message, Guid Claim)>? links)
+    {
+        if (q is null)
+        {
+            return;
+        }
+
+        foreach (var (before, after) in undo ?? [])
+        {
+            var now = q.Claims.GetValueOrDefault(before.Id);
+            if (ReferenceEquals(now, after))
+            {
+                q.Claims[before.Id] = before;
+            }
+        }
+
+        foreach (var (message, claim) in links ?? [])
+        {
+            q.ClaimOf.TryAdd(message, claim);
+        }
     }
 
     /// <summary>Whether every one of <paramref name="ids"/> is under the live claim <paramref name="claim"/> now.</summary>
