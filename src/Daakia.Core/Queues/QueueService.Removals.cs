@@ -1,0 +1,262 @@
+using Daakia.Core.Storage;
+
+namespace Daakia.Core;
+
+/// <summary>Removing messages from a named queue: deletes by id (with or without a claim) and pops.</summary>
+public sealed partial class QueueService
+{
+    /// <summary>
+    /// Deletes messages by id. With <paramref name="claim"/> null, a message under a live claim is refused
+    /// (<see cref="DaakiaErrorCode.Forbidden"/>) unless <paramref name="ignoreClaims"/> (Zaqar's delete by <c>ids</c>);
+    /// with a claim, each message must be under that live claim. Ids the queue does not hold are no error.
+    /// </summary>
+    public async Task DeleteMessagesAsync(TenantId tenant, string name, IReadOnlyList<Guid> ids, Guid? claim = null, bool ignoreClaims = false)
+    {
+        _engine.EnsureAccepting();
+        RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
+        var t = Of(tenant);
+        // With a claim named, a message the queue no longer holds is deleted already (a retried delete), not an error:
+        // which of them it holds is read from the store, but only when one of them is not under a live claim (the usual
+        // delete of what a claim holds is decided in memory; the claim checks below are in memory).
+        HashSet<Guid>? held = null;
+        if (claim is { } named && !AllUnder(t, name, ids, named))
+        {
+            held = [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
+        }
+
+        Task<IReadOnlyList<StoreOpResult>> write;
+        NamedQueueState? deleting;
+        List<(QueueClaim Before, QueueClaim? After)>? undo = null;
+        List<(Guid Message, Guid Claim)>? links = null;
+        Retry:
+        var now = _time.GetUtcNow();
+        lock (t.Gate)
+        {
+            t.NamedQueues.TryGetValue(name, out var q);
+            var changed = new HashSet<QueueClaim>();
+            foreach (var id in ids)
+            {
+                var holder = q?.LiveClaimOf(id, now);
+                if (claim is { } given)
+                {
+                    if (holder is null && held is null)
+                    {
+                        goto Read; // the claim ended since the check: which ids the queue holds is read after all
+                    }
+
+                    if (holder is null)
+                    {
+                        if (!held!.Contains(id))
+                        {
+                            continue;
+                        }
+
+                        throw DaakiaException.Invalid("A claim was specified, but the message is not currently claimed.");
+                    }
+
+                    if (holder.Id != given)
+                    {
+                        throw q!.Claims.TryGetValue(given, out var other) && other.IsLive(now)
+                            ? new DaakiaException(DaakiaErrorCode.Forbidden, "This message is claimed; it cannot be deleted without a valid claim ID.")
+                            : DaakiaException.Invalid("The specified claim does not exist or has expired.");
+                    }
+                }
+                else if (holder is not null && !ignoreClaims)
+                {
+                    throw new DaakiaException(DaakiaErrorCode.Forbidden, "This message is claimed; it cannot be deleted without a valid claim ID.");
+                }
+
+                if (holder is not null)
+                {
+                    changed.Add(holder);
+                }
+            }
+
+            var ops = new List<StoreOp> { new DeleteOp(Key(tenant, name), ids) };
+            if (q is not null)
+            {
+                foreach (var c in changed)
+                {
+                    var after = c with { Messages = [.. c.Messages.Where(m => !ids.Contains(m))] };
+                    ops.Add(Rewrite(tenant, q, after));
+                    (undo ??= []).Add((c, after.Messages.Count == 0 ? null : after));
+                }
+
+                foreach (var id in ids)
+                {
+                    if (q.ClaimOf.Remove(id, out var of))
+                    {
+                        (links ??= []).Add((id, of));
+                    }
+                }
+
+                q.Removing(ids);
+            }
+
+            try
+            {
+                write = Unsettling(q, ids, ops);
+            }
+            catch
+            {
+                Undelete(q!, undo, links); // refused at once: the claims hold what they held
+                throw;
+            }
+
+            deleting = q;
+        }
+
+        try
+        {
+            await write;
+        }
+        catch
+        {
+            lock (t.Gate)
+            {
+                Undelete(deleting!, undo, links); // not deleted in the store: the claims hold what they held
+            }
+
+            throw;
+        }
+        finally
+        {
+            Settle(t, deleting, ids);
+        }
+
+        return;
+
+    Read:
+        held = [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
+        goto Retry;
+    }
+
+    /// <summary>
+    /// A delete whose write failed (caller holds the lock): each claim it rewrote is put back as it was, unless something
+    /// changed it since, and each message's link to its claim where no other link was made since.
+    /// </summary>
+    private static void Undelete(NamedQueueState? q, List<(QueueClaim Before, QueueClaim? After)>? undo, List<(Guid Message, Guid Claim)>? links)
+    {
+        if (q is null)
+        {
+            return;
+        }
+
+        foreach (var (before, after) in undo ?? [])
+        {
+            var now = q.Claims.GetValueOrDefault(before.Id);
+            if (ReferenceEquals(now, after))
+            {
+                q.Claims[before.Id] = before;
+            }
+        }
+
+        foreach (var (message, claim) in links ?? [])
+        {
+            q.ClaimOf.TryAdd(message, claim);
+        }
+    }
+
+    /// <summary>Whether every one of <paramref name="ids"/> is under the live claim <paramref name="claim"/> now.</summary>
+    private bool AllUnder(TenantState t, string name, IReadOnlyList<Guid> ids, Guid claim)
+    {
+        var now = _time.GetUtcNow();
+        lock (t.Gate)
+        {
+            if (!t.NamedQueues.TryGetValue(name, out var q))
+            {
+                return false;
+            }
+
+            foreach (var id in ids)
+            {
+                if (q.LiveClaimOf(id, now)?.Id != claim)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="count"/> claimable messages off the queue (deleted in one write) and returns them.
+    /// </summary>
+    public async Task<IReadOnlyList<QueueMessage>> PopAsync(TenantId tenant, string name, int count)
+    {
+        _engine.EnsureAccepting();
+        RequireLimit(count, _options.MaxMessagesPerClaim);
+        var key = Key(tenant, name);
+        var t = Of(tenant);
+        var (reading, read, purges, candidates) = await ReadCandidatesAsync(t, tenant, name, count);
+        if (reading is null)
+        {
+            return [];
+        }
+
+        var taken = new List<QueueMessage>(candidates.Count);
+        Task<IReadOnlyList<StoreOpResult>> write;
+        lock (t.Gate)
+        {
+            try
+            {
+                if (!t.NamedQueues.TryGetValue(name, out var q) || !ReferenceEquals(q, reading) || q.Purges != purges)
+                {
+                    return [];
+                }
+
+                var now = _time.GetUtcNow();
+                foreach (var e in candidates)
+                {
+                    if (taken.Count < count && Claimable(q, read!, e, now))
+                    {
+                        taken.Add(MessageOf(e, null));
+                    }
+                }
+
+                if (taken.Count == 0)
+                {
+                    return [];
+                }
+
+                foreach (var m in taken)
+                {
+                    q.Popping.Add(m.Id);
+                }
+
+                q.Removing(taken.Select(m => m.Id));
+            }
+            finally
+            {
+                reading.EndRead(read!); // after the checks: what was removed while this read ran is remembered until then
+            }
+        }
+
+        try
+        {
+            lock (t.Gate)
+            {
+                write = _store.WriteAsync([new DeleteOp(key, [.. taken.Select(m => m.Id)])]).AsTask();
+            }
+
+            await write;
+        }
+        finally
+        {
+            lock (t.Gate)
+            {
+                if (t.NamedQueues.TryGetValue(name, out var q))
+                {
+                    q.Removing(taken.Select(m => m.Id)); // reads in flight may hold a snapshot from before the delete
+                    foreach (var m in taken)
+                    {
+                        q.Popping.Remove(m.Id);
+                    }
+                }
+            }
+        }
+
+        return taken;
+    }
+}
