@@ -43,87 +43,72 @@ internal sealed class NamedQueueState(NamedQueueInfo info)
     }
 
     /// <summary>
-    /// Claims and pops reading candidates from the store now (outside the lock), in generations: while there are any,
-    /// every message id removed from the queue is remembered in the newest generation, so that none of them takes a
-    /// message that went meanwhile (deleted, popped, moved to the dead-letter queue); a purge while they read makes them
-    /// take nothing. Oldest first; empty when no read is in flight.
+    /// Claims and pops reading candidates from the store now (outside the lock), oldest first: while there are any, every
+    /// message id removed from the queue is remembered with its place in the order of removals, so that none of them
+    /// takes a message that went meanwhile (deleted, popped, moved to the dead-letter queue; a release is noted too, so
+    /// a read whose snapshot shows the message still claimed does not count on it); a purge while they read makes them
+    /// take nothing. A read looks only at what was removed after it began, and what no read in flight began before is let
+    /// go, so this stays bounded by what is removed during the oldest read, however the reads overlap.
     /// </summary>
-    private readonly List<QueueRead> _reads = [];
+    private readonly LinkedList<QueueRead> _reads = [];
 
-    private long _readGenerations;
-
-    /// <summary>Most removed ids a generation of reads gathers before the next read starts a new one.</summary>
-    internal const int RemovedPerGeneration = 1024;
+    private readonly Dictionary<Guid, long> _removedAt = [];
+    private readonly Queue<(long At, Guid Id)> _removals = new();
+    private long _removalCount;
 
     public long Purges { get; set; }
 
     /// <summary>Whether a candidate read is in flight (caller holds the lock).</summary>
     public bool Reading => _reads.Count > 0;
 
-    /// <summary>Ids remembered for the reads in flight, over all their generations (caller holds the lock).</summary>
-    public int RemovedCount
-    {
-        get
-        {
-            var n = 0;
-            foreach (var r in _reads)
-            {
-                n += r.Removed.Count;
-            }
+    /// <summary>Ids remembered for the reads in flight (caller holds the lock).</summary>
+    public int RemovedCount => _removedAt.Count;
 
-            return n;
-        }
-    }
-
-    /// <summary>A candidate read starts (caller holds the lock): it joins the newest generation, or starts one when
-    /// that one has gathered <see cref="RemovedPerGeneration"/> ids.</summary>
+    /// <summary>A candidate read starts (caller holds the lock).</summary>
     public QueueRead BeginRead()
     {
-        var newest = _reads.Count > 0 ? _reads[^1] : null;
-        if (newest is null || newest.Removed.Count >= RemovedPerGeneration)
-        {
-            newest = new QueueRead(++_readGenerations);
-            _reads.Add(newest);
-        }
-
-        newest.Readers++;
-        return newest;
+        var read = new QueueRead(_removalCount);
+        read.Node = _reads.AddLast(read);
+        return read;
     }
 
     /// <summary>Notes removed ids for the reads in flight (caller holds the lock).</summary>
     public void Removing(IEnumerable<Guid> ids)
     {
-        if (_reads.Count > 0)
+        if (_reads.Count == 0)
         {
-            _reads[^1].Removed.UnionWith(ids);
+            return;
+        }
+
+        foreach (var id in ids)
+        {
+            var at = ++_removalCount;
+            _removedAt[id] = at;
+            _removals.Enqueue((at, id));
         }
     }
 
-    /// <summary>Whether <paramref name="id"/> was removed while <paramref name="read"/> was in flight (caller holds the lock).</summary>
-    public bool RemovedDuring(QueueRead read, Guid id)
-    {
-        for (var i = _reads.Count - 1; i >= 0 && _reads[i].Number >= read.Number; i--)
-        {
-            if (_reads[i].Removed.Contains(id))
-            {
-                return true;
-            }
-        }
+    /// <summary>Whether <paramref name="id"/> was removed after <paramref name="read"/> began (caller holds the lock).</summary>
+    public bool RemovedDuring(QueueRead read, Guid id) => _removedAt.TryGetValue(id, out var at) && at > read.Since;
 
-        return false;
-    }
-
-    /// <summary>A read is done (caller holds the lock): generations no read of theirs or of an older one needs are let go.</summary>
+    /// <summary>A read is done (caller holds the lock): what no read still in flight began before is let go.</summary>
     public void EndRead(QueueRead read)
     {
-        read.Readers--;
-        var gone = 0;
-        while (gone < _reads.Count && _reads[gone].Readers == 0)
+        if (read.Node is { } node)
         {
-            gone++;
+            _reads.Remove(node);
+            read.Node = null;
         }
 
-        _reads.RemoveRange(0, gone);
+        var oldest = _reads.First?.Value.Since ?? long.MaxValue;
+        while (_removals.TryPeek(out var r) && r.At <= oldest)
+        {
+            _removals.Dequeue();
+            if (_removedAt.TryGetValue(r.Id, out var at) && at == r.At)
+            {
+                _removedAt.Remove(r.Id); // not when removed again since: that later one is still in the queue
+            }
+        }
     }
 
     /// <summary>
