@@ -601,6 +601,33 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
     }
 
     [Fact]
+    public async Task ADeleteWhoseWriteFailsAfterTheClaimWasRenewed_LeavesTheRenewedClaimAsTheStoreHasIt()
+    {
+        await using var f = await new EngineFixture(chaos: true).StartAsync();
+        var q = f.Engine.Queues;
+        var t = EngineFixture.Tenant;
+        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+        var c = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(5), TimeSpan.Zero, 2);
+
+        // The delete's write fails, but only after the claim was renewed (without the message being deleted).
+        var hold = new TaskCompletionSource();
+        f.Chaos!.FailWhen = op => op == "write";
+        f.Chaos.HoldWhen = op => hold.Task;
+        var delete = q.DeleteMessagesAsync(t, "jobs", [ids[0]], c.Claim!.Id);
+        f.Chaos.FailWhen = null;
+        f.Chaos.HoldWhen = null;
+        Assert.True(await q.RenewClaimAsync(t, "jobs", c.Claim.Id, TimeSpan.FromMinutes(10), TimeSpan.Zero));
+        hold.SetResult();
+        await Assert.ThrowsAsync<DaakiaException>(() => delete);
+
+        // The renewed claim holds what the store says it holds: the second message only (the first was hidden only
+        // until the first lease), and the first is not reported as held by it.
+        Assert.Equal([ids[1]], (await q.GetClaimAsync(t, "jobs", c.Claim.Id))!.Messages.Select(m => m.Id));
+        await q.DeleteMessagesAsync(t, "jobs", [ids[0]]); // under no live claim now: no claim id needed
+        Assert.Equal(1, (await q.StatsAsync(t, "jobs")).Total);
+    }
+
+    [Fact]
     public async Task AReleaseTheStoreRefusesAtOnce_OfAnExpiredClaim_LeavesItsMessageWithTheClaimThatTookItSince()
     {
         // No sweep of expired claims during the test: the expired claim stays in memory, as it does until its sweep.

@@ -27,7 +27,6 @@ public sealed partial class QueueService
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState? deleting;
         List<(QueueClaim Before, QueueClaim? After)>? undo = null;
-        List<(Guid Message, Guid Claim)>? links = null;
         Retry:
         var now = _time.GetUtcNow();
         lock (t.Gate)
@@ -84,10 +83,7 @@ public sealed partial class QueueService
 
                 foreach (var id in ids)
                 {
-                    if (q.ClaimOf.Remove(id, out var of))
-                    {
-                        (links ??= []).Add((id, of));
-                    }
+                    q.ClaimOf.Remove(id);
                 }
 
                 q.Removing(ids);
@@ -99,7 +95,7 @@ public sealed partial class QueueService
             }
             catch
             {
-                Undelete(q!, undo, links); // refused at once: the claims hold what they held
+                Undelete(q, undo); // refused at once: the claims hold what they held
                 throw;
             }
 
@@ -114,7 +110,7 @@ public sealed partial class QueueService
         {
             lock (t.Gate)
             {
-                Undelete(deleting!, undo, links); // not deleted in the store: the claims hold what they held
+                Undelete(deleting, undo); // not deleted in the store: the claims hold what they held
             }
 
             throw;
@@ -132,10 +128,11 @@ public sealed partial class QueueService
     }
 
     /// <summary>
-    /// A delete whose write failed (caller holds the lock): each claim it rewrote is put back as it was, unless something
-    /// changed it since, and each message's link to its claim where no other link was made since.
+    /// A delete whose write failed (caller holds the lock): each claim it rewrote gets back the messages it held, unless
+    /// the claim changed its lease since (renewed, released or swept: then it stays as the store has it) or a message
+    /// went to another claim meanwhile.
     /// </summary>
-    private static void Undelete(NamedQueueState? q, List<(QueueClaim Before, QueueClaim? After)>? undo, List<(Guid Message, Guid Claim)>? links)
+    private static void Undelete(NamedQueueState? q, List<(QueueClaim Before, QueueClaim? After)>? undo)
     {
         if (q is null)
         {
@@ -145,15 +142,17 @@ public sealed partial class QueueService
         foreach (var (before, after) in undo ?? [])
         {
             var now = q.Claims.GetValueOrDefault(before.Id);
-            if (ReferenceEquals(now, after))
+            if (now is null ? after is not null : now.ExpiresAt != before.ExpiresAt)
             {
-                q.Claims[before.Id] = before;
+                continue;
             }
-        }
 
-        foreach (var (message, claim) in links ?? [])
-        {
-            q.ClaimOf.TryAdd(message, claim);
+            var back = before.Messages.Where(m => !q.ClaimOf.TryGetValue(m, out var c) || c == before.Id).ToList();
+            q.Claims[before.Id] = (now ?? before) with { Messages = [.. (now?.Messages ?? []).Union(back)] };
+            foreach (var m in back)
+            {
+                q.ClaimOf[m] = before.Id;
+            }
         }
     }
 
