@@ -538,6 +538,10 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
 {
     protected override bool OnChaosStore => true;
 
+    /// <summary>Posts two messages to the queue "jobs" and returns their ids.</summary>
+    private static Task<IReadOnlyList<Guid>> PostTwoAsync(EngineFixture f) =>
+        f.Engine.Queues.PostAsync(EngineFixture.Tenant, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+
     [Fact]
     public async Task AClaimWhoseWriteFails_LeavesItsMessagesClaimable()
     {
@@ -584,7 +588,7 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
         await using var f = await new EngineFixture(chaos: true).StartAsync();
         var q = f.Engine.Queues;
         var t = EngineFixture.Tenant;
-        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+        var ids = await PostTwoAsync(f);
         var c = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(5), TimeSpan.Zero, 2);
 
         f.Chaos!.RefuseWrites = true; // refused at once
@@ -606,7 +610,7 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
         await using var f = await new EngineFixture(chaos: true).StartAsync();
         var q = f.Engine.Queues;
         var t = EngineFixture.Tenant;
-        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+        var ids = await PostTwoAsync(f);
         var c = await q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(5), TimeSpan.Zero, 2);
 
         // The delete's write fails, but only after the claim was renewed (without the message being deleted).
@@ -652,7 +656,7 @@ public sealed class NamedQueueTestsOnChaosStore : NamedQueueTests
         await using var f = await new EngineFixture(chaos: true).StartAsync();
         var q = f.Engine.Queues;
         var t = EngineFixture.Tenant;
-        var ids = await q.PostAsync(t, "jobs", EngineFixture.Id("p"), [new NewQueueMessage("1"u8.ToArray()), new NewQueueMessage("2"u8.ToArray())]);
+        var ids = await PostTwoAsync(f);
         var hold = new TaskCompletionSource();
         f.Chaos!.HoldReads = hold;
         var claim = q.ClaimAsync(t, "jobs", TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), 1);

@@ -18,6 +18,7 @@ internal sealed class ActivityRecorder(IDaakiaStore store, DaakiaCoreOptions opt
     private Task _flushing = Task.CompletedTask;
     private bool _running;
     private bool _overflowing;
+    private bool _stopped;
     private long _dropped;
 
     /// <summary>Entries dropped because the pending bound was reached.</summary>
@@ -28,6 +29,11 @@ internal sealed class ActivityRecorder(IDaakiaStore store, DaakiaCoreOptions opt
         var size = Size(entry);
         lock (_gate)
         {
+            if (_stopped)
+            {
+                return; // after the engine's stop (a connection that ends late): the store is closing, nothing is written
+            }
+
             if (_pending.Count >= options.MaxPendingActivityEntries || _pendingBytes + size > options.MaxPendingActivityBytes)
             {
                 _dropped++;
@@ -47,6 +53,16 @@ internal sealed class ActivityRecorder(IDaakiaStore store, DaakiaCoreOptions opt
                 _running = true;
                 _flushing = Task.Run(FlushLoopAsync);
             }
+        }
+    }
+
+    /// <summary>The engine stops (<paramref name="stopped"/>: what is pending is still written, see <see cref="FlushAsync"/>,
+    /// nothing recorded later) or starts again.</summary>
+    public void SetStopped(bool stopped)
+    {
+        lock (_gate)
+        {
+            _stopped = stopped;
         }
     }
 

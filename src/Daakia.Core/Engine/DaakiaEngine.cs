@@ -156,6 +156,7 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
         await _tasks.RestoreAsync(cancellationToken);
         StartTimers();
         _tasks.Start();
+        _recorder.SetStopped(false);
         _running = true;
     }
 
@@ -193,6 +194,8 @@ public sealed partial class DaakiaEngine : IAsyncDisposable
             try
             {
                 // The activity log's last batch, within a bound: a record of what happened never holds up the stop.
+                // What connections that end after this record is not written: the store closes next.
+                _recorder.SetStopped(true);
                 await _recorder.FlushAsync().WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
             }
             catch (TimeoutException)
