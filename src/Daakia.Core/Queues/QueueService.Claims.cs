@@ -133,20 +133,7 @@ public sealed partial class QueueService
                     return new QueueClaimResult(null, []);
                 }
 
-                try
-                {
-                    write = Unsettling(moving.Queue, moving.Ids, ops);
-                }
-                catch
-                {
-                    // The store refused at once (faulted, closed): no claim was made, its messages are claimable again.
-                    if (claim is not null)
-                    {
-                        q.Remove(claim);
-                    }
-
-                    throw;
-                }
+                write = Unsettling(moving.Queue, moving.Ids, ops);
             }
             finally
             {
@@ -346,21 +333,12 @@ public sealed partial class QueueService
             // Deliveries 0: a return never lowers a count, so the claim count stays as the claim raised it. Each message
             // that would expire before the renewed claim and its grace lives until then (extend only: the store knows
             // each one's expiry, so the renewal reads nothing).
-            try
-            {
-                write = _store.WriteAsync(
-                [
-                    Rewrite(tenant, q, renewed),
-                    new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
-                    KeepAlive(Key(tenant, name), renewed),
-                ]).AsTask();
-            }
-            catch
-            {
-                q.Claims[claimId] = claim; // refused at once: not renewed
-                throw;
-            }
-
+            write = Started(
+            [
+                Rewrite(tenant, q, renewed),
+                new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, renewed.ExpiresAt))]),
+                KeepAlive(Key(tenant, name), renewed),
+            ]);
             previous = (q, claim);
         }
 
@@ -403,27 +381,11 @@ public sealed partial class QueueService
             q.Remove(claim);
             // Claimable again once the return is committed (a claim reading the committed snapshot would see them
             // still hidden, and with their claim counts before this claim's).
-            try
-            {
-                write = Unsettling(q, held,
-                [
-                    new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
-                    new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
-                ]);
-            }
-            catch
-            {
-                // Refused at once: not released. Back as it was, holding only what it held (a message it no longer
-                // held, taken by a later claim after this one expired, stays with that one).
-                q.Claims[claim.Id] = claim;
-                foreach (var m in held)
-                {
-                    q.ClaimOf[m] = claim.Id;
-                }
-
-                throw;
-            }
-
+            write = Unsettling(q, held,
+            [
+                new DeleteRecordOp(tenant, RecordKind.Claim, NamedQueueRecords.ClaimKey(name, claimId)),
+                new ReturnOp(Key(tenant, name), [.. held.Select(m => new ReturnedEntry(m, 0, null))]),
+            ]);
             released = (q, claim with { Messages = held });
         }
 

@@ -31,19 +31,25 @@ public sealed partial class QueueService
 
     /// <summary>
     /// Starts a write that removes or returns <paramref name="ids"/> of <paramref name="q"/> (caller holds the lock),
-    /// noting them unsettled until the caller's <see cref="Settle"/> (a store that refuses at once settles them here).
+    /// noting them unsettled until the caller's <see cref="Settle"/>. A store that refuses at once gives a faulted task,
+    /// so that the caller's one failure path undoes what it changed, whenever the write failed.
     /// </summary>
     private Task<IReadOnlyList<StoreOpResult>> Unsettling(NamedQueueState? q, IReadOnlyList<Guid> ids, IReadOnlyList<StoreOp> ops)
     {
         q?.Unsettle(ids);
+        return Started(ops);
+    }
+
+    /// <summary>The store's write of <paramref name="ops"/>; a refusal at once (faulted, closed) as a faulted task.</summary>
+    private Task<IReadOnlyList<StoreOpResult>> Started(IReadOnlyList<StoreOp> ops)
+    {
         try
         {
             return _store.WriteAsync(ops).AsTask();
         }
-        catch
+        catch (Exception ex)
         {
-            q?.Settled(ids);
-            throw;
+            return Task.FromException<IReadOnlyList<StoreOpResult>>(ex);
         }
     }
 

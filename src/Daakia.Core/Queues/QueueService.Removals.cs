@@ -16,13 +16,9 @@ public sealed partial class QueueService
         RequireLimit(ids.Count, _options.MaxQueueMessagesPerPage);
         var t = Of(tenant);
         // With a claim named, a message the queue no longer holds is deleted already (a retried delete), not an error:
-        // which of them it holds is read from the store, but only when one of them is not under a live claim (the usual
-        // delete of what a claim holds is decided in memory; the claim checks below are in memory).
+        // which of them it holds is read from the store, but only once one of them is found under no live claim (the
+        // usual delete of what a claim holds is decided in memory; the claim checks below are in memory).
         HashSet<Guid>? held = null;
-        if (claim is { } named && !AllUnder(t, name, ids, named))
-        {
-            held = [.. (await _store.ReadByIdsAsync(Key(tenant, name), ids)).Select(e => e.Id)];
-        }
 
         Task<IReadOnlyList<StoreOpResult>> write;
         NamedQueueState? deleting;
@@ -40,7 +36,7 @@ public sealed partial class QueueService
                 {
                     if (holder is null && held is null)
                     {
-                        goto Read; // the claim ended since the check: which ids the queue holds is read after all
+                        goto Read; // nothing changed yet: which ids the queue holds is read, then everything checked again
                     }
 
                     if (holder is null)
@@ -89,16 +85,7 @@ public sealed partial class QueueService
                 q.Removing(ids);
             }
 
-            try
-            {
-                write = Unsettling(q, ids, ops);
-            }
-            catch
-            {
-                Undelete(q, undo); // refused at once: the claims hold what they held
-                throw;
-            }
-
+            write = Unsettling(q, ids, ops);
             deleting = q;
         }
 
@@ -153,29 +140,6 @@ public sealed partial class QueueService
             {
                 q.ClaimOf[m] = before.Id;
             }
-        }
-    }
-
-    /// <summary>Whether every one of <paramref name="ids"/> is under the live claim <paramref name="claim"/> now.</summary>
-    private bool AllUnder(TenantState t, string name, IReadOnlyList<Guid> ids, Guid claim)
-    {
-        var now = _time.GetUtcNow();
-        lock (t.Gate)
-        {
-            if (!t.NamedQueues.TryGetValue(name, out var q))
-            {
-                return false;
-            }
-
-            foreach (var id in ids)
-            {
-                if (q.LiveClaimOf(id, now)?.Id != claim)
-                {
-                    return false;
-                }
-            }
-
-            return true;
         }
     }
 

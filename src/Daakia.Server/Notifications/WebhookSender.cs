@@ -98,27 +98,24 @@ public sealed class WebhookSender(IHttpClientFactory clients, DaakiaServerOption
     }
 
     /// <summary>The signature a receiver recomputes: lowercase hex of HMAC-SHA256(secret, timestamp + "." + body).</summary>
-    public static string Sign(string secret, string timestamp, ReadOnlySpan<byte> body)
-    {
-        var message = new byte[Encoding.ASCII.GetByteCount(timestamp) + 1 + body.Length];
-        var n = Encoding.ASCII.GetBytes(timestamp, message);
-        message[n] = (byte)'.';
-        body.CopyTo(message.AsSpan(n + 1));
-        return Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), message));
-    }
+    public static string Sign(string secret, string timestamp, ReadOnlySpan<byte> body) =>
+        Convert.ToHexStringLower(Mac(secret, timestamp + ".", body));
 
     /// <summary>
     /// The Standard Webhooks signature (without its <c>v1,</c>): base64 of HMAC-SHA256 over <c>id + "." + timestamp + "."
     /// + body</c> under the secret's UTF-8 bytes, the key a Standard Webhooks library takes as <see cref="StandardSecret"/>.
     /// Unlike <see cref="Sign"/> it covers the delivery id, so a captured request replayed with another id fails.
     /// </summary>
-    public static string SignStandard(string secret, string id, string timestamp, ReadOnlySpan<byte> body)
+    public static string SignStandard(string secret, string id, string timestamp, ReadOnlySpan<byte> body) =>
+        Convert.ToBase64String(Mac(secret, id + "." + timestamp + ".", body));
+
+    /// <summary>HMAC-SHA256 under the secret's UTF-8 bytes of an ASCII <paramref name="prefix"/> followed by the body.</summary>
+    private static byte[] Mac(string secret, string prefix, ReadOnlySpan<byte> body)
     {
-        var head = Encoding.ASCII.GetBytes(id + "." + timestamp + ".");
-        var message = new byte[head.Length + body.Length];
-        head.CopyTo(message, 0);
-        body.CopyTo(message.AsSpan(head.Length));
-        return Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), message));
+        var message = new byte[Encoding.ASCII.GetByteCount(prefix) + body.Length];
+        var n = Encoding.ASCII.GetBytes(prefix, message);
+        body.CopyTo(message.AsSpan(n));
+        return HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), message);
     }
 
     /// <summary>The subscription's secret as a Standard Webhooks library takes it: <c>whsec_</c> + base64 of its UTF-8 bytes.</summary>
