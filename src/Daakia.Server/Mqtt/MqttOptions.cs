@@ -31,11 +31,21 @@ public sealed class MqttOptions
     public int MaxOutboundTopicAliases { get; set; }
 
     /// <summary>
-    /// Pacing: once more than this many bytes wait in a subscriber's outbox, a client whose publication went into it
-    /// is not read further until that outbox is down to half (or <see cref="PaceWaitMilliseconds"/> passed), so
-    /// publishers go at the pace of their subscribers instead of queueing in the server. 0 turns it off.
+    /// Pacing: once more than a subscriber's mark waits in its outbox, a client whose publication went into it is not
+    /// read further (after the rest of that read) until that outbox is down to half its mark (or
+    /// <see cref="PaceWaitMilliseconds"/> passed), so publishers go at the pace of their subscribers instead of
+    /// queueing in the server. This is the highest mark, in bytes; 0 turns pacing off.
     /// </summary>
     public long PaceBytes { get; set; } = 256 * 1024;
+
+    /// <summary>The mark follows what the subscriber drains in this many milliseconds, measured while its outbox is
+    /// backlogged, so a slow subscriber's publications wait a few milliseconds in the server, not a quarter of a
+    /// megabyte's worth. 0: the mark is always <see cref="PaceBytes"/>.</summary>
+    public int PaceMilliseconds { get; set; } = 2;
+
+    /// <summary>The lowest mark, in bytes (a subscriber that drains slowly or not at all); never above
+    /// <see cref="PaceBytes"/>.</summary>
+    public long PaceMinimumBytes { get; set; } = 16 * 1024;
 
     /// <summary>Longest a paced publisher waits for one subscriber (a subscriber that reads nothing must not stop its
     /// publishers for good; its outbox bound drops what it cannot take).</summary>

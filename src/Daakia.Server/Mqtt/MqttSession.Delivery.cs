@@ -179,7 +179,7 @@ internal sealed partial class MqttSession : ISessionTarget
 
             (_publications ??= new()).Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
             _queuedBytes += size;
-            if (_options.PaceBytes > 0 && _queuedBytes > _options.PaceBytes && !_paceExempt)
+            if (_options.PaceBytes > 0 && _queuedBytes > _paceBound && !_paceExempt)
             {
                 MqttPacing.Note(this); // the publisher routing this waits for the outbox to come down
             }
@@ -187,52 +187,6 @@ internal sealed partial class MqttSession : ISessionTarget
 
         Signal();
         return true;
-    }
-
-    /// <summary>Completes once this outbox is down to half of <see cref="MqttOptions.PaceBytes"/> (or the session ended).</summary>
-    private Task DrainedAsync()
-    {
-        lock (_gate)
-        {
-            if (IsDrainedLocked)
-            {
-                return Task.CompletedTask;
-            }
-
-            return (_drained2 ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-        }
-    }
-
-    private bool IsDrainedLocked => _closing || _writerEnded || _queuedBytes <= _options.PaceBytes / 2;
-
-    /// <summary>
-    /// A publisher waited <see cref="MqttOptions.PaceWaitMilliseconds"/> for this outbox in vain: until it is down to half
-    /// again, it paces nobody (its own bound drops what it cannot hold), so a subscriber that stays slow does not hold
-    /// its publishers back for good.
-    /// </summary>
-    private void ExemptFromPacing()
-    {
-        lock (_gate)
-        {
-            _paceExempt = !IsDrainedLocked;
-        }
-    }
-
-    /// <summary>The writer took packets out, or ended (caller holds the lock): paced publishers go on once the outbox is
-    /// low enough.</summary>
-    private void ReleasePacedLocked()
-    {
-        if (!IsDrainedLocked)
-        {
-            return;
-        }
-
-        _paceExempt = false;
-        if (_drained2 is { } waiting)
-        {
-            _drained2 = null;
-            waiting.TrySetResult();
-        }
     }
 
     public void Close(CloseReason reason)
@@ -290,57 +244,5 @@ internal sealed partial class MqttSession : ISessionTarget
             _ = Task.Delay(CloseGrace).ContinueWith(static (_, s) => ((MqttSession)s!).Stop(), this, CancellationToken.None,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
-    }
-}
-
-/// <summary>
-/// The subscribers' outboxes one MQTT client's publication filled past <see cref="MqttOptions.PaceBytes"/>, collected on
-/// the routing thread (routing is synchronous) between <see cref="Begin"/> and <see cref="End"/>. Routes of anything else
-/// (wills, the JSON API, REST) collect nothing, and a publisher is never paced on its own outbox (its acknowledgements
-/// are what would drain it).
-/// </summary>
-internal static class MqttPacing
-{
-    [ThreadStatic]
-    private static MqttSession? t_publisher;
-
-    [ThreadStatic]
-    private static HashSet<MqttSession>? t_full;
-
-    public static void Begin(MqttSession publisher)
-    {
-        t_publisher = publisher;
-        t_full?.Clear();
-    }
-
-    public static void Note(MqttSession subscriber)
-    {
-        if (t_publisher is { } publisher && !ReferenceEquals(publisher, subscriber))
-        {
-            (t_full ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).Add(subscriber);
-        }
-    }
-
-    /// <summary>
-    /// Holds back the wake of a subscriber's write loop while an MQTT client's route runs (it may run under the core's
-    /// tenant lock): the publisher gives it with its own answers once the read is handled (or before its read loop
-    /// waits), on its thread. A delivery is then written by the thread that read it, as mosquitto's one loop does,
-    /// instead of through the thread pool, and a read's deliveries to one subscriber leave in one write. False: no
-    /// route is running on this thread.
-    /// </summary>
-    public static bool Defer(MqttSession subscriber) => t_publisher is { } publisher && publisher.HoldWake(subscriber);
-
-    /// <summary>What the route noted since <see cref="Begin"/> (null: nothing); collecting stops.</summary>
-    public static MqttSession[]? End()
-    {
-        t_publisher = null;
-        if (t_full is not { Count: > 0 } full)
-        {
-            return null;
-        }
-
-        var noted = full.ToArray();
-        full.Clear();
-        return noted;
     }
 }

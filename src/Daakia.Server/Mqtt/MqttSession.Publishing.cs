@@ -71,57 +71,7 @@ internal sealed partial class MqttSession
         Control? ack = p.Qos == 0 ? null : new Control(type, p.PacketId, reason);
         Control? failed = p.Qos == 0 || !V5 ? null : new Control(type, p.PacketId, MqttReasonCode.UnspecifiedError);
         AckAfter(stored, ack, failed, endOnFailure: p.Qos > 0, release);
-        if (_pace is { } pace)
-        {
-            // This publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes: nothing more is read from this
-            // client until it is down to half (its acknowledgement above still goes first).
-            // A pace already over (the outbox drained before this) holds nothing back.
-            _pace = null;
-            if (!pace.IsCompleted)
-            {
-                _paced = true;
-                AckAfter(pace, null, null);
-            }
-        }
-
         return true;
-    }
-
-    /// <summary>
-    /// Waits until the outboxes this client filled are down to half of the pacing bound, all together at most
-    /// <see cref="MqttOptions.PaceWaitMilliseconds"/> (the heartbeat paused meanwhile: not reading is the server's
-    /// doing); an outbox still full then is exempt from pacing until it drains. Never faults.
-    /// </summary>
-    private async Task PaceAsync(MqttSession[] full)
-    {
-        _registry.Paced();
-        var connection = _connection;
-        connection?.PauseHeartbeat(true);
-        var drained = new Task[full.Length];
-        for (var i = 0; i < full.Length; i++)
-        {
-            drained[i] = full[i].DrainedAsync();
-        }
-
-        try
-        {
-            await Task.WhenAll(drained).WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
-        }
-        catch (TimeoutException)
-        {
-            for (var i = 0; i < full.Length; i++)
-            {
-                if (!drained[i].IsCompleted)
-                {
-                    full[i].ExemptFromPacing();
-                }
-            }
-        }
-        finally
-        {
-            connection?.PauseHeartbeat(false);
-            connection?.Touch(_engine.Time);
-        }
     }
 
     /// <summary>A 5.0 PUBLISH's response topic, correlation data, user properties and payload format, for every subscriber.</summary>
@@ -182,10 +132,7 @@ internal sealed partial class MqttSession
             }
             finally
             {
-                if (MqttPacing.End() is { } full)
-                {
-                    _pace = PaceAsync(full);
-                }
+                MqttPacing.End(ref _paceFull); // the read loop paces this client once the read is handled
             }
         }
         catch (DaakiaException ex)

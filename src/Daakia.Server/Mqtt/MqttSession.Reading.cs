@@ -56,6 +56,7 @@ internal sealed partial class MqttSession
     /// <summary>Handles every whole packet of one read and advances past them; false ends the connection.</summary>
     private async ValueTask<bool> HandleFramesAsync(PipeReader input, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
+        var paceFrom = -1L; // what was left of this read when a publication in it filled an outbox past its mark
         while (true)
         {
             if (DrainFailed)
@@ -81,11 +82,16 @@ internal sealed partial class MqttSession
             _connection!.Touch(_engine.Time);
             var ok = Handle(frame);
             buffer = buffer.Slice(consumed);
-            if (ok && ((_pending?.Count ?? 0) >= MaxPendingAcks || _paced))
+            if (paceFrom < 0 && _paceFull is { Count: > 0 })
             {
-                // Paced: the rest of this read waits too, so a subscriber's outbox overshoots its mark by one packet,
-                // not by a read's worth.
-                _paced = false;
+                paceFrom = buffer.Length;
+            }
+
+            if (ok && ((_pending?.Count ?? 0) >= MaxPendingAcks || (paceFrom >= 0 && paceFrom - buffer.Length >= PaceReadAheadBytes)))
+            {
+                // Too many answers held back, or a paced read that goes on past its read-ahead: the rest waits.
+                paceFrom = -1;
+                HoldForPace();
                 WakeWriter(); // this read's answers and held wakes leave while the previous read's wait
                 ok = await _draining && await FlushPendingAsync();
             }
@@ -101,6 +107,18 @@ internal sealed partial class MqttSession
         // session's SUBSCRIBE, a task request) go once their writes are durable: all of one read's in one group commit,
         // in order. The next read is handled meanwhile — its writes join the next group commit instead of waiting for
         // this one — but never more than one read ahead: the one before must have been answered first.
+        // Paced: this read's answers go, then nothing more is read until the outboxes it filled are down to half their
+        // marks (Pacing.cs).
+        if (HoldForPace())
+        {
+            WakeWriter();
+            if (!(await _draining && await FlushPendingAsync()))
+            {
+                input.AdvanceTo(buffer.End);
+                return false;
+            }
+        }
+
         if (_pending is { Count: > 0 })
         {
             WakeWriter(); // this read's answers and held wakes leave while the previous read's wait

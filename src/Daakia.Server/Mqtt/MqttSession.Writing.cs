@@ -62,6 +62,7 @@ internal sealed partial class MqttSession
                 var wrote = false;
                 var ending = false;
                 var batch = 0;
+                long taken = 0; // publications' bytes out of the outbox in this pass
                 lock (_gate)
                 {
                     // At most FlushBytes leave per flush, so what waits stays in the bounded outbox, not in the pipe.
@@ -82,6 +83,7 @@ internal sealed partial class MqttSession
                     {
                         var o = _publications!.Dequeue();
                         batch += o.Size;
+                        taken += o.Size;
                         _queuedBytes -= o.Size;
                         if (o.Qos > 0)
                         {
@@ -115,6 +117,7 @@ internal sealed partial class MqttSession
                     }
 
                     more = !ending && ((_controls?.Count ?? 0) > 0 || ((_publications?.Count ?? 0) > 0 && (_publications!.Peek().Qos == 0 || (_inflight?.Count ?? 0) < maxInflight)));
+                    MeasureDrainLocked(taken);
                     ReleasePacedLocked();
                 }
 

@@ -62,13 +62,15 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private bool _finishing;
     private bool _writerEnded; // under _gate: nothing leaves the outbox any more, so nobody is paced on it
     private bool _paceExempt; // under _gate: a publisher waited for this outbox in vain; it paces nobody until drained
+    private long _paceBound; // under _gate: the outbox's pacing mark, PaceMilliseconds of its measured drain (MqttSession.Pacing.cs)
+    private long _drainStart; // under _gate: when the current drain measurement began (0: the outbox is not backlogged)
+    private long _drainBytes; // under _gate: bytes the writer took out since _drainStart
 
     // Read-loop state.
     private List<PendingAck>? _pending; // made on the first answer held back
     private Task<bool> _draining = Task.FromResult(true); // the read loop's: the previous read's answers being given
     private MqttReasonCode? _violation; // the read loop's: a 5.0 DISCONNECT to send once those answers are given
-    private Task? _pace; // the read loop's: set by a route that filled a subscriber's outbox past PaceBytes
-    private bool _paced; // the read loop's: a pace wait is pending; wait before the next packet
+    private HashSet<MqttSession>? _paceFull; // the read loop's: subscribers' outboxes this read filled past their mark
     private string?[]? _aliases; // topic aliases from the client, up to _aliasMaximum: made when the first is set
     private int _aliasMaximum;
 
@@ -99,6 +101,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         _engine = engine;
         _tenants = tenants;
         _options = options;
+        _paceBound = options.PaceBytes;
         _registry = registry;
         _logger = logger;
         _transport = transport;

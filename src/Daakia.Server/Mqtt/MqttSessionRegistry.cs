@@ -26,7 +26,7 @@ internal sealed class MqttSessionRegistry : IDisposable
         _meter.CreateObservableUpDownCounter("sessions.running", () => Volatile.Read(ref _running),
             description: "MQTT connections whose session is running: from the socket's accept to the end of its clean-up.");
         _meter.CreateObservableCounter("publishers.paced", () => Volatile.Read(ref _paced),
-            description: "Times an MQTT client's reading paused because its publication filled a subscriber's outbox past Daakia:Mqtt:PaceBytes.");
+            description: "Times an MQTT client's reading paused because its publication filled a subscriber's outbox past its pacing mark (Daakia:Mqtt:PaceBytes at most).");
     }
 
     /// <summary>MQTT connections whose session runs (accepted, not yet cleaned up; also <c>daakia_mqtt_sessions_running</c>).</summary>
@@ -86,6 +86,9 @@ internal sealed class MqttSessionRegistry : IDisposable
             timer.Dispose();
         }
     }
+
+    /// <summary>A live session of this client id in any tenant (tests).</summary>
+    public MqttSession? Find(string clientId) => _sessions.FirstOrDefault(s => s.Key.Item2.Value == clientId).Value;
 
     /// <summary>Live sessions (the <c>$SYS</c> figures and tests).</summary>
     public int Count => _sessions.Count;

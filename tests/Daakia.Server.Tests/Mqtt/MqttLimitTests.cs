@@ -127,7 +127,7 @@ public class MqttLimitTests
     }
 
     /// <summary>A raw QoS 0 PUBLISH to <c>paced</c> with a 1,024-byte payload.</summary>
-    private static byte[] PacedPublish()
+    internal static byte[] PacedPublish()
     {
         var publish = new byte[3 + 2 + 5 + 1024];
         publish[0] = 0x30;
@@ -139,7 +139,7 @@ public class MqttLimitTests
     }
 
     /// <summary>A raw 3.1.1 subscriber of <c>paced</c> at QoS 0 with a small receive buffer, which reads only when told.</summary>
-    private static async Task<RawMqttSocket> QuietSubscriberAsync(DaakiaTestHost host, string client)
+    internal static async Task<RawMqttSocket> QuietSubscriberAsync(DaakiaTestHost host, string client)
     {
         var raw = await RawMqttSocket.ConnectAsync(host, receiveBuffer: 4096);
         await raw.SendAsync(RawMqttSocket.Connect(client));

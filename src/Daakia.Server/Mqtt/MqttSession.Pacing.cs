@@ -1,0 +1,245 @@
+using System.Diagnostics;
+
+namespace Daakia.Server.Mqtt;
+
+/// <summary>
+/// Publisher pacing. A subscriber's outbox has a mark: the bytes it drains in <see cref="MqttOptions.PaceMilliseconds"/>
+/// (measured while it is backlogged), between <see cref="MqttOptions.PaceMinimumBytes"/> and
+/// <see cref="MqttOptions.PaceBytes"/>. A client whose publication fills an outbox past its mark has the rest of that
+/// read handled (at most <see cref="PaceReadAheadBytes"/> more), its answers sent, and is then not read further until
+/// the outbox is down to half its mark. So what waits for a slow subscriber waits in its publishers, a few milliseconds'
+/// worth in the server, and every paced publisher's read goes through whole: one that resumes late is not held back
+/// one packet at a time behind the others.
+/// </summary>
+internal sealed partial class MqttSession
+{
+    /// <summary>
+    /// Bytes of one read still handled after a publication in it filled an outbox past its mark: a dozen packets of a
+    /// few hundred bytes. Each paced publisher gets that much through whenever it goes on, so one that goes on when the
+    /// others have filled the outbox again is not held back one packet at a time (which left some publishers' messages
+    /// waiting many times longer than the rest), and the outbox overshoots its mark by at most this per publisher.
+    /// </summary>
+    private const long PaceReadAheadBytes = 4 * 1024;
+
+    /// <summary>Shortest window over which an outbox's drain is measured (2 ms).</summary>
+    private static readonly long DrainWindow = Stopwatch.Frequency / 500;
+
+    /// <summary>A window this long (8 ms) or longer sets the mark by itself.</summary>
+    private static readonly long DrainHorizon = 4 * DrainWindow;
+
+    /// <summary>This outbox's pacing mark and the bytes waiting in it (tests).</summary>
+    internal (long Mark, long Queued) PaceState
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (_paceBound, _queuedBytes);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The read loop, before it waits: this read filled subscribers' outboxes past their marks, so its client is paced on
+    /// them (the wait joins the held-back answers, after this read's acknowledgements). False: nothing to pace.
+    /// </summary>
+    private bool HoldForPace()
+    {
+        if (_paceFull is not { Count: > 0 } full)
+        {
+            return false;
+        }
+
+        var pace = PaceAsync([.. full]);
+        full.Clear();
+        if (!pace.IsCompleted)
+        {
+            AckAfter(pace, null, null);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// The writer took <paramref name="taken"/> bytes of publications out of this outbox (caller holds the lock). While
+    /// it stays backlogged, its drain over a window of at least <see cref="DrainWindow"/> moves the pacing mark towards
+    /// what it drains in <see cref="MqttOptions.PaceMilliseconds"/>, the more the longer the window. A window in which it ran dry measured the
+    /// arrivals, not the drain, and counts for nothing.
+    /// </summary>
+    private void MeasureDrainLocked(long taken)
+    {
+        if (_options.PaceMilliseconds == 0 || _options.PaceBytes == 0)
+        {
+            return;
+        }
+
+        var backlogged = (_publications?.Count ?? 0) > 0;
+        if (_drainStart == 0)
+        {
+            if (backlogged)
+            {
+                _drainStart = Stopwatch.GetTimestamp();
+                _drainBytes = 0;
+            }
+
+            return;
+        }
+
+        if (!backlogged)
+        {
+            _drainStart = 0;
+            return;
+        }
+
+        _drainBytes += taken;
+        var now = Stopwatch.GetTimestamp();
+        var elapsed = now - _drainStart;
+        if (elapsed < DrainWindow)
+        {
+            return;
+        }
+
+        // What it drained in PaceMilliseconds at this window's rate; a window of DrainHorizon or longer sets the mark,
+        // a shorter one moves it part of the way (a quarter for the shortest).
+        var drained = _drainBytes * (double)_options.PaceMilliseconds * Stopwatch.Frequency / (1000.0 * elapsed);
+        var weight = Math.Min(1.0, (double)elapsed / DrainHorizon);
+        var mark = (long)(_paceBound + ((drained - _paceBound) * weight));
+        _paceBound = Math.Clamp(mark, Math.Min(_options.PaceMinimumBytes, _options.PaceBytes), _options.PaceBytes);
+        _drainStart = now;
+        _drainBytes = 0;
+    }
+
+    /// <summary>
+    /// Waits until the outboxes this client filled are down to half of the pacing bound, all together at most
+    /// <see cref="MqttOptions.PaceWaitMilliseconds"/> (the heartbeat paused meanwhile: not reading is the server's
+    /// doing); an outbox still full then is exempt from pacing until it drains. Never faults.
+    /// </summary>
+    private async Task PaceAsync(MqttSession[] full)
+    {
+        _registry.Paced();
+        var connection = _connection;
+        connection?.PauseHeartbeat(true);
+        var drained = new Task[full.Length];
+        for (var i = 0; i < full.Length; i++)
+        {
+            drained[i] = full[i].DrainedAsync();
+        }
+
+        try
+        {
+            await Task.WhenAll(drained).WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
+        }
+        catch (TimeoutException)
+        {
+            for (var i = 0; i < full.Length; i++)
+            {
+                if (!drained[i].IsCompleted)
+                {
+                    full[i].ExemptFromPacing();
+                }
+            }
+        }
+        finally
+        {
+            connection?.PauseHeartbeat(false);
+            connection?.Touch(_engine.Time);
+        }
+    }
+
+
+    /// <summary>Completes once this outbox is down to half of its pacing mark (or the session ended).</summary>
+    private Task DrainedAsync()
+    {
+        lock (_gate)
+        {
+            if (IsDrainedLocked)
+            {
+                return Task.CompletedTask;
+            }
+
+            return (_drained2 ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+        }
+    }
+
+    private bool IsDrainedLocked => _closing || _writerEnded || _queuedBytes <= _paceBound / 2;
+
+    /// <summary>
+    /// A publisher waited <see cref="MqttOptions.PaceWaitMilliseconds"/> for this outbox in vain: until it is down to half
+    /// again, it paces nobody (its own bound drops what it cannot hold), so a subscriber that stays slow does not hold
+    /// its publishers back for good.
+    /// </summary>
+    private void ExemptFromPacing()
+    {
+        lock (_gate)
+        {
+            _paceExempt = !IsDrainedLocked;
+        }
+    }
+
+    /// <summary>The writer took packets out, or ended (caller holds the lock): paced publishers go on once the outbox is
+    /// low enough.</summary>
+    private void ReleasePacedLocked()
+    {
+        if (!IsDrainedLocked)
+        {
+            return;
+        }
+
+        _paceExempt = false;
+        if (_drained2 is { } waiting)
+        {
+            _drained2 = null;
+            waiting.TrySetResult();
+        }
+    }
+}
+
+/// <summary>
+/// The subscribers' outboxes one MQTT client's publication filled past their pacing mark, collected on
+/// the routing thread (routing is synchronous) between <see cref="Begin"/> and <see cref="End"/>. Routes of anything else
+/// (wills, the JSON API, REST) collect nothing, and a publisher is never paced on its own outbox (its acknowledgements
+/// are what would drain it).
+/// </summary>
+internal static class MqttPacing
+{
+    [ThreadStatic]
+    private static MqttSession? t_publisher;
+
+    [ThreadStatic]
+    private static HashSet<MqttSession>? t_full;
+
+    public static void Begin(MqttSession publisher)
+    {
+        t_publisher = publisher;
+        t_full?.Clear();
+    }
+
+    public static void Note(MqttSession subscriber)
+    {
+        if (t_publisher is { } publisher && !ReferenceEquals(publisher, subscriber))
+        {
+            (t_full ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).Add(subscriber);
+        }
+    }
+
+    /// <summary>
+    /// Holds back the wake of a subscriber's write loop while an MQTT client's route runs (it may run under the core's
+    /// tenant lock): the publisher gives it with its own answers once the read is handled (or before its read loop
+    /// waits), on its thread. A delivery is then written by the thread that read it, as mosquitto's one loop does,
+    /// instead of through the thread pool, and a read's deliveries to one subscriber leave in one write. False: no
+    /// route is running on this thread.
+    /// </summary>
+    public static bool Defer(MqttSession subscriber) => t_publisher is { } publisher && publisher.HoldWake(subscriber);
+
+    /// <summary>Adds what the route noted since <see cref="Begin"/> to <paramref name="into"/> (made when first
+    /// needed); collecting stops.</summary>
+    public static void End(ref HashSet<MqttSession>? into)
+    {
+        t_publisher = null;
+        if (t_full is { Count: > 0 } full)
+        {
+            (into ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).UnionWith(full);
+            full.Clear();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using Daakia.Server.Mqtt;
+using Daakia.Testing;
+
+namespace Daakia.Server.Tests.Mqtt;
+
+/// <summary>
+/// Publisher pacing's mark: how far a paced read overshoots it, and how it follows a subscriber's drain
+/// (MqttSession.Pacing.cs). The pacing itself (paced, not dropped; bounded waits; never on its own outbox) is in
+/// <see cref="MqttLimitTests"/>.
+/// </summary>
+public class MqttPacingTests
+{
+    /// <summary>What one 1,024-byte publication of <see cref="MqttLimitTests.PacedPublish"/> counts in an outbox (payload,
+    /// topic and the fixed allowance).</summary>
+    private const long PacketInOutbox = 1024 + 5 + 64;
+
+    [Fact]
+    public async Task APacedRead_GoesOnOnlyForItsReadAhead_SoTheOutboxOvershootsItsMarkByAFewPackets()
+    {
+        const long Mark = 65536;
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "8388608";
+            s["Daakia:Mqtt:PaceBytes"] = Mark.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            s["Daakia:Mqtt:PaceMilliseconds"] = "0"; // the mark stays PaceBytes
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "60000";
+        });
+        var registry = host.Get<MqttSessionRegistry>();
+        await using var stuck = await MqttLimitTests.QuietSubscriberAsync(host, "stuck");
+        var subscriber = registry.Find("stuck")!;
+
+        // One publisher that writes 4 MiB in bursts of 100 publications (100 KiB per write): its reads are far longer
+        // than the read-ahead, and the subscriber takes nothing.
+        await using var pub = await RawMqttSocket.ConnectAsync(host);
+        await pub.SendAsync(RawMqttSocket.Connect("bursts"));
+        Assert.Equal([0x20, 2, 0, 0], await pub.ReadExactlyAsync(4));
+        var publish = MqttLimitTests.PacedPublish();
+        var burst = new byte[publish.Length * 100];
+        for (var i = 0; i < 100; i++)
+        {
+            publish.CopyTo(burst, i * publish.Length);
+        }
+
+        using var stop = new CancellationTokenSource();
+        var sending = Task.Run(async () =>
+        {
+            for (var i = 0; i < 40 && !stop.IsCancellationRequested; i++)
+            {
+                await pub.Stream.WriteAsync(burst, stop.Token);
+            }
+        });
+
+        await Eventually.True(() => subscriber.PaceState.Queued > Mark, "the stuck subscriber's outbox passes its mark");
+        Assert.True(registry.PacedCount > 0, "the publisher is paced");
+
+        // From now on the publisher waits (a minute) for an outbox that never drains: at most the read-ahead (4 KiB of
+        // input, four publications here) and the packet that passed the mark go in after it, never the rest of a read.
+        var limit = Mark + 4096 + 2 * PacketInOutbox;
+        var deadline = DateTime.UtcNow.AddSeconds(1);
+        var samples = 0;
+        while (DateTime.UtcNow < deadline)
+        {
+            var (mark, queued) = subscriber.PaceState;
+            Assert.Equal(Mark, mark);
+            Assert.InRange(queued, Mark + 1, limit);
+            samples++;
+            await Task.Yield();
+        }
+
+        Assert.True(samples > 0);
+        await stop.CancelAsync();
+    }
+
+    [Fact]
+    public async Task ASubscriberThatDrainsSlowly_LowersItsMark_ToWhatItDrainsInPaceMilliseconds_NotBelowTheMinimum()
+    {
+        const long Highest = 262144, Lowest = 16384;
+        await using var host = await DaakiaTestHost.StartAsync(s =>
+        {
+            s["Daakia:Mqtt:OutboxBytes"] = "8388608";
+            s["Daakia:Mqtt:PaceBytes"] = "262144";
+            s["Daakia:Mqtt:PaceMinimumBytes"] = "16384";
+            s["Daakia:Mqtt:PaceMilliseconds"] = "2";
+            s["Daakia:Mqtt:PaceWaitMilliseconds"] = "60000";
+        });
+        var registry = host.Get<MqttSessionRegistry>();
+        var engine = host.Get<Daakia.Core.DaakiaEngine>();
+        await using var slow = await MqttLimitTests.QuietSubscriberAsync(host, "slow");
+        var subscriber = registry.Find("slow")!;
+        Assert.Equal(Highest, subscriber.PaceState.Mark); // nothing measured yet
+
+        await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
+        const int Count = 3000;
+        var payload = new string('x', 1024);
+        var publishing = Task.Run(async () =>
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                await pub.PublishAsync("paced", payload, MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce);
+            }
+        });
+
+        // The subscriber takes 16 publications (~16 KiB) at a time with a pause after each: at most ~3 MB/s, so what it
+        // drains in 2 ms is under the minimum, and the mark comes down to it.
+        long lowest = Highest;
+        var read = 0;
+        while (read < Count)
+        {
+            var n = Math.Min(16, Count - read);
+            Assert.Equal(n, await slow.ReadPacketsAsync(3, n));
+            read += n;
+            var mark = subscriber.PaceState.Mark;
+            Assert.InRange(mark, Lowest, Highest);
+            lowest = Math.Min(lowest, mark);
+            await Task.Delay(5); // the subscriber's own pace (the load's shape), not a wait for the server
+        }
+
+        await publishing.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(registry.PacedCount > 0, "the publisher was paced");
+        Assert.True(lowest <= 2 * Lowest, $"the mark followed the drain down (lowest {lowest})");
+        Assert.Equal(0, engine.PublicationsDropped); // paced, not dropped
+    }
+}
