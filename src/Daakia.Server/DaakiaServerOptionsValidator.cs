@@ -45,7 +45,7 @@ public static class DaakiaServerOptionsValidator
         v.Require(m.OutboxBytes is >= 64L * 1024 and <= 4096L * MiB, "Mqtt:OutboxBytes", "be between 65536 and 4294967296", m.OutboxBytes);
         v.Require(m.PaceBytes >= 0 && m.PaceBytes <= m.OutboxBytes, "Mqtt:PaceBytes", "be between 0 and Mqtt:OutboxBytes", m.PaceBytes);
         v.Require(m.PaceMilliseconds is >= 0 and <= 60_000, "Mqtt:PaceMilliseconds", "be between 0 and 60000", m.PaceMilliseconds);
-        v.Require(m.PaceMinimumBytes >= 0, "Mqtt:PaceMinimumBytes", "be 0 or more", m.PaceMinimumBytes);
+        v.Require(m.PaceMinimumBytes >= 4096, "Mqtt:PaceMinimumBytes", "be at least 4096", m.PaceMinimumBytes);
         v.Require(m.PaceWaitMilliseconds is >= 1 and <= 60_000, "Mqtt:PaceWaitMilliseconds", "be between 1 and 60000", m.PaceWaitMilliseconds);
         var n = o.Notifications;
         v.Require(n.TimeoutSeconds is >= 1 and <= 600, "Notifications:TimeoutSeconds", "be between 1 and 600", n.TimeoutSeconds);

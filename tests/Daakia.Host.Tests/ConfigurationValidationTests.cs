@@ -78,7 +78,7 @@ public sealed class ConfigurationValidationTests
     [InlineData("Daakia:Core:MaxRecipients", "0", "Daakia:Core:MaxRecipients must be between 1 and 10000 (was 0)")]
     [InlineData("Daakia:Core:MaxConnectionsPerClient", "0", "Daakia:Core:MaxConnectionsPerClient must be between 1 and 10000 (was 0)")]
     [InlineData("Daakia:Mqtt:PaceMilliseconds", "-1", "Daakia:Mqtt:PaceMilliseconds must be between 0 and 60000 (was -1)")]
-    [InlineData("Daakia:Mqtt:PaceMinimumBytes", "-5", "Daakia:Mqtt:PaceMinimumBytes must be 0 or more (was -5)")]
+    [InlineData("Daakia:Mqtt:PaceMinimumBytes", "100", "Daakia:Mqtt:PaceMinimumBytes must be at least 4096 (was 100)")]
     [InlineData("Daakia:Core:MaxSubscriptionsPerConnection", "0", "Daakia:Core:MaxSubscriptionsPerConnection must be between 1 and 100000 (was 0)")]
     [InlineData("Daakia:Core:MaxTopicLength", "0", "Daakia:Core:MaxTopicLength must be between 1 and 65535 (was 0)")]
     [InlineData("Daakia:Core:MaxTopicLevels", "0", "Daakia:Core:MaxTopicLevels must be between 1 and 1024 (was 0)")]

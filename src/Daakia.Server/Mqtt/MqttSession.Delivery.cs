@@ -179,7 +179,7 @@ internal sealed partial class MqttSession : ISessionTarget
 
             (_publications ??= new()).Enqueue(new Outgoing(publication, (byte)qos, identifiers, size, retain) { LetterId = letterId, Dup = dup });
             _queuedBytes += size;
-            if (_options.PaceBytes > 0 && _queuedBytes > _paceBound && !_paceExempt)
+            if (_options.PaceBytes > 0 && _queuedBytes > _mark.Bytes && !_paceExempt)
             {
                 MqttPacing.Note(this); // the publisher routing this waits for the outbox to come down
             }

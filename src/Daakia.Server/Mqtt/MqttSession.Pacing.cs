@@ -6,8 +6,8 @@ namespace Daakia.Server.Mqtt;
 /// Publisher pacing. A subscriber's outbox has a mark: the bytes it drains in <see cref="MqttOptions.PaceMilliseconds"/>
 /// (measured while it is backlogged), between <see cref="MqttOptions.PaceMinimumBytes"/> and
 /// <see cref="MqttOptions.PaceBytes"/>. A client whose publication fills an outbox past its mark has the rest of that
-/// read handled (at most <see cref="PaceReadAheadBytes"/> more), its answers sent, and is then not read further until
-/// the outbox is down to half its mark. So what waits for a slow subscriber waits in its publishers, a few milliseconds'
+/// read handled (at most <see cref="PaceReadAheadBytes"/> or <see cref="PaceReadAheadPackets"/> more), its answers
+/// sent, and is then not read further until the outbox is down to half its mark. So what waits for a slow subscriber waits in its publishers, a few milliseconds'
 /// worth in the server, and every paced publisher's read goes through whole: one that resumes late is not held back
 /// one packet at a time behind the others.
 /// </summary>
@@ -17,15 +17,14 @@ internal sealed partial class MqttSession
     /// Bytes of one read still handled after a publication in it filled an outbox past its mark: a dozen packets of a
     /// few hundred bytes. Each paced publisher gets that much through whenever it goes on, so one that goes on when the
     /// others have filled the outbox again is not held back one packet at a time (which left some publishers' messages
-    /// waiting many times longer than the rest), and the outbox overshoots its mark by at most this per publisher.
+    /// waiting many times longer than the rest).
     /// </summary>
     private const long PaceReadAheadBytes = 4 * 1024;
 
-    /// <summary>Shortest window over which an outbox's drain is measured (2 ms).</summary>
-    private static readonly long DrainWindow = Stopwatch.Frequency / 500;
-
-    /// <summary>A window this long (8 ms) or longer sets the mark by itself.</summary>
-    private static readonly long DrainHorizon = 4 * DrainWindow;
+    /// <summary>Packets of one read still handled after a publication in it filled an outbox past its mark, at most: an
+    /// outbox counts a packet at more than its size on the wire (its topic in full, not its alias, and an allowance),
+    /// so a read of tiny packets overshoots the mark by a bounded amount too.</summary>
+    private const int PaceReadAheadPackets = 16;
 
     /// <summary>This outbox's pacing mark and the bytes waiting in it (tests).</summary>
     internal (long Mark, long Queued) PaceState
@@ -34,7 +33,7 @@ internal sealed partial class MqttSession
         {
             lock (_gate)
             {
-                return (_paceBound, _queuedBytes);
+                return (_mark.Bytes, _queuedBytes);
             }
         }
     }
@@ -50,63 +49,51 @@ internal sealed partial class MqttSession
             return false;
         }
 
-        var pace = PaceAsync([.. full]);
-        full.Clear();
-        if (!pace.IsCompleted)
+        List<MqttSession>? waitFor = null;
+        foreach (var subscriber in full)
         {
-            AckAfter(pace, null, null);
+            if (!subscriber.IsDrained)
+            {
+                (waitFor ??= []).Add(subscriber);
+            }
         }
 
+        full.Clear();
+        if (waitFor is null)
+        {
+            return false; // drained already while the read went on: nothing to wait for
+        }
+
+        var pace = PaceAsync([.. waitFor]);
+        if (pace.IsCompleted)
+        {
+            return false;
+        }
+
+        AckAfter(pace, null, null);
         return true;
     }
 
-    /// <summary>
-    /// The writer took <paramref name="taken"/> bytes of publications out of this outbox (caller holds the lock). While
-    /// it stays backlogged, its drain over a window of at least <see cref="DrainWindow"/> moves the pacing mark towards
-    /// what it drains in <see cref="MqttOptions.PaceMilliseconds"/>, the more the longer the window. A window in which it ran dry measured the
-    /// arrivals, not the drain, and counts for nothing.
-    /// </summary>
+    /// <summary>Paces nobody now (down to half its mark, or ended).</summary>
+    private bool IsDrained
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return IsDrainedLocked;
+            }
+        }
+    }
+
+    /// <summary>The writer took <paramref name="taken"/> bytes of publications out of this outbox (caller holds the
+    /// lock): the mark follows its drain (<see cref="PaceMark"/>).</summary>
     private void MeasureDrainLocked(long taken)
     {
-        if (_options.PaceMilliseconds == 0 || _options.PaceBytes == 0)
+        if (_options.PaceMilliseconds > 0 && _options.PaceBytes > 0)
         {
-            return;
+            _mark.Measure(_options, taken, (_publications?.Count ?? 0) > 0, Stopwatch.GetTimestamp());
         }
-
-        var backlogged = (_publications?.Count ?? 0) > 0;
-        if (_drainStart == 0)
-        {
-            if (backlogged)
-            {
-                _drainStart = Stopwatch.GetTimestamp();
-                _drainBytes = 0;
-            }
-
-            return;
-        }
-
-        if (!backlogged)
-        {
-            _drainStart = 0;
-            return;
-        }
-
-        _drainBytes += taken;
-        var now = Stopwatch.GetTimestamp();
-        var elapsed = now - _drainStart;
-        if (elapsed < DrainWindow)
-        {
-            return;
-        }
-
-        // What it drained in PaceMilliseconds at this window's rate; a window of DrainHorizon or longer sets the mark,
-        // a shorter one moves it part of the way (a quarter for the shortest).
-        var drained = _drainBytes * (double)_options.PaceMilliseconds * Stopwatch.Frequency / (1000.0 * elapsed);
-        var weight = Math.Min(1.0, (double)elapsed / DrainHorizon);
-        var mark = (long)(_paceBound + ((drained - _paceBound) * weight));
-        _paceBound = Math.Clamp(mark, Math.Min(_options.PaceMinimumBytes, _options.PaceBytes), _options.PaceBytes);
-        _drainStart = now;
-        _drainBytes = 0;
     }
 
     /// <summary>
@@ -161,7 +148,7 @@ internal sealed partial class MqttSession
         }
     }
 
-    private bool IsDrainedLocked => _closing || _writerEnded || _queuedBytes <= _paceBound / 2;
+    private bool IsDrainedLocked => _closing || _writerEnded || _queuedBytes <= _mark.Bytes / 2;
 
     /// <summary>
     /// A publisher waited <see cref="MqttOptions.PaceWaitMilliseconds"/> for this outbox in vain: until it is down to half
@@ -192,6 +179,90 @@ internal sealed partial class MqttSession
             waiting.TrySetResult();
         }
     }
+}
+
+/// <summary>
+/// An outbox's pacing mark: what its writer drains in <see cref="MqttOptions.PaceMilliseconds"/>, measured while it is
+/// backlogged, between <see cref="MqttOptions.PaceMinimumBytes"/> and <see cref="MqttOptions.PaceBytes"/> (where it
+/// starts). Kept by the session under its lock; timestamps are <see cref="Stopwatch"/> ticks.
+/// </summary>
+internal struct PaceMark
+{
+    /// <summary>Shortest window over which a drain is measured (2 ms).</summary>
+    public static readonly long Window = Stopwatch.Frequency / 500;
+
+    /// <summary>A window this long (8 ms) or longer sets the mark by itself.</summary>
+    public static readonly long Horizon = 4 * Window;
+
+    private long _start; // when the current backlogged window began (0: none)
+    private long _drained; // bytes taken out since
+    private long _spanStart; // when the current span began (0: none)
+    private long _spanBytes; // bytes taken out since
+    private bool _spanDry; // the outbox ran dry in this span
+
+    public PaceMark(long bytes) => Bytes = bytes;
+
+    /// <summary>The mark, in bytes.</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>
+    /// The writer took <paramref name="taken"/> bytes out at <paramref name="now"/>, and the outbox is
+    /// <paramref name="backlogged"/> after it. Two measures, each begun by a pass after which the outbox is backlogged:
+    /// <list type="bullet">
+    /// <item>The drain: a window of at least <see cref="Window"/> in which the outbox stayed backlogged moves the mark
+    /// towards what it drains in PaceMilliseconds at that window's rate, the more the longer the window (a quarter for
+    /// the shortest, all of it from <see cref="Horizon"/>); a pass that empties it ends the window unmeasured.</item>
+    /// <item>The arrivals: a span of at least <see cref="Horizon"/> in which it ran dry took all that came, a lower bound
+    /// of the drain. It can raise the mark, never lower it, so a subscriber that drains faster than its publishers refill
+    /// it (its mark low after a stall) gets its depth back. Counted over no less than the horizon, so that a burst the
+    /// transport took at once does not count as the subscriber's pace.</item>
+    /// </list>
+    /// </summary>
+    public void Measure(MqttOptions options, long taken, bool backlogged, long now)
+    {
+        if (_spanStart != 0)
+        {
+            _spanBytes += taken;
+            _spanDry |= !backlogged;
+            var span = now - _spanStart;
+            if (span >= Horizon)
+            {
+                if (_spanDry)
+                {
+                    Bytes = Math.Clamp((long)InPace(options, _spanBytes, span), Bytes, options.PaceBytes);
+                }
+
+                _spanStart = 0;
+            }
+        }
+
+        if (_spanStart == 0 && backlogged)
+        {
+            (_spanStart, _spanBytes, _spanDry) = (now, 0, false);
+        }
+
+        if (_start == 0 || !backlogged)
+        {
+            (_start, _drained) = (backlogged ? now : 0, 0);
+            return;
+        }
+
+        _drained += taken;
+        var elapsed = now - _start;
+        if (elapsed < Window)
+        {
+            return;
+        }
+
+        var weight = Math.Min(1.0, (double)elapsed / Horizon);
+        var mark = (long)(Bytes + ((InPace(options, _drained, elapsed) - Bytes) * weight));
+        Bytes = Math.Clamp(mark, Math.Min(options.PaceMinimumBytes, options.PaceBytes), options.PaceBytes);
+        (_start, _drained) = (now, 0);
+    }
+
+    /// <summary>What draining <paramref name="bytes"/> in <paramref name="elapsed"/> ticks drains in PaceMilliseconds.</summary>
+    private static double InPace(MqttOptions options, long bytes, long elapsed) =>
+        bytes * (double)options.PaceMilliseconds * Stopwatch.Frequency / (1000.0 * elapsed);
 }
 
 /// <summary>

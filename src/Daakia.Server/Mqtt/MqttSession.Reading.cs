@@ -57,6 +57,7 @@ internal sealed partial class MqttSession
     private async ValueTask<bool> HandleFramesAsync(PipeReader input, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
     {
         var paceFrom = -1L; // what was left of this read when a publication in it filled an outbox past its mark
+        var paceAhead = 0; // packets handled since
         while (true)
         {
             if (DrainFailed)
@@ -82,15 +83,21 @@ internal sealed partial class MqttSession
             _connection!.Touch(_engine.Time);
             var ok = Handle(frame);
             buffer = buffer.Slice(consumed);
-            if (paceFrom < 0 && _paceFull is { Count: > 0 })
+            if (paceFrom >= 0)
+            {
+                paceAhead++;
+            }
+            else if (_paceFull is { Count: > 0 })
             {
                 paceFrom = buffer.Length;
             }
 
-            if (ok && ((_pending?.Count ?? 0) >= MaxPendingAcks || (paceFrom >= 0 && paceFrom - buffer.Length >= PaceReadAheadBytes)))
+            if (ok && ((_pending?.Count ?? 0) >= MaxPendingAcks ||
+                (paceFrom >= 0 && (paceFrom - buffer.Length >= PaceReadAheadBytes || paceAhead >= PaceReadAheadPackets))))
             {
                 // Too many answers held back, or a paced read that goes on past its read-ahead: the rest waits.
                 paceFrom = -1;
+                paceAhead = 0;
                 HoldForPace();
                 WakeWriter(); // this read's answers and held wakes leave while the previous read's wait
                 ok = await _draining && await FlushPendingAsync();

@@ -62,9 +62,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private bool _finishing;
     private bool _writerEnded; // under _gate: nothing leaves the outbox any more, so nobody is paced on it
     private bool _paceExempt; // under _gate: a publisher waited for this outbox in vain; it paces nobody until drained
-    private long _paceBound; // under _gate: the outbox's pacing mark, PaceMilliseconds of its measured drain (MqttSession.Pacing.cs)
-    private long _drainStart; // under _gate: when the current drain measurement began (0: the outbox is not backlogged)
-    private long _drainBytes; // under _gate: bytes the writer took out since _drainStart
+    private PaceMark _mark; // under _gate: the outbox's pacing mark, PaceMilliseconds of its measured drain (MqttSession.Pacing.cs)
 
     // Read-loop state.
     private List<PendingAck>? _pending; // made on the first answer held back
@@ -101,7 +99,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         _engine = engine;
         _tenants = tenants;
         _options = options;
-        _paceBound = options.PaceBytes;
+        _mark = new PaceMark(options.PaceBytes);
         _registry = registry;
         _logger = logger;
         _transport = transport;
@@ -152,6 +150,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
         finally
         {
+            _paceFull = null; // a read that ended the connection may have noted outboxes: nobody is paced on them now
             await _draining; // answers of the last read that wait for the store go first (never faults; bounded by the store)
             await EndAsync(writer);
             _registry.SessionEnded();

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using Daakia.Server.Mqtt;
+
+namespace Daakia.Server.Tests.Mqtt;
+
+/// <summary>The pacing mark's arithmetic on a clock of its own: what a subscriber's drain does to it.</summary>
+public class PaceMarkTests
+{
+    private static readonly MqttOptions Options = new() { PaceBytes = 262_144, PaceMinimumBytes = 16_384, PaceMilliseconds = 2 };
+
+    /// <summary>A timestamp <paramref name="ms"/> milliseconds after an arbitrary start.</summary>
+    private static long At(double ms) => 1_000_000 + (long)(ms * Stopwatch.Frequency / 1000.0);
+
+    /// <summary>A mark whose outbox became backlogged at 0 ms.</summary>
+    private static PaceMark Backlogged(long bytes = 262_144)
+    {
+        var mark = new PaceMark(bytes);
+        mark.Measure(Options, 0, backlogged: true, At(0));
+        return mark;
+    }
+
+    [Fact]
+    public void ItStartsAtPaceBytes_AndAWindowUnderTwoMillisecondsMovesNothing()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 50_000, backlogged: true, At(1.5));
+        Assert.Equal(262_144, mark.Bytes);
+    }
+
+    [Fact]
+    public void ABackloggedWindowOfEightMillisecondsOrMore_SetsTheMarkToWhatItDrainsInPaceMilliseconds()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 100_000, backlogged: true, At(10)); // 10 MB/s: 20,000 bytes in 2 ms
+        Assert.InRange(mark.Bytes, 19_990, 20_010);
+    }
+
+    [Fact]
+    public void AShorterWindow_MovesItPartOfTheWay()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 20_000, backlogged: true, At(2)); // 20,000 in 2 ms, a quarter of the way from 262,144
+        Assert.InRange(mark.Bytes, 201_600, 201_620);
+
+        mark.Measure(Options, 20_000, backlogged: true, At(4)); // a new window began at 2 ms: a quarter again
+        Assert.InRange(mark.Bytes, 156_200, 156_220);
+    }
+
+    [Fact]
+    public void AStall_SetsItToTheMinimum_AndAFastDrainNeverPastPaceBytes()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 65_536, backlogged: true, At(500)); // half a second for 64 KiB
+        Assert.Equal(16_384, mark.Bytes);
+
+        mark.Measure(Options, 100_000_000, backlogged: true, At(510)); // 10 GB/s
+        Assert.Equal(262_144, mark.Bytes);
+    }
+
+    [Fact]
+    public void AWindowThatRanDry_RaisesTheMark_ButNeverLowersIt()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 65_536, backlogged: true, At(500));
+        Assert.Equal(16_384, mark.Bytes); // after a stall
+
+        // Backlogged again, then emptied every millisecond, 40,000 bytes each time: counted once 8 ms have passed, it
+        // drains at least 80,000 bytes per 2 ms.
+        mark.Measure(Options, 0, backlogged: true, At(600));
+        for (var ms = 1; ms < 8; ms++)
+        {
+            mark.Measure(Options, 40_000, backlogged: ms % 2 == 0, At(600 + ms));
+            Assert.Equal(16_384, mark.Bytes); // not yet a whole window
+        }
+
+        mark.Measure(Options, 40_000, backlogged: false, At(608));
+        Assert.InRange(mark.Bytes, 79_990, 80_010);
+
+        // Emptied slowly: the arrivals were slow, which says nothing against the drain.
+        mark.Measure(Options, 0, backlogged: true, At(700));
+        mark.Measure(Options, 1_000, backlogged: false, At(800));
+        Assert.InRange(mark.Bytes, 79_990, 80_010);
+
+        // A burst taken at once (the transport's pipe had room) is counted over 8 ms, not as the subscriber's pace.
+        mark.Measure(Options, 0, backlogged: true, At(900));
+        mark.Measure(Options, 200_000, backlogged: false, At(900.1));
+        mark.Measure(Options, 0, backlogged: false, At(908));
+        Assert.InRange(mark.Bytes, 79_990, 80_010); // 200,000 per 8 ms is 50,000 per 2 ms: under the mark
+    }
+
+    [Fact]
+    public void AnOutboxThatIsNotBacklogged_MeasuresNothing()
+    {
+        var mark = new PaceMark(262_144);
+        mark.Measure(Options, 1_000, backlogged: false, At(0));
+        mark.Measure(Options, 1_000, backlogged: false, At(100));
+        Assert.Equal(262_144, mark.Bytes);
+    }
+}
