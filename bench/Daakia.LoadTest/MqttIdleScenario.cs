@@ -16,6 +16,7 @@ internal static class MqttIdleScenario
     {
         var (host, port) = MqttFanInScenario.Endpoint(args.String("mqtt", "127.0.0.1:1883"));
         var count = args.Int("connections", 10_000);
+        var hold = args.Int("hold-seconds", 0); // kept open this long after the figure (for a heap dump of the broker)
         var pid = args.OptionalInt("pid") ?? throw new ArgumentException("--pid (the broker's process id) is required");
         var run = Guid.NewGuid().ToString("N")[..8];
         var rssBefore = ProcStats.RssKib(pid);
@@ -35,6 +36,7 @@ internal static class MqttIdleScenario
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"mqtt-idle: {count} connections at {rate:0} connections/s; broker RSS {rssBefore / 1024.0:0.0} MiB → {rssAfter / 1024.0:0.0} MiB = {perConnection:0.0} KiB per idle connection"));
         Report.Emit(new Dictionary<string, object> { ["scenario"] = "mqtt-idle", ["connections"] = count, ["connects_per_sec"] = Math.Round(rate), ["kib_per_conn"] = Math.Round(perConnection, 1), ["rss_before_kib"] = rssBefore, ["rss_after_kib"] = rssAfter });
+        await Task.Delay(TimeSpan.FromSeconds(hold));
         foreach (var s in sockets)
         {
             s.Dispose();
