@@ -198,7 +198,7 @@ internal struct PaceMark
     private long _drained; // bytes taken out since
     private long _spanStart; // when the current span began (0: none)
     private long _spanBytes; // bytes taken out since
-    private bool _spanDry; // the outbox ran dry in this span
+    private bool _spanKeptUp; // every pass of this span emptied the outbox
 
     public PaceMark(long bytes) => Bytes = bytes;
 
@@ -207,15 +207,18 @@ internal struct PaceMark
 
     /// <summary>
     /// The writer took <paramref name="taken"/> bytes out at <paramref name="now"/>, and the outbox is
-    /// <paramref name="backlogged"/> after it. Two measures, each begun by a pass after which the outbox is backlogged:
+    /// <paramref name="backlogged"/> after it. Two measures:
     /// <list type="bullet">
-    /// <item>The drain: a window of at least <see cref="Window"/> in which the outbox stayed backlogged moves the mark
-    /// towards what it drains in PaceMilliseconds at that window's rate, the more the longer the window (a quarter for
-    /// the shortest, all of it from <see cref="Horizon"/>); a pass that empties it ends the window unmeasured.</item>
-    /// <item>The arrivals: a span of at least <see cref="Horizon"/> in which it ran dry took all that came, a lower bound
-    /// of the drain. It can raise the mark, never lower it, so a subscriber that drains faster than its publishers refill
-    /// it (its mark low after a stall) gets its depth back. Counted over no less than the horizon, so that a burst the
-    /// transport took at once does not count as the subscriber's pace.</item>
+    /// <item>The drain: a window, begun by a pass after which the outbox is backlogged, of at least <see cref="Window"/>
+    /// in which it stayed backlogged moves the mark towards what it drains in PaceMilliseconds at that window's rate, the
+    /// more the longer the window (a quarter for the shortest, all of it from <see cref="Horizon"/>); a pass that
+    /// empties it ends the window unmeasured.</item>
+    /// <item>The arrivals: a span, begun by a pass that took something and emptied the outbox, of at least
+    /// <see cref="Horizon"/> in which every pass emptied it took all that came, a lower bound of the drain. It can raise
+    /// the mark, never lower it, so a subscriber that drains faster than its publishers refill it (its mark low after a
+    /// stall, every pass emptying its outbox, so no window opens) gets its depth back under a steady load. A span with
+    /// a backlogged pass counts for nothing (the window measures that), and a burst that the transport took at once
+    /// counts as a quarter of itself per 2 ms, not as the subscriber's pace.</item>
     /// </list>
     /// </summary>
     public void Measure(MqttOptions options, long taken, bool backlogged, long now)
@@ -223,22 +226,22 @@ internal struct PaceMark
         if (_spanStart != 0)
         {
             _spanBytes += taken;
-            _spanDry |= !backlogged;
+            _spanKeptUp &= !backlogged;
             var span = now - _spanStart;
             if (span >= Horizon)
             {
-                if (_spanDry)
+                if (_spanKeptUp)
                 {
-                    Bytes = Math.Clamp((long)InPace(options, _spanBytes, span), Bytes, options.PaceBytes);
+                    Bytes = Math.Min(Math.Max(Bytes, (long)InPace(options, _spanBytes, span)), options.PaceBytes);
                 }
 
                 _spanStart = 0;
             }
         }
 
-        if (_spanStart == 0 && backlogged)
+        if (_spanStart == 0 && taken > 0 && !backlogged)
         {
-            (_spanStart, _spanBytes, _spanDry) = (now, 0, false);
+            (_spanStart, _spanBytes, _spanKeptUp) = (now, 0, true);
         }
 
         if (_start == 0 || !backlogged)
