@@ -17,7 +17,7 @@ internal sealed class MqttConnectionHandler(DaakiaEngine engine, TenantResolver 
         }
 
         var session = new MqttSession(engine, tenants, options.Mqtt, registry, logger, connection.Transport,
-            connection.RemoteEndPoint?.ToString(), connection.Abort);
+            connection.RemoteEndPoint, connection.Abort);
         return session.RunAsync(connection.ConnectionClosed);
     }
 }

@@ -581,7 +581,7 @@ internal sealed partial class MqttSession
     /// <summary>Ends the connection for a protocol violation: 5.0 says why in a DISCONNECT (MQTT-4.13.1-1), 3.1.1 just closes.</summary>
     private bool Violation(in MqttError error)
     {
-        MqttLog.ProtocolError(_logger, _client.Value ?? "?", _remote, error.Message);
+        MqttLog.ProtocolError(_logger, _client.Value ?? "?", _remote?.ToString(), error.Message);
         if (V5)
         {
             if (_draining.IsCompleted)

@@ -27,7 +27,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private readonly MqttSessionRegistry _registry;
     private readonly ILogger _logger;
     private readonly IDuplexPipe _transport;
-    private readonly string? _remote;
+    private readonly object? _remote; // the peer (an EndPoint, or the WebSocket's text), formatted only on the paths that log it
     private readonly Action _abort;
     private readonly MqttFrameReader _frames;
 
@@ -94,7 +94,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
     private Dictionary<string, ushort>? _outAliases;
 
     public MqttSession(DaakiaEngine engine, TenantResolver tenants, MqttOptions options, MqttSessionRegistry registry, ILogger logger,
-        IDuplexPipe transport, string? remote, Action abort)
+        IDuplexPipe transport, object? remote, Action abort)
     {
         _engine = engine;
         _tenants = tenants;
@@ -171,7 +171,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            MqttLog.Refused(_logger, _remote, "no CONNECT within the connect timeout");
+            MqttLog.Refused(_logger, _remote?.ToString(), "no CONNECT within the connect timeout");
             return false;
         }
 
@@ -184,7 +184,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         if (status == MqttFrameStatus.Error || frame.Type != MqttPacketType.Connect)
         {
             // The first packet must be a CONNECT (MQTT-3.1.0-1); nothing is known of the version to answer in.
-            MqttLog.Refused(_logger, _remote, status == MqttFrameStatus.Error ? error.Message : $"the first packet is {frame.Type}, not CONNECT");
+            MqttLog.Refused(_logger, _remote?.ToString(), status == MqttFrameStatus.Error ? error.Message : $"the first packet is {frame.Type}, not CONNECT");
             return false;
         }
 
@@ -388,7 +388,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         var output = _transport.Output;
         if (!MqttDecoder.TryDecodeConnect(frame, out var connect, out var error, out var level))
         {
-            MqttLog.Refused(_logger, _remote, error.Message);
+            MqttLog.Refused(_logger, _remote?.ToString(), error.Message);
             if (error.Code == MqttReasonCode.UnsupportedProtocolVersion)
             {
                 // Answered in the form the client's level reads (MQTT-3.1.2-2): 3.1.1's return code 1, or 5.0's 0x84.
@@ -472,7 +472,7 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
 
     private bool Refuse(MqttReasonCode v5, MqttConnectReturnCode v311, string reason)
     {
-        MqttLog.Refused(_logger, _remote, reason);
+        MqttLog.Refused(_logger, _remote?.ToString(), reason);
         MqttEncoder.TryWriteConnAck(_transport.Output, _version, false, V5 ? (byte)v5 : (byte)v311, V5 ? new MqttProperties { ReasonString = reason } : null);
         return false;
     }
