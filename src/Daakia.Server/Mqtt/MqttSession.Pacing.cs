@@ -194,11 +194,11 @@ internal struct PaceMark
     /// <summary>A window this long (8 ms) or longer sets the mark by itself.</summary>
     public static readonly long Horizon = 4 * Window;
 
-    private long _start; // when the current backlogged window began (0: none)
+    private long _start; // when the current window began, or was last measured (0: none)
     private long _drained; // bytes taken out since
     private long _spanStart; // when the current span began (0: none)
     private long _spanBytes; // bytes taken out since
-    private bool _spanKeptUp; // every pass of this span emptied the outbox
+    private bool _spanKeptUp; // no window was measured in this span
 
     public PaceMark(long bytes) => Bytes = bytes;
 
@@ -209,24 +209,48 @@ internal struct PaceMark
     /// The writer took <paramref name="taken"/> bytes out at <paramref name="now"/>, and the outbox is
     /// <paramref name="backlogged"/> after it. Two measures:
     /// <list type="bullet">
-    /// <item>The drain: a window, begun by a pass after which the outbox is backlogged, of at least <see cref="Window"/>
-    /// in which it stayed backlogged moves the mark towards what it drains in PaceMilliseconds at that window's rate, the
-    /// more the longer the window (a quarter for the shortest, all of it from <see cref="Horizon"/>); a pass that
-    /// empties it ends the window unmeasured.</item>
+    /// <item>The drain: a window, begun by a pass after which the outbox is backlogged and ended by the first pass after
+    /// which it is empty, or measured every <see cref="Window"/> while it lasts. The outbox held something all along, so
+    /// what the writer took is what the subscriber drained: the mark moves towards what that is per PaceMilliseconds,
+    /// the more the longer the window (a quarter for the shortest, all of it from <see cref="Horizon"/>). A backlog
+    /// shorter than <see cref="Window"/> counts for nothing.</item>
     /// <item>The arrivals: a span, begun by a pass that took something and emptied the outbox, of at least
-    /// <see cref="Horizon"/> in which every pass emptied it took all that came, a lower bound of the drain. It can raise
-    /// the mark, never lower it, so a subscriber that drains faster than its publishers refill it (its mark low after a
-    /// stall, every pass emptying its outbox, so no window opens) gets its depth back under a steady load. A span with
-    /// a backlogged pass counts for nothing (the window measures that), and a burst that the transport took at once
-    /// counts as a quarter of itself per 2 ms, not as the subscriber's pace.</item>
+    /// <see cref="Horizon"/>, took all that came: a lower bound of the drain. It can raise the mark, never lower it, so
+    /// a subscriber that drains faster than its publishers refill it (its mark low after a stall; its passes empty its
+    /// outbox, or leave it backlogged only for moments) gets its depth back under a steady load. A span in which a
+    /// window was measured counts for nothing: the window speaks for the drain then (so a slow subscriber's bursts into
+    /// its transport's free buffer do not raise its mark), and a burst taken at once counts as a quarter of itself per
+    /// 2 ms, not as the subscriber's pace.</item>
     /// </list>
     /// </summary>
     public void Measure(MqttOptions options, long taken, bool backlogged, long now)
     {
+        if (_start != 0)
+        {
+            _drained += taken;
+            var elapsed = now - _start;
+            if (elapsed >= Window)
+            {
+                var weight = Math.Min(1.0, (double)elapsed / Horizon);
+                var mark = (long)(Bytes + ((InPace(options, _drained, elapsed) - Bytes) * weight));
+                Bytes = Math.Clamp(mark, Math.Min(options.PaceMinimumBytes, options.PaceBytes), options.PaceBytes);
+                _spanKeptUp = false; // the open span saw a sustained backlog: this window measured it
+                (_start, _drained) = (now, 0);
+            }
+
+            if (!backlogged)
+            {
+                _start = 0; // emptied: the window ends (measured above if it lasted long enough)
+            }
+        }
+        else if (backlogged)
+        {
+            (_start, _drained) = (now, 0);
+        }
+
         if (_spanStart != 0)
         {
             _spanBytes += taken;
-            _spanKeptUp &= !backlogged;
             var span = now - _spanStart;
             if (span >= Horizon)
             {
@@ -243,24 +267,6 @@ internal struct PaceMark
         {
             (_spanStart, _spanBytes, _spanKeptUp) = (now, 0, true);
         }
-
-        if (_start == 0 || !backlogged)
-        {
-            (_start, _drained) = (backlogged ? now : 0, 0);
-            return;
-        }
-
-        _drained += taken;
-        var elapsed = now - _start;
-        if (elapsed < Window)
-        {
-            return;
-        }
-
-        var weight = Math.Min(1.0, (double)elapsed / Horizon);
-        var mark = (long)(Bytes + ((InPace(options, _drained, elapsed) - Bytes) * weight));
-        Bytes = Math.Clamp(mark, Math.Min(options.PaceMinimumBytes, options.PaceBytes), options.PaceBytes);
-        (_start, _drained) = (now, 0);
     }
 
     /// <summary>What draining <paramref name="bytes"/> in <paramref name="elapsed"/> ticks drains in PaceMilliseconds.</summary>

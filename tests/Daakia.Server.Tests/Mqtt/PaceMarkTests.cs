@@ -82,22 +82,71 @@ public class PaceMarkTests
     }
 
     [Fact]
-    public void ASpanWithABackloggedPass_RaisesNothing()
+    public void ASpanInWhichAWindowWasMeasured_RaisesNothing()
     {
         var mark = Backlogged();
         mark.Measure(Options, 65_536, backlogged: true, At(500));
-        mark.Measure(Options, 1_000, backlogged: false, At(500.5)); // a span begins
-        mark.Measure(Options, 500_000, backlogged: true, At(501)); // the transport took a lot at once, and more waits
-        mark.Measure(Options, 500_000, backlogged: false, At(509));
-        Assert.Equal(16_384, mark.Bytes); // and the window the backlogged pass opened ended unmeasured when it emptied
+        mark.Measure(Options, 1_000, backlogged: false, At(500.5)); // emptied: a span begins
+        mark.Measure(Options, 0, backlogged: true, At(501)); // a backlog...
+        mark.Measure(Options, 10_000, backlogged: true, At(504)); // ...of 3 ms: a slow drain, measured
+        Assert.Equal(16_384, mark.Bytes);
+
+        // The transport takes the rest in bursts (its buffer had room): within the span, which the window spoke for.
+        for (var ms = 505; ms <= 509; ms++)
+        {
+            mark.Measure(Options, 60_000, backlogged: false, At(ms));
+        }
+
+        Assert.Equal(16_384, mark.Bytes);
     }
 
     [Fact]
-    public void AnOutboxThatIsNotBacklogged_MeasuresNothing()
+    public void BackloggedPassesOfUnderTwoMilliseconds_DoNotKeepASteadyFastDrainFromRaisingTheMark()
     {
-        var mark = new PaceMark(262_144);
+        var mark = Backlogged();
+        mark.Measure(Options, 65_536, backlogged: true, At(500));
+        Assert.Equal(16_384, mark.Bytes);
+
+        // Many paced publishers: each burst is more than one pass takes, so a pass leaves a moment's backlog and the
+        // next empties it, every half millisecond.
+        for (var i = 1; i <= 40; i++)
+        {
+            mark.Measure(Options, 30_000, backlogged: i % 2 == 0, At(500 + (i * 0.25)));
+        }
+
+        Assert.True(mark.Bytes > 100_000, $"raised to {mark.Bytes}");
+    }
+
+    [Fact]
+    public void AWindow_CountsThePassThatEmptiesIt_ButABacklogUnderTwoMillisecondsCountsForNothing()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 1_000, backlogged: false, At(1)); // emptied after 1 ms
+        Assert.Equal(262_144, mark.Bytes);
+
+        var slow = Backlogged();
+        slow.Measure(Options, 100_000, backlogged: false, At(10)); // backlogged for 10 ms, emptied by the last pass
+        Assert.InRange(slow.Bytes, 19_990, 20_010);
+    }
+
+    [Fact]
+    public void ABurstTakenAtOnce_RaisesALowMarkByAQuarterOfItselfPerTwoMilliseconds()
+    {
+        var mark = Backlogged();
+        mark.Measure(Options, 65_536, backlogged: true, At(500));
+        mark.Measure(Options, 1_000, backlogged: false, At(500.05)); // emptied: a span begins
+        mark.Measure(Options, 200_000, backlogged: false, At(500.1)); // the transport had room for all of it
+        mark.Measure(Options, 0, backlogged: false, At(508.05));
+        Assert.InRange(mark.Bytes, 49_990, 50_010);
+    }
+
+    [Fact]
+    public void SlowArrivalsIntoAnEmptyOutbox_RaiseNothing()
+    {
+        var mark = new PaceMark(16_384);
         mark.Measure(Options, 1_000, backlogged: false, At(0));
         mark.Measure(Options, 1_000, backlogged: false, At(100));
-        Assert.Equal(262_144, mark.Bytes);
+        mark.Measure(Options, 1_000, backlogged: false, At(200));
+        Assert.Equal(16_384, mark.Bytes);
     }
 }
