@@ -104,7 +104,7 @@ public class MqttPacingTests
         Assert.Equal(Highest, subscriber.PaceState.Mark); // nothing measured yet
 
         await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
-        const int Count = 3000;
+        const int Count = 8000;
         var payload = new string('x', 1024);
         var publishing = Task.Run(async () =>
         {
@@ -115,20 +115,22 @@ public class MqttPacingTests
         });
 
         // The subscriber reads nothing until its socket is full and its outbox past the mark (the publisher paced on
-        // it); then it takes 16 publications (~16 KiB) at a time with a pause after each: at most ~3 MB/s, so what it
-        // drains in 2 ms is under the minimum, and the mark comes down to it.
+        // it); then it takes 32 publications (~32 KiB) at a time with a pause after each: at most ~3 MB/s, so what it
+        // drains in 2 ms is under the minimum, and the mark comes down to it. Most of what it reads comes out of the
+        // sockets' buffers (hundreds of KiB), so the outbox's writer gets a pass only when they free up: 8 MiB make
+        // enough of those passes on a slow or busy machine.
         await Eventually.True(() => subscriber.PaceState is var (m, q) && q > m && registry.PacedCount > 0, "the subscriber's outbox passes its mark");
         long lowest = Highest;
         var read = 0;
         while (read < Count)
         {
-            var n = Math.Min(16, Count - read);
+            var n = Math.Min(32, Count - read);
             Assert.Equal(n, await slow.ReadPacketsAsync(3, n));
             read += n;
             var mark = subscriber.PaceState.Mark;
             Assert.InRange(mark, Lowest, Highest);
             lowest = Math.Min(lowest, mark);
-            await Task.Delay(5); // the subscriber's own pace (the load's shape), not a wait for the server
+            await Task.Delay(10); // the subscriber's own pace (the load's shape), not a wait for the server
         }
 
         await publishing.WaitAsync(TimeSpan.FromSeconds(60));
