@@ -16,6 +16,18 @@ internal sealed class Latencies
         }
     }
 
+    /// <summary>Writes every sample in arrival order, in milliseconds, one per line (for looking at where a tail comes
+    /// from); call before <see cref="Summary"/>, which sorts them.</summary>
+    public void Trace(string path)
+    {
+        lock (_gate)
+        {
+            File.WriteAllLines(path, _samples.Select(t => Ms(t).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    private static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
     public (double P50, double P99, double Max) Summary()
     {
         lock (_gate)
@@ -25,14 +37,7 @@ internal sealed class Latencies
                 return (0, 0, 0);
             }
 
-            if (Environment.GetEnvironmentVariable("DAAKIA_LATENCY_TRACE") is { Length: > 0 } trace)
-            {
-                // Every sample in arrival order (ms), for looking at where a tail comes from.
-                File.WriteAllLines(trace, _samples.Select(t => (t * 1000.0 / Stopwatch.Frequency).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture)));
-            }
-
             _samples.Sort();
-            double Ms(long t) => t * 1000.0 / Stopwatch.Frequency;
             return (Ms(_samples[(int)(_samples.Count * 0.50)]), Ms(_samples[Math.Min(_samples.Count - 1, (int)(_samples.Count * 0.99))]), Ms(_samples[^1]));
         }
     }

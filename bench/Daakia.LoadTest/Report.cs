@@ -10,6 +10,11 @@ internal static class Report
     public static int Throughput(string scenario, long messages, TimeSpan elapsed, Latencies receive, Latencies ack, double cpuSeconds, long duplicates, long missing, long outOfOrder, long errors, Dictionary<string, object>? extra = null)
     {
         var rate = messages / elapsed.TotalSeconds;
+        if (Environment.GetEnvironmentVariable("DAAKIA_LATENCY_TRACE") is { Length: > 0 } trace)
+        {
+            receive.Trace(trace); // the send→receive samples, before they are sorted
+        }
+
         var (p50, p99, max) = receive.Summary();
         var (a50, a99, _) = ack.Summary();
         var cpuPerMsg = messages == 0 ? 0 : cpuSeconds * 1e6 / messages;

@@ -38,6 +38,11 @@ internal sealed partial class MqttSession
         }
     }
 
+    /// <summary>A route of this client's read filled <paramref name="subscriber"/>'s outbox past its mark (the read
+    /// loop's thread, through <see cref="MqttPacing.Note"/>).</summary>
+    internal void NotePace(MqttSession subscriber) =>
+        (_paceFull ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).Add(subscriber);
+
     /// <summary>
     /// The read loop, before it waits: this read filled subscribers' outboxes past their marks, so its client is paced on
     /// them (the wait joins the held-back answers, after this read's acknowledgements). False: nothing to pace.
@@ -49,80 +54,61 @@ internal sealed partial class MqttSession
             return false;
         }
 
-        List<MqttSession>? waitFor = null;
+        // Only the outboxes still past half their marks are waited for (one may have drained while the read went on).
+        var subscribers = new MqttSession[full.Count];
+        var drained = new Task[full.Count];
+        var n = 0;
         foreach (var subscriber in full)
         {
-            if (!subscriber.IsDrained)
+            if (subscriber.DrainedAsync() is { IsCompleted: false } waiting)
             {
-                (waitFor ??= []).Add(subscriber);
+                (subscribers[n], drained[n]) = (subscriber, waiting);
+                n++;
             }
         }
 
         full.Clear();
-        if (waitFor is null)
-        {
-            return false; // drained already while the read went on: nothing to wait for
-        }
-
-        var pace = PaceAsync([.. waitFor]);
-        if (pace.IsCompleted)
+        if (n == 0)
         {
             return false;
         }
 
-        AckAfter(pace, null, null);
+        AckAfter(PaceAsync(subscribers.AsMemory(0, n), drained.AsMemory(0, n)), null, null);
         return true;
-    }
-
-    /// <summary>Paces nobody now (down to half its mark, or ended).</summary>
-    private bool IsDrained
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return IsDrainedLocked;
-            }
-        }
     }
 
     /// <summary>The writer took <paramref name="taken"/> bytes of publications out of this outbox (caller holds the
     /// lock): the mark follows its drain (<see cref="PaceMark"/>).</summary>
     private void MeasureDrainLocked(long taken)
     {
-        if (_options.PaceMilliseconds > 0 && _options.PaceBytes > 0)
+        var backlogged = (_publications?.Count ?? 0) > 0;
+        if (_options.PaceMilliseconds > 0 && _options.PaceBytes > 0 && (taken > 0 || backlogged || !_mark.Idle))
         {
-            _mark.Measure(_options, taken, (_publications?.Count ?? 0) > 0, Stopwatch.GetTimestamp());
+            _mark.Measure(_options, taken, backlogged, Stopwatch.GetTimestamp());
         }
     }
 
     /// <summary>
-    /// Waits until the outboxes this client filled are down to half of the pacing bound, all together at most
-    /// <see cref="MqttOptions.PaceWaitMilliseconds"/> (the heartbeat paused meanwhile: not reading is the server's
-    /// doing); an outbox still full then is exempt from pacing until it drains. Never faults.
+    /// Waits until the outboxes this client filled are down to half their marks (<paramref name="drained"/>, one per
+    /// subscriber), all together at most <see cref="MqttOptions.PaceWaitMilliseconds"/> (the heartbeat paused meanwhile:
+    /// not reading is the server's doing); an outbox still full then is exempt from pacing until it drains. Never faults.
     /// </summary>
-    private async Task PaceAsync(MqttSession[] full)
+    private async Task PaceAsync(ReadOnlyMemory<MqttSession> full, ReadOnlyMemory<Task> drained)
     {
         _registry.Paced();
         var connection = _connection;
         connection?.PauseHeartbeat(true);
-        var drained = new Task[full.Length];
-        for (var i = 0; i < full.Length; i++)
-        {
-            drained[i] = full[i].DrainedAsync();
-        }
-
         try
         {
-            await Task.WhenAll(drained).WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
+            await Task.WhenAll(drained.Span).WaitAsync(TimeSpan.FromMilliseconds(_options.PaceWaitMilliseconds));
         }
         catch (TimeoutException)
         {
             for (var i = 0; i < full.Length; i++)
             {
-                if (!drained[i].IsCompleted)
+                if (!drained.Span[i].IsCompleted)
                 {
-                    full[i].ExemptFromPacing();
+                    full.Span[i].ExemptFromPacing();
                 }
             }
         }
@@ -205,6 +191,9 @@ internal struct PaceMark
     /// <summary>The mark, in bytes.</summary>
     public long Bytes { get; private set; }
 
+    /// <summary>No window and no span is open: a pass that takes nothing from an empty outbox changes nothing.</summary>
+    public readonly bool Idle => _start == 0 && _spanStart == 0;
+
     /// <summary>
     /// The writer took <paramref name="taken"/> bytes out at <paramref name="now"/>, and the outbox is
     /// <paramref name="backlogged"/> after it. Two measures:
@@ -285,20 +274,15 @@ internal static class MqttPacing
     [ThreadStatic]
     private static MqttSession? t_publisher;
 
-    [ThreadStatic]
-    private static HashSet<MqttSession>? t_full;
+    public static void Begin(MqttSession publisher) => t_publisher = publisher;
 
-    public static void Begin(MqttSession publisher)
-    {
-        t_publisher = publisher;
-        t_full?.Clear();
-    }
-
+    /// <summary>The route filled <paramref name="subscriber"/>'s outbox past its mark: the publisher routing it is paced
+    /// on it once its read is handled (never on its own outbox).</summary>
     public static void Note(MqttSession subscriber)
     {
         if (t_publisher is { } publisher && !ReferenceEquals(publisher, subscriber))
         {
-            (t_full ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).Add(subscriber);
+            publisher.NotePace(subscriber);
         }
     }
 
@@ -311,15 +295,6 @@ internal static class MqttPacing
     /// </summary>
     public static bool Defer(MqttSession subscriber) => t_publisher is { } publisher && publisher.HoldWake(subscriber);
 
-    /// <summary>Adds what the route noted since <see cref="Begin"/> to <paramref name="into"/> (made when first
-    /// needed); collecting stops.</summary>
-    public static void End(ref HashSet<MqttSession>? into)
-    {
-        t_publisher = null;
-        if (t_full is { Count: > 0 } full)
-        {
-            (into ??= new HashSet<MqttSession>(ReferenceEqualityComparer.Instance)).UnionWith(full);
-            full.Clear();
-        }
-    }
+    /// <summary>The route is over: collecting stops.</summary>
+    public static void End() => t_publisher = null;
 }

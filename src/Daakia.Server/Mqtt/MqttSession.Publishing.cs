@@ -132,7 +132,7 @@ internal sealed partial class MqttSession
             }
             finally
             {
-                MqttPacing.End(ref _paceFull); // the read loop paces this client once the read is handled
+                MqttPacing.End(); // the read loop paces this client on what the route noted once the read is handled
             }
         }
         catch (DaakiaException ex)

@@ -150,7 +150,6 @@ internal sealed partial class MqttSession : ISubscriptionAwareTarget
         }
         finally
         {
-            _paceFull = null; // a read that ended the connection may have noted outboxes: nobody is paced on them now
             await _draining; // answers of the last read that wait for the store go first (never faults; bounded by the store)
             await EndAsync(writer);
             _registry.SessionEnded();

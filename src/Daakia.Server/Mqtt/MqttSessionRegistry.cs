@@ -87,8 +87,8 @@ internal sealed class MqttSessionRegistry : IDisposable
         }
     }
 
-    /// <summary>A live session of this client id in any tenant (tests).</summary>
-    public MqttSession? Find(string clientId) => _sessions.FirstOrDefault(s => s.Key.Item2.Value == clientId).Value;
+    /// <summary>The client's live session, if any (tests).</summary>
+    public MqttSession? Find(TenantId tenant, ClientId client) => _sessions.GetValueOrDefault((tenant, client));
 
     /// <summary>Live sessions (the <c>$SYS</c> figures and tests).</summary>
     public int Count => _sessions.Count;

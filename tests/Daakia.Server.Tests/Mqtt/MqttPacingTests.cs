@@ -27,7 +27,7 @@ public class MqttPacingTests
         });
         var registry = host.Get<MqttSessionRegistry>();
         await using var stuck = await MqttLimitTests.QuietSubscriberAsync(host, "stuck");
-        var subscriber = registry.Find("stuck")!;
+        var subscriber = registry.Find(Daakia.Core.TenantId.Default, Daakia.Core.ClientId.Parse("stuck"))!;
 
         // One publisher that writes 4 MiB in bursts of 100 publications (100 KiB per write): its reads are far longer
         // than the read-ahead, and the subscriber takes nothing.
@@ -65,16 +65,17 @@ public class MqttPacingTests
             return queued > Mark && registry.PacedCount > 0;
         }, "the stuck subscriber's outbox passes its mark and its publisher is paced");
 
-        // Sampled for a second more, it never goes past the limit, and ends past its mark (the writer stuck).
-        for (var deadline = DateTime.UtcNow.AddSeconds(1); DateTime.UtcNow < deadline; samples++)
+        // Sampled twenty times more (polled as Eventually polls: under a second), it never goes past the limit, and ends
+        // past its mark (the writer stuck).
+        var before = samples;
+        await Eventually.True(() =>
         {
             Assert.InRange(subscriber.PaceState.Queued, 0, limit);
-            await Task.Delay(10); // the sampling interval
-        }
+            return ++samples - before >= 20;
+        }, "twenty more samples within the limit");
 
         await Eventually.True(() => subscriber.PaceState.Queued > Mark, "the outbox stays past its mark");
         Assert.InRange(subscriber.PaceState.Queued, Mark + 1, limit);
-        Assert.True(samples > 1);
         await stop.CancelAsync();
         try
         {
@@ -86,7 +87,7 @@ public class MqttPacingTests
     }
 
     [Fact]
-    public async Task ASubscriberThatDrainsSlowly_LowersItsMark_ToWhatItDrainsInPaceMilliseconds_NotBelowTheMinimum()
+    public async Task ASubscriberThatDrainsSlowly_LowersItsMark_ToTheMinimum_AndNeverBelowIt()
     {
         const long Highest = 262144, Lowest = 16384;
         await using var host = await DaakiaTestHost.StartAsync(s =>
@@ -100,7 +101,7 @@ public class MqttPacingTests
         var registry = host.Get<MqttSessionRegistry>();
         var engine = host.Get<Daakia.Core.DaakiaEngine>();
         await using var slow = await MqttLimitTests.QuietSubscriberAsync(host, "slow");
-        var subscriber = registry.Find("slow")!;
+        var subscriber = registry.Find(Daakia.Core.TenantId.Default, Daakia.Core.ClientId.Parse("slow"))!;
         Assert.Equal(Highest, subscriber.PaceState.Mark); // nothing measured yet
 
         await using var pub = await MqttTestClient.ConnectAsync(host, "pub");
@@ -115,13 +116,14 @@ public class MqttPacingTests
         });
 
         // The subscriber reads nothing until its socket is full and its outbox past the mark (the publisher paced on
-        // it); then it takes 32 publications (~32 KiB) at a time with a pause after each: at most ~3 MB/s, so what it
-        // drains in 2 ms is under the minimum, and the mark comes down to it. Most of what it reads comes out of the
+        // it); then it takes 32 publications (~32 KiB) per 10 ms tick: at most ~3 MB/s, so what it drains in 2 ms is
+        // under the minimum, and the mark comes down to it. Most of what it reads comes out of the
         // sockets' buffers (hundreds of KiB), so the outbox's writer gets a pass only when they free up: 8 MiB make
         // enough of those passes on a slow or busy machine.
         await Eventually.True(() => subscriber.PaceState is var (m, q) && q > m && registry.PacedCount > 0, "the subscriber's outbox passes its mark");
         long lowest = Highest;
         var read = 0;
+        using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(10)); // the subscriber's own rate: 32 per tick
         while (read < Count)
         {
             var n = Math.Min(32, Count - read);
@@ -130,7 +132,7 @@ public class MqttPacingTests
             var mark = subscriber.PaceState.Mark;
             Assert.InRange(mark, Lowest, Highest);
             lowest = Math.Min(lowest, mark);
-            await Task.Delay(10); // the subscriber's own pace (the load's shape), not a wait for the server
+            await tick.WaitForNextTickAsync(); // the load's shape, not a wait for the server
         }
 
         await publishing.WaitAsync(TimeSpan.FromSeconds(60));

@@ -20,7 +20,7 @@ public class PaceMarkTests
     }
 
     [Fact]
-    public void ItStartsAtPaceBytes_AndAWindowUnderTwoMillisecondsMovesNothing()
+    public void ABackloggedWindowUnderTwoMilliseconds_MovesNothing()
     {
         var mark = Backlogged();
         mark.Measure(Options, 50_000, backlogged: true, At(1.5));
@@ -141,7 +141,7 @@ public class PaceMarkTests
     }
 
     [Fact]
-    public void SlowArrivalsIntoAnEmptyOutbox_RaiseNothing()
+    public void SlowArrivalsIntoAnEmptyOutbox_DoNotRaiseALowMark()
     {
         var mark = new PaceMark(16_384);
         mark.Measure(Options, 1_000, backlogged: false, At(0));
